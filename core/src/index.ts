@@ -1,0 +1,12 @@
+/**
+ * The public surface of core. Validator and gateway import core only from here.
+ * Core is pure: no I/O, no clock, no randomness (test/architecture keeps it so).
+ */
+export * from './limits.ts';
+export * from './money/fen.ts';
+export * from './money/yuan.ts';
+export * from './crypto/algorithm.ts';
+export * from './card/card-image.ts';
+export * from './ports/card-port.ts';
+export * from './ports/psam-port.ts';
+export * from './tap/journal-record.ts';
