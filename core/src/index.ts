@@ -12,3 +12,8 @@ export * from './ports/psam-port.ts';
 export * from './tap/journal-record.ts';
 export * from './purse/purchase-types.ts';
 export * from './sync/sync-messages.ts';
+export * from './card/card-format-error.ts';
+export * from './card/card-number.ts';
+export * from './card/log-record-codec.ts';
+export * from './card/card-records.ts';
+export * from './card/card-codec.ts';
