@@ -17,3 +17,5 @@ export * from './card/card-number.ts';
 export * from './card/log-record-codec.ts';
 export * from './card/card-records.ts';
 export * from './card/card-codec.ts';
+export * from './crypto/index.ts';
+export * from './card/bcd.ts';
