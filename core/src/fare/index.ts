@@ -1,0 +1,13 @@
+/** Fares: pure, data-driven, versioned by effective date (DOMAIN.md section 4). */
+export * from './time.ts';
+export * from './rounding.ts';
+export * from './distance-bands.ts';
+export * from './subway-fare-policy.ts';
+export * from './subway-network.ts';
+export * from './subway-trip-fare.ts';
+export * from './bus-fare.ts';
+export * from './example-bus-lines.ts';
+export * from './suburban-fare.ts';
+export * from './park-and-ride.ts';
+export * from './park-pass.ts';
+export * from './fare-tables.ts';
