@@ -1,0 +1,149 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { LIMITS, type BlacklistDeltaEntry } from '../../../core/src/index.ts';
+import { BlacklistStore, cardKey } from '../../../validator-firmware-sim/src/storage/blacklist-store.ts';
+import { openDeviceDb, type DeviceDatabase } from '../../../validator-firmware-sim/src/storage/device-db.ts';
+import { DeviceStateStore } from '../../../validator-firmware-sim/src/storage/device-state-store.ts';
+import { tempDir } from '../temp-db.ts';
+
+let tmp: ReturnType<typeof tempDir>;
+let db: DeviceDatabase;
+let list: BlacklistStore;
+
+beforeEach(() => {
+  tmp = tempDir();
+  db = openDeviceDb(tmp.file('device.db'));
+  new DeviceStateStore(db).initialise('dev-1');
+  list = new BlacklistStore(db);
+});
+afterEach(() => {
+  db.close();
+  tmp.cleanup();
+});
+
+const card = (n: number): string => String(n).padStart(16, '0');
+const add = (version: number, cardNo: string, reason: BlacklistDeltaEntry['reason'] = 'formal-loss'): BlacklistDeltaEntry => ({ version, cardNo, op: 'add', reason });
+const remove = (version: number, cardNo: string): BlacklistDeltaEntry => ({ version, cardNo, op: 'remove', reason: 'formal-loss' });
+
+describe('BlacklistStore', () => {
+  it('keeps card numbers above 2^53 exact (no float rounding)', async () => {
+    // 9007199254740993 rounds to ...992 as a double: they must be two different cards.
+    const a = '9007199254740993';
+    const b = '9007199254740992';
+    expect(typeof cardKey(a)).toBe('bigint');
+    await list.applyDelta({ entries: [add(1, a)], toVersion: 1 });
+    expect(list.lookup(a)).toEqual({ listed: true, reason: 'formal-loss' });
+    expect(list.lookup(b)).toEqual({ listed: false });
+    expect(list.lookup('9999999999999999')).toEqual({ listed: false });
+  });
+
+  it('applies adds and removes in version order, across batches, and counts', async () => {
+    const entries = [add(1, card(1)), add(2, card(2), 'temporary-loss'), add(3, card(3)), remove(4, card(1)), add(5, card(2), 'replaced')];
+    const result = await list.applyDelta({ entries, toVersion: 7 }, { batchSize: 2 });
+    expect(result).toMatchObject({ status: 'applied', applied: 5, skippedStale: 0, batches: 3, version: 7 });
+    expect(list.lookup(card(1))).toEqual({ listed: false });
+    expect(list.lookup(card(2))).toEqual({ listed: true, reason: 'replaced' });
+    expect(list.count).toBe(2);
+    expect(list.version).toBe(7);
+  });
+
+  it('skips entries at or below the device version (a repeated page is harmless)', async () => {
+    await list.applyDelta({ entries: [add(1, card(1)), add(2, card(2))], toVersion: 2 });
+    const again = await list.applyDelta({ entries: [add(1, card(1)), add(2, card(2)), remove(3, card(1))], toVersion: 3 });
+    expect(again).toMatchObject({ status: 'applied', applied: 1, skippedStale: 2, version: 3 });
+    expect(list.count).toBe(1);
+  });
+
+  it('refuses a delta that would move the version backwards', async () => {
+    await list.applyDelta({ entries: [add(5, card(1))], toVersion: 5 });
+    const stale = await list.applyDelta({ entries: [add(3, card(9))], toVersion: 3 });
+    expect(stale).toMatchObject({ status: 'refused', reason: 'stale-version' });
+    expect(list.lookup(card(9))).toEqual({ listed: false });
+    expect(list.version).toBe(5);
+  });
+
+  it.each([
+    ['a short card number', { version: 2, cardNo: '123', op: 'add', reason: 'formal-loss' }],
+    ['a non-digit card number', { version: 2, cardNo: '12345678901234x6', op: 'add', reason: 'formal-loss' }],
+    ['an unknown op', { version: 2, cardNo: card(7), op: 'upsert', reason: 'formal-loss' }],
+    ['an unknown reason', { version: 2, cardNo: card(7), op: 'add', reason: 'bad-vibes' }],
+    ['a version going backwards', { version: 0, cardNo: card(7), op: 'add', reason: 'formal-loss' }],
+    ['a null entry', null],
+  ])('refuses a delta with %s and changes nothing', async (_name, bad) => {
+    await list.applyDelta({ entries: [add(1, card(1))], toVersion: 1 });
+    const entries = [add(2, card(2)), add(3, card(3)), bad as BlacklistDeltaEntry, add(4, card(4))];
+    const result = await list.applyDelta({ entries, toVersion: 4 }, { batchSize: 1 });
+    expect(result).toMatchObject({ status: 'refused', reason: 'corrupt-entry', index: 2 });
+    expect(list.lookup(card(2))).toEqual({ listed: false });
+    expect(list.version).toBe(1);
+    expect(list.count).toBe(1);
+  });
+
+  it('a split of equal versions across batches records the version below, so a re-run re-applies them', async () => {
+    const entries = [add(1, card(1)), add(2, card(2)), add(2, card(3))];
+    let seen = 0;
+    const result = await list.applyDelta(
+      { entries, toVersion: 2 },
+      {
+        batchSize: 2,
+        yieldBetweenBatches: async () => {
+          seen = list.version;
+        },
+      },
+    );
+    expect(seen).toBe(1);
+    expect(result).toMatchObject({ status: 'applied', version: 2 });
+    expect(list.count).toBe(3);
+  });
+
+  it('applies a 100,000-entry delta with every batch transaction under 10 ms, and taps run between batches', async () => {
+    const entries: BlacklistDeltaEntry[] = [];
+    for (let i = 0; i < 100_000; i++) entries.push(add(i + 1, card(1_000_000_000_000 + i * 7919)));
+    let tapsBetween = 0;
+    const timer = setInterval(() => {
+      // A tap's blacklist lookup during the apply.
+      list.lookup(card(42));
+      tapsBetween++;
+    }, 0);
+    const t0 = performance.now();
+    const result = await list.applyDelta({ entries, toVersion: 100_000 });
+    clearInterval(timer);
+    expect(result.status).toBe('applied');
+    if (result.status !== 'applied') return;
+    expect(result.batches).toBe(Math.ceil(100_000 / LIMITS.blacklistApplyBatch));
+    expect(result.maxBatchMs).toBeLessThan(10);
+    expect(tapsBetween).toBeGreaterThan(10);
+    expect(list.count).toBe(100_000);
+    // The money path's durability setting is back after the apply.
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(list.lookup(card(1_000_000_000_000 + 99_999 * 7919))).toEqual({ listed: true, reason: 'formal-loss' });
+    // Written to the report by the test log.
+    console.log(`100k delta: ${result.batches} batches, max batch ${result.maxBatchMs.toFixed(2)} ms, total ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+
+  it('property: the list equals a model set after any sequence of deltas', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ n: fc.integer({ min: 0, max: 30 }), add: fc.boolean() }), { maxLength: 60 }),
+        fc.integer({ min: 1, max: 7 }),
+        async (ops, batchSize) => {
+          db.exec('DELETE FROM blacklist; UPDATE device_state SET blacklist_version = 0, blacklist_count = 0;');
+          const model = new Set<string>();
+          const entries = ops.map((op, i) => {
+            const cardNo = card(8_000_000_000_000_000 + op.n * 1_000_000_007);
+            if (op.add) model.add(cardNo);
+            else model.delete(cardNo);
+            return op.add ? add(i + 1, cardNo) : remove(i + 1, cardNo);
+          });
+          await list.applyDelta({ entries, toVersion: entries.length }, { batchSize });
+          expect(list.count).toBe(model.size);
+          for (let n = 0; n <= 30; n++) {
+            const cardNo = card(8_000_000_000_000_000 + n * 1_000_000_007);
+            expect(list.lookup(cardNo).listed).toBe(model.has(cardNo));
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -1,0 +1,259 @@
+/**
+ * The device blacklist in SQLite: card -> (reason, version), at least 10 million cards.
+ *
+ * Layout (measured in bench/blacklist-lookup.bench.ts): the card number is the table's
+ * INTEGER PRIMARY KEY (the rowid B-tree, the fastest point lookup SQLite has); 16 decimal
+ * digits exceed 2^53, so numbers above Number.MAX_SAFE_INTEGER are bound as BigInt. The
+ * lookup is one prepared statement with `.pluck()`.
+ *
+ * Deltas from the gateway are validated whole first (a corrupted entry refuses the whole
+ * delta with no change), then applied in batches of LIMITS.blacklistApplyBatch, each batch
+ * its own short transaction, yielding to the event loop between batches so a tap waits at
+ * most one batch (DOMAIN.md section 6; the device must never stall a gate).
+ */
+import type { Statement } from 'better-sqlite3';
+import { LIMITS, type BlacklistDeltaEntry, type BlacklistReason } from '../../../core/src/index.ts';
+import type { DeviceDatabase } from './device-db.ts';
+
+/** Stable storage codes of the reasons (never renumber). */
+const REASON_CODES: Readonly<Record<BlacklistReason, number>> = {
+  'temporary-loss': 1,
+  'formal-loss': 2,
+  replaced: 3,
+  refunded: 4,
+  cloned: 5,
+  cancelled: 6,
+};
+const REASONS_BY_CODE: readonly (BlacklistReason | undefined)[] = (() => {
+  const out: (BlacklistReason | undefined)[] = [];
+  for (const [reason, code] of Object.entries(REASON_CODES)) out[code] = reason as BlacklistReason;
+  return out;
+})();
+
+export type BlacklistAnswer = { listed: false } | { listed: true; reason: BlacklistReason };
+
+const NOT_LISTED: BlacklistAnswer = Object.freeze({ listed: false });
+const LISTED: Readonly<Record<BlacklistReason, BlacklistAnswer>> = Object.freeze(
+  Object.fromEntries(Object.keys(REASON_CODES).map((r) => [r, Object.freeze({ listed: true, reason: r })])) as Record<
+    BlacklistReason,
+    BlacklistAnswer
+  >,
+);
+
+const CARD_NO = /^[0-9]{16}$/;
+
+export function isCardNo(value: unknown): value is string {
+  return typeof value === 'string' && CARD_NO.test(value);
+}
+
+/** The card number as an SQLite integer key: a JS number when exact, else a BigInt. */
+export function cardKey(cardNo: string): number | bigint {
+  const n = Number(cardNo);
+  return n <= Number.MAX_SAFE_INTEGER ? n : BigInt(cardNo);
+}
+
+export interface BlacklistDelta {
+  entries: readonly BlacklistDeltaEntry[];
+  /** Version the list reaches once every entry is applied (SyncResponse.blacklistVersion). */
+  toVersion: number;
+}
+
+export type BlacklistApplyResult =
+  | {
+      status: 'applied';
+      /** Entries written (add or remove) and entries skipped as already applied (stale). */
+      applied: number;
+      skippedStale: number;
+      batches: number;
+      version: number;
+      /** Longest single batch transaction, ms: the longest a tap could have waited. */
+      maxBatchMs: number;
+    }
+  | { status: 'refused'; reason: 'corrupt-entry'; index: number; detail: string }
+  | { status: 'refused'; reason: 'stale-version'; detail: string }
+  | { status: 'refused'; reason: 'capacity-exceeded'; detail: string };
+
+export interface ApplyOptions {
+  batchSize?: number;
+  /** Yields between batches; defaults to setImmediate so queued taps run in between. */
+  yieldBetweenBatches?: () => Promise<void>;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export class BlacklistStore {
+  private readonly lookupStatement: Statement<[number | bigint], number | undefined>;
+  private readonly upsert: Statement<[number | bigint, number, number]>;
+  private readonly remove: Statement<[number | bigint]>;
+  private readonly readState: Statement<[], { blacklist_version: number; blacklist_count: number }>;
+  private readonly writeState: Statement<[number, number]>;
+  /** Deltas are applied one at a time (a second caller waits for the first). */
+  private applying: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly db: DeviceDatabase) {
+    this.lookupStatement = db.prepare('SELECT reason FROM blacklist WHERE card = ?').pluck() as Statement<[number | bigint], number | undefined>;
+    this.upsert = db.prepare(
+      'INSERT INTO blacklist (card, reason, version) VALUES (?, ?, ?) ON CONFLICT (card) DO UPDATE SET reason = excluded.reason, version = excluded.version',
+    );
+    this.remove = db.prepare('DELETE FROM blacklist WHERE card = ?');
+    this.readState = db.prepare('SELECT blacklist_version, blacklist_count FROM device_state WHERE id = 1');
+    this.writeState = db.prepare('UPDATE device_state SET blacklist_version = ?, blacklist_count = ? WHERE id = 1');
+  }
+
+  /** The hot path of every tap. `cardNo` must be 16 digits (the tap engine read it from the card). */
+  lookup(cardNo: string): BlacklistAnswer {
+    const code = this.lookupStatement.get(cardKey(cardNo));
+    if (code === undefined) return NOT_LISTED;
+    const reason = REASONS_BY_CODE[code];
+    // A code this firmware does not know is still a listed card: refuse it as a formal loss
+    // would be too strong (it locks), so treat it as temporary (refuse without locking).
+    return reason === undefined ? LISTED['temporary-loss'] : LISTED[reason];
+  }
+
+  get version(): number {
+    return this.state().blacklist_version;
+  }
+
+  get count(): number {
+    return this.state().blacklist_count;
+  }
+
+  private state(): { blacklist_version: number; blacklist_count: number } {
+    const row = this.readState.get();
+    if (row === undefined) throw new Error('device_state is missing: the device was not initialised');
+    return row;
+  }
+
+  /** Checks a whole delta without writing: returns the first problem or null. */
+  static validate(delta: BlacklistDelta): { index: number; detail: string } | null {
+    if (!Array.isArray(delta.entries)) return { index: -1, detail: 'entries is not an array' };
+    if (!Number.isSafeInteger(delta.toVersion) || delta.toVersion < 0) return { index: -1, detail: `toVersion ${String(delta.toVersion)} is not a version` };
+    let previous = -1;
+    for (let i = 0; i < delta.entries.length; i++) {
+      const entry = delta.entries[i] as Partial<BlacklistDeltaEntry> | null;
+      if (entry === null || typeof entry !== 'object') return { index: i, detail: 'entry is not an object' };
+      if (!isCardNo(entry.cardNo)) return { index: i, detail: `cardNo ${JSON.stringify(entry.cardNo)} is not 16 digits` };
+      if (entry.op !== 'add' && entry.op !== 'remove') return { index: i, detail: `op ${JSON.stringify(entry.op)} is not add/remove` };
+      if (entry.op === 'add' && (typeof entry.reason !== 'string' || !(entry.reason in REASON_CODES))) {
+        return { index: i, detail: `reason ${JSON.stringify(entry.reason)} is unknown` };
+      }
+      if (!Number.isSafeInteger(entry.version) || (entry.version as number) < 1) return { index: i, detail: `version ${String(entry.version)} is not a version` };
+      // The contract says strictly increasing; equal versions are tolerated (a set operation
+      // applied twice is harmless), a version going backwards is corruption.
+      if ((entry.version as number) < previous) return { index: i, detail: `version ${entry.version} goes backwards after ${previous}` };
+      if ((entry.version as number) > delta.toVersion) return { index: i, detail: `version ${entry.version} is above the delta's toVersion ${delta.toVersion}` };
+      previous = entry.version as number;
+    }
+    return null;
+  }
+
+  /** Applies a versioned delta in bounded batches; serialised with any other apply. */
+  applyDelta(delta: BlacklistDelta, options: ApplyOptions = {}): Promise<BlacklistApplyResult> {
+    const run = this.applying.then(() => this.applyNow(delta, options));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(delta: BlacklistDelta, options: ApplyOptions): Promise<BlacklistApplyResult> {
+    const problem = BlacklistStore.validate(delta);
+    if (problem !== null) return { status: 'refused', reason: 'corrupt-entry', index: problem.index, detail: problem.detail };
+    const batchSize = options.batchSize ?? LIMITS.blacklistApplyBatch;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > LIMITS.blacklistApplyBatch) {
+      throw new RangeError(`batchSize must be 1..${LIMITS.blacklistApplyBatch}`);
+    }
+    const pause = options.yieldBetweenBatches ?? yieldToEventLoop;
+    const start = this.state();
+    if (delta.toVersion < start.blacklist_version) {
+      return { status: 'refused', reason: 'stale-version', detail: `delta reaches ${delta.toVersion}, device already has ${start.blacklist_version}` };
+    }
+    // Entries at or below the device's version were applied before (a repeated page).
+    const fresh = delta.entries.filter((e) => e.version > start.blacklist_version);
+    const skippedStale = delta.entries.length - fresh.length;
+    const adds = fresh.reduce((n, e) => n + (e.op === 'add' ? 1 : 0), 0);
+    if (start.blacklist_count + adds > LIMITS.blacklistCapacity && adds > 0) {
+      // Upper bound (some adds may replace existing entries): checked exactly per batch below too.
+      const exactAdds = fresh.filter((e) => e.op === 'add' && this.lookupStatement.get(cardKey(e.cardNo)) === undefined).length;
+      if (start.blacklist_count + exactAdds > LIMITS.blacklistCapacity) {
+        return { status: 'refused', reason: 'capacity-exceeded', detail: `${start.blacklist_count} + ${exactAdds} > ${LIMITS.blacklistCapacity}` };
+      }
+    }
+    let maxBatchMs = 0;
+    let batches = 0;
+    const applyBatch = this.db.transaction((from: number, to: number) => {
+      let { blacklist_count: count } = this.state();
+      for (let i = from; i < to; i++) {
+        const entry = fresh[i];
+        const key = cardKey(entry.cardNo);
+        const existed = this.lookupStatement.get(key) !== undefined;
+        if (entry.op === 'add') {
+          this.upsert.run(key, REASON_CODES[entry.reason], entry.version);
+          if (!existed) count++;
+        } else if (existed) {
+          this.remove.run(key);
+          count--;
+        }
+      }
+      // The version recorded is the highest one whose entries are all applied: when the
+      // batch splits entries of equal version, record one less so a crash re-applies them.
+      const last = fresh[to - 1].version;
+      const next = to < fresh.length ? fresh[to].version : Infinity;
+      const reached = to === fresh.length ? delta.toVersion : next === last ? last - 1 : last;
+      this.writeState.run(Math.max(reached, this.state().blacklist_version), count);
+    });
+    for (let from = 0; from < fresh.length; from += batchSize) {
+      if (batches > 0) await pause();
+      const to = Math.min(from + batchSize, fresh.length);
+      const t0 = performance.now();
+      // Blacklist batches commit without their own fsync (synchronous=NORMAL for this one
+      // transaction): a power cut loses the batch and its version bump together, and the
+      // next sync downloads it again. The WAL is sequential, so the next tap's FULL commit
+      // makes these frames durable too. Money (the journal) always commits with FULL.
+      this.db.pragma('synchronous = NORMAL');
+      try {
+        applyBatch.immediate(from, to);
+      } finally {
+        this.db.pragma('synchronous = FULL');
+      }
+      maxBatchMs = Math.max(maxBatchMs, performance.now() - t0);
+      batches++;
+    }
+    if (fresh.length === 0 && delta.toVersion > start.blacklist_version) {
+      this.db.prepare('UPDATE device_state SET blacklist_version = ? WHERE id = 1').run(delta.toVersion);
+    }
+    return { status: 'applied', applied: fresh.length, skippedStale, batches, version: this.version, maxBatchMs };
+  }
+
+  /**
+   * Loads a large list in one go (device provisioning and the benchmark): sorted keys, one
+   * transaction per `batchSize`. Not for the tap path.
+   */
+  bulkLoad(entries: Iterable<{ cardNo: string; reason: BlacklistReason; version: number }>, batchSize = 100_000): number {
+    let pending: { cardNo: string; reason: BlacklistReason; version: number }[] = [];
+    let total = 0;
+    let maxVersion = this.version;
+    const flush = this.db.transaction((rows: typeof pending) => {
+      let count = this.state().blacklist_count;
+      for (const row of rows) {
+        const key = cardKey(row.cardNo);
+        if (this.lookupStatement.get(key) === undefined) count++;
+        this.upsert.run(key, REASON_CODES[row.reason], row.version);
+        if (row.version > maxVersion) maxVersion = row.version;
+      }
+      this.writeState.run(maxVersion, count);
+    });
+    for (const entry of entries) {
+      if (!isCardNo(entry.cardNo)) throw new RangeError(`bulkLoad: bad card number ${entry.cardNo}`);
+      pending.push(entry);
+      if (pending.length >= batchSize) {
+        flush.immediate(pending);
+        total += pending.length;
+        pending = [];
+      }
+    }
+    if (pending.length > 0) {
+      flush.immediate(pending);
+      total += pending.length;
+    }
+    return total;
+  }
+}

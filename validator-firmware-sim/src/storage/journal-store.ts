@@ -1,0 +1,107 @@
+/**
+ * The device journal: every tap's JournalRecord, msgpack-encoded, keyed by device sequence.
+ * Rows stay unacknowledged until the gateway's sync answer lists their sequence; the count
+ * of unacknowledged rows is bounded (LIMITS.journalCapacity) with an alarm before it.
+ */
+import type { Statement } from 'better-sqlite3';
+import { pack, unpack } from 'msgpackr';
+import { LIMITS, type JournalRecord } from '../../../core/src/index.ts';
+import type { DeviceDatabase } from './device-db.ts';
+
+export type JournalLevel = 'ok' | 'alarm' | 'full';
+
+export function journalLevel(unacked: number): JournalLevel {
+  if (unacked >= LIMITS.journalCapacity) return 'full';
+  if (unacked >= LIMITS.journalAlarmAt) return 'alarm';
+  return 'ok';
+}
+
+export function encodeJournalRecord(record: JournalRecord): Buffer {
+  return pack(record);
+}
+
+export function decodeJournalRecord(bytes: Uint8Array): JournalRecord {
+  const record = unpack(bytes) as JournalRecord;
+  if (record === null || typeof record !== 'object' || !Number.isSafeInteger(record.deviceSeq) || typeof record.cardNo !== 'string') {
+    throw new Error('journal row does not decode to a JournalRecord');
+  }
+  return record;
+}
+
+export class JournalStore {
+  private readonly insert: Statement<[number, string, number, number, number, Buffer]>;
+  private readonly selectUnacked: Statement<[number, number], { record: Buffer }>;
+  private readonly ack: Statement<[number]>;
+  private readonly quarantine: Statement<[number]>;
+  private readonly bumpUnacked: Statement<[number]>;
+
+  constructor(private readonly db: DeviceDatabase) {
+    this.insert = db.prepare('INSERT INTO journal (device_seq, card_no, result_code, amount_fen, occurred_at_ms, record) VALUES (?, ?, ?, ?, ?, ?)');
+    this.selectUnacked = db.prepare('SELECT record FROM journal WHERE acked = 0 AND device_seq > ? ORDER BY device_seq LIMIT ?');
+    this.ack = db.prepare('UPDATE journal SET acked = 1 WHERE device_seq = ? AND acked = 0');
+    this.quarantine = db.prepare('UPDATE journal SET quarantined = 1 WHERE device_seq = ?');
+    this.bumpUnacked = db.prepare('UPDATE device_state SET unacked_count = unacked_count + ? WHERE id = 1');
+  }
+
+  /**
+   * Inserts records; must run inside the caller's transaction (the tap commit). Checks each
+   * record before it is written and reads it back (assertions in pairs).
+   */
+  appendInTransaction(records: readonly JournalRecord[]): void {
+    if (!this.db.inTransaction) throw new Error('JournalStore.appendInTransaction outside a transaction');
+    for (const record of records) {
+      if (!Number.isSafeInteger(record.deviceSeq) || record.deviceSeq < 1) throw new Error(`bad deviceSeq ${record.deviceSeq}`);
+      if (!Number.isSafeInteger(record.amountFen) || record.amountFen < 0) throw new Error(`bad amountFen ${record.amountFen}`);
+      const bytes = encodeJournalRecord(record);
+      const back = decodeJournalRecord(bytes);
+      if (back.deviceSeq !== record.deviceSeq || back.amountFen !== record.amountFen || back.cardNo !== record.cardNo) {
+        throw new Error('journal record does not survive its own encoding');
+      }
+      this.insert.run(record.deviceSeq, record.cardNo, record.resultCode, record.amountFen, record.occurredAtMs, bytes);
+    }
+    if (records.length > 0) this.bumpUnacked.run(records.length);
+  }
+
+  /** Up to `limit` unacknowledged records with deviceSeq > afterSeq, ascending. */
+  unacked(limit: number, afterSeq = 0): JournalRecord[] {
+    return this.selectUnacked.all(afterSeq, limit).map((row) => decodeJournalRecord(row.record));
+  }
+
+  /** Marks sequences acknowledged (idempotent); returns how many rows changed state. */
+  markAcknowledged(acknowledged: readonly number[], quarantined: readonly number[], watermark: number, nowMs: number): number {
+    return this.db.transaction(() => {
+      let changed = 0;
+      for (const seq of acknowledged) changed += this.ack.run(seq).changes;
+      for (const seq of quarantined) {
+        changed += this.ack.run(seq).changes;
+        this.quarantine.run(seq);
+      }
+      this.db
+        .prepare('UPDATE device_state SET unacked_count = unacked_count - ?, watermark = MAX(watermark, ?), last_sync_at_ms = ? WHERE id = 1')
+        .run(changed, watermark, nowMs);
+      return changed;
+    }).immediate();
+  }
+
+  /** Deletes acknowledged rows below `beforeSeq` (space reclaim); unacknowledged rows are never pruned. */
+  pruneAcknowledged(beforeSeq: number): number {
+    return this.db.prepare('DELETE FROM journal WHERE acked = 1 AND device_seq < ?').run(beforeSeq).changes;
+  }
+
+  get(deviceSeq: number): { record: JournalRecord; acked: boolean; quarantined: boolean } | undefined {
+    const row = this.db.prepare('SELECT record, acked, quarantined FROM journal WHERE device_seq = ?').get(deviceSeq) as
+      | { record: Buffer; acked: number; quarantined: number }
+      | undefined;
+    return row === undefined ? undefined : { record: decodeJournalRecord(row.record), acked: row.acked === 1, quarantined: row.quarantined === 1 };
+  }
+
+  all(): JournalRecord[] {
+    return (this.db.prepare('SELECT record FROM journal ORDER BY device_seq').all() as { record: Buffer }[]).map((r) => decodeJournalRecord(r.record));
+  }
+
+  counts(): { total: number; unacked: number; quarantined: number } {
+    return this.db
+      .prepare('SELECT COUNT(*) AS total, COALESCE(SUM(acked = 0), 0) AS unacked, COALESCE(SUM(quarantined), 0) AS quarantined FROM journal')
+      .get() as { total: number; unacked: number; quarantined: number };
+  }
+}
