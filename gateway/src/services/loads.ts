@@ -1,0 +1,402 @@
+/**
+ * Loads (top-ups), DOMAIN.md section 3 "Load (top-up, online)".
+ *
+ * Life of a load:
+ *   authorise (POST /v1/loads): MAC1 verified, payment taken, MAC2 issued → 'pending'
+ *   confirm   (POST /v1/loads/{id}/confirm with the card's TAC)         → 'confirmed'
+ *   void      (a teller, before the card was credited, or card evidence) → 'voided'
+ * A pending load is never voided on a timer alone: a card that was credited would then be
+ * paid twice. Card evidence decides it (resolvePendingLoads): the online ATC of the card's
+ * next load, its log read at a counter, or its next uploaded purchases.
+ *
+ * Ledger (debit +, credit -):
+ *   authorise: payment:<source> +A, liability:pending-loads -A   (money received, not yet on a card)
+ *   confirm:   liability:pending-loads +A, liability:card-purse -A (now owed to the cardholder)
+ *   void:      liability:pending-loads +A, payment:<source> -A     (money returned)
+ */
+import { createHash } from 'node:crypto';
+import type { Tx } from '../store/store-port.ts';
+import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
+import { LIMITS, TRANSACTION_TYPE, type CipherAlgorithm } from '../../../core/src/index.ts';
+import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
+import { addShadowBalance, readCardMoney, type CardMoneyState } from './card-money.ts';
+import { beijingDateTime } from './money-time.ts';
+import { loadTacData } from './tac-data.ts';
+
+export const PENDING_LOADS_ACCOUNT = 'liability:pending-loads';
+
+export type LoadStatus = 'pending' | 'confirmed' | 'voided';
+export type LoadResolution = 'tac' | 'next-load' | 'card-log' | 'purchase-chain' | 'teller-void';
+
+/** Who asks: counter tokens carry their branch, app tokens the cardholder's session. */
+export interface MoneyCaller {
+  role: 'operator' | 'counter' | 'app' | 'device';
+  /** Stable identity of the caller for idempotency keys and audit, e.g. 'counter:branch-07'. */
+  scope: string;
+  /** Branch or service point for teller reports ('app' for the app, 'operator' for operators). */
+  branch: string;
+}
+
+export interface LoadRequest {
+  cardNo: string;
+  amountFen: number;
+  paymentSource: PaymentSource;
+  /** The card's INITIALIZE FOR LOAD answer. */
+  onlineAtc: number;
+  cardRandom: Uint8Array;
+  balanceBeforeFen: number;
+  mac1: Uint8Array;
+  keyVersion: number;
+  algorithm: CipherAlgorithm;
+  terminalId: Uint8Array;
+}
+
+export interface LoadView {
+  id: string;
+  cardNo: string;
+  amountFen: number;
+  paymentSource: PaymentSource;
+  status: LoadStatus;
+  resolution: LoadResolution | null;
+  onlineAtc: number;
+  balanceBeforeFen: number;
+  terminalId: string;
+  /** MAC2 and the date/time it covers: what CREDIT FOR LOAD needs. */
+  mac2: string;
+  date: number;
+  time: number;
+  branch: string;
+  createdMs: number;
+  resolvedMs: number | null;
+}
+
+/** Business refusals, stable codes (the routes map them to HTTP in one table). */
+export type LoadRefusalCode =
+  | 'card-not-found'
+  | 'card-not-active'
+  | 'counter-load-step'
+  | 'load-amount-out-of-range'
+  | 'balance-cap-exceeded'
+  | 'mac1-invalid'
+  | 'load-not-found'
+  | 'load-not-pending'
+  | 'tac-invalid';
+
+export type LoadOutcome = { ok: true; load: LoadView } | { ok: false; code: LoadRefusalCode; detail: string };
+
+interface LoadRow {
+  [column: string]: string | number | bigint | null;
+  id: number | bigint;
+  card_no: string;
+  amount_fen: number | bigint;
+  payment_source: string;
+  caller_scope: string;
+  branch: string;
+  terminal_id: string;
+  online_atc: number | bigint;
+  balance_before_fen: number | bigint;
+  key_version: number | bigint;
+  algorithm: string;
+  load_date: number | bigint;
+  load_time: number | bigint;
+  mac2: string;
+  status: string;
+  resolution: string | null;
+  created_ms: number | bigint;
+  resolved_ms: number | bigint | null;
+}
+
+function toView(row: LoadRow): LoadView {
+  return {
+    id: String(row.id),
+    cardNo: row.card_no,
+    amountFen: Number(row.amount_fen),
+    paymentSource: row.payment_source as PaymentSource,
+    status: row.status as LoadStatus,
+    resolution: (row.resolution as LoadResolution | null) ?? null,
+    onlineAtc: Number(row.online_atc),
+    balanceBeforeFen: Number(row.balance_before_fen),
+    terminalId: row.terminal_id,
+    mac2: row.mac2,
+    date: Number(row.load_date),
+    time: Number(row.load_time),
+    branch: row.branch,
+    createdMs: Number(row.created_ms),
+    resolvedMs: row.resolved_ms === null ? null : Number(row.resolved_ms),
+  };
+}
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase();
+
+/**
+ * A card takes money only while it is in service and on no blacklist (a temporary loss too:
+ * the holder unblocks first). Lost, replaced, refunded, cloned and cancelled cards never do.
+ */
+export function cardAcceptsLoads(card: CardMoneyState): boolean {
+  return card.blacklistReason === null && card.cardStatus === 'active';
+}
+
+export async function getLoad(tx: Tx, id: string): Promise<LoadView | undefined> {
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) return undefined;
+  const row = await tx.get<LoadRow>('SELECT * FROM loads WHERE id = ?', [Number(id)]);
+  return row === undefined ? undefined : toView(row);
+}
+
+/**
+ * Authorises a load: card evidence first settles this card's earlier pending loads (the new
+ * INIT's online ATC says whether they were credited), then the rules, then MAC1 → MAC2.
+ */
+export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyCaller, request: LoadRequest, nowMs: number): Promise<LoadOutcome> {
+  const card = await readCardMoney(tx, request.cardNo);
+  if (card === undefined) return { ok: false, code: 'card-not-found', detail: 'no such card' };
+  if (!cardAcceptsLoads(card)) return { ok: false, code: 'card-not-active', detail: `card is ${card.blacklistReason ?? card.cardStatus}` };
+  if (request.amountFen < LIMITS.minLoadFen || request.amountFen > LIMITS.maxLoadFen) {
+    return { ok: false, code: 'load-amount-out-of-range', detail: `a load is between ${LIMITS.minLoadFen} and ${LIMITS.maxLoadFen} fen` };
+  }
+  if (caller.role === 'counter' && request.amountFen % LIMITS.counterLoadStepFen !== 0) {
+    return { ok: false, code: 'counter-load-step', detail: `counter loads are whole multiples of ${LIMITS.counterLoadStepFen / 100} yuan` };
+  }
+  // The card's own INITIALIZE balance is authoritative for the cap; overdraft used (if any) only lowers the result.
+  if (request.balanceBeforeFen + request.amountFen > LIMITS.balanceCapFen) {
+    return { ok: false, code: 'balance-cap-exceeded', detail: `the balance would exceed ${LIMITS.balanceCapFen / 100} yuan` };
+  }
+  const { date, time } = beijingDateTime(nowMs);
+  const mac2 = keys.authorizeLoad({
+    cardNo: request.cardNo,
+    keyVersion: request.keyVersion,
+    algorithm: request.algorithm,
+    cardRandom: request.cardRandom,
+    onlineAtc: request.onlineAtc,
+    balanceBeforeFen: request.balanceBeforeFen,
+    amountFen: request.amountFen,
+    terminalId: request.terminalId,
+    mac1: request.mac1,
+    date,
+    time,
+  });
+  if (mac2 === null) return { ok: false, code: 'mac1-invalid', detail: 'the card MAC1 does not verify' };
+  // A genuine INIT answer is card evidence for earlier pending loads of this card (rule a).
+  await resolvePendingLoads(tx, request.cardNo, { kind: 'next-load', onlineAtc: request.onlineAtc }, nowMs);
+  const row = await tx.get<LoadRow>(
+    `INSERT INTO loads (card_no, amount_fen, payment_source, caller_scope, branch, terminal_id, online_atc, balance_before_fen,
+       key_version, algorithm, load_date, load_time, mac2, status, resolution, tac, created_ms, resolved_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, NULL) RETURNING *`,
+    [
+      request.cardNo, request.amountFen, request.paymentSource, caller.scope, caller.branch, hex(request.terminalId),
+      request.onlineAtc, request.balanceBeforeFen, request.keyVersion, request.algorithm, date, time, hex(mac2), nowMs,
+    ],
+  );
+  if (row === undefined) throw new Error('load insert returned no row');
+  await postTransfer(tx, {
+    kind: 'load-authorise',
+    reference: String(row.id),
+    atMs: nowMs,
+    entries: [
+      { account: paymentAccount(request.paymentSource), amountFen: request.amountFen },
+      { account: PENDING_LOADS_ACCOUNT, amountFen: -request.amountFen },
+    ],
+  });
+  return { ok: true, load: toView(row) };
+}
+
+async function markConfirmed(tx: Tx, load: LoadView, resolution: LoadResolution, tac: string | null, nowMs: number): Promise<LoadView> {
+  const changed = await tx.run(
+    "UPDATE loads SET status = 'confirmed', resolution = ?, tac = ?, resolved_ms = ? WHERE id = ? AND status = 'pending'",
+    [resolution, tac, nowMs, Number(load.id)],
+  );
+  if (changed !== 1) throw new Error(`load ${load.id} was not pending`);
+  await addShadowBalance(tx, load.cardNo, load.amountFen);
+  await postTransfer(tx, {
+    kind: 'load-confirm',
+    reference: load.id,
+    atMs: nowMs,
+    entries: [
+      { account: PENDING_LOADS_ACCOUNT, amountFen: load.amountFen },
+      { account: ACCOUNTS.cardPurse, amountFen: -load.amountFen },
+    ],
+  });
+  return { ...load, status: 'confirmed', resolution, resolvedMs: nowMs };
+}
+
+async function markVoided(tx: Tx, load: LoadView, resolution: LoadResolution, nowMs: number): Promise<LoadView> {
+  const changed = await tx.run(
+    "UPDATE loads SET status = 'voided', resolution = ?, resolved_ms = ? WHERE id = ? AND status = 'pending'",
+    [resolution, nowMs, Number(load.id)],
+  );
+  if (changed !== 1) throw new Error(`load ${load.id} was not pending`);
+  await postTransfer(tx, {
+    kind: 'load-void',
+    reference: load.id,
+    atMs: nowMs,
+    entries: [
+      { account: PENDING_LOADS_ACCOUNT, amountFen: load.amountFen },
+      { account: paymentAccount(load.paymentSource), amountFen: -load.amountFen },
+    ],
+  });
+  return { ...load, status: 'voided', resolution, resolvedMs: nowMs };
+}
+
+/**
+ * Confirms a load with the card's TAC over newBalance(4) || onlineATC(2) || amount(4) || 02 ||
+ * terminalId(6) || date(4) || time(3). `newBalanceFen` defaults to balance before + amount; a
+ * card that repaid an overdraft reports its own new balance, which the TAC then authenticates.
+ * Confirming an already confirmed load with a TAC that verifies answers the load again.
+ */
+export async function confirmLoad(
+  tx: Tx,
+  keys: IssuerKeysPort,
+  id: string,
+  proof: { tac: Uint8Array; newBalanceFen?: number },
+  nowMs: number,
+): Promise<LoadOutcome> {
+  const load = await getLoad(tx, id);
+  if (load === undefined) return { ok: false, code: 'load-not-found', detail: `no load ${id}` };
+  const row = await tx.get<{ key_version: number | bigint; algorithm: string }>('SELECT key_version, algorithm FROM loads WHERE id = ?', [Number(id)]);
+  const newBalanceFen = proof.newBalanceFen ?? load.balanceBeforeFen + load.amountFen;
+  const data = loadTacData({
+    newBalanceFen,
+    onlineAtc: load.onlineAtc,
+    amountFen: load.amountFen,
+    terminalId: Buffer.from(load.terminalId, 'hex'),
+    date: load.date,
+    time: load.time,
+  });
+  const valid = keys.verifyTac({
+    cardNo: load.cardNo,
+    keyVersion: Number(row?.key_version),
+    algorithm: row?.algorithm as CipherAlgorithm,
+    data,
+    tac: proof.tac,
+  });
+  if (!valid) return { ok: false, code: 'tac-invalid', detail: 'the load TAC does not verify' };
+  if (load.status === 'confirmed') return { ok: true, load };
+  if (load.status !== 'pending') return { ok: false, code: 'load-not-pending', detail: `load is ${load.status}` };
+  return { ok: true, load: await markConfirmed(tx, load, 'tac', hex(proof.tac), nowMs) };
+}
+
+/**
+ * A teller voids a load that never reached the card: allowed only while pending, and only
+ * because no card evidence exists yet (a load with a TAC or any later evidence is decided).
+ * The payment goes back to its source.
+ */
+export async function voidLoad(tx: Tx, id: string, nowMs: number): Promise<LoadOutcome> {
+  const load = await getLoad(tx, id);
+  if (load === undefined) return { ok: false, code: 'load-not-found', detail: `no load ${id}` };
+  if (load.status !== 'pending') return { ok: false, code: 'load-not-pending', detail: `load is ${load.status}` };
+  return { ok: true, load: await markVoided(tx, load, 'teller-void', nowMs) };
+}
+
+/** Card evidence about pending loads (DOMAIN.md section 3, tearing). */
+export type LoadEvidence =
+  /** INITIALIZE FOR LOAD of the card's next load (MAC1 verified): its online ATC. */
+  | { kind: 'next-load'; onlineAtc: number }
+  /**
+   * The card read at a counter: its current online ATC and its log (load records, type 02,
+   * with their online ATC and amount). Reading the card ends any open load session, so an
+   * unchanged online ATC proves the pending credit never happened and never can.
+   */
+  | { kind: 'card-log'; onlineAtc: number; loads: Array<{ atc: number; amountFen: number }> }
+  /**
+   * Verified purchases uploaded by validators: the online ATC each one read from the card,
+   * and its effective balance before. An online ATC above the pending load's proves the credit.
+   */
+  | { kind: 'purchases'; records: Array<{ onlineAtc: number; offlineAtc: number; balanceBeforeFen: number }> };
+
+export interface PendingResolution {
+  confirmed: string[];
+  voided: string[];
+}
+
+/**
+ * Settles this card's pending loads from card evidence. Returns what changed. Evidence that
+ * proves nothing (e.g. a purchase made before the load, seeing the same online ATC) leaves a
+ * load pending: only the card can say, and it will at its next load or counter visit.
+ */
+export async function resolvePendingLoads(tx: Tx, cardNo: string, evidence: LoadEvidence, nowMs: number): Promise<PendingResolution> {
+  const rows = await tx.all<LoadRow>("SELECT * FROM loads WHERE card_no = ? AND status = 'pending' ORDER BY online_atc, id", [cardNo]);
+  const result: PendingResolution = { confirmed: [], voided: [] };
+  for (const row of rows) {
+    const load = toView(row);
+    const decision = decide(load, evidence);
+    if (decision === 'credited') {
+      await markConfirmed(tx, load, resolutionOf(evidence), null, nowMs);
+      result.confirmed.push(load.id);
+    } else if (decision === 'not-credited') {
+      await markVoided(tx, load, resolutionOf(evidence), nowMs);
+      result.voided.push(load.id);
+    }
+  }
+  return result;
+}
+
+function resolutionOf(evidence: LoadEvidence): LoadResolution {
+  if (evidence.kind === 'next-load') return 'next-load';
+  if (evidence.kind === 'card-log') return 'card-log';
+  return 'purchase-chain';
+}
+
+function decide(load: LoadView, evidence: LoadEvidence): 'credited' | 'not-credited' | 'unknown' {
+  switch (evidence.kind) {
+    case 'next-load':
+      // The online ATC increments exactly once per credit: moved past ours → ours was credited;
+      // the same value → it was not, and the new INIT replaced the old load session for good.
+      if (evidence.onlineAtc > load.onlineAtc) return 'credited';
+      if (evidence.onlineAtc === load.onlineAtc) return 'not-credited';
+      return 'unknown';
+    case 'card-log': {
+      const logged = evidence.loads.some((entry) => entry.atc === load.onlineAtc && entry.amountFen === load.amountFen);
+      if (logged || evidence.onlineAtc > load.onlineAtc) return 'credited';
+      if (evidence.onlineAtc === load.onlineAtc) return 'not-credited';
+      return 'unknown';
+    }
+    case 'purchases':
+      // A purchase that read an online ATC past ours happened after our credit. The same online
+      // ATC proves nothing by itself (the purchase may predate the load), so it decides nothing.
+      return evidence.records.some((record) => record.onlineAtc > load.onlineAtc) ? 'credited' : 'unknown';
+  }
+}
+
+/** Stable hash of a parsed request, for the idempotency table. */
+export function requestHash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+}
+
+export type IdempotentOutcome<T> =
+  | { kind: 'fresh'; statusCode: number; body: T }
+  | { kind: 'replay'; statusCode: number; body: T }
+  | { kind: 'conflict' };
+
+/**
+ * Runs `work` at most once per (scope, key), inside the caller's transaction: the key row is
+ * inserted first (a unique constraint), so a concurrent twin either waits (SQLite: writes are
+ * serialised) or fails serialisation and retries (PostgreSQL), then sees the stored answer.
+ * Same key with a different request hash → conflict. Results of `work` (success or business
+ * refusal) are stored as the first answer.
+ */
+export async function withIdempotency<T>(
+  tx: Tx,
+  scope: string,
+  key: string,
+  hash: string,
+  nowMs: number,
+  work: () => Promise<{ statusCode: number; body: T }>,
+): Promise<IdempotentOutcome<T>> {
+  const existing = await tx.get<{ request_hash: string; status_code: number | bigint; response_json: string }>(
+    'SELECT request_hash, status_code, response_json FROM idempotency_keys WHERE scope = ? AND idem_key = ?',
+    [scope, key],
+  );
+  if (existing !== undefined) {
+    if (existing.request_hash !== hash) return { kind: 'conflict' };
+    return { kind: 'replay', statusCode: Number(existing.status_code), body: JSON.parse(existing.response_json) as T };
+  }
+  const outcome = await work();
+  const inserted = await tx.run(
+    'INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_json, created_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, idem_key) DO NOTHING',
+    [scope, key, hash, outcome.statusCode, JSON.stringify(outcome.body), nowMs],
+  );
+  // Inside one serialised transaction nobody can have inserted the key since the read above.
+  if (inserted !== 1) throw new Error('idempotency key appeared inside the transaction');
+  return { kind: 'fresh', ...outcome };
+}
+
+export const LOAD_TRANSACTION_TYPE = TRANSACTION_TYPE.load;
