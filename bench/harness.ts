@@ -1,0 +1,388 @@
+/**
+ * The bench harness every suite uses (issue 7). A suite is a file `bench/<name>.bench.ts` whose
+ * default export is `async function suite(ctx: BenchContext): Promise<SuiteResult>`.
+ *
+ * Habits it enforces (ARCHITECTURE.md habit 10, "benchmarks cannot rot"):
+ * - every task has a budget, checked on the median, p99, throughput and ratio to a floor;
+ * - each suite measures its primitive floor in the same run and reports ratios to it, because
+ *   this machine is shared and absolute times wander;
+ * - each suite asserts at least one checksum of the results it produced, so nothing is
+ *   optimised away and semantics cannot drift;
+ * - a quick mode (short runs, budgets loosened by a factor) runs inside `npm test`.
+ * See bench/README.md for how to write a suite.
+ */
+import { Bench, type Task } from 'tinybench';
+
+/** Limits a task must meet. Times in microseconds per operation. */
+export interface Budget {
+  /** Median latency per operation, at most. */
+  p50Us?: number;
+  /** 99th percentile latency per operation (per sample: see TaskSpec.batch), at most. */
+  p99Us?: number;
+  /** Operations per second, at least. */
+  minOpsPerSec?: number;
+  /** Median divided by the floor's median (or the sum of several floors' medians), at most. */
+  maxRatioToFloor?: number;
+}
+
+export interface TaskSpec {
+  name: string;
+  /**
+   * The operation. Return a value (or store it somewhere the suite checks later) so the work
+   * cannot be optimised away. May be async (it is then awaited inside the timed window).
+   */
+  fn: () => unknown;
+  /**
+   * Calls of fn per timed sample (default 1). For sub-microsecond operations use 16-256: the
+   * timer's own cost then disappears, and samples are the mean of a batch, so the p99 is the
+   * p99 of batch means (GC pauses are spread over the batch). Sync functions only.
+   */
+  batch?: number;
+  budget?: Budget;
+  /** Marks the suite's floor: other tasks report median / floor median. */
+  floor?: boolean;
+  /** Compare to these task(s) instead of the suite floor (medians summed, e.g. a tap vs its primitives). */
+  ratioTo?: string | string[];
+  /** Per-task time budget in ms (overrides the context's default). */
+  timeMs?: number;
+  /** Minimum samples (tinybench `iterations`). */
+  minSamples?: number;
+  /** Set up and tear down outside the timed window, once per phase (warmup and run). */
+  beforeAll?: () => unknown;
+  afterAll?: () => unknown;
+}
+
+/** One measured (or externally reported) task, as written to bench/results/latest.json. */
+export interface TaskResult {
+  suite: string;
+  name: string;
+  samples: number;
+  /** Calls per sample (1 unless TaskSpec.batch). */
+  batch: number;
+  medianUs: number;
+  p99Us: number;
+  meanUs: number;
+  opsPerSec: number;
+  /** The floor this task is compared to (null: none, or this is the floor). */
+  ratioTo: string | null;
+  ratioToFloor: number | null;
+  /** The budget as declared by the suite. */
+  budget: Budget | null;
+  /** The budget actually applied (declared, loosened in quick mode). */
+  appliedBudget: Budget | null;
+  pass: boolean;
+  failures: string[];
+  floor: boolean;
+}
+
+/** A scalar the suite measured itself (RSS in MB, records ingested per second, ...). */
+export interface MetricResult {
+  suite: string;
+  name: string;
+  value: number;
+  unit: string;
+  max?: number;
+  min?: number;
+  appliedMax?: number;
+  appliedMin?: number;
+  pass: boolean;
+}
+
+export interface ChecksumResult {
+  label: string;
+  actual: string;
+  expected: string;
+  pass: boolean;
+}
+
+export interface SuiteResult {
+  suite: string;
+  quick: boolean;
+  tasks: TaskResult[];
+  metrics: MetricResult[];
+  checksums: ChecksumResult[];
+  notes: string[];
+  pass: boolean;
+  /** Why the suite failed, in words (empty when it passed). */
+  failures: string[];
+  durationMs: number;
+}
+
+/** Numbers a suite reports for work it timed itself (e.g. autocannon HTTP loads). */
+export interface ExternalMeasurement {
+  name: string;
+  samples: number;
+  medianUs: number;
+  p99Us: number;
+  opsPerSec: number;
+  meanUs?: number;
+  budget?: Budget;
+  floor?: boolean;
+  ratioTo?: string | string[];
+}
+
+export interface BenchContextOptions {
+  suite: string;
+  quick: boolean;
+  /** Budgets are multiplied (throughputs divided) by this; 1 in full mode. */
+  looseness: number;
+  /** Default time per task in ms. */
+  timeMs: number;
+  warmupMs: number;
+  /** Progress lines (task names as they run). */
+  log?: (line: string) => void;
+}
+
+export const FULL_TIME_MS = 1_000;
+export const FULL_WARMUP_MS = 200;
+export const QUICK_TIME_MS = 60;
+export const QUICK_WARMUP_MS = 15;
+export const QUICK_LOOSENESS = 5;
+
+/** Whatever a task returned last, folded in so the JIT cannot prove results unused. */
+let blackHole: unknown = undefined;
+export function consume(value: unknown): void {
+  blackHole = value;
+}
+export function lastConsumed(): unknown {
+  return blackHole;
+}
+
+export class BenchContext {
+  readonly suite: string;
+  readonly quick: boolean;
+  readonly looseness: number;
+  readonly timeMs: number;
+  readonly warmupMs: number;
+  private readonly log: (line: string) => void;
+  private readonly specs = new Map<string, { floor: boolean; ratioTo?: string | string[]; budget?: Budget }>();
+  private readonly raw: TaskResult[] = [];
+  private readonly metricResults: MetricResult[] = [];
+  private readonly checks: ChecksumResult[] = [];
+  private readonly notesList: string[] = [];
+  private floorName: string | null = null;
+  private readonly startedAt = performance.now();
+
+  constructor(options: BenchContextOptions) {
+    this.suite = options.suite;
+    this.quick = options.quick;
+    this.looseness = options.looseness;
+    this.timeMs = options.timeMs;
+    this.warmupMs = options.warmupMs;
+    this.log = options.log ?? (() => {});
+  }
+
+  /** `full` in a full run, `quick` in quick mode: dataset sizes, iteration counts. */
+  pick<T>(full: T, quick: T): T {
+    return this.quick ? quick : full;
+  }
+
+  /** Measures tasks with tinybench, one after the other; results are also kept for result(). */
+  async measure(tasks: TaskSpec[]): Promise<TaskResult[]> {
+    const out: TaskResult[] = [];
+    for (const spec of tasks) out.push(await this.measureOne(spec));
+    return out;
+  }
+
+  private async measureOne(spec: TaskSpec): Promise<TaskResult> {
+    this.register(spec.name, spec.floor ?? false, spec.ratioTo, spec.budget);
+    this.log(`  ${this.suite} › ${spec.name}`);
+    const batch = Math.max(1, Math.floor(spec.batch ?? 1));
+    const bench = new Bench({
+      time: spec.timeMs ?? this.timeMs,
+      warmupTime: this.warmupMs,
+      iterations: spec.minSamples ?? (this.quick ? 10 : 64),
+      warmupIterations: this.quick ? 5 : 32,
+      retainSamples: false,
+      throws: true,
+    });
+    const fn = spec.fn;
+    if (batch === 1) {
+      bench.add(spec.name, fn, { beforeAll: spec.beforeAll as never, afterAll: spec.afterAll as never });
+    } else {
+      const now = bench.now;
+      bench.add(
+        spec.name,
+        () => {
+          let last: unknown;
+          const start = now();
+          for (let i = 0; i < batch; i++) last = fn();
+          const elapsed = now() - start;
+          consume(last);
+          // Samples record the mean per call; the time budget still sees the whole batch.
+          return { overriddenDuration: elapsed / batch, overriddenIterationCost: elapsed };
+        },
+        { beforeAll: spec.beforeAll as never, afterAll: spec.afterAll as never },
+      );
+    }
+    await bench.run();
+    const task = bench.tasks[0];
+    const result = toTaskResult(this.suite, spec.name, task, batch, spec.floor ?? false);
+    result.budget = spec.budget ?? null;
+    this.raw.push(result);
+    return result;
+  }
+
+  /** Records numbers the suite measured itself (e.g. an autocannon run). */
+  report(m: ExternalMeasurement): TaskResult {
+    this.register(m.name, m.floor ?? false, m.ratioTo, m.budget);
+    const result: TaskResult = {
+      suite: this.suite,
+      name: m.name,
+      samples: m.samples,
+      batch: 1,
+      medianUs: m.medianUs,
+      p99Us: m.p99Us,
+      meanUs: m.meanUs ?? m.medianUs,
+      opsPerSec: m.opsPerSec,
+      ratioTo: null,
+      ratioToFloor: null,
+      budget: m.budget ?? null,
+      appliedBudget: null,
+      pass: true,
+      failures: [],
+      floor: m.floor ?? false,
+    };
+    this.raw.push(result);
+    return result;
+  }
+
+  /** A scalar with an optional max/min (loosened in quick mode like budgets). */
+  metric(name: string, value: number, unit: string, limits: { max?: number; min?: number } = {}): MetricResult {
+    const appliedMax = limits.max === undefined ? undefined : limits.max * this.looseness;
+    const appliedMin = limits.min === undefined ? undefined : limits.min / this.looseness;
+    const pass = Number.isFinite(value) && (appliedMax === undefined || value <= appliedMax) && (appliedMin === undefined || value >= appliedMin);
+    const m: MetricResult = { suite: this.suite, name, value, unit, ...limits, appliedMax, appliedMin, pass };
+    this.metricResults.push(m);
+    this.log(`  ${this.suite} › ${name} = ${formatNumber(value)} ${unit}`);
+    return m;
+  }
+
+  /** Asserts a checksum of the suite's results (compared as strings). */
+  checksum(label: string, actual: unknown, expected: unknown): boolean {
+    const a = String(actual);
+    const e = String(expected);
+    this.checks.push({ label, actual: a, expected: e, pass: a === e });
+    return a === e;
+  }
+
+  note(text: string): void {
+    this.notesList.push(text);
+  }
+
+  private register(name: string, floor: boolean, ratioTo: string | string[] | undefined, budget: Budget | undefined): void {
+    if (this.specs.has(name)) throw new Error(`bench ${this.suite}: task name "${name}" used twice`);
+    this.specs.set(name, { floor, ratioTo, budget });
+    if (floor) {
+      if (this.floorName !== null) throw new Error(`bench ${this.suite}: two floor tasks (${this.floorName}, ${name})`);
+      this.floorName = name;
+    }
+  }
+
+  /** Computes ratios, applies budgets and checksums; the value a suite returns. */
+  result(): SuiteResult {
+    const byName = new Map(this.raw.map((r) => [r.name, r]));
+    const failures: string[] = [];
+    for (const r of this.raw) {
+      const spec = this.specs.get(r.name)!;
+      const refs = spec.ratioTo === undefined ? (spec.floor || this.floorName === null ? [] : [this.floorName]) : ([] as string[]).concat(spec.ratioTo);
+      if (refs.length > 0) {
+        let sum = 0;
+        for (const ref of refs) {
+          const other = byName.get(ref);
+          if (!other) throw new Error(`bench ${this.suite}: task "${r.name}" compares to unknown task "${ref}"`);
+          sum += other.medianUs;
+        }
+        r.ratioTo = refs.join(' + ');
+        r.ratioToFloor = sum > 0 ? r.medianUs / sum : null;
+      }
+      r.appliedBudget = r.budget ? loosen(r.budget, this.looseness) : null;
+      r.failures = checkBudget(r, r.appliedBudget);
+      if (r.samples < 1 || !Number.isFinite(r.medianUs)) r.failures.push('no samples');
+      r.pass = r.failures.length === 0;
+      if (!r.pass) failures.push(`${r.name}: ${r.failures.join('; ')}`);
+    }
+    for (const m of this.metricResults) if (!m.pass) failures.push(`${m.name} = ${m.value} ${m.unit} outside its limits`);
+    if (this.raw.length === 0 && this.metricResults.length === 0) failures.push('the suite measured nothing');
+    if (this.checks.length === 0) failures.push('the suite asserted no checksum');
+    for (const c of this.checks) if (!c.pass) failures.push(`checksum ${c.label}: got ${c.actual}, expected ${c.expected}`);
+    return {
+      suite: this.suite,
+      quick: this.quick,
+      tasks: [...this.raw],
+      metrics: [...this.metricResults],
+      checksums: [...this.checks],
+      notes: [...this.notesList],
+      pass: failures.length === 0,
+      failures,
+      durationMs: performance.now() - this.startedAt,
+    };
+  }
+}
+
+function toTaskResult(suite: string, name: string, task: Task | undefined, batch: number, floor: boolean): TaskResult {
+  const r = task?.result;
+  const empty: TaskResult = {
+    suite, name, samples: 0, batch, medianUs: NaN, p99Us: NaN, meanUs: NaN, opsPerSec: 0, ratioTo: null,
+    ratioToFloor: null, budget: null, appliedBudget: null, pass: false, failures: [], floor,
+  };
+  if (!r) return empty;
+  if (r.state === 'errored') throw r.error;
+  if (r.state !== 'completed' && r.state !== 'aborted-with-statistics') return empty;
+  const latency = r.latency;
+  const meanUs = latency.mean * 1000;
+  return {
+    ...empty,
+    samples: latency.samplesCount,
+    medianUs: latency.p50 * 1000,
+    p99Us: latency.p99 * 1000,
+    meanUs,
+    opsPerSec: meanUs > 0 ? 1e6 / meanUs : 0,
+  };
+}
+
+export function loosen(budget: Budget, looseness: number): Budget {
+  const out: Budget = {};
+  if (budget.p50Us !== undefined) out.p50Us = budget.p50Us * looseness;
+  if (budget.p99Us !== undefined) out.p99Us = budget.p99Us * looseness;
+  if (budget.minOpsPerSec !== undefined) out.minOpsPerSec = budget.minOpsPerSec / looseness;
+  if (budget.maxRatioToFloor !== undefined) out.maxRatioToFloor = budget.maxRatioToFloor * looseness;
+  return out;
+}
+
+export function checkBudget(r: Pick<TaskResult, 'medianUs' | 'p99Us' | 'opsPerSec' | 'ratioToFloor'>, b: Budget | null): string[] {
+  if (!b) return [];
+  const failures: string[] = [];
+  if (b.p50Us !== undefined && !(r.medianUs <= b.p50Us)) failures.push(`median ${formatNumber(r.medianUs)} µs > ${formatNumber(b.p50Us)}`);
+  if (b.p99Us !== undefined && !(r.p99Us <= b.p99Us)) failures.push(`p99 ${formatNumber(r.p99Us)} µs > ${formatNumber(b.p99Us)}`);
+  if (b.minOpsPerSec !== undefined && !(r.opsPerSec >= b.minOpsPerSec)) failures.push(`${formatNumber(r.opsPerSec)} ops/s < ${formatNumber(b.minOpsPerSec)}`);
+  if (b.maxRatioToFloor !== undefined) {
+    if (r.ratioToFloor === null) failures.push('ratio budget but no floor to compare to');
+    else if (!(r.ratioToFloor <= b.maxRatioToFloor)) failures.push(`ratio ${formatNumber(r.ratioToFloor)} > ${formatNumber(b.maxRatioToFloor)}`);
+  }
+  return failures;
+}
+
+export function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const abs = Math.abs(n);
+  if (abs >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (abs >= 1e4) return Math.round(n).toLocaleString('en-US');
+  if (abs >= 100) return n.toFixed(0);
+  if (abs >= 10) return n.toFixed(1);
+  if (abs >= 1) return n.toFixed(2);
+  return n.toFixed(3);
+}
+
+export function describeBudget(b: Budget | null): string {
+  if (!b) return '-';
+  const parts: string[] = [];
+  if (b.p50Us !== undefined) parts.push(`p50≤${formatNumber(b.p50Us)}`);
+  if (b.p99Us !== undefined) parts.push(`p99≤${formatNumber(b.p99Us)}`);
+  if (b.minOpsPerSec !== undefined) parts.push(`≥${formatNumber(b.minOpsPerSec)}/s`);
+  if (b.maxRatioToFloor !== undefined) parts.push(`ratio≤${formatNumber(b.maxRatioToFloor)}`);
+  return parts.join(' ') || '-';
+}
+
+/** The shape of a suite module. */
+export type Suite = (ctx: BenchContext) => Promise<SuiteResult>;

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * Issue 7: "the quick mode also runs inside npm test as a smoke test with loose budgets, so
+ * benches never rot". Runs the real CLI (`tsx bench/run.ts --quick --out <tmp>`) over every
+ * suite and checks the file it writes.
+ */
+const ROOT = join(import.meta.dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Report {
+  mode: string;
+  pass: boolean;
+  machine: { cpuModel: string; cores: number; node: string; date: string };
+  suites: Array<{ suite: string; pass: boolean; failures: string[]; checksums: Array<{ label: string; pass: boolean }> }>;
+  tasks: Array<{ suite: string; name: string; samples: number; medianUs: number; p99Us: number; opsPerSec: number; pass: boolean; failures: string[] }>;
+  metrics: Array<{ suite: string; name: string; value: number; pass: boolean }>;
+}
+
+describe('bench quick mode (every suite)', () => {
+  const out = join(dir, 'quick.json');
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--quick', '--out', out], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 110_000,
+  });
+  const report = (): Report => JSON.parse(readFileSync(out, 'utf8')) as Report;
+
+  it('exits 0 and reports PASS', () => {
+    const suiteFiles = readdirSync(join(ROOT, 'bench')).filter((f) => f.endsWith('.bench.ts'));
+    expect(suiteFiles.length).toBeGreaterThan(0);
+    if (run.status !== 0) {
+      // Show which budgets or checksums failed.
+      expect(`${run.stdout}\n${run.stderr}`).toBe('exit status 0');
+    }
+    expect(run.stdout).toContain('PASS');
+  }, 120_000);
+
+  it('wrote every suite, each task with samples and a passing loose budget', () => {
+    const r = report();
+    expect(r.mode).toBe('quick');
+    expect(r.pass).toBe(true);
+    expect(r.machine.cores).toBeGreaterThan(0);
+    expect(r.machine.node).toMatch(/^v\d+/);
+    const suiteFiles = readdirSync(join(ROOT, 'bench')).filter((f) => f.endsWith('.bench.ts')).map((f) => f.replace('.bench.ts', ''));
+    expect(r.suites.map((s) => s.suite).sort()).toEqual(suiteFiles.sort());
+    for (const s of r.suites) {
+      expect(s.failures, s.suite).toEqual([]);
+      expect(s.checksums.length, `${s.suite} asserts a checksum`).toBeGreaterThan(0);
+      expect(s.checksums.every((c) => c.pass), s.suite).toBe(true);
+      const tasks = r.tasks.filter((t) => t.suite === s.suite);
+      const metrics = r.metrics.filter((m) => m.suite === s.suite);
+      expect(tasks.length + metrics.length, `${s.suite} measured something`).toBeGreaterThan(0);
+    }
+    for (const t of r.tasks) {
+      expect(t.samples, `${t.suite} › ${t.name}`).toBeGreaterThan(0);
+      expect(Number.isFinite(t.medianUs) && Number.isFinite(t.p99Us), `${t.suite} › ${t.name}`).toBe(true);
+      expect(t.failures, `${t.suite} › ${t.name}`).toEqual([]);
+      expect(t.pass).toBe(true);
+    }
+  });
+});
