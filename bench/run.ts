@@ -89,7 +89,7 @@ async function runSuite(name: string, file: string, options: RunOptions): Promis
   const started = performance.now();
   try {
     const mod = (await import(pathToFileURL(file).href)) as { default?: Suite };
-    if (typeof mod.default !== 'function') throw new Error(`${file} has no default export suite(ctx)`);
+    if (typeof mod.default !== 'function') throw new Error(`${file} has no default export suite(ctx) (see bench/README.md, "Writing a suite")`);
     const result = await mod.default(ctx);
     if (!result || !Array.isArray(result.tasks)) throw new Error('suite did not return ctx.result()');
     return result;

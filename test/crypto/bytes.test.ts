@@ -54,6 +54,19 @@ describe('ScheduleCache', () => {
     expect(builds).toBe(5);
     expect(cache.size).toBe(3);
   });
+  it('a key in steady use survives a stream of one-shot keys (LRU, not FIFO)', () => {
+    let builds = 0;
+    const cache = new ScheduleCache<number>(4, () => ++builds);
+    const master = Uint8Array.of(0xff, 0xff);
+    cache.get(master);
+    for (let i = 0; i < 100; i++) {
+      cache.get(Uint8Array.of(0, i)); // a session key, used once
+      cache.get(Uint8Array.of(0, i)); // MAC2 with the same key: last-key fast path
+      cache.get(master); // the next tap derives from the master key again
+    }
+    expect(builds).toBe(101); // the master key was built once
+    expect(cache.size).toBeLessThanOrEqual(4);
+  });
   it('a caller mutating its key buffer after the call does not poison the cache', () => {
     const cache = new ScheduleCache<string>(4, (k) => bytesToHex(k));
     const key = Uint8Array.of(1, 2);

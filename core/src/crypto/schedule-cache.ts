@@ -4,8 +4,8 @@
  * Why: a tap MACs several times with the same session key (MAC1, MAC2) and derives session
  * keys from the same purchase key all day; recomputing a schedule costs more than the cipher.
  * The last key hit is checked byte by byte first (the common case, no string built); otherwise
- * a Map keyed by the key's bytes as a latin1 string. When full, the oldest entry is dropped
- * (Map keeps insertion order), so memory stays bounded whatever keys callers pass.
+ * a Map keyed by the key's bytes as a latin1 string. When full, the least recently used entry is
+ * dropped (a hit re-inserts the key; Map keeps insertion order), so memory stays bounded whatever keys callers pass.
  */
 export class ScheduleCache<T> {
   private readonly map = new Map<string, T>();
@@ -48,6 +48,10 @@ export class ScheduleCache<T> {
       this.map.set(id, value);
     } else {
       this.hits++;
+      // Least-recently-used order: a key in steady use (a purchase key, an SM4 DPK) must not be
+      // evicted by a stream of one-shot session keys that share this cache.
+      this.map.delete(id);
+      this.map.set(id, value);
     }
     // Copy: the caller may reuse or mutate its key buffer after this call.
     if (this.lastKey.length === key.length) this.lastKey.set(key);
