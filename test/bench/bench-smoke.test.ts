@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * Issue 7: "the quick mode also runs inside npm test as a smoke test with loose budgets, so
@@ -24,11 +24,14 @@ interface Report {
 
 describe('bench quick mode (every suite)', () => {
   const out = join(dir, 'quick.json');
-  const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--quick', '--out', out], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 110_000,
-  });
+  let run: SpawnSyncReturns<string>;
+  beforeAll(() => {
+    run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--quick', '--out', out], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 110_000,
+    });
+  }, 120_000);
   const report = (): Report => JSON.parse(readFileSync(out, 'utf8')) as Report;
 
   it('exits 0 and reports PASS', () => {
@@ -39,7 +42,7 @@ describe('bench quick mode (every suite)', () => {
       expect(`${run.stdout}\n${run.stderr}`).toBe('exit status 0');
     }
     expect(run.stdout).toContain('PASS');
-  }, 120_000);
+  });
 
   it('wrote every suite, each task with samples and a passing loose budget', () => {
     const r = report();
