@@ -1,0 +1,199 @@
+/**
+ * buildGateway(options): the issuer's back office as a Fastify instance, built without
+ * listening (tests use inject; main.ts listens).
+ *
+ * Extension points for route modules of other helpers:
+ * - `app.gateway` ({ store, keys, clock, policies, subwayNetworkCsvPath }, typed in
+ *   http/gateway-context.ts) is decorated before any route module is registered;
+ * - routes/index.ts lists the route modules; append yours there;
+ * - declare `config: { roles: [...] }` on each route (operators may always call), throw
+ *   `ApiError(code, detail)` for business errors (http/problem.ts), and give every route
+ *   request and response schemas (`withProblems` adds the problem responses).
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Ajv } from 'ajv';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { fileURLToPath } from 'node:url';
+import { LIMITS } from '../../core/src/index.ts';
+import { registerAuthHook } from './auth/auth-hook.ts';
+import { DEFAULT_KDF } from './auth/passwords.ts';
+import type { GatewayContext, GatewayPolicies } from './http/gateway-context.ts';
+import { ApiError, PROBLEM_CONTENT_TYPE, problemFor, problemSchema } from './http/problem.ts';
+import { YUAN_FORMAT, YUAN_REGEX } from './http/schemas.ts';
+import type { IssuerKeysPort } from './keys/issuer-keys-port.ts';
+import { gatewayLoggerOptions } from './log/log-options.ts';
+import { ROUTE_MODULES } from './routes/index.ts';
+import { deviceSchema } from './routes/devices.ts';
+import { parkPassSaleSchema } from './routes/park-passes.ts';
+import { recordAudit } from './services/audit.ts';
+import { expireTemporaryLosses } from './services/blacklist.ts';
+import type { Store } from './store/store-port.ts';
+
+export type { GatewayContext, GatewayPolicies } from './http/gateway-context.ts';
+
+export const DEFAULT_POLICIES: GatewayPolicies = {
+  temporaryLossMs: LIMITS.temporaryLossMs,
+  deviceStaleWindowMs: 24 * 60 * 60 * 1000,
+  appSessionTtlMs: 12 * 60 * 60 * 1000,
+  appLoginMaxFailures: 5,
+  appLockoutMs: 30 * 60 * 1000,
+  passwordKdf: DEFAULT_KDF,
+  parkPassPriceFen: 10_000,
+  lossExpiryIntervalMs: 60_000,
+  issuerCode: '1000',
+  cardNoPrefix: '1000',
+};
+
+/** ../shared/data/beijing-subway-sections.csv relative to the repository root. */
+export const DEFAULT_SUBWAY_NETWORK_CSV = fileURLToPath(new URL('../../../shared/data/beijing-subway-sections.csv', import.meta.url));
+
+export interface BuildGatewayOptions {
+  store: Store;
+  keys: IssuerKeysPort;
+  /** Epoch ms; default Date.now. Tests inject a fake clock. */
+  clock?: () => number;
+  /** GATEWAY_ADMIN_TOKEN: an operator token held only in memory (as a hash). */
+  adminToken?: string;
+  /** false (default) or pino options, e.g. { level: 'info', stream } to capture output. */
+  logger?: boolean | Record<string, unknown>;
+  subwayNetworkCsvPath?: string;
+  policies?: Partial<GatewayPolicies>;
+  /** Apply schema migrations before serving (default true). */
+  migrate?: boolean;
+}
+
+function isYuanValidationError(error: FastifyError): boolean {
+  return (error.validation ?? []).some((v) => {
+    const entry = v as { keyword?: string; params?: { format?: string }; parentSchema?: { format?: string } };
+    return entry.params?.format === YUAN_FORMAT || entry.parentSchema?.format === YUAN_FORMAT;
+  });
+}
+
+/** Maps any error to a problem code: our ApiError, Fastify's own errors, else internal. */
+function classify(error: FastifyError): { code: string; detail: string; extras?: Record<string, unknown> } {
+  if (error instanceof ApiError) return { code: error.code, detail: error.message, extras: error.extras };
+  if (error.validation) {
+    return { code: isYuanValidationError(error) ? 'invalid-amount' : 'invalid-request', detail: error.message };
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'body-too-large', detail: 'the request body is over the limit' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { code: error.statusCode === 415 ? 'unsupported-media-type' : 'invalid-request', detail: error.message };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { code: 'invalid-json', detail: error.message };
+  }
+  if (error instanceof SyntaxError) return { code: 'invalid-json', detail: 'the body is not valid JSON' };
+  const status = error.statusCode ?? 500;
+  if (status === 413) return { code: 'body-too-large', detail: error.message };
+  if (status === 415) return { code: 'unsupported-media-type', detail: error.message };
+  if (status === 405) return { code: 'method-not-allowed', detail: error.message };
+  if (status === 429) return { code: 'too-many-requests', detail: error.message };
+  if (status >= 400 && status < 500) return { code: status === 404 ? 'not-found' : 'invalid-request', detail: error.message };
+  return { code: 'internal', detail: 'internal error' };
+}
+
+export async function buildGateway(options: BuildGatewayOptions): Promise<FastifyInstance> {
+  const policies: GatewayPolicies = { ...DEFAULT_POLICIES, ...(options.policies ?? {}) };
+  const context: GatewayContext = {
+    store: options.store,
+    keys: options.keys,
+    clock: options.clock ?? Date.now,
+    policies,
+    subwayNetworkCsvPath: options.subwayNetworkCsvPath ?? process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV,
+  };
+  if (options.migrate !== false) await options.store.migrate();
+
+  const app = Fastify({
+    logger: gatewayLoggerOptions(options.logger),
+    bodyLimit: LIMITS.jsonBodyBytes,
+    // Wire values keep their JSON types: "50.00" must be a string, 50 is a 400, never coerced.
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, verbose: true },
+      plugins: [
+        (ajv: Ajv) => {
+          ajv.addFormat(YUAN_FORMAT, YUAN_REGEX);
+          return ajv;
+        },
+      ],
+    },
+    return503OnClosing: true,
+  });
+  app.decorate('gateway', context);
+  app.addSchema(problemSchema);
+  app.addSchema(deviceSchema);
+  app.addSchema(parkPassSaleSchema);
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { code, detail, extras } = classify(error);
+    const problem = problemFor(code, detail, request.url.split('?')[0], extras);
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    void reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problemFor('not-found', `no route ${request.method} ${request.url.split('?')[0]}`, request.url.split('?')[0]));
+  });
+
+  registerAuthHook(app, { adminToken: options.adminToken });
+
+  // Audit every state-changing request of operators and counters, whatever its outcome.
+  app.addHook('onResponse', async (request, reply) => {
+    const principal = request.principal;
+    if (!principal || (principal.role !== 'operator' && principal.role !== 'counter')) return;
+    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+    const params = (request.params ?? {}) as Record<string, unknown>;
+    const targetValue = params.cardNo ?? params.deviceId ?? params.id ?? null;
+    try {
+      await context.store.transaction((tx) =>
+        recordAudit(tx, {
+          atMs: context.clock(),
+          role: principal.role,
+          subject: principal.subject,
+          branchId: principal.branchId,
+          method: request.method,
+          route: request.routeOptions.url ?? request.url.split('?')[0],
+          target: targetValue === null ? null : String(targetValue).slice(0, 128),
+          statusCode: reply.statusCode,
+          requestId: String(request.id),
+        }),
+      );
+    } catch (error) {
+      request.log.error({ err: error }, 'audit write failed');
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Transit purse gateway',
+        description: "The issuer's back office: cards, loads, loss reports and blacklists, refunds, park passes, validator sync, clearing.",
+        version: '0.1.0',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+    refResolver: {
+      buildLocalReference(json: Record<string, unknown>, _baseUri: unknown, _fragment: unknown, i: number) {
+        return typeof json.$id === 'string' ? json.$id : `def-${i}`;
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+
+  for (const routes of ROUTE_MODULES) await app.register(routes);
+
+  // Temporary losses expire by themselves: the timer keeps the delta log current even when
+  // nobody reads (every read also runs the same idempotent job).
+  if (policies.lossExpiryIntervalMs > 0) {
+    const timer = setInterval(() => {
+      context.store.transaction((tx) => expireTemporaryLosses(tx, context.clock())).catch((error: unknown) => app.log.error({ err: error }, 'loss expiry job failed'));
+    }, policies.lossExpiryIntervalMs);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
+  return app;
+}

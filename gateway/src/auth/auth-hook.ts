@@ -1,0 +1,64 @@
+/**
+ * Authentication and role checks in one place, as an onRequest hook: it runs before the body
+ * is read and validated, so a missing credential is 401 and a wrong role 403 even when the body
+ * is also invalid (400 comes only for callers allowed to call the route).
+ *
+ * Scope rules that hold for every route: an app session only touches its own card (`cardNo`
+ * path parameter), a device only its own device id (`deviceId` path parameter).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiError } from '../http/problem.ts';
+import type { Principal } from './principal.ts';
+import { hashToken, principalForToken } from './tokens.ts';
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{16,256})$/;
+
+export interface AuthHookOptions {
+  /** GATEWAY_ADMIN_TOKEN: itself an operator token, never stored (only its hash in memory). */
+  adminToken?: string;
+}
+
+function isPublic(request: FastifyRequest): boolean {
+  const url = request.routeOptions.url;
+  // No route matched: the not-found handler answers 404 without revealing anything.
+  if (url === undefined) return true;
+  if (request.routeOptions.config?.public) return true;
+  return url === '/docs' || url.startsWith('/docs/');
+}
+
+export function registerAuthHook(app: FastifyInstance, options: AuthHookOptions): void {
+  const adminHash = options.adminToken ? Buffer.from(hashToken(options.adminToken), 'hex') : null;
+  app.decorateRequest('principal', null);
+
+  app.addHook('onRequest', async (request) => {
+    if (isPublic(request)) return;
+    const match = BEARER.exec(request.headers.authorization ?? '');
+    if (!match) throw new ApiError('unauthenticated', 'send Authorization: Bearer <token>');
+    const token = match[1];
+    let principal: Principal | null = null;
+    if (adminHash && timingSafeEqual(Buffer.from(hashToken(token), 'hex'), adminHash)) {
+      principal = { role: 'operator', subject: 'admin', branchId: null, mustChangePassword: false };
+    } else {
+      const { store, clock } = app.gateway;
+      principal = await store.transaction((tx) => principalForToken(tx, token, clock()), { readOnly: true });
+    }
+    if (!principal) throw new ApiError('unauthenticated', 'the credential is unknown, revoked or expired');
+    request.principal = principal;
+
+    const config = request.routeOptions.config ?? {};
+    if (principal.role !== 'operator' && !(config.roles ?? []).includes(principal.role)) {
+      throw new ApiError('forbidden', `role ${principal.role} may not call ${request.method} ${request.routeOptions.url}`);
+    }
+    if (principal.mustChangePassword && !config.allowPasswordChangePending) {
+      throw new ApiError('password-change-required', 'change the initial service password with POST /v1/auth/app-password');
+    }
+    const params = (request.params ?? {}) as Record<string, unknown>;
+    if (principal.role === 'app' && 'cardNo' in params && params.cardNo !== principal.subject) {
+      throw new ApiError('forbidden', 'an app session may only use its own card');
+    }
+    if (principal.role === 'device' && 'deviceId' in params && params.deviceId !== principal.subject) {
+      throw new ApiError('forbidden', 'a device may only act as itself');
+    }
+  });
+}

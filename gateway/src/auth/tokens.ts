@@ -1,0 +1,64 @@
+/**
+ * Bearer tokens: 32 random bytes (base64url), stored only as SHA-256 hashes, so a database
+ * leak does not hand out credentials. SHA-256 (not a slow KDF) is right here because the
+ * token has 256 bits of entropy; the slow KDF is for human-chosen service passwords.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Tx } from '../store/store-port.ts';
+import type { Principal, Role } from './principal.ts';
+
+export const TOKEN_BYTES = 32;
+
+export function newToken(): string {
+  return randomBytes(TOKEN_BYTES).toString('base64url');
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export interface IssueTokenInput {
+  role: Role;
+  subject: string;
+  branchId?: string | null;
+  label: string;
+  createdBy: string;
+  nowMs: number;
+  expiresMs?: number | null;
+}
+
+/** Creates a token and stores its hash; the clear token is returned once and never stored. */
+export async function issueToken(tx: Tx, input: IssueTokenInput): Promise<string> {
+  const token = newToken();
+  await tx.run(
+    `INSERT INTO auth_tokens (token_hash, role, subject, branch_id, label, created_by, created_ms, expires_ms, revoked_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+    [hashToken(token), input.role, input.subject, input.branchId ?? null, input.label, input.createdBy, input.nowMs, input.expiresMs ?? null],
+  );
+  return token;
+}
+
+/** Revokes every live token of a subject (e.g. app sessions after a password change). */
+export async function revokeTokensOf(tx: Tx, role: Role, subject: string, nowMs: number): Promise<number> {
+  return tx.run('UPDATE auth_tokens SET revoked_ms = ? WHERE role = ? AND subject = ? AND revoked_ms IS NULL', [nowMs, role, subject]);
+}
+
+type TokenRow = { role: string; subject: string; branch_id: string | null; expires_ms: number | null; revoked_ms: number | null; must_change: number | null };
+
+/** Resolves a presented token to its principal, or null (unknown, revoked, expired). */
+export async function principalForToken(tx: Tx, token: string, nowMs: number): Promise<Principal | null> {
+  const row = await tx.get<TokenRow>(
+    `SELECT t.role, t.subject, t.branch_id, t.expires_ms, t.revoked_ms, c.must_change
+       FROM auth_tokens t LEFT JOIN app_credentials c ON t.role = 'app' AND c.card_no = t.subject
+      WHERE t.token_hash = ?`,
+    [hashToken(token)],
+  );
+  if (!row || row.revoked_ms !== null) return null;
+  if (row.expires_ms !== null && Number(row.expires_ms) <= nowMs) return null;
+  return {
+    role: row.role as Role,
+    subject: row.subject,
+    branchId: row.branch_id,
+    mustChangePassword: row.role === 'app' && Number(row.must_change ?? 0) === 1,
+  };
+}

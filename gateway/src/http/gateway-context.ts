@@ -1,0 +1,65 @@
+/**
+ * What every route module reaches through `app.gateway` (decorated in app.ts), and the route
+ * config every route declares. Route modules of other helpers import the types from here.
+ *
+ *   app.post('/v1/x', { config: { roles: ['counter', 'app'] }, schema: {...} }, async (request) => {
+ *     const { store, clock, keys } = app.gateway;
+ *     const who = request.principal!;   // set by the auth hook before validation
+ *   });
+ */
+import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
+import type { Store } from '../store/store-port.ts';
+import type { KdfParams } from '../auth/passwords.ts';
+import type { Principal, Role } from '../auth/principal.ts';
+
+export interface GatewayPolicies {
+  /** Temporary loss reports expire by themselves (seed q. 17): default 15 days. */
+  temporaryLossMs: number;
+  /** Devices not synced within this window are listed as stale (alerting). */
+  deviceStaleWindowMs: number;
+  /** App session lifetime. */
+  appSessionTtlMs: number;
+  /** Consecutive failed app logins before the lockout, and its length. */
+  appLoginMaxFailures: number;
+  appLockoutMs: number;
+  /** scrypt cost for service passwords. */
+  passwordKdf: KdfParams;
+  /** Park annual pass price (DOMAIN.md section 4): 100 yuan. */
+  parkPassPriceFen: number;
+  /** How often the background job expires temporary losses (0 = no timer). */
+  lossExpiryIntervalMs: number;
+  /** Issuer code written on new cards (4 hex digits). */
+  issuerCode: string;
+  /** Leading digits of generated card numbers (makeCardNo). */
+  cardNoPrefix: string;
+}
+
+export interface GatewayContext {
+  store: Store;
+  keys: IssuerKeysPort;
+  /** Epoch ms; tests inject a fake clock. Never call Date.now() in services. */
+  clock: () => number;
+  policies: GatewayPolicies;
+  /** Subway network CSV path for the fare quote route. */
+  subwayNetworkCsvPath: string;
+}
+
+export interface GatewayRouteConfig {
+  /** Roles allowed besides operators (operators may call every route). Absent = operators only. */
+  roles?: readonly Role[];
+  /** No authentication at all (health, OpenAPI, docs, app login). */
+  public?: boolean;
+  /** App sessions still on the initial password may call this route (the password change). */
+  allowPasswordChangePending?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: GatewayContext;
+  }
+  interface FastifyRequest {
+    /** Set by the auth hook for every authenticated route; null on public routes. */
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig extends GatewayRouteConfig {}
+}

@@ -1,0 +1,39 @@
+/**
+ * Every route module, registered in this order by app.ts. Each module is a Fastify plugin
+ * `(app) => Promise<void>` that reads `app.gateway` and declares `config.roles` per route.
+ * To add routes: import the module and append it here.
+ */
+import type { FastifyInstance } from 'fastify';
+import { authRoutes } from './auth.ts';
+import { blacklistRoutes } from './blacklist.ts';
+import { cardsRoutes } from './cards.ts';
+import { devicesRoutes } from './devices.ts';
+import { faresRoutes } from './fares.ts';
+import { healthRoutes } from './health.ts';
+import { lossReportsRoutes } from './loss-reports.ts';
+import { opsRoutes } from './ops.ts';
+import { parkPassesRoutes } from './park-passes.ts';
+import { loadRoutes } from './loads.ts';
+import { syncRoutes } from './sync.ts';
+import { refundRoutes } from './refunds.ts';
+import { ledgerRoutes } from './ledger.ts';
+import { reportRoutes } from './reports.ts';
+
+export type RouteModule = (app: FastifyInstance) => Promise<void>;
+
+export const ROUTE_MODULES: readonly RouteModule[] = [
+  healthRoutes,
+  authRoutes,
+  cardsRoutes,
+  lossReportsRoutes,
+  blacklistRoutes,
+  faresRoutes,
+  parkPassesRoutes,
+  devicesRoutes,
+  opsRoutes,
+  loadRoutes,
+  syncRoutes,
+  refundRoutes,
+  ledgerRoutes,
+  reportRoutes,
+];

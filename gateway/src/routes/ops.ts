@@ -1,0 +1,91 @@
+/** Operations: stale devices for alerting, and the audit log of operator and counter actions. */
+import type { FastifyInstance } from 'fastify';
+import { bearerSecurity, queryInt, queryIntSchema, withProblems } from '../http/schemas.ts';
+import { listAudit } from '../services/audit.ts';
+import { staleDevices } from '../services/devices.ts';
+
+export async function opsRoutes(app: FastifyInstance): Promise<void> {
+  const { store, clock, policies } = app.gateway;
+
+  app.get<{ Querystring: { windowMinutes?: string; limit?: string } }>(
+    '/v1/ops/devices/stale',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Devices that have not synced within the window (default from the gateway policy)',
+        security: bearerSecurity,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            windowMinutes: queryIntSchema('staleness window in minutes (1..525600)'),
+            limit: queryIntSchema('at most 1000, default 1000'),
+          },
+        },
+        response: withProblems({
+          200: {
+            type: 'object',
+            required: ['windowMinutes', 'devices'],
+            properties: { windowMinutes: { type: 'integer' }, devices: { type: 'array', items: { $ref: 'Device#' } } },
+          },
+        }),
+      },
+    },
+    async (request) => {
+      const defaultMinutes = Math.max(1, Math.round(policies.deviceStaleWindowMs / 60_000));
+      const windowMinutes = Math.max(1, queryInt(request.query.windowMinutes, defaultMinutes, 'windowMinutes', 525_600));
+      const limit = Math.max(1, queryInt(request.query.limit, 1_000, 'limit', 1_000));
+      const nowMs = clock();
+      const devices = await store.transaction((tx) => staleDevices(tx, nowMs, windowMinutes * 60_000, limit), { readOnly: true });
+      return { windowMinutes, devices };
+    },
+  );
+
+  app.get<{ Querystring: { after?: string; limit?: string } }>(
+    '/v1/ops/audit',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Audit log of operator and counter actions, ascending id',
+        security: bearerSecurity,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { after: queryIntSchema('entries after this id'), limit: queryIntSchema('at most 1000, default 100') },
+        },
+        response: withProblems({
+          200: {
+            type: 'object',
+            required: ['entries'],
+            properties: {
+              entries: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['id', 'atMs', 'role', 'subject', 'method', 'route', 'statusCode'],
+                  properties: {
+                    id: { type: 'integer' },
+                    atMs: { type: 'integer' },
+                    role: { type: 'string' },
+                    subject: { type: 'string' },
+                    branchId: { type: ['string', 'null'] },
+                    method: { type: 'string' },
+                    route: { type: 'string' },
+                    target: { type: ['string', 'null'] },
+                    statusCode: { type: 'integer' },
+                    requestId: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+        }),
+      },
+    },
+    async (request) => {
+      const after = queryInt(request.query.after, 0, 'after');
+      const limit = Math.max(1, queryInt(request.query.limit, 100, 'limit', 1_000));
+      return store.transaction(async (tx) => ({ entries: await listAudit(tx, after, limit) }), { readOnly: true });
+    },
+  );
+}

@@ -1,0 +1,365 @@
+/**
+ * Card issuance and lifecycle at the back office: personalisation through the issuer key
+ * port, the card's account row (shadow balance maintained by the money side), the service
+ * password, function opening, replacement after a formal loss, cancellation (seed q. 33-35)
+ * and the counter unblock of a locked card.
+ *
+ * The social security number is used once, to derive the initial service password (its last
+ * 6 characters, seed q. 16), and is neither stored nor returned nor logged.
+ */
+import {
+  encodeCardImage,
+  encodeFunctions,
+  makeCardNo,
+  type CardImage,
+  type CipherAlgorithm,
+  type HolderProfile,
+  type CardGeneration,
+} from '../../../core/src/index.ts';
+import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
+import type { Tx } from '../store/store-port.ts';
+import { ApiError } from '../http/problem.ts';
+import { addBlacklistEntry, blacklistListing, expireTemporaryLosses, type CardStatus } from './blacklist.ts';
+
+export interface CardRow {
+  cardNo: string;
+  issuerCode: string;
+  generation: CardGeneration;
+  profile: HolderProfile;
+  algorithm: CipherAlgorithm;
+  keyVersion: number;
+  expiryDate: number;
+  overdraftLimitFen: number;
+  transitOpened: boolean;
+  suburbanOpened: boolean;
+  holderName: string;
+  status: CardStatus;
+  replaces: string | null;
+  replacedBy: string | null;
+  issuedBy: string;
+  branchId: string | null;
+  issuedMs: number;
+  updatedMs: number;
+}
+
+export interface CardAccount {
+  shadowBalanceFen: number;
+  lastOfflineAtc: number;
+  lastOnlineAtc: number;
+  status: string;
+  updatedMs: number;
+}
+
+type Raw = Record<string, string | number | bigint | null>;
+
+function cardFromRow(r: Raw): CardRow {
+  return {
+    cardNo: String(r.card_no),
+    issuerCode: String(r.issuer_code),
+    generation: Number(r.generation) as CardGeneration,
+    profile: String(r.profile) as HolderProfile,
+    algorithm: String(r.algorithm) as CipherAlgorithm,
+    keyVersion: Number(r.key_version),
+    expiryDate: Number(r.expiry_date),
+    overdraftLimitFen: Number(r.overdraft_limit_fen),
+    transitOpened: Number(r.transit_opened) === 1,
+    suburbanOpened: Number(r.suburban_opened) === 1,
+    holderName: String(r.holder_name),
+    status: String(r.status) as CardStatus,
+    replaces: r.replaces === null ? null : String(r.replaces),
+    replacedBy: r.replaced_by === null ? null : String(r.replaced_by),
+    issuedBy: String(r.issued_by),
+    branchId: r.branch_id === null ? null : String(r.branch_id),
+    issuedMs: Number(r.issued_ms),
+    updatedMs: Number(r.updated_ms),
+  };
+}
+
+export async function findCard(tx: Tx, cardNo: string): Promise<CardRow | null> {
+  const row = await tx.get<Raw>('SELECT * FROM cards WHERE card_no = ?', [cardNo]);
+  return row ? cardFromRow(row) : null;
+}
+
+/** The card or a 404 problem. Runs the temporary-loss expiry first so the status is current. */
+export async function requireCard(tx: Tx, cardNo: string, nowMs: number): Promise<CardRow> {
+  await expireTemporaryLosses(tx, nowMs);
+  const card = await findCard(tx, cardNo);
+  if (!card) throw new ApiError('card-not-found', `no card ${cardNo}`);
+  return card;
+}
+
+export async function findCardAccount(tx: Tx, cardNo: string): Promise<CardAccount | null> {
+  const r = await tx.get<Raw>('SELECT shadow_balance_fen, last_offline_atc, last_online_atc, status, updated_ms FROM card_accounts WHERE card_no = ?', [cardNo]);
+  if (!r) return null;
+  return {
+    shadowBalanceFen: Number(r.shadow_balance_fen),
+    lastOfflineAtc: Number(r.last_offline_atc),
+    lastOnlineAtc: Number(r.last_online_atc),
+    status: String(r.status),
+    updatedMs: Number(r.updated_ms),
+  };
+}
+
+export interface IssueCardInput {
+  cardNo?: string;
+  holderName: string;
+  profile: HolderProfile;
+  generation: CardGeneration;
+  algorithm: CipherAlgorithm;
+  expiryDate: number;
+  overdraftLimitFen: number;
+  transitOpened: boolean;
+  suburbanOpened: boolean;
+  /** scrypt hash of the initial service password, computed outside the transaction. */
+  initialPasswordHash: string;
+  /** Copy an existing credential (replacement keeps the holder's service password). */
+  passwordMustChange?: boolean;
+  replaces?: string | null;
+}
+
+export interface IssuedCard {
+  card: CardRow;
+  image: CardImage;
+  imageHex: string;
+}
+
+async function nextCardNo(tx: Tx, prefix: string): Promise<string> {
+  await tx.run("INSERT INTO counters (name, value) VALUES ('card_sequence', 0) ON CONFLICT (name) DO NOTHING");
+  for (let attempt = 0; attempt < 1_000; attempt++) {
+    const row = await tx.get<{ value: number }>("UPDATE counters SET value = value + 1 WHERE name = 'card_sequence' RETURNING value");
+    const cardNo = makeCardNo(prefix, Number(row!.value));
+    // Explicitly numbered cards may already occupy a sequence number: skip them.
+    if (!(await findCard(tx, cardNo))) return cardNo;
+  }
+  throw new Error('could not find a free card number');
+}
+
+export async function issueCard(
+  tx: Tx,
+  keys: IssuerKeysPort,
+  input: IssueCardInput,
+  actor: { subject: string; branchId: string | null },
+  nowMs: number,
+  issuerCode: string,
+  cardNoPrefix: string,
+): Promise<IssuedCard> {
+  if (input.generation !== 3 && (input.transitOpened || input.suburbanOpened)) {
+    throw new ApiError('generation-not-supported', 'only third-generation cards carry the transit functions (seed q. 24)');
+  }
+  if (input.suburbanOpened && !input.transitOpened) {
+    throw new ApiError('invalid-request', 'suburban rail needs the transit function');
+  }
+  let cardNo = input.cardNo;
+  if (cardNo !== undefined) {
+    if (await findCard(tx, cardNo)) throw new ApiError('card-exists', `card ${cardNo} exists`);
+  } else {
+    cardNo = await nextCardNo(tx, cardNoPrefix);
+  }
+  const image = keys.personalizeCard({
+    cardNo,
+    issuerCode,
+    generation: input.generation,
+    profile: input.profile,
+    algorithm: input.algorithm,
+    expiryDate: input.expiryDate,
+    overdraftLimitFen: input.overdraftLimitFen,
+    transitOpened: input.transitOpened,
+    suburbanOpened: input.suburbanOpened,
+  });
+  await tx.run(
+    `INSERT INTO cards (card_no, issuer_code, generation, profile, algorithm, key_version, expiry_date, overdraft_limit_fen,
+       transit_opened, suburban_opened, holder_name, status, replaces, replaced_by, issued_by, branch_id, issued_ms, updated_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, NULL, ?, ?, ?, ?)`,
+    [
+      cardNo,
+      issuerCode,
+      input.generation,
+      input.profile,
+      input.algorithm,
+      image.keyVersion,
+      input.expiryDate,
+      input.overdraftLimitFen,
+      input.transitOpened ? 1 : 0,
+      input.suburbanOpened ? 1 : 0,
+      input.holderName,
+      input.replaces ?? null,
+      actor.subject,
+      actor.branchId,
+      nowMs,
+      nowMs,
+    ],
+  );
+  await tx.run(
+    `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, last_online_atc, status, updated_ms)
+     VALUES (?, ?, -1, -1, 'open', ?) ON CONFLICT (card_no) DO NOTHING`,
+    [cardNo, image.balanceFen - image.overdraftUsedFen, nowMs],
+  );
+  await tx.run(
+    'INSERT INTO app_credentials (card_no, password_hash, must_change, failed_count, locked_until_ms, updated_ms) VALUES (?, ?, ?, 0, 0, ?)',
+    [cardNo, input.initialPasswordHash, input.passwordMustChange === false ? 0 : 1, nowMs],
+  );
+  const card = (await findCard(tx, cardNo))!;
+  return { card, image, imageHex: Buffer.from(encodeCardImage(image)).toString('hex').toUpperCase() };
+}
+
+/** Statuses after which nothing can bring the card back (DOMAIN.md section 5). */
+export const FINAL_CARD_STATUSES: ReadonlySet<CardStatus> = new Set(['formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled']);
+
+export interface ReplaceCardResult {
+  oldCard: CardRow;
+  issued: IssuedCard;
+}
+
+/**
+ * Replacement after a formal loss (seed q. 19): a new card of the same generation for the same
+ * holder; the old card is blacklisted 'replaced' forever, and its loss report ends. The lost
+ * card's balance is not moved (q. 46: the value was on the chip).
+ */
+export async function replaceCard(
+  tx: Tx,
+  keys: IssuerKeysPort,
+  oldCardNo: string,
+  options: { algorithm?: CipherAlgorithm; expiryDate: number; cardNoPrefix: string; issuerCode: string },
+  actor: { subject: string; branchId: string | null },
+  nowMs: number,
+): Promise<ReplaceCardResult> {
+  const old = await requireCard(tx, oldCardNo, nowMs);
+  if (old.status === 'replaced') throw new ApiError('card-replaced', `card ${oldCardNo} was already replaced by ${old.replacedBy}`);
+  if (old.status !== 'formal-loss') {
+    throw new ApiError('formal-loss-required', `card ${oldCardNo} is ${old.status}; replacement needs a formal loss report first`);
+  }
+  const credential = await tx.get<{ password_hash: string; must_change: number }>('SELECT password_hash, must_change FROM app_credentials WHERE card_no = ?', [oldCardNo]);
+  const issued = await issueCard(
+    tx,
+    keys,
+    {
+      holderName: old.holderName,
+      profile: old.profile,
+      // "新补新、旧补旧" (seed q. 19): the replacement is of the same generation.
+      generation: old.generation,
+      algorithm: options.algorithm ?? old.algorithm,
+      expiryDate: options.expiryDate,
+      overdraftLimitFen: old.overdraftLimitFen,
+      transitOpened: old.transitOpened,
+      suburbanOpened: old.suburbanOpened,
+      initialPasswordHash: credential!.password_hash,
+      passwordMustChange: Number(credential!.must_change) === 1,
+      replaces: oldCardNo,
+    },
+    actor,
+    nowMs,
+    options.issuerCode,
+    options.cardNoPrefix,
+  );
+  await addBlacklistEntry(tx, oldCardNo, 'replaced', nowMs);
+  await tx.run('UPDATE cards SET replaced_by = ?, updated_ms = ? WHERE card_no = ?', [issued.card.cardNo, nowMs, oldCardNo]);
+  await tx.run("UPDATE loss_reports SET ended_ms = ?, end_reason = 'replaced' WHERE card_no = ? AND ended_ms IS NULL", [nowMs, oldCardNo]);
+  // Old app sessions die with the card.
+  await tx.run("UPDATE auth_tokens SET revoked_ms = ? WHERE role = 'app' AND subject = ? AND revoked_ms IS NULL", [nowMs, oldCardNo]);
+  return { oldCard: (await findCard(tx, oldCardNo))!, issued };
+}
+
+/**
+ * Cancellation (seed q. 33-35): the card ends for good, blacklisted 'cancelled'. Any purse
+ * balance stays on the card account for the refund path (gateway-money) to settle.
+ */
+export async function cancelCard(tx: Tx, cardNo: string, nowMs: number): Promise<CardRow> {
+  const card = await requireCard(tx, cardNo, nowMs);
+  if (card.status === 'cancelled') return card;
+  if (card.status === 'replaced') throw new ApiError('card-replaced', `card ${cardNo} was replaced by ${card.replacedBy}`);
+  if (FINAL_CARD_STATUSES.has(card.status)) throw new ApiError('card-not-active', `card ${cardNo} is ${card.status}`);
+  await tx.run("UPDATE loss_reports SET ended_ms = ?, end_reason = 'cancelled' WHERE card_no = ? AND ended_ms IS NULL", [nowMs, cardNo]);
+  await addBlacklistEntry(tx, cardNo, 'cancelled', nowMs);
+  await tx.run("UPDATE auth_tokens SET revoked_ms = ? WHERE role = 'app' AND subject = ? AND revoked_ms IS NULL", [nowMs, cardNo]);
+  return (await findCard(tx, cardNo))!;
+}
+
+export interface AuthorisedWrite {
+  kind: 'functions' | 'park-pass-current' | 'park-pass-previous';
+  recordHex: string;
+  macHex: string;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex').toUpperCase();
+}
+
+/** Opens the transit and/or suburban functions (seed q. 15, 44) and authorises the card write. */
+export async function openFunctions(
+  tx: Tx,
+  keys: IssuerKeysPort,
+  cardNo: string,
+  request: { transit: boolean; suburban: boolean; challenge: Uint8Array },
+  nowMs: number,
+): Promise<{ card: CardRow; write: AuthorisedWrite }> {
+  const card = await requireCard(tx, cardNo, nowMs);
+  if (card.status !== 'active') throw new ApiError('card-not-active', `card ${cardNo} is ${card.status}`);
+  if (card.generation !== 3) throw new ApiError('generation-not-supported', 'only third-generation cards carry the transit functions (seed q. 24)');
+  const transitOpened = card.transitOpened || request.transit || request.suburban;
+  const suburbanOpened = card.suburbanOpened || request.suburban;
+  await tx.run('UPDATE cards SET transit_opened = ?, suburban_opened = ?, updated_ms = ? WHERE card_no = ?', [
+    transitOpened ? 1 : 0,
+    suburbanOpened ? 1 : 0,
+    nowMs,
+    cardNo,
+  ]);
+  const record = encodeFunctions({ transitOpened, suburbanOpened });
+  const mac = keys.recordWriteMac(card, request.challenge, 'functions', record);
+  return { card: (await findCard(tx, cardNo))!, write: { kind: 'functions', recordHex: hex(record), macHex: hex(mac) } };
+}
+
+/**
+ * APPLICATION UNBLOCK at a counter with the card present: only an active card (a lifted
+ * temporary loss, or a card locked in error). Replaced, formally lost, refunded, cloned or
+ * cancelled cards stay locked for ever.
+ */
+export async function authoriseUnblock(tx: Tx, keys: IssuerKeysPort, cardNo: string, challenge: Uint8Array, nowMs: number): Promise<{ card: CardRow; macHex: string }> {
+  const card = await requireCard(tx, cardNo, nowMs);
+  if (card.status === 'replaced') throw new ApiError('card-replaced', `card ${cardNo} was replaced and can never be unblocked (seed q. 21)`);
+  const listing = await blacklistListing(tx, cardNo);
+  if (card.status !== 'active' || listing) {
+    throw new ApiError('unblock-refused', `card ${cardNo} is ${card.status}; only an active card can be unblocked`);
+  }
+  return { card, macHex: hex(keys.unblockCommandMac(card, challenge)) };
+}
+
+export interface CardTransaction {
+  kind: 'purchase' | 'load';
+  atMs: number;
+  amountFen: number;
+  status: string;
+  atc: number;
+  balanceAfterFen: number | null;
+  operator: string | null;
+  deviceId: string | null;
+}
+
+/**
+ * What the back office knows of a card's transactions, newest first: uploaded journal records
+ * (gateway-money's `journal_records`) and loads (`loads`). Loads show a balance only once confirmed.
+ */
+export async function listCardTransactions(tx: Tx, cardNo: string, beforeMs: number, limit: number): Promise<CardTransaction[]> {
+  const rows = await tx.all<Raw>(
+    `SELECT kind, at_ms, amount_fen, status, atc, balance_after_fen, operator, device_id FROM (
+       SELECT 'purchase' AS kind, occurred_at_ms AS at_ms, amount_fen, status, offline_atc AS atc,
+              balance_after_fen, operator, device_id
+         FROM journal_records WHERE card_no = ? AND occurred_at_ms < ?
+       UNION ALL
+       SELECT 'load' AS kind, created_ms AS at_ms, amount_fen, status, online_atc AS atc,
+              CASE WHEN status = 'confirmed' THEN balance_before_fen + amount_fen ELSE NULL END AS balance_after_fen,
+              NULL AS operator, NULL AS device_id
+         FROM loads WHERE card_no = ? AND created_ms < ?
+     ) AS t ORDER BY at_ms DESC, atc DESC LIMIT ?`,
+    [cardNo, beforeMs, cardNo, beforeMs, limit],
+  );
+  return rows.map((r) => ({
+    kind: String(r.kind) as 'purchase' | 'load',
+    atMs: Number(r.at_ms),
+    amountFen: Number(r.amount_fen),
+    status: String(r.status),
+    atc: Number(r.atc),
+    balanceAfterFen: r.balance_after_fen === null ? null : Number(r.balance_after_fen),
+    operator: r.operator === null ? null : String(r.operator),
+    deviceId: r.device_id === null ? null : String(r.device_id),
+  }));
+}

@@ -1,0 +1,101 @@
+/**
+ * Park annual pass sales (DOMAIN.md section 4, seed q. 15): 100 yuan, sold 15 December -
+ * 15 January (Beijing time, UTC+8); a pass of year Y is valid 1 January Y to 31 January Y+1, so a
+ * December sale is for next year's pass. The sale is idempotent by (card, Idempotency-Key) and
+ * at most one per card and year, both by unique constraints.
+ *
+ * The answer carries the issuer-authorised record write for the card: the encoded pass record
+ * and a command MAC over the card's challenge. A retry with the same key may bring a fresh
+ * challenge (the card makes a new one for every command), so the challenge is not part of the
+ * idempotency fingerprint: the sale happens once, and each retry gets a MAC for its challenge.
+ */
+import { createHash } from 'node:crypto';
+import { encodeParkPass } from '../../../core/src/index.ts';
+import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
+import type { Tx } from '../store/store-port.ts';
+import { ApiError } from '../http/problem.ts';
+import { requireCard } from './cards.ts';
+import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
+
+const BEIJING_OFFSET_MS = 8 * 60 * 60 * 1000;
+
+/** The pass year on sale at `nowMs`, or null outside the window 15 Dec - 15 Jan (Beijing). */
+export function parkPassYearOnSale(nowMs: number): number | null {
+  const beijing = new Date(nowMs + BEIJING_OFFSET_MS);
+  const month = beijing.getUTCMonth() + 1;
+  const day = beijing.getUTCDate();
+  const year = beijing.getUTCFullYear();
+  if (month === 12 && day >= 15) return year + 1;
+  if (month === 1 && day <= 15) return year;
+  return null;
+}
+
+export interface ParkPassSale {
+  saleId: number;
+  cardNo: string;
+  passYear: number;
+  amountFen: number;
+  paymentSource: PaymentSource;
+  soldMs: number;
+  /** True when this request created the sale; false for an idempotent retry. */
+  created: boolean;
+  write: { kind: 'park-pass-current'; recordHex: string; macHex: string };
+}
+
+function fingerprintOf(cardNo: string, paymentSource: string): string {
+  return createHash('sha256').update(JSON.stringify({ cardNo, paymentSource })).digest('hex');
+}
+
+export async function sellParkPass(
+  tx: Tx,
+  keys: IssuerKeysPort,
+  request: { cardNo: string; paymentSource: PaymentSource; challenge: Uint8Array; idempotencyKey: string; priceFen: number },
+  actor: string,
+  nowMs: number,
+): Promise<ParkPassSale> {
+  const fingerprint = fingerprintOf(request.cardNo, request.paymentSource);
+  const card = await requireCard(tx, request.cardNo, nowMs);
+  let row = await tx.get<Record<string, string | number>>('SELECT * FROM park_pass_sales WHERE card_no = ? AND idempotency_key = ?', [
+    request.cardNo,
+    request.idempotencyKey,
+  ]);
+  let created = false;
+  if (row) {
+    if (row.fingerprint !== fingerprint) throw new ApiError('idempotency-key-reused', 'this Idempotency-Key was used for a different sale');
+  } else {
+    const passYear = parkPassYearOnSale(nowMs);
+    if (passYear === null) throw new ApiError('outside-sale-window', 'park passes are sold from 15 December to 15 January (Beijing time)');
+    if (card.status !== 'active') throw new ApiError('card-not-active', `card ${request.cardNo} is ${card.status}`);
+    if (card.generation !== 3) throw new ApiError('generation-not-supported', 'only third-generation cards carry the park pass (seed q. 24)');
+    const inserted = await tx.get<{ id: number }>(
+      `INSERT INTO park_pass_sales (card_no, pass_year, amount_fen, payment_source, idempotency_key, fingerprint, sold_by, sold_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+      [request.cardNo, passYear, request.priceFen, request.paymentSource, request.idempotencyKey, fingerprint, actor, nowMs],
+    );
+    if (!inserted) throw new ApiError('park-pass-already-sold', `card ${request.cardNo} already has the ${passYear} park pass`);
+    await postTransfer(tx, {
+      kind: 'park-pass-sale',
+      reference: String(inserted.id),
+      atMs: nowMs,
+      entries: [
+        { account: paymentAccount(request.paymentSource), amountFen: request.priceFen },
+        { account: ACCOUNTS.parkPassRevenue, amountFen: -request.priceFen },
+      ],
+    });
+    row = (await tx.get<Record<string, string | number>>('SELECT * FROM park_pass_sales WHERE id = ?', [inserted.id]))!;
+    created = true;
+  }
+  const passYear = Number(row.pass_year);
+  const record = encodeParkPass({ year: passYear, visits: 0, lastParkId: 0, lastEntryTime: 0 });
+  const mac = keys.recordWriteMac(card, request.challenge, 'park-pass-current', record);
+  return {
+    saleId: Number(row.id),
+    cardNo: request.cardNo,
+    passYear,
+    amountFen: Number(row.amount_fen),
+    paymentSource: String(row.payment_source) as PaymentSource,
+    soldMs: Number(row.sold_ms),
+    created,
+    write: { kind: 'park-pass-current', recordHex: Buffer.from(record).toString('hex').toUpperCase(), macHex: Buffer.from(mac).toString('hex').toUpperCase() },
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * Every schema migration, in one list. Platform migrations use ids 001-099, money migrations
+ * 100-199: add an import and append to the array; never edit one that has shipped.
+ */
+import type { Migration } from '../migrate.ts';
+import { migration001Platform } from './001-platform.ts';
+import { migration100Ledger } from './100-ledger.ts';
+import { migration101Loads } from './101-loads.ts';
+import { migration102SyncJournal } from './102-sync-journal.ts';
+import { migration103Refunds } from './103-refunds.ts';
+
+export const MIGRATIONS: readonly Migration[] = [
+  migration001Platform,
+  migration100Ledger,
+  migration101Loads,
+  migration102SyncJournal,
+  migration103Refunds,
+];
