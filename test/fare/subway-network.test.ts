@@ -96,8 +96,11 @@ describe('subway network', () => {
     expect(quoteSubwayFare(network, '三元桥', '东直门').fareFen).toBe(300);
   });
 
-  it('same station: distance 0, minimum band fare', () => {
+  it('same station: distance 0, minimum fare of its line', () => {
     expect(quoteSubwayFare(network, '东单', '东单')).toEqual({ distanceM: 0, fareFen: 300 });
+    expect(quoteSubwayFare(network, '3号航站楼', '3号航站楼')).toEqual({ distanceM: 0, fareFen: 2_500 });
+    expect(quoteSubwayFare(network, '大兴新城', '大兴新城')).toEqual({ distanceM: 0, fareFen: 1_000 });
+    expect(quoteSubwayFare(network, '香山', '香山')).toEqual({ distanceM: 0, fareFen: 300 });
   });
 
   it('is symmetric, never negative, and the main distance obeys the triangle inequality', () => {

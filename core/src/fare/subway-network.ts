@@ -306,7 +306,15 @@ export function parseSubwayNetwork(csvText: string, policy: SubwayFarePolicy = D
           bestDistance = dist;
         }
       };
-      if (a === b) consider(0, 0);
+      // Same special-only station (outside the free window): the minimum fare of its line.
+      if (a === b) {
+        for (const line of linesOfStation.get(a) ?? []) consider(specialFareFen(specialByLine.get(line)!, 0), 0);
+        if (bestFare !== Infinity) {
+          fareFen[a * side + b] = bestFare;
+          distanceM[a * side + b] = 0;
+          continue;
+        }
+      }
       for (const line of linesOfStation.get(a) ?? []) {
         if (!(linesOfStation.get(b) ?? []).includes(line)) continue;
         const d = lineDistance.get(line)![a][b];

@@ -2,3 +2,4 @@
 export * from './result-codes.ts';
 export * from './device-config.ts';
 export * from './decide-tap.ts';
+export * from './execute-tap.ts';
