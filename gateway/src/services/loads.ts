@@ -17,11 +17,10 @@
 import { createHash } from 'node:crypto';
 import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
-import { LIMITS, TRANSACTION_TYPE, type CipherAlgorithm } from '../../../core/src/index.ts';
+import { LIMITS, TRANSACTION_TYPE, loadTacData, type CipherAlgorithm } from '../../../core/src/index.ts';
 import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
 import { addShadowBalance, readCardMoney, type CardMoneyState } from './card-money.ts';
 import { beijingDateTime } from './money-time.ts';
-import { loadTacData } from './tac-data.ts';
 
 export const PENDING_LOADS_ACCOUNT = 'liability:pending-loads';
 
@@ -206,6 +205,7 @@ async function markConfirmed(tx: Tx, load: LoadView, resolution: LoadResolution,
   );
   if (changed !== 1) throw new Error(`load ${load.id} was not pending`);
   await addShadowBalance(tx, load.cardNo, load.amountFen);
+  await tx.run('UPDATE card_accounts SET last_online_atc = ?, updated_ms = ? WHERE card_no = ? AND last_online_atc < ?', [load.onlineAtc, nowMs, load.cardNo, load.onlineAtc]);
   await postTransfer(tx, {
     kind: 'load-confirm',
     reference: load.id,
@@ -254,10 +254,10 @@ export async function confirmLoad(
   const row = await tx.get<{ key_version: number | bigint; algorithm: string }>('SELECT key_version, algorithm FROM loads WHERE id = ?', [Number(id)]);
   const newBalanceFen = proof.newBalanceFen ?? load.balanceBeforeFen + load.amountFen;
   const data = loadTacData({
-    newBalanceFen,
+    balanceAfterFen: newBalanceFen,
     onlineAtc: load.onlineAtc,
     amountFen: load.amountFen,
-    terminalId: Buffer.from(load.terminalId, 'hex'),
+    terminalId: load.terminalId,
     date: load.date,
     time: load.time,
   });

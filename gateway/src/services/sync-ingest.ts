@@ -22,9 +22,8 @@
  */
 import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
-import { LIMITS, SYNC_PROTOCOL_VERSION, type BlacklistDeltaEntry, type BlacklistReason, type JournalRecord, type SyncRequest, type SyncResponse } from '../../../core/src/index.ts';
+import { LIMITS, SYNC_PROTOCOL_VERSION, purchaseTacData, type BlacklistDeltaEntry, type BlacklistReason, type JournalRecord, type SyncRequest, type SyncResponse } from '../../../core/src/index.ts';
 import { ACCOUNTS, postTransfer, revenueAccount, type LedgerEntry } from './ledger.ts';
-import { purchaseTacData } from './tac-data.ts';
 import { resolvePendingLoads } from './loads.ts';
 
 /** What sync needs from the blacklist service (gateway/src/services/blacklist.ts). */
@@ -69,14 +68,8 @@ function digestOf(r: JournalRecord): string {
 /** Verifies one debit's TAC; an unknown key version or malformed bytes is simply "not valid". */
 export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean {
   try {
-    const data = purchaseTacData({
-      amountFen: r.amountFen,
-      transactionType: r.transactionType,
-      terminalId: Buffer.from(r.terminalId, 'hex'),
-      tsn: r.tsn,
-      date: r.date,
-      time: r.time,
-    });
+    // The exact bytes the card's TAC covers, built by core (DOMAIN.md section 3).
+    const data = purchaseTacData(r);
     return keys.verifyTac({ cardNo: r.cardNo, keyVersion: r.keyVersion, algorithm: r.algorithm, data, tac: Buffer.from(r.tac, 'hex') });
   } catch {
     return false;

@@ -1,0 +1,91 @@
+/**
+ * POST /v1/devices/{deviceId}/sync: body and answer `application/x-msgpack`
+ * (core/src/sync/sync-messages.ts). Only the device itself may call it (the auth hook checks
+ * the path's deviceId against the credential). A body that does not decode, or decodes to
+ * anything but a well-formed SyncRequest of this device, is a 400 that changes nothing.
+ */
+import type { FastifyInstance } from 'fastify';
+import { pack, unpack } from 'msgpackr';
+import { LIMITS } from '../../../core/src/index.ts';
+import { ApiError } from '../http/problem.ts';
+import { bearerSecurity, withProblems } from '../http/schemas.ts';
+import { addBlacklistEntry, readBlacklistFeed } from '../services/blacklist.ts';
+import { ingestSyncBatch, type SyncDeps } from '../services/sync-ingest.ts';
+import { checkSyncRequest } from '../services/sync-record-guard.ts';
+import { runDueJobs } from '../services/jobs.ts';
+import { MONEY_ERROR_CODES } from './money-problems.ts';
+
+void MONEY_ERROR_CODES;
+
+export const MSGPACK_CONTENT_TYPE = 'application/x-msgpack';
+
+/** Decodes msgpack; any decoder failure (truncated, bad tag, trailing garbage) is a 400. */
+export function decodeMsgpack(body: Buffer): unknown {
+  try {
+    return unpack(body);
+  } catch (error) {
+    throw new ApiError('invalid-msgpack', `msgpack decoding failed: ${(error as Error).message.slice(0, 120)}`);
+  }
+}
+
+export async function syncRoutes(app: FastifyInstance): Promise<void> {
+  app.addContentTypeParser(MSGPACK_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: LIMITS.syncBodyBytes }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  app.post<{ Params: { deviceId: string }; Body: Buffer }>(
+    '/v1/devices/:deviceId/sync',
+    {
+      config: { roles: ['device'] },
+      bodyLimit: LIMITS.syncBodyBytes,
+      schema: {
+        tags: ['sync'],
+        summary: 'Validator sync: upload journal records, download blacklist delta, fare table, watermark',
+        description:
+          'Body: msgpack SyncRequest {protocolVersion, deviceId, records: JournalRecord[] (ascending deviceSeq, at most 5,000), blacklistVersion, fareTableVersion, deviceTimeMs}. ' +
+          'Answer: msgpack SyncResponse {protocolVersion, acknowledged, quarantined, blacklist, blacklistVersion, blacklistMore, fareTable, watermark, serverTimeMs}. ' +
+          'Records are stored exactly once by (deviceId, deviceSeq); a retry is acknowledged again and never applied twice. A debit whose TAC does not verify is quarantined and never cleared.',
+        security: bearerSecurity,
+        consumes: [MSGPACK_CONTENT_TYPE],
+        produces: [MSGPACK_CONTENT_TYPE],
+        params: {
+          type: 'object',
+          required: ['deviceId'],
+          properties: { deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$' } },
+        },
+        response: withProblems(
+          {
+            200: {
+              description: 'msgpack-encoded SyncResponse (see the description)',
+              content: { [MSGPACK_CONTENT_TYPE]: { schema: { type: 'string', format: 'binary' } } },
+            },
+          },
+          [404],
+        ),
+      },
+    },
+    async (request, reply) => {
+      if (!Buffer.isBuffer(request.body)) throw new ApiError('unsupported-media-type', `send ${MSGPACK_CONTENT_TYPE}`);
+      const deviceId = request.params.deviceId;
+      const decoded = decodeMsgpack(request.body);
+      const check = checkSyncRequest(decoded, deviceId);
+      if (!check.ok) throw new ApiError('invalid-sync-batch', check.reasons.join('; '), { reasons: check.reasons });
+      const { store, keys, clock } = app.gateway;
+      const deps: SyncDeps = {
+        keys,
+        blacklist: {
+          add: (tx, cardNo, reason, nowMs) => addBlacklistEntry(tx, cardNo, reason, nowMs),
+          deltaSince: (tx, version, limit) => readBlacklistFeed(tx, version, clock(), limit),
+        },
+      };
+      const { response } = await store.transaction(async (tx) => {
+        const device = await tx.get('SELECT device_id FROM devices WHERE device_id = ?', [deviceId]);
+        if (device === undefined) throw new ApiError('device-not-found', `device ${deviceId} is not registered`);
+        return ingestSyncBatch(tx, deps, deviceId, check.request, clock());
+      });
+      // A drained device may be the last one a refund waits for. The batch is committed either way.
+      await runDueJobs(store, clock()).catch((error: unknown) => request.log.error({ err: error }, 'refund jobs after sync failed'));
+      return reply.type(MSGPACK_CONTENT_TYPE).send(pack(response));
+    },
+  );
+}

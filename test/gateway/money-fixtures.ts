@@ -1,0 +1,237 @@
+/**
+ * A real gateway on a temp SQLite file with the real issuer key service, real card simulators
+ * and a software PSAM, for the money tests: every MAC1, MAC2 and TAC here is genuine.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pack, unpack } from 'msgpackr';
+import {
+  CardSimulator,
+  SW,
+  TRANSACTION_TYPE,
+  algorithmFromId,
+  cardSerialFromCardNo,
+  parseCardImage,
+  parseLoadInit,
+  runPurchase,
+  transactionDateBytes,
+  transactionTimeBytes,
+  type JournalRecord,
+  type Operator,
+  type SyncRequest,
+  type SyncResponse,
+} from '../../core/src/index.ts';
+import { buildGateway } from '../../gateway/src/app.ts';
+import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
+import type { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
+import { beijingDateTime } from '../../gateway/src/services/money-time.ts';
+import { reconcile } from '../../gateway/src/services/ledger.ts';
+import { makeIssuer, makePsam, seededRandom } from '../purse/fixtures.ts';
+import type { SoftwarePsam } from '../../validator-firmware-sim/src/psam.ts';
+
+export const ADMIN_TOKEN = 'money-test-admin-token-0123456789';
+export const COUNTER_TERMINAL = '0000000001A1';
+/** 2026-03-10 10:00 Beijing time. */
+export const START_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
+
+export interface MoneyHarness {
+  app: FastifyInstance;
+  store: SqliteStore;
+  issuer: IssuerKeyService;
+  now: { ms: number };
+  dir: string;
+  admin: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startMoneyGateway(): Promise<MoneyHarness> {
+  const dir = mkdtempSync(join(tmpdir(), 'money-gw-'));
+  const now = { ms: START_MS };
+  const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => now.ms });
+  const issuer = makeIssuer();
+  const app = await buildGateway({ store, keys: issuer, clock: () => now.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0 } });
+  return {
+    app,
+    store,
+    issuer,
+    now,
+    dir,
+    admin: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    async close() {
+      await app.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function counterHeaders(h: MoneyHarness, branchId = 'branch-01'): Promise<Record<string, string>> {
+  const res = await h.app.inject({ method: 'POST', url: '/v1/auth/tokens', headers: h.admin, payload: { role: 'counter', label: `teller ${branchId}`, branchId } });
+  if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`counter token: ${res.statusCode} ${res.body}`);
+  return { authorization: `Bearer ${res.json().token}` };
+}
+
+let cardSeed = 1;
+
+/** Issues a card through POST /v1/cards and puts its image into a card simulator. */
+export async function issueCard(h: MoneyHarness, algorithm: '3des' | 'sm4' = '3des'): Promise<{ cardNo: string; card: CardSimulator }> {
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/v1/cards',
+    headers: h.admin,
+    payload: { holderName: 'Test Rider', socialSecurityNo: '11010119900307123X', profile: 'adult', algorithm },
+  });
+  if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`issue card: ${res.statusCode} ${res.body}`);
+  const body = res.json();
+  const image = parseCardImage(Uint8Array.from(Buffer.from(body.cardImage, 'hex')));
+  return { cardNo: body.card.cardNo, card: new CardSimulator(image, seededRandom(0x9e3779b9 ^ cardSeed++)) };
+}
+
+export async function registerDevice(h: MoneyHarness, deviceId: string): Promise<Record<string, string>> {
+  const res = await h.app.inject({ method: 'POST', url: '/v1/devices', headers: h.admin, payload: { deviceId, kind: 'subway-gate', station: 'S1' } });
+  if (res.statusCode !== 201) throw new Error(`register device: ${res.statusCode} ${res.body}`);
+  return { authorization: `Bearer ${res.json().credential}` };
+}
+
+export interface LoadBody {
+  cardNo: string;
+  amount: string;
+  paymentSource: string;
+  onlineAtc: number;
+  cardRandom: string;
+  balanceBeforeFen: number;
+  mac1: string;
+  keyVersion: number;
+  algorithm: string;
+  terminalId: string;
+}
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase();
+
+/** INITIALIZE FOR LOAD on the card → the POST /v1/loads body. */
+export function initLoad(card: CardSimulator, cardNo: string, amountFen: number, paymentSource = 'cash'): LoadBody {
+  const answer = card.initializeForLoad(1, amountFen, Buffer.from(COUNTER_TERMINAL, 'hex'));
+  if (answer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD: ${answer.sw.toString(16)}`);
+  const init = parseLoadInit(answer.data)!;
+  return {
+    cardNo,
+    amount: (amountFen / 100).toFixed(2),
+    paymentSource,
+    onlineAtc: init.onlineAtc,
+    cardRandom: hex(init.random),
+    balanceBeforeFen: init.balanceFen,
+    mac1: hex(init.mac1),
+    keyVersion: init.keyVersion,
+    algorithm: algorithmFromId(init.algorithmId),
+    terminalId: COUNTER_TERMINAL,
+  };
+}
+
+/** CREDIT FOR LOAD with the gateway's MAC2 → the card's TAC (hex). */
+export function creditLoad(card: CardSimulator, load: { mac2: string; date: number; time: number }): string {
+  const answer = card.creditForLoad(transactionDateBytes(load.date), transactionTimeBytes(load.time), Buffer.from(load.mac2, 'hex'));
+  if (answer.sw !== SW.success) throw new Error(`CREDIT FOR LOAD: ${answer.sw.toString(16)}`);
+  return hex(answer.data.slice(0, 4));
+}
+
+/** A complete, confirmed load: INIT → POST /v1/loads → CREDIT → confirm. */
+export async function loadCard(h: MoneyHarness, headers: Record<string, string>, card: CardSimulator, cardNo: string, amountFen: number, key: string): Promise<void> {
+  const body = initLoad(card, cardNo, amountFen);
+  const res = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...headers, 'idempotency-key': key }, payload: body });
+  if (res.statusCode !== 201) throw new Error(`load: ${res.statusCode} ${res.body}`);
+  const load = res.json();
+  const tac = creditLoad(card, load);
+  const confirm = await h.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/confirm`, headers, payload: { tac } });
+  if (confirm.statusCode !== 200) throw new Error(`confirm: ${confirm.statusCode} ${confirm.body}`);
+}
+
+export interface Validator {
+  deviceId: string;
+  psam: SoftwarePsam;
+  seq: number;
+  headers: Record<string, string>;
+}
+
+export async function makeValidator(h: MoneyHarness, deviceId: string, terminal: number): Promise<Validator> {
+  const headers = await registerDevice(h, deviceId);
+  const terminalId = Uint8Array.of(0x20, 0x26, 0, 0, (terminal >> 8) & 0xff, terminal & 0xff);
+  return { deviceId, psam: makePsam(h.issuer, terminalId, 1), seq: 0, headers };
+}
+
+/** A genuine purchase on the card through the PSAM → its journal record. */
+export function tap(v: Validator, card: CardSimulator, cardNo: string, amountFen: number, atMs: number, operator: Operator = 'subway'): JournalRecord {
+  const image = card.image();
+  const { date, time } = beijingDateTime(atMs);
+  const outcome = runPurchase(card, v.psam, {
+    cardSerial: cardSerialFromCardNo(cardNo),
+    keyVersion: image.keyVersion,
+    algorithm: image.algorithm,
+    amountFen,
+    transactionType: TRANSACTION_TYPE.purchase,
+    cappRecord: null,
+    date,
+    time,
+  });
+  if (outcome.status !== 'debited') throw new Error(`purchase ${outcome.status}`);
+  v.seq++;
+  return {
+    deviceId: v.deviceId,
+    deviceSeq: v.seq,
+    deviceKind: 'subway-exit',
+    operator,
+    resultCode: 0,
+    cardNo,
+    cardAction: 'debit',
+    transactionType: TRANSACTION_TYPE.purchase,
+    amountFen,
+    balanceBeforeFen: outcome.pending.balanceBeforeFen,
+    balanceAfterFen: outcome.balanceAfterFen,
+    offlineAtc: outcome.pending.offlineAtc,
+    onlineAtc: image.onlineAtc,
+    terminalId: hex(v.psam.terminalId),
+    tsn: outcome.pending.tsn,
+    date,
+    time,
+    tac: hex(outcome.tac),
+    keyVersion: image.keyVersion,
+    algorithm: image.algorithm,
+    fareTableVersion: 1,
+    place: 1,
+    line: 1,
+    occurredAtMs: atMs,
+    recovered: false,
+  };
+}
+
+export function syncRequest(v: Validator, records: JournalRecord[], blacklistVersion = 0): SyncRequest {
+  return { protocolVersion: 1, deviceId: v.deviceId, records, blacklistVersion, fareTableVersion: 1, deviceTimeMs: 0 };
+}
+
+export async function sync(h: MoneyHarness, v: Validator, body: SyncRequest | Buffer): Promise<{ status: number; response: SyncResponse | undefined; problem: any }> {
+  const payload = Buffer.isBuffer(body) ? body : pack(body);
+  const res = await h.app.inject({
+    method: 'POST',
+    url: `/v1/devices/${v.deviceId}/sync`,
+    headers: { ...v.headers, 'content-type': 'application/x-msgpack' },
+    payload,
+  });
+  if (res.statusCode === 200) return { status: 200, response: unpack(res.rawPayload) as SyncResponse, problem: undefined };
+  return { status: res.statusCode, response: undefined, problem: res.json() };
+}
+
+/** The books must always agree: card liability = sum of shadow balances; every posting balances. */
+export async function assertBooksBalance(h: MoneyHarness): Promise<void> {
+  const result = await h.store.transaction((tx) => reconcile(tx));
+  if (result.discrepancyFen !== 0 || result.postingsBalanceFen !== 0 || result.unbalancedPostings !== 0) {
+    throw new Error(`books do not balance: ${JSON.stringify(result)}`);
+  }
+  const res = await h.app.inject({ method: 'GET', url: '/v1/ledger/reconciliation', headers: h.admin });
+  if (res.statusCode !== 200 || res.json().discrepancy !== '0.00' || res.json().ok !== true) throw new Error(`reconciliation route: ${res.body}`);
+}
+
+export async function shadowBalance(h: MoneyHarness, cardNo: string): Promise<number> {
+  const row = await h.store.transaction((tx) => tx.get<{ b: number }>('SELECT shadow_balance_fen AS b FROM card_accounts WHERE card_no = ?', [cardNo]));
+  return Number(row?.b);
+}
