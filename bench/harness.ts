@@ -73,6 +73,8 @@ export interface TaskResult {
   pass: boolean;
   failures: string[];
   floor: boolean;
+  /** Measurements taken (more than 1 when a quick-mode retry happened). */
+  attempts: number;
 }
 
 /** A scalar the suite measured itself (RSS in MB, records ingested per second, ...). */
@@ -129,6 +131,12 @@ export interface BenchContextOptions {
   /** Default time per task in ms. */
   timeMs: number;
   warmupMs: number;
+  /**
+   * Extra attempts for a task that misses an absolute budget (median, p99, ops/s). Default 2 in
+   * quick mode, 0 in full mode: the smoke test runs beside other tests on a shared 2-core box,
+   * where one preemption can own a p99; a real regression misses on every attempt.
+   */
+  retries?: number;
   /** Progress lines (task names as they run). */
   log?: (line: string) => void;
 }
@@ -154,6 +162,7 @@ export class BenchContext {
   readonly looseness: number;
   readonly timeMs: number;
   readonly warmupMs: number;
+  readonly retries: number;
   private readonly log: (line: string) => void;
   private readonly specs = new Map<string, { floor: boolean; ratioTo?: string | string[]; budget?: Budget }>();
   private readonly raw: TaskResult[] = [];
@@ -169,6 +178,7 @@ export class BenchContext {
     this.looseness = options.looseness;
     this.timeMs = options.timeMs;
     this.warmupMs = options.warmupMs;
+    this.retries = options.retries ?? (options.quick ? 2 : 0);
     this.log = options.log ?? (() => {});
   }
 
@@ -187,11 +197,27 @@ export class BenchContext {
   private async measureOne(spec: TaskSpec): Promise<TaskResult> {
     this.register(spec.name, spec.floor ?? false, spec.ratioTo, spec.budget);
     this.log(`  ${this.suite} › ${spec.name}`);
+    const absolute = spec.budget ? { ...loosen(spec.budget, this.looseness), maxRatioToFloor: undefined } : null;
+    let result = await this.runTinybench(spec);
+    let attempts = 1;
+    while (attempts <= this.retries && checkBudget(result, absolute).length > 0) {
+      this.log(`  ${this.suite} › ${spec.name} missed its budget (${checkBudget(result, absolute).join('; ')}), measuring again`);
+      result = await this.runTinybench(spec);
+      attempts++;
+    }
+    result.attempts = attempts;
+    result.budget = spec.budget ?? null;
+    this.raw.push(result);
+    return result;
+  }
+
+  private async runTinybench(spec: TaskSpec): Promise<TaskResult> {
     const batch = Math.max(1, Math.floor(spec.batch ?? 1));
     const bench = new Bench({
       time: spec.timeMs ?? this.timeMs,
       warmupTime: this.warmupMs,
-      iterations: spec.minSamples ?? (this.quick ? 10 : 64),
+      // p99 of fewer than ~100 samples is the maximum, i.e. one preemption.
+      iterations: spec.minSamples ?? (this.quick ? 100 : 200),
       warmupIterations: this.quick ? 5 : 32,
       retainSamples: false,
       throws: true,
@@ -217,10 +243,7 @@ export class BenchContext {
     }
     await bench.run();
     const task = bench.tasks[0];
-    const result = toTaskResult(this.suite, spec.name, task, batch, spec.floor ?? false);
-    result.budget = spec.budget ?? null;
-    this.raw.push(result);
-    return result;
+    return toTaskResult(this.suite, spec.name, task, batch, spec.floor ?? false);
   }
 
   /** Records numbers the suite measured itself (e.g. an autocannon run). */
@@ -242,6 +265,7 @@ export class BenchContext {
       pass: true,
       failures: [],
       floor: m.floor ?? false,
+      attempts: 1,
     };
     this.raw.push(result);
     return result;
@@ -324,7 +348,7 @@ function toTaskResult(suite: string, name: string, task: Task | undefined, batch
   const r = task?.result;
   const empty: TaskResult = {
     suite, name, samples: 0, batch, medianUs: NaN, p99Us: NaN, meanUs: NaN, opsPerSec: 0, ratioTo: null,
-    ratioToFloor: null, budget: null, appliedBudget: null, pass: false, failures: [], floor,
+    ratioToFloor: null, budget: null, appliedBudget: null, pass: false, failures: [], floor, attempts: 1,
   };
   if (!r) return empty;
   if (r.state === 'errored') throw r.error;

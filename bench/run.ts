@@ -30,16 +30,21 @@ export interface RunOptions {
   looseness: number;
   filters: string[];
   list: boolean;
+  retries: number | undefined;
 }
 
 export function parseArgs(argv: string[]): RunOptions {
-  const options: RunOptions = { quick: false, out: join(BENCH_DIR, 'results', 'latest.json'), looseness: NaN, filters: [], list: false };
+  const options: RunOptions = { quick: false, out: join(BENCH_DIR, 'results', 'latest.json'), looseness: NaN, filters: [], list: false, retries: undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') options.quick = true;
     else if (arg === '--list') options.list = true;
     else if (arg === '--out') options.out = resolve(requireValue(argv, ++i, '--out'));
     else if (arg === '--looseness') options.looseness = Number(requireValue(argv, ++i, '--looseness'));
+    else if (arg === '--retries') {
+      options.retries = Number(requireValue(argv, ++i, '--retries'));
+      if (!Number.isInteger(options.retries) || options.retries < 0) throw new UsageError('--retries must be an integer >= 0');
+    }
     else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
     else options.filters.push(arg);
   }
@@ -84,6 +89,7 @@ async function runSuite(name: string, file: string, options: RunOptions): Promis
     looseness: options.looseness,
     timeMs: options.quick ? QUICK_TIME_MS : FULL_TIME_MS,
     warmupMs: options.quick ? QUICK_WARMUP_MS : FULL_WARMUP_MS,
+    retries: options.retries,
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const started = performance.now();
@@ -144,7 +150,7 @@ export async function main(argv: string[]): Promise<number> {
     options = parseArgs(argv);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`bench: ${error.message}\nusage: tsx bench/run.ts [--quick] [--out file] [--looseness n] [--list] [filter ...]\n`);
+      process.stderr.write(`bench: ${error.message}\nusage: tsx bench/run.ts [--quick] [--out file] [--looseness n] [--retries n] [--list] [filter ...]\n`);
       return 2;
     }
     throw error;

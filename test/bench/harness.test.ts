@@ -43,6 +43,25 @@ describe('bench harness', () => {
     expect(nr.failures).toContain('the suite asserted no checksum');
   });
 
+  it('in quick mode re-measures a task that missed an absolute budget, and records the attempts', async () => {
+    const ctx = new BenchContext({ suite: 'unit', quick: true, looseness: 1, timeMs: 5, warmupMs: 1, retries: 2 });
+    let phase = 0;
+    await ctx.measure([{
+      name: 'slow once',
+      minSamples: 10,
+      beforeAll: () => { phase++; },
+      fn: () => {
+        // Slow during the first attempt's warmup and run (phases 1-2), fast afterwards.
+        if (phase <= 2) { const end = performance.now() + 0.2; while (performance.now() < end); }
+      },
+      budget: { p50Us: 100 },
+    }]);
+    ctx.checksum('ran', phase > 2, true);
+    const r = ctx.result();
+    expect(r.tasks[0].attempts).toBe(2);
+    expect(r.pass).toBe(true);
+  });
+
   it('loosens budgets in quick mode (times multiplied, throughput divided)', () => {
     expect(loosen({ p50Us: 2, p99Us: 10, minOpsPerSec: 1000, maxRatioToFloor: 3 }, 5)).toEqual({ p50Us: 10, p99Us: 50, minOpsPerSec: 200, maxRatioToFloor: 15 });
     expect(checkBudget({ medianUs: 3, p99Us: 4, opsPerSec: 10, ratioToFloor: null }, { p50Us: 2, minOpsPerSec: 100, maxRatioToFloor: 2 })).toHaveLength(3);
