@@ -143,11 +143,15 @@ describe('PendingStore and FareTableStore', () => {
     new PendingStore(db).put('1000000000000001', pending, 1);
     db.close();
     db = openDeviceDb(tmp.file('device.db'));
-    const back = new PendingStore(db).get('1000000000000001');
-    expect(back).toEqual(pending);
+    const store = new PendingStore(db);
+    store.put('1000000000000001', { ...pending, offlineAtc: 3 }, 2);
+    const back = store.oldest('1000000000000001');
+    expect(back).toEqual({ ...pending, offlineAtc: 3 });
     expect(back?.cardRandom.constructor).toBe(Uint8Array);
-    new PendingStore(db).clear('1000000000000001');
-    expect(new PendingStore(db).get('1000000000000001')).toBeNull();
+    expect(store.forCard('1000000000000001').map((p) => p.offlineAtc)).toEqual([3, 7]);
+    store.clear('1000000000000001', 3);
+    store.clear('1000000000000001', 7);
+    expect(store.oldest('1000000000000001')).toBeNull();
   });
 
   it('installs only newer fare tables', () => {

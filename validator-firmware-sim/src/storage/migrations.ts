@@ -65,11 +65,15 @@ export const MIGRATIONS: readonly Migration[] = [
 
       -- A purchase whose DEBIT was sent to the card but whose journal row is not committed
       -- (card pulled away, or the process died). Written before the DEBIT reaches the card
-      -- (write-ahead intent) and cleared in the same transaction as the journal row.
+      -- (write-ahead intent) and cleared in the same transaction as the journal row. Keyed by
+      -- (card, offline ATC): a card can hold an unsettled torn purchase while a newer one is
+      -- in flight, and neither may be forgotten.
       CREATE TABLE pending_purchase (
-        card_no TEXT PRIMARY KEY,
+        card_no TEXT NOT NULL,
+        offline_atc INTEGER NOT NULL,
         pending BLOB NOT NULL,
-        created_at_ms INTEGER NOT NULL
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (card_no, offline_atc)
       ) WITHOUT ROWID;
     `,
   },

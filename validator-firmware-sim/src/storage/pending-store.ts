@@ -28,28 +28,34 @@ export function decodePending(bytes: Uint8Array): PendingPurchase {
 
 export class PendingStore {
   private readonly select: Statement<[string], { pending: Buffer }>;
-  private readonly upsert: Statement<[string, Buffer, number]>;
-  private readonly remove: Statement<[string]>;
+  private readonly upsert: Statement<[string, number, Buffer, number]>;
+  private readonly remove: Statement<[string, number]>;
 
   constructor(private readonly db: DeviceDatabase) {
-    this.select = db.prepare('SELECT pending FROM pending_purchase WHERE card_no = ?');
+    this.select = db.prepare('SELECT pending FROM pending_purchase WHERE card_no = ? ORDER BY offline_atc');
     this.upsert = db.prepare(
-      'INSERT INTO pending_purchase (card_no, pending, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (card_no) DO UPDATE SET pending = excluded.pending, created_at_ms = excluded.created_at_ms',
+      `INSERT INTO pending_purchase (card_no, offline_atc, pending, created_at_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (card_no, offline_atc) DO UPDATE SET pending = excluded.pending, created_at_ms = excluded.created_at_ms`,
     );
-    this.remove = db.prepare('DELETE FROM pending_purchase WHERE card_no = ?');
+    this.remove = db.prepare('DELETE FROM pending_purchase WHERE card_no = ? AND offline_atc = ?');
   }
 
-  get(cardNo: string): PendingPurchase | null {
-    const row = this.select.get(cardNo);
-    return row === undefined ? null : decodePending(row.pending);
+  /** The card's pending purchases, oldest (lowest offline ATC) first. */
+  forCard(cardNo: string): PendingPurchase[] {
+    return this.select.all(cardNo).map((row) => decodePending(row.pending));
+  }
+
+  /** The oldest pending purchase of the card, the one its next tap settles. */
+  oldest(cardNo: string): PendingPurchase | null {
+    return this.forCard(cardNo)[0] ?? null;
   }
 
   put(cardNo: string, pending: PendingPurchase, nowMs: number): void {
-    this.upsert.run(cardNo, encodePending(pending), nowMs);
+    this.upsert.run(cardNo, pending.offlineAtc, encodePending(pending), nowMs);
   }
 
-  clear(cardNo: string): void {
-    this.remove.run(cardNo);
+  clear(cardNo: string, offlineAtc: number): void {
+    this.remove.run(cardNo, offlineAtc);
   }
 
   count(): number {
