@@ -14,7 +14,7 @@ export function hexToBytes(hex: string): Uint8Array {
   }
   if (!/^[0-9a-fA-F]*$/.test(clean)) throw new TypeError(`hexToBytes: not hex: ${JSON.stringify(hex)}`);
   const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.substr(i * 2, 2), 16);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
   return out;
 }
 
