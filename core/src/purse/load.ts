@@ -64,10 +64,11 @@ export function completeLoad(card: CardPort, mac2: Uint8Array, date: number, tim
 
 /**
  * Decides a torn load by card evidence. `onlineAtc` is what INITIALIZE FOR LOAD returned for
- * the torn load; `mac2` (optional) is the issuer's MAC2 for it: when given, the proof must carry
- * that same MAC2, so a later load by someone else at the same ATC cannot be mistaken for ours.
+ * the torn load; `mac2` is the issuer's MAC2 for it: the proof at that ATC must carry that same
+ * MAC2, so a later load at the same ATC (ours never happened) cannot be mistaken for ours.
  */
-export function recoverLoad(card: CardPort, onlineAtc: number, mac2?: Uint8Array): LoadRecoveryOutcome {
+export function recoverLoad(card: CardPort, onlineAtc: number, mac2: Uint8Array): LoadRecoveryOutcome {
+  if (!(mac2 instanceof Uint8Array) || mac2.length !== 4) throw new RangeError('mac2 must be 4 bytes');
   const read = card.readCardView();
   if (read.sw !== SW.success) return { status: 'failed', sw: read.sw };
   let cardAtc: number;
@@ -83,9 +84,10 @@ export function recoverLoad(card: CardPort, onlineAtc: number, mac2?: Uint8Array
   if (prove.sw !== SW.success) return { status: 'failed', sw: prove.sw };
   if (prove.data.length !== 8) return { status: 'failed', sw: SW.wrongLength };
   const provedMac2 = prove.data.slice(0, 4);
-  if (mac2 !== undefined && !constantTimeEqual(provedMac2, mac2)) {
-    // The load at that ATC was another one; ours needed that ATC, so it never happened.
-    return cardAtc > onlineAtc + 1 ? { status: 'not-credited' } : { status: 'failed', sw: SW.macError };
+  if (!constantTimeEqual(provedMac2, mac2)) {
+    // The card accepted another MAC2 at that ATC: that was another load, and ours needed that
+    // same ATC (each is used once), so ours never happened.
+    return { status: 'not-credited' };
   }
   return { status: 'credited', tac: prove.data.slice(4, 8), mac2: provedMac2 };
 }
