@@ -10,7 +10,7 @@ import { authorisedWriteSchema } from './card-schemas.ts';
 export async function parkPassesRoutes(app: FastifyInstance): Promise<void> {
   const { store, keys, clock, policies } = app.gateway;
 
-  app.post<{ Params: { cardNo: string }; Body: { challenge: string; paymentSource?: PaymentSource }; Headers: { 'idempotency-key': string } }>(
+  app.post<{ Params: { cardNo: string }; Body: { challenge: string; paymentSource?: PaymentSource; cardPassYears?: [number, number] }; Headers: { 'idempotency-key': string } }>(
     '/v1/cards/:cardNo/park-passes',
     {
       config: { roles: ['counter', 'app'] },
@@ -27,6 +27,13 @@ export async function parkPassesRoutes(app: FastifyInstance): Promise<void> {
           properties: {
             challenge: hexSchema(4, "The card's GET CHALLENGE answer (4 bytes)"),
             paymentSource: { type: 'string', enum: [...PAYMENT_SOURCES], description: 'default: cash at a counter, app in the app' },
+            cardPassYears: {
+              type: 'array',
+              minItems: 2,
+              maxItems: 2,
+              items: { type: 'integer', minimum: 0, maximum: 9999 },
+              description: "Pass years in the card's [previous, current] slots as read from the card; the new pass goes to the older slot",
+            },
           },
         },
         response: withProblems(
@@ -47,7 +54,7 @@ export async function parkPassesRoutes(app: FastifyInstance): Promise<void> {
         sellParkPass(
           tx,
           keys,
-          { cardNo: request.params.cardNo, paymentSource, challenge, idempotencyKey: request.headers['idempotency-key'], priceFen: policies.parkPassPriceFen },
+          { cardNo: request.params.cardNo, paymentSource, challenge, idempotencyKey: request.headers['idempotency-key'], priceFen: policies.parkPassPriceFen, cardPassYears: request.body.cardPassYears },
           actorOf(principal),
           nowMs,
         ),

@@ -30,6 +30,18 @@ export function parkPassYearOnSale(nowMs: number): number | null {
   return null;
 }
 
+/**
+ * Which slot the new pass goes to: the one already holding this year's pass (a rewrite), else
+ * the one holding the older (or no) pass, so a pass still valid in January is never overwritten.
+ * Gates use the valid pass with the higher year, whichever slot it is in (fare/park-pass.ts).
+ */
+export function passSlotFor(cardPassYears: readonly [number, number], passYear: number): 'park-pass-current' | 'park-pass-previous' {
+  const [previous, current] = cardPassYears;
+  if (current === passYear) return 'park-pass-current';
+  if (previous === passYear) return 'park-pass-previous';
+  return previous < current ? 'park-pass-previous' : 'park-pass-current';
+}
+
 export interface ParkPassSale {
   saleId: number;
   cardNo: string;
@@ -39,7 +51,7 @@ export interface ParkPassSale {
   soldMs: number;
   /** True when this request created the sale; false for an idempotent retry. */
   created: boolean;
-  write: { kind: 'park-pass-current'; recordHex: string; macHex: string };
+  write: { kind: 'park-pass-current' | 'park-pass-previous'; recordHex: string; macHex: string };
 }
 
 function fingerprintOf(cardNo: string, paymentSource: string): string {
@@ -49,7 +61,15 @@ function fingerprintOf(cardNo: string, paymentSource: string): string {
 export async function sellParkPass(
   tx: Tx,
   keys: IssuerKeysPort,
-  request: { cardNo: string; paymentSource: PaymentSource; challenge: Uint8Array; idempotencyKey: string; priceFen: number },
+  request: {
+    cardNo: string;
+    paymentSource: PaymentSource;
+    challenge: Uint8Array;
+    idempotencyKey: string;
+    priceFen: number;
+    /** Pass years in the card's two slots [previous, current] as read from the card (0 = empty). */
+    cardPassYears?: readonly [number, number];
+  },
   actor: string,
   nowMs: number,
 ): Promise<ParkPassSale> {
@@ -87,7 +107,8 @@ export async function sellParkPass(
   }
   const passYear = Number(row.pass_year);
   const record = encodeParkPass({ year: passYear, visits: 0, lastParkId: 0, lastEntryTime: 0 });
-  const mac = keys.recordWriteMac(card, request.challenge, 'park-pass-current', record);
+  const kind = passSlotFor(request.cardPassYears ?? [0, 0], passYear);
+  const mac = keys.recordWriteMac(card, request.challenge, kind, record);
   return {
     saleId: Number(row.id),
     cardNo: request.cardNo,
@@ -96,6 +117,6 @@ export async function sellParkPass(
     paymentSource: String(row.payment_source) as PaymentSource,
     soldMs: Number(row.sold_ms),
     created,
-    write: { kind: 'park-pass-current', recordHex: Buffer.from(record).toString('hex').toUpperCase(), macHex: Buffer.from(mac).toString('hex').toUpperCase() },
+    write: { kind, recordHex: Buffer.from(record).toString('hex').toUpperCase(), macHex: Buffer.from(mac).toString('hex').toUpperCase() },
   };
 }
