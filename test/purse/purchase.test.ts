@@ -241,6 +241,20 @@ describe.each(ALGORITHMS)('purchase tearing and recovery (%s)', (algorithm) => {
     });
   }
 
+  it('DEBIT torn before-write, then a plain (06) purchase elsewhere: the log shows the ATC went to another terminal', () => {
+    const issuer = makeIssuer();
+    const card = makeCard(issuer, { algorithm, effectiveBalanceFen: 5_000 });
+    const psam = makePsam(issuer);
+    card.tearAt({ command: 'debitForPurchase', moment: 'before-write' });
+    const torn = runPurchase(card, psam, request({}, algorithm));
+    if (torn.status !== 'torn') throw new Error('expected a tear');
+    const elsewhere = runPurchase(card, makePsam(issuer, OTHER_TERMINAL_ID, 5), request({ transactionType: 0x06, cappRecord: null }, algorithm));
+    expect(elsewhere.status).toBe('debited');
+    // No 09 proof exists at that ATC; the log's record at that ATC is the other terminal's.
+    expect(card.getTransactionProve(0x09, torn.pending.offlineAtc).sw).toBe(SW.recordNotFound);
+    expect(recoverPurchase(card, psam, torn.pending)).toEqual({ status: 'not-debited' });
+  });
+
   it('a tear at INITIALIZE or UPDATE CAPP DATA CACHE is a refusal: nothing was debited', () => {
     const issuer = makeIssuer();
     const card = makeCard(issuer, { algorithm, effectiveBalanceFen: 5_000 });
