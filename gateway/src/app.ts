@@ -123,6 +123,14 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     return503OnClosing: true,
   });
   app.decorate('gateway', context);
+  // Every registered route, for the OpenAPI completeness test and operators' introspection.
+  const gatewayRoutes: Array<{ method: string; url: string; hidden: boolean }> = [];
+  app.decorate('gatewayRoutes', gatewayRoutes);
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const schema = route.schema as { hide?: boolean } | undefined;
+    for (const method of methods) if (method !== 'HEAD') gatewayRoutes.push({ method, url: route.url, hidden: schema?.hide === true });
+  });
   app.addSchema(problemSchema);
   app.addSchema(deviceSchema);
   app.addSchema(parkPassSaleSchema);

@@ -56,6 +56,8 @@ export interface GatewayRouteConfig {
 declare module 'fastify' {
   interface FastifyInstance {
     gateway: GatewayContext;
+    /** Every route registered (method, url, hidden from OpenAPI). */
+    gatewayRoutes: ReadonlyArray<{ method: string; url: string; hidden: boolean }>;
   }
   interface FastifyRequest {
     /** Set by the auth hook for every authenticated route; null on public routes. */

@@ -1,0 +1,7 @@
+/** Child process for the concurrent-start test: migrates the SQLite file given as argv[2]. */
+import { SqliteStore } from '../../../gateway/src/store/sqlite-store.ts';
+
+const store = new SqliteStore({ path: process.argv[2] });
+await store.migrate();
+await store.close();
+process.stdout.write('migrated\n');
