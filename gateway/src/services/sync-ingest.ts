@@ -81,6 +81,7 @@ const JOURNAL_COLUMNS =
 const JOURNAL_ROW = `(${placeholders(24)})`;
 const JOURNAL_ROWS_PER_INSERT = 200;
 const DEBIT_ROWS_PER_INSERT = 500;
+const UPSERT_ROWS = 500;
 
 /**
  * Ingests one validated batch and builds the response. Call inside one store transaction;
@@ -206,6 +207,8 @@ export async function ingestSyncBatch(
   const revenue = new Map<string, number>();
   const writeOff = new Map<string, number>();
   let purseDebitFen = 0;
+  const chainRows: (string | number)[][] = [];
+  const accountRows: (string | number)[][] = [];
   for (const [cardNo, list] of perCard) {
     let spentFen = 0;
     for (const r of list) {
@@ -218,28 +221,36 @@ export async function ingestSyncBatch(
       stats.gaps++;
       await recordAnomaly(tx, 'atc-gap', cardNo, chain.next, '', 0, `offline ATC ${chain.next} not yet uploaded (highest seen ${chain.max})`, nowMs);
     }
-    await tx.run(
-      `INSERT INTO card_chains (card_no, next_atc, max_atc) VALUES (?, ?, ?)
-       ON CONFLICT (card_no) DO UPDATE SET next_atc = excluded.next_atc, max_atc = excluded.max_atc`,
-      [cardNo, chain.next, chain.max],
-    );
+    chainRows.push([cardNo, chain.next, chain.max]);
     // A refunded card's balance was paid out: its late taps no longer move the shadow balance.
     const shadowDeltaFen = refunded.has(cardNo) ? 0 : -spentFen;
     if (!refunded.has(cardNo)) purseDebitFen += spentFen;
+    accountRows.push([cardNo, shadowDeltaFen, chain.next - 1, nowMs]);
+  }
+  // Multi-row upserts: one statement per few hundred cards instead of two per card.
+  for (const part of chunks(chainRows, UPSERT_ROWS)) {
     await tx.run(
-      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, updated_ms) VALUES (?, ?, ?, ?)
+      `INSERT INTO card_chains (card_no, next_atc, max_atc) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}
+       ON CONFLICT (card_no) DO UPDATE SET next_atc = excluded.next_atc, max_atc = excluded.max_atc`,
+      part.flat(),
+    );
+  }
+  for (const part of chunks(accountRows, UPSERT_ROWS)) {
+    await tx.run(
+      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, updated_ms) VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}
        ON CONFLICT (card_no) DO UPDATE SET shadow_balance_fen = card_accounts.shadow_balance_fen + excluded.shadow_balance_fen,
          last_offline_atc = excluded.last_offline_atc, updated_ms = excluded.updated_ms`,
-      [cardNo, shadowDeltaFen, chain.next - 1, nowMs],
+      part.flat(),
     );
-    if (withPendingLoads.has(cardNo)) {
-      await resolvePendingLoads(
-        tx,
-        cardNo,
-        { kind: 'purchases', records: list.map((r) => ({ onlineAtc: r.onlineAtc, offlineAtc: r.offlineAtc, balanceBeforeFen: r.balanceBeforeFen })) },
-        nowMs,
-      );
-    }
+  }
+  for (const [cardNo, list] of perCard) {
+    if (!withPendingLoads.has(cardNo)) continue;
+    await resolvePendingLoads(
+      tx,
+      cardNo,
+      { kind: 'purchases', records: list.map((r) => ({ onlineAtc: r.onlineAtc, offlineAtc: r.offlineAtc, balanceBeforeFen: r.balanceBeforeFen })) },
+      nowMs,
+    );
   }
   if (applied.length > 0) {
     const entries: LedgerEntry[] = [{ account: ACCOUNTS.cardPurse, amountFen: purseDebitFen }];
