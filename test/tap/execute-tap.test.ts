@@ -207,3 +207,42 @@ describe('executeTap', () => {
     expect(recovered).toBeGreaterThan(5);
   });
 });
+
+describe('executeTap with a MAC2 the PSAM rejects', () => {
+  it('keeps the gate shut but journals whatever the card debited, with its TAC', () => {
+    const card = makeCard(issuer, { effectiveBalanceFen: 5_000 });
+    tap(card, entry, wed(80000), { seq: 1 });
+    // A card whose MAC2 is garbled on the way out (a clone or a faulty chip).
+    const garbling = new Proxy(card, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (name !== 'debitForPurchase') return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: Parameters<CardSimulator['debitForPurchase']>) => {
+          const response = target.debitForPurchase(...args);
+          const data = new Uint8Array(response.data);
+          data[7] ^= 0xff;
+          return { sw: response.sw, data };
+        };
+      },
+    });
+    const before = effective(card);
+    const r = executeTap({
+      card: garbling,
+      psam: makePsam(issuer, undefined, 20),
+      device: exit,
+      blacklistLookup: () => NOT_LISTED,
+      fares: FARES,
+      nowMs: wed(90000),
+      deviceSeq: 2,
+      pending: null,
+    });
+    expect(r.decision.resultCode).toBe(TAP_RESULT.MAC_FAILURE);
+    expect(r.decision.accepted).toBe(false);
+    const debited = before - effective(card);
+    expect(debited).toBeGreaterThan(0);
+    // The card moved money: the journal must say so, so the back office can clear or quarantine it.
+    expect(r.journal).toHaveLength(1);
+    expect(r.journal[0]).toMatchObject({ cardAction: 'debit', amountFen: debited, balanceBeforeFen: before, balanceAfterFen: before - debited, resultCode: TAP_RESULT.MAC_FAILURE });
+    expect(r.journal[0].tac).toMatch(/^[0-9A-Fa-f]{8}$/);
+  });
+});

@@ -48,8 +48,13 @@ export type PurchaseOutcome =
   | { status: 'refused'; sw: number; reason: 'insufficient-balance' | 'blocked' | 'mac-error' | 'key-unsupported' | 'card-error' }
   /** The card went away after INITIALIZE: it may or may not have debited. Keep `pending`. */
   | { status: 'torn'; pending: PendingPurchase }
-  /** The card answered a MAC2 that the PSAM rejects: the card is not genuine. */
-  | { status: 'mac2-invalid'; pending: PendingPurchase };
+  /**
+   * The card answered a MAC2 that the PSAM rejects: the card is probably not genuine. The
+   * card may still have debited itself, so the TAC it answered is kept: the journal records
+   * the debit and the back office decides by the TAC (a bad TAC is quarantined, a good one
+   * is cleared), so no money moves without a record.
+   */
+  | { status: 'mac2-invalid'; pending: PendingPurchase; tac: Uint8Array; balanceAfterFen: number };
 
 export type RecoveryOutcome =
   /** The card's ATC moved past the pending one: the debit happened; proof fetched and MAC verified. */

@@ -108,7 +108,7 @@ export function runPurchase(card: CardPort, psam: PsamPort, request: PurchaseReq
   if (debit.data.length !== 8) return { status: 'torn', pending };
   const tac = debit.data.slice(0, 4);
   const mac2 = debit.data.slice(4, 8);
-  if (!psam.verifyMac2(mac2)) return { status: 'mac2-invalid', pending };
+  if (!psam.verifyMac2(mac2)) return { status: 'mac2-invalid', pending, tac, balanceAfterFen: init.balanceFen - request.amountFen };
   return { status: 'debited', pending, tac, balanceAfterFen: init.balanceFen - request.amountFen };
 }
 

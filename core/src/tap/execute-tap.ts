@@ -246,8 +246,24 @@ export function executeTap(ctx: TapContext): TapExecution {
     case 'torn':
       return { decision: bare(TAP_RESULT.CARD_REMOVED), journal, pendingAfter: outcome.pending };
     case 'mac2-invalid': {
+      // The gate stays shut, but whatever the card did is journaled with its TAC: the back
+      // office clears a genuine TAC and quarantines a forged one (never a silent debit).
       const refused = bare(TAP_RESULT.MAC_FAILURE);
-      journal.push(journalRecord(base, seq++, refused.resultCode, { tsn: outcome.pending.tsn }));
+      const p = outcome.pending;
+      journal.push(
+        journalRecord(base, seq++, refused.resultCode, {
+          cardAction: 'debit',
+          transactionType: p.transactionType,
+          amountFen: p.amountFen,
+          balanceBeforeFen: p.balanceBeforeFen,
+          balanceAfterFen: outcome.balanceAfterFen,
+          offlineAtc: p.offlineAtc,
+          tsn: p.tsn,
+          date: p.date,
+          time: p.time,
+          tac: bytesToHex(outcome.tac),
+        }),
+      );
       return { decision: refused, journal, pendingAfter: null };
     }
     case 'refused': {
