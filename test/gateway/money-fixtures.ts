@@ -224,7 +224,7 @@ export async function sync(h: MoneyHarness, v: Validator, body: SyncRequest | Bu
 /** The books must always agree: card liability = sum of shadow balances; every posting balances. */
 export async function assertBooksBalance(h: MoneyHarness): Promise<void> {
   const result = await h.store.transaction((tx) => reconcile(tx));
-  if (result.discrepancyFen !== 0 || result.postingsBalanceFen !== 0 || result.unbalancedPostings !== 0) {
+  if (result.discrepancyFen !== 0 || result.postingsBalanceFen !== 0 || result.unbalancedPostings !== 0 || result.pendingLoadsFen !== result.pendingLoadsLedgerFen) {
     throw new Error(`books do not balance: ${JSON.stringify(result)}`);
   }
   const res = await h.app.inject({ method: 'GET', url: '/v1/ledger/reconciliation', headers: h.admin });

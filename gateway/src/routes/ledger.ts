@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import { bearerSecurity, withProblems } from '../http/schemas.ts';
 import { toWireYuan } from '../http/yuan-wire.ts';
 import { accountBalances, reconcile } from '../services/ledger.ts';
-import { PENDING_LOADS_ACCOUNT } from '../services/loads.ts';
 
 export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
   app.get(
@@ -57,7 +56,8 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
               cardLiabilityFen: { type: 'integer' },
               sumShadowBalances: { type: 'string' },
               sumShadowBalancesFen: { type: 'integer' },
-              pendingLoadsFen: { type: 'integer', description: 'money taken for loads not yet decided' },
+              pendingLoadsFen: { type: 'integer', description: 'money taken for loads not yet decided (loads table)' },
+              pendingLoadsLedgerFen: { type: 'integer', description: 'the same from the ledger (liability:pending-loads)' },
               postingsBalanceFen: { type: 'integer' },
               unbalancedPostings: { type: 'integer' },
               postings: { type: 'integer' },
@@ -68,18 +68,12 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     },
     async () => {
       const { store } = app.gateway;
-      const { result, pendingLoadsFen } = await store.transaction(async (tx) => {
-        const result = await reconcile(tx);
-        const pending = await tx.get<{ total: number | bigint | null }>("SELECT SUM(amount_fen) AS total FROM loads WHERE status = 'pending'");
-        const ledgerPending = -(await accountBalances(tx)).get(PENDING_LOADS_ACCOUNT)! || 0;
-        return { result, pendingLoadsFen: Number(pending?.total ?? 0), ledgerPending };
-      }, { readOnly: true });
+      const result = await store.transaction((tx) => reconcile(tx), { readOnly: true });
       return {
-        ok: result.discrepancyFen === 0 && result.postingsBalanceFen === 0 && result.unbalancedPostings === 0,
+        ok: result.discrepancyFen === 0 && result.postingsBalanceFen === 0 && result.unbalancedPostings === 0 && result.pendingLoadsFen === result.pendingLoadsLedgerFen,
         discrepancy: toWireYuan(result.discrepancyFen),
         cardLiability: toWireYuan(result.cardLiabilityFen),
         sumShadowBalances: toWireYuan(result.sumShadowBalancesFen),
-        pendingLoadsFen,
         ...result,
       };
     },

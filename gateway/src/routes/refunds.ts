@@ -9,7 +9,7 @@ import { bearerSecurity, cardNoParams, withProblems } from '../http/schemas.ts';
 import { toWireYuan } from '../http/yuan-wire.ts';
 import { requirePrincipal } from '../auth/scope.ts';
 import { getRefund, requestRefund, type RefundView } from '../services/refunds.ts';
-import { runDueJobs } from '../services/jobs.ts';
+import { runDueJobs, startJobTimer } from '../services/jobs.ts';
 import { MONEY_ERROR_CODES } from './money-problems.ts';
 import { refundSchema } from './money-schemas.ts';
 import { moneyCaller } from './loads.ts';
@@ -20,7 +20,17 @@ export function refundToWire(refund: RefundView) {
   return { ...refund, paid: refund.paidFen === null ? null : toWireYuan(refund.paidFen) };
 }
 
+/** Due jobs (refund payouts) run on this timer too: GATEWAY_JOBS_INTERVAL_MS, default one minute, 0 = off. */
+export function jobsIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.GATEWAY_JOBS_INTERVAL_MS;
+  if (raw === undefined || raw === '') return 60_000;
+  const value = Number(raw);
+  return Number.isSafeInteger(value) && value >= 0 ? value : 60_000;
+}
+
 export async function refundRoutes(app: FastifyInstance): Promise<void> {
+  const stopJobs = startJobTimer(app.gateway.store, app.gateway.clock, jobsIntervalMs(), (error) => app.log.error({ err: error }, 'due jobs failed'));
+  app.addHook('onClose', async () => stopJobs());
   app.post<{ Params: { cardNo: string }; Body: { destinationAccount: string; destinationName: string } }>(
     '/v1/cards/:cardNo/refunds',
     {

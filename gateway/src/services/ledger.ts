@@ -103,6 +103,9 @@ export interface Reconciliation {
   discrepancyFen: number;
   /** Sum of every entry of every posting: zero when every posting balances. */
   postingsBalanceFen: number;
+  /** Money taken for loads not yet decided: -balance(liability:pending-loads), and what the loads table says. */
+  pendingLoadsLedgerFen: number;
+  pendingLoadsFen: number;
   /** Postings whose entries do not sum to zero (must be none). */
   unbalancedPostings: number;
   postings: number;
@@ -117,7 +120,10 @@ export async function reconcile(tx: Tx): Promise<Reconciliation> {
     'SELECT COUNT(*) AS n FROM (SELECT posting_id FROM ledger_entries GROUP BY posting_id HAVING SUM(amount_fen) <> 0) AS u',
   );
   const postings = await tx.get<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM ledger_postings');
+  const pending = await tx.get<{ total: number | bigint | null }>("SELECT SUM(amount_fen) AS total FROM loads WHERE status = 'pending'");
   return {
+    pendingLoadsLedgerFen: -(await accountBalance(tx, 'liability:pending-loads')),
+    pendingLoadsFen: Number(pending?.total ?? 0),
     cardLiabilityFen,
     sumShadowBalancesFen,
     discrepancyFen: cardLiabilityFen - sumShadowBalancesFen,

@@ -367,11 +367,11 @@ export type IdempotentOutcome<T> =
   | { kind: 'conflict' };
 
 /**
- * Runs `work` at most once per (scope, key), inside the caller's transaction: the key row is
- * inserted first (a unique constraint), so a concurrent twin either waits (SQLite: writes are
- * serialised) or fails serialisation and retries (PostgreSQL), then sees the stored answer.
- * Same key with a different request hash → conflict. Results of `work` (success or business
- * refusal) are stored as the first answer.
+ * Runs `work` at most once per (scope, key), inside the caller's transaction. The key row is
+ * claimed first (INSERT ... ON CONFLICT DO NOTHING on the primary key), so a concurrent twin
+ * either waits (SQLite serialises writers) or fails serialisation and is retried (PostgreSQL),
+ * and then finds the stored first answer. Same key with a different request hash → conflict.
+ * Results of `work` (success or business refusal) are stored as the first answer.
  */
 export async function withIdempotency<T>(
   tx: Tx,
@@ -381,21 +381,21 @@ export async function withIdempotency<T>(
   nowMs: number,
   work: () => Promise<{ statusCode: number; body: T }>,
 ): Promise<IdempotentOutcome<T>> {
-  const existing = await tx.get<{ request_hash: string; status_code: number | bigint; response_json: string }>(
-    'SELECT request_hash, status_code, response_json FROM idempotency_keys WHERE scope = ? AND idem_key = ?',
-    [scope, key],
+  const claimed = await tx.run(
+    "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_json, created_ms) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (scope, idem_key) DO NOTHING",
+    [scope, key, hash, nowMs],
   );
-  if (existing !== undefined) {
+  if (claimed !== 1) {
+    const existing = await tx.get<{ request_hash: string; status_code: number | bigint; response_json: string }>(
+      'SELECT request_hash, status_code, response_json FROM idempotency_keys WHERE scope = ? AND idem_key = ?',
+      [scope, key],
+    );
+    if (existing === undefined || existing.response_json === '') throw new Error('idempotency key row without its answer');
     if (existing.request_hash !== hash) return { kind: 'conflict' };
     return { kind: 'replay', statusCode: Number(existing.status_code), body: JSON.parse(existing.response_json) as T };
   }
   const outcome = await work();
-  const inserted = await tx.run(
-    'INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_json, created_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, idem_key) DO NOTHING',
-    [scope, key, hash, outcome.statusCode, JSON.stringify(outcome.body), nowMs],
-  );
-  // Inside one serialised transaction nobody can have inserted the key since the read above.
-  if (inserted !== 1) throw new Error('idempotency key appeared inside the transaction');
+  await tx.run('UPDATE idempotency_keys SET status_code = ?, response_json = ? WHERE scope = ? AND idem_key = ?', [outcome.statusCode, JSON.stringify(outcome.body), scope, key]);
   return { kind: 'fresh', ...outcome };
 }
 
