@@ -61,6 +61,20 @@ function placeholders(n: number): string {
   return new Array(n).fill('?').join(', ');
 }
 
+const VALUES_CACHE = new Map<number, string>();
+
+/** '(?, ?), (?, ?)' for `rows` rows of `columns` values; cached so statement texts (and the store's prepared statements) repeat. */
+function valuesList(rows: number, columns: number): string {
+  const key = rows * 100 + columns;
+  let text = VALUES_CACHE.get(key);
+  if (text === undefined) {
+    const row = `(${placeholders(columns)})`;
+    text = new Array(rows).fill(row).join(', ');
+    if (VALUES_CACHE.size < 1_000) VALUES_CACHE.set(key, text);
+  }
+  return text;
+}
+
 function digestOf(r: JournalRecord): string {
   return `${r.amountFen}|${r.transactionType}|${r.terminalId.toUpperCase()}|${r.tsn}|${r.date}|${r.time}|${r.tac.toUpperCase()}`;
 }
@@ -78,8 +92,7 @@ export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean
 
 const JOURNAL_COLUMNS =
   '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, received_ms)';
-const JOURNAL_ROW = `(${placeholders(24)})`;
-const JOURNAL_ROWS_PER_INSERT = 200;
+const JOURNAL_ROWS_PER_INSERT = 250;
 const DEBIT_ROWS_PER_INSERT = 500;
 const UPSERT_ROWS = 500;
 
@@ -134,7 +147,7 @@ export async function ingestSyncBatch(
   const claimed = new Set<number>();
   for (const part of chunks(debits, DEBIT_ROWS_PER_INSERT)) {
     const rows = await tx.all<{ device_seq: number | bigint }>(
-      `INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')}
+      `INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES ${valuesList(part.length, 5)}
        ON CONFLICT (card_no, offline_atc) DO NOTHING RETURNING device_seq`,
       part.flatMap((r) => [r.cardNo, r.offlineAtc, digestOf(r), deviceId, r.deviceSeq]),
     );
@@ -166,7 +179,7 @@ export async function ingestSyncBatch(
         r.terminalId.toUpperCase(), r.tsn, r.date, r.time, r.tac.toUpperCase(), r.place, r.line, r.occurredAtMs, nowMs,
       );
     }
-    await tx.run(`INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES ${part.map(() => JOURNAL_ROW).join(', ')}`, params);
+    await tx.run(`INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES ${valuesList(part.length, 24)}`, params);
   }
   for (const r of fresh) {
     stats.stored++;
@@ -230,14 +243,14 @@ export async function ingestSyncBatch(
   // Multi-row upserts: one statement per few hundred cards instead of two per card.
   for (const part of chunks(chainRows, UPSERT_ROWS)) {
     await tx.run(
-      `INSERT INTO card_chains (card_no, next_atc, max_atc) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}
+      `INSERT INTO card_chains (card_no, next_atc, max_atc) VALUES ${valuesList(part.length, 3)}
        ON CONFLICT (card_no) DO UPDATE SET next_atc = excluded.next_atc, max_atc = excluded.max_atc`,
       part.flat(),
     );
   }
   for (const part of chunks(accountRows, UPSERT_ROWS)) {
     await tx.run(
-      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, updated_ms) VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}
+      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, updated_ms) VALUES ${valuesList(part.length, 4)}
        ON CONFLICT (card_no) DO UPDATE SET shadow_balance_fen = card_accounts.shadow_balance_fen + excluded.shadow_balance_fen,
          last_offline_atc = excluded.last_offline_atc, updated_ms = excluded.updated_ms`,
       part.flat(),
