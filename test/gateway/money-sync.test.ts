@@ -55,6 +55,11 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
     expect(await shadowBalance(h, cardNo)).toBe(4_300);
     expect(await balanceOf('revenue:subway')).toBe(-700);
     expect(await count('SELECT COUNT(*) AS n FROM journal_records')).toBe(2);
+    // The device runs fare table 1, the one the gateway has: nothing newer to send.
+    expect(first.response?.fareTable).toBeNull();
+    const old = await sync(h, gate, { ...syncRequest(gate, []), fareTableVersion: 0 });
+    expect(old.response?.fareTable?.version).toBe(1);
+    expect(JSON.parse(old.response!.fareTable!.json).format).toBe('fare-tables/1');
     const device = await h.store.transaction((tx) => tx.get<{ watermark: number; last_sync_ms: number }>('SELECT watermark, last_sync_ms FROM devices WHERE device_id = ?', ['gate-01']));
     expect(Number(device?.watermark)).toBe(2);
     const clearing = await h.app.inject({ method: 'GET', url: '/v1/reports/clearing?day=2026-03-10', headers: h.admin });

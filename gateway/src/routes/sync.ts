@@ -6,7 +6,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { pack, unpack } from 'msgpackr';
-import { LIMITS } from '../../../core/src/index.ts';
+import { readFileSync } from 'node:fs';
+import { LIMITS, defaultFareTablesSpec, encodeFareTablesJson } from '../../../core/src/index.ts';
 import { ApiError } from '../http/problem.ts';
 import { bearerSecurity, withProblems } from '../http/schemas.ts';
 import { addBlacklistEntry, readBlacklistFeed } from '../services/blacklist.ts';
@@ -28,7 +29,27 @@ export function decodeMsgpack(body: Buffer): unknown {
   }
 }
 
+/**
+ * The fare table the gateway hands to devices: version 1 built from the configured subway
+ * network CSV and core's default policies (read once, lazily). A device that reports an older
+ * version receives it; null when the network file cannot be read (devices keep theirs).
+ */
+export function fareTableSource(csvPath: string): (deviceVersion: number) => { version: number; json: string } | null {
+  let cached: { version: number; json: string } | null | undefined;
+  return (deviceVersion) => {
+    if (cached === undefined) {
+      try {
+        cached = { version: 1, json: encodeFareTablesJson(defaultFareTablesSpec(readFileSync(csvPath, 'utf8'), 1, 0)) };
+      } catch {
+        cached = null;
+      }
+    }
+    return cached !== null && deviceVersion < cached.version ? cached : null;
+  };
+}
+
 export async function syncRoutes(app: FastifyInstance): Promise<void> {
+  const fareTable = fareTableSource(app.gateway.subwayNetworkCsvPath);
   app.addContentTypeParser(MSGPACK_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: LIMITS.syncBodyBytes }, (_request, body, done) => {
     done(null, body);
   });
@@ -77,6 +98,7 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
           add: (tx, cardNo, reason, nowMs) => addBlacklistEntry(tx, cardNo, reason, nowMs),
           deltaSince: (tx, version, limit) => readBlacklistFeed(tx, version, clock(), limit),
         },
+        fareTableFor: async (_tx, deviceVersion) => fareTable(deviceVersion),
       };
       const { response } = await store.transaction(async (tx) => {
         const device = await tx.get('SELECT device_id FROM devices WHERE device_id = ?', [deviceId]);
