@@ -95,6 +95,27 @@ describe('money routes over loopback HTTP', () => {
     }
   });
 
+  it('limits: an Idempotency-Key over the limit and a sync body over LIMITS.syncBodyBytes are refused', async () => {
+    const before = await snapshot();
+    const body = initLoad(card, cardNo, 1_000);
+    const longKey = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'k'.repeat(129) }, payload: body });
+    expect(longKey.statusCode).toBe(400);
+    const huge = await h.app.inject({
+      method: 'POST',
+      url: `/v1/devices/${gate.deviceId}/sync`,
+      headers: { ...gate.headers, 'content-type': 'application/x-msgpack' },
+      payload: Buffer.alloc(8 * 1024 * 1024 + 1, 0x90),
+    });
+    expect(huge.statusCode).toBe(413);
+    const anonymous = await h.app.inject({ method: 'POST', url: `/v1/devices/${gate.deviceId}/sync`, headers: { 'content-type': 'application/x-msgpack' }, payload: Buffer.from([0x80]) });
+    expect(anonymous.statusCode).toBe(401);
+    const counterSync = await h.app.inject({ method: 'POST', url: `/v1/devices/${gate.deviceId}/sync`, headers: { ...counter, 'content-type': 'application/x-msgpack' }, payload: Buffer.from([0x80]) });
+    expect(counterSync.statusCode).toBe(403);
+    const counterLedger = await h.app.inject({ method: 'GET', url: '/v1/ledger/balances', headers: counter });
+    expect(counterLedger.statusCode).toBe(403);
+    expect(await snapshot()).toBe(before);
+  });
+
   it('fast-check: generated load bodies are 4xx, never 5xx, and change nothing', async () => {
     const before = await snapshot();
     const valid = initLoad(card, cardNo, 1_000);
