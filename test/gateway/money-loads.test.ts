@@ -137,6 +137,23 @@ describe('POST /v1/loads', () => {
     expect(cash.balanceFen).toBe(2_000);
   });
 
+  it('refuses a replayed INIT answer (another key) and an INIT older than a known credit', async () => {
+    const { cardNo, card } = await issueCard(h);
+    const stale = initLoad(card, cardNo, 1_000); // read, never sent: the card moves on without it
+    const body = initLoad(card, cardNo, 5_000);
+    const first = (await postLoad(body, 'r-1')).json();
+    const replay = await postLoad(body, 'r-2');
+    expect(replay.statusCode).toBe(409);
+    expect(replay.json().code).toBe('load-init-replayed');
+    await h.app.inject({ method: 'POST', url: `/v1/loads/${first.id}/confirm`, headers: counter, payload: { tac: creditLoad(card, first) } });
+    // Without this guard the old answer's pending load would later be "confirmed" by the card's
+    // higher online ATC although it never reached the card.
+    const old = await postLoad(stale, 'r-3');
+    expect(old.statusCode).toBe(409);
+    expect(old.json().code).toBe('load-init-stale');
+    expect(await shadowBalance(h, cardNo)).toBe(5_000);
+  });
+
   it('card evidence read at a counter settles pending loads both ways', async () => {
     const { cardNo, card } = await issueCard(h);
     const pending = (await postLoad(initLoad(card, cardNo, 4_000), 'e-1')).json();

@@ -11,6 +11,8 @@ export const MONEY_ERROR_CODES = {
   'counter-load-step': { status: 400, title: 'Counter loads are whole multiples of 10 yuan' },
   'balance-cap-exceeded': { status: 409, title: 'The card balance would exceed 1,000 yuan' },
   'mac1-invalid': { status: 400, title: 'The card MAC1 does not verify' },
+  'load-init-replayed': { status: 409, title: 'This INITIALIZE FOR LOAD answer was already used' },
+  'load-init-stale': { status: 409, title: 'The INITIALIZE FOR LOAD answer is older than a known credit' },
   'tac-invalid': { status: 400, title: 'The card TAC does not verify' },
   'payment-source-not-allowed': { status: 400, title: 'This caller cannot take this payment source' },
   'idempotency-key-required': { status: 400, title: 'POST /v1/loads needs an Idempotency-Key header' },

@@ -14,18 +14,26 @@ export interface CardMoneyState {
   cardStatus: string;
   /** Current blacklist reason, or null when the card is not listed. */
   blacklistReason: string | null;
+  /** Highest online ATC a credit is known to have used (-1 = none known). */
+  lastOnlineAtc: number;
 }
 
 export async function readCardMoney(tx: Tx, cardNo: string): Promise<CardMoneyState | undefined> {
-  const row = await tx.get<{ card_no: string; shadow_balance_fen: number | bigint; card_status: string; reason: string | null }>(
-    `SELECT a.card_no, a.shadow_balance_fen, c.status AS card_status, b.reason
+  const row = await tx.get<{ card_no: string; shadow_balance_fen: number | bigint; card_status: string; reason: string | null; last_online_atc: number | bigint }>(
+    `SELECT a.card_no, a.shadow_balance_fen, a.last_online_atc, c.status AS card_status, b.reason
        FROM card_accounts a JOIN cards c ON c.card_no = a.card_no
        LEFT JOIN blacklist_current b ON b.card_no = a.card_no
       WHERE a.card_no = ?`,
     [cardNo],
   );
   if (row === undefined) return undefined;
-  return { cardNo: row.card_no, shadowBalanceFen: Number(row.shadow_balance_fen), cardStatus: String(row.card_status), blacklistReason: row.reason ?? null };
+  return {
+    cardNo: row.card_no,
+    shadowBalanceFen: Number(row.shadow_balance_fen),
+    cardStatus: String(row.card_status),
+    blacklistReason: row.reason ?? null,
+    lastOnlineAtc: Number(row.last_online_atc),
+  };
 }
 
 /** Adds `deltaFen` (may be negative) to the card's shadow balance; false when the card is unknown. */

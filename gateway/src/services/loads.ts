@@ -77,6 +77,8 @@ export type LoadRefusalCode =
   | 'load-amount-out-of-range'
   | 'balance-cap-exceeded'
   | 'mac1-invalid'
+  | 'load-init-replayed'
+  | 'load-init-stale'
   | 'load-not-found'
   | 'load-not-pending'
   | 'tac-invalid';
@@ -159,6 +161,13 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
   if (request.balanceBeforeFen + request.amountFen > LIMITS.balanceCapFen) {
     return { ok: false, code: 'balance-cap-exceeded', detail: `the balance would exceed ${LIMITS.balanceCapFen / 100} yuan` };
   }
+  // A card's INIT is evidence only when it is the card's live session: never an answer already
+  // used (same random), never one older than a credit we know of (the online ATC only grows).
+  const replayed = await tx.get('SELECT id FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?', [request.cardNo, request.onlineAtc, hex(request.cardRandom)]);
+  if (replayed !== undefined) return { ok: false, code: 'load-init-replayed', detail: 'this INITIALIZE FOR LOAD answer was already used: read the card again' };
+  if (request.onlineAtc <= card.lastOnlineAtc) {
+    return { ok: false, code: 'load-init-stale', detail: `the card has already made credit ${card.lastOnlineAtc}: this INITIALIZE answer is old` };
+  }
   const { date, time } = beijingDateTime(nowMs);
   const mac2 = keys.authorizeLoad({
     cardNo: request.cardNo,
@@ -178,11 +187,11 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
   await resolvePendingLoads(tx, request.cardNo, { kind: 'next-load', onlineAtc: request.onlineAtc }, nowMs);
   const row = await tx.get<LoadRow>(
     `INSERT INTO loads (card_no, amount_fen, payment_source, caller_scope, branch, terminal_id, online_atc, balance_before_fen,
-       key_version, algorithm, load_date, load_time, mac2, status, resolution, tac, created_ms, resolved_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, NULL) RETURNING *`,
+       key_version, algorithm, load_date, load_time, mac2, status, resolution, tac, created_ms, resolved_ms, card_random)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, NULL, ?) RETURNING *`,
     [
       request.cardNo, request.amountFen, request.paymentSource, caller.scope, caller.branch, hex(request.terminalId),
-      request.onlineAtc, request.balanceBeforeFen, request.keyVersion, request.algorithm, date, time, hex(mac2), nowMs,
+      request.onlineAtc, request.balanceBeforeFen, request.keyVersion, request.algorithm, date, time, hex(mac2), nowMs, hex(request.cardRandom),
     ],
   );
   if (row === undefined) throw new Error('load insert returned no row');

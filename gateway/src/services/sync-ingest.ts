@@ -238,7 +238,10 @@ export async function ingestSyncBatch(
     // A refunded card's balance was paid out: its late taps no longer move the shadow balance.
     const shadowDeltaFen = refunded.has(cardNo) ? 0 : -spentFen;
     if (!refunded.has(cardNo)) purseDebitFen += spentFen;
-    accountRows.push([cardNo, shadowDeltaFen, chain.next - 1, nowMs]);
+    // A purchase read the card's online ATC: every credit below it has happened.
+    let lastCreditAtc = -1;
+    for (const r of list) if (r.onlineAtc - 1 > lastCreditAtc) lastCreditAtc = r.onlineAtc - 1;
+    accountRows.push([cardNo, shadowDeltaFen, chain.next - 1, lastCreditAtc, nowMs]);
   }
   // Multi-row upserts: one statement per few hundred cards instead of two per card.
   for (const part of chunks(chainRows, UPSERT_ROWS)) {
@@ -250,9 +253,11 @@ export async function ingestSyncBatch(
   }
   for (const part of chunks(accountRows, UPSERT_ROWS)) {
     await tx.run(
-      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, updated_ms) VALUES ${valuesList(part.length, 4)}
+      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, last_online_atc, updated_ms) VALUES ${valuesList(part.length, 5)}
        ON CONFLICT (card_no) DO UPDATE SET shadow_balance_fen = card_accounts.shadow_balance_fen + excluded.shadow_balance_fen,
-         last_offline_atc = excluded.last_offline_atc, updated_ms = excluded.updated_ms`,
+         last_offline_atc = excluded.last_offline_atc,
+         last_online_atc = CASE WHEN excluded.last_online_atc > card_accounts.last_online_atc THEN excluded.last_online_atc ELSE card_accounts.last_online_atc END,
+         updated_ms = excluded.updated_ms`,
       part.flat(),
     );
   }

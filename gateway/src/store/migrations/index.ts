@@ -1,6 +1,6 @@
 /**
  * Every schema migration, in one list. Platform migrations use ids 001-099, money migrations
- * 100-199: add an import and append to the array; never edit one that has shipped.
+ * 100-199, device PKI 200-299: add an import and append to the array; never edit one that has shipped.
  */
 import type { Migration } from '../migrate.ts';
 import { migration001Platform } from './001-platform.ts';
@@ -8,6 +8,8 @@ import { migration100Ledger } from './100-ledger.ts';
 import { migration101Loads } from './101-loads.ts';
 import { migration102SyncJournal } from './102-sync-journal.ts';
 import { migration103Refunds } from './103-refunds.ts';
+import { migration104LoadInitOnce } from './104-load-init-once.ts';
+import { migration200DevicePki } from './200-device-pki.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
   migration001Platform,
@@ -15,4 +17,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration101Loads,
   migration102SyncJournal,
   migration103Refunds,
+  migration104LoadInitOnce,
+  migration200DevicePki,
 ];
