@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { CardSimulator, SW, algorithmFromId, parseCardImage, parseLoadInit, transactionDateBytes, transactionTimeBytes, type DeviceKind } from '../../core/src/index.ts';
+import type { DeviceKind } from '../../core/src/index.ts';
+import { issueCardIntoWallet } from '../../validator-firmware-sim/src/rider/issue-cards.ts';
 import { buildGateway } from '../../gateway/src/app.ts';
 import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
 import type { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
@@ -17,7 +18,6 @@ import { ISSUER } from './device-fixtures.ts';
 import { seededRandom } from '../purse/fixtures.ts';
 
 export const ADMIN_TOKEN = 'validator-test-admin-token-0123456789';
-const COUNTER_TERMINAL = '0000000001A1';
 
 export interface TestGateway {
   app: FastifyInstance;
@@ -49,7 +49,7 @@ export async function startTestGateway(options: { dir?: string; port?: number } 
   if (address === null || typeof address === 'string') throw new Error('gateway did not bind');
   const url = `http://127.0.0.1:${address.port}`;
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-  let counter: Record<string, string> | null = null;
+  let counter: string | null = null;
   let seed = 1;
 
   const post = (path: string, body: unknown, headers: Record<string, string> = admin) => fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
@@ -64,40 +64,9 @@ export async function startTestGateway(options: { dir?: string; port?: number } 
       return json.credential as string;
     },
     async issueLoadedCard(wallet, amountFen) {
-      const issued = await ok(await post('/v1/cards', { holderName: 'Test Rider', socialSecurityNo: '11010119900307123X', profile: 'adult' }), 'issue card');
-      const cardNo = issued.card.cardNo as string;
-      const card = new CardSimulator(parseCardImage(Uint8Array.from(Buffer.from(issued.cardImage, 'hex'))), seededRandom(0x51ed ^ seed++));
-      if (amountFen > 0) {
-        counter ??= { authorization: `Bearer ${(await ok(await post('/v1/auth/tokens', { role: 'counter', label: 'validator tests', branchId: 'branch-01' }), 'counter token')).token}`, 'content-type': 'application/json' };
-        const answer = card.initializeForLoad(1, amountFen, Buffer.from(COUNTER_TERMINAL, 'hex'));
-        if (answer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD ${answer.sw.toString(16)}`);
-        const init = parseLoadInit(answer.data)!;
-        const hex = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();
-        const load = await ok(
-          await post(
-            '/v1/loads',
-            {
-              cardNo,
-              amount: (amountFen / 100).toFixed(2),
-              paymentSource: 'cash',
-              onlineAtc: init.onlineAtc,
-              cardRandom: hex(init.random),
-              balanceBeforeFen: init.balanceFen,
-              mac1: hex(init.mac1),
-              keyVersion: init.keyVersion,
-              algorithm: algorithmFromId(init.algorithmId),
-              terminalId: COUNTER_TERMINAL,
-            },
-            { ...counter, 'idempotency-key': `load-${cardNo}` },
-          ),
-          'load',
-        );
-        const credit = card.creditForLoad(transactionDateBytes(load.date), transactionTimeBytes(load.time), Buffer.from(load.mac2, 'hex'));
-        if (credit.sw !== SW.success) throw new Error(`CREDIT FOR LOAD ${credit.sw.toString(16)}`);
-        await ok(await post(`/v1/loads/${load.id}/confirm`, { tac: hex(credit.data.slice(0, 4)) }, counter), 'confirm load');
-      }
-      wallet.put(card.image(), card.proofs());
-      return cardNo;
+      const issued = await issueCardIntoWallet(wallet, { gatewayUrl: url, operatorToken: ADMIN_TOKEN, amountFen, random: seededRandom(0x51ed ^ seed++) }, counter ?? undefined);
+      counter = issued.counterToken ?? null;
+      return issued.cardNo;
     },
     async shadowBalanceFen(cardNo) {
       const json = await ok(await fetch(`${url}/v1/cards/${cardNo}`, { headers: admin }), 'card');
