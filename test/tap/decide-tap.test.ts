@@ -168,6 +168,18 @@ describe('bus', () => {
     expect(flat).toMatchObject({ chargeFen: 600 + 100, fareFen: 600 + 200 });
   });
 
+  it('a tap on the same segmented line after the ride window is a new boarding that first settles the old mark', () => {
+    const on = decide(makeCard(), bus(801, 1), wed(80000));
+    // Next day, same line: the rider never tapped off yesterday; this is not yesterday's tap-off.
+    const nextDay = decide(makeCard({ trip: on.newTrip! }), bus(801, 6), wed(80000) + 86_400_000);
+    expect(nextDay).toMatchObject({ accepted: true, chargeFen: 500, fareFen: 500, settledFen: 500, discountFen: 0 });
+    expect(nextDay.newTrip).toMatchObject({ journey: 'bus', journeyLine: 801, journeyPlace: 6 });
+    // Inside the window it is still the tap-off.
+    const sameRide = decide(makeCard({ trip: on.newTrip! }), bus(801, 6), wed(80000) + FARES.spec.busPolicy.maxRideMs! - 1_000);
+    expect(sameRide).toMatchObject({ accepted: true, chargeFen: 200 });
+    expect(sameRide.newTrip?.journey).toBe('none');
+  });
+
   it('refuses an unknown line or stop as a device configuration error', () => {
     expect(decide(makeCard(), bus(999, 0)).resultCode).toBe(TAP_RESULT.DEVICE_CONFIG_ERROR);
     expect(decide(makeCard(), bus(801, 99)).resultCode).toBe(TAP_RESULT.DEVICE_CONFIG_ERROR);

@@ -31,6 +31,27 @@ export interface BusFarePolicy {
   minBoardingBalanceFen: number;
   /** A second tap at the boarding stop within this time is a double tap, refused [P]. */
   retapGuardMs: number;
+  /**
+   * Segmented lines: a tap on the boarded line is the tap-off only within this time of boarding
+   * [P]. Later (the rider never tapped off, e.g. yesterday's ride on the same line) it is a new
+   * boarding that first settles the old ride's mark amount, undiscounted [S F10]. Optional so
+   * fare tables issued before the field existed still parse: DEFAULT_BUS_MAX_RIDE_MS applies.
+   */
+  maxRideMs?: number;
+}
+
+/** Default bus ride window: as long as the subway's time in system (4 h) [P]. */
+export const DEFAULT_BUS_MAX_RIDE_MS = 4 * 60 * 60 * 1000;
+
+/** The ride window in force (the policy's, else the default). */
+export function busMaxRideMs(policy: BusFarePolicy): number {
+  return policy.maxRideMs ?? DEFAULT_BUS_MAX_RIDE_MS;
+}
+
+export function validateBusFarePolicy(policy: BusFarePolicy): void {
+  if (policy.maxRideMs !== undefined && (!Number.isSafeInteger(policy.maxRideMs) || policy.maxRideMs <= 0)) {
+    throw new RangeError(`bus policy: maxRideMs must be a positive integer of ms, got ${String(policy.maxRideMs)}`);
+  }
 }
 
 export const DEFAULT_BUS_FARE_POLICY: BusFarePolicy = {
@@ -38,6 +59,7 @@ export const DEFAULT_BUS_FARE_POLICY: BusFarePolicy = {
   profilePercent: { adult: 50, student: 25, senior: 0 },
   minBoardingBalanceFen: 100,
   retapGuardMs: 2 * 60 * 1000,
+  maxRideMs: DEFAULT_BUS_MAX_RIDE_MS,
 };
 
 export function validateBusLine(line: BusLine): void {

@@ -5,7 +5,7 @@
  * path.
  */
 import { distanceBandFareFen } from './distance-bands.ts';
-import { type BusFarePolicy, type BusLine, DEFAULT_BUS_FARE_POLICY, validateBusLine } from './bus-fare.ts';
+import { type BusFarePolicy, type BusLine, DEFAULT_BUS_FARE_POLICY, validateBusFarePolicy, validateBusLine } from './bus-fare.ts';
 import { EXAMPLE_BUS_LINES } from './example-bus-lines.ts';
 import { EXAMPLE_PARK_AND_RIDE_LOTS, type ParkAndRideLot, validateParkAndRideLot } from './park-and-ride.ts';
 import { DEFAULT_PARK_POLICY, EXAMPLE_TICKETED_PARK, MUNICIPAL_PARKS, type Park, type ParkPolicy, validatePark } from './park-pass.ts';
@@ -61,6 +61,7 @@ function byId<T>(items: T[], id: (item: T) => number, what: string): Map<number,
 export function buildFareTables(spec: FareTablesSpec): FareTables {
   if (!Number.isSafeInteger(spec.version) || spec.version < 1 || spec.version > 0xffffffff) throw new RangeError(`fare table version must be 1..2^32-1, got ${spec.version}`);
   if (!Number.isSafeInteger(spec.effectiveFromMs)) throw new RangeError('effectiveFromMs must be an integer');
+  validateBusFarePolicy(spec.busPolicy);
   spec.busLines.forEach(validateBusLine);
   spec.parkAndRideLots.forEach(validateParkAndRideLot);
   spec.parks.forEach(validatePark);

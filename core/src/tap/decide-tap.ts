@@ -24,7 +24,9 @@
  * - Minimum balance: subway 3 yuan, bus 1 yuan on the effective balance, after settling any
  *   unfinished journey; a negative effective balance is refused at every entry/boarding/P+R
  *   entry/park ticket. Bus riders who pay 0% (seniors) need no minimum but not a negative card.
- * - Bus double tap at the boarding stop within retapGuardMs → ALREADY_ENTERED.
+ * - Bus double tap at the boarding stop within retapGuardMs → ALREADY_ENTERED. A tap on the
+ *   boarded segmented line is its tap-off only within maxRideMs (4 h) of boarding; later it is a
+ *   new boarding that settles the old mark amount first.
  * - P+R entry with an open stay → ALREADY_ENTERED (the attendant settles); exit at a lot that
  *   is not the entry lot → NO_ENTRY_RECORD.
  * - Park single tickets are paid from the purse without overdraft (effective balance ≥ ticket).
@@ -32,7 +34,7 @@
  */
 import { effectiveBalanceFen, type CardView, type ParkPassRecord, type TripRecord } from '../card/card-image.ts';
 import { applyPercentFen } from '../fare/rounding.ts';
-import { busMarkAmountFen, busSegmentFareFen } from '../fare/bus-fare.ts';
+import { busMarkAmountFen, busMaxRideMs, busSegmentFareFen } from '../fare/bus-fare.ts';
 import type { FareTables } from '../fare/fare-tables.ts';
 import { parkingChargeFen } from '../fare/park-and-ride.ts';
 import { validParkPassSlot } from '../fare/park-pass.ts';
@@ -265,9 +267,11 @@ function busTap(input: TapInput, month: number): TapDecision {
   const percent = policy.profilePercent[card.profile];
   const trip = card.trip;
   const nowSec = Math.floor(nowMs / 1000);
-  // Tap-off on the segmented line the card boarded.
-  if (trip.journey === 'bus' && trip.journeyLine === line.lineId && line.kind === 'segmented') {
-    if (trip.journeyPlace === device.busStop && nowMs - trip.journeyTime * 1000 < policy.retapGuardMs) return refuse(TAP_RESULT.ALREADY_ENTERED);
+  // Tap-off on the segmented line the card boarded, within the ride window. A later tap on the
+  // same line is a new boarding: the old ride's mark is settled below, like on any other device.
+  const rideAgeMs = nowMs - trip.journeyTime * 1000;
+  if (trip.journey === 'bus' && trip.journeyLine === line.lineId && line.kind === 'segmented' && rideAgeMs <= busMaxRideMs(policy)) {
+    if (trip.journeyPlace === device.busStop && rideAgeMs < policy.retapGuardMs) return refuse(TAP_RESULT.ALREADY_ENTERED);
     const boarded = Math.min(trip.journeyPlace, line.stops.length - 1);
     const fare = busSegmentFareFen(policy, line, boarded, device.busStop);
     const charge = applyPercentFen(fare, percent);
