@@ -23,6 +23,7 @@ import { ApiError, PROBLEM_CONTENT_TYPE, problemFor, problemSchema } from './htt
 import { YUAN_FORMAT, YUAN_REGEX } from './http/schemas.ts';
 import type { IssuerKeysPort } from './keys/issuer-keys-port.ts';
 import { gatewayLoggerOptions } from './log/log-options.ts';
+import { installDevicePki, type DevicePki } from './pki/device-pki.ts';
 import { ROUTE_MODULES } from './routes/index.ts';
 import { deviceSchema } from './routes/devices.ts';
 import { parkPassSaleSchema } from './routes/park-passes.ts';
@@ -61,6 +62,11 @@ export interface BuildGatewayOptions {
   policies?: Partial<GatewayPolicies>;
   /** Apply schema migrations before serving (default true). */
   migrate?: boolean;
+  /**
+   * Device PKI (issue 9, gateway/src/pki): when set, enrolment and certificate routes work and
+   * the sync route of this instance answers 403 pointing to the mutual-TLS device listener.
+   */
+  devicePki?: DevicePki | null;
 }
 
 function isYuanValidationError(error: FastifyError): boolean {
@@ -145,6 +151,8 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     void reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problemFor('not-found', `no route ${request.method} ${request.url.split('?')[0]}`, request.url.split('?')[0]));
   });
 
+  // Before the auth hook: with a device CA, sync is refused here whatever the credential.
+  installDevicePki(app, options.devicePki);
   registerAuthHook(app, { adminToken: options.adminToken });
 
   // Audit every state-changing request of operators and counters, whatever its outcome.

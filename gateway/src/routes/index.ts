@@ -18,6 +18,7 @@ import { syncRoutes } from './sync.ts';
 import { refundRoutes } from './refunds.ts';
 import { ledgerRoutes } from './ledger.ts';
 import { reportRoutes } from './reports.ts';
+import { devicePkiRoutes } from '../pki/pki-routes.ts';
 
 export type RouteModule = (app: FastifyInstance) => Promise<void>;
 
@@ -36,4 +37,5 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   refundRoutes,
   ledgerRoutes,
   reportRoutes,
+  devicePkiRoutes,
 ];
