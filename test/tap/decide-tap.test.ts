@@ -180,6 +180,15 @@ describe('bus', () => {
     expect(sameRide.newTrip?.journey).toBe('none');
   });
 
+  it('an expired card may still tap off the ride it boarded (a journey begun validly can end)', () => {
+    const on = decide(makeCard({ expiryDate: 20261125 }), bus(801, 1), wed(233000));
+    expect(on.accepted).toBe(true);
+    const off = decide(makeCard({ expiryDate: 20261125, trip: on.newTrip! }), bus(801, 6), epochMsFromBeijing(20261126, 1000));
+    expect(off).toMatchObject({ accepted: true, chargeFen: 200 });
+    // A new boarding after expiry is still refused.
+    expect(decide(makeCard({ expiryDate: 20261125 }), bus(801, 1), epochMsFromBeijing(20261126, 1000)).resultCode).toBe(TAP_RESULT.CARD_EXPIRED);
+  });
+
   it('refuses an unknown line or stop as a device configuration error', () => {
     expect(decide(makeCard(), bus(999, 0)).resultCode).toBe(TAP_RESULT.DEVICE_CONFIG_ERROR);
     expect(decide(makeCard(), bus(801, 99)).resultCode).toBe(TAP_RESULT.DEVICE_CONFIG_ERROR);

@@ -7,7 +7,8 @@
  * Policies decided here [P] (DOMAIN.md section 4 leaves them open):
  * - Locking: a final blacklisting (FINAL_BLACKLIST_REASONS) locks the card; a temporary loss is
  *   refused without locking; a locked card is refused everywhere.
- * - Expiry is checked everywhere except at exits (a journey begun validly may end).
+ * - Expiry is checked everywhere except at exits, a bus tap-off counting as one (a journey begun validly
+ *   may end).
  * - Subway entry with an open subway entry: younger than staleEntryMs (4 h) → ALREADY_ENTERED
  *   (the rider goes to the service desk or an exit gate); older → the old journey is settled at
  *   this entry at the maximum fare from its entry station, undiscounted, and the new entry is
@@ -130,6 +131,17 @@ function floorShortfall(card: CardView, chargeFen: number): number {
 const isTransitDevice = (kind: DeviceConfig['kind']): boolean => kind !== 'park-gate';
 const isExitDevice = (kind: DeviceConfig['kind']): boolean => kind === 'subway-exit' || kind === 'suburban-exit' || kind === 'pr-exit';
 
+/**
+ * True when this bus tap ends the ride the card boarded (same segmented line, inside the ride
+ * window): an exit, so an expiry in between does not strand the ride open.
+ */
+function isBusTapOff(input: TapInput): boolean {
+  const { card, device, fares, nowMs } = input;
+  if (device.kind !== 'bus' || card.trip.journey !== 'bus' || card.trip.journeyLine !== device.busLine) return false;
+  const line = fares.busLineById.get(device.busLine);
+  return line !== undefined && line.kind === 'segmented' && nowMs - card.trip.journeyTime * 1000 <= busMaxRideMs(fares.spec.busPolicy);
+}
+
 /** An unfinished journey the next entry/boarding settles (undiscounted): amount and whether it was rail spend. */
 function settlementOf(trip: TripRecord, fares: FareTables): { fen: number; subway: boolean } {
   switch (trip.journey) {
@@ -184,7 +196,7 @@ export function decideTap(input: TapInput): TapDecision {
   if (isTransitDevice(device.kind) && !card.transitOpened) return refuse(TAP_RESULT.TRANSIT_NOT_OPENED);
   if ((device.kind === 'suburban-entry' || device.kind === 'suburban-exit') && !card.suburbanOpened) return refuse(TAP_RESULT.FUNCTION_NOT_OPENED);
   const now = beijingDateTime(nowMs);
-  if (!isExitDevice(device.kind) && now.date > card.expiryDate) return refuse(TAP_RESULT.CARD_EXPIRED);
+  if (now.date > card.expiryDate && !isExitDevice(device.kind) && !isBusTapOff(input)) return refuse(TAP_RESULT.CARD_EXPIRED);
 
   switch (device.kind) {
     case 'subway-entry':
