@@ -121,6 +121,31 @@ describe('executeTap', () => {
     expect(later.journal[1].amountFen).toBe(net.maxFareFromFen[花园桥]);
   });
 
+  it('a re-tap after the 5-minute window still completes a recovered purchase that is the card\'s latest (no second charge, no refusal of a paid tap)', () => {
+    // Ticketed park: the torn purchase paid the ticket; the gate stayed shut.
+    const gate = deviceConfig({ deviceId: 'PARK', kind: 'park-gate', parkId: 101 });
+    const card = makeCard(issuer, { effectiveBalanceFen: 5_000 });
+    card.tearAt({ command: 'debitForPurchase', moment: 'after-write' });
+    const torn = tap(card, gate, wed(100000), { seq: 1 });
+    expect(torn.decision.resultCode).toBe(TAP_RESULT.CARD_REMOVED);
+    card.reset();
+    const again = tap(card, gate, wed(100600), { seq: 2, pending: torn.pendingAfter });
+    expect(again.decision).toMatchObject({ resultCode: TAP_RESULT.TORN_TRANSACTION_RECOVERED, accepted: true });
+    expect(again.journal).toEqual([expect.objectContaining({ recovered: true, amountFen: 1_000 })]);
+    expect(effective(card)).toBe(4_000);
+
+    // Subway exit: the torn exit paid and closed the journey; the rider is still inside.
+    const rider = makeCard(issuer, { effectiveBalanceFen: 5_000 });
+    tap(rider, entry, wed(80000), { seq: 3 });
+    rider.tearAt({ command: 'debitForPurchase', moment: 'after-write' });
+    const tornExit = tap(rider, exit, wed(90000), { seq: 4 });
+    rider.reset();
+    const retap = tap(rider, exit, wed(91000), { seq: 5, pending: tornExit.pendingAfter });
+    expect(retap.decision).toMatchObject({ resultCode: TAP_RESULT.TORN_TRANSACTION_RECOVERED, accepted: true });
+    expect(retap.journal).toHaveLength(1);
+    expect(effective(rider)).toBe(5_000 - quoteSubwayFare(net, '花园桥', '潞城').fareFen);
+  });
+
   it('a park visit writes the pass record through the composite purchase', () => {
     const gate = deviceConfig({ deviceId: 'PARK', kind: 'park-gate', parkId: 1 });
     expect(tap(makeCard(issuer), gate, wed(100000)).decision.resultCode).toBe(TAP_RESULT.NO_VALID_PASS);

@@ -11,8 +11,10 @@
  * Policies [P]:
  * - A torn purchase that recovery proves debited is journaled (recovered = true, result
  *   TORN_TRANSACTION_RECOVERED). If it is this device's tap from less than RECOVERY_COMPLETES_TAP_MS
- *   ago, the re-tap completes it: the gate opens and nothing more is charged. An older one is
- *   journaled and the current tap is then decided on the re-read card.
+ *   ago, the re-tap completes it: the gate opens and nothing more is charged. So does one younger
+ *   than RECOVERY_COMPLETES_UNUSED_TAP_MS that is still the card's latest transaction (except on
+ *   segmented bus lines). An older one is journaled and the current tap is then decided on the
+ *   re-read card.
  * - Recovery that proves nothing was debited drops the pending purchase and the tap is decided
  *   afresh. Recovery that fails (proof unavailable, card pulled again) keeps the pending purchase
  *   and answers CARD_REMOVED: no new purchase is made before the old one is settled.
@@ -42,6 +44,16 @@ import { TAP_RESULT, TAP_RESULT_MESSAGE, type TapResultCode } from './result-cod
 
 /** A recovered torn purchase younger than this completes the current tap [P]. */
 export const RECOVERY_COMPLETES_TAP_MS = 5 * 60 * 1000;
+
+/**
+ * A recovered torn purchase that is still the card's latest transaction (offline ATC moved by
+ * exactly one) completes the current tap up to this age [P], bus validators on segmented lines
+ * excepted (a later tap there is the tap-off). Deciding afresh would otherwise charge a second
+ * time (park ticket, flat bus fare) or refuse a tap already paid for (exit: no entry record;
+ * entry, P+R: already entered; park: anti-passback), because the card already holds what the
+ * torn purchase wrote while the gate stayed shut.
+ */
+export const RECOVERY_COMPLETES_UNUSED_TAP_MS = 4 * 60 * 60 * 1000;
 
 export interface TapContext {
   card: CardPort;
@@ -136,6 +148,10 @@ function journalRecord(base: JournalBase, seq: number, resultCode: number, field
   };
 }
 
+function isSegmentedBus(ctx: TapContext): boolean {
+  return ctx.device.kind === 'bus' && ctx.fares.busLineById.get(ctx.device.busLine)?.kind !== 'flat';
+}
+
 function sameSerial(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -173,15 +189,18 @@ export function executeTap(ctx: TapContext): TapExecution {
         }),
       );
       const ageMs = ctx.nowMs - epochMsFromBeijing(pending.date, pending.time);
-      if (ageMs >= 0 && ageMs < RECOVERY_COMPLETES_TAP_MS) {
+      const recoveredAmountFen = pending.amountFen;
+      const completed = (): TapExecution => {
         const decision = bare(TAP_RESULT.TORN_TRANSACTION_RECOVERED);
-        decision.chargeFen = pending.amountFen;
-        decision.fareFen = pending.amountFen;
+        decision.chargeFen = recoveredAmountFen;
+        decision.fareFen = recoveredAmountFen;
         return { decision, journal, pendingAfter: null };
-      }
+      };
+      if (ageMs >= 0 && ageMs < RECOVERY_COMPLETES_TAP_MS) return completed();
       view = readView(ctx.card);
       if (view === null) return { decision: bare(TAP_RESULT.CARD_READ_ERROR), journal, pendingAfter: null };
       base.view = view;
+      if (ageMs >= 0 && ageMs < RECOVERY_COMPLETES_UNUSED_TAP_MS && view.offlineAtc === pending.offlineAtc + 1 && !isSegmentedBus(ctx)) return completed();
     }
     pending = null;
   }
