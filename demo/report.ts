@@ -1,0 +1,377 @@
+/**
+ * The city-day report: what happened (taps by kind, revenue by operator, loads, refunds,
+ * blacklist and its propagation, tap latency) and whether the money adds up (the gateway's
+ * reconciliation, the ledger identity money in − money out = what is held, and the
+ * independent cross-check of the cards' own balances against the gateway's shadow balances).
+ */
+import type { DeviceKind, Operator } from '../core/src/index.ts';
+import type { CityDayOptions, CrossCheck } from './city-day-run.ts';
+import type { Fleet } from './fleet.ts';
+import type { LoadOutcome } from './rider-cards.ts';
+
+export interface TapFact {
+  deviceId: string;
+  kind: DeviceKind;
+  operator: Operator;
+  status: string;
+  resultName: string;
+  chargeFen: number;
+  atMs: number;
+}
+
+export interface RunFacts {
+  taps: TapFact[];
+  latenciesMs: number[];
+  loads: Array<LoadOutcome & { cardNo: string; atMs: number; riderIndex: number }>;
+  syncRounds: number;
+  syncFailures: number;
+  syncUploaded: number;
+  offlineWindows: Array<{ deviceId: string; fromMs: number; untilMs: number }>;
+  lossReports: Array<{ cardNo: string; kind: string; version: number | null; reportedMs: number }>;
+  /** `${cardNo}@${deviceId}` → simulated time the device first held the card's blacklisting. */
+  deviceBlacklistSeen: Map<string, number>;
+  parkPassesSold: number;
+  tornTapsRecovered: number;
+}
+
+export interface ReportInput {
+  options: CityDayOptions & { firstDay: number; syncEveryMin: number };
+  facts: RunFacts;
+  fleet: Fleet;
+  riders: Array<{ cardNo: string; kind: string; profile: string; parkPass: boolean; incident: string | null }>;
+  incidents: {
+    temporaryLoss: { cardNo: string; reportedMs: number; version: number | null; finderDevice: string | null; deviceHadIt: boolean; finderResult: string | null; locked: boolean } | null;
+    formalLoss: {
+      cardNo: string;
+      reportedMs: number;
+      version: number | null;
+      finderDevice: string | null;
+      finderResult: string | null;
+      secondDevice: string | null;
+      secondResult: string | null;
+      locked: boolean;
+    } | null;
+    refund: { cardNo: string; offlineBus: string; lateTapResult: string | null; lateTapChargeFen: number; refund: any } | null;
+  };
+  loadStates: Map<string, { status: string; resolution: string | null }>;
+  crossCheck: { beforeFinalSync: CrossCheck; afterFinalSync: CrossCheck };
+  gateway: {
+    url: string;
+    requests: number;
+    reconciliation: any;
+    balances: Array<{ account: string; balanceFen: number }>;
+    clearing: any[];
+    teller: any[];
+    blacklist: { entries: Array<{ cardNo: string; op: 'add' | 'remove'; reason: string; version: number }>; version: number };
+  };
+  stateDir: string;
+  wallClockMs: number;
+  simulatedFromMs: number;
+  simulatedUntilMs: number;
+}
+
+export interface Count {
+  count: number;
+  amountFen: number;
+}
+
+export interface CityDayReport {
+  ok: boolean;
+  failures: string[];
+  meta: {
+    seed: number;
+    riders: number;
+    devices: number;
+    days: number;
+    quick: boolean;
+    firstDay: string;
+    simulatedFrom: string;
+    simulatedUntil: string;
+    wallClockMs: number;
+    gatewayUrl: string;
+    gatewayRequests: number;
+    stateDir: string;
+    syncEveryMin: number;
+  };
+  fleet: {
+    byKind: Record<string, number>;
+    stations: string[];
+    busLines: string[];
+    parks: string[];
+  };
+  riders: { byKind: Record<string, number>; byProfile: Record<string, number>; parkPassesSold: number };
+  taps: {
+    total: number;
+    accepted: number;
+    refused: number;
+    chargedFen: number;
+    byKind: Record<string, { taps: number; accepted: number; refused: number; chargedFen: number }>;
+    byResult: Record<string, number>;
+    tornRecovered: number;
+  };
+  revenue: { byOperator: Array<{ operator: string; debits: number; amountFen: number }>; parkPassesFen: number; writtenOffFen: number; totalFen: number };
+  loads: {
+    bySource: Record<string, Count>;
+    byChannel: Record<string, Count>;
+    torn: { beforeCredit: number; confirmLost: number; resolutions: Record<string, number>; pendingAtEnd: number };
+    voidedFen: number;
+  };
+  refunds: Array<{
+    cardNo: string;
+    status: string;
+    settledBy: string | null;
+    paidFen: number | null;
+    writtenOffFen: number;
+    requestedAt: string;
+    paidAt: string | null;
+    deadline: string;
+    withinTwoNaturalDays: boolean;
+    lateTapOnDevice: string;
+    lateTapChargeFen: number;
+  }>;
+  blacklist: {
+    size: number;
+    version: number;
+    byReason: Record<string, number>;
+    propagation: Array<{
+      cardNo: string;
+      kind: string;
+      version: number | null;
+      reportedAt: string;
+      devicesHolding: number;
+      devices: number;
+      /** Minutes from the report to the last device that holds it (whole fleet). */
+      minutesToWholeFleet: number | null;
+      /** The same, leaving out devices offline for days (the dead bus). */
+      minutesToOnlineFleet: number | null;
+    }>;
+  };
+  incidents: ReportInput['incidents'];
+  latency: { taps: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; meanMs: number };
+  sync: { rounds: number; uploaded: number; failures: number; offlineWindows: Array<{ deviceId: string; from: string; until: string; hours: number }> };
+  reconciliation: {
+    gateway: any;
+    ledger: Array<{ account: string; balanceFen: number }>;
+    moneyIdentity: { moneyInFen: number; moneyOutFen: number; heldFen: number; held: Array<{ account: string; fen: number }>; differenceFen: number };
+    crossCheck: { beforeFinalSync: CrossCheck; afterFinalSync: CrossCheck };
+  };
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+export function beijingText(ms: number): string {
+  const local = new Date(ms + 8 * 3_600_000);
+  return `${local.toISOString().slice(0, 16).replace('T', ' ')} +08:00`;
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+function bump<T extends Record<string, number>>(map: T, key: string, by = 1): void {
+  (map as Record<string, number>)[key] = ((map as Record<string, number>)[key] ?? 0) + by;
+}
+
+export function buildReport(input: ReportInput): CityDayReport {
+  const { facts, fleet, gateway } = input;
+  const failures: string[] = [];
+
+  // Taps.
+  const byKind: CityDayReport['taps']['byKind'] = {};
+  const byResult: Record<string, number> = {};
+  let accepted = 0;
+  let chargedFen = 0;
+  for (const tap of facts.taps) {
+    const entry = (byKind[tap.kind] ??= { taps: 0, accepted: 0, refused: 0, chargedFen: 0 });
+    entry.taps++;
+    if (tap.status === 'accepted') {
+      entry.accepted++;
+      accepted++;
+    } else entry.refused++;
+    entry.chargedFen += tap.chargeFen;
+    chargedFen += tap.chargeFen;
+    bump(byResult, tap.resultName);
+  }
+
+  // Revenue: clearing reports per operator over the run's days, park passes and write-offs from the ledger.
+  const revenueByOperator = new Map<string, { debits: number; amountFen: number }>();
+  for (const day of gateway.clearing) {
+    for (const row of day.operators ?? []) {
+      const entry = revenueByOperator.get(row.operator) ?? { debits: 0, amountFen: 0 };
+      entry.debits += row.debits;
+      entry.amountFen += row.amountFen;
+      revenueByOperator.set(row.operator, entry);
+    }
+  }
+  const balance = (account: string): number => gateway.balances.find((b) => b.account === account)?.balanceFen ?? 0;
+  const parkPassesFen = -balance('revenue:park-pass');
+  const writtenOffFen = balance('writeoff:late-taps');
+  const byOperator = [...revenueByOperator].map(([operator, v]) => ({ operator, ...v }));
+  const clearedFen = byOperator.reduce((s, o) => s + o.amountFen, 0);
+
+  // Loads.
+  const bySource: Record<string, Count> = {};
+  const byChannel: Record<string, Count> = {};
+  for (const load of facts.loads) {
+    const s = (bySource[load.paymentSource] ??= { count: 0, amountFen: 0 });
+    s.count++;
+    s.amountFen += load.amountFen;
+    const c = (byChannel[load.channel] ??= { count: 0, amountFen: 0 });
+    c.count++;
+    c.amountFen += load.amountFen;
+  }
+  const resolutions: Record<string, number> = {};
+  let pendingAtEnd = 0;
+  let voidedFen = 0;
+  for (const load of facts.loads) {
+    if (load.ending === 'complete') continue;
+    const state = input.loadStates.get(load.loadId);
+    if (state === undefined) continue;
+    if (state.status === 'pending') pendingAtEnd++;
+    if (state.status === 'voided') voidedFen += load.amountFen;
+    bump(resolutions, `${state.status}:${state.resolution ?? 'none'}`);
+  }
+
+  // Refunds.
+  const refunds: CityDayReport['refunds'] = [];
+  const r = input.incidents.refund;
+  if (r?.refund) {
+    const view = r.refund;
+    refunds.push({
+      cardNo: view.cardNo,
+      status: view.status,
+      settledBy: view.settledBy,
+      paidFen: view.paidFen,
+      writtenOffFen: view.writtenOffFen,
+      requestedAt: beijingText(view.requestedMs),
+      paidAt: view.paidMs === null ? null : beijingText(view.paidMs),
+      deadline: beijingText(view.deadlineMs),
+      withinTwoNaturalDays: view.paidMs !== null && view.paidMs <= view.deadlineMs,
+      lateTapOnDevice: r.offlineBus,
+      lateTapChargeFen: r.lateTapChargeFen,
+    });
+  }
+
+  // Blacklist and propagation.
+  const listed = new Map<string, string>();
+  for (const entry of gateway.blacklist.entries) {
+    if (entry.op === 'add') listed.set(entry.cardNo, entry.reason);
+    else listed.delete(entry.cardNo);
+  }
+  const byReason: Record<string, number> = {};
+  for (const reason of listed.values()) bump(byReason, reason);
+  const longOffline = new Set(facts.offlineWindows.filter((w) => w.untilMs - w.fromMs > 24 * 3_600_000).map((w) => w.deviceId));
+  const propagation = facts.lossReports.map((report) => {
+    const times = fleet.devices.map((d) => facts.deviceBlacklistSeen.get(`${report.cardNo}@${d.id}`));
+    const onlineTimes = fleet.devices.filter((d) => !longOffline.has(d.id)).map((d) => facts.deviceBlacklistSeen.get(`${report.cardNo}@${d.id}`));
+    const minutes = (list: Array<number | undefined>): number | null =>
+      list.every((x) => x !== undefined) ? round3((Math.max(...(list as number[])) - report.reportedMs) / 60_000) : null;
+    return {
+      cardNo: report.cardNo,
+      kind: report.kind,
+      version: report.version,
+      reportedAt: beijingText(report.reportedMs),
+      devicesHolding: times.filter((x) => x !== undefined).length,
+      devices: fleet.devices.length,
+      minutesToWholeFleet: minutes(times),
+      minutesToOnlineFleet: minutes(onlineTimes),
+    };
+  });
+
+  // Latency.
+  const sorted = [...facts.latenciesMs].sort((a, b) => a - b);
+  const latency = {
+    taps: sorted.length,
+    p50Ms: round3(percentile(sorted, 50)),
+    p95Ms: round3(percentile(sorted, 95)),
+    p99Ms: round3(percentile(sorted, 99)),
+    maxMs: round3(sorted[sorted.length - 1] ?? 0),
+    meanMs: round3(sorted.reduce((s, x) => s + x, 0) / Math.max(1, sorted.length)),
+  };
+
+  // Money identity from the ledger: money in (payments taken) − money out (refunds paid to banks)
+  // = everything the books hold (card purses, pending loads, operators' revenue, park passes,
+  // refunds payable) − write-offs and receivables.
+  let moneyInFen = 0;
+  let moneyOutFen = 0;
+  const held: Array<{ account: string; fen: number }> = [];
+  for (const { account, balanceFen } of gateway.balances) {
+    if (account.startsWith('payment:')) moneyInFen += balanceFen;
+    else if (account.startsWith('bank:')) moneyOutFen += -balanceFen;
+    else held.push({ account, fen: -balanceFen });
+  }
+  const heldFen = held.reduce((s, h) => s + h.fen, 0);
+  const moneyIdentity = { moneyInFen, moneyOutFen, heldFen, held, differenceFen: moneyInFen - moneyOutFen - heldFen };
+
+  // Verdicts.
+  const rec = gateway.reconciliation;
+  if (rec.ok !== true || rec.discrepancy !== '0.00') failures.push(`gateway reconciliation: discrepancy ${rec.discrepancy}, ok ${rec.ok}`);
+  if (moneyIdentity.differenceFen !== 0) failures.push(`money in − money out ≠ held: off by ${moneyIdentity.differenceFen} fen`);
+  const after = input.crossCheck.afterFinalSync;
+  if (after.differenceFen !== 0) failures.push(`cards vs shadow balances differ by ${after.differenceFen} fen after the final sync`);
+  if (input.crossCheck.beforeFinalSync.unexplainedFen !== 0) failures.push(`before the final sync ${input.crossCheck.beforeFinalSync.unexplainedFen} fen of card/shadow difference is unexplained`);
+  if (pendingAtEnd > 0) failures.push(`${pendingAtEnd} loads still pending at the end`);
+  if (clearedFen !== chargedFen) failures.push(`cleared debits ${clearedFen} fen ≠ charged at validators ${chargedFen} fen`);
+
+  const fleetByKind: Record<string, number> = {};
+  for (const d of fleet.devices) bump(fleetByKind, d.kind);
+  const ridersByKind: Record<string, number> = {};
+  const ridersByProfile: Record<string, number> = {};
+  for (const rider of input.riders) {
+    bump(ridersByKind, rider.kind);
+    bump(ridersByProfile, rider.profile);
+  }
+  const o = input.options;
+  return {
+    ok: failures.length === 0,
+    failures,
+    meta: {
+      seed: o.seed,
+      riders: o.riders,
+      devices: fleet.devices.length,
+      days: o.days,
+      quick: o.quick,
+      firstDay: `${String(o.firstDay).slice(0, 4)}-${String(o.firstDay).slice(4, 6)}-${String(o.firstDay).slice(6, 8)}`,
+      simulatedFrom: beijingText(input.simulatedFromMs),
+      simulatedUntil: beijingText(input.simulatedUntilMs),
+      wallClockMs: Math.round(input.wallClockMs),
+      gatewayUrl: gateway.url,
+      gatewayRequests: gateway.requests,
+      stateDir: input.stateDir,
+      syncEveryMin: o.syncEveryMin,
+    },
+    fleet: {
+      byKind: fleetByKind,
+      stations: fleet.stations.map((s) => s.name),
+      busLines: [...new Set(fleet.buses.map((b) => b.place))],
+      parks: [...new Set(fleet.parks.map((p) => p.place))],
+    },
+    riders: { byKind: ridersByKind, byProfile: ridersByProfile, parkPassesSold: facts.parkPassesSold },
+    taps: { total: facts.taps.length, accepted, refused: facts.taps.length - accepted, chargedFen, byKind, byResult, tornRecovered: facts.tornTapsRecovered },
+    revenue: { byOperator, parkPassesFen, writtenOffFen, totalFen: clearedFen + parkPassesFen },
+    loads: {
+      bySource,
+      byChannel,
+      torn: {
+        beforeCredit: facts.loads.filter((l) => l.ending === 'torn-before-credit').length,
+        confirmLost: facts.loads.filter((l) => l.ending === 'confirm-lost').length,
+        resolutions,
+        pendingAtEnd,
+      },
+      voidedFen,
+    },
+    refunds,
+    blacklist: { size: listed.size, version: gateway.blacklist.version, byReason, propagation },
+    incidents: input.incidents,
+    latency,
+    sync: {
+      rounds: facts.syncRounds,
+      uploaded: facts.syncUploaded,
+      failures: facts.syncFailures,
+      offlineWindows: facts.offlineWindows.map((w) => ({ deviceId: w.deviceId, from: beijingText(w.fromMs), until: beijingText(w.untilMs), hours: round3((w.untilMs - w.fromMs) / 3_600_000) })),
+    },
+    reconciliation: { gateway: rec, ledger: gateway.balances, moneyIdentity, crossCheck: input.crossCheck },
+  };
+}
