@@ -73,6 +73,9 @@ run
   --sync-every-ms N         background sync period while running (default 5000; needs a gateway)
   --no-sync                 never sync while running
   --card-latency-ms N       simulated radio time per card command (a real tap takes ~200 ms in total)
+  --kill-after-card-writes N
+                            fault injection for crash tests: the process SIGKILLs itself right after the
+                            N-th successful card debit (the card has committed, the device's journal not)
   A tap's line is printed only after its journal row is durable (the gate opens then).
 
 sync
@@ -267,6 +270,13 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
   const latencyMs = int(options, 'card-latency-ms', 0);
   const json = options.json === true;
   const from = int(options, 'from', 0);
+  const killAfterWrites = int(options, 'kill-after-card-writes', 0);
+  let cardWrites = 0;
+  const afterCardWrite = (command: string, response: { sw: number }): void => {
+    if (command !== 'debitForPurchase' || response.sw !== 0x9000) return;
+    cardWrites++;
+    if (killAfterWrites > 0 && cardWrites >= killAfterWrites) process.kill(process.pid, 'SIGKILL');
+  };
   let stopping = false;
 
   // Background sync while the device runs (taps never wait for it).
@@ -292,7 +302,7 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
     let card: PersistentCard;
     if (tap.card !== null) {
       wallet ??= new CardWallet(walletPath);
-      card = wallet.present(tap.card);
+      card = wallet.present(tap.card, undefined, afterCardWrite);
     } else card = presentCardFile(resolve(tap.cardImage as string));
     if (tap.tear !== null) card.simulator.tearAt({ command: 'debitForPurchase', moment: tap.tear });
     if (tap.stop !== null && device.profile.kind === 'bus') device.setBusStop(tap.stop);

@@ -64,9 +64,9 @@ export class CardWallet {
    * The card as a reader sees it for one tap: a CardSimulator over the stored state that saves
    * itself after every command that can change the card. `random` defaults to the system's.
    */
-  present(cardNo: string, random: () => Uint8Array = () => new Uint8Array(randomBytes(4))): PersistentCard {
+  present(cardNo: string, random: () => Uint8Array = () => new Uint8Array(randomBytes(4)), afterSave?: AfterCardSave): PersistentCard {
     const { image, proofs } = this.load(cardNo);
-    return new PersistentCard(new CardSimulator(image, random, { proofs }), (sim) => this.put(sim.image(), sim.proofs()));
+    return new PersistentCard(new CardSimulator(image, random, { proofs }), (sim) => this.put(sim.image(), sim.proofs()), afterSave);
   }
 
   close(): void {
@@ -74,15 +74,20 @@ export class CardWallet {
   }
 }
 
+/** Called after the card's state was saved following a writing command (fault injection in crash tests). */
+export type AfterCardSave = (command: string, response: CardResponse) => void;
+
 /** A CardSimulator that persists its state after each writing command. */
 export class PersistentCard implements CardPort {
   constructor(
     readonly simulator: CardSimulator,
     private readonly save: (simulator: CardSimulator) => void,
+    private readonly afterSave?: AfterCardSave,
   ) {}
 
-  private saved(response: CardResponse): CardResponse {
+  private saved(command: string, response: CardResponse): CardResponse {
     this.save(this.simulator);
+    this.afterSave?.(command, response);
     return response;
   }
 
@@ -105,7 +110,7 @@ export class PersistentCard implements CardPort {
     return this.simulator.updateCappDataCache(record);
   }
   debitForPurchase(tsn: number, date: Uint8Array, time: Uint8Array, mac1: Uint8Array): CardResponse {
-    return this.saved(this.simulator.debitForPurchase(tsn, date, time, mac1));
+    return this.saved('debitForPurchase', this.simulator.debitForPurchase(tsn, date, time, mac1));
   }
   getTransactionProve(transactionType: number, atc: number): CardResponse {
     return this.simulator.getTransactionProve(transactionType, atc);
@@ -114,15 +119,15 @@ export class PersistentCard implements CardPort {
     return this.simulator.initializeForLoad(keyIndex, amountFen, terminalId);
   }
   creditForLoad(date: Uint8Array, time: Uint8Array, mac2: Uint8Array): CardResponse {
-    return this.saved(this.simulator.creditForLoad(date, time, mac2));
+    return this.saved('creditForLoad', this.simulator.creditForLoad(date, time, mac2));
   }
   applicationBlock(mac: Uint8Array): CardResponse {
-    return this.saved(this.simulator.applicationBlock(mac));
+    return this.saved('applicationBlock', this.simulator.applicationBlock(mac));
   }
   applicationUnblock(mac: Uint8Array): CardResponse {
-    return this.saved(this.simulator.applicationUnblock(mac));
+    return this.saved('applicationUnblock', this.simulator.applicationUnblock(mac));
   }
   updateRecord(kind: CardRecordKind, record: Uint8Array, mac: Uint8Array): CardResponse {
-    return this.saved(this.simulator.updateRecord(kind, record, mac));
+    return this.saved('updateRecord', this.simulator.updateRecord(kind, record, mac));
   }
 }
