@@ -351,7 +351,7 @@ describe('renewal and revocation', () => {
     const { csrPem } = createCertificateRequest(join(devicesDir, 'scratch-b'), b.deviceId);
     const wrong = await fetchFn(`${listener.url}/v1/devices/${b.deviceId}/certificate/renewal`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ csr: csrPem }) });
     expect(wrong.status).toBe(403);
-    expect((await wrong.json()).code).toBe('client-certificate-wrong-device');
+    expect(((await wrong.json()) as { code: string }).code).toBe('client-certificate-wrong-device');
     const mismatch = await fetchFn(`${listener.url}/v1/devices/${a.deviceId}/certificate/renewal`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ csr: csrPem }) });
     expect(mismatch.status).toBe(400);
     expect(await mismatch.json()).toMatchObject({ code: 'invalid-csr', reason: 'csr-common-name-mismatch' });
@@ -374,7 +374,7 @@ describe('renewal and revocation', () => {
       expect(revoked.json()).toMatchObject({ deviceId: d.deviceId, revokedSerials: [d.identity.serial], credentialsRevoked: 1 });
       const refused = await sync();
       expect(refused.status).toBe(403);
-      expect((await refused.json()).code).toBe('client-certificate-revoked');
+      expect(((await refused.json()) as { code: string }).code).toBe('client-certificate-revoked');
     } finally {
       fetchFn.close();
     }
