@@ -28,6 +28,7 @@ import { CardWallet, type PersistentCard } from './rider/card-wallet.ts';
 import { issueCardIntoWallet } from './rider/issue-cards.ts';
 import { parseTapLine, parseTapStream, type ScriptedTap } from './rider/tap-stream.ts';
 import { SyncClient } from './sync-client.ts';
+import { deviceTlsFor, PKI_HELP, runPkiCommand } from './pki/device-tls.ts';
 
 export const HELP = `validator: the offline validator firmware simulator (subway gate, bus validator, P+R gate, park gate)
 
@@ -38,6 +39,8 @@ Commands
   run       Run the device: taps from a scripted rider stream (--taps) or typed at a prompt
   sync      Upload unsent journal rows, download blacklist and fare-table updates (until drained)
   status    Print the device's counters, journal level and versions (JSON)
+  enrol     Make the device's own key and CSR and get its certificate (then sync uses mutual TLS)
+  renew     Renew the device certificate over mutual TLS (sync also renews by itself when due)
   wallet    Riders' simulated cards: "wallet issue" (issued and loaded through the gateway), "wallet list"
 
 Every command
@@ -81,6 +84,7 @@ run
 sync
   --batch N                 journal rows per upload (default and maximum 5000)
 
+${PKI_HELP}
 wallet issue
   --wallet PATH --gateway URL --operator-token TOKEN --count N --load YUAN
                             issue N cards through the gateway and load YUAN on each (e.g. --load 50.00)
@@ -102,7 +106,7 @@ type Options = Record<string, string | boolean>;
 export function parseCliArgs(argv: string[]): { command: string | null; sub: string | null; options: Options } {
   const options: Options = {};
   const positional: string[] = [];
-  const booleans = new Set(['json', 'no-sync', 'help', 'h']);
+  const booleans = new Set(['json', 'no-sync', 'help', 'h', 'if-due']);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg.startsWith('--') || arg === '-h') {
@@ -284,7 +288,8 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
   let syncTimer: NodeJS.Timeout | null = null;
   let syncing: Promise<unknown> = Promise.resolve();
   if (link !== undefined && options['no-sync'] !== true) {
-    const client = new SyncClient({ device, gatewayUrl: link.url, credential: link.credential });
+    // With a device certificate (validator enrol), sync goes over mutual TLS to the device port.
+    const client = new SyncClient({ device, gatewayUrl: link.url, credential: link.credential, ...deviceTlsFor(resolve(str(options, 'db', './var/validator.db'))) });
     const every = int(options, 'sync-every-ms', 5_000);
     const tick = (): void => {
       syncing = client
@@ -363,7 +368,13 @@ async function commandSync(options: Options, out: (line: string) => void): Promi
   try {
     const link = device.gatewayLink();
     if (link === undefined) throw new UsageError('this device has no gateway: run "validator init --gateway URL ..."');
-    const client = new SyncClient({ device, gatewayUrl: link.url, credential: link.credential, batchRecords: int(options, 'batch', 5_000) });
+    const client = new SyncClient({
+      device,
+      gatewayUrl: link.url,
+      credential: link.credential,
+      batchRecords: int(options, 'batch', 5_000),
+      ...deviceTlsFor(resolve(str(options, 'db', './var/validator.db'))),
+    });
     const result = await client.drain();
     device.checkpoint();
     out(JSON.stringify({ ...result, state: device.status() }));
@@ -425,6 +436,26 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       case 'wallet':
         await commandWallet(sub, options, out);
         return 0;
+      case 'enrol':
+      case 'renew': {
+        const device = openDevice(options);
+        const deviceId = device.deviceId;
+        const link = device.gatewayLink();
+        device.close();
+        const text = (name: string): string | undefined => (typeof options[name] === 'string' ? (options[name] as string) : undefined);
+        const summary = await runPkiCommand(command, {
+          dbPath: resolve(str(options, 'db', './var/validator.db')),
+          deviceId,
+          link,
+          code: text('code'),
+          operatorToken: text('operator-token') ?? (command === 'enrol' && text('code') === undefined ? process.env.GATEWAY_ADMIN_TOKEN || undefined : undefined),
+          gatewayUrl: text('gateway'),
+          deviceUrl: text('device-url'),
+          ifDue: options['if-due'] === true,
+        });
+        out(JSON.stringify(summary));
+        return 0;
+      }
       default:
         throw new UsageError(`unknown command "${command}" (try --help)`);
     }
