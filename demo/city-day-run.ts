@@ -60,7 +60,7 @@ export interface CityDayOptions {
   progress: boolean;
   /** First simulated day, YYYYMMDD (Beijing). Default 2027-01-06, a Wednesday inside the park-pass sale window. */
   firstDay?: number;
-  /** Minutes between sync attempts of an online validator. */
+  /** Minutes between sync attempts of an online station gate (P+R and park gates: twice that, buses: four times). Default 30, quick 60. */
   syncEveryMin?: number;
 }
 
@@ -121,7 +121,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const cardRandom = random.fork(2);
   const syncRandom = random.fork(3);
   const firstDay = options.firstDay ?? DEFAULT_FIRST_DAY;
-  const syncEveryMs = (options.syncEveryMin ?? 20) * MIN;
+  const syncEveryMs = (options.syncEveryMin ?? (options.quick ? 60 : 30)) * MIN;
   const progress = new ProgressBar(options.progress);
 
   const stateDir = join(options.outDir, 'state');
@@ -201,6 +201,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       deviceBlacklistSeen: new Map(),
       parkPassesSold: 0,
       tornTapsRecovered: 0,
+      syncWallMs: 0,
     };
     const recordTap = (device: SimDevice, result: DeviceTapResult, latencyMs: number, nowMs: number): void => {
       facts.taps.push({ deviceId: device.id, kind: device.kind, operator: device.operator, status: result.status, resultName: result.resultName, chargeFen: result.chargeFen, atMs: nowMs });
@@ -208,7 +209,9 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     };
 
     const syncOne = async (device: SimDevice): Promise<void> => {
+      const started = performance.now();
       const result = await device.sync.drain();
+      facts.syncWallMs += performance.now() - started;
       facts.syncRounds += result.rounds;
       facts.syncFailures += result.failures;
       facts.syncUploaded += result.uploaded;
@@ -268,7 +271,8 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     progress.start('park passes');
     const parkRiders = riders.filter((r) => r.kind === 'park');
     for (const [i, rider] of parkRiders.entries()) {
-      if (i > 0 && planRandom.chance(0.25)) continue; // some park visitors have no pass
+      // Some park visitors have no pass (always the second one, so the ticketed park sees visitors).
+      if (i === 1 || (i > 1 && planRandom.chance(0.25))) continue;
       const viaApp = planRandom.chance(0.4);
       const token = viaApp ? await appSession(gateway, rider, clock.nowMs) : counterFor(rider);
       await buyParkPass(gateway, rider, token, `demo-${options.seed}-pass-${rider.cardNo}`);
@@ -444,10 +448,13 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
         facts.offlineWindows.push({ deviceId: device.id, ...window });
       }
 
-      // Sync ticks: every validator every syncEvery minutes while in service, staggered.
+      // Sync ticks while in service, staggered: station gates have a wired link (every
+      // syncEvery minutes), P+R and park gates sync half as often, buses at the terminus (a
+      // quarter as often). Taps never wait for sync.
       for (const [i, device] of theFleet.devices.entries()) {
-        const offset = Math.floor((i * syncEveryMs) / theFleet.devices.length);
-        for (let at = t(d, 5) + offset; at < t(d, 23, 30); at += syncEveryMs) {
+        const everyMs = syncEveryMs * (device.kind === 'bus' ? 4 : device.kind.startsWith('subway') ? 1 : 2);
+        const offset = Math.floor((i * everyMs) / theFleet.devices.length) % everyMs;
+        for (let at = t(d, 5) + offset; at < t(d, 23, 30); at += everyMs) {
           queue.at(at, async () => {
             if (isOnline(device, clock.nowMs)) await syncOne(device);
           });
@@ -637,6 +644,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       gateway: { url: gateway.baseUrl, requests: gateway.requests, reconciliation, balances: balances.accounts, clearing, teller, blacklist },
       stateDir,
       wallClockMs: performance.now() - wallStart,
+      phasesMs: progress.phasesMs,
       simulatedFromMs: dayStartMs(0) - 4 * HOUR,
       simulatedUntilMs: clock.nowMs,
     });

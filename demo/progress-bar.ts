@@ -4,7 +4,10 @@
  */
 export class ProgressBar {
   private phase = '';
+  private phaseStartMs = 0;
   private lastDrawMs = 0;
+  /** Wall-clock milliseconds spent in each phase (kept even when the bar is not drawn). */
+  readonly phasesMs: Record<string, number> = {};
   private readonly tty: boolean;
 
   constructor(
@@ -15,9 +18,10 @@ export class ProgressBar {
   }
 
   start(phase: string): void {
-    if (!this.enabled) return;
-    if (this.tty && this.phase !== '') this.stream.write('\n');
+    this.closePhase();
     this.phase = phase;
+    this.phaseStartMs = performance.now();
+    if (!this.enabled) return;
     this.lastDrawMs = 0;
     if (!this.tty) this.stream.write(`${phase}...\n`);
   }
@@ -38,9 +42,14 @@ export class ProgressBar {
     this.stream.write(`\r\x1b[2K\x1b[36m${phase}\x1b[0m ${bar} ${String(Math.round(ratio * 100)).padStart(3)}% ${done}/${total}  ${extra}`);
   }
 
+  private closePhase(): void {
+    if (this.phase === '') return;
+    this.phasesMs[this.phase] = Math.round((this.phasesMs[this.phase] ?? 0) + performance.now() - this.phaseStartMs);
+    if (this.enabled && this.tty && this.lastDrawMs > 0) this.stream.write('\n');
+  }
+
   finish(): void {
-    if (!this.enabled) return;
-    if (this.tty && this.phase !== '') this.stream.write('\n');
+    this.closePhase();
     this.phase = '';
   }
 }

@@ -34,6 +34,7 @@ export function renderText(report: CityDayReport, color = true): string {
   const m = report.meta;
   out.push(`\x1b[1mA city day\x1b[0m  seed ${m.seed}  riders ${m.riders}  devices ${m.devices}  days ${m.days}${m.quick ? '  (quick)' : ''}`);
   out.push(`  simulated ${m.simulatedFrom} → ${m.simulatedUntil}; wall clock ${(m.wallClockMs / 1000).toFixed(1)} s; ${m.gatewayRequests} HTTP requests to ${m.gatewayUrl}`);
+  out.push(`  wall clock by phase: ${Object.entries(m.phasesMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`);
   out.push(`  fleet: ${Object.entries(report.fleet.byKind).map(([k, n]) => `${n} ${k}`).join(', ')}; stations: ${report.fleet.stations.join(' ')}`);
   out.push('');
 

@@ -32,6 +32,8 @@ export interface RunFacts {
   deviceBlacklistSeen: Map<string, number>;
   parkPassesSold: number;
   tornTapsRecovered: number;
+  /** Wall-clock time spent in sync rounds (HTTP, gateway ingest, device bookkeeping). */
+  syncWallMs: number;
 }
 
 export interface ReportInput {
@@ -66,6 +68,7 @@ export interface ReportInput {
   };
   stateDir: string;
   wallClockMs: number;
+  phasesMs: Record<string, number>;
   simulatedFromMs: number;
   simulatedUntilMs: number;
 }
@@ -88,6 +91,8 @@ export interface CityDayReport {
     simulatedFrom: string;
     simulatedUntil: string;
     wallClockMs: number;
+    /** Wall-clock time per phase, and inside the days the time spent in taps and in sync. */
+    phasesMs: Record<string, number>;
     gatewayUrl: string;
     gatewayRequests: number;
     stateDir: string;
@@ -107,6 +112,8 @@ export interface CityDayReport {
     chargedFen: number;
     byKind: Record<string, { taps: number; accepted: number; refused: number; chargedFen: number }>;
     byResult: Record<string, number>;
+    /** Taps per simulated hour (Beijing), 'MM-DD HH'. */
+    byHour: Array<{ hour: string; taps: number }>;
     tornRecovered: number;
   };
   revenue: { byOperator: Array<{ operator: string; debits: number; amountFen: number }>; parkPassesFen: number; writtenOffFen: number; totalFen: number };
@@ -147,7 +154,7 @@ export interface CityDayReport {
     }>;
   };
   incidents: ReportInput['incidents'];
-  latency: { taps: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; meanMs: number };
+  latency: { taps: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; meanMs: number; histogram: Array<{ upToMs: number | null; taps: number }> };
   sync: { rounds: number; uploaded: number; failures: number; offlineWindows: Array<{ deviceId: string; from: string; until: string; hours: number }> };
   reconciliation: {
     gateway: any;
@@ -167,6 +174,8 @@ export function beijingText(ms: number): string {
   const local = new Date(ms + 8 * 3_600_000);
   return `${local.toISOString().slice(0, 16).replace('T', ' ')} +08:00`;
 }
+
+const LATENCY_BINS_MS = [0.5, 1, 2, 4, 8, 16, 32, 64, 128, Number.POSITIVE_INFINITY];
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
@@ -289,7 +298,17 @@ export function buildReport(input: ReportInput): CityDayReport {
     p99Ms: round3(percentile(sorted, 99)),
     maxMs: round3(sorted[sorted.length - 1] ?? 0),
     meanMs: round3(sorted.reduce((s, x) => s + x, 0) / Math.max(1, sorted.length)),
+    histogram: LATENCY_BINS_MS.map((upTo, i) => ({
+      upToMs: Number.isFinite(upTo) ? upTo : null,
+      taps: sorted.filter((x) => x <= upTo && (i === 0 || x > LATENCY_BINS_MS[i - 1])).length,
+    })),
   };
+  const hours = new Map<string, number>();
+  for (const tap of facts.taps) {
+    const key = beijingText(tap.atMs).slice(5, 13);
+    hours.set(key, (hours.get(key) ?? 0) + 1);
+  }
+  const byHour = [...hours].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([hour, taps]) => ({ hour, taps }));
 
   // Money identity from the ledger: money in (payments taken) − money out (refunds paid to banks)
   // = everything the books hold (card purses, pending loads, operators' revenue, park passes,
@@ -337,6 +356,7 @@ export function buildReport(input: ReportInput): CityDayReport {
       simulatedFrom: beijingText(input.simulatedFromMs),
       simulatedUntil: beijingText(input.simulatedUntilMs),
       wallClockMs: Math.round(input.wallClockMs),
+      phasesMs: { ...input.phasesMs, 'taps (inside the days)': Math.round(facts.latenciesMs.reduce((a, b) => a + b, 0)), 'sync (all)': Math.round(facts.syncWallMs) },
       gatewayUrl: gateway.url,
       gatewayRequests: gateway.requests,
       stateDir: input.stateDir,
@@ -349,7 +369,7 @@ export function buildReport(input: ReportInput): CityDayReport {
       parks: [...new Set(fleet.parks.map((p) => p.place))],
     },
     riders: { byKind: ridersByKind, byProfile: ridersByProfile, parkPassesSold: facts.parkPassesSold },
-    taps: { total: facts.taps.length, accepted, refused: facts.taps.length - accepted, chargedFen, byKind, byResult, tornRecovered: facts.tornTapsRecovered },
+    taps: { total: facts.taps.length, accepted, refused: facts.taps.length - accepted, chargedFen, byKind, byResult, byHour, tornRecovered: facts.tornTapsRecovered },
     revenue: { byOperator, parkPassesFen, writtenOffFen, totalFen: clearedFen + parkPassesFen },
     loads: {
       bySource,

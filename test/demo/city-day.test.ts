@@ -1,0 +1,138 @@
+/**
+ * The demo in quick mode, in-process, with a fixed seed: it must exit 0 with a reconciled
+ * report, taps of every kind, the broken card's late tap written off, and lost cards refused
+ * at gates after sync (temporary: refused, not locked; formal: refused and locked).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main, type CliResult } from '../../demo/city-day.ts';
+import { parseOptions } from '../../demo/options.ts';
+import { percentile } from '../../demo/report.ts';
+import { SeededRandom } from '../../demo/seeded-random.ts';
+
+const sink = () =>
+  new Writable({
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });
+
+let dir: string;
+let result: CliResult;
+let stdout = '';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'city-day-'));
+  const out = new Writable({
+    write(chunk, _encoding, done) {
+      stdout += String(chunk);
+      done();
+    },
+  });
+  result = await main(['--quick', '--seed', '7', '--out', dir, '--no-progress'], { stdout: out, stderr: sink() });
+}, 60_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('npm run demo -- --quick', () => {
+  it('exits 0 with a reconciled report: gateway discrepancy 0.00, money identity and card cross-check exact', () => {
+    expect(result.exitCode).toBe(0);
+    const report = result.report!;
+    expect(report.failures).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.reconciliation.gateway.discrepancy).toBe('0.00');
+    expect(report.reconciliation.gateway.ok).toBe(true);
+    expect(report.reconciliation.moneyIdentity.differenceFen).toBe(0);
+    expect(report.reconciliation.moneyIdentity.moneyInFen).toBeGreaterThan(0);
+    const after = report.reconciliation.crossCheck.afterFinalSync;
+    expect(after.differenceFen).toBe(0);
+    expect(after.unsyncedRecords).toBe(0);
+    expect(after.sumCardBalancesFen).toBe(after.sumShadowBalancesFen);
+    expect(after.sumShadowBalancesFen).toBe(report.reconciliation.gateway.sumShadowBalancesFen);
+    // Before the final sync the dead bus still holds taps: a difference, fully explained.
+    const before = report.reconciliation.crossCheck.beforeFinalSync;
+    expect(before.unsyncedRecords).toBeGreaterThan(0);
+    expect(before.unexplainedFen).toBe(0);
+  });
+
+  it('writes report.json and a self-contained report.html with SVG charts', () => {
+    const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    for (const field of ['meta', 'fleet', 'taps', 'revenue', 'loads', 'refunds', 'blacklist', 'latency', 'sync', 'reconciliation', 'incidents']) expect(json).toHaveProperty(field);
+    expect(json.meta.seed).toBe(7);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).not.toMatch(/<script/i);
+    expect(stdout).toContain('RECONCILED');
+  });
+
+  it('has taps of every device kind, revenue for every transit operator, loads from counters and the app', () => {
+    const report = result.report!;
+    for (const kind of ['subway-entry', 'subway-exit', 'bus', 'pr-entry', 'pr-exit', 'park-gate']) {
+      expect(report.taps.byKind[kind]?.accepted ?? 0, kind).toBeGreaterThan(0);
+    }
+    for (const operator of ['subway', 'bus', 'pr', 'park']) {
+      expect(report.revenue.byOperator.find((o) => o.operator === operator)?.amountFen ?? 0, operator).toBeGreaterThan(0);
+    }
+    expect(report.revenue.parkPassesFen).toBeGreaterThan(0);
+    expect(report.loads.byChannel.counter.count).toBeGreaterThan(0);
+    expect(report.loads.byChannel.app.count).toBeGreaterThan(0);
+    expect(report.loads.torn.pendingAtEnd).toBe(0);
+    expect(report.latency.taps).toBe(report.taps.total);
+    expect(report.latency.p50Ms).toBeGreaterThan(0);
+    expect(report.latency.p99Ms).toBeGreaterThanOrEqual(report.latency.p95Ms);
+  });
+
+  it('refunds the broken card within 2 natural days and writes off its late tap', () => {
+    const [refund] = result.report!.refunds;
+    expect(refund.status).toBe('paid');
+    expect(refund.settledBy).toBe('deadline');
+    expect(refund.withinTwoNaturalDays).toBe(true);
+    expect(refund.lateTapChargeFen + 0).toBeGreaterThanOrEqual(0);
+    expect(refund.writtenOffFen).toBeGreaterThan(0);
+    expect(result.report!.revenue.writtenOffFen).toBe(refund.writtenOffFen);
+  });
+
+  it('refuses lost cards at gates after sync: temporary without locking, formal locked', () => {
+    const { temporaryLoss, formalLoss } = result.report!.incidents;
+    expect(temporaryLoss!.deviceHadIt).toBe(true);
+    expect(temporaryLoss!.finderResult).toBe('BLACKLISTED');
+    expect(temporaryLoss!.locked).toBe(false);
+    expect(formalLoss!.finderResult).toBe('BLACKLISTED_AND_LOCKED');
+    expect(formalLoss!.locked).toBe(true);
+    expect(formalLoss!.secondResult).toMatch(/LOCKED/);
+    const blacklist = result.report!.blacklist;
+    expect(blacklist.size).toBe(3);
+    for (const p of blacklist.propagation) expect(p.devicesHolding).toBe(p.devices);
+  });
+});
+
+describe('demo helpers', () => {
+  it('the seeded random repeats for a seed and differs across seeds', () => {
+    const a = new SeededRandom(42);
+    const b = new SeededRandom(42);
+    const c = new SeededRandom(43);
+    const xs = Array.from({ length: 8 }, () => a.nextU32());
+    expect(Array.from({ length: 8 }, () => b.nextU32())).toEqual(xs);
+    expect(Array.from({ length: 8 }, () => c.nextU32())).not.toEqual(xs);
+  });
+
+  it('percentiles are nearest-rank', () => {
+    const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(sorted, 50)).toBe(50);
+    expect(percentile(sorted, 99)).toBe(99);
+    expect(percentile([5], 95)).toBe(5);
+  });
+
+  it('parses options and refuses bad ones', () => {
+    expect(parseOptions([])).toMatchObject({ riders: 600, devices: 40, days: 1, seed: 8, quick: false, outDir: 'var/demo-8' });
+    expect(parseOptions(['--quick', '--seed=3'])).toMatchObject({ riders: 40, devices: 12, seed: 3, outDir: 'var/demo-3' });
+    expect(() => parseOptions(['--riders', 'x'])).toThrow(/whole number/);
+    expect(() => parseOptions(['--days', '10'])).toThrow(/1..9/);
+    expect(() => parseOptions(['--frobnicate'])).toThrow(/unknown option/);
+  });
+});
