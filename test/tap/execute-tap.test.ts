@@ -271,3 +271,22 @@ describe('executeTap with a MAC2 the PSAM rejects', () => {
     expect(r.journal[0].tac).toMatch(/^[0-9A-Fa-f]{8}$/);
   });
 });
+
+describe('executeTap with a torn purchase the card can no longer prove', () => {
+  it('reports it once and lets the card through the rest of the decision instead of refusing it forever', () => {
+    const card = makeCard(issuer, { effectiveBalanceFen: 5_000 });
+    tap(card, entry, wed(80000), { seq: 1 });
+    card.tearAt({ command: 'debitForPurchase', moment: 'after-write' });
+    const torn = tap(card, exit, wed(90000), { seq: 2 });
+    expect(torn.pendingAfter).not.toBeNull();
+    const afterTear = effective(card);
+    // The card's proofs are gone (e.g. rotated away by later use, or a rebuilt secure element).
+    const forgetful = new CardSimulator(card.image(), seededRandom(7));
+    const again = tap(forgetful, exit, wed(90005), { seq: 2, pending: torn.pendingAfter });
+    expect(again.pendingAfter).toBeNull();
+    expect(again.decision.resultCode).not.toBe(TAP_RESULT.CARD_REMOVED);
+    expect(again.journal[0]).toMatchObject({ resultCode: TAP_RESULT.TORN_TRANSACTION_UNPROVABLE, cardAction: 'none', amountFen: 0, offlineAtc: 1, tsn: torn.pendingAfter!.tsn });
+    // Nothing more is charged by the re-tap.
+    expect(effective(forgetful)).toBe(afterTear);
+  });
+});

@@ -28,6 +28,7 @@
 import { effectiveBalanceFen, TRANSACTION_TYPE, type CardView } from '../card/card-image.ts';
 import { CardFormatError } from '../card/card-format-error.ts';
 import { parseCardView } from '../card/card-codec.ts';
+import { SW_NO_RESPONSE } from '../card/card-simulator.ts';
 import { cardSerialFromCardNo } from '../card/card-number.ts';
 import { encodeParkPass, encodeTripRecord } from '../card/card-records.ts';
 import { bytesToHex } from '../crypto/bytes.ts';
@@ -171,7 +172,24 @@ export function executeTap(ctx: TapContext): TapExecution {
   let pending = ctx.pending;
   if (pending !== null && sameSerial(pending.cardSerial, serial)) {
     const recovery = recoverPurchase(ctx.card, ctx.psam, pending);
-    if (recovery.status === 'failed') return { decision: bare(TAP_RESULT.CARD_REMOVED), journal, pendingAfter: pending };
+    if (recovery.status === 'failed') {
+      // No answer (the card left again) is transient: keep the purchase and ask for a re-tap.
+      // Any other failure is permanent (the proof and the log have rotated away, or the proof
+      // does not verify): keeping it would refuse this card at this device forever, so the
+      // device reports it and moves on; the back office's ATC and balance chains settle it.
+      if (recovery.sw === SW_NO_RESPONSE) return { decision: bare(TAP_RESULT.CARD_REMOVED), journal, pendingAfter: pending };
+      journal.push(
+        journalRecord(base, seq++, TAP_RESULT.TORN_TRANSACTION_UNPROVABLE, {
+          offlineAtc: pending.offlineAtc,
+          tsn: pending.tsn,
+          date: pending.date,
+          time: pending.time,
+        }),
+      );
+      view = readView(ctx.card);
+      if (view === null) return { decision: bare(TAP_RESULT.CARD_READ_ERROR), journal, pendingAfter: null };
+      base.view = view;
+    }
     if (recovery.status === 'debited') {
       journal.push(
         journalRecord(base, seq++, TAP_RESULT.TORN_TRANSACTION_RECOVERED, {

@@ -9,6 +9,7 @@
  * |------|---------------------------------|-------------------------------------------------------------|
  * | 1    | CARD_READ_ERROR                 | nothing else can be judged without a readable card          |
  * | 2    | CARD_REMOVED                    | a torn recovery could not finish: retry before anything else |
+ * | 2b   | TORN_TRANSACTION_UNPROVABLE     | journal-only: the proof is gone for good; reported, then decide |
  * | 3    | TORN_TRANSACTION_RECOVERED      | a re-tap completes the earlier torn purchase, never charges twice |
  * | 4    | BLACKLISTED_AND_LOCKED          | a final blacklisting locks the card before anything else     |
  * | 5    | CARD_LOCKED                     | locked cards are refused everywhere, even with a stale list  |
@@ -50,6 +51,12 @@ export const TAP_RESULT = {
   MAC_FAILURE: 40,
   CARD_READ_ERROR: 41,
   CARD_REMOVED: 42,
+  /**
+   * Journal-only: a torn purchase whose proof the card can no longer give (its proofs and
+   * log rotated, or the proof fails to verify) is dropped at the device so the card is not
+   * stuck there; the record tells the back office, whose ATC chain and balance chain settle it.
+   */
+  TORN_TRANSACTION_UNPROVABLE: 43,
   DEVICE_CONFIG_ERROR: 50,
 } as const;
 
@@ -60,6 +67,7 @@ export type TapResultCode = (typeof TAP_RESULT)[TapResultName];
 export const TAP_RESULT_PRECEDENCE: readonly TapResultCode[] = [
   TAP_RESULT.CARD_READ_ERROR,
   TAP_RESULT.CARD_REMOVED,
+  TAP_RESULT.TORN_TRANSACTION_UNPROVABLE,
   TAP_RESULT.TORN_TRANSACTION_RECOVERED,
   TAP_RESULT.BLACKLISTED_AND_LOCKED,
   TAP_RESULT.CARD_LOCKED,
@@ -103,6 +111,7 @@ export const TAP_RESULT_MESSAGE: Readonly<Record<TapResultCode, string>> = {
   40: '卡片认证失败 / Card authentication failed',
   41: '读卡失败 请重刷 / Card read error: tap again',
   42: '请重新刷卡 / Card removed: tap again',
+  43: '前次交易无法恢复 已上报 / Earlier torn tap reported to the back office',
   50: '设备参数错误 / Device not configured',
 };
 
