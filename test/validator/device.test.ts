@@ -188,4 +188,14 @@ describe('Device tap loop', () => {
     expect(entry.tap(broken, MORNING_MS)).toMatchObject({ status: 'refused', resultCode: TAP_RESULT.CARD_READ_ERROR, deviceSeqs: [] });
     expect(entry.journal.all()).toHaveLength(0);
   });
+
+  it('keeps the WAL bounded: no automatic checkpoint inside taps, maybeCheckpoint between them', () => {
+    const cards = issueCards(wallet, 4, 5_000);
+    for (let i = 0; i < 8; i++) entry.tap(wallet.present(cards[i % 4]), MORNING_MS + i * 60 * MIN);
+    expect(entry.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    expect(entry.maybeCheckpoint(1 << 30)).toBeNull();
+    const done = entry.maybeCheckpoint(1);
+    expect(done).not.toBeNull();
+    expect(done!.checkpointedFrames).toBe(done!.walFrames);
+  });
 });

@@ -315,6 +315,8 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
     // Printed only now: the journal commit inside tap() is durable.
     if (json) out(JSON.stringify({ tap: tap.index, ...result, decision: undefined }));
     else out(formatTapLine(tap.index, result));
+    // Between taps: keep the WAL bounded (the automatic checkpoint is off; see Device).
+    device.maybeCheckpoint();
   };
 
   try {

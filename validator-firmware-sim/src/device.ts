@@ -20,6 +20,7 @@
  * Device sequence and pending rows change only in the commit transaction; TSNs come from a
  * block reserved durably before use, so neither ever repeats after a restart.
  */
+import { statSync } from 'node:fs';
 import {
   LIMITS,
   TAP_RESULT,
@@ -292,6 +293,21 @@ export class Device {
   /** Copies the WAL into the database when the device is idle (never inside a tap). */
   checkpoint(): ReturnType<typeof checkpointDeviceDb> {
     return checkpointDeviceDb(this.db);
+  }
+
+  /**
+   * Checkpoints only when the WAL has grown past `walBytes` (default 4 MiB): call between taps.
+   * The device turns SQLite's automatic checkpoint off (it would run inside a tap's commit), so
+   * the owner of the loop must call this; a checkpoint of 4 MiB takes a few ms to tens of ms.
+   */
+  maybeCheckpoint(walBytes = 4 * 1024 * 1024): ReturnType<typeof checkpointDeviceDb> | null {
+    let size = 0;
+    try {
+      size = statSync(`${this.db.name}-wal`).size;
+    } catch {
+      return null;
+    }
+    return size >= walBytes ? checkpointDeviceDb(this.db) : null;
   }
 
   status(): DeviceState & { journalLevel: JournalLevel; pendingPurchases: number; fareTableVersions: number[]; tsnNext: number; blacklistFilterReady: boolean } {

@@ -189,6 +189,7 @@ export class SyncClient {
     const watermark = response.watermark;
     if (this.keepAcknowledged >= 0) this.device.journal.pruneAcknowledged(Math.min(watermark + 1, this.device.state.read().nextDeviceSeq - this.keepAcknowledged));
     const remainingUnacked = this.device.state.read().unackedCount;
+    this.device.maybeCheckpoint();
     return {
       ok: true,
       uploaded: records.length,

@@ -112,13 +112,15 @@ describe.each([['with the Bloom filter', 'sync'] as const, ['table only', false]
     if (result.status !== 'applied') return;
     // Bounded batches: never more than LIMITS.blacklistApplyBatch entries per transaction.
     expect(result.batches).toBeGreaterThanOrEqual(Math.ceil(100_000 / LIMITS.blacklistApplyBatch));
-    // Bounded work per batch. On the shared 2-core CI box a single batch can be stretched by a
-    // GC pause or by other processes, so the test asserts the 90th percentile of wall times
-    // under the 10 ms budget and every batch under a coarse ceiling that a single 100k-entry
-    // transaction (~150 ms) would break; bench/blacklist-delta.bench.ts reports the max.
+    // Bounded work per batch: never more than LIMITS.blacklistApplyBatch entries in one
+    // transaction, typically a few ms. On the shared 2-core CI box (other test files running
+    // beside this one) the wall clock also counts time this process was not scheduled, so the
+    // test asserts the median batch under the 10 ms budget and a coarse CPU ceiling that one
+    // 100k-entry transaction (~150 ms) would break; bench/blacklist-delta.bench.ts reports the max.
+    expect(result.maxBatchEntries).toBeLessThanOrEqual(LIMITS.blacklistApplyBatch);
     const sorted = [...result.batchMs].sort((a, b) => a - b);
-    expect(sorted[Math.floor(sorted.length * 0.9)]).toBeLessThan(10);
-    expect(result.maxBatchMs).toBeLessThan(60);
+    expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(10);
+    expect(result.maxBatchCpuMs).toBeLessThan(40);
     expect(tapsBetween).toBeGreaterThan(10);
     expect(list.count).toBe(100_000);
     // The money path's durability setting is back after the apply.
@@ -174,6 +176,19 @@ describe('BlacklistStore filter warm-up', () => {
     expect(fresh.lookup(card(4)).listed).toBe(true);
     expect(fresh.lookup(card(5_000_000_000_000_000 + 1)).listed).toBe(false);
     db.close();
+    tmp.cleanup();
+  });
+
+  it('a warm-up cut short by closing the database stops quietly', async () => {
+    tmp = tempDir();
+    db = openDeviceDb(tmp.file('device.db'));
+    new DeviceStateStore(db).initialise('dev-1');
+    new BlacklistStore(db, { filter: false }).bulkLoad(Array.from({ length: 3_000 }, (_, i) => ({ cardNo: card(7_000_000_000_000_000 + i), reason: 'cloned' as const, version: 1 })));
+    const store = new BlacklistStore(db);
+    const warm = store.warmFilter(1_000);
+    db.close();
+    await expect(warm).resolves.toBeUndefined();
+    expect(store.filterIsReady).toBe(false);
     tmp.cleanup();
   });
 });

@@ -73,6 +73,8 @@ export type BlacklistApplyResult =
       maxBatchCpuMs: number;
       /** Every batch's wall time, ms, in order. */
       batchMs: number[];
+      /** Most entries written in one batch transaction (never above LIMITS.blacklistApplyBatch). */
+      maxBatchEntries: number;
     }
   | { status: 'refused'; reason: 'corrupt-entry'; index: number; detail: string }
   | { status: 'refused'; reason: 'stale-version'; detail: string }
@@ -134,6 +136,9 @@ export class BlacklistStore {
     this.warming ??= (async () => {
       let after: bigint = -1n;
       for (;;) {
+        // The owner may close the database while the scan is under way: stop quietly (the
+        // filter stays not ready, lookups keep asking the table).
+        if (!this.db.open) return;
         const rows = this.scanChunk(after, chunkRows);
         if (rows.length === 0) break;
         after = rows[rows.length - 1][0];
@@ -250,6 +255,7 @@ export class BlacklistStore {
     }
     let maxBatchMs = 0;
     let maxBatchCpuMs = 0;
+    let maxBatchEntries = 0;
     const batchMs: number[] = [];
     let batches = 0;
     const applyBatch = this.db.transaction((from: number, to: number) => {
@@ -282,6 +288,7 @@ export class BlacklistStore {
     for (let from = 0; from < fresh.length; ) {
       if (batches > 0) await pause();
       const to = Math.min(from + size, fresh.length);
+      maxBatchEntries = Math.max(maxBatchEntries, to - from);
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
       // Blacklist batches commit without their own fsync (synchronous=NORMAL for this one
@@ -307,7 +314,7 @@ export class BlacklistStore {
     if (fresh.length === 0 && delta.toVersion > start.blacklist_version) {
       this.db.prepare('UPDATE device_state SET blacklist_version = ? WHERE id = 1').run(delta.toVersion);
     }
-    return { status: 'applied', applied: fresh.length, skippedStale, batches, version: this.version, maxBatchMs, maxBatchCpuMs, batchMs };
+    return { status: 'applied', applied: fresh.length, skippedStale, batches, version: this.version, maxBatchMs, maxBatchCpuMs, batchMs, maxBatchEntries };
   }
 
   /**
