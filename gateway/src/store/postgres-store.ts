@@ -9,7 +9,9 @@
  * interleaving PostgreSQL cannot prove equivalent to a serial order aborts with 40001, and we
  * re-run the whole body (the port says `fn` must be re-runnable). Deadlocks (40P01) are retried
  * the same way. Retries are bounded with full-jitter exponential backoff so twins that collided
- * do not collide again in lock-step.
+ * do not collide again in lock-step, and a retried write holds a per-schema session advisory
+ * lock so retried writers go one at a time (no retry storms on a hot spot; PostgreSQL's
+ * predicate locks are page- or relation-grained, so disjoint work can still collide).
  *
  * Shapes: services see what SQLite gives them. pg returns BIGINT (int8) and NUMERIC (what SUM
  * of a BIGINT becomes) as strings; this pool's type parsers turn them into JS numbers and throw
@@ -182,6 +184,8 @@ export class PostgresStore implements Store {
   private readonly baseBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly random: () => number;
+  /** Session advisory lock serialising retried write transactions of this schema (see `transaction`). */
+  private readonly retryLockKey: string;
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -189,6 +193,7 @@ export class PostgresStore implements Store {
     const schema = options.schema ?? url.schema;
     if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new Error(`database schema name must match ${SCHEMA_NAME}: ${JSON.stringify(schema)}`);
     this.schema = schema;
+    this.retryLockKey = migrationLockKey(`retried-writers:${schema ?? ''}`).toString();
     this.clock = options.clock ?? Date.now;
     this.migrationList = options.migrations;
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 30);
@@ -225,8 +230,18 @@ export class PostgresStore implements Store {
       if (this.closed) throw new Error('store is closed');
       const client = await this.pool.connect();
       let broken: Error | undefined;
+      let retryLock = false;
       const tx = new PostgresTx(this, client);
       try {
+        if (attempt > 1 && !options?.readOnly) {
+          // A write that already lost a serialization race re-runs holding a database-wide
+          // session lock: retried writers (of every instance) go one at a time, so a hot spot
+          // cannot livelock them; first attempts still run fully in parallel. Taken before
+          // BEGIN, so the snapshot is taken after the wait. Only throughput, never
+          // correctness, depends on it: SERIALIZABLE still checks everything.
+          await client.query('SELECT pg_advisory_lock($1::bigint)', [this.retryLockKey]);
+          retryLock = true;
+        }
         await client.query(begin);
         const result = await fn(tx);
         tx.finish();
@@ -248,6 +263,14 @@ export class PostgresStore implements Store {
         }
         this.stats.retries++;
       } finally {
+        if (retryLock && broken === undefined) {
+          try {
+            await client.query('SELECT pg_advisory_unlock($1::bigint)', [this.retryLockKey]);
+          } catch (unlockError) {
+            // Closing the connection releases the session lock.
+            broken = unlockError instanceof Error ? unlockError : new Error(String(unlockError));
+          }
+        }
         client.release(broken);
       }
       const ceilingMs = Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** (attempt - 1));

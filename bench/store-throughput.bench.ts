@@ -1,0 +1,270 @@
+/**
+ * The gateway's two stores side by side (issue 6 closing note): loads per second and sync
+ * records per second on the embedded SQLite file (WAL, synchronous=FULL) and on PostgreSQL
+ * (127.0.0.1:5432, SERIALIZABLE, a fresh schema dropped afterwards), through the same service
+ * code the routes run.
+ *
+ * - load: one store transaction = claim the Idempotency-Key, settle earlier pending loads,
+ *   verify the card's genuine MAC1, issue MAC2, insert the load, post to the ledger, store the
+ *   answer. Run one at a time (a single counter), and 16 in flight (many counters at once: on
+ *   PostgreSQL they run in parallel on the pool; SQLite serialises them).
+ * - sync: batches of LIMITS.syncBatchRecords genuine records (TAC verified): one device at a
+ *   time, and 4 devices at once on disjoint cards.
+ * Floor: an empty PostgreSQL transaction (BEGIN; SELECT 1; COMMIT through the store), the
+ * round-trip cost every PostgreSQL transaction pays at least.
+ * Checksums: each store's reconciliation (shadow balances = card liability, every posting
+ * balanced) and the number of loads and records stored.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import {
+  CardSimulator,
+  LIMITS,
+  SW,
+  algorithmFromId,
+  cardSerialFromCardNo,
+  diversifyKey,
+  makeCardNo,
+  parseLoadInit,
+  purchaseTacData,
+  tacSessionKey,
+  transactionMac,
+  type JournalRecord,
+  type SyncRequest,
+} from '../core/src/index.ts';
+import type { BenchContext, SuiteResult } from './harness.ts';
+import { SqliteStore } from '../gateway/src/store/sqlite-store.ts';
+import { PostgresStore } from '../gateway/src/store/postgres-store.ts';
+import type { Store } from '../gateway/src/store/store-port.ts';
+import { IssuerKeyService, type MasterKeySet } from '../gateway/src/keys/issuer-key-service.ts';
+import { authorizeLoad, requestHash, withIdempotency, type LoadRequest, type MoneyCaller } from '../gateway/src/services/loads.ts';
+import { ingestSyncBatch, type SyncDeps } from '../gateway/src/services/sync-ingest.ts';
+import { checkSyncRequest } from '../gateway/src/services/sync-record-guard.ts';
+import { addBlacklistEntry, blacklistDeltaSince } from '../gateway/src/services/blacklist.ts';
+import { reconcile } from '../gateway/src/services/ledger.ts';
+
+const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const NOW_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
+const SEED_FEN = 50_000;
+const LOAD_FEN = 2_000;
+const TERMINAL = Uint8Array.of(0, 0, 0, 0, 0x01, 0xa1);
+const CALLER: MoneyCaller = { role: 'counter', scope: 'counter:bench', branch: 'bench' };
+
+function keySet(seed: number): MasterKeySet {
+  const key = (n: number) => Uint8Array.from({ length: 16 }, (_, i) => (seed * 37 + n * 11 + i * 17 + 3) & 0xff);
+  return { purchase: key(1), load: key(2), tac: key(3), block: key(4), issuer: key(5) };
+}
+
+/** xorshift32 card randomness: deterministic runs. */
+function seeded(seed: number): () => Uint8Array {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return Uint8Array.of(s >>> 24, (s >>> 16) & 0xff, (s >>> 8) & 0xff, s & 0xff);
+  };
+}
+
+function stats(samplesUs: number[], opsPerSample: number, wallUs?: number) {
+  const sorted = [...samplesUs].sort((a, b) => a - b);
+  const total = samplesUs.reduce((s, v) => s + v, 0);
+  return {
+    medianUs: sorted[Math.floor(sorted.length / 2)],
+    p99Us: sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)],
+    meanUs: total / samplesUs.length,
+    // Concurrent runs: throughput is operations over the wall time, not over the summed latencies.
+    opsPerSec: (opsPerSample * samplesUs.length) / ((wallUs ?? total) / 1e6),
+  };
+}
+
+/** Genuine purchase records for a device over its own cards, each card's offline ATC in order. */
+function syncBatches(master: MasterKeySet, deviceId: string, cardNos: string[], batches: number): JournalRecord[][] {
+  const tacKeys = cardNos.map((cardNo) => tacSessionKey(diversifyKey(master.tac, cardSerialFromCardNo(cardNo), '3des'), '3des'));
+  const nextAtc = new Array<number>(cardNos.length).fill(0);
+  const balance = new Array<number>(cardNos.length).fill(SEED_FEN);
+  const out: JournalRecord[][] = [];
+  let cursor = 0;
+  for (let b = 0; b < batches; b++) {
+    const batch: JournalRecord[] = [];
+    for (let i = 0; i < LIMITS.syncBatchRecords; i++) {
+      const c = cursor++ % cardNos.length;
+      const amountFen = 200 + ((c + i) % 5) * 100;
+      const record: JournalRecord = {
+        deviceId, deviceSeq: b * LIMITS.syncBatchRecords + i + 1, deviceKind: 'subway-exit', operator: i % 3 === 0 ? 'bus' : 'subway', resultCode: 0,
+        cardNo: cardNos[c], cardAction: 'debit', transactionType: 0x06, amountFen, balanceBeforeFen: balance[c], balanceAfterFen: balance[c] - amountFen,
+        offlineAtc: nextAtc[c]++, onlineAtc: 1, terminalId: '202600000001', tsn: b * LIMITS.syncBatchRecords + i + 1, date: 20260310, time: 100000,
+        tac: '', keyVersion: 1, algorithm: '3des', fareTableVersion: 1, place: 101, line: 1, occurredAtMs: NOW_MS, recovered: false,
+      };
+      record.tac = Buffer.from(transactionMac(tacKeys[c], purchaseTacData(record), '3des')).toString('hex').toUpperCase();
+      balance[c] -= amountFen;
+      batch.push(record);
+    }
+    out.push(batch);
+  }
+  return out;
+}
+
+interface Fixture {
+  keys: IssuerKeyService;
+  master: MasterKeySet;
+  loadCards: string[];
+  syncCards: string[];
+}
+
+/** Cards (rows in cards + card_accounts), their seed money on the books, devices. */
+async function seed(store: Store, fx: Fixture, devices: string[]): Promise<void> {
+  await store.migrate();
+  const all = [...fx.loadCards, ...fx.syncCards];
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < all.length; i += 200) {
+      const part = all.slice(i, i + 200);
+      const cardRows = part.map(() => "(?, '1000', 3, 'adult', '3des', 1, 20361231, 2000, 1, 0, 'Rider', 'active', 'bench', ?, ?)").join(', ');
+      await tx.run(
+        `INSERT INTO cards (card_no, issuer_code, generation, profile, algorithm, key_version, expiry_date, overdraft_limit_fen, transit_opened, suburban_opened, holder_name, status, issued_by, issued_ms, updated_ms) VALUES ${cardRows}`,
+        part.flatMap((cardNo) => [cardNo, NOW_MS, NOW_MS]),
+      );
+      await tx.run(`INSERT INTO card_accounts (card_no, shadow_balance_fen, updated_ms) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}`, part.flatMap((cardNo) => [cardNo, SEED_FEN, NOW_MS]));
+    }
+    const posting = await tx.get<{ id: number }>('INSERT INTO ledger_postings (kind, reference, at_ms) VALUES (?, ?, ?) RETURNING id', ['bench-seed', 'cards', NOW_MS]);
+    await tx.run('INSERT INTO ledger_entries (posting_id, account, amount_fen) VALUES (?, ?, ?), (?, ?, ?)', [posting!.id, 'payment:cash', SEED_FEN * all.length, posting!.id, 'liability:card-purse', -SEED_FEN * all.length]);
+    for (const deviceId of devices) await tx.run("INSERT INTO devices (device_id, kind, registered_by, registered_ms) VALUES (?, 'subway-gate', 'bench', ?)", [deviceId, NOW_MS]);
+  });
+}
+
+/** Each card's INITIALIZE FOR LOAD answer (the card's first load), computed outside the timing. */
+function loadRequests(fx: Fixture): LoadRequest[] {
+  return fx.loadCards.map((cardNo, i) => {
+    const image = fx.keys.personalizeCard({ cardNo, issuerCode: '1000', generation: 3, profile: 'adult', algorithm: '3des', expiryDate: 20361231, overdraftLimitFen: 2_000, transitOpened: true, suburbanOpened: false });
+    image.balanceFen = SEED_FEN;
+    const card = new CardSimulator(image, seeded(0x5eed + i));
+    const answer = card.initializeForLoad(1, LOAD_FEN, TERMINAL);
+    if (answer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD ${answer.sw.toString(16)}`);
+    const init = parseLoadInit(answer.data)!;
+    return {
+      cardNo, amountFen: LOAD_FEN, paymentSource: 'cash', onlineAtc: init.onlineAtc, cardRandom: init.random, balanceBeforeFen: init.balanceFen,
+      mac1: init.mac1, keyVersion: init.keyVersion, algorithm: algorithmFromId(init.algorithmId), terminalId: TERMINAL,
+    };
+  });
+}
+
+async function oneLoad(store: Store, fx: Fixture, request: LoadRequest, key: string): Promise<void> {
+  const outcome = await store.transaction((tx) =>
+    withIdempotency(tx, CALLER.scope, key, requestHash({ ...request, mac1: Buffer.from(request.mac1).toString('hex') }), NOW_MS, async () => {
+      const result = await authorizeLoad(tx, fx.keys, CALLER, request, NOW_MS);
+      if (!result.ok) throw new Error(`load refused: ${result.code}`);
+      return { statusCode: 201, body: result.load };
+    }),
+  );
+  if (outcome.kind !== 'fresh') throw new Error(`load ${key} was ${outcome.kind}`);
+}
+
+/** Runs `jobs` with at most `parallel` in flight; returns per-job latencies and the wall time. */
+async function runPool(jobs: Array<() => Promise<void>>, parallel: number): Promise<{ samplesUs: number[]; wallUs: number }> {
+  const samplesUs: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, jobs.length) }, async () => {
+      while (next < jobs.length) {
+        const job = jobs[next++];
+        const s = performance.now();
+        await job();
+        samplesUs.push((performance.now() - s) * 1000);
+      }
+    }),
+  );
+  return { samplesUs, wallUs: (performance.now() - t0) * 1000 };
+}
+
+export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
+  const loadsPerRun = ctx.pick(600, 60);
+  const syncBatchesPerDevice = ctx.pick(3, 1);
+  const syncDevices = 4;
+  const master = keySet(6);
+  const keys = IssuerKeyService.fromKeySets(new Map([[1, master]]), 1);
+  // Sequential and concurrent loads each need fresh cards (a card's first INIT); sync cards are separate.
+  const loadCards = Array.from({ length: loadsPerRun * 2 }, (_, i) => makeCardNo('1000', 10_000 + i));
+  // 500 cards per device, disjoint: parallel uploads do not contend on one card's chain.
+  const syncCards = Array.from({ length: (syncDevices + 1) * 500 }, (_, i) => makeCardNo('1000', 500_000 + i));
+  const fx: Fixture = { keys, master, loadCards, syncCards };
+  const requests = loadRequests(fx);
+  const deviceIds = Array.from({ length: syncDevices + 1 }, (_, d) => `bench-gate-${d}`);
+  const batchesFor = (d: number) => syncBatches(master, deviceIds[d], syncCards.slice(d * 500, (d + 1) * 500), syncBatchesPerDevice);
+  // Device 0 uploads alone; devices 1..4 upload at the same time.
+  const sequentialBatches = batchesFor(0);
+  const parallelBatches = Array.from({ length: syncDevices }, (_, d) => batchesFor(d + 1));
+
+  const dir = mkdtempSync(join(tmpdir(), 'bench-store-'));
+  const schema = `bench_store_${process.pid}_${Date.now() % 1_000_000}`;
+  const sqlite = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => NOW_MS });
+  const postgres = new PostgresStore({ connectionString: PG_URL, schema, clock: () => NOW_MS });
+  const deps: SyncDeps = { keys, blacklist: { add: addBlacklistEntry, deltaSince: blacklistDeltaSince } };
+  const syncOnce = async (store: Store, deviceId: string, records: JournalRecord[]) => {
+    const request: SyncRequest = { protocolVersion: 1, deviceId, records, blacklistVersion: 0, fareTableVersion: 1, deviceTimeMs: NOW_MS };
+    const check = checkSyncRequest(request, deviceId);
+    if (!check.ok) throw new Error(check.reasons.join('; '));
+    const { response } = await store.transaction((tx) => ingestSyncBatch(tx, deps, deviceId, check.request, NOW_MS));
+    if (response.acknowledged.length !== records.length) throw new Error(`sync acknowledged ${response.acknowledged.length} of ${records.length}`);
+  };
+
+  try {
+    const stores: Array<[string, Store]> = [
+      ['SQLite', sqlite],
+      ['PostgreSQL', postgres],
+    ];
+    for (const [, store] of stores) await seed(store, fx, deviceIds);
+
+    const floor = await runPool(Array.from({ length: ctx.pick(400, 100) }, () => async () => {
+      await postgres.transaction((tx) => tx.get('SELECT 1 AS one'));
+    }), 1);
+    ctx.report({ name: 'floor: PostgreSQL empty transaction', samples: floor.samplesUs.length, floor: true, ...stats(floor.samplesUs, 1) });
+
+    const loadsPerSec: Record<string, number[]> = {};
+    const recordsPerSec: Record<string, number[]> = {};
+    for (const [name, store] of stores) {
+      const seq = await runPool(requests.slice(0, loadsPerRun).map((r, i) => () => oneLoad(store, fx, r, `seq-${i}`)), 1);
+      const par = await runPool(requests.slice(loadsPerRun).map((r, i) => () => oneLoad(store, fx, r, `par-${i}`)), 16);
+      const seqStats = ctx.report({ name: `${name}: load, 1 at a time`, samples: seq.samplesUs.length, ...stats(seq.samplesUs, 1), budget: { minOpsPerSec: name === 'SQLite' ? 300 : 100 } });
+      const parStats = ctx.report({ name: `${name}: load, 16 in flight`, samples: par.samplesUs.length, ...stats(par.samplesUs, 1, par.wallUs), budget: { minOpsPerSec: name === 'SQLite' ? 300 : 150 } });
+      loadsPerSec[name] = [seqStats.opsPerSec, parStats.opsPerSec];
+
+      const syncSeq = await runPool(sequentialBatches.map((records) => () => syncOnce(store, deviceIds[0], records)), 1);
+      const syncPar = await runPool(
+        parallelBatches.flatMap((batches, d) => batches.map((records) => () => syncOnce(store, deviceIds[d + 1], records))),
+        syncDevices,
+      );
+      const perBatch = LIMITS.syncBatchRecords;
+      const s1 = ctx.report({ name: `${name}: sync 5,000-record batch, 1 device`, samples: syncSeq.samplesUs.length, ...stats(syncSeq.samplesUs, perBatch), budget: { minOpsPerSec: name === 'SQLite' ? 20_000 : 5_000 } });
+      const s4 = ctx.report({ name: `${name}: sync 5,000-record batches, ${syncDevices} devices at once`, samples: syncPar.samplesUs.length, ...stats(syncPar.samplesUs, perBatch, syncPar.wallUs), budget: { minOpsPerSec: name === 'SQLite' ? 20_000 : 5_000 } });
+      recordsPerSec[name] = [s1.opsPerSec, s4.opsPerSec];
+
+      const books = await store.transaction((tx) => reconcile(tx));
+      ctx.checksum(`${name}: books balance (discrepancy, unbalanced postings)`, `${books.discrepancyFen},${books.unbalancedPostings},${books.postingsBalanceFen}`, '0,0,0');
+      const counts = await store.transaction((tx) => tx.get<{ loads: number; records: number }>('SELECT (SELECT COUNT(*) FROM loads) AS loads, (SELECT COUNT(*) FROM journal_records) AS records'));
+      ctx.checksum(`${name}: loads and records stored`, `${counts!.loads},${counts!.records}`, `${loadsPerRun * 2},${(syncBatchesPerDevice * (1 + syncDevices)) * perBatch}`);
+    }
+    for (const [name] of stores) {
+      ctx.metric(`${name} loads/s (1 at a time)`, Math.round(loadsPerSec[name][0]), 'loads/s');
+      ctx.metric(`${name} loads/s (16 in flight)`, Math.round(loadsPerSec[name][1]), 'loads/s');
+      ctx.metric(`${name} sync records/s (1 device)`, Math.round(recordsPerSec[name][0]), 'records/s');
+      ctx.metric(`${name} sync records/s (${syncDevices} devices at once)`, Math.round(recordsPerSec[name][1]), 'records/s');
+    }
+    ctx.note(`retries on PostgreSQL: ${postgres.stats.retries} of ${postgres.stats.transactions} transactions (serialization failures re-run)`);
+    ctx.note(`${loadsPerRun} loads per mode on fresh cards; ${syncBatchesPerDevice} batch(es) of ${LIMITS.syncBatchRecords} per device; SQLite WAL synchronous=FULL; PostgreSQL SERIALIZABLE, pool 10 (default), same machine, loopback TCP`);
+    return ctx.result();
+  } finally {
+    await sqlite.close();
+    await postgres.close();
+    rmSync(dir, { recursive: true, force: true });
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+  }
+}
