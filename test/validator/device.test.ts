@@ -198,4 +198,20 @@ describe('Device tap loop', () => {
     expect(done).not.toBeNull();
     expect(done!.checkpointedFrames).toBe(done!.walFrames);
   });
+
+  it('P+R gates: entry records the stay, exit charges the lot rate; a park gate sells a ticket at a ticketed park', () => {
+    const prIn = createDevice(tmp.file('pr-in.db'), profile('PR-1-IN', 'pr-entry', { lotId: 1 }));
+    const prOut = createDevice(tmp.file('pr-out.db'), profile('PR-1-OUT', 'pr-exit', { lotId: 1 }));
+    const park = createDevice(tmp.file('park.db'), profile('PARK-101', 'park-gate', { parkId: 101 }));
+    const [driver, visitor] = issueCards(wallet, 2, 10_000);
+    expect(prIn.tap(wallet.present(driver), MORNING_MS)).toMatchObject({ status: 'accepted', chargeFen: 0 });
+    const out = prOut.tap(wallet.present(driver), MORNING_MS + 150 * MIN);
+    expect(out.status).toBe('accepted');
+    expect(out.chargeFen).toBeGreaterThan(0);
+    expect(effectiveBalanceFen(wallet.image(driver))).toBe(10_000 - out.chargeFen);
+    const visit = park.tap(wallet.present(visitor), MORNING_MS);
+    expect(visit).toMatchObject({ status: 'accepted', chargeFen: 1_000 });
+    expect(park.journal.all()[0]).toMatchObject({ deviceKind: 'park-gate', operator: 'park', place: 101, amountFen: 1_000 });
+    for (const d of [prIn, prOut, park]) d.close();
+  });
 });
