@@ -11,6 +11,8 @@ import { newToken } from './auth/tokens.ts';
 import { readConfig } from './config.ts';
 import { issuerKeyServiceFromFile } from './keys/key-file.ts';
 import { createStore } from './store/create-store.ts';
+import { readPkiConfig } from './pki/pki-config.ts';
+import { devicePkiFromConfig, startDevicePkiListener } from './pki/start-device-pki.ts';
 
 /** The admin token from the environment, else the one in the token file, else a new one written there. */
 function adminTokenFrom(config: ReturnType<typeof readConfig>): { token: string; source: 'env' | 'file' | 'generated' } {
@@ -32,18 +34,32 @@ async function main(): Promise<void> {
   const store = await createStore({ sqlitePath: config.sqlitePath, databaseUrl: config.databaseUrl });
   const keys = issuerKeyServiceFromFile(config.keyFile);
   const admin = adminTokenFrom(config);
+  // Device PKI (issue 9): the CA is created on first run; sync then moves to the mutual-TLS port.
+  const pkiConfig = readPkiConfig(process.env, process.cwd(), config.sqlitePath);
+  const devicePki = devicePkiFromConfig(pkiConfig);
   const app = await buildGateway({
     store,
     keys,
     adminToken: admin.token,
     logger: { level: config.logLevel },
     subwayNetworkCsvPath: config.subwayNetworkCsvPath,
+    devicePki,
   });
   if (admin.source !== 'env') app.log.info({ adminTokenFile: config.adminTokenFile }, 'operator token is in this file (mode 0600)');
   app.log.info({ store: store.dialect, keyFile: config.keyFile }, 'gateway starting');
+  if (devicePki) {
+    app.log.info({ pkiDir: pkiConfig.dir, caFingerprint: devicePki.ca.fingerprint, created: devicePki.ca.created }, devicePki.ca.created ? 'device CA created (key mode 0600)' : 'device CA loaded');
+  } else {
+    app.log.warn({ pkiDir: pkiConfig.dir }, 'no device CA (GATEWAY_DEVICE_PKI=off, or none in the folder: npm run gateway -- pki init): validators sync on the main API with bearer credentials');
+  }
+  if (!['127.0.0.1', '::1', 'localhost'].includes(config.host)) {
+    app.log.warn({ host: config.host }, 'the main API serves plain HTTP beyond loopback: terminate TLS in front of it (load balancer)');
+  }
 
+  let deviceListener: Awaited<ReturnType<typeof startDevicePkiListener>> | null = null;
   const shutdown = async (signal: string) => {
     app.log.info({ signal }, 'shutting down');
+    await deviceListener?.close();
     await app.close();
     await store.close();
     process.exit(0);
@@ -52,6 +68,10 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
   await app.listen({ host: config.host, port: config.port });
+  if (devicePki) {
+    deviceListener = await startDevicePkiListener(app, devicePki, pkiConfig, { level: config.logLevel });
+    app.log.info({ deviceUrl: deviceListener.url }, 'device listener (mutual TLS) serves validator sync and certificate renewal');
+  }
 }
 
 main().catch((error: unknown) => {

@@ -15,7 +15,7 @@
  * (about 0.1 s), signing is forge's own (a few ms per certificate, fine for enrolments).
  */
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
 
@@ -217,15 +217,50 @@ export function deviceCaExists(dir: string): boolean {
   return existsSync(join(dir, CA_KEY_FILE)) && existsSync(join(dir, CA_CERT_FILE));
 }
 
-/** Loads the CA from `dir`, creating key and self-signed certificate on first run. */
+const CREATE_LOCK_FILE = '.device-ca.create.lock';
+const CREATE_WAIT_MS = 15_000;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Loads the CA from `dir`, creating key and self-signed certificate on first run. Processes
+ * starting at once on one folder agree on one CA: the creator holds an exclusive lock file,
+ * the others wait for it to finish and load what it wrote.
+ */
 export function ensureDeviceCa(dir: string, options: EnsureDeviceCaOptions = {}): DeviceCa {
   const keyPath = join(dir, CA_KEY_FILE);
   const certPath = join(dir, CA_CERT_FILE);
-  if (existsSync(keyPath) || existsSync(certPath)) {
+  const lockPath = join(dir, CREATE_LOCK_FILE);
+  const load = (): DeviceCa => {
+    if (!existsSync(keyPath) && !existsSync(certPath)) {
+      throw new DevicePkiError(`no device CA in ${dir} and ${CREATE_LOCK_FILE} is held; if no gateway is creating the CA right now, remove that file`);
+    }
     if (!existsSync(keyPath) || !existsSync(certPath)) throw new DevicePkiError(`${dir} holds only one of ${CA_KEY_FILE} and ${CA_CERT_FILE}; restore the other or remove both`);
     return new DeviceCa(dir, readSecret(keyPath), readFileSync(certPath, 'utf8'), false);
-  }
+  };
+  const deadline = Date.now() + CREATE_WAIT_MS;
+  while (existsSync(lockPath) && Date.now() < deadline) sleepSync(50);
+  if (existsSync(keyPath) || existsSync(certPath)) return load();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  let lock: number;
+  try {
+    lock = openSync(lockPath, 'wx', 0o600);
+  } catch {
+    // Another process is creating it right now.
+    while (existsSync(lockPath) && Date.now() < deadline) sleepSync(50);
+    return load();
+  }
+  try {
+    return createDeviceCa(dir, keyPath, certPath, options);
+  } finally {
+    closeSync(lock);
+    rmSync(lockPath, { force: true });
+  }
+}
+
+function createDeviceCa(dir: string, keyPath: string, certPath: string, options: EnsureDeviceCaOptions): DeviceCa {
   const nowMs = options.nowMs ?? Date.now();
   const keys = forge.pki.rsa.generateKeyPair({ bits: CA_RSA_BITS, e: 0x10001 });
   const cert = forge.pki.createCertificate();
