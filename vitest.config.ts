@@ -8,5 +8,7 @@ export default defineConfig({
     // Crash and multi-process tests spawn real processes; two workers fit a 2-core box.
     pool: 'forks',
     maxWorkers: 2,
+    // Prints the proof summary (test/model, test/faults, test/bad-input) at the end of the run.
+    globalSetup: ['test/support/proof-summary-setup.ts'],
   },
 });
