@@ -1,0 +1,135 @@
+/**
+ * `npm start` and `npm run gateway -- pki ...` as an operator runs them (issue 9): the embedded
+ * default creates the device CA on first run and serves sync only on the mutual-TLS device port;
+ * a device enrols with a code from the gateway CLI, syncs over mutual TLS, is revoked from the
+ * CLI and refused at its next sync. Real processes, ephemeral ports, a fresh temp folder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pack } from 'msgpackr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SYNC_PROTOCOL_VERSION } from '../../core/src/index.ts';
+import { CA_KEY_FILE } from '../../gateway/src/pki/device-ca.ts';
+import { enrolWithCode } from '../../validator-firmware-sim/src/pki/enrolment.ts';
+import { createMtlsFetch } from '../../validator-firmware-sim/src/pki/mtls-fetch.ts';
+import type { DeviceIdentity } from '../../validator-firmware-sim/src/pki/device-identity.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const ADMIN = 'pki-start-admin-token-0123456789';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let gateway: ChildProcess | null = null;
+const output: string[] = [];
+let mainUrl = '';
+let deviceUrl = '';
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway/src/cli.ts'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pki-start-'));
+  env = { ...process.env, PORT: '0', HOST: '127.0.0.1', DEVICE_PORT: '0', GATEWAY_DB: join(dir, 'var', 'gateway.db'), GATEWAY_ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'info' };
+  delete env.GATEWAY_DATABASE_URL;
+  delete env.GATEWAY_PKI_DIR;
+  delete env.GATEWAY_DEVICE_PKI;
+  gateway = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output.join('')}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output.push(chunk.toString('utf8'));
+      const text = output.join('');
+      const main = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
+      const device = /"deviceUrl":"(https:\/\/127\.0\.0\.1:\d+)"/.exec(text);
+      if (main && device) {
+        clearTimeout(timer);
+        mainUrl = main[1];
+        deviceUrl = device[1];
+        resolve();
+      }
+    };
+    gateway!.stdout!.on('data', onData);
+    gateway!.stderr!.on('data', onData);
+    gateway!.once('exit', (code) => reject(new Error(`gateway exited ${code}:\n${output.join('')}`)));
+  });
+}, 40_000);
+
+afterAll(async () => {
+  if (gateway && gateway.exitCode === null) {
+    await new Promise<void>((resolve) => {
+      gateway!.once('exit', () => resolve());
+      gateway!.kill('SIGTERM');
+    });
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function sync(identity: DeviceIdentity): Promise<{ status: number; code?: string }> {
+  const fetchFn = createMtlsFetch(identity, { keepAlive: false });
+  const res = await fetchFn(`${deviceUrl}/v1/devices/${identity.deviceId}/sync`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-msgpack' },
+    body: pack({ protocolVersion: SYNC_PROTOCOL_VERSION, deviceId: identity.deviceId, records: [], blacklistVersion: 0, fareTableVersion: 0, deviceTimeMs: Date.now() }),
+  });
+  const text = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, code: res.status === 200 ? undefined : (JSON.parse(text.toString('utf8')) as { code: string }).code };
+}
+
+describe('npm start with the embedded default', () => {
+  it('creates the CA on first run, enrols with a CLI code, syncs over mutual TLS only, revokes from the CLI', async () => {
+    expect(statSync(join(dir, 'var', 'pki', CA_KEY_FILE)).mode & 0o777).toBe(0o600);
+    expect(output.join('')).toContain('device CA created');
+
+    const registered = await fetch(`${mainUrl}/v1/devices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ deviceId: 'BUS-7-1', kind: 'bus-validator', line: '7' }),
+    });
+    expect(registered.status).toBe(201);
+    const credential = ((await registered.json()) as { credential: string }).credential;
+
+    const enrol = await runCli(['pki', 'enrol', 'BUS-7-1']);
+    expect(enrol.code).toBe(0);
+    const code = (JSON.parse(enrol.stdout) as { enrolmentCode: string }).enrolmentCode;
+    const identity = await enrolWithCode({ dir: join(dir, 'bus-7-1'), gatewayUrl: mainUrl, deviceId: 'BUS-7-1', enrolmentCode: code });
+    expect(identity.deviceUrl).toBe(deviceUrl);
+    expect(await sync(identity)).toEqual({ status: 200, code: undefined });
+
+    const viaMain = await fetch(`${mainUrl}/v1/devices/BUS-7-1/sync`, { method: 'POST', headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/x-msgpack' }, body: pack({}) });
+    expect(viaMain.status).toBe(403);
+    expect(((await viaMain.json()) as { code: string; deviceUrl: string })).toMatchObject({ code: 'sync-requires-device-tls', deviceUrl });
+
+    const status = await runCli(['pki', 'status']);
+    expect(JSON.parse(status.stdout).certificates).toEqual({ active: 1 });
+
+    const revoke = await runCli(['pki', 'revoke', 'BUS-7-1', '--reason', 'stolen']);
+    expect(revoke.code).toBe(0);
+    expect(JSON.parse(revoke.stdout)).toMatchObject({ revokedSerials: [identity.serial], credentialsRevoked: 1 });
+    expect(await sync(identity)).toEqual({ status: 403, code: 'client-certificate-revoked' });
+
+    const list = await runCli(['pki', 'list', '--device', 'BUS-7-1']);
+    expect(JSON.parse(list.stdout.trim())).toMatchObject({ serial: identity.serial, status: 'revoked', revokedReason: 'stolen' });
+
+    const logs = output.join('');
+    expect(logs).not.toContain('PRIVATE KEY');
+    expect(logs).not.toContain(code);
+    expect(logs).not.toContain(credential);
+  }, 60_000);
+
+  it('the gateway CLI refuses unknown devices and commands with a usage error', async () => {
+    const unknown = await runCli(['pki', 'enrol', 'NOPE']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('not registered');
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+  }, 30_000);
+});
