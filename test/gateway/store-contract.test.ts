@@ -336,6 +336,24 @@ describe('PostgreSQL adapter details', () => {
     expect(() => newPgStore('Bad-Name')).toThrow(/schema name/);
   });
 
+  it('createStore takes the schema from GATEWAY_DATABASE_SCHEMA when the URL has none', async () => {
+    const schema = freshSchemaName('envschema');
+    const saved = process.env.GATEWAY_DATABASE_SCHEMA;
+    process.env.GATEWAY_DATABASE_SCHEMA = schema;
+    const store = await createStore({ sqlitePath: join(tmpdir(), 'never-opened.db'), databaseUrl: PG_URL });
+    try {
+      expect((store as PostgresStore).schema).toBe(schema);
+      await store.migrate();
+      const n = await adminQuery(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = '${schema}' AND table_name = 'schema_migrations'`);
+      expect(Number(n.rows[0].n)).toBe(1);
+    } finally {
+      if (saved === undefined) delete process.env.GATEWAY_DATABASE_SCHEMA;
+      else process.env.GATEWAY_DATABASE_SCHEMA = saved;
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+
   it('createStore picks PostgreSQL when a database URL is set (it wins over the SQLite path) and creates the schema on migrate', async () => {
     const schema = freshSchemaName('create');
     const dir = mkdtempSync(join(tmpdir(), 'create-store-'));
