@@ -19,6 +19,7 @@ import { makeDevicePki, type DevicePki } from '../../gateway/src/pki/device-pki.
 import { createCertificateRequest, IDENTITY_FILE, loadDeviceIdentity, PENDING_KEY_FILE, type DeviceIdentity } from '../../validator-firmware-sim/src/pki/device-identity.ts';
 import { enrolDevice, enrolWithCode, enrolWithCredential, EnrolmentError, renewCertificate, requestEnrolmentCode } from '../../validator-firmware-sim/src/pki/enrolment.ts';
 import { createMtlsFetch } from '../../validator-firmware-sim/src/pki/mtls-fetch.ts';
+import { renewingMtlsFetch } from '../../validator-firmware-sim/src/pki/device-tls.ts';
 import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
 import { ADMIN_TOKEN, DAY_MS, DEC_20_2025_MS, makeHarness, type Harness } from '../gateway/support/harness.ts';
 import { createDevice, profile } from '../validator/device-fixtures.ts';
@@ -340,6 +341,30 @@ describe('renewal and revocation', () => {
       ]);
     } finally {
       h.clock.advance(-5 * DAY_MS);
+    }
+  });
+
+  it('the sync transport renews by itself once a third of the lifetime is left, before the request', async () => {
+    const d = await enrolled();
+    let deviceNowMs = h.clock.nowMs;
+    const fetchFn = renewingMtlsFetch(d.dir, () => deviceNowMs);
+    const sync = () =>
+      fetchFn(`${listener.url}/v1/devices/${d.deviceId}/sync`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-msgpack' },
+        body: pack({ protocolVersion: SYNC_PROTOCOL_VERSION, deviceId: d.deviceId, records: [], blacklistVersion: 0, fareTableVersion: 0, deviceTimeMs: 0 }),
+      });
+    try {
+      expect((await sync()).status).toBe(200);
+      expect(loadDeviceIdentity(d.dir)!.serial).toBe(d.identity.serial);
+      deviceNowMs = d.identity.notAfterMs - 2 * DAY_MS; // under a third of 7 days left
+      expect((await sync()).status).toBe(200);
+      const renewed = loadDeviceIdentity(d.dir)!;
+      expect(renewed.serial).not.toBe(d.identity.serial);
+      const rows = await h.store.transaction((tx) => tx.all<{ issued_via: string }>('SELECT issued_via FROM device_certificates WHERE device_id = ? ORDER BY issued_via', [d.deviceId]));
+      expect(rows.map((r) => r.issued_via)).toEqual(['enrolment', 'renewal']);
+    } finally {
+      fetchFn.close();
     }
   });
 
