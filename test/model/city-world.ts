@@ -12,7 +12,8 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { CardSimulator, effectiveBalanceFen, parseCardImage, type DeviceKind } from '../../core/src/index.ts';
+import { expect } from 'vitest';
+import { CardSimulator, completeLoad, effectiveBalanceFen, hexToBytes, initializeLoad, parseCardImage, type DeviceKind, type LoadInit } from '../../core/src/index.ts';
 import { buildGateway } from '../../gateway/src/app.ts';
 import { reconcile, type Reconciliation } from '../../gateway/src/services/ledger.ts';
 import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
@@ -172,3 +173,66 @@ export const CITY_DEVICES: ReadonlyArray<{ kind: DeviceKind; place: Parameters<t
   { kind: 'subway-exit', place: { stationCode: 潞城 } },
   { kind: 'bus', place: { busLine: 1, busStop: 0 } },
 ];
+
+/** A complete load through the real protocol: INITIALIZE → POST /v1/loads → CREDIT → confirm. */
+export async function loadCard(w: CityWorld, card: CardSlot, amountFen: number, key: string): Promise<string> {
+  card.sim.reset();
+  const init = initializeLoad(card.sim, amountFen, LOAD_TERMINAL);
+  if (init.status !== 'ready') throw new Error(`INITIALIZE FOR LOAD refused: ${init.reason}`);
+  const res = await w.call('POST', '/v1/loads', loadRequestBody(card, amountFen, init.init), w.counter, { 'idempotency-key': key });
+  if (res.status !== 201) throw new Error(`load: ${res.status} ${res.body}`);
+  const credit = completeLoad(card.sim, hexToBytes(res.json.mac2), res.json.date, res.json.time);
+  if (credit.status !== 'credited') throw new Error(`CREDIT FOR LOAD: ${credit.status}`);
+  const confirm = await w.call('POST', `/v1/loads/${res.json.id}/confirm`, { tac: Buffer.from(credit.tac).toString('hex').toUpperCase() }, w.counter);
+  if (confirm.status !== 200) throw new Error(`confirm: ${confirm.status} ${confirm.body}`);
+  return res.json.id as string;
+}
+
+/** The POST /v1/loads body from the card's INITIALIZE FOR LOAD answer. */
+export function loadRequestBody(card: CardSlot, amountFen: number, init: LoadInit): Record<string, unknown> {
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex').toUpperCase();
+  return {
+    cardNo: card.cardNo,
+    amount: (amountFen / 100).toFixed(2),
+    paymentSource: 'cash',
+    onlineAtc: init.onlineAtc,
+    cardRandom: hex(init.random),
+    balanceBeforeFen: init.balanceFen,
+    mac1: hex(init.mac1),
+    keyVersion: init.keyVersion,
+    algorithm: card.sim.image().algorithm,
+    terminalId: hex(LOAD_TERMINAL),
+  };
+}
+
+/**
+ * The end state every fault test must reach: the gateway holds every journal row of every
+ * device exactly once, each card's back-office balance equals its chip, the books reconcile.
+ * Returns the figures (records compared, lost, duplicated).
+ */
+export async function assertExactlyOnce(w: CityWorld): Promise<{ records: number; lost: number; duplicated: number }> {
+  let records = 0;
+  let lost = 0;
+  let duplicated = 0;
+  for (const slot of w.devices) {
+    const deviceSeqs = slot.device.db.prepare('SELECT device_seq FROM journal ORDER BY device_seq').pluck().all() as number[];
+    const next = slot.device.status().nextDeviceSeq;
+    const rows = await w.all<{ device_seq: number; n: number }>('SELECT device_seq, COUNT(*) AS n FROM journal_records WHERE device_id = ? GROUP BY device_seq ORDER BY device_seq', [slot.id]);
+    const stored = new Set(rows.map((r) => Number(r.device_seq)));
+    duplicated += rows.filter((r) => Number(r.n) !== 1).length;
+    // Every sequence the device ever used (1..next-1) is at the gateway; none beyond.
+    for (let seq = 1; seq < next; seq++) if (!stored.has(seq)) lost++;
+    duplicated += [...stored].filter((seq) => seq >= next).length;
+    records += next - 1;
+    if (deviceSeqs.length > 0 && deviceSeqs[deviceSeqs.length - 1] !== next - 1) throw new Error(`${slot.id}: journal ends at ${deviceSeqs[deviceSeqs.length - 1]}, next is ${next}`);
+  }
+  expect({ lost, duplicated }).toEqual({ lost: 0, duplicated: 0 });
+  for (const card of w.cards) {
+    const [account] = await w.all<{ b: number }>('SELECT shadow_balance_fen AS b FROM card_accounts WHERE card_no = ?', [card.cardNo]);
+    expect(Number(account?.b ?? 0), `back office balance of ${card.cardNo}`).toBe(w.chipBalanceFen(card));
+  }
+  const r = await w.reconciliation();
+  expect(r).toMatchObject({ discrepancyFen: 0, postingsBalanceFen: 0, unbalancedPostings: 0 });
+  expect(r.pendingLoadsFen).toBe(r.pendingLoadsLedgerFen);
+  return { records, lost, duplicated };
+}
