@@ -10,7 +10,7 @@
  * last offline bus comes back, everything syncs, pending loads are settled by card evidence)
  * and the report (demo/report.ts).
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   LIMITS,
@@ -170,7 +170,9 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   let fleet: Fleet | null = null;
   try {
     // --- fleet ------------------------------------------------------------------------------
-    const csv = readFileSync(process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV, 'utf8');
+    const csvPath = process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV;
+    if (!existsSync(csvPath)) throw new Error(`the subway network ${csvPath} is missing (the repository reads ../shared/data/beijing-subway-sections.csv; set SUBWAY_NETWORK_CSV to its path)`);
+    const csv = readFileSync(csvPath, 'utf8');
     const fareTablesJson = encodeFareTablesJson(defaultFareTablesSpec(csv, 1, 0));
     const fares: FareTables = parseFareTablesJson(fareTablesJson);
     progress.start('validators');

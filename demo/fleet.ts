@@ -66,7 +66,9 @@ export function fleetShape(total: number): { stations: number; buses: number; lo
   const lots = Math.min(EXAMPLE_PARK_AND_RIDE_LOTS.length, Math.max(1, Math.round((total * 0.1) / 2)));
   const buses = Math.max(2, Math.round(total * 0.2));
   const stations = Math.max(2, Math.floor((total - parks - 2 * lots - buses) / 2));
-  return { stations, buses, lots, parks };
+  // An odd remainder goes to the buses, so the fleet has exactly `total` devices (at least 10).
+  const rest = total - (2 * stations + buses + 2 * lots + parks);
+  return { stations, buses: buses + Math.max(0, rest), lots, parks };
 }
 
 export function isOnline(device: SimDevice, nowMs: number): boolean {

@@ -303,12 +303,19 @@ export function buildReport(input: ReportInput): CityDayReport {
       taps: sorted.filter((x) => x <= upTo && (i === 0 || x > LATENCY_BINS_MS[i - 1])).length,
     })),
   };
-  const hours = new Map<string, number>();
+  // Every hour from the first tap to the last, quiet night hours included, so the time axis is even.
+  const HOUR_MS = 3_600_000;
+  const perHour = new Map<number, number>();
   for (const tap of facts.taps) {
-    const key = beijingText(tap.atMs).slice(5, 13);
-    hours.set(key, (hours.get(key) ?? 0) + 1);
+    const h = Math.floor(tap.atMs / HOUR_MS);
+    perHour.set(h, (perHour.get(h) ?? 0) + 1);
   }
-  const byHour = [...hours].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([hour, taps]) => ({ hour, taps }));
+  const byHour: Array<{ hour: string; taps: number }> = [];
+  if (perHour.size > 0) {
+    const first = Math.min(...perHour.keys());
+    const last = Math.max(...perHour.keys());
+    for (let h = first; h <= last; h++) byHour.push({ hour: beijingText(h * HOUR_MS).slice(5, 13), taps: perHour.get(h) ?? 0 });
+  }
 
   // Money identity from the ledger: money in (payments taken) − money out (refunds paid to banks)
   // = everything the books hold (card purses, pending loads, operators' revenue, park passes,
