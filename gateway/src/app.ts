@@ -27,7 +27,7 @@ import { installDevicePki, type DevicePki } from './pki/device-pki.ts';
 import { ROUTE_MODULES } from './routes/index.ts';
 import { deviceSchema } from './routes/devices.ts';
 import { parkPassSaleSchema } from './routes/park-passes.ts';
-import { recordAudit } from './services/audit.ts';
+import { auditEntryFor, isAudited, markAudited, recordAudit } from './services/audit.ts';
 import { expireTemporaryLosses } from './services/blacklist.ts';
 import type { Store } from './store/store-port.ts';
 
@@ -155,30 +155,21 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   installDevicePki(app, options.devicePki);
   registerAuthHook(app, { adminToken: options.adminToken });
 
-  // Audit every state-changing request of operators and counters, whatever its outcome.
-  app.addHook('onResponse', async (request, reply) => {
-    const principal = request.principal;
-    if (!principal || (principal.role !== 'operator' && principal.role !== 'counter')) return;
-    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
-    const params = (request.params ?? {}) as Record<string, unknown>;
-    const targetValue = params.cardNo ?? params.deviceId ?? params.id ?? null;
+  // Audit every state-changing request of operators and counters, whatever its outcome. onSend,
+  // awaited: the answer leaves only once its entry is committed (it joins the store's group
+  // commit, so it shares an fsync with other requests' work). Routes that wrote the entry in
+  // their own transaction (services/audit.ts markAudited) are skipped.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (isAudited(request, reply.statusCode)) return payload;
+    const entry = auditEntryFor(request, reply.statusCode, context.clock());
+    if (entry === null) return payload;
     try {
-      await context.store.transaction((tx) =>
-        recordAudit(tx, {
-          atMs: context.clock(),
-          role: principal.role,
-          subject: principal.subject,
-          branchId: principal.branchId,
-          method: request.method,
-          route: request.routeOptions.url ?? request.url.split('?')[0],
-          target: targetValue === null ? null : String(targetValue).slice(0, 128),
-          statusCode: reply.statusCode,
-          requestId: String(request.id),
-        }),
-      );
+      await context.store.transaction((tx) => recordAudit(tx, entry));
+      markAudited(request, reply.statusCode);
     } catch (error) {
       request.log.error({ err: error }, 'audit write failed');
     }
+    return payload;
   });
 
   await app.register(swagger, {

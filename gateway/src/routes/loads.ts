@@ -22,6 +22,7 @@ import {
   type LoadView,
   type MoneyCaller,
 } from '../services/loads.ts';
+import { auditInTransaction, markAudited } from '../services/audit.ts';
 import { MONEY_ERROR_CODES } from './money-problems.ts';
 import { loadSchema } from './money-schemas.ts';
 
@@ -135,14 +136,21 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
       };
       const hash = requestHash({ route: 'POST /v1/loads', ...body, amount: amountFen, cardRandom: body.cardRandom.toUpperCase(), mac1: body.mac1.toUpperCase(), terminalId: body.terminalId.toUpperCase() });
       const { store, keys, clock } = app.gateway;
-      const outcome = await store.transaction((tx) => {
+      const { outcome, auditedStatus } = await store.transaction(async (tx) => {
         const nowMs = clock();
-        return withIdempotency(tx, caller.scope, key, hash, nowMs, async () => {
+        const outcome = await withIdempotency(tx, caller.scope, key, hash, nowMs, async () => {
           const result = await authorizeLoad(tx, keys, caller, parsed, nowMs);
           if (result.ok) return { statusCode: 201, body: { load: loadToWire(result.load) } as StoredAnswer };
           return { statusCode: errorEntry(result.code).status, body: { error: { code: result.code, detail: result.detail } } as StoredAnswer };
         });
+        // The audit entry commits with the load (one durable commit, not two); the status is the
+        // one this handler answers below.
+        const auditedStatus =
+          outcome.kind === 'conflict' ? errorEntry('idempotency-key-reused').status : outcome.body.error ? errorEntry(outcome.body.error.code).status : outcome.statusCode;
+        await auditInTransaction(tx, request, auditedStatus, nowMs);
+        return { outcome, auditedStatus };
       });
+      markAudited(request, auditedStatus);
       if (outcome.kind === 'conflict') throw new ApiError('idempotency-key-reused', 'this Idempotency-Key was used with a different request');
       if (outcome.kind === 'replay') reply.header('idempotent-replayed', 'true');
       const answer = outcome.body;
