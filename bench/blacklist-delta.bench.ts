@@ -46,9 +46,9 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   let probing = true;
   let scheduledAt = performance.now();
   const probe = (): void => {
+    if (!probing) return;
     waits.push(performance.now() - scheduledAt);
     list.lookup(entries[0].cardNo);
-    if (!probing) return;
     scheduledAt = performance.now();
     setImmediate(probe);
   };

@@ -99,7 +99,7 @@ const RESULT_NAMES = new Map<number, string>(Object.entries(TAP_RESULT).map(([na
 export function initDevice(dbPath: string, options: InitDeviceOptions): DeviceState {
   const db = openDeviceDb(dbPath);
   try {
-    const state = new DeviceStateStore(db).initialise(options.profile.deviceId);
+    new DeviceStateStore(db).initialise(options.profile.deviceId);
     const config = new ConfigStore(db);
     config.set(PROFILE_KEY, options.profile);
     if (options.gateway !== undefined) config.set(GATEWAY_KEY, options.gateway);
@@ -107,7 +107,7 @@ export function initDevice(dbPath: string, options: InitDeviceOptions): DeviceSt
       const tables = parseFareTablesJson(options.fareTablesJson);
       new FareTableStore(db).install(tables.version, options.fareTablesJson, options.nowMs);
     }
-    return new DeviceStateStore(db).read() ?? state;
+    return new DeviceStateStore(db).read();
   } finally {
     db.close();
   }

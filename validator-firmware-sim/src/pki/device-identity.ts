@@ -9,7 +9,8 @@
  *                             always match even if the device dies mid-renewal
  *   device-identity.next.pem  the key of a pending CSR (mode 0600) until its certificate arrives
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, generateKeyPair, X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
@@ -89,13 +90,34 @@ export function loadDeviceIdentity(dir: string): DeviceIdentity | null {
  * than one certificate lifetime.
  */
 export function createCertificateRequest(dir: string, deviceId: string): { csrPem: string } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keys = forge.pki.rsa.generateKeyPair({ bits: DEVICE_RSA_BITS, e: 0x10001 });
+  return csrFor(dir, deviceId, keys.privateKey, keys.publicKey);
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/**
+ * The same, with the key generated on libuv's thread pool: a fleet of simulated validators
+ * enrolling at once (the demo) generates its keys in parallel instead of one after another.
+ */
+export async function createCertificateRequestAsync(dir: string, deviceId: string): Promise<{ csrPem: string }> {
+  const { privateKey } = await generateKeyPairAsync('rsa', {
+    modulusLength: DEVICE_RSA_BITS,
+    publicExponent: 0x10001,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  const forgeKey = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
+  return csrFor(dir, deviceId, forgeKey, forge.pki.rsa.setPublicKey(forgeKey.n, forgeKey.e));
+}
+
+function csrFor(dir: string, deviceId: string, privateKey: forge.pki.rsa.PrivateKey, publicKey: forge.pki.rsa.PublicKey): { csrPem: string } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = keys.publicKey;
+  csr.publicKey = publicKey;
   csr.setSubject([{ name: 'commonName', value: deviceId }]);
-  csr.sign(keys.privateKey, forge.md.sha256.create());
-  writePrivate(join(dir, PENDING_KEY_FILE), forge.pki.privateKeyToPem(keys.privateKey));
+  csr.sign(privateKey, forge.md.sha256.create());
+  writePrivate(join(dir, PENDING_KEY_FILE), forge.pki.privateKeyToPem(privateKey));
   return { csrPem: forge.pki.certificationRequestToPem(csr) };
 }
 

@@ -11,7 +11,7 @@
  *   the current certificate (POST /v1/devices/{id}/certificate/renewal).
  * Errors name the gateway's problem code; no key, code or credential is put in a message.
  */
-import { createCertificateRequest, installCertificate, loadDeviceIdentity, needsRenewal, type CertificateAnswer, type DeviceIdentity } from './device-identity.ts';
+import { createCertificateRequestAsync, installCertificate, loadDeviceIdentity, needsRenewal, type CertificateAnswer, type DeviceIdentity } from './device-identity.ts';
 import { createMtlsFetch } from './mtls-fetch.ts';
 
 export class EnrolmentError extends Error {
@@ -63,7 +63,7 @@ export interface EnrolOptions {
 
 async function submitCsr(options: EnrolOptions, body: Record<string, string>, headers: Record<string, string>): Promise<DeviceIdentity> {
   const fetchFn = options.fetch ?? fetch;
-  const { csrPem } = createCertificateRequest(options.dir, options.deviceId);
+  const { csrPem } = await createCertificateRequestAsync(options.dir, options.deviceId);
   const res = await fetchFn(`${trimUrl(options.gatewayUrl)}/v1/devices/${encodeURIComponent(options.deviceId)}/certificate`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -104,7 +104,7 @@ export async function renewCertificate(options: RenewOptions): Promise<DeviceIde
   const owned = options.fetch ? null : createMtlsFetch(identity, { keepAlive: false });
   const fetchFn = options.fetch ?? owned!;
   try {
-    const { csrPem } = createCertificateRequest(options.dir, identity.deviceId);
+    const { csrPem } = await createCertificateRequestAsync(options.dir, identity.deviceId);
     const res = await fetchFn(`${trimUrl(deviceUrl)}/v1/devices/${encodeURIComponent(identity.deviceId)}/certificate/renewal`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

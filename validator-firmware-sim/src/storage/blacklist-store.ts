@@ -134,14 +134,13 @@ export class BlacklistStore {
   warmFilter(chunkRows = 5_000): Promise<void> {
     if (this.filter === null || this.filterReady) return Promise.resolve();
     this.warming ??= (async () => {
-      let after: bigint = -1n;
+      let after: bigint | null = -1n;
       for (;;) {
         // The owner may close the database while the scan is under way: stop quietly (the
         // filter stays not ready, lookups keep asking the table).
         if (!this.db.open) return;
-        const rows = this.scanChunk(after, chunkRows);
-        if (rows.length === 0) break;
-        after = rows[rows.length - 1][0];
+        after = this.scanChunk(after, chunkRows);
+        if (after === null) break;
         await yieldToEventLoop();
       }
       this.filterReady = true;
@@ -152,21 +151,24 @@ export class BlacklistStore {
   /** Fills the filter in one go (benchmarks and tests). */
   warmFilterSync(): void {
     if (this.filter === null || this.filterReady) return;
-    let after: bigint = -1n;
-    for (;;) {
-      const rows = this.scanChunk(after, 10_000);
-      if (rows.length === 0) break;
-      after = rows[rows.length - 1][0];
-    }
+    let after: bigint | null = -1n;
+    while (after !== null) after = this.scanChunk(after, 10_000);
     this.filterReady = true;
   }
 
-  private scanChunk(after: bigint, limit: number): [bigint, bigint, bigint][] {
-    // SQLite splits the 64-bit key into two exact 8-digit halves for the filter's hash.
-    this.scan ??= this.db.prepare('SELECT card, card / 100000000, card % 100000000 FROM blacklist WHERE card > ? ORDER BY card LIMIT ?').raw().safeIntegers(true);
-    const rows = this.scan.all(after, limit) as [bigint, bigint, bigint][];
-    for (const row of rows) this.filter?.addHalves(Number(row[1]), Number(row[2]));
-    return rows;
+  /**
+   * One chunk of the filter scan after the cursor `after` (a card key). SQLite splits each key
+   * into two exact 8-digit halves, which come back as plain numbers (no BigInt per row); only
+   * the cursor is rebuilt as a BigInt, once per chunk. Returns the new cursor, or null at the end.
+   */
+  private scanChunk(after: bigint, limit: number): bigint | null {
+    this.scan ??= this.db.prepare('SELECT card / 100000000, card % 100000000 FROM blacklist WHERE card > ? ORDER BY card LIMIT ?').raw();
+    const rows = this.scan.all(after, limit) as [number, number][];
+    if (rows.length === 0) return null;
+    const filter = this.filter as BlacklistFilter;
+    for (let i = 0; i < rows.length; i++) filter.addHalves(rows[i][0], rows[i][1]);
+    const [hi, lo] = rows[rows.length - 1];
+    return BigInt(hi) * 100_000_000n + BigInt(lo);
   }
 
   private scan: Statement | undefined;
