@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type CliResult } from '../../demo/city-day.ts';
 import { parseOptions } from '../../demo/options.ts';
-import { percentile } from '../../demo/report.ts';
+import { buildReport, percentile, type ReportInput } from '../../demo/report.ts';
 import { SeededRandom } from '../../demo/seeded-random.ts';
 
 const sink = () =>
@@ -134,5 +134,56 @@ describe('demo helpers', () => {
     expect(() => parseOptions(['--riders', 'x'])).toThrow(/whole number/);
     expect(() => parseOptions(['--days', '10'])).toThrow(/1..9/);
     expect(() => parseOptions(['--frobnicate'])).toThrow(/unknown option/);
+  });
+});
+
+describe('report verdict', () => {
+  const crossCheck = (differenceFen: number) => ({
+    cards: 1,
+    sumCardBalancesFen: 1_000 + differenceFen,
+    sumShadowBalancesFen: 1_000,
+    differenceFen,
+    unsyncedDebitsFen: 0,
+    unsyncedRecords: 0,
+    creditedPendingLoadsFen: 0,
+    unexplainedFen: differenceFen,
+    excluded: [],
+    mismatchedCards: [],
+  });
+  const input = (discrepancyFen: number, cardDifferenceFen: number): ReportInput => ({
+    options: { riders: 1, devices: 0, days: 1, seed: 1, quick: true, outDir: '.', progress: false, firstDay: 20270106, syncEveryMin: 60 },
+    facts: { taps: [], latenciesMs: [], loads: [], syncRounds: 0, syncFailures: 0, syncUploaded: 0, offlineWindows: [], lossReports: [], deviceBlacklistSeen: new Map(), parkPassesSold: 0, tornTapsRecovered: 0, syncWallMs: 0 },
+    fleet: { devices: [], stations: [], buses: [], lots: [], parks: [] },
+    riders: [],
+    incidents: { temporaryLoss: null, formalLoss: null, refund: null },
+    loadStates: new Map(),
+    crossCheck: { beforeFinalSync: crossCheck(0), afterFinalSync: crossCheck(cardDifferenceFen) },
+    gateway: {
+      url: 'http://127.0.0.1:1',
+      requests: 0,
+      reconciliation: { ok: discrepancyFen === 0, discrepancy: (discrepancyFen / 100).toFixed(2), discrepancyFen, cardLiabilityFen: 1_000 + discrepancyFen, sumShadowBalancesFen: 1_000 },
+      balances: [
+        { account: 'payment:cash', balanceFen: 1_000 + discrepancyFen },
+        { account: 'liability:card-purse', balanceFen: -1_000 - discrepancyFen },
+      ],
+      clearing: [],
+      teller: [],
+      blacklist: { entries: [], version: 0 },
+    },
+    stateDir: '.',
+    wallClockMs: 1,
+    phasesMs: {},
+    simulatedFromMs: 0,
+    simulatedUntilMs: 0,
+  });
+
+  it('is ok only when the gateway, the ledger identity and the card cross-check all agree', () => {
+    expect(buildReport(input(0, 0))).toMatchObject({ ok: true, failures: [] });
+    const gatewayOff = buildReport(input(1, 0));
+    expect(gatewayOff.ok).toBe(false);
+    expect(gatewayOff.failures.join()).toMatch(/discrepancy 0.01/);
+    const cardsOff = buildReport(input(0, -5));
+    expect(cardsOff.ok).toBe(false);
+    expect(cardsOff.failures.join()).toMatch(/differ by -5 fen/);
   });
 });
