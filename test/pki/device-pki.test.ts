@@ -110,6 +110,18 @@ describe('device CA files', () => {
     const x509 = new X509Certificate(again.certificatePem);
     expect(x509.ca).toBe(true);
 
+    // A CA made on a simulated clock years ahead is valid now too (the TLS stack checks the
+    // listener chain by the wall clock) and covers the simulated time.
+    const futureDir = mkdtempSync(join(tmpdir(), 'pki-future-'));
+    try {
+      const simulatedMs = Date.UTC(2031, 0, 1);
+      const future = ensureDeviceCa(futureDir, { nowMs: simulatedMs });
+      expect(future.notBeforeMs).toBeLessThanOrEqual(Date.now());
+      expect(future.notAfterMs).toBeGreaterThan(simulatedMs + 9 * 365 * DAY_MS);
+    } finally {
+      rmSync(futureDir, { recursive: true, force: true });
+    }
+
     const loose = mkdtempSync(join(tmpdir(), 'pki-loose-'));
     try {
       ensureDeviceCa(loose);
@@ -156,6 +168,19 @@ describe('enrolment', () => {
     expect(asDevice.statusCode).toBe(403);
     const unknown = await h.request('POST', '/v1/devices/NOPE-1/enrolment', { token: ADMIN_TOKEN });
     expect(unknown.statusCode).toBe(404);
+  });
+
+  it('a fleet enrols in parallel (keys generated off the event loop), each with its own certificate', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      deviceCounter++;
+      ids.push(`PKI-FLEET-${deviceCounter}`);
+      await h.registerDevice(ids[i], 'bus-validator');
+    }
+    const identities = await Promise.all(ids.map((deviceId) => enrolDevice({ dir: join(devicesDir, deviceId), gatewayUrl: mainUrl, operatorToken: ADMIN_TOKEN, deviceId })));
+    expect(new Set(identities.map((i) => i.serial)).size).toBe(4);
+    expect(new Set(identities.map((i) => i.keyPem)).size).toBe(4);
+    for (const identity of identities) expect((await rawSync(identity)).status).toBe(200);
   });
 
   it('a device registered before the CA can enrol with its bearer credential', async () => {

@@ -266,8 +266,12 @@ function createDeviceCa(dir: string, keyPath: string, certPath: string, options:
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = newSerialHex();
-  cert.validity.notBefore = new Date(Math.floor((nowMs - DAY_MS) / 1000) * 1000);
-  cert.validity.notAfter = new Date(Math.floor((nowMs + CA_VALIDITY_MS) / 1000) * 1000);
+  // Valid at both the injected time (device certificates are judged by it) and the real time
+  // (the validators' TLS stack checks the chain of the listener certificate by the wall clock),
+  // so a simulated day in another year still works.
+  const realMs = Date.now();
+  cert.validity.notBefore = new Date(Math.floor((Math.min(nowMs, realMs) - DAY_MS) / 1000) * 1000);
+  cert.validity.notAfter = new Date(Math.floor((Math.max(nowMs, realMs) + CA_VALIDITY_MS) / 1000) * 1000);
   const subject = subjectAttrs(options.commonName ?? 'Transit purse device CA');
   cert.setSubject(subject);
   cert.setIssuer(subject);
