@@ -52,7 +52,7 @@ export function columnChart(title: string, columns: Array<{ label: string; value
   const height = 220;
   const top = 28;
   const bottom = 44;
-  const left = 40;
+  const left = 56;
   const area = height - top - bottom;
   const max = Math.max(1, ...columns.map((c) => c.value));
   const step = (width - left - 10) / Math.max(1, columns.length);
