@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeKeyFile } from '../../gateway/src/keys/key-file.ts';
 import { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
+import { readCardFile, writeCardFile } from '../../validator-firmware-sim/src/rider/card-file.ts';
 import { testKeySets } from '../purse/fixtures.ts';
 import { ADMIN_TOKEN, startTestGateway, type TestGateway } from './gateway-fixture.ts';
 import { tempDir } from './temp-db.ts';
@@ -115,5 +116,24 @@ describe('validator CLI', () => {
     expect(session.stdout).toMatch(new RegExp(`tap 0  ACCEPTED  card ${card}  fare 1.00  balance 49.00`));
     expect(session.stderr).toMatch(/not a tap/);
     expect(session.stdout).toMatch(/"nextDeviceSeq":2/);
+  });
+
+  it('takes a card kept in its own image file and writes its new state back', async () => {
+    const walletPath = tmp.file('cards-file.db');
+    const wallet = new CardWallet(walletPath);
+    const card = await gw.issueLoadedCard(wallet, 5_000);
+    const cardFile = tmp.file('alice.card');
+    writeCardFile(cardFile, wallet.image(card));
+    wallet.close();
+    const parkDb = tmp.file('park.db');
+    expect((await run(['init', '--db', parkDb, '--device-id', 'CLI-PARK-101', '--kind', 'park-gate', '--park', '101', '--key-file', keyFile])).code).toBe(0);
+    const stream = tmp.file('park.jsonl');
+    writeFileSync(stream, `${JSON.stringify({ cardImage: cardFile, at: '2026-11-25T10:00:00+08:00' })}\n`);
+    const visit = await run(['run', '--db', parkDb, '--taps', stream, '--no-sync', '--json']);
+    expect(visit.code, visit.stderr).toBe(0);
+    const result = JSON.parse(visit.stdout.trim());
+    expect(result).toMatchObject({ tap: 0, status: 'accepted', chargeFen: 1_000, balanceAfterFen: 4_000, deviceSeqs: [1] });
+    const image = readCardFile(cardFile).image;
+    expect(image.balanceFen - image.overdraftUsedFen).toBe(4_000);
   });
 });

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { pack, unpack } from 'msgpackr';
@@ -118,6 +119,35 @@ describe('SyncClient against a real gateway', () => {
     await sync.drain();
     expect((await gw.journalRows(exit.deviceId)).map((r) => r.device_seq)).toEqual([1, 2, 3]);
     for (const card of cards) expect(await gw.shadowBalanceFen(card)).toBe(effectiveBalanceFen(wallet.image(card)));
+  });
+
+  it('the gateway process goes down and comes back on the same database: taps go on, then everything drains once', async () => {
+    const dir = tmp.file('gw-restart');
+    mkdirSync(dir);
+    let own = await startTestGateway({ dir });
+    const port = Number(new URL(own.url).port);
+    const credential = await own.registerDevice(exit.deviceId, 'subway-exit');
+    const cards = [await own.issueLoadedCard(wallet, 5_000), await own.issueLoadedCard(wallet, 5_000)];
+    const sync = new SyncClient({ device: exit, gatewayUrl: own.url, credential, sleep: noSleep, random: () => 0.5, backoff: { maxAttempts: 3 }, keepAcknowledged: 0 });
+    ride(cards.slice(0, 1), MORNING_MS);
+    expect((await sync.drain()).status).toBe('drained');
+    await own.close();
+    // Down: the device keeps taking taps; sync fails fast with a connection error.
+    ride(cards.slice(1), MORNING_MS + 60 * MIN);
+    const down = await sync.drain();
+    expect(down).toMatchObject({ status: 'offline', failures: 3, remainingUnacked: 1 });
+    expect(down.lastError).toMatch(/unreachable/);
+    // Up again on the same port and database.
+    own = await startTestGateway({ dir, port });
+    try {
+      expect(await sync.drain()).toMatchObject({ status: 'drained', uploaded: 1, remainingUnacked: 0 });
+      expect((await own.journalRows(exit.deviceId)).map((r) => Number(r.device_seq))).toEqual([1, 2]);
+      for (const card of cards) expect(await own.shadowBalanceFen(card)).toBe(effectiveBalanceFen(wallet.image(card)));
+      // keepAcknowledged: 0 prunes every acknowledged row up to the watermark.
+      expect(exit.journal.counts().total).toBe(0);
+    } finally {
+      await own.close();
+    }
   });
 
   it('a gateway that is not there at all (connection refused) is a retryable failure', async () => {
