@@ -19,7 +19,7 @@ import { makeDevicePki, type DevicePki } from '../../gateway/src/pki/device-pki.
 import { createCertificateRequest, IDENTITY_FILE, loadDeviceIdentity, PENDING_KEY_FILE, type DeviceIdentity } from '../../validator-firmware-sim/src/pki/device-identity.ts';
 import { enrolDevice, enrolWithCode, enrolWithCredential, EnrolmentError, renewCertificate, requestEnrolmentCode } from '../../validator-firmware-sim/src/pki/enrolment.ts';
 import { createMtlsFetch } from '../../validator-firmware-sim/src/pki/mtls-fetch.ts';
-import { renewingMtlsFetch } from '../../validator-firmware-sim/src/pki/device-tls.ts';
+import { enrolForSync, renewingMtlsFetch } from '../../validator-firmware-sim/src/pki/device-tls.ts';
 import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
 import { ADMIN_TOKEN, DAY_MS, DEC_20_2025_MS, makeHarness, type Harness } from '../gateway/support/harness.ts';
 import { createDevice, profile } from '../validator/device-fixtures.ts';
@@ -268,6 +268,27 @@ describe('sync over mutual TLS', () => {
       expect(viaMain.json().detail).toContain(`${listener.url}/v1/devices/${d.deviceId}/sync`);
     } finally {
       fetchFn.close();
+      device.close();
+      rmSync(dbDir, { recursive: true, force: true });
+    }
+  });
+
+  it('enrolForSync enrols a simulated device once and hands SyncClient its mutual-TLS options', async () => {
+    const d = await newDevice('bus-validator');
+    const dbDir = mkdtempSync(join(tmpdir(), 'pki-fleet-db-'));
+    const dbPath = join(dbDir, `${d.deviceId}.db`);
+    const device = createDevice(dbPath, profile(d.deviceId, 'bus', { busLine: 7 }));
+    const options = await enrolForSync({ dbPath, gatewayUrl: mainUrl, operatorToken: ADMIN_TOKEN, deviceId: d.deviceId, clock: h.clock.now });
+    try {
+      expect(options.gatewayUrl).toBe(listener.url);
+      const first = loadDeviceIdentity(`${dbPath}.pki`)!.serial;
+      const again = await enrolForSync({ dbPath, gatewayUrl: mainUrl, operatorToken: ADMIN_TOKEN, deviceId: d.deviceId, clock: h.clock.now });
+      again.fetch.close();
+      expect(loadDeviceIdentity(`${dbPath}.pki`)!.serial).toBe(first); // no second enrolment
+      const client = new SyncClient({ device, credential: d.credential, clock: h.clock.now, sleep: async () => {}, ...options });
+      expect((await client.drain()).status).toBe('drained');
+    } finally {
+      options.fetch.close();
       device.close();
       rmSync(dbDir, { recursive: true, force: true });
     }

@@ -118,3 +118,26 @@ export async function runPkiCommand(command: 'enrol' | 'renew', input: PkiComman
     ...(command === 'renew' ? { renewed } : {}),
   };
 }
+
+/**
+ * One call for simulated fleets (the demo): enrols the device if it holds no certificate yet (or
+ * only an expired one), then returns the SyncClient options for mutual TLS:
+ *   const sync = new SyncClient({ device, credential, ...(await enrolForSync({ dbPath, gatewayUrl, operatorToken, deviceId, clock })) });
+ */
+export async function enrolForSync(input: {
+  dbPath: string;
+  gatewayUrl: string;
+  operatorToken: string;
+  deviceId: string;
+  clock?: () => number;
+}): Promise<{ gatewayUrl: string; fetch: MtlsFetch }> {
+  const dir = identityDirFor(input.dbPath);
+  const clock = input.clock ?? Date.now;
+  const current = loadDeviceIdentity(dir);
+  if (!current || current.deviceId !== input.deviceId || current.notAfterMs <= clock() || !current.deviceUrl) {
+    await enrolDevice({ dir, gatewayUrl: input.gatewayUrl, operatorToken: input.operatorToken, deviceId: input.deviceId });
+  }
+  const identity = loadDeviceIdentity(dir)!;
+  if (!identity.deviceUrl) throw new Error('the gateway announced no device listener URL (is the device listener started?)');
+  return { gatewayUrl: identity.deviceUrl, fetch: renewingMtlsFetch(dir, clock) };
+}
