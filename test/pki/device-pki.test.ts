@@ -294,6 +294,24 @@ describe('sync over mutual TLS', () => {
     }
   });
 
+  it('new connections that resume the TLS session still present the certificate', async () => {
+    const d = await enrolled();
+    const fetchFn = createMtlsFetch(d.identity, { keepAlive: false });
+    const resumed: boolean[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetchFn(`${listener.url}/v1/device/identity`);
+        expect(res.status).toBe(200);
+        expect(((await res.json()) as { deviceId: string }).deviceId).toBe(d.deviceId);
+      }
+      listener.app.server.on('secureConnection', (socket) => resumed.push(socket.isSessionReused()));
+      expect((await fetchFn(`${listener.url}/v1/device/identity`)).status).toBe(200);
+    } finally {
+      fetchFn.close();
+    }
+    expect(resumed).toEqual([true]);
+  });
+
   it('answers a msgpack SyncResponse to a raw mutual-TLS request', async () => {
     const d = await enrolled();
     const answer = await rawSync(d.identity);
