@@ -31,7 +31,7 @@ const REPO = join(import.meta.dirname, '..', '..');
 const CLI = join(REPO, 'validator-firmware-sim', 'src', 'cli.ts');
 const MIN_KILLS = 20;
 const CARDS = 6;
-const TAPS = 150;
+const TAPS = 220;
 const SEED = Number(process.env.CRASH_SEED ?? 20261127);
 
 /** Seeded PRNG (mulberry32) so a failing run can be replayed with CRASH_SEED. */
@@ -140,11 +140,13 @@ describe('validator crash safety (SIGKILL at random points)', () => {
           from = ack.tap + 1;
           // Kill somewhere in the next few taps: a random instant inside a tap's card I/O,
           // its intent write, its commit, or between taps.
-          if (killThisRun && !injected && timer === null) timer = setTimeout(() => child.kill('SIGKILL'), Math.floor(random() * 80));
+          if (killThisRun && !injected && timer === null) timer = setTimeout(() => child.kill('SIGKILL'), Math.floor(random() * 60));
         }
       });
       const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
       if (timer !== null) clearTimeout(timer);
+      // A run meant to be killed that reached the end of the stream would end the loop early.
+      if (killThisRun && exit.signal !== 'SIGKILL') throw new Error(`run ${kills + 1} finished the stream before its kill: lengthen the stream`);
       if (exit.signal === 'SIGKILL') {
         kills++;
         if (injected) injectedKills++;

@@ -234,7 +234,14 @@ function openDevice(options: Options): Device {
   const dbPath = resolve(str(options, 'db', './var/validator.db'));
   if (!existsSync(dbPath)) throw new UsageError(`device database ${dbPath} does not exist: run "validator init" first`);
   const psam = readPsamFile(psamFilePath(dbPath));
-  return Device.open(dbPath, { psamKeys: psam.keys });
+  try {
+    return Device.open(dbPath, { psamKeys: psam.keys });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new UsageError(`device database ${dbPath} is in use by a running validator (it holds the database lock; use "status" at its prompt)`);
+    }
+    throw error;
+  }
 }
 
 /** Simulated radio time: the card answers each command after `ms` (blocking, like a reader driver). */

@@ -52,6 +52,8 @@ import { JournalStore, journalLevel, type JournalLevel } from './storage/journal
 import { PendingStore } from './storage/pending-store.ts';
 
 export const PROFILE_KEY = 'profile';
+/** Fare-table versions a device keeps (the one in force and any announced for later dates). */
+export const FARE_TABLE_VERSIONS_KEPT = 3;
 export const GATEWAY_KEY = 'gateway';
 
 export interface GatewayLink {
@@ -195,7 +197,13 @@ export class Device {
     const tables = parseFareTablesJson(json);
     if (tables.version !== version) throw new Error(`fare table says version ${tables.version}, sync said ${version}`);
     const installed = this.fareStore.install(version, json, nowMs);
-    if (installed) this.fareTables.set(version, tables);
+    if (installed) {
+      this.fareTables.set(version, tables);
+      // Keep the newest few versions (the one in force and any announced for later).
+      this.fareStore.prune(FARE_TABLE_VERSIONS_KEPT);
+      const kept = new Set(this.db.prepare('SELECT version FROM fare_tables').pluck().all() as number[]);
+      for (const v of [...this.fareTables.keys()]) if (!kept.has(v)) this.fareTables.delete(v);
+    }
     return installed;
   }
 
