@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LIMITS, SW, TAP_RESULT, effectiveBalanceFen, type CardPort } from '../../core/src/index.ts';
+import { LIMITS, SW, TAP_RESULT, defaultFareTablesSpec, effectiveBalanceFen, encodeFareTablesJson, type CardPort } from '../../core/src/index.ts';
+import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import { Device } from '../../validator-firmware-sim/src/device.ts';
 import { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
 import { tempDir } from './temp-db.ts';
@@ -213,5 +214,19 @@ describe('Device tap loop', () => {
     expect(visit).toMatchObject({ status: 'accepted', chargeFen: 1_000 });
     expect(park.journal.all()[0]).toMatchObject({ deviceKind: 'park-gate', operator: 'park', place: 101, amountFen: 1_000 });
     for (const d of [prIn, prOut, park]) d.close();
+  });
+
+  it('installs newer fare tables, keeps the newest three, and uses the one in force by date', () => {
+    for (const [version, fromMs] of [[2, 0], [3, 0], [4, 0], [5, MORNING_MS + 24 * 60 * MIN]] as const) {
+      expect(entry.installFareTable(version, encodeFareTablesJson(defaultFareTablesSpec(SUBWAY_CSV, version, fromMs)), MORNING_MS)).toBe(true);
+    }
+    expect(entry.installFareTable(4, encodeFareTablesJson(defaultFareTablesSpec(SUBWAY_CSV, 4, 0)), MORNING_MS)).toBe(false);
+    expect(entry.status().fareTableVersions.sort()).toEqual([3, 4, 5]);
+    // Version 5 is announced for tomorrow: today the device runs 4.
+    expect(entry.faresAt(MORNING_MS)?.version).toBe(4);
+    expect(entry.faresAt(MORNING_MS + 25 * 60 * MIN)?.version).toBe(5);
+    const [card] = issueCards(wallet, 1);
+    entry.tap(wallet.present(card), MORNING_MS);
+    expect(entry.journal.all()[0].fareTableVersion).toBe(4);
   });
 });
