@@ -206,8 +206,13 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
       const tac = hexToBytes(request.body.tac, 4, 'tac');
       const load = await store.transaction(async (tx) => {
         await loadInScope(request, await getLoad(tx, request.params.id));
-        return unwrap(await confirmLoad(tx, keys, request.params.id, { tac, newBalanceFen: request.body.newBalanceFen }, clock()));
+        const nowMs = clock();
+        const confirmed = unwrap(await confirmLoad(tx, keys, request.params.id, { tac, newBalanceFen: request.body.newBalanceFen }, nowMs));
+        // Audited with the confirm itself (a refusal above rolls back and the onSend hook audits it).
+        await auditInTransaction(tx, request, 200, nowMs);
+        return confirmed;
       });
+      markAudited(request, 200);
       return loadToWire(load);
     },
   );
