@@ -205,6 +205,9 @@ export class SqliteStore implements Store {
       } else {
         await this.runGroup();
       }
+    } catch (error) {
+      // runGroup and exclusive jobs settle their own promises; reaching here is a store bug.
+      process.emitWarning(`sqlite store drain failed: ${String(error)}`);
     } finally {
       this.draining = false;
       this.schedule();
@@ -239,46 +242,51 @@ export class SqliteStore implements Store {
     }
     const started = performance.now();
     const succeeded: Array<{ job: GroupedJob; value: unknown }> = [];
+    let current: GroupedJob | undefined;
     let count = 0;
-    const savepoint = this.writer.get('SAVEPOINT group_tx');
-    const release = this.writer.get('RELEASE group_tx');
-    while (count < this.groupMaxTransactions && (count === 0 || performance.now() - started < this.groupMaxMs)) {
-      const job = this.takeGrouped();
-      if (job === undefined) break;
-      count++;
-      savepoint.run();
-      const tx = new SqliteTx(this.writer);
-      try {
-        const value = await job.fn(tx);
-        tx.finish();
-        release.run();
-        succeeded.push({ job, value });
-      } catch (error) {
-        tx.finish();
-        if (db.inTransaction) {
-          try {
+    try {
+      const savepoint = this.writer.get('SAVEPOINT group_tx');
+      const release = this.writer.get('RELEASE group_tx');
+      while (count < this.groupMaxTransactions && (count === 0 || performance.now() - started < this.groupMaxMs)) {
+        current = this.takeGrouped();
+        if (current === undefined) break;
+        count++;
+        savepoint.run();
+        const tx = new SqliteTx(this.writer);
+        let value: unknown;
+        try {
+          value = await current.fn(tx);
+        } catch (error) {
+          tx.finish();
+          // Undo this member only; the group's outer transaction goes on.
+          if (db.inTransaction) {
             db.exec('ROLLBACK TO group_tx');
             db.exec('RELEASE group_tx');
-          } catch {
-            // Leaves the outer transaction in an unknown state: abandon the group below.
-            if (db.inTransaction) db.exec('ROLLBACK');
           }
+          const failed = current;
+          current = undefined;
+          failed.reject(error);
+          // SQLite rolled back the whole transaction (e.g. SQLITE_FULL, an I/O error): the
+          // earlier members' work is gone with it, so none of them may be acknowledged.
+          if (!db.inTransaction) throw new GroupCommitError('the group transaction was rolled back by SQLite', { cause: error });
+          continue;
         }
-        job.reject(error);
-        if (!db.inTransaction) {
-          // SQLite rolled back the whole transaction (e.g. SQLITE_FULL, I/O error): the earlier
-          // members' work is gone with it, so none of them may be acknowledged.
-          const lost = new GroupCommitError('the group transaction was rolled back by SQLite', { cause: error });
-          for (const done of succeeded) done.job.reject(lost);
-          return;
-        }
+        tx.finish();
+        release.run();
+        succeeded.push({ job: current, value });
+        current = undefined;
       }
-    }
-    try {
       this.writer.get('COMMIT').run();
     } catch (error) {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      const lost = new GroupCommitError('the group COMMIT failed', { cause: error });
+      // Whatever broke (COMMIT, a savepoint statement, a whole-transaction rollback), nothing of
+      // this group is known to be committed: every member still waiting is refused.
+      try {
+        if (db.inTransaction) db.exec('ROLLBACK');
+      } catch {
+        // The connection is unusable; the next BEGIN will say so to the next group.
+      }
+      const lost = error instanceof GroupCommitError ? error : new GroupCommitError('the group COMMIT failed', { cause: error });
+      current?.reject(lost);
       for (const done of succeeded) done.job.reject(lost);
       return;
     }
