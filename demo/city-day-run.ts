@@ -9,6 +9,12 @@
  * validators offline for hours, sync ticks), then the epilogue (the refund deadline passes, the
  * last offline bus comes back, everything syncs, pending loads are settled by card evidence)
  * and the report (demo/report.ts).
+ *
+ * Device identity (issue 9): the gateway creates its device CA in <outDir>/state/pki on first run
+ * and starts the mutual-TLS device listener; every validator enrols (own key, CSR, certificate)
+ * and syncs only over mutual TLS. One bus validator is reported stolen at 13:00: the operator
+ * revokes it, its next sync is refused (its taps stay in its journal); at 15:00 the unit is
+ * recovered, re-enrolled with a new key, and drains its journal, so the day still reconciles.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,13 +32,17 @@ import {
 } from '../core/src/index.ts';
 import { buildGateway, DEFAULT_SUBWAY_NETWORK_CSV } from '../gateway/src/app.ts';
 import { IssuerKeyService, type MasterKeySet } from '../gateway/src/keys/issuer-key-service.ts';
+import { openDevicePki, startDevicePkiListener } from '../gateway/src/pki/start-device-pki.ts';
 import { SqliteStore } from '../gateway/src/store/sqlite-store.ts';
 import type { DeviceTapResult } from '../validator-firmware-sim/src/device.ts';
+import { identityDirFor } from '../validator-firmware-sim/src/pki/device-tls.ts';
+import { enrolDevice } from '../validator-firmware-sim/src/pki/enrolment.ts';
+import type { DrainResult } from '../validator-firmware-sim/src/sync-client.ts';
 import { EventQueue } from './event-queue.ts';
 import { buildFleet, closeFleet, isOnline, timedTap, type Fleet, type SimDevice, type Station } from './fleet.ts';
 import { GatewayClient, GatewayHttpError } from './gateway-client.ts';
 import { ProgressBar } from './progress-bar.ts';
-import { buildReport, type CityDayReport, type RunFacts } from './report.ts';
+import { buildReport, type CityDayReport, type IdentityFacts, type RunFacts } from './report.ts';
 import {
   appSession,
   buyParkPass,
@@ -98,6 +108,7 @@ interface Incidents {
     cardLockedAfter: boolean;
   } | null;
   refund: { rider: Rider; offlineBus: SimDevice; lateTap: DeviceTapResult | null; refundId: string | null; requestedMs: number; refund: any } | null;
+  stolen: NonNullable<IdentityFacts['stolen']> | null;
 }
 
 function pickWeighted(random: SeededRandom): RiderKind {
@@ -142,6 +153,9 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const keys = IssuerKeyService.fromKeySets(masterKeys(random.fork(4)), 1);
   const store = new SqliteStore({ path: join(stateDir, 'gateway.db'), clock: clock.now });
   const adminToken = `demo-operator-${Buffer.from(random.bytes(16)).toString('hex')}`;
+  // The embedded default creates the device CA on first run (the state folder is new each run).
+  // Certificates and codes are judged by the simulated clock; the CA is also valid at wall time.
+  const pki = openDevicePki({ dir: join(stateDir, 'pki'), certificateValidityMs: 7 * DAY, enrolmentCodeTtlMs: DAY }, clock.nowMs);
   const app = await buildGateway({
     store,
     keys,
@@ -152,6 +166,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       // The demo issues hundreds of cards: a cheaper scrypt than production's N=16384 (demo only).
       passwordKdf: { N: 1024, r: 8, p: 1 },
     },
+    devicePki: pki,
   });
   if (previousJobsInterval === undefined) delete process.env.GATEWAY_JOBS_INTERVAL_MS;
   else process.env.GATEWAY_JOBS_INTERVAL_MS = previousJobsInterval;
@@ -159,6 +174,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('gateway did not listen on a TCP port');
   const gateway = new GatewayClient(`http://127.0.0.1:${address.port}`);
+  const deviceListener = await startDevicePkiListener(app, pki, { deviceHost: '127.0.0.1', devicePort: 0, advertisedHost: '127.0.0.1', hostnames: ['127.0.0.1', 'localhost'] });
   const operator = adminToken;
   const branches = ['branch-01', 'branch-02', 'branch-03'];
   const counters: string[] = [];
@@ -187,8 +203,16 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       clock,
       random: random.fork(5),
       onDevice: (done, total) => progress.update(done, total),
+      onEnrolStart: () => progress.start('enrolling validators'),
+      onEnrolled: (done, total) => progress.update(done, total),
     });
     const theFleet = fleet;
+
+    // Once the CA exists the main API refuses validator sync with the bearer credential.
+    const probeDevice = theFleet.devices[0];
+    const probe = await gateway.call('POST', `/v1/devices/${probeDevice.id}/sync`, { token: probeDevice.credential, body: {}, expect: [403, 401, 200, 400, 415] });
+    const mainApiBearerSync = { deviceId: probeDevice.id, status: probe.status, code: (probe.body as { code?: string } | null)?.code ?? null };
+    let reenrolledAfterExpiry = 0;
 
     // --- facts gathered for the report ------------------------------------------------------
     const facts: RunFacts = {
@@ -210,9 +234,19 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       facts.latenciesMs.push(latencyMs);
     };
 
-    const syncOne = async (device: SimDevice): Promise<void> => {
+    const syncOne = async (device: SimDevice): Promise<DrainResult> => {
       const started = performance.now();
-      const result = await device.sync.drain();
+      let result = await device.sync.drain();
+      // A validator offline past its certificate's end (the dead bus on a long run) could not
+      // renew: the operator enrols it again with a new code, then it syncs.
+      if (result.status === 'rejected' && device.tls.lastRefusal === 'client-certificate-expired') {
+        facts.syncRounds += result.rounds;
+        facts.syncFailures += result.failures;
+        device.tls.lastRefusal = null;
+        await enrolDevice({ dir: identityDirFor(device.dbPath), gatewayUrl: gateway.baseUrl, operatorToken: operator, deviceId: device.id });
+        reenrolledAfterExpiry++;
+        result = await device.sync.drain();
+      }
       facts.syncWallMs += performance.now() - started;
       facts.syncRounds += result.rounds;
       facts.syncFailures += result.failures;
@@ -223,6 +257,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
         const seen = facts.deviceBlacklistSeen.get(`${report.cardNo}@${device.id}`);
         if (seen === undefined && version >= report.version) facts.deviceBlacklistSeen.set(`${report.cardNo}@${device.id}`, clock.nowMs);
       }
+      return result;
     };
 
     // First sync of every device: blacklist version and watermark start current.
@@ -291,7 +326,9 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     const ticketedParks = theFleet.parks.filter((p) => p.parkId === 101);
     // The bus whose modem dies at noon on day 1 and stays dead until after the refund deadline.
     const offlineBus = segmentedBuses[segmentedBuses.length - 1] ?? theFleet.buses[theFleet.buses.length - 1];
-    const incidents: Incidents = { temporaryLoss: null, formalLoss: null, refund: null };
+    // The bus validator reported stolen at 13:00 on day 1 (another bus: the fleet has two or more).
+    const stolenBus = theFleet.buses.find((b) => b !== offlineBus)!;
+    const incidents: Incidents = { temporaryLoss: null, formalLoss: null, refund: null, stolen: null };
 
     const travelMs = (from: Station, to: Station): number => {
       const side = fares.subway.side;
@@ -441,7 +478,8 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       }
 
       // Validators offline for hours (modem down): no sync inside the window, taps go on.
-      const candidates = theFleet.devices.filter((dv) => dv !== offlineBus);
+      // (Not the stolen bus: its refused sync must be a revocation, not a dead modem.)
+      const candidates = theFleet.devices.filter((dv) => dv !== offlineBus && dv !== stolenBus);
       const offlineCount = Math.max(1, Math.round(candidates.length * 0.1));
       for (const device of planRandom.shuffle(candidates).slice(0, offlineCount)) {
         const fromMs = minute(7, 11);
@@ -480,6 +518,51 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       // The bus modem dies at noon and stays dead until after the refund deadline.
       offlineBus.offline.push({ fromMs: t(d, 12), untilMs: Number.MAX_SAFE_INTEGER });
       facts.offlineWindows.push({ deviceId: offlineBus.id, fromMs: t(d, 12), untilMs: -1 });
+
+      const refusalsOf = (device: SimDevice): number => device.tls.refused['client-certificate-revoked'] ?? 0;
+      let refusalsBefore = 0;
+      // Stolen validator: reported at 13:00, the operator revokes it; its next sync (13:20) is
+      // refused and its taps stay in its journal; recovered at 15:00, the operator enrols it
+      // again (a new key on the device) and it drains its journal over mutual TLS.
+      queue.at(t(d, 13), async () => {
+        const answer = await gateway.post<{ revokedSerials: string[]; credentialsRevoked: number }>(`/v1/devices/${stolenBus.id}/revocation`, operator, { reason: 'stolen' });
+        incidents.stolen = {
+          deviceId: stolenBus.id,
+          revokedAtMs: clock.nowMs,
+          revokedSerials: answer.revokedSerials,
+          unsyncedAtRevocation: stolenBus.device.state.read().unackedCount,
+          refusedSyncAtMs: null,
+          refusedSyncStatus: null,
+          refusedSyncCode: null,
+          refusedSyncs: 0,
+          unsyncedWhileRevoked: 0,
+          reenrolledAtMs: null,
+          newSerial: null,
+          drainStatus: null,
+          drainedRecords: 0,
+          unsyncedAfterDrain: null,
+        };
+        refusalsBefore = refusalsOf(stolenBus);
+      });
+      queue.at(t(d, 13, 20), async () => {
+        const stolen = incidents.stolen!;
+        const result = await syncOne(stolenBus);
+        stolen.refusedSyncAtMs = clock.nowMs;
+        stolen.refusedSyncStatus = result.status;
+        stolen.refusedSyncCode = stolenBus.tls.lastRefusal;
+      });
+      queue.at(t(d, 15), async () => {
+        const stolen = incidents.stolen!;
+        stolen.refusedSyncs = refusalsOf(stolenBus) - refusalsBefore;
+        stolen.unsyncedWhileRevoked = stolenBus.device.state.read().unackedCount;
+        const identity = await enrolDevice({ dir: identityDirFor(stolenBus.dbPath), gatewayUrl: gateway.baseUrl, operatorToken: operator, deviceId: stolenBus.id });
+        stolen.reenrolledAtMs = clock.nowMs;
+        stolen.newSerial = identity.serial;
+        const result = await syncOne(stolenBus);
+        stolen.drainStatus = result.status;
+        stolen.drainedRecords = result.uploaded;
+        stolen.unsyncedAfterDrain = result.remainingUnacked;
+      });
 
       // Temporary loss: lost at 10:00, reported in the app at 10:30; someone finds it and taps at 15:30.
       temporary.incident = 'temporary-loss';
@@ -606,6 +689,12 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       teller.push(await gateway.get(`/v1/reports/teller?day=${day}`, operator));
     }
     const blacklist = await gateway.get<{ entries: Array<{ cardNo: string; op: 'add' | 'remove'; reason: string; version: number }>; version: number }>('/v1/blacklist?since=0', operator);
+    // Every certificate the CA issued, as the gateway recorded them (per device: exact, no paging).
+    const certificates: IdentityFacts['certificates'] = [];
+    for (const device of theFleet.devices) {
+      const answer = await gateway.get<{ certificates: IdentityFacts['certificates'] }>(`/v1/devices/${device.id}/certificates`, operator);
+      for (const c of answer.certificates) certificates.push({ deviceId: c.deviceId, serial: c.serial, issuedVia: c.issuedVia, status: c.status });
+    }
     progress.finish();
 
     return buildReport({
@@ -642,6 +731,16 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
         },
       },
       loadStates,
+      identity: {
+        caFingerprint: pki.ca.fingerprint,
+        deviceUrl: deviceListener.url,
+        enrolWallMs: theFleet.enrolWallMs,
+        certificates,
+        devices: theFleet.devices.map((dv) => ({ deviceId: dv.id, ...dv.tls })),
+        mainApiBearerSync,
+        reenrolledAfterExpiry,
+        stolen: incidents.stolen,
+      },
       crossCheck: { beforeFinalSync, afterFinalSync },
       gateway: { url: gateway.baseUrl, requests: gateway.requests, reconciliation, balances: balances.accounts, clearing, teller, blacklist },
       stateDir,
@@ -653,6 +752,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   } finally {
     progress.finish();
     if (fleet !== null) closeFleet(fleet);
+    await deviceListener.close();
     await app.close();
     await store.close();
   }

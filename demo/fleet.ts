@@ -1,8 +1,12 @@
 /**
  * The validator fleet: subway entry/exit gates at real stations of the network, bus validators
  * on the example lines, P+R entry/exit gates, park gates. Each device has its own SQLite device
- * database, is registered with the gateway (its device credential goes into the device's
- * config) and syncs over HTTP with the validator's own SyncClient (msgpack).
+ * database and is registered with the gateway (its device credential goes into the device's
+ * config). Then every device enrols with the gateway's device CA (issue 9: its own RSA key,
+ * CSR, certificate in `<db>.pki/`) and syncs with the validator's own SyncClient (msgpack)
+ * over mutual TLS with the device listener only; the main API refuses bearer sync once the CA
+ * exists. Enrolment costs a key generation per device (libuv thread pool), so the fleet enrols
+ * a few devices at once.
  */
 import { join } from 'node:path';
 import {
@@ -23,11 +27,25 @@ import { terminalIdFor, type DeviceProfile } from '../validator-firmware-sim/src
 import { openDeviceDb } from '../validator-firmware-sim/src/storage/device-db.ts';
 import { FareTableStore } from '../validator-firmware-sim/src/storage/fare-table-store.ts';
 import { SyncClient, type DrainResult } from '../validator-firmware-sim/src/sync-client.ts';
+import { enrolForSync } from '../validator-firmware-sim/src/pki/device-tls.ts';
+import type { MtlsFetch } from '../validator-firmware-sim/src/pki/mtls-fetch.ts';
 import type { GatewayClient } from './gateway-client.ts';
 import type { SeededRandom } from './seeded-random.ts';
 import type { SimClock } from './sim-clock.ts';
 
 export type GatewayDeviceKind = 'subway-gate' | 'bus-validator' | 'pr-gate' | 'park-gate';
+
+/** What one device's mutual-TLS sync transport saw (counted around its fetch). */
+export interface DeviceTlsStats {
+  /** Sync requests sent over mutual TLS to the device listener. */
+  requests: number;
+  /** Answered 200 (a sync round the gateway served). */
+  ok: number;
+  /** Refused answers by problem code (e.g. client-certificate-revoked). */
+  refused: Record<string, number>;
+  /** The last refusal's problem code, if any. */
+  lastRefusal: string | null;
+}
 
 export interface SimDevice {
   id: string;
@@ -35,6 +53,13 @@ export interface SimDevice {
   operator: Operator;
   device: Device;
   sync: SyncClient;
+  /** The device database; its identity (key, certificate, pinned CA) is in `<dbPath>.pki/`. */
+  dbPath: string;
+  /** The bearer credential from registration (refused for sync once the device CA exists). */
+  credential: string;
+  tls: DeviceTlsStats;
+  /** Closes the kept-alive mutual-TLS connections. */
+  closeTransport: () => void;
   /** Offline windows [fromMs, untilMs): no sync happens inside one (taps go on). */
   offline: Array<{ fromMs: number; untilMs: number }>;
   /** Where it stands, for display. */
@@ -54,6 +79,8 @@ export interface Station {
 
 export interface Fleet {
   devices: SimDevice[];
+  /** Wall-clock time spent enrolling the fleet with the device CA (keys, CSRs, certificates). */
+  enrolWallMs: number;
   stations: Station[];
   buses: SimDevice[];
   lots: Array<{ lotId: number; entry: SimDevice; exit: SimDevice }>;
@@ -86,6 +113,47 @@ export interface BuildFleetOptions {
   clock: SimClock;
   random: SeededRandom;
   onDevice?: (done: number, total: number) => void;
+  /** Called when every device is registered and enrolment starts. */
+  onEnrolStart?: () => void;
+  onEnrolled?: (done: number, total: number) => void;
+  /** Enrolments in flight at once (key generation runs on libuv's pool of 4 threads); default 4. */
+  enrolConcurrency?: number;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight; results keep the items' order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/** Wraps the mutual-TLS fetch to count requests, served rounds and refusals by problem code. */
+function countingFetch(inner: MtlsFetch, stats: DeviceTlsStats): typeof fetch {
+  const counted = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    stats.requests++;
+    const answer = await inner(input, init);
+    if (answer.status === 200) stats.ok++;
+    else {
+      let code = `http-${answer.status}`;
+      try {
+        const problem = (await answer.clone().json()) as { code?: unknown };
+        if (typeof problem.code === 'string') code = problem.code;
+      } catch {
+        // not a problem document: keep the status
+      }
+      stats.refused[code] = (stats.refused[code] ?? 0) + 1;
+      stats.lastRefusal = code;
+    }
+    return answer;
+  };
+  return counted as typeof fetch;
 }
 
 /** Picks real stations of the main network, one early-entry station among them when there are three or more. */
@@ -135,16 +203,6 @@ export async function buildFleet(options: BuildFleetOptions): Promise<Fleet> {
       db.close();
     }
     const device = Device.open(dbPath, { psamKeys: options.psamKeys });
-    const sync = new SyncClient({
-      device,
-      gatewayUrl: gateway.baseUrl,
-      credential: registration.credential,
-      clock: clock.now,
-      random: () => random.next(),
-      // Simulated time: a failed round is retried at the next sync tick, never by sleeping.
-      sleep: async () => {},
-      backoff: { maxAttempts: 2 },
-    });
     done++;
     options.onDevice?.(done, total);
     return {
@@ -152,7 +210,12 @@ export async function buildFleet(options: BuildFleetOptions): Promise<Fleet> {
       kind,
       operator: profile.operator,
       device,
-      sync,
+      // Set once the device is enrolled (below): sync runs only over mutual TLS.
+      sync: null as unknown as SyncClient,
+      dbPath,
+      credential: registration.credential,
+      tls: { requests: 0, ok: 0, refused: {}, lastRefusal: null },
+      closeTransport: () => {},
       offline: [],
       place: placeText,
       stationCode: profile.stationCode,
@@ -193,7 +256,36 @@ export async function buildFleet(options: BuildFleetOptions): Promise<Fleet> {
     parks.push(await make(id, 'park-gate', 'park-gate', { parkId: park.parkId }, park.name, { park: park.name }));
   }
   const devices = [...stations.flatMap((s) => [s.entry, s.exit]), ...buses, ...lots.flatMap((l) => [l.entry, l.exit]), ...parks];
-  return { devices, stations, buses, lots, parks };
+
+  // Enrolment: operator code, device key + CSR, certificate; then the SyncClient talks to the
+  // device listener the gateway announced, with the device's certificate.
+  options.onEnrolStart?.();
+  const enrolStarted = performance.now();
+  let enrolled = 0;
+  try {
+    await mapBounded(devices, options.enrolConcurrency ?? 4, async (sim) => {
+      const transport = await enrolForSync({ dbPath: sim.dbPath, gatewayUrl: gateway.baseUrl, operatorToken: options.operatorToken, deviceId: sim.id, clock: clock.now });
+      sim.closeTransport = () => transport.fetch.close();
+      sim.sync = new SyncClient({
+        device: sim.device,
+        gatewayUrl: transport.gatewayUrl,
+        credential: sim.credential,
+        fetch: countingFetch(transport.fetch, sim.tls),
+        clock: clock.now,
+        random: () => random.next(),
+        // Simulated time: a failed round is retried at the next sync tick, never by sleeping.
+        sleep: async () => {},
+        backoff: { maxAttempts: 2 },
+      });
+      enrolled++;
+      options.onEnrolled?.(enrolled, devices.length);
+    });
+  } catch (error) {
+    closeFleet({ devices, stations, buses, lots, parks, enrolWallMs: 0 });
+    throw error;
+  }
+  const enrolWallMs = performance.now() - enrolStarted;
+  return { devices, stations, buses, lots, parks, enrolWallMs };
 }
 
 /** One tap with its latency: the validator's whole tap, journal commit (synchronous=FULL) included. */
@@ -209,5 +301,8 @@ export async function syncDevice(device: SimDevice): Promise<DrainResult> {
 }
 
 export function closeFleet(fleet: Fleet): void {
-  for (const d of fleet.devices) d.device.close();
+  for (const d of fleet.devices) {
+    d.closeTransport();
+    d.device.close();
+  }
 }

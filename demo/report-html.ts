@@ -76,6 +76,36 @@ function htmlTable(header: string[], rows: Array<Array<string | number>>): strin
   return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
+function identityHtml(report: CityDayReport): string {
+  const id = report.deviceIdentity;
+  if (!id) return '';
+  const list = (m: Record<string, number>): string =>
+    Object.entries(m)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ') || 'none';
+  const s = id.stolen;
+  const rows: Array<Array<string | number>> = [
+    ['devices enrolled', `${id.devicesEnrolled}/${id.devices}`],
+    ['certificates issued', `${id.certificatesIssued} (${list(id.certificatesByVia)})`],
+    ['certificates now', list(id.certificatesByStatus)],
+    ['time spent enrolling', `${(id.enrolWallMs / 1000).toFixed(1)} s`],
+    ['syncs served over mutual TLS', `${id.mtlsSyncsServed} of ${id.mtlsSyncRequests} requests (${id.devicesSyncedOverMtls}/${id.devices} devices)`],
+    ['refused on the device port', list(id.refusedByCode)],
+    [`bearer sync on the main API (${id.mainApiBearerSync.deviceId})`, `${id.mainApiBearerSync.status} ${id.mainApiBearerSync.code ?? ''}`],
+  ];
+  if (id.reenrolledAfterExpiry > 0) rows.push(['enrolled again after expiring offline', id.reenrolledAfterExpiry]);
+  if (s) {
+    rows.push(
+      [`stolen ${s.deviceId}: revoked`, `${s.revokedAt}, ${s.revokedSerials.length} certificate(s), ${s.unsyncedAtRevocation} records not yet uploaded`],
+      ['its next sync', s.refusedSyncCode === null ? 'NOT refused' : `refused: ${s.refusedSyncCode} (${s.refusedSyncs} refused while revoked)`],
+      ['re-enrolled (new key)', `${s.reenrolledAt ?? '-'}, journal held ${s.unsyncedWhileRevoked} records, drained ${s.drainedRecords}, ${s.unsyncedAfterDrain ?? '-'} left`],
+    );
+  }
+  return `<h2>Device identity</h2>
+<p>The gateway's device CA (fingerprint ${escapeHtml(id.caFingerprint.slice(0, 16))}…) issued every validator its certificate; validators sync only over mutual TLS with ${escapeHtml(id.deviceUrl)}.</p>
+${htmlTable(['', ''], rows)}`;
+}
+
 export function renderHtml(report: CityDayReport): string {
   const m = report.meta;
   const rec = report.reconciliation;
@@ -158,6 +188,7 @@ export function renderHtml(report: CityDayReport): string {
       ['card', 'reason', 'reported', 'devices holding', 'to online fleet (min)', 'to whole fleet (min)'],
       report.blacklist.propagation.map((p) => [p.cardNo, p.kind, p.reportedAt, `${p.devicesHolding}/${p.devices}`, p.minutesToOnlineFleet?.toFixed(0) ?? '-', p.minutesToWholeFleet?.toFixed(0) ?? '-']),
     ),
+    identityHtml(report),
     '<h2>Tap latency</h2>',
     `<p>The validator's whole tap, durable journal commit (SQLite WAL, synchronous=FULL) included, measured with process.hrtime: p50 ${report.latency.p50Ms} ms, p95 ${report.latency.p95Ms} ms, p99 ${report.latency.p99Ms} ms, max ${report.latency.maxMs} ms over ${report.latency.taps} taps.</p>`,
     columnChart('Tap latency histogram', histogram, { color: PALETTE[4] }),

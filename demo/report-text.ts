@@ -96,6 +96,37 @@ export function renderText(report: CityDayReport, color = true): string {
   if (inc.refund) out.push(`  broken card ${inc.refund.cardNo}: rode ${inc.refund.offlineBus} (offline) → ${inc.refund.lateTapResult}, ${yuan(inc.refund.lateTapChargeFen)} yuan, uploaded after the payout`);
   out.push(`  torn taps recovered on the next tap: ${report.taps.tornRecovered}`);
   out.push('');
+  const id = report.deviceIdentity;
+  if (id) {
+    out.push('\x1b[1mDevice identity (device CA, mutual TLS)\x1b[0m');
+    out.push(`  CA ${id.caFingerprint.slice(0, 16)}…; device listener ${id.deviceUrl}`);
+    out.push(
+      `  devices enrolled: ${id.devicesEnrolled}/${id.devices}; certificates issued: ${id.certificatesIssued} (${Object.entries(id.certificatesByVia)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ')}; now ${Object.entries(id.certificatesByStatus)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ')}); enrolling took ${(id.enrolWallMs / 1000).toFixed(1)} s`,
+    );
+    out.push(
+      `  syncs over mutual TLS: ${id.mtlsSyncsServed} served of ${id.mtlsSyncRequests} requests, ${id.devicesSyncedOverMtls}/${id.devices} devices; refused: ${
+        Object.entries(id.refusedByCode)
+          .map(([k, n]) => `${n} ${k}`)
+          .join(', ') || 'none'
+      }`,
+    );
+    out.push(`  bearer sync on the main API (${id.mainApiBearerSync.deviceId}): ${id.mainApiBearerSync.status} ${id.mainApiBearerSync.code ?? ''}`);
+    if (id.reenrolledAfterExpiry > 0) out.push(`  enrolled again after their certificate expired offline: ${id.reenrolledAfterExpiry}`);
+    const s = id.stolen;
+    if (s) {
+      out.push(
+        `  stolen validator ${s.deviceId}: revoked ${s.revokedAt} (${s.revokedSerials.length} certificate(s), ${s.unsyncedAtRevocation} records not yet uploaded); ` +
+          `next sync ${s.refusedSyncCode === null ? 'NOT refused' : `refused ${s.refusedSyncCode}`} (${s.refusedSyncs} refused while revoked); ` +
+          `its journal kept ${s.unsyncedWhileRevoked} records; recovered and re-enrolled ${s.reenrolledAt ?? '-'} with a new key (serial ${(s.newSerial ?? '-').slice(0, 12)}…), ` +
+          `drained ${s.drainedRecords} records, ${s.unsyncedAfterDrain ?? '-'} left`,
+      );
+    }
+    out.push('');
+  }
   const l = report.latency;
   out.push(table('Tap latency (validator tap incl. durable journal commit)', ['taps', 'p50', 'p95', 'p99', 'max'], [[l.taps, `${l.p50Ms.toFixed(3)} ms`, `${l.p95Ms.toFixed(3)} ms`, `${l.p99Ms.toFixed(3)} ms`, `${l.maxMs.toFixed(3)} ms`]]));
   out.push(`  sync: ${report.sync.rounds} rounds, ${report.sync.uploaded} records uploaded, ${report.sync.failures} failed rounds; ${report.sync.offlineWindows.length} offline windows\n`);

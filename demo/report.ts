@@ -36,6 +36,42 @@ export interface RunFacts {
   syncWallMs: number;
 }
 
+/** Device identity (issue 9): what the CA issued, how the fleet synced, the stolen validator. */
+export interface IdentityFacts {
+  caFingerprint: string;
+  /** The mutual-TLS device listener. */
+  deviceUrl: string;
+  /** Wall-clock time of the fleet's enrolment (keys, CSRs, certificates). */
+  enrolWallMs: number;
+  /** Every certificate the gateway recorded for the fleet (enrolments, re-enrolments, renewals). */
+  certificates: Array<{ deviceId: string; serial: string; issuedVia: string; status: string }>;
+  /** Per device: sync requests over mutual TLS, rounds served, refusals by problem code. */
+  devices: Array<{ deviceId: string; requests: number; ok: number; refused: Record<string, number> }>;
+  /** What the main API answered a validator's bearer sync once the CA existed. */
+  mainApiBearerSync: { deviceId: string; status: number; code: string | null };
+  /** Devices offline past their certificate's end, enrolled again by the operator. */
+  reenrolledAfterExpiry: number;
+  stolen: {
+    deviceId: string;
+    revokedAtMs: number;
+    revokedSerials: string[];
+    /** Journal records not yet uploaded when it was revoked. */
+    unsyncedAtRevocation: number;
+    refusedSyncAtMs: number | null;
+    refusedSyncStatus: string | null;
+    refusedSyncCode: string | null;
+    /** Sync requests refused as revoked until it was re-enrolled. */
+    refusedSyncs: number;
+    /** Journal records waiting on the device when it was re-enrolled. */
+    unsyncedWhileRevoked: number;
+    reenrolledAtMs: number | null;
+    newSerial: string | null;
+    drainStatus: string | null;
+    drainedRecords: number;
+    unsyncedAfterDrain: number | null;
+  } | null;
+}
+
 export interface ReportInput {
   options: CityDayOptions & { firstDay: number; syncEveryMin: number };
   facts: RunFacts;
@@ -56,6 +92,8 @@ export interface ReportInput {
     refund: { cardNo: string; offlineBus: string; lateTapResult: string | null; lateTapChargeFen: number; refund: any } | null;
   };
   loadStates: Map<string, { status: string; resolution: string | null }>;
+  /** Null when the run had no device PKI (unit tests of the verdict). */
+  identity: IdentityFacts | null;
   crossCheck: { beforeFinalSync: CrossCheck; afterFinalSync: CrossCheck };
   gateway: {
     url: string;
@@ -154,6 +192,7 @@ export interface CityDayReport {
     }>;
   };
   incidents: ReportInput['incidents'];
+  deviceIdentity: DeviceIdentityReport | null;
   latency: { taps: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; meanMs: number; histogram: Array<{ upToMs: number | null; taps: number }> };
   sync: { rounds: number; uploaded: number; failures: number; offlineWindows: Array<{ deviceId: string; from: string; until: string; hours: number }> };
   reconciliation: {
@@ -161,6 +200,55 @@ export interface CityDayReport {
     ledger: Array<{ account: string; balanceFen: number }>;
     moneyIdentity: { moneyInFen: number; moneyOutFen: number; heldFen: number; held: Array<{ account: string; fen: number }>; differenceFen: number };
     crossCheck: { beforeFinalSync: CrossCheck; afterFinalSync: CrossCheck };
+  };
+}
+
+export interface DeviceIdentityReport {
+  caFingerprint: string;
+  deviceUrl: string;
+  devicesEnrolled: number;
+  devices: number;
+  certificatesIssued: number;
+  certificatesByVia: Record<string, number>;
+  certificatesByStatus: Record<string, number>;
+  enrolWallMs: number;
+  /** Sync requests over mutual TLS, and those the gateway served (200). */
+  mtlsSyncRequests: number;
+  mtlsSyncsServed: number;
+  /** Devices that had at least one sync round served over mutual TLS. */
+  devicesSyncedOverMtls: number;
+  refusedByCode: Record<string, number>;
+  mainApiBearerSync: IdentityFacts['mainApiBearerSync'];
+  reenrolledAfterExpiry: number;
+  stolen: (NonNullable<IdentityFacts['stolen']> & { revokedAt: string; reenrolledAt: string | null }) | null;
+}
+
+function identityReport(identity: IdentityFacts): DeviceIdentityReport {
+  const certificatesByVia: Record<string, number> = {};
+  const certificatesByStatus: Record<string, number> = {};
+  for (const c of identity.certificates) {
+    bump(certificatesByVia, c.issuedVia);
+    bump(certificatesByStatus, c.status);
+  }
+  const refusedByCode: Record<string, number> = {};
+  for (const d of identity.devices) for (const [code, n] of Object.entries(d.refused)) bump(refusedByCode, code, n);
+  const s = identity.stolen;
+  return {
+    caFingerprint: identity.caFingerprint,
+    deviceUrl: identity.deviceUrl,
+    devicesEnrolled: new Set(identity.certificates.map((c) => c.deviceId)).size,
+    devices: identity.devices.length,
+    certificatesIssued: identity.certificates.length,
+    certificatesByVia,
+    certificatesByStatus,
+    enrolWallMs: Math.round(identity.enrolWallMs),
+    mtlsSyncRequests: identity.devices.reduce((n, d) => n + d.requests, 0),
+    mtlsSyncsServed: identity.devices.reduce((n, d) => n + d.ok, 0),
+    devicesSyncedOverMtls: identity.devices.filter((d) => d.ok > 0).length,
+    refusedByCode,
+    mainApiBearerSync: identity.mainApiBearerSync,
+    reenrolledAfterExpiry: identity.reenrolledAfterExpiry,
+    stolen: s && { ...s, revokedAt: beijingText(s.revokedAtMs), reenrolledAt: s.reenrolledAtMs === null ? null : beijingText(s.reenrolledAtMs) },
   };
 }
 
@@ -340,6 +428,16 @@ export function buildReport(input: ReportInput): CityDayReport {
   if (input.crossCheck.beforeFinalSync.unexplainedFen !== 0) failures.push(`before the final sync ${input.crossCheck.beforeFinalSync.unexplainedFen} fen of card/shadow difference is unexplained`);
   if (pendingAtEnd > 0) failures.push(`${pendingAtEnd} loads still pending at the end`);
   if (clearedFen !== chargedFen) failures.push(`cleared debits ${clearedFen} fen ≠ charged at validators ${chargedFen} fen`);
+  const deviceIdentity = input.identity && identityReport(input.identity);
+  if (deviceIdentity) {
+    // Device identity is part of the verdict: a gate that syncs without its certificate, or a
+    // revoked one that still syncs, is a failure even when the money adds up.
+    if (deviceIdentity.mainApiBearerSync.status !== 403) failures.push(`the main API answered a bearer sync with ${deviceIdentity.mainApiBearerSync.status}, not 403`);
+    if (deviceIdentity.devicesSyncedOverMtls !== deviceIdentity.devices) failures.push(`${deviceIdentity.devices - deviceIdentity.devicesSyncedOverMtls} validators never synced over mutual TLS`);
+    const stolen = deviceIdentity.stolen;
+    if (stolen && stolen.refusedSyncCode !== 'client-certificate-revoked') failures.push(`the revoked validator ${stolen.deviceId}'s sync was not refused as revoked (${stolen.refusedSyncCode ?? 'served'})`);
+    if (stolen && stolen.unsyncedAfterDrain !== 0) failures.push(`the re-enrolled validator ${stolen.deviceId} still holds ${stolen.unsyncedAfterDrain} unsynced records`);
+  }
 
   const fleetByKind: Record<string, number> = {};
   for (const d of fleet.devices) bump(fleetByKind, d.kind);
@@ -392,6 +490,7 @@ export function buildReport(input: ReportInput): CityDayReport {
     refunds,
     blacklist: { size: listed.size, version: gateway.blacklist.version, byReason, propagation },
     incidents: input.incidents,
+    deviceIdentity,
     latency,
     sync: {
       rounds: facts.syncRounds,

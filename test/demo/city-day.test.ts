@@ -153,10 +153,11 @@ describe('report verdict', () => {
   const input = (discrepancyFen: number, cardDifferenceFen: number): ReportInput => ({
     options: { riders: 1, devices: 0, days: 1, seed: 1, quick: true, outDir: '.', progress: false, firstDay: 20270106, syncEveryMin: 60 },
     facts: { taps: [], latenciesMs: [], loads: [], syncRounds: 0, syncFailures: 0, syncUploaded: 0, offlineWindows: [], lossReports: [], deviceBlacklistSeen: new Map(), parkPassesSold: 0, tornTapsRecovered: 0, syncWallMs: 0 },
-    fleet: { devices: [], stations: [], buses: [], lots: [], parks: [] },
+    fleet: { devices: [], stations: [], buses: [], lots: [], parks: [], enrolWallMs: 0 },
     riders: [],
     incidents: { temporaryLoss: null, formalLoss: null, refund: null },
     loadStates: new Map(),
+    identity: null,
     crossCheck: { beforeFinalSync: crossCheck(0), afterFinalSync: crossCheck(cardDifferenceFen) },
     gateway: {
       url: 'http://127.0.0.1:1',
