@@ -551,6 +551,9 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
         stolen.refusedSyncStatus = result.status;
         stolen.refusedSyncCode = stolenBus.tls.lastRefusal;
       });
+      // A rider boards that bus while it is revoked: the validator works offline, the tap waits in its journal.
+      const stolenRider = riders.find((r) => r.incident === null && (r.kind === 'bus' || r.kind === 'bus-commute') && r !== broken);
+      if (stolenRider) busRide(stolenRider, stolenBus, t(d, 14), false);
       queue.at(t(d, 15), async () => {
         const stolen = incidents.stolen!;
         stolen.refusedSyncs = refusalsOf(stolenBus) - refusalsBefore;

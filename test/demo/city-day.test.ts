@@ -1,9 +1,12 @@
 /**
  * The demo in quick mode, in-process, with a fixed seed: it must exit 0 with a reconciled
  * report, taps of every kind, the broken card's late tap written off, and lost cards refused
- * at gates after sync (temporary: refused, not locked; formal: refused and locked).
+ * at gates after sync (temporary: refused, not locked; formal: refused and locked), and every
+ * validator enrolled with the device CA and synced over mutual TLS only (the stolen one refused
+ * once revoked, then re-enrolled with a new key and drained).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -111,6 +114,62 @@ describe('npm run demo -- --quick', () => {
   });
 });
 
+describe('device identity in the demo (issue 9)', () => {
+  it('creates the CA on first run and enrols every validator: one certificate each, key files private', () => {
+    const report = result.report!;
+    const id = report.deviceIdentity!;
+    expect(id.devices).toBe(report.meta.devices);
+    expect(id.devicesEnrolled).toBe(id.devices);
+    // One certificate per device, plus the stolen validator's re-enrolment.
+    expect(id.certificatesIssued).toBe(id.devices + 1);
+    expect(id.certificatesByVia).toEqual({ enrolment: id.devices + 1 });
+    expect(id.certificatesByStatus).toEqual({ active: id.devices, revoked: 1 });
+    expect(id.enrolWallMs).toBeGreaterThan(0);
+    expect(id.deviceUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const state = report.meta.stateDir;
+    expect(statSync(join(state, 'pki', 'device-ca.key.pem')).mode & 0o077).toBe(0);
+    const identityFile = join(state, 'devices', `${id.stolen!.deviceId}.db.pki`, 'device-identity.json');
+    expect(statSync(identityFile).mode & 0o077).toBe(0);
+    const identityDirs = readdirSync(join(state, 'devices')).filter((name) => name.endsWith('.db.pki'));
+    expect(identityDirs).toHaveLength(id.devices);
+    for (const name of identityDirs) expect(existsSync(join(state, 'devices', name, 'device-identity.json')), name).toBe(true);
+  });
+
+  it('syncs only over mutual TLS: every device had rounds served there, the main API refuses bearer sync', () => {
+    const id = result.report!.deviceIdentity!;
+    expect(id.mtlsSyncsServed).toBeGreaterThan(0);
+    expect(id.devicesSyncedOverMtls).toBe(id.devices);
+    // Every uploaded record went through the device port: the gateway saw no other sync path work.
+    expect(result.report!.sync.uploaded).toBeGreaterThan(0);
+    expect(id.mainApiBearerSync).toMatchObject({ status: 403, code: 'sync-requires-device-tls' });
+    // The only refusals on the device port are the stolen validator's.
+    expect(id.refusedByCode).toEqual({ 'client-certificate-revoked': id.stolen!.refusedSyncs });
+    expect(id.mtlsSyncRequests).toBe(id.mtlsSyncsServed + id.stolen!.refusedSyncs);
+  });
+
+  it('refuses the stolen validator after revocation; its journal keeps the taps until it is re-enrolled with a new key and drained', () => {
+    const report = result.report!;
+    const stolen = report.deviceIdentity!.stolen!;
+    expect(stolen.revokedSerials).toHaveLength(1);
+    expect(stolen.refusedSyncCode).toBe('client-certificate-revoked');
+    expect(stolen.refusedSyncStatus).toBe('rejected');
+    expect(stolen.refusedSyncs).toBeGreaterThanOrEqual(1);
+    expect(stolen.unsyncedWhileRevoked).toBeGreaterThan(0);
+    expect(stolen.unsyncedWhileRevoked).toBeGreaterThanOrEqual(stolen.unsyncedAtRevocation);
+    expect(stolen.newSerial).not.toBeNull();
+    expect(stolen.newSerial).not.toBe(stolen.revokedSerials[0]);
+    expect(stolen.drainStatus).toBe('drained');
+    expect(stolen.drainedRecords).toBe(stolen.unsyncedWhileRevoked);
+    expect(stolen.unsyncedAfterDrain).toBe(0);
+    const installed = JSON.parse(readFileSync(join(report.meta.stateDir, 'devices', `${stolen.deviceId}.db.pki`, 'device-identity.json'), 'utf8'));
+    expect(installed.deviceId).toBe(stolen.deviceId);
+    expect(new X509Certificate(installed.certPem).serialNumber.toLowerCase()).toBe(stolen.newSerial);
+    expect(stdout).toContain(`stolen validator ${stolen.deviceId}`);
+    expect(stdout).toContain('refused client-certificate-revoked');
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('Device identity');
+  });
+});
+
 describe('demo helpers', () => {
   it('the seeded random repeats for a seed and differs across seeds', () => {
     const a = new SeededRandom(42);
@@ -176,6 +235,44 @@ describe('report verdict', () => {
     phasesMs: {},
     simulatedFromMs: 0,
     simulatedUntilMs: 0,
+  });
+
+  it('fails when the revoked validator still synced, or a validator never synced over mutual TLS', () => {
+    const identity = (refusedSyncCode: string | null, devicesServed: number): ReportInput['identity'] => ({
+      caFingerprint: 'ab'.repeat(32),
+      deviceUrl: 'https://127.0.0.1:1',
+      enrolWallMs: 1,
+      certificates: [{ deviceId: 'BUS-1', serial: '01', issuedVia: 'enrolment', status: 'revoked' }],
+      devices: [
+        { deviceId: 'BUS-1', requests: 2, ok: devicesServed >= 1 ? 1 : 0, refused: {} },
+        { deviceId: 'BUS-2', requests: 1, ok: devicesServed >= 2 ? 1 : 0, refused: {} },
+      ],
+      mainApiBearerSync: { deviceId: 'BUS-1', status: 403, code: 'sync-requires-device-tls' },
+      reenrolledAfterExpiry: 0,
+      stolen: {
+        deviceId: 'BUS-1',
+        revokedAtMs: 0,
+        revokedSerials: ['01'],
+        unsyncedAtRevocation: 1,
+        refusedSyncAtMs: 1,
+        refusedSyncStatus: refusedSyncCode === null ? 'drained' : 'rejected',
+        refusedSyncCode,
+        refusedSyncs: refusedSyncCode === null ? 0 : 1,
+        unsyncedWhileRevoked: 1,
+        reenrolledAtMs: 2,
+        newSerial: '02',
+        drainStatus: 'drained',
+        drainedRecords: 1,
+        unsyncedAfterDrain: 0,
+      },
+    });
+    expect(buildReport({ ...input(0, 0), identity: identity('client-certificate-revoked', 2) })).toMatchObject({ ok: true, failures: [] });
+    const served = buildReport({ ...input(0, 0), identity: identity(null, 2) });
+    expect(served.ok).toBe(false);
+    expect(served.failures.join()).toMatch(/not refused as revoked/);
+    const bearer = buildReport({ ...input(0, 0), identity: identity('client-certificate-revoked', 1) });
+    expect(bearer.ok).toBe(false);
+    expect(bearer.failures.join()).toMatch(/1 validators never synced over mutual TLS/);
   });
 
   it('is ok only when the gateway, the ledger identity and the card cross-check all agree', () => {
