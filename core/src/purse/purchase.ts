@@ -41,8 +41,8 @@ function checkRequest(request: PurchaseRequest): void {
   if (!composite && request.cappRecord !== null) throw new RangeError('only a composite purchase (0x09) carries a CAPP record');
 }
 
-/** The PSAM request that MAC1 (and a recovered MAC2) is computed from. */
-function macRequest(p: PendingPurchase, date: Uint8Array, time: Uint8Array): PurchaseMacRequest {
+/** The PSAM request a recovered MAC2 is checked against (the pending purchase's TSN included). */
+function macRequest(p: PendingPurchase, date: Uint8Array, time: Uint8Array, tsn: number): PurchaseMacRequest & { tsn: number } {
   return {
     cardSerial: p.cardSerial,
     keyVersion: p.keyVersion,
@@ -53,6 +53,7 @@ function macRequest(p: PendingPurchase, date: Uint8Array, time: Uint8Array): Pur
     transactionType: p.transactionType,
     date,
     time,
+    tsn,
   };
 }
 
@@ -79,27 +80,41 @@ export function runPurchase(card: CardPort, psam: PsamPort, request: PurchaseReq
     if (cache.sw !== SW.success) return refusal(cache.sw);
   }
 
-  const pendingBase = {
+  // Plain literals, no spreads: `{ ...base, tsn }` gave V8 a slow-properties object on this
+  // path, and every later read of the pending purchase (MAC request, journal) paid for it.
+  const balanceBeforeFen = init.balanceFen;
+  let mac;
+  try {
+    mac = psam.beginPurchase({
+      cardSerial: request.cardSerial,
+      keyVersion: init.keyVersion,
+      algorithm,
+      cardRandom: init.random,
+      offlineAtc: init.offlineAtc,
+      amountFen: request.amountFen,
+      transactionType: request.transactionType,
+      date,
+      time,
+    });
+  } catch (error) {
+    if (error instanceof KeyUnavailableError) return refusal(SW.keyIndexUnsupported);
+    throw error;
+  }
+  // Same keys in the same order as before (the pending store encodes them as they come).
+  const pending: PendingPurchase = {
     cardSerial: request.cardSerial,
     keyVersion: init.keyVersion,
     algorithm,
     amountFen: request.amountFen,
     transactionType: request.transactionType,
     offlineAtc: init.offlineAtc,
-    balanceBeforeFen: init.balanceFen,
+    balanceBeforeFen,
     cardRandom: init.random,
     date: request.date,
     time: request.time,
     cappRecord: request.cappRecord,
+    tsn: mac.tsn,
   };
-  let mac;
-  try {
-    mac = psam.beginPurchase(macRequest({ ...pendingBase, tsn: 0 }, date, time));
-  } catch (error) {
-    if (error instanceof KeyUnavailableError) return refusal(SW.keyIndexUnsupported);
-    throw error;
-  }
-  const pending: PendingPurchase = { ...pendingBase, tsn: mac.tsn };
 
   const debit = card.debitForPurchase(mac.tsn, date, time, mac.mac1);
   if (debit.sw === SW_NO_RESPONSE) return { status: 'torn', pending };
@@ -108,8 +123,8 @@ export function runPurchase(card: CardPort, psam: PsamPort, request: PurchaseReq
   if (debit.data.length !== 8) return { status: 'torn', pending };
   const tac = debit.data.slice(0, 4);
   const mac2 = debit.data.slice(4, 8);
-  if (!psam.verifyMac2(mac2)) return { status: 'mac2-invalid', pending, tac, balanceAfterFen: init.balanceFen - request.amountFen };
-  return { status: 'debited', pending, tac, balanceAfterFen: init.balanceFen - request.amountFen };
+  if (!psam.verifyMac2(mac2)) return { status: 'mac2-invalid', pending, tac, balanceAfterFen: balanceBeforeFen - request.amountFen };
+  return { status: 'debited', pending, tac, balanceAfterFen: balanceBeforeFen - request.amountFen };
 }
 
 /**
@@ -145,7 +160,7 @@ export function recoverPurchase(card: CardPort, psam: PsamPort, pending: Pending
   const prove = card.getTransactionProve(pending.transactionType, pending.offlineAtc);
   if (prove.sw === SW.success && prove.data.length === 8) {
     const mac2 = prove.data.slice(0, 4);
-    const request = { ...macRequest(pending, transactionDateBytes(pending.date), transactionTimeBytes(pending.time)), tsn: pending.tsn };
+    const request = macRequest(pending, transactionDateBytes(pending.date), transactionTimeBytes(pending.time), pending.tsn);
     try {
       if (psam.verifyRecoveredMac2(request, mac2)) return { status: 'debited', tac: prove.data.slice(4, 8) };
     } catch (error) {
