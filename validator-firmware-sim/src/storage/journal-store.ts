@@ -7,6 +7,10 @@ import type { Statement } from 'better-sqlite3';
 import { pack, unpack } from 'msgpackr';
 import { LIMITS, type JournalRecord } from '../../../core/src/index.ts';
 import type { DeviceDatabase } from './device-db.ts';
+import { JOURNAL_ENTRY_MAX_BYTES, flatRecordMatches, writeFlatRecord } from './journal-codec.ts';
+
+/** Reused encoding buffer (SQLite copies a bound blob): a JournalRecord has 25 entries, room for 31. */
+const SCRATCH = Buffer.allocUnsafeSlow(3 + 31 * JOURNAL_ENTRY_MAX_BYTES);
 
 export type JournalLevel = 'ok' | 'alarm' | 'full';
 
@@ -16,8 +20,10 @@ export function journalLevel(unacked: number): JournalLevel {
   return 'ok';
 }
 
+/** The record's msgpack bytes (what msgpackr's pack writes; a fresh Buffer). */
 export function encodeJournalRecord(record: JournalRecord): Buffer {
-  return pack(record);
+  const length = writeFlatRecord(SCRATCH, record);
+  return length < 0 ? pack(record) : Buffer.from(SCRATCH.subarray(0, length));
 }
 
 export function decodeJournalRecord(bytes: Uint8Array): JournalRecord {
@@ -52,10 +58,19 @@ export class JournalStore {
     for (const record of records) {
       if (!Number.isSafeInteger(record.deviceSeq) || record.deviceSeq < 1) throw new Error(`bad deviceSeq ${record.deviceSeq}`);
       if (!Number.isSafeInteger(record.amountFen) || record.amountFen < 0) throw new Error(`bad amountFen ${record.amountFen}`);
-      const bytes = encodeJournalRecord(record);
-      const back = decodeJournalRecord(bytes);
-      if (back.deviceSeq !== record.deviceSeq || back.amountFen !== record.amountFen || back.cardNo !== record.cardNo) {
-        throw new Error('journal record does not survive its own encoding');
+      // Written into the reused buffer and checked by reading the bytes back (see
+      // journal-codec.ts); a record that writer does not handle goes through msgpackr.
+      const length = writeFlatRecord(SCRATCH, record);
+      let bytes: Buffer;
+      if (length >= 0) {
+        if (!flatRecordMatches(SCRATCH, length, record)) throw new Error('journal record does not survive its own encoding');
+        bytes = SCRATCH.subarray(0, length);
+      } else {
+        bytes = pack(record);
+        const back = decodeJournalRecord(bytes);
+        if (back.deviceSeq !== record.deviceSeq || back.amountFen !== record.amountFen || back.cardNo !== record.cardNo) {
+          throw new Error('journal record does not survive its own encoding');
+        }
       }
       this.insert.run(record.deviceSeq, record.cardNo, record.resultCode, record.amountFen, record.occurredAtMs, bytes);
     }
