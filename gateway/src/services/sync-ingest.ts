@@ -14,7 +14,9 @@
  * (card_chains.next_atc = the lowest ATC not yet seen; records above it wait as "pending"
  * until the gap fills; a gap left after a batch is flagged as an 'atc-gap' anomaly).
  * A second, different record at an ATC already seen is a cloned card: the record is
- * quarantined ('atc-conflict') and the card blacklisted 'cloned' at once.
+ * quarantined ('atc-conflict') and the card blacklisted 'cloned' at once. The TAC does not
+ * cover the offline ATC, so a genuine record claimed under a second ATC would verify: the
+ * unique (card, digest) index refuses it and the copy is quarantined ('tac-replayed').
  *
  * Ledger, one posting per batch: liability:card-purse + / revenue:<operator> − for each
  * operator; taps of a card already refunded are written off instead (writeoff:late-taps + /
@@ -148,7 +150,7 @@ export async function ingestSyncBatch(
   for (const part of chunks(debits, DEBIT_ROWS_PER_INSERT)) {
     const rows = await tx.all<{ device_seq: number | bigint }>(
       `INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES ${valuesList(part.length, 5)}
-       ON CONFLICT (card_no, offline_atc) DO NOTHING RETURNING device_seq`,
+       ON CONFLICT DO NOTHING RETURNING device_seq`,
       part.flatMap((r) => [r.cardNo, r.offlineAtc, digestOf(r), deviceId, r.deviceSeq]),
     );
     for (const row of rows) claimed.add(Number(row.device_seq));
@@ -160,6 +162,12 @@ export async function ingestSyncBatch(
     if (existing !== undefined && existing.digest === digestOf(r)) {
       // The same tap uploaded again under another sequence number: stored, never applied twice.
       status.set(r.deviceSeq, 'duplicate');
+    } else if ((await tx.get('SELECT offline_atc FROM card_debits WHERE card_no = ? AND digest = ?', [r.cardNo, digestOf(r)])) !== undefined) {
+      // The TAC does not cover the offline ATC: this tap is already counted under another ATC.
+      // The copy is quarantined (never cleared) and the device flagged; the card is not at fault.
+      status.set(r.deviceSeq, 'quarantined');
+      reason.set(r.deviceSeq, 'tac-replayed');
+      await recordAnomaly(tx, 'tac-replayed', r.cardNo, r.offlineAtc, deviceId, r.deviceSeq, 'a debit already counted under another offline ATC', nowMs);
     } else {
       status.set(r.deviceSeq, 'quarantined');
       reason.set(r.deviceSeq, 'atc-conflict');
@@ -185,9 +193,10 @@ export async function ingestSyncBatch(
     stats.stored++;
     (status.get(r.deviceSeq) === 'quarantined' ? quarantined : acknowledged).push(r.deviceSeq);
   }
-  const badTacs = fresh.filter((r) => reason.get(r.deviceSeq) === 'tac-invalid');
+  const badTacs = fresh.filter((r) => reason.get(r.deviceSeq) === 'tac-invalid' || reason.get(r.deviceSeq) === 'tac-replayed');
   stats.quarantined = quarantined.length;
   for (const r of badTacs) {
+    if (reason.get(r.deviceSeq) !== 'tac-invalid') continue;
     await recordAnomaly(tx, 'tac-invalid', r.cardNo, r.offlineAtc, deviceId, r.deviceSeq, 'TAC does not verify: quarantined', nowMs);
   }
 

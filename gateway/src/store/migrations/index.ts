@@ -9,6 +9,7 @@ import { migration101Loads } from './101-loads.ts';
 import { migration102SyncJournal } from './102-sync-journal.ts';
 import { migration103Refunds } from './103-refunds.ts';
 import { migration104LoadInitOnce } from './104-load-init-once.ts';
+import { migration105CardDebitOnce } from './105-card-debit-once.ts';
 import { migration200DevicePki } from './200-device-pki.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -18,5 +19,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration102SyncJournal,
   migration103Refunds,
   migration104LoadInitOnce,
+  migration105CardDebitOnce,
   migration200DevicePki,
 ];
