@@ -124,6 +124,9 @@ export class Device {
   readonly fareStore: FareTableStore;
   readonly config: ConfigStore;
   private profileValue: DeviceProfile;
+  /** The core DeviceConfig of profileValue (rebuilt when the profile changes, not per tap). */
+  private deviceConfigValue: ReturnType<typeof profileToDeviceConfig>;
+  private readonly blacklistLookup = (cardNo: string) => this.blacklist.lookup(cardNo);
   private readonly psam: SoftwarePsam;
   private tsnReservedUntil: number;
   /** Parsed fare tables by version (parsing builds the network matrices: done once, off the tap path). */
@@ -142,10 +145,14 @@ export class Device {
     this.profileValue = this.config.require<DeviceProfile>(PROFILE_KEY);
     const state = this.state.read();
     if (state.deviceId !== this.profileValue.deviceId) throw new Error('device profile and state disagree on the device id');
+    this.deviceConfigValue = profileToDeviceConfig(this.profileValue);
     // Start at the reserved bound: every TSN below it may have reached a card before a crash.
     this.tsnReservedUntil = state.tsnReservedUntil;
     this.psam = makePsam(this.profileValue.terminalIdHex, options.psamKeys, state.tsnReservedUntil);
-    this.advanceSeq = db.prepare('UPDATE device_state SET next_device_seq = next_device_seq + ? WHERE id = 1 AND next_device_seq = ?');
+    // One device_state UPDATE per tap: the sequence and the unacknowledged count move together.
+    this.advanceSeq = db.prepare(
+      'UPDATE device_state SET next_device_seq = next_device_seq + ?, unacked_count = unacked_count + ? WHERE id = 1 AND next_device_seq = ?',
+    );
     for (const row of db.prepare('SELECT version, json FROM fare_tables ORDER BY version').all() as { version: number; json: string }[]) {
       this.fareTables.set(row.version, parseFareTablesJson(row.json));
     }
@@ -184,6 +191,7 @@ export class Device {
   setBusStop(stop: number): void {
     if (!Number.isInteger(stop) || stop < 0) throw new RangeError(`bus stop must be a non-negative integer, got ${stop}`);
     this.profileValue = { ...this.profileValue, busStop: stop };
+    this.deviceConfigValue = profileToDeviceConfig(this.profileValue);
     this.config.set(PROFILE_KEY, this.profileValue);
   }
 
@@ -240,8 +248,8 @@ export class Device {
     const execution = executeTap({
       card: reader,
       psam: this.psam,
-      device: profileToDeviceConfig(this.profileValue),
-      blacklistLookup: (no) => this.blacklist.lookup(no),
+      device: this.deviceConfigValue,
+      blacklistLookup: this.blacklistLookup,
       fares,
       nowMs,
       deviceSeq: state.nextDeviceSeq,
@@ -282,8 +290,8 @@ export class Device {
     });
     this.db
       .transaction(() => {
-        this.journal.appendInTransaction(records);
-        if (records.length > 0 && this.advanceSeq.run(records.length, firstSeq).changes !== 1) {
+        this.journal.insertRowsInTransaction(records);
+        if (records.length > 0 && this.advanceSeq.run(records.length, records.length, firstSeq).changes !== 1) {
           throw new Error('device sequence moved under the tap (two writers?)');
         }
         for (const settled of [pendingBefore, intent]) {

@@ -54,6 +54,16 @@ export class JournalStore {
    * record before it is written and reads it back (assertions in pairs).
    */
   appendInTransaction(records: readonly JournalRecord[]): void {
+    this.insertRowsInTransaction(records);
+    if (records.length > 0) this.bumpUnacked.run(records.length);
+  }
+
+  /**
+   * appendInTransaction without the unacknowledged-count update: for a caller that moves
+   * device_state.unacked_count by records.length itself, in the same transaction (the device's
+   * tap commit folds it into its one device_state UPDATE).
+   */
+  insertRowsInTransaction(records: readonly JournalRecord[]): void {
     if (!this.db.inTransaction) throw new Error('JournalStore.appendInTransaction outside a transaction');
     for (const record of records) {
       if (!Number.isSafeInteger(record.deviceSeq) || record.deviceSeq < 1) throw new Error(`bad deviceSeq ${record.deviceSeq}`);
@@ -74,7 +84,6 @@ export class JournalStore {
       }
       this.insert.run(record.deviceSeq, record.cardNo, record.resultCode, record.amountFen, record.occurredAtMs, bytes);
     }
-    if (records.length > 0) this.bumpUnacked.run(records.length);
   }
 
   /** Up to `limit` unacknowledged records with deviceSeq > afterSeq, ascending. */
