@@ -12,6 +12,9 @@
  * carried less than a full batch (device_sync_state.drained_blacklist_version, sync-ingest.ts).
  * Taps uploaded after the payout are written off by sync ingest (writeoff:late-taps).
  *
+ * A cancelled card (seed q. 33-35, handed in at the counter) is refunded the same way: its
+ * 'cancelled' listing is already final, so the refund waits on that listing's version.
+ *
  * Deadline: the end of the 2nd natural day after the request day, Beijing time (a request on
  * day D is paid before D+3 00:00 Beijing). Payout at the latest `REFUND_PAYOUT_MARGIN_MS`
  * before it, so the transfer lands inside the window even with a coarse job timer.
@@ -23,7 +26,7 @@
 import type { Tx } from '../store/store-port.ts';
 import { ACCOUNTS, postTransfer } from './ledger.ts';
 import { beijingStartOfDayMs, DAY_MS } from './money-time.ts';
-import { addBlacklistEntry } from './blacklist.ts';
+import { addBlacklistEntry, blacklistListing } from './blacklist.ts';
 
 export const REFUND_PAYOUT_MARGIN_MS = 60 * 60 * 1000;
 export const REFUND_BANK_ACCOUNT = 'bank:refund-payouts';
@@ -138,9 +141,17 @@ export async function requestRefund(
   if (LOST_STATUSES.has(card.status)) {
     return { ok: false, code: 'lost-card-no-refund', detail: 'a lost card is not refunded: the value is on the chip (seed q. 46)' };
   }
-  if (card.status !== 'active') return { ok: false, code: 'card-not-active', detail: `card is ${card.status}` };
-  const version = await addBlacklistEntry(tx, cardNo, 'refunded', nowMs);
-  if (version === null) return { ok: false, code: 'card-not-active', detail: 'card is already listed with a final reason' };
+  let version: number | null;
+  if (card.status === 'cancelled') {
+    // A cancelled card was handed in at the counter (seed q. 33-35) and is already blocked for
+    // good: its balance is refunded like a broken card's, waiting on the cancellation listing.
+    version = (await blacklistListing(tx, cardNo))?.version ?? null;
+    if (version === null) return { ok: false, code: 'card-not-active', detail: 'cancelled card without its blacklisting' };
+  } else {
+    if (card.status !== 'active') return { ok: false, code: 'card-not-active', detail: `card is ${card.status}` };
+    version = await addBlacklistEntry(tx, cardNo, 'refunded', nowMs);
+    if (version === null) return { ok: false, code: 'card-not-active', detail: 'card is already listed with a final reason' };
+  }
   await tx.run(
     `INSERT INTO refunds (card_no, destination_account, destination_name, blacklist_version, requested_ms, deadline_ms, status,
        settled_by, paid_fen, receivable_fen, written_off_fen, paid_ms, caller_scope)
