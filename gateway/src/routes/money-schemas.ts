@@ -41,5 +41,6 @@ export const refundSchema = {
     deadlineMs: { type: 'integer', description: 'end of the 2nd natural day after the request, Beijing time' },
     paidMs: { type: ['integer', 'null'] },
     waitingForDevices: { type: 'array', items: { type: 'string' } },
+    pendingLoadsFen: { type: 'integer', description: 'loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited' },
   },
 } as const;

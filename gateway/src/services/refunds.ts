@@ -19,6 +19,12 @@
  * day D is paid before D+3 00:00 Beijing). Payout at the latest `REFUND_PAYOUT_MARGIN_MS`
  * before it, so the transfer lands inside the window even with a coarse job timer.
  *
+ * Pending loads (authorised, confirmation never came) are not in the shadow balance and are
+ * not paid: they may or may not be on the card. Never guessed, never voided by the refund: card
+ * evidence decides them (loads.ts). Confirmed after the payout → paid to the same account by
+ * the next jobs run (paySupplements); proven not credited → the payment goes back to its payer.
+ * A refund shows the amount still pending (pendingLoadsFen).
+ *
  * Ledger: card-purse +S / payable:refunds -S (settle), then payable:refunds +S /
  * bank:refund-payouts -S (paid). An overdrawn card (S < 0) pays nothing: the debt moves to
  * receivable:overdraft (card-purse +S / receivable -S with S negative).
@@ -51,6 +57,12 @@ export interface RefundView {
   paidMs: number | null;
   /** Devices still to drain before the balance is final (empty once paid). */
   waitingForDevices: string[];
+  /**
+   * Loads of this card still pending (authorised, confirmation never came): not part of the
+   * payout, because they may or may not be on the card. Card evidence decides each one: credited
+   * → paid to the account by the next jobs run; not credited → returned to its payer.
+   */
+  pendingLoadsFen: number;
 }
 
 export type RefundRefusalCode = 'card-not-found' | 'lost-card-no-refund' | 'card-not-active';
@@ -86,6 +98,7 @@ const nullableNumber = (value: number | bigint | null): number | null => (value 
 
 async function toView(tx: Tx, row: RefundRow): Promise<RefundView> {
   const waiting = row.status === 'waiting' ? await devicesNotDrained(tx, Number(row.requested_ms), Number(row.blacklist_version)) : [];
+  const pending = await tx.get<{ total: number | bigint | null }>("SELECT SUM(amount_fen) AS total FROM loads WHERE card_no = ? AND status = 'pending'", [row.card_no]);
   return {
     id: String(row.id),
     cardNo: row.card_no,
@@ -101,6 +114,7 @@ async function toView(tx: Tx, row: RefundRow): Promise<RefundView> {
     deadlineMs: Number(row.deadline_ms),
     paidMs: nullableNumber(row.paid_ms),
     waitingForDevices: waiting,
+    pendingLoadsFen: Number(pending?.total ?? 0),
   };
 }
 
@@ -180,7 +194,54 @@ export async function settleDueRefunds(tx: Tx, nowMs: number, cardNo?: string): 
     await payRefund(tx, row, waiting.length === 0 ? 'watermarks' : 'deadline', nowMs);
     paid.push(String(row.id));
   }
+  await paySupplements(tx, nowMs, cardNo);
   return paid;
+}
+
+/**
+ * After the payout, only a pending load confirmed by card evidence can raise a refunded card's
+ * shadow balance (late taps are written off and move nothing). That money was on the card and
+ * is the holder's: it first repays an overdraft receivable left by the payout, the rest goes to
+ * the refund account. References `<refund id>@<paid fen before>` are unique (paid_fen only grows).
+ */
+async function paySupplements(tx: Tx, nowMs: number, cardNo?: string): Promise<void> {
+  const rows = await tx.all<RefundRow & { shadow_fen: number | bigint }>(
+    `SELECT r.*, a.shadow_balance_fen AS shadow_fen FROM refunds r JOIN card_accounts a ON a.card_no = r.card_no
+      WHERE r.status = 'paid' AND a.shadow_balance_fen > 0${cardNo === undefined ? '' : ' AND r.card_no = ?'} ORDER BY r.id`,
+    cardNo === undefined ? [] : [cardNo],
+  );
+  for (const row of rows) {
+    const shadowFen = Number(row.shadow_fen);
+    const paidBeforeFen = Number(row.paid_fen ?? 0);
+    const receivableBeforeFen = Number(row.receivable_fen ?? 0);
+    const repaidFen = Math.min(shadowFen, receivableBeforeFen);
+    const payFen = shadowFen - repaidFen;
+    const reference = `${String(row.id)}@${paidBeforeFen}/${receivableBeforeFen}`;
+    if (repaidFen > 0) {
+      await postTransfer(tx, {
+        kind: 'refund-overdraft-repaid',
+        reference,
+        atMs: nowMs,
+        entries: [{ account: ACCOUNTS.cardPurse, amountFen: repaidFen }, { account: ACCOUNTS.overdraftReceivable, amountFen: -repaidFen }],
+      });
+    }
+    if (payFen > 0) {
+      await postTransfer(tx, {
+        kind: 'refund-settle',
+        reference,
+        atMs: nowMs,
+        entries: [{ account: ACCOUNTS.cardPurse, amountFen: payFen }, { account: ACCOUNTS.refundsPayable, amountFen: -payFen }],
+      });
+      await postTransfer(tx, {
+        kind: 'refund-paid',
+        reference,
+        atMs: nowMs,
+        entries: [{ account: ACCOUNTS.refundsPayable, amountFen: payFen }, { account: REFUND_BANK_ACCOUNT, amountFen: -payFen }],
+      });
+    }
+    await tx.run('UPDATE card_accounts SET shadow_balance_fen = shadow_balance_fen - ?, updated_ms = ? WHERE card_no = ?', [shadowFen, nowMs, row.card_no]);
+    await tx.run('UPDATE refunds SET paid_fen = ?, receivable_fen = ? WHERE id = ?', [paidBeforeFen + payFen, receivableBeforeFen - repaidFen, Number(row.id)]);
+  }
 }
 
 async function payRefund(tx: Tx, row: RefundRow, settledBy: 'watermarks' | 'deadline', nowMs: number): Promise<void> {
