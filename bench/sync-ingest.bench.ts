@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pack } from 'msgpackr';
+import { pack, unpack } from 'msgpackr';
 import {
   LIMITS,
   cardSerialFromCardNo,
@@ -28,6 +28,7 @@ import {
   transactionMac,
   type JournalRecord,
   type SyncRequest,
+  type SyncResponse,
 } from '../core/src/index.ts';
 import type { BenchContext, SuiteResult } from './harness.ts';
 import { SqliteStore } from '../gateway/src/store/sqlite-store.ts';
@@ -49,7 +50,7 @@ function keySet(seed: number): MasterKeySet {
 }
 
 interface Generator {
-  batch(deviceId: string, firstSeq: number): JournalRecord[];
+  batch(deviceId: string, terminalId: string, firstSeq: number): JournalRecord[];
   totalFen: number;
 }
 
@@ -61,7 +62,7 @@ function recordGenerator(master: MasterKeySet, cardNos: string[]): Generator {
   let cursor = 0;
   const gen: Generator = {
     totalFen: 0,
-    batch(deviceId, firstSeq) {
+    batch(deviceId, terminalId, firstSeq) {
       const out: JournalRecord[] = [];
       for (let i = 0; i < LIMITS.syncBatchRecords; i++) {
         const c = cursor++ % cardNos.length;
@@ -80,7 +81,9 @@ function recordGenerator(master: MasterKeySet, cardNos: string[]): Generator {
           balanceAfterFen: balance[c] - amountFen,
           offlineAtc: nextAtc[c]++,
           onlineAtc: 1,
-          terminalId: '202600000001',
+          // Each device its own PSAM terminal id: a (terminal, TSN) pair names one transaction, and
+          // the gateway quarantines the same debit claimed again under another ATC.
+          terminalId,
           tsn: firstSeq + i,
           date: 20260310,
           time: 100000 + (i % 5_000) % 60,
@@ -135,8 +138,8 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       }
     });
     const gen = recordGenerator(master, cardNos);
-    const serviceBatches = Array.from({ length: batches }, (_, b) => gen.batch('bench-svc', 1 + b * LIMITS.syncBatchRecords));
-    const httpBatches = Array.from({ length: batches }, (_, b) => gen.batch('bench-http', 1 + b * LIMITS.syncBatchRecords));
+    const serviceBatches = Array.from({ length: batches }, (_, b) => gen.batch('bench-svc', '202600000001', 1 + b * LIMITS.syncBatchRecords));
+    const httpBatches = Array.from({ length: batches }, (_, b) => gen.batch('bench-http', '202600000002', 1 + b * LIMITS.syncBatchRecords));
     const deps: SyncDeps = {
       keys,
       blacklist: { add: addBlacklistEntry, deltaSince: blacklistDeltaSince },
@@ -181,6 +184,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     const token = await store.transaction((tx) => issueToken(tx, { role: 'device', subject: 'bench-http', label: 'bench', createdBy: 'bench', nowMs: NOW_MS }));
     const bodies = httpBatches.map((records) => pack(request('bench-http', records)));
     const httpUs: number[] = [];
+    let httpAcknowledged = 0;
     for (const payload of bodies) {
       const t0 = performance.now();
       const res = await app.inject({
@@ -191,6 +195,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       });
       httpUs.push((performance.now() - t0) * 1000);
       if (res.statusCode !== 200) throw new Error(`sync answered ${res.statusCode}: ${res.body.slice(0, 200)}`);
+      httpAcknowledged += (unpack(res.rawPayload) as SyncResponse).acknowledged.length;
     }
     await app.close();
 
@@ -205,6 +210,9 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     const books = await store.transaction((tx) => reconcile(tx));
     const expectedShadow = LOAD_FEN * cardCount - gen.totalFen;
     ctx.checksum('records acknowledged by the service path', acknowledged, batches * perBatch);
+    ctx.checksum('records acknowledged by the HTTP path', httpAcknowledged, batches * perBatch);
+    const quarantined = store.db.prepare("SELECT COUNT(*) AS n FROM journal_records WHERE status <> 'accepted'").get() as { n: number };
+    ctx.checksum('records quarantined (all generated records are genuine)', quarantined.n, 0);
     ctx.checksum('sum of shadow balances = loads - every generated amount', books.sumShadowBalancesFen, expectedShadow);
     ctx.checksum('ledger card liability = sum of shadow balances', books.cardLiabilityFen, expectedShadow);
     ctx.note(`${batches} batches x ${perBatch} records per path over ${cardCount} cards; SQLite WAL, synchronous=FULL, one transaction per batch`);

@@ -31,9 +31,13 @@ describe('yuan edge codec', () => {
 
   it('round-trips every fen amount through format and parse', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 10 ** 11 }), (amount) => {
+      fc.property(fc.integer({ min: 0, max: 10 ** 11 - 1 }), (amount) => {
         expect(parseYuan(formatYuan(amount), Number.MAX_SAFE_INTEGER)).toBe(amount);
       }),
     );
+  });
+
+  it('refuses text of ten or more yuan digits (the wire accepts at most 999999999.99)', () => {
+    expect(() => parseYuan(formatYuan(10 ** 11), Number.MAX_SAFE_INTEGER)).toThrow(YuanFormatError);
   });
 });
