@@ -20,6 +20,7 @@ import { registerAuthHook } from './auth/auth-hook.ts';
 import { DEFAULT_KDF } from './auth/passwords.ts';
 import type { GatewayContext, GatewayPolicies } from './http/gateway-context.ts';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemFor, problemSchema } from './http/problem.ts';
+import { installTransportProblems, TRANSPORT_PROBLEM_OPTIONS } from './http/transport-problems.ts';
 import { YUAN_FORMAT, YUAN_REGEX } from './http/schemas.ts';
 import type { IssuerKeysPort } from './keys/issuer-keys-port.ts';
 import { gatewayLoggerOptions } from './log/log-options.ts';
@@ -127,6 +128,8 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
       ],
     },
     return503OnClosing: true,
+    // Parser and router refusals are problems too (http/transport-problems.ts).
+    ...TRANSPORT_PROBLEM_OPTIONS,
   });
   app.decorate('gateway', context);
   // Every registered route, for the OpenAPI completeness test and operators' introspection.
@@ -151,6 +154,9 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     void reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problemFor('not-found', `no route ${request.method} ${request.url.split('?')[0]}`, request.url.split('?')[0]));
   });
 
+  // First of the onRequest hooks: a query string the gateway cannot read is a 400 whoever calls;
+  // JSON bodies must be UTF-8.
+  installTransportProblems(app);
   // Before the auth hook: with a device CA, sync is refused here whatever the credential.
   installDevicePki(app, options.devicePki);
   registerAuthHook(app, { adminToken: options.adminToken });

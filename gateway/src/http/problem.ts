@@ -13,6 +13,8 @@ export const ERROR_TABLE = {
   'invalid-amount': { status: 400, title: 'The amount is not a yuan decimal string with at most two decimals' },
   'invalid-card-number': { status: 400, title: 'The card number is not 16 decimal digits' },
   'invalid-hex': { status: 400, title: 'A byte field is not hex of the expected length' },
+  'invalid-url': { status: 400, title: 'The URL is not valid: a malformed percent-encoding or a character outside printable ASCII' },
+  'invalid-http': { status: 400, title: 'The request is not valid HTTP/1.1' },
   // 401/403: who is calling.
   unauthenticated: { status: 401, title: 'Missing or invalid credential' },
   'invalid-credentials': { status: 401, title: 'Card number or service password is wrong' },
@@ -43,6 +45,9 @@ export const ERROR_TABLE = {
   'body-too-large': { status: 413, title: 'The request body is over the limit' },
   'unsupported-media-type': { status: 415, title: 'Unsupported content type' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'request-timeout': { status: 408, title: 'The request did not arrive in time' },
+  'url-too-long': { status: 414, title: 'A path segment is over the length limit' },
+  'headers-too-large': { status: 431, title: 'The request line and headers are over the limit' },
   'too-many-requests': { status: 429, title: 'Too many requests' },
   // 5xx: our fault, never for bad input.
   internal: { status: 500, title: 'Internal error' },

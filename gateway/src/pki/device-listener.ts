@@ -19,6 +19,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { LIMITS } from '../../../core/src/index.ts';
 import type { GatewayContext } from '../http/gateway-context.ts';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemFor, problemSchema } from '../http/problem.ts';
+import { installTransportProblems, TRANSPORT_PROBLEM_OPTIONS } from '../http/transport-problems.ts';
 import { withProblems } from '../http/schemas.ts';
 import { gatewayLoggerOptions } from '../log/log-options.ts';
 import { syncRoutes } from '../routes/sync.ts';
@@ -71,6 +72,7 @@ export async function buildDeviceListener(options: DeviceListenerOptions): Promi
     bodyLimit: LIMITS.jsonBodyBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
+    ...TRANSPORT_PROBLEM_OPTIONS,
   });
   app.decorate('gateway', options.gateway);
   app.decorate('gatewayRoutes', []);
@@ -91,6 +93,7 @@ export async function buildDeviceListener(options: DeviceListenerOptions): Promi
     void reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem);
   });
 
+  installTransportProblems(app);
   registerMtlsAuthHook(app, pki.ca);
 
   app.get('/health', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
