@@ -42,7 +42,11 @@ export const cardSchema = {
     issuedMs: { type: 'integer' },
     balance: { type: 'string', description: "The back office's shadow balance, yuan (effective: may be negative within the overdraft)" },
     balanceFen: { type: 'integer' },
-    lastOfflineAtc: { type: 'integer', description: '-1 when no purchase has been cleared' },
+    lastOfflineAtc: {
+      type: ['integer', 'null'],
+      description:
+        'The highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received',
+    },
     lastOnlineAtc: { type: 'integer', description: '-1 when no load has been seen' },
     blacklist: {
       type: ['object', 'null'],

@@ -15,6 +15,7 @@ import {
   authoriseUnblock,
   cancelCard,
   findCardAccount,
+  highestOfflineAtcSeen,
   issueCard,
   listCardTransactions,
   openFunctions,
@@ -30,6 +31,7 @@ const SSN_PATTERN = '^[0-9]{17}[0-9X]$';
 /** Card as the API shows it: the row, its account, blacklist listing and open loss report. */
 export async function presentCard(tx: Tx, card: CardRow) {
   const account = await findCardAccount(tx, card.cardNo);
+  const lastOfflineAtc = await highestOfflineAtcSeen(tx, card.cardNo);
   const listing = await blacklistListing(tx, card.cardNo);
   const report = await currentLossReport(tx, card.cardNo);
   const balanceFen = account?.shadowBalanceFen ?? 0;
@@ -51,7 +53,7 @@ export async function presentCard(tx: Tx, card: CardRow) {
     issuedMs: card.issuedMs,
     balance: toWireYuan(balanceFen),
     balanceFen,
-    lastOfflineAtc: account?.lastOfflineAtc ?? -1,
+    lastOfflineAtc,
     lastOnlineAtc: account?.lastOnlineAtc ?? -1,
     blacklist: listing ? { reason: listing.reason, version: listing.version, sinceMs: listing.sinceMs } : null,
     lossReport: report,

@@ -100,6 +100,18 @@ export async function findCardAccount(tx: Tx, cardNo: string): Promise<CardAccou
   };
 }
 
+/**
+ * The highest offline ATC of a verified debit the back office has received for the card
+ * (card_chains.max_atc, written by sync ingest), or null before any. Not the contiguous head
+ * (card_accounts.last_offline_atc = card_chains.next_atc - 1): validators upload late and in
+ * any order, so debits above a not-yet-uploaded ATC are seen and cleared while the head waits.
+ */
+export async function highestOfflineAtcSeen(tx: Tx, cardNo: string): Promise<number | null> {
+  const r = await tx.get<{ max_atc: number | bigint }>('SELECT max_atc FROM card_chains WHERE card_no = ?', [cardNo]);
+  const atc = r === undefined ? -1 : Number(r.max_atc);
+  return atc >= 0 ? atc : null;
+}
+
 export interface IssueCardInput {
   cardNo?: string;
   holderName: string;
