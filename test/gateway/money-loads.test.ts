@@ -158,12 +158,12 @@ describe('POST /v1/loads', () => {
     const { cardNo, card } = await issueCard(h);
     const pending = (await postLoad(initLoad(card, cardNo, 4_000), 'e-1')).json();
     const noCredit = await h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/log-evidence`, headers: counter, payload: { onlineAtc: 0, log: [] } });
-    expect(noCredit.json()).toEqual({ confirmed: [], voided: [pending.id] });
+    expect(noCredit.json()).toEqual({ confirmed: [], voided: [pending.id], reinstated: [] });
     const next = (await postLoad(initLoad(card, cardNo, 4_000), 'e-2')).json();
     creditLoad(card, next);
     const log = card.image().log.map((r) => ({ atc: r.atc, amountFen: r.amountFen, type: r.type }));
     const credited = await h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/log-evidence`, headers: counter, payload: { onlineAtc: card.image().onlineAtc, log } });
-    expect(credited.json()).toEqual({ confirmed: [next.id], voided: [] });
+    expect(credited.json()).toEqual({ confirmed: [next.id], voided: [], reinstated: [] });
     expect(await shadowBalance(h, cardNo)).toBe(4_000);
   });
 

@@ -113,6 +113,27 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     expect(await balanceOf('payment:cash')).toBe(10_000);
   });
 
+  it('a teller-voided load the card was credited with anyway: concurrent confirms and the next load reinstate it once', async () => {
+    h = await start();
+    const counter = await counterHeaders(h);
+    const { cardNo, card } = await issueCard(h);
+    const load = (await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'vr-1' }, payload: initLoad(card, cardNo, 3_000) })).json();
+    expect((await h.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/void`, headers: counter })).json().status).toBe('voided');
+    const tac = creditLoad(card, load);
+    const next = initLoad(card, cardNo, 2_000);
+    const answers = await Promise.all([
+      ...Array.from({ length: 4 }, () => h!.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/confirm`, headers: counter, payload: { tac } })),
+      h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'vr-2' }, payload: next }),
+    ]);
+    expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 200, 201]);
+    const settled = await h.app.inject({ method: 'GET', url: `/v1/loads/${load.id}`, headers: counter });
+    expect(settled.json()).toMatchObject({ status: 'confirmed', resolution: 'void-reversed' });
+    expect(await shadowBalance(h, cardNo)).toBe(3_000);
+    expect(await count("SELECT COUNT(*) AS n FROM ledger_postings WHERE kind = 'load-void-reversed'")).toBe(1);
+    expect(await count("SELECT COUNT(*) AS n FROM money_anomalies WHERE kind = 'load-void-reversed'")).toBe(1);
+    expect(await balanceOf('payment:cash')).toBe(5_000);
+  });
+
   it('loads on many cards at once all succeed and post once each', async () => {
     h = await start();
     const counter = await counterHeaders(h);

@@ -11,17 +11,21 @@
  * `tsnStart` after a restart so serials never repeat. It wraps at 2^32.
  */
 import {
+  ALGORITHM_ID,
   KeyUnavailableError,
   APPLICATION_BLOCK_HEADER,
-  amountBytes,
+  MAC_BYTES,
+  ScheduleCache,
+  amountBytesInto,
   bytesToHex,
   commandMacIv,
   constantTimeEqual,
   diversifyKey,
-  purchaseMac1Data,
-  purchaseSessionKey,
+  diversifyKeyInto,
+  purchaseMac1DataInto,
+  purchaseSessionKeyInto,
   retailMac,
-  transactionMac,
+  transactionMacInto,
   type CipherAlgorithm,
   type PsamPort,
   type PurchaseMacRequest,
@@ -41,12 +45,6 @@ export interface SoftwarePsamOptions {
   dpkCacheSize?: number;
 }
 
-interface OpenSession {
-  sessionKey: Uint8Array;
-  amountFen: number;
-  algorithm: CipherAlgorithm;
-}
-
 function copyKeys(keys: ReadonlyMap<number, Uint8Array>, name: string): Map<number, Uint8Array> {
   if (!(keys instanceof Map)) throw new TypeError(`${name} must be a Map of key version to 16-byte key`);
   const out = new Map<number, Uint8Array>();
@@ -62,10 +60,33 @@ export class SoftwarePsam implements PsamPort {
   readonly #terminalId: Uint8Array;
   readonly #purchaseMasterKeys: Map<number, Uint8Array>;
   readonly #blockMasterKeys: Map<number, Uint8Array>;
-  readonly #dpkCache = new Map<string, Uint8Array>();
-  readonly #dpkCacheSize: number;
+  /**
+   * Diversified purchase keys per (key version, algorithm, card serial), bounded LRU: a card
+   * tapping again (tearing recovery, the next journey) skips re-diversifying. Keyed by bytes,
+   * and a full cache rediversifies into the evicted key's buffer: no garbage per tap.
+   */
+  readonly #dpkCache: ScheduleCache<Uint8Array>;
   #tsn: number;
-  #session: OpenSession | null = null;
+
+  // The open purchase session, kept in fields (no session object per tap). The session key
+  // lives in a reused buffer; #sessionKey is its view of the algorithm's length.
+  #sessionOpen = false;
+  #sessionAmountFen = 0;
+  #sessionAlgorithm: CipherAlgorithm = '3des';
+  #sessionKey: Uint8Array;
+  readonly #sessionKey8: Uint8Array;
+  readonly #sessionKey16: Uint8Array;
+
+  // Scratch buffers of the tap path, private to this PSAM and never handed out.
+  /** (keyVersion, algorithm id, card serial): the DPK cache key. */
+  readonly #dpkId = new Uint8Array(10);
+  readonly #mac1Data = new Uint8Array(18);
+  readonly #amount = new Uint8Array(4);
+  readonly #mac = new Uint8Array(MAC_BYTES);
+  /** The key version and algorithm of the DPK the cache is building (set just before get). */
+  #dpkMaster: Uint8Array | null = null;
+  #dpkAlgorithm: CipherAlgorithm = '3des';
+  #dpkSerial: Uint8Array = new Uint8Array(8);
 
   constructor(options: SoftwarePsamOptions) {
     if (!(options.terminalId instanceof Uint8Array) || options.terminalId.length !== 6) throw new RangeError('terminalId must be 6 bytes');
@@ -78,7 +99,15 @@ export class SoftwarePsam implements PsamPort {
     this.#purchaseMasterKeys = copyKeys(options.purchaseMasterKeys, 'purchaseMasterKeys');
     this.#blockMasterKeys = copyKeys(options.blockMasterKeys, 'blockMasterKeys');
     this.#tsn = options.tsnStart;
-    this.#dpkCacheSize = cacheSize;
+    const sessionKey = new Uint8Array(16);
+    this.#sessionKey16 = sessionKey;
+    this.#sessionKey8 = sessionKey.subarray(0, 8);
+    this.#sessionKey = this.#sessionKey8;
+    this.#dpkCache = new ScheduleCache<Uint8Array>(
+      cacheSize,
+      () => diversifyKeyInto(this.#dpkMaster!, this.#dpkSerial, this.#dpkAlgorithm, new Uint8Array(16)),
+      (_id, recycled) => diversifyKeyInto(this.#dpkMaster!, this.#dpkSerial, this.#dpkAlgorithm, recycled),
+    );
   }
 
   /** A copy: callers cannot change the PSAM's identity. */
@@ -97,32 +126,41 @@ export class SoftwarePsam implements PsamPort {
   }
 
   beginPurchase(request: PurchaseMacRequest): PurchaseMacResult {
-    this.#session = null;
-    const dpk = this.#dpk(request.cardSerial, request.keyVersion, request.algorithm);
+    this.#sessionOpen = false;
+    const algorithm = request.algorithm;
+    const dpk = this.#dpk(request.cardSerial, request.keyVersion, algorithm);
     const tsn = this.#tsn;
     this.#tsn = (this.#tsn + 1) >>> 0;
-    const sessionKey = purchaseSessionKey(dpk, request.cardRandom, request.offlineAtc, tsn, request.algorithm);
-    const mac1 = transactionMac(
-      sessionKey,
-      purchaseMac1Data(request.amountFen, request.transactionType, this.#terminalId, request.date, request.time),
-      request.algorithm,
-    );
-    this.#session = { sessionKey, amountFen: request.amountFen, algorithm: request.algorithm };
+    const sessionKey = algorithm === 'sm4' ? this.#sessionKey16 : this.#sessionKey8;
+    purchaseSessionKeyInto(dpk, request.cardRandom, request.offlineAtc, tsn, algorithm, sessionKey);
+    const data = purchaseMac1DataInto(request.amountFen, request.transactionType, this.#terminalId, request.date, request.time, this.#mac1Data);
+    // MAC1 goes to the card and stays the caller's: the one allocation here.
+    const mac1 = transactionMacInto(sessionKey, data, algorithm, new Uint8Array(MAC_BYTES), 0);
+    this.#sessionKey = sessionKey;
+    this.#sessionAmountFen = request.amountFen;
+    this.#sessionAlgorithm = algorithm;
+    this.#sessionOpen = true;
     return { tsn, mac1 };
   }
 
   verifyMac2(mac2: Uint8Array): boolean {
-    const session = this.#session;
-    this.#session = null;
-    if (session === null || !(mac2 instanceof Uint8Array) || mac2.length !== 4) return false;
-    return constantTimeEqual(transactionMac(session.sessionKey, amountBytes(session.amountFen), session.algorithm), mac2);
+    const open = this.#sessionOpen;
+    this.#sessionOpen = false;
+    if (!open || !(mac2 instanceof Uint8Array) || mac2.length !== 4) return false;
+    const expected = transactionMacInto(this.#sessionKey, amountBytesInto(this.#sessionAmountFen, this.#amount), this.#sessionAlgorithm, this.#mac, 0);
+    // The session is over: its key does not linger in the buffer.
+    this.#sessionKey16.fill(0);
+    return constantTimeEqual(expected, mac2);
   }
 
   verifyRecoveredMac2(request: PurchaseMacRequest & { tsn: number }, mac2: Uint8Array): boolean {
     if (!(mac2 instanceof Uint8Array) || mac2.length !== 4) return false;
-    const dpk = this.#dpk(request.cardSerial, request.keyVersion, request.algorithm);
-    const sessionKey = purchaseSessionKey(dpk, request.cardRandom, request.offlineAtc, request.tsn, request.algorithm);
-    return constantTimeEqual(transactionMac(sessionKey, amountBytes(request.amountFen), request.algorithm), mac2);
+    const algorithm = request.algorithm;
+    const dpk = this.#dpk(request.cardSerial, request.keyVersion, algorithm);
+    // Its own key buffer: an open purchase session keeps its key.
+    const sessionKey = purchaseSessionKeyInto(dpk, request.cardRandom, request.offlineAtc, request.tsn, algorithm, new Uint8Array(algorithm === 'sm4' ? 16 : 8));
+    const expected = transactionMacInto(sessionKey, amountBytesInto(request.amountFen, this.#amount), algorithm, this.#mac, 0);
+    return constantTimeEqual(expected, mac2);
   }
 
   blockCommandMac(cardSerial: Uint8Array, keyVersion: number, algorithm: CipherAlgorithm, challenge: Uint8Array): Uint8Array {
@@ -140,24 +178,22 @@ export class SoftwarePsam implements PsamPort {
     return `SoftwarePsam { terminalId: '${bytesToHex(this.#terminalId)}', tsn: ${this.#tsn}, keys: [redacted] }`;
   }
 
-  /** Diversified purchase key for a card, cached (bounded LRU) so the tap path skips re-diversifying. */
+  /**
+   * Diversified purchase key for a card, from the bounded cache. The returned buffer belongs to
+   * the cache (it may be rediversified for another card later): use it at once.
+   */
   #dpk(cardSerial: Uint8Array, keyVersion: number, algorithm: CipherAlgorithm): Uint8Array {
     if (!(cardSerial instanceof Uint8Array) || cardSerial.length !== 8) throw new RangeError('cardSerial must be 8 bytes');
-    const cacheKey = `${keyVersion}/${algorithm}/${bytesToHex(cardSerial)}`;
-    const cached = this.#dpkCache.get(cacheKey);
-    if (cached !== undefined) {
-      this.#dpkCache.delete(cacheKey);
-      this.#dpkCache.set(cacheKey, cached);
-      return cached;
-    }
+    if (algorithm !== '3des' && algorithm !== 'sm4') throw new TypeError(`algorithm must be '3des' or 'sm4', got ${String(algorithm)}`);
     const master = this.#purchaseMasterKeys.get(keyVersion);
     if (master === undefined) throw new KeyUnavailableError(`PSAM holds no purchase key version ${keyVersion}`);
-    const dpk = diversifyKey(master, cardSerial, algorithm);
-    this.#dpkCache.set(cacheKey, dpk);
-    if (this.#dpkCache.size > this.#dpkCacheSize) {
-      const oldest = this.#dpkCache.keys().next().value as string;
-      this.#dpkCache.delete(oldest);
-    }
-    return dpk;
+    const id = this.#dpkId;
+    id[0] = keyVersion;
+    id[1] = ALGORITHM_ID[algorithm];
+    id.set(cardSerial, 2);
+    this.#dpkMaster = master;
+    this.#dpkAlgorithm = algorithm;
+    this.#dpkSerial = cardSerial;
+    return this.#dpkCache.get(id);
   }
 }

@@ -4,19 +4,21 @@
  * and tests. Results are fresh Uint8Arrays; inputs may be Buffers.
  */
 import { assertBytes } from './bytes.ts';
-import { buildDesSchedule, buildTripleDesSchedule, desCryptWords, type DesSchedule } from './des.ts';
+import { buildDesSchedule, buildDesScheduleInto, buildTripleDesSchedule, buildTripleDesScheduleInto, desCryptWords, type DesSchedule } from './des.ts';
 import { ScheduleCache } from './schedule-cache.ts';
-import { buildSm4RoundKeys, sm4CryptWords, type Sm4RoundKeys } from './sm4.ts';
+import { buildSm4RoundKeys, buildSm4RoundKeysInto, sm4CryptWords, type Sm4RoundKeys } from './sm4.ts';
 
 /** Schedules kept per cache; a validator sees one session key per tap and a few master keys. */
 export const KEY_SCHEDULE_CACHE_CAPACITY = 256;
 
-export const desEncryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildDesSchedule(k, false));
-export const desDecryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildDesSchedule(k, true));
-export const tripleDesEncryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildTripleDesSchedule(k, false));
-export const tripleDesDecryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildTripleDesSchedule(k, true));
-export const sm4EncryptRoundKeys = new ScheduleCache<Sm4RoundKeys>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildSm4RoundKeys(k, false));
-export const sm4DecryptRoundKeys = new ScheduleCache<Sm4RoundKeys>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildSm4RoundKeys(k, true));
+// When full, an evicted schedule is rebuilt in place for the new key (no garbage per tap);
+// a schedule from these caches is used at once and never kept (schedule-cache.ts).
+export const desEncryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildDesSchedule(k, false), (k, ks) => buildDesScheduleInto(k, false, ks));
+export const desDecryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildDesSchedule(k, true), (k, ks) => buildDesScheduleInto(k, true, ks));
+export const tripleDesEncryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildTripleDesSchedule(k, false), (k, ks) => buildTripleDesScheduleInto(k, false, ks));
+export const tripleDesDecryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildTripleDesSchedule(k, true), (k, ks) => buildTripleDesScheduleInto(k, true, ks));
+export const sm4EncryptRoundKeys = new ScheduleCache<Sm4RoundKeys>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildSm4RoundKeys(k, false), (k, rk) => buildSm4RoundKeysInto(k, false, rk));
+export const sm4DecryptRoundKeys = new ScheduleCache<Sm4RoundKeys>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildSm4RoundKeys(k, true), (k, rk) => buildSm4RoundKeysInto(k, true, rk));
 
 const WORDS = new Int32Array(4);
 

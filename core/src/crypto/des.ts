@@ -127,10 +127,15 @@ export type DesSchedule = Int32Array;
 
 /** Builds a schedule without the cache (decrypt = round keys in reverse order). */
 export function buildDesSchedule(key8: Uint8Array, decrypt: boolean): DesSchedule {
+  return buildDesScheduleInto(key8, decrypt, new Int32Array(32));
+}
+
+/** As buildDesSchedule, into `out` (32 words, e.g. a schedule the cache evicted); returns out. */
+export function buildDesScheduleInto(key8: Uint8Array, decrypt: boolean, out: DesSchedule): DesSchedule {
   assertBytes(key8, 'DES key', 8);
-  const ks = new Int32Array(32);
-  desRoundKeys(key8, 0, ks, 0, decrypt);
-  return ks;
+  if (out.length !== 32) throw new RangeError(`DES schedule must be 32 words, got ${out.length}`);
+  desRoundKeys(key8, 0, out, 0, decrypt);
+  return out;
 }
 
 /**
@@ -138,12 +143,17 @@ export function buildDesSchedule(key8: Uint8Array, decrypt: boolean): DesSchedul
  * encrypt = E_K1, D_K2, E_K3; decrypt = D_K3, E_K2, D_K1.
  */
 export function buildTripleDesSchedule(key: Uint8Array, decrypt: boolean): DesSchedule {
+  return buildTripleDesScheduleInto(key, decrypt, new Int32Array(96));
+}
+
+/** As buildTripleDesSchedule, into `ks` (96 words, e.g. a schedule the cache evicted); returns ks. */
+export function buildTripleDesScheduleInto(key: Uint8Array, decrypt: boolean, ks: DesSchedule): DesSchedule {
   assertBytes(key, '3DES key');
   if (key.length !== 16 && key.length !== 24) {
     throw new RangeError(`3DES key must be 16 or 24 bytes, got ${key.length}`);
   }
+  if (ks.length !== 96) throw new RangeError(`3DES schedule must be 96 words, got ${ks.length}`);
   const k3 = key.length === 24 ? 16 : 0;
-  const ks = new Int32Array(96);
   if (!decrypt) {
     desRoundKeys(key, 0, ks, 0, false);
     desRoundKeys(key, 8, ks, 32, true);

@@ -10,7 +10,7 @@
  *
  * Hot path: called several times per tap on ~4-32 bytes, so the CBC runs on 32-bit words with
  * cached schedules, the padding is applied on the fly (no padded copy of the data) and the only
- * allocation is the 4-byte result.
+ * allocation is the 4-byte result (none with transactionMacInto).
  */
 import type { CipherAlgorithm } from './algorithm.ts';
 import { assertBytes } from './bytes.ts';
@@ -88,12 +88,11 @@ function sm4CbcLastBlock(rk: Sm4RoundKeys, iv: Uint8Array | null, data: Uint8Arr
     x2 ^ paddedWord(data, fullEnd, 2), x3 ^ paddedWord(data, fullEnd, 3), WORDS);
 }
 
-function leftmost4(word: number): Uint8Array {
-  const mac = new Uint8Array(MAC_BYTES);
-  mac[0] = word >>> 24;
-  mac[1] = (word >>> 16) & 0xff;
-  mac[2] = (word >>> 8) & 0xff;
-  mac[3] = word & 0xff;
+function leftmost4(word: number, mac: Uint8Array, offset: number): Uint8Array {
+  mac[offset] = word >>> 24;
+  mac[offset + 1] = (word >>> 16) & 0xff;
+  mac[offset + 2] = (word >>> 8) & 0xff;
+  mac[offset + 3] = word & 0xff;
   return mac;
 }
 
@@ -108,8 +107,15 @@ function assertAlgorithm(algorithm: unknown): asserts algorithm is CipherAlgorit
  * SM4 suite: SM4 with a 16-byte key), IV zero, padding method 2, leftmost 4 bytes.
  */
 export function transactionMac(sessionKey: Uint8Array, data: Uint8Array, algorithm: CipherAlgorithm = '3des'): Uint8Array {
+  return transactionMacInto(sessionKey, data, algorithm, new Uint8Array(MAC_BYTES), 0);
+}
+
+/** As transactionMac, written into out[offset..offset+3] (returns out): no allocation. */
+export function transactionMacInto(sessionKey: Uint8Array, data: Uint8Array, algorithm: CipherAlgorithm, out: Uint8Array, offset = 0): Uint8Array {
   assertAlgorithm(algorithm);
   assertBytes(data, 'data');
+  assertBytes(out, 'out');
+  if (!Number.isInteger(offset) || offset < 0 || offset + MAC_BYTES > out.length) throw new RangeError(`out has no room for a MAC at offset ${offset}`);
   if (algorithm === '3des') {
     assertBytes(sessionKey, 'sessionKey', 8);
     desCbcLastBlock(desEncryptSchedules.get(sessionKey), 0, 0, data);
@@ -117,7 +123,7 @@ export function transactionMac(sessionKey: Uint8Array, data: Uint8Array, algorit
     assertBytes(sessionKey, 'sessionKey', 16);
     sm4CbcLastBlock(sm4EncryptRoundKeys.get(sessionKey), null, data);
   }
-  return leftmost4(WORDS[0]);
+  return leftmost4(WORDS[0], out, offset);
 }
 
 /**
@@ -141,5 +147,5 @@ export function retailMac(key16: Uint8Array, iv: Uint8Array, data: Uint8Array, a
     assertBytes(iv, 'iv', 16);
     sm4CbcLastBlock(sm4EncryptRoundKeys.get(key16), iv, data);
   }
-  return leftmost4(WORDS[0]);
+  return leftmost4(WORDS[0], new Uint8Array(MAC_BYTES), 0);
 }

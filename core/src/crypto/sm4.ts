@@ -51,12 +51,17 @@ function tauKey(a: number): number {
 export type Sm4RoundKeys = Int32Array;
 
 export function buildSm4RoundKeys(key16: Uint8Array, decrypt: boolean): Sm4RoundKeys {
+  return buildSm4RoundKeysInto(key16, decrypt, new Int32Array(32));
+}
+
+/** As buildSm4RoundKeys, into `rk` (32 words, e.g. round keys the cache evicted); returns rk. */
+export function buildSm4RoundKeysInto(key16: Uint8Array, decrypt: boolean, rk: Sm4RoundKeys): Sm4RoundKeys {
   assertBytes(key16, 'SM4 key', 16);
+  if (rk.length !== 32) throw new RangeError(`SM4 round keys must be 32 words, got ${rk.length}`);
   let k0 = readU32(key16, 0) ^ FK[0];
   let k1 = readU32(key16, 4) ^ FK[1];
   let k2 = readU32(key16, 8) ^ FK[2];
   let k3 = readU32(key16, 12) ^ FK[3];
-  const rk = new Int32Array(32);
   for (let i = 0; i < 32; i++) {
     const next = k0 ^ tauKey(k1 ^ k2 ^ k3 ^ CK[i]);
     rk[decrypt ? 31 - i : i] = next;

@@ -72,17 +72,30 @@ export function parseTransactionTime(bytes: Uint8Array): number | null {
 
 /** 4-byte big-endian amount (MAC2 of a purchase covers exactly this). */
 export function amountBytes(amountFen: number): Uint8Array {
+  return amountBytesInto(amountFen, new Uint8Array(4));
+}
+
+/** As amountBytes, written into `out` (4 bytes; returned): for the PSAM's reused buffers. */
+export function amountBytesInto(amountFen: number, out: Uint8Array): Uint8Array {
   checkU32(amountFen, 'amountFen');
-  const out = new Uint8Array(4);
+  if (!(out instanceof Uint8Array) || out.length !== 4) throw new RangeError('amountBytesInto: out must be 4 bytes');
   putU32(out, 0, amountFen);
   return out;
 }
 
 /** Purchase MAC1: amount(4) || type(1) || terminalId(6) || date(4) || time(3). */
 export function purchaseMac1Data(amountFen: number, transactionType: number, terminalId: Uint8Array, date: Uint8Array, time: Uint8Array): Uint8Array {
+  return purchaseMac1DataInto(amountFen, transactionType, terminalId, date, time, new Uint8Array(18));
+}
+
+/** As purchaseMac1Data, written into `out` (18 bytes; returned): for the PSAM's reused buffers. */
+export function purchaseMac1DataInto(amountFen: number, transactionType: number, terminalId: Uint8Array, date: Uint8Array, time: Uint8Array, out: Uint8Array): Uint8Array {
   checkU32(amountFen, 'amountFen');
   checkTerminalId(terminalId);
-  const out = new Uint8Array(18);
+  if (!(out instanceof Uint8Array) || out.length !== 18) throw new RangeError('purchaseMac1DataInto: out must be 18 bytes');
+  // Exact lengths: a reused buffer must not keep bytes of an earlier call.
+  if (!(date instanceof Uint8Array) || date.length !== 4) throw new RangeError('purchaseMac1Data: date must be 4 bytes BCD');
+  if (!(time instanceof Uint8Array) || time.length !== 3) throw new RangeError('purchaseMac1Data: time must be 3 bytes BCD');
   putU32(out, 0, amountFen);
   out[4] = transactionType;
   out.set(terminalId, 5);

@@ -224,6 +224,9 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['loads'],
         summary: 'A teller voids a pending load that never reached the card; the payment is returned',
+        description:
+          'The MAC2 already issued cannot be taken back: if the card is credited with it after all, its proof (the TAC on confirm, or card evidence past the load\'s online ATC) ' +
+          'reinstates the load (status confirmed, resolution void-reversed) and records a load-void-reversed anomaly: the payer must be re-charged.',
         security: bearerSecurity,
         params: loadIdParams,
         response: withProblems({ 200: loadSchema }, [404, 409]),
@@ -278,8 +281,12 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
           {
             200: {
               type: 'object',
-              required: ['confirmed', 'voided'],
-              properties: { confirmed: { type: 'array', items: { type: 'string' } }, voided: { type: 'array', items: { type: 'string' } } },
+              required: ['confirmed', 'voided', 'reinstated'],
+              properties: {
+                confirmed: { type: 'array', items: { type: 'string' } },
+                voided: { type: 'array', items: { type: 'string' } },
+                reinstated: { type: 'array', items: { type: 'string' }, description: 'teller-voided loads the card shows credited (void-reversed)' },
+              },
             },
           },
           [404],

@@ -9,7 +9,7 @@ export const loadSchema = {
     amountFen: { type: 'integer' },
     paymentSource: { type: 'string', enum: ['bank-account', 'cash', 'other-bank-card', 'app'] },
     status: { type: 'string', enum: ['pending', 'confirmed', 'voided'] },
-    resolution: { type: ['string', 'null'], description: 'tac | next-load | card-log | purchase-chain | teller-void' },
+    resolution: { type: ['string', 'null'], description: 'tac | next-load | card-log | purchase-chain | teller-void | void-reversed (a teller void the card proved credited)' },
     onlineAtc: { type: 'integer' },
     balanceBeforeFen: { type: 'integer' },
     terminalId: { type: 'string' },

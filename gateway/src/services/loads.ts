@@ -5,27 +5,50 @@
  *   authorise (POST /v1/loads): MAC1 verified, payment taken, MAC2 issued → 'pending'
  *   confirm   (POST /v1/loads/{id}/confirm with the card's TAC)         → 'confirmed'
  *   void      (a teller, before the card was credited, or card evidence) → 'voided'
+ *   reinstate (card proof that a teller-voided load was credited after all) → 'confirmed',
+ *             resolution 'void-reversed'
  * A pending load is never voided on a timer alone: a card that was credited would then be
  * paid twice. Card evidence decides it (resolvePendingLoads): the online ATC of the card's
  * next load, its log read at a counter, or its next uploaded purchases.
+ *
+ * A teller void cannot take back the MAC2 already handed out: the terminal may still complete
+ * CREDIT FOR LOAD with it. So a teller-voided load stays open to card evidence: a TAC that
+ * verifies, or evidence that the card's online ATC moved past the load's, reinstates it (the
+ * card holds the money, so the payer owes it again: a 'load-void-reversed' anomaly tells the
+ * branch to re-charge). Only the newest load at its (card, online ATC) can be credited: a later
+ * INIT at the same ATC ended the old session, so evidence about that ATC is the later load's.
+ * Loads voided by card evidence are final (the card itself showed the session ended).
  *
  * Ledger (debit +, credit -):
  *   authorise: payment:<source> +A, liability:pending-loads -A   (money received, not yet on a card)
  *   confirm:   liability:pending-loads +A, liability:card-purse -A (now owed to the cardholder)
  *   void:      liability:pending-loads +A, payment:<source> -A     (money returned)
+ *   reinstate: payment:<source> +A, liability:card-purse -A        (the returned money is owed
+ *              back by the payer; the card holds it)
  */
 import { createHash } from 'node:crypto';
 import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
-import { LIMITS, TRANSACTION_TYPE, loadTacData, type CipherAlgorithm } from '../../../core/src/index.ts';
+import { LIMITS, TRANSACTION_TYPE, formatYuan, loadTacData, type CipherAlgorithm } from '../../../core/src/index.ts';
 import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
 import { addShadowBalance, readCardMoney, type CardMoneyState } from './card-money.ts';
 import { beijingDateTime } from './money-time.ts';
 
 export const PENDING_LOADS_ACCOUNT = 'liability:pending-loads';
+/** Posting kind and money_anomalies kind of a reinstated teller void. */
+export const VOID_REVERSED = 'load-void-reversed';
 
 export type LoadStatus = 'pending' | 'confirmed' | 'voided';
-export type LoadResolution = 'tac' | 'next-load' | 'card-log' | 'purchase-chain' | 'teller-void';
+export type LoadResolution = 'tac' | 'next-load' | 'card-log' | 'purchase-chain' | 'teller-void' | 'void-reversed';
+/** How the card proved a credit. */
+type CreditProof = 'tac' | 'next-load' | 'card-log' | 'purchase-chain';
+
+/**
+ * Loads card evidence may still decide, for a query on `loads l`: pending ones, and teller
+ * voids that are the newest load at their (card, online ATC) (their MAC2 may still be used).
+ */
+export const OPEN_TO_CARD_EVIDENCE_SQL = `(l.status = 'pending' OR (l.status = 'voided' AND l.resolution = 'teller-void'
+  AND NOT EXISTS (SELECT 1 FROM loads o WHERE o.card_no = l.card_no AND o.online_atc = l.online_atc AND o.id > l.id)))`;
 
 /** Who asks: counter tokens carry their branch, app tokens the cardholder's session. */
 export interface MoneyCaller {
@@ -245,6 +268,54 @@ async function markVoided(tx: Tx, load: LoadView, resolution: LoadResolution, no
   return { ...load, status: 'voided', resolution, resolvedMs: nowMs };
 }
 
+/** A teller-voided load the card may still have been credited with (see the file comment). */
+async function voidMayBeReversed(tx: Tx, load: LoadView): Promise<boolean> {
+  if (load.status !== 'voided' || load.resolution !== 'teller-void') return false;
+  const later = await tx.get('SELECT id FROM loads WHERE card_no = ? AND online_atc = ? AND id > ?', [load.cardNo, load.onlineAtc, Number(load.id)]);
+  return later === undefined;
+}
+
+/**
+ * The card proved a teller-voided load credited: reinstate it once (the status guard and the
+ * unique posting make a second proof a no-op for the caller that checks the status first).
+ * The payment went back to the payer at the void; the card holds the money: the books owe it
+ * to the cardholder again and the payer owes it back (anomaly for the branch to re-charge).
+ */
+async function markVoidReversed(tx: Tx, load: LoadView, proof: CreditProof, tac: string | null, nowMs: number): Promise<LoadView> {
+  const changed = await tx.run(
+    "UPDATE loads SET status = 'confirmed', resolution = 'void-reversed', tac = ?, resolved_ms = ? WHERE id = ? AND status = 'voided' AND resolution = 'teller-void'",
+    [tac, nowMs, Number(load.id)],
+  );
+  if (changed !== 1) throw new Error(`load ${load.id} was not a teller void`);
+  await addShadowBalance(tx, load.cardNo, load.amountFen);
+  await tx.run('UPDATE card_accounts SET last_online_atc = ?, updated_ms = ? WHERE card_no = ? AND last_online_atc < ?', [load.onlineAtc, nowMs, load.cardNo, load.onlineAtc]);
+  const posted = await postTransfer(tx, {
+    kind: VOID_REVERSED,
+    reference: load.id,
+    atMs: nowMs,
+    entries: [
+      { account: paymentAccount(load.paymentSource), amountFen: load.amountFen },
+      { account: ACCOUNTS.cardPurse, amountFen: -load.amountFen },
+    ],
+  });
+  if (!posted) throw new Error(`load ${load.id}: void reversal already posted`);
+  // money_anomalies is keyed like a device record; a load has none: device_id names the load.
+  await tx.run(
+    `INSERT INTO money_anomalies (kind, card_no, atc, device_id, device_seq, detail, at_ms) VALUES (?, ?, ?, ?, 0, ?, ?)
+     ON CONFLICT (kind, card_no, atc, device_id, device_seq) DO NOTHING`,
+    [
+      VOID_REVERSED,
+      load.cardNo,
+      load.onlineAtc,
+      `load:${load.id}`,
+      `load ${load.id} (${formatYuan(load.amountFen)} yuan, ${load.paymentSource}, branch ${load.branch}) was voided by a teller and its payment returned, ` +
+        `but the card was credited with its MAC2 (proof: ${proof}): reinstated; re-charge the payer`,
+      nowMs,
+    ],
+  );
+  return { ...load, status: 'confirmed', resolution: 'void-reversed', resolvedMs: nowMs };
+}
+
 /**
  * Confirms a load with the card's TAC over newBalance(4) || onlineATC(2) || amount(4) || 02 ||
  * terminalId(6) || date(4) || time(3). `newBalanceFen` defaults to balance before + amount; a
@@ -279,14 +350,17 @@ export async function confirmLoad(
   });
   if (!valid) return { ok: false, code: 'tac-invalid', detail: 'the load TAC does not verify' };
   if (load.status === 'confirmed') return { ok: true, load };
+  if (await voidMayBeReversed(tx, load)) return { ok: true, load: await markVoidReversed(tx, load, 'tac', hex(proof.tac), nowMs) };
   if (load.status !== 'pending') return { ok: false, code: 'load-not-pending', detail: `load is ${load.status}` };
   return { ok: true, load: await markConfirmed(tx, load, 'tac', hex(proof.tac), nowMs) };
 }
 
 /**
  * A teller voids a load that never reached the card: allowed only while pending, and only
- * because no card evidence exists yet (a load with a TAC or any later evidence is decided).
- * The payment goes back to its source.
+ * because no card evidence exists yet (a load with a TAC or any later evidence is decided:
+ * evidence settles pending loads in the transaction it arrives in, so such a load is no longer
+ * pending). The payment goes back to its source. The MAC2 stays usable on the card: should the
+ * card be credited with it after all, its proof reinstates the load (markVoidReversed).
  */
 export async function voidLoad(tx: Tx, id: string, nowMs: number): Promise<LoadOutcome> {
   const load = await getLoad(tx, id);
@@ -314,20 +388,29 @@ export type LoadEvidence =
 export interface PendingResolution {
   confirmed: string[];
   voided: string[];
+  /** Teller-voided loads the evidence proves credited: reinstated ('void-reversed'). */
+  reinstated: string[];
 }
 
 /**
- * Settles this card's pending loads from card evidence. Returns what changed. Evidence that
- * proves nothing (e.g. a purchase made before the load, seeing the same online ATC) leaves a
- * load pending: only the card can say, and it will at its next load or counter visit.
+ * Settles this card's pending loads from card evidence, and reinstates a teller-voided load
+ * the evidence proves credited. Returns what changed. Evidence that proves nothing (e.g. a
+ * purchase made before the load, seeing the same online ATC) leaves a load pending: only the
+ * card can say, and it will at its next load or counter visit.
  */
 export async function resolvePendingLoads(tx: Tx, cardNo: string, evidence: LoadEvidence, nowMs: number): Promise<PendingResolution> {
-  const rows = await tx.all<LoadRow>("SELECT * FROM loads WHERE card_no = ? AND status = 'pending' ORDER BY online_atc, id", [cardNo]);
-  const result: PendingResolution = { confirmed: [], voided: [] };
+  const rows = await tx.all<LoadRow>(`SELECT l.* FROM loads l WHERE l.card_no = ? AND ${OPEN_TO_CARD_EVIDENCE_SQL} ORDER BY l.online_atc, l.id`, [cardNo]);
+  const result: PendingResolution = { confirmed: [], voided: [], reinstated: [] };
   for (const row of rows) {
     const load = toView(row);
     const decision = decide(load, evidence);
-    if (decision === 'credited') {
+    if (load.status === 'voided') {
+      // Already voided and its money returned: only a proven credit changes anything.
+      if (decision === 'credited') {
+        await markVoidReversed(tx, load, resolutionOf(evidence), null, nowMs);
+        result.reinstated.push(load.id);
+      }
+    } else if (decision === 'credited') {
       await markConfirmed(tx, load, resolutionOf(evidence), null, nowMs);
       result.confirmed.push(load.id);
     } else if (decision === 'not-credited') {
@@ -338,7 +421,7 @@ export async function resolvePendingLoads(tx: Tx, cardNo: string, evidence: Load
   return result;
 }
 
-function resolutionOf(evidence: LoadEvidence): LoadResolution {
+function resolutionOf(evidence: LoadEvidence): CreditProof {
   if (evidence.kind === 'next-load') return 'next-load';
   if (evidence.kind === 'card-log') return 'card-log';
   return 'purchase-chain';

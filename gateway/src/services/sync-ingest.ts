@@ -26,7 +26,7 @@ import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import { LIMITS, SYNC_PROTOCOL_VERSION, purchaseTacData, type BlacklistDeltaEntry, type BlacklistReason, type JournalRecord, type SyncRequest, type SyncResponse } from '../../../core/src/index.ts';
 import { ACCOUNTS, postTransfer, revenueAccount, type LedgerEntry } from './ledger.ts';
-import { resolvePendingLoads } from './loads.ts';
+import { OPEN_TO_CARD_EVIDENCE_SQL, resolvePendingLoads } from './loads.ts';
 
 /** What sync needs from the blacklist service (gateway/src/services/blacklist.ts). */
 export interface SyncBlacklist {
@@ -221,7 +221,8 @@ export async function ingestSyncBatch(
     )) {
       chains.set(row.card_no, { next: Number(row.next_atc), max: Number(row.max_atc) });
     }
-    for (const row of await tx.all<{ card_no: string }>(`SELECT DISTINCT card_no FROM loads WHERE status = 'pending' AND card_no IN (${marks})`, part)) {
+    // Pending loads, and teller voids whose MAC2 the card may still have used (loads.ts).
+    for (const row of await tx.all<{ card_no: string }>(`SELECT DISTINCT l.card_no FROM loads l WHERE l.card_no IN (${marks}) AND ${OPEN_TO_CARD_EVIDENCE_SQL}`, part)) {
       withPendingLoads.add(row.card_no);
     }
   }
