@@ -37,6 +37,7 @@ export type { GatewayContext, GatewayPolicies } from './http/gateway-context.ts'
 export const DEFAULT_POLICIES: GatewayPolicies = {
   temporaryLossMs: LIMITS.temporaryLossMs,
   deviceStaleWindowMs: 24 * 60 * 60 * 1000,
+  deviceClockSkewAlertMs: 2 * 60 * 1000,
   appSessionTtlMs: 12 * 60 * 60 * 1000,
   appLoginMaxFailures: 5,
   appLockoutMs: 30 * 60 * 1000,

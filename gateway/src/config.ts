@@ -1,7 +1,7 @@
 /**
  * Configuration from the environment (issue 5, "Running it"): PORT, HOST, GATEWAY_DB (SQLite
  * path), GATEWAY_ADMIN_TOKEN, GATEWAY_KEY_FILE (master keys), GATEWAY_DATABASE_URL (PostgreSQL),
- * SUBWAY_NETWORK_CSV. Defaults run the embedded store at ./var/gateway.db on 127.0.0.1:8080.
+ * SUBWAY_NETWORK_CSV, GATEWAY_CLOCK_SKEW_ALERT_S (device clock skew alert threshold). Defaults run the embedded store at ./var/gateway.db on 127.0.0.1:8080.
  */
 import { dirname, join, resolve } from 'node:path';
 
@@ -16,6 +16,8 @@ export interface GatewayConfig {
   keyFile: string;
   subwayNetworkCsvPath: string | undefined;
   logLevel: string;
+  /** Device clock skew over this is listed for alerting (GATEWAY_CLOCK_SKEW_ALERT_S); undefined = the policy default. */
+  clockSkewAlertMs: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -31,6 +33,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   if (adminToken !== undefined && !/^[A-Za-z0-9._~+/=-]{16,256}$/.test(adminToken)) {
     throw new ConfigError('GATEWAY_ADMIN_TOKEN must be 16..256 characters of [A-Za-z0-9._~+/=-]');
   }
+  const skewSeconds = env.GATEWAY_CLOCK_SKEW_ALERT_S === undefined || env.GATEWAY_CLOCK_SKEW_ALERT_S === '' ? undefined : Number(env.GATEWAY_CLOCK_SKEW_ALERT_S);
+  if (skewSeconds !== undefined && (!Number.isInteger(skewSeconds) || skewSeconds < 1 || skewSeconds > 31_536_000)) {
+    throw new ConfigError(`GATEWAY_CLOCK_SKEW_ALERT_S must be an integer 1..31536000 (seconds), got ${JSON.stringify(env.GATEWAY_CLOCK_SKEW_ALERT_S)}`);
+  }
   return {
     host: env.HOST || '127.0.0.1',
     port,
@@ -41,5 +47,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     keyFile: resolve(cwd, env.GATEWAY_KEY_FILE || join(dataDir, 'issuer-keys.json')),
     subwayNetworkCsvPath: env.SUBWAY_NETWORK_CSV ? resolve(cwd, env.SUBWAY_NETWORK_CSV) : undefined,
     logLevel: env.LOG_LEVEL || 'info',
+    clockSkewAlertMs: skewSeconds === undefined ? undefined : skewSeconds * 1000,
   };
 }

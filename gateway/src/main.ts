@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     logger: { level: config.logLevel },
     subwayNetworkCsvPath: config.subwayNetworkCsvPath,
     devicePki,
+    policies: config.clockSkewAlertMs === undefined ? {} : { deviceClockSkewAlertMs: config.clockSkewAlertMs },
   });
   if (admin.source !== 'env') app.log.info({ adminTokenFile: config.adminTokenFile }, 'operator token is in this file (mode 0600)');
   app.log.info({ store: store.dialect, keyFile: config.keyFile }, 'gateway starting');

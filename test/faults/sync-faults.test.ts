@@ -196,9 +196,9 @@ describe('clock skew between devices', () => {
     tally.lossesFound += figures.lost + figures.duplicated;
   });
 
-  // The gateway receives every device's clock (SyncRequest.deviceTimeMs) but keeps nothing of
-  // it: no column, no field in GET /v1/devices. Issue 8 asks that it record the skew.
-  it.fails('the gateway records each device clock skew (GET /v1/devices) [gateway does not store deviceTimeMs]', async () => {
+  // Issue 8: the gateway records each device's clock skew (SyncRequest.deviceTimeMs minus its own
+  // clock) at every sync, shows it in GET /v1/devices and lists devices over a threshold.
+  it('the gateway records each device clock skew (GET /v1/devices)', async () => {
     const slot = w.devices[0];
     rides(1, 3 * HOUR);
     expect((await client(slot, `http://127.0.0.1:${gatewayPort}`, 3 * HOUR).drain()).status).toBe('drained');
@@ -207,5 +207,34 @@ describe('clock skew between devices', () => {
     const skewField = Object.keys(device).find((k) => /skew/i.test(k));
     expect(skewField).toBeDefined();
     expect(Math.abs(Number(device[skewField!]) - 3 * HOUR)).toBeLessThan(60_000);
+  });
+
+  it('devices over the skew threshold are listed for on-call (worst first); a good clock at the next sync clears it; the validator keeps its own measurement', async () => {
+    const [entry, exit, bus] = w.devices;
+    const url = `http://127.0.0.1:${gatewayPort}`;
+    expect((await client(entry, url, -90 * 60_000).drain()).status).toBe('drained');
+    expect((await client(exit, url, 30_000).drain()).status).toBe('drained');
+    expect((await client(bus, url, 10 * 60_000).drain()).status).toBe('drained');
+    const listed = async (query = '') => {
+      const res = await w.call('GET', `/v1/ops/devices/clock-skew${query}`, undefined, w.admin);
+      expect(res.status).toBe(200);
+      return res.json as { thresholdSeconds: number; devices: Array<{ deviceId: string; clockSkewMs: number; clockSkewMeasuredMs: number }> };
+    };
+    // Default threshold 2 minutes: the 30 s device is fine; the others come worst first.
+    const byDefault = await listed();
+    expect(byDefault.thresholdSeconds).toBe(120);
+    expect(byDefault.devices.map((d) => d.deviceId)).toEqual([entry.id, bus.id]);
+    expect(byDefault.devices[0].clockSkewMs).toBe(-90 * 60_000);
+    expect(byDefault.devices[0].clockSkewMeasuredMs).toBe(w.clock.ms);
+    expect((await listed('?thresholdSeconds=10')).devices.map((d) => d.deviceId)).toEqual([entry.id, bus.id, exit.id]);
+    expect((await listed('?thresholdSeconds=3600')).devices.map((d) => d.deviceId)).toEqual([entry.id]);
+    expect((await w.call('GET', '/v1/ops/devices/clock-skew?thresholdSeconds=-5', undefined, w.admin)).status).toBe(400);
+    expect((await w.call('GET', '/v1/ops/devices/clock-skew', undefined, { authorization: `Bearer ${bus.credential}` })).status).toBe(403);
+    // The validator measured the same skew from the answer's serverTimeMs and keeps it for `status`.
+    expect(entry.device.status().clockSkew).toMatchObject({ skewMs: -90 * 60_000, measuredAtMs: w.clock.ms - 90 * 60_000 });
+    // The clock is fixed: the next sync measures again and the device leaves the list.
+    expect((await client(entry, url).drain()).status).toBe('drained');
+    expect((await listed()).devices.map((d) => d.deviceId)).toEqual([bus.id]);
+    expect(entry.device.status().clockSkew?.skewMs).toBe(0);
   });
 });

@@ -55,6 +55,22 @@ export const PROFILE_KEY = 'profile';
 /** Fare-table versions a device keeps (the one in force and any announced for later dates). */
 export const FARE_TABLE_VERSIONS_KEPT = 3;
 export const GATEWAY_KEY = 'gateway';
+export const CLOCK_SKEW_KEY = 'clock-skew';
+
+/**
+ * This device's clock against the gateway's, as the latest sync measured it (NTP-style: the
+ * midpoint of the request's send and answer times minus the gateway's serverTimeMs). Kept for
+ * `status` and the maintenance crew; the device does not step its own clock (the gateway
+ * records the same skew from SyncRequest.deviceTimeMs and lists devices over its threshold).
+ */
+export interface ClockSkew {
+  /** Device clock minus gateway clock, ms (positive = this device runs ahead). */
+  skewMs: number;
+  /** Device time when measured. */
+  measuredAtMs: number;
+  /** Request-to-answer time of that sync: the measurement is good to about half of it. */
+  roundTripMs: number;
+}
 
 export interface GatewayLink {
   url: string;
@@ -185,6 +201,16 @@ export class Device {
 
   setGatewayLink(link: GatewayLink): void {
     this.config.set(GATEWAY_KEY, link);
+  }
+
+  /** Records the clock skew measured by the latest sync (see ClockSkew). */
+  recordClockSkew(skew: ClockSkew): void {
+    this.config.set(CLOCK_SKEW_KEY, skew);
+  }
+
+  /** The clock skew measured by the latest sync; null before the first one. */
+  clockSkew(): ClockSkew | null {
+    return this.config.get<ClockSkew>(CLOCK_SKEW_KEY) ?? null;
   }
 
   /** A bus validator moves: the stop index comes from the bus's location system. */
@@ -326,7 +352,14 @@ export class Device {
     return size >= walBytes ? checkpointDeviceDb(this.db) : null;
   }
 
-  status(): DeviceState & { journalLevel: JournalLevel; pendingPurchases: number; fareTableVersions: number[]; tsnNext: number; blacklistFilterReady: boolean } {
+  status(): DeviceState & {
+    journalLevel: JournalLevel;
+    pendingPurchases: number;
+    fareTableVersions: number[];
+    tsnNext: number;
+    blacklistFilterReady: boolean;
+    clockSkew: ClockSkew | null;
+  } {
     const state = this.state.read();
     return {
       ...state,
@@ -335,6 +368,7 @@ export class Device {
       fareTableVersions: [...this.fareTables.keys()],
       tsnNext: this.psam.tsn,
       blacklistFilterReady: this.blacklist.filterIsReady,
+      clockSkew: this.clockSkew(),
     };
   }
 

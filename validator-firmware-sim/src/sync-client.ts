@@ -57,6 +57,8 @@ export type SyncRoundResult =
       fareTableInstalled: number | null;
       watermark: number;
       remainingUnacked: number;
+      /** This device's clock minus the gateway's, measured by this round (null: the answer had no server time). */
+      clockSkewMs: number | null;
     }
   | { ok: false; error: string; status: number | null; retryable: boolean };
 
@@ -88,6 +90,7 @@ export function checkSyncResponse(value: unknown): SyncResponse | string {
   if (!Array.isArray(r.blacklist)) return 'blacklist is not an array';
   if (!Number.isSafeInteger(r.blacklistVersion) || typeof r.blacklistMore !== 'boolean') return 'blacklistVersion/blacklistMore malformed';
   if (!Number.isSafeInteger(r.watermark)) return 'watermark is not an integer';
+  if (!Number.isSafeInteger(r.serverTimeMs) || (r.serverTimeMs as number) < 0) return 'serverTimeMs is not epoch ms';
   if (r.fareTable !== null && (typeof r.fareTable !== 'object' || !Number.isSafeInteger(r.fareTable?.version) || typeof r.fareTable?.json !== 'string')) {
     return 'fareTable malformed';
   }
@@ -128,13 +131,14 @@ export class SyncClient {
   async syncOnce(): Promise<SyncRoundResult> {
     const state = this.device.state.read();
     const records: JournalRecord[] = this.device.journal.unacked(this.batchRecords);
+    const sentAtMs = this.clock();
     const request: SyncRequest = {
       protocolVersion: SYNC_PROTOCOL_VERSION,
       deviceId: this.device.deviceId,
       records,
       blacklistVersion: state.blacklistVersion,
       fareTableVersion: state.fareTableVersion,
-      deviceTimeMs: this.clock(),
+      deviceTimeMs: sentAtMs,
     };
     const body = pack(request);
     if (body.length > LIMITS.syncBodyBytes) throw new Error(`sync body ${body.length} bytes is over LIMITS.syncBodyBytes`);
@@ -173,6 +177,13 @@ export class SyncClient {
     const quarantined = response.quarantined.filter((seq) => sent.has(seq));
     const nowMs = this.clock();
     this.device.journal.markAcknowledged(acknowledged, quarantined, response.watermark, nowMs);
+    // The gateway stamped serverTimeMs between our send and its answer: our clock minus its, to
+    // within half the round trip. Recorded for `status`; the gateway keeps its own measurement.
+    let clockSkewMs: number | null = null;
+    if (response.serverTimeMs > 0) {
+      clockSkewMs = Math.round((sentAtMs + nowMs) / 2) - response.serverTimeMs;
+      this.device.recordClockSkew({ skewMs: clockSkewMs, measuredAtMs: nowMs, roundTripMs: Math.max(0, nowMs - sentAtMs) });
+    }
 
     let blacklist: BlacklistApplyResult | null = null;
     if (response.blacklist.length > 0 || response.blacklistVersion > state.blacklistVersion) {
@@ -200,6 +211,7 @@ export class SyncClient {
       fareTableInstalled,
       watermark,
       remainingUnacked,
+      clockSkewMs,
     };
   }
 

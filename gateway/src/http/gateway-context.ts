@@ -17,6 +17,11 @@ export interface GatewayPolicies {
   temporaryLossMs: number;
   /** Devices not synced within this window are listed as stale (alerting). */
   deviceStaleWindowMs: number;
+  /**
+   * Devices whose clock was more than this off (either way) at their latest sync are listed by
+   * GET /v1/ops/devices/clock-skew (alerting). Default 2 minutes.
+   */
+  deviceClockSkewAlertMs: number;
   /** App session lifetime. */
   appSessionTtlMs: number;
   /** Consecutive failed app logins before the lockout, and its length. */

@@ -9,7 +9,7 @@ export const DEVICE_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 export const deviceSchema = {
   $id: 'Device',
   type: 'object',
-  required: ['deviceId', 'kind', 'registeredMs', 'lastSyncMs', 'watermark', 'blacklistVersion', 'flagged'],
+  required: ['deviceId', 'kind', 'registeredMs', 'lastSyncMs', 'watermark', 'blacklistVersion', 'clockSkewMs', 'clockSkewMeasuredMs', 'flagged'],
   properties: {
     deviceId: { type: 'string' },
     kind: { type: 'string', enum: [...DEVICE_KINDS] },
@@ -22,6 +22,12 @@ export const deviceSchema = {
     watermark: { type: 'integer' },
     blacklistVersion: { type: 'integer' },
     fareTableVersion: { type: 'integer' },
+    clockSkewMs: {
+      type: ['integer', 'null'],
+      description:
+        "the device's clock minus the gateway's at its latest sync (SyncRequest.deviceTimeMs - gateway time), ms; positive = the device runs ahead; null before its first sync. Includes the request's transit time",
+    },
+    clockSkewMeasuredMs: { type: ['integer', 'null'], description: 'gateway time (epoch ms) of that measurement' },
     flagged: { type: 'boolean' },
     flagReason: { type: ['string', 'null'] },
   },

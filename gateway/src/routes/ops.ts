@@ -1,8 +1,8 @@
-/** Operations: stale devices for alerting, and the audit log of operator and counter actions. */
+/** Operations: stale and clock-skewed devices for alerting, and the audit log of operator and counter actions. */
 import type { FastifyInstance } from 'fastify';
 import { bearerSecurity, queryInt, queryIntSchema, withProblems } from '../http/schemas.ts';
 import { listAudit } from '../services/audit.ts';
-import { staleDevices } from '../services/devices.ts';
+import { clockSkewedDevices, staleDevices } from '../services/devices.ts';
 
 export async function opsRoutes(app: FastifyInstance): Promise<void> {
   const { store, clock, policies } = app.gateway;
@@ -38,6 +38,42 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
       const nowMs = clock();
       const devices = await store.transaction((tx) => staleDevices(tx, nowMs, windowMinutes * 60_000, limit), { readOnly: true });
       return { windowMinutes, devices };
+    },
+  );
+
+  app.get<{ Querystring: { thresholdSeconds?: string; limit?: string } }>(
+    '/v1/ops/devices/clock-skew',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Devices whose clock was off by more than the threshold at their latest sync, worst first (default threshold from the gateway policy, 2 minutes)',
+        description:
+          'Validators stamp every tap with their own clock and fares depend on it (early-entry discount before 07:00, the 4-hour limit, the natural month of the rail discount, fare-table effective dates). ' +
+          "The skew is the device's SyncRequest.deviceTimeMs minus the gateway clock at ingest, measured at every sync (GET /v1/devices shows it for every device); a device leaves this list at its next sync with a good clock.",
+        security: bearerSecurity,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            thresholdSeconds: queryIntSchema('alert threshold in seconds (1..31536000), either direction'),
+            limit: queryIntSchema('at most 1000, default 1000'),
+          },
+        },
+        response: withProblems({
+          200: {
+            type: 'object',
+            required: ['thresholdSeconds', 'devices'],
+            properties: { thresholdSeconds: { type: 'integer' }, devices: { type: 'array', items: { $ref: 'Device#' } } },
+          },
+        }),
+      },
+    },
+    async (request) => {
+      const defaultSeconds = Math.max(1, Math.round(policies.deviceClockSkewAlertMs / 1_000));
+      const thresholdSeconds = Math.max(1, queryInt(request.query.thresholdSeconds, defaultSeconds, 'thresholdSeconds', 31_536_000));
+      const limit = Math.max(1, queryInt(request.query.limit, 1_000, 'limit', 1_000));
+      const devices = await store.transaction((tx) => clockSkewedDevices(tx, thresholdSeconds * 1_000, limit), { readOnly: true });
+      return { thresholdSeconds, devices };
     },
   );
 

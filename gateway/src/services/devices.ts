@@ -32,6 +32,10 @@ export interface Device {
   watermark: number;
   blacklistVersion: number;
   fareTableVersion: number;
+  /** Device clock minus gateway clock at the latest sync (ms, positive = ahead); null before any. */
+  clockSkewMs: number | null;
+  /** Gateway time of that measurement. */
+  clockSkewMeasuredMs: number | null;
   flagged: boolean;
   flagReason: string | null;
 }
@@ -52,6 +56,8 @@ function deviceFromRow(r: Raw): Device {
     watermark: Number(r.watermark),
     blacklistVersion: Number(r.blacklist_version),
     fareTableVersion: Number(r.fare_table_version),
+    clockSkewMs: r.clock_skew_ms === null || r.clock_skew_ms === undefined ? null : Number(r.clock_skew_ms),
+    clockSkewMeasuredMs: r.clock_skew_measured_ms === null || r.clock_skew_measured_ms === undefined ? null : Number(r.clock_skew_measured_ms),
     flagged: Number(r.flagged) === 1,
     flagReason: text(r.flag_reason),
   };
@@ -86,6 +92,22 @@ export async function staleDevices(tx: Tx, nowMs: number, windowMs: number, limi
       WHERE (last_sync_ms IS NOT NULL AND last_sync_ms < ?) OR (last_sync_ms IS NULL AND registered_ms < ?)
       ORDER BY COALESCE(last_sync_ms, registered_ms), device_id LIMIT ?`,
     [cutoff, cutoff, limit],
+  );
+  return rows.map(deviceFromRow);
+}
+
+/**
+ * Devices whose clock was more than `thresholdMs` off (either way) at their latest sync, worst
+ * first. The measurement is a current state, not an event: it clears at the next sync with a
+ * good clock. A device that has stopped syncing keeps its last measurement (see its
+ * clockSkewMeasuredMs; the stale listing names it too).
+ */
+export async function clockSkewedDevices(tx: Tx, thresholdMs: number, limit: number): Promise<Device[]> {
+  const rows = await tx.all<Raw>(
+    `SELECT * FROM devices
+      WHERE clock_skew_ms IS NOT NULL AND (clock_skew_ms > ? OR clock_skew_ms < ?)
+      ORDER BY ABS(clock_skew_ms) DESC, device_id LIMIT ?`,
+    [thresholdMs, -thresholdMs, limit],
   );
   return rows.map(deviceFromRow);
 }

@@ -309,12 +309,17 @@ export async function ingestSyncBatch(
   const state = await updateDeviceState(tx, deviceId, request, fresh, badTacs.length, nowMs);
   const delta = await deps.blacklist.deltaSince(tx, request.blacklistVersion, LIMITS.blacklistDeltaPage);
   const fareTable = deps.fareTableFor === undefined ? null : await deps.fareTableFor(tx, request.fareTableVersion);
+  // Clock skew as measured now: the device's clock when it made the request minus ours when we
+  // ingest it (positive = the device runs ahead). Includes the request's transit time, which is
+  // small next to the skews that matter (GET /v1/ops/devices/clock-skew lists those).
+  const clockSkewMs = request.deviceTimeMs - nowMs;
   await tx.run(
     `UPDATE devices SET last_sync_ms = ?, watermark = ?, blacklist_version = ?, fare_table_version = ?,
+       clock_skew_ms = ?, clock_skew_measured_ms = ?,
        flagged = CASE WHEN ? > 0 THEN 1 ELSE flagged END,
        flag_reason = CASE WHEN ? > 0 THEN 'tac-invalid' ELSE flag_reason END
      WHERE device_id = ?`,
-    [nowMs, state.watermark, delta.version, fareTable?.version ?? request.fareTableVersion, badTacs.length, badTacs.length, deviceId],
+    [nowMs, state.watermark, delta.version, fareTable?.version ?? request.fareTableVersion, clockSkewMs, nowMs, badTacs.length, badTacs.length, deviceId],
   );
 
   acknowledged.sort((a, b) => a - b);

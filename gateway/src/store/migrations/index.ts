@@ -4,6 +4,7 @@
  */
 import type { Migration } from '../migrate.ts';
 import { migration001Platform } from './001-platform.ts';
+import { migration002DeviceClockSkew } from './002-device-clock-skew.ts';
 import { migration100Ledger } from './100-ledger.ts';
 import { migration101Loads } from './101-loads.ts';
 import { migration102SyncJournal } from './102-sync-journal.ts';
@@ -14,6 +15,7 @@ import { migration200DevicePki } from './200-device-pki.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
   migration001Platform,
+  migration002DeviceClockSkew,
   migration100Ledger,
   migration101Loads,
   migration102SyncJournal,
