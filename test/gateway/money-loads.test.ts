@@ -91,6 +91,28 @@ describe('POST /v1/loads', () => {
     expect(Number(count?.n)).toBe(0);
   });
 
+  it('an amount over the 1,000-yuan load cap is refused at the wire with one code, and nothing is recorded', async () => {
+    const { cardNo, card } = await issueCard(h);
+    const body = initLoad(card, cardNo, 5_000);
+    // 1000.01 and 100000.00 were once let through by a wire cap 100x too large (fen taken for
+    // yuan) and refused later, after the Idempotency-Key had stored the refusal.
+    for (const amount of ['1000.01', '1010.00', '100000.00', '100000.01', '999999999.99']) {
+      const res = await postLoad({ ...body, amount }, `over-${amount}`);
+      expect(res.statusCode, amount).toBe(400);
+      expect(res.headers['content-type'], amount).toMatch(/^application\/problem\+json/);
+      expect(res.json().code, amount).toBe('load-amount-out-of-range');
+    }
+    expect(await h.store.transaction((tx) => tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM idempotency_keys')).then((r) => Number(r?.n))).toBe(0);
+    expect(await h.store.transaction((tx) => tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM loads')).then((r) => Number(r?.n))).toBe(0);
+    // Nothing was recorded under the key: the corrected request with the same key goes through.
+    const fixed = await postLoad(body, 'over-1000.01');
+    expect(fixed.statusCode).toBe(201);
+    // The cap itself is a valid load.
+    const atCap = await postLoad(initLoad(card, cardNo, 100_000), 'at-cap');
+    expect(atCap.statusCode).toBe(201);
+    expect(atCap.json().amount).toBe('1000.00');
+  });
+
   it('a teller voids a pending load: the payment goes back, and a voided load cannot be confirmed', async () => {
     const { cardNo, card } = await issueCard(h);
     const load = (await postLoad(initLoad(card, cardNo, 3_000), 'v-1')).json();

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LIMITS, type CipherAlgorithm } from '../../../core/src/index.ts';
 import { ApiError, errorEntry } from '../http/problem.ts';
-import { bearerSecurity, cardNoParams, hexSchema, hexToBytes, idempotencyHeaders, withProblems, yuanSchema } from '../http/schemas.ts';
+import { bearerSecurity, cardNoParams, hexSchema, hexToBytes, idempotencyHeaders, withProblems, YUAN_REGEX, yuanSchema } from '../http/schemas.ts';
 import { parseWireYuan, toWireYuan } from '../http/yuan-wire.ts';
 import { requirePrincipal } from '../auth/scope.ts';
 import type { Principal } from '../auth/principal.ts';
@@ -73,6 +73,27 @@ function checkCallerRules(request: FastifyRequest, principal: Principal, body: L
   void request;
 }
 
+/**
+ * The load amount on the wire, capped at the load cap itself (LIMITS are fen: 1,000 yuan).
+ * Bad grammar is 400 invalid-amount; a well-formed amount outside 10..1,000 yuan, however
+ * large, is 400 load-amount-out-of-range (the service's code), refused before the
+ * Idempotency-Key is claimed, so nothing is recorded.
+ */
+function parseLoadAmount(amount: unknown): number {
+  const outOfRange = () =>
+    new ApiError('load-amount-out-of-range', `amount: a load is between ${toWireYuan(LIMITS.minLoadFen)} and ${toWireYuan(LIMITS.maxLoadFen)} yuan`);
+  let amountFen: number;
+  try {
+    amountFen = parseWireYuan(amount, 'amount', LIMITS.maxLoadFen);
+  } catch (error) {
+    // The grammar holds, so the parse refused it for the cap alone.
+    if (error instanceof ApiError && typeof amount === 'string' && YUAN_REGEX.test(amount)) throw outOfRange();
+    throw error;
+  }
+  if (amountFen < LIMITS.minLoadFen) throw outOfRange();
+  return amountFen;
+}
+
 async function loadInScope(request: FastifyRequest, load: LoadView | undefined): Promise<LoadView> {
   const principal = requirePrincipal(request);
   if (load === undefined) throw new ApiError('load-not-found', 'no such load');
@@ -118,7 +139,7 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
       const principal = requirePrincipal(request);
       const body = request.body;
       checkCallerRules(request, principal, body);
-      const amountFen = parseWireYuan(body.amount, 'amount', LIMITS.maxLoadFen * 100);
+      const amountFen = parseLoadAmount(body.amount);
       const key = request.headers['idempotency-key'];
       if (typeof key !== 'string' || key.length === 0) throw new ApiError('idempotency-key-required');
       const caller = moneyCaller(principal);
