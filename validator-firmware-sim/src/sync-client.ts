@@ -131,6 +131,9 @@ export class SyncClient {
   async syncOnce(): Promise<SyncRoundResult> {
     const state = this.device.state.read();
     const records: JournalRecord[] = this.device.journal.unacked(this.batchRecords);
+    // Whether rows wait beyond this batch, asked of the journal itself (one indexed lookup),
+    // never guessed from the batch size: a full batch may be the last one.
+    const journalMore = records.length === this.batchRecords && this.device.journal.unacked(1, records[records.length - 1].deviceSeq).length > 0;
     const sentAtMs = this.clock();
     const request: SyncRequest = {
       protocolVersion: SYNC_PROTOCOL_VERSION,
@@ -139,6 +142,7 @@ export class SyncClient {
       blacklistVersion: state.blacklistVersion,
       fareTableVersion: state.fareTableVersion,
       deviceTimeMs: sentAtMs,
+      journalMore,
     };
     const body = pack(request);
     if (body.length > LIMITS.syncBodyBytes) throw new Error(`sync body ${body.length} bytes is over LIMITS.syncBodyBytes`);
@@ -189,6 +193,12 @@ export class SyncClient {
     if (response.blacklist.length > 0 || response.blacklistVersion > state.blacklistVersion) {
       blacklist = await this.device.blacklist.applyDelta({ entries: response.blacklist, toVersion: response.blacklistVersion });
     }
+    // "More pages wait" is the gateway's explicit word (never inferred from a page's length: a
+    // page may be exactly the limit and the last). A "more" whose page moves nothing would have
+    // drain() ask for the same page forever: refuse it loudly instead.
+    if (response.blacklistMore && !(response.blacklistVersion > state.blacklistVersion)) {
+      return { ok: false, error: `the gateway says more blacklist pages wait but its page does not pass version ${state.blacklistVersion}`, status: 200, retryable: false };
+    }
     let fareTableInstalled: number | null = null;
     if (response.fareTable !== null && response.fareTable.version > state.fareTableVersion) {
       try {
@@ -236,7 +246,8 @@ export class SyncClient {
           lastError = `blacklist delta refused: ${round.blacklist.reason}`;
           return { status: 'rejected', rounds, failures, uploaded, lastError, remainingUnacked: round.remainingUnacked };
         }
-        // Progress: go on while rows remain (the batch was full) or a blacklist page waits.
+        // Go on while the journal still holds unacknowledged rows (its own count, not the batch
+        // size) or the gateway said another blacklist page waits (blacklistMore).
         const progressed = round.acknowledged + round.quarantined > 0;
         if (round.uploaded > 0 && !progressed) {
           lastError = 'the gateway acknowledged none of the uploaded records';

@@ -17,6 +17,14 @@ export interface SyncRequest {
   fareTableVersion: number;
   /** Device clock when the request was made, epoch ms (the gateway measures skew). */
   deviceTimeMs: number;
+  /**
+   * True when the device holds unacknowledged journal records beyond this batch; false when
+   * `records` is everything it has not had acknowledged (its journal is drained: refunds wait
+   * for that). Explicit, because a batch's size says nothing: a device may send smaller batches
+   * than the limit, and a last batch may be exactly the limit. Absent (older firmware): the
+   * gateway falls back to "drained when the batch is shorter than LIMITS.syncBatchRecords".
+   */
+  journalMore?: boolean;
 }
 
 export interface BlacklistDeltaEntry {

@@ -376,8 +376,11 @@ async function recordAnomaly(tx: Tx, kind: string, cardNo: string, atc: number, 
 
 /**
  * Watermark = highest deviceSeq with no gap below it (sequences start at 0 or 1). A request
- * that carries fewer records than a full batch has drained the device's journal: every tap it
- * made before applying `request.blacklistVersion` is now here. Refunds wait for that.
+ * whose `journalMore` is false carried everything the device had not had acknowledged: its
+ * journal is drained, so every tap it made before applying `request.blacklistVersion` is now
+ * here. Refunds wait for that. The device says so explicitly; a batch's size cannot (a device
+ * may send batches smaller than the limit, and its last batch may be exactly the limit). Only
+ * a request without the flag (older firmware) is judged by size, as before.
  */
 async function updateDeviceState(
   tx: Tx,
@@ -410,7 +413,7 @@ async function updateDeviceState(
       else break;
     }
   }
-  const drained = request.records.length < LIMITS.syncBatchRecords;
+  const drained = request.journalMore === undefined ? request.records.length < LIMITS.syncBatchRecords : !request.journalMore;
   const drainedVersion = drained ? Math.max(Number(row?.drained_blacklist_version ?? 0), request.blacklistVersion) : Number(row?.drained_blacklist_version ?? 0);
   const drainedMs = drained ? nowMs : Number(row?.drained_ms ?? 0);
   await tx.run(

@@ -88,6 +88,7 @@ export function checkSyncRequest(value: unknown, deviceId: string): SyncRequestC
   if (!isInt(value.blacklistVersion, 0, Number.MAX_SAFE_INTEGER)) reasons.push('blacklistVersion: non-negative integer');
   if (!isInt(value.fareTableVersion, 0, Number.MAX_SAFE_INTEGER)) reasons.push('fareTableVersion: non-negative integer');
   if (!isInt(value.deviceTimeMs, 0, Number.MAX_SAFE_INTEGER)) reasons.push('deviceTimeMs: epoch ms');
+  if (value.journalMore !== undefined && typeof value.journalMore !== 'boolean') reasons.push('journalMore: boolean (or absent)');
   const records = value.records;
   if (!Array.isArray(records)) {
     reasons.push('records: not an array');
