@@ -30,6 +30,12 @@ export const LIMITS = {
   syncBodyBytes: 8 * 1024 * 1024,
   /** JSON request body in bytes for every other route. */
   jsonBodyBytes: 64 * 1024,
+  /**
+   * A fare-tables bundle (JSON text, characters): the network CSV, every policy, bus lines with
+   * their stops, lots and parks. The default bundle is ~23 KB; a city's full bus network
+   * (over a thousand lines) fits. Also the body limit of POST /v1/fare-tables.
+   */
+  fareTablesJsonChars: 4 * 1024 * 1024,
   /** Idempotency-Key header length. */
   idempotencyKeyMaxLength: 128,
   /** Time in system on the subway before the overtime fare (DOMAIN.md section 4). */

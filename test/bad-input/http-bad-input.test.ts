@@ -11,6 +11,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIMITS } from '../../core/src/index.ts';
 import { ProofTally } from '../support/proof-summary.ts';
 import type { CityWorld } from '../model/city-world.ts';
 import { badInputWorld, stateSnapshot } from './bad-input-world.ts';
@@ -121,13 +122,15 @@ describe('bad input on every HTTP route', () => {
 
   it('bodies over the limit: 413 problem+json on every write route, nothing changes', async () => {
     const huge = JSON.stringify({ holderName: 'x'.repeat(70 * 1024) });
+    // Fare tables carry a network and every bus line: their route has its own, larger limit.
+    const hugeFareTables = JSON.stringify({ subwayCsv: 'x'.repeat(LIMITS.fareTablesJsonChars) });
     for (const route of routes.filter((r) => r.method === 'POST')) {
       const sync = route.url.endsWith('/sync');
       const res = await w.app.inject({
         method: 'POST',
         url: route.url,
         headers: { ...(sync ? { authorization: `Bearer ${w.devices[0].credential}` } : w.admin), 'content-type': sync ? 'application/x-msgpack' : 'application/json', 'idempotency-key': 'huge' },
-        payload: sync ? Buffer.alloc(8 * 1024 * 1024 + 16, 0x90) : huge,
+        payload: sync ? Buffer.alloc(8 * 1024 * 1024 + 16, 0x90) : route.url === '/v1/fare-tables' ? hugeFareTables : huge,
       });
       tally.badInputs++;
       expectClearRefusal(res, `huge body on ${route.url}`);

@@ -52,8 +52,12 @@ import { JournalStore, journalLevel, type JournalLevel } from './storage/journal
 import { PendingStore } from './storage/pending-store.ts';
 
 export const PROFILE_KEY = 'profile';
-/** Fare-table versions a device keeps (the one in force and any announced for later dates). */
-export const FARE_TABLE_VERSIONS_KEPT = 3;
+/**
+ * Superseded fare tables a device keeps besides the one in force and every announced one (a
+ * margin for a clock set back a little). Tables in force or announced are never pruned: with
+ * versions announced for later dates, "the newest N" could drop the one in force.
+ */
+export const SUPERSEDED_FARE_TABLES_KEPT = 1;
 export const GATEWAY_KEY = 'gateway';
 export const CLOCK_SKEW_KEY = 'clock-skew';
 
@@ -129,6 +133,21 @@ export function initDevice(dbPath: string, options: InitDeviceOptions): DeviceSt
   } finally {
     db.close();
   }
+}
+
+/**
+ * Versions that can never be in force again at or after `nowMs` (core's selectFareTables: the
+ * latest effective date not after the tap wins, ties by version): some other table is already
+ * in force and beats them. The newest `keep` of them are spared.
+ */
+export function supersededFareTables(tables: ReadonlyArray<{ version: number; effectiveFromMs: number }>, nowMs: number, keep: number): number[] {
+  const inForce = selectFareTables(tables, nowMs);
+  if (inForce === null) return [];
+  const beaten = tables.filter(
+    (t) => t !== inForce && (t.effectiveFromMs < inForce.effectiveFromMs || (t.effectiveFromMs === inForce.effectiveFromMs && t.version < inForce.version)),
+  );
+  beaten.sort((a, b) => b.effectiveFromMs - a.effectiveFromMs || b.version - a.version);
+  return beaten.slice(keep).map((t) => t.version);
 }
 
 export class Device {
@@ -233,10 +252,10 @@ export class Device {
     const installed = this.fareStore.install(version, json, nowMs);
     if (installed) {
       this.fareTables.set(version, tables);
-      // Keep the newest few versions (the one in force and any announced for later).
-      this.fareStore.prune(FARE_TABLE_VERSIONS_KEPT);
-      const kept = new Set(this.db.prepare('SELECT version FROM fare_tables').pluck().all() as number[]);
-      for (const v of [...this.fareTables.keys()]) if (!kept.has(v)) this.fareTables.delete(v);
+      // Never the version just installed (device_state names it), whatever the dates say.
+      const dropped = supersededFareTables([...this.fareTables.values()], nowMs, SUPERSEDED_FARE_TABLES_KEPT).filter((v) => v !== version);
+      this.fareStore.remove(dropped);
+      for (const v of dropped) this.fareTables.delete(v);
     }
     return installed;
   }

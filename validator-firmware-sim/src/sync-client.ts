@@ -8,7 +8,8 @@
  * idempotent at the gateway by (deviceId, deviceSeq), so a round cut off at any point
  * (request lost, answer lost, device killed before marking) is simply repeated.
  *
- * `drain()` repeats rounds until nothing is left to upload and no blacklist page is waiting;
+ * `drain()` repeats rounds until nothing is left to upload, no blacklist page is waiting and no
+ * newer fare table came (the gateway sends one per answer: the one in force, then announced ones);
  * failures back off exponentially (bounded, with jitter from an injected random) so a fleet
  * coming back online does not hammer the gateway in lockstep. Taps never wait for sync.
  */
@@ -253,7 +254,9 @@ export class SyncClient {
           lastError = 'the gateway acknowledged none of the uploaded records';
           return { status: 'rejected', rounds, failures, uploaded, lastError, remainingUnacked: round.remainingUnacked };
         }
-        if (round.remainingUnacked === 0 && !round.blacklistMore) {
+        // A fare table just installed: ask again, another announced one may wait (the gateway
+        // sends one per answer; versions only go up, so this ends).
+        if (round.remainingUnacked === 0 && !round.blacklistMore && round.fareTableInstalled === null) {
           return { status: 'drained', rounds, failures, uploaded, lastError, remainingUnacked: round.remainingUnacked };
         }
         continue;

@@ -12,6 +12,8 @@ import { DEFAULT_PARK_POLICY, EXAMPLE_TICKETED_PARK, MUNICIPAL_PARKS, type Park,
 import { EXAMPLE_SUBURBAN_RAIL, type SuburbanRail, validateSuburbanRail } from './suburban-fare.ts';
 import { DEFAULT_SUBWAY_FARE_POLICY, type SubwayFarePolicy } from './subway-fare-policy.ts';
 import { parseSubwayNetwork, type SubwayNetwork } from './subway-network.ts';
+import { fareTablesSpecShapeProblems } from './fare-tables-shape.ts';
+import { LIMITS } from '../limits.ts';
 
 export const FARE_TABLES_FORMAT = 'fare-tables/1';
 
@@ -127,6 +129,7 @@ const REQUIRED_KEYS: Array<keyof FareTablesSpec> = ['version', 'effectiveFromMs'
 
 /** Parses and builds (validating every rule). Throws FareTablesFormatError on a malformed bundle. */
 export function parseFareTablesJson(json: string): FareTables {
+  if (json.length > LIMITS.fareTablesJsonChars) throw new FareTablesFormatError(`fare tables over ${LIMITS.fareTablesJsonChars} characters`);
   let value: unknown;
   try {
     value = JSON.parse(json);
@@ -142,6 +145,9 @@ export function parseFareTablesJson(json: string): FareTables {
   if (typeof record.subwayCsv !== 'string') throw new FareTablesFormatError('fare tables: subwayCsv must be a string');
   const spec = {} as Record<string, unknown>;
   for (const key of REQUIRED_KEYS) spec[key] = record[key];
+  // Every field its type before anything is built: JSON can carry anything (fare-tables-shape.ts).
+  const problems = fareTablesSpecShapeProblems(spec);
+  if (problems.length > 0) throw new FareTablesFormatError(`fare tables invalid: ${problems.join('; ')}`);
   try {
     return buildFareTables(spec as unknown as FareTablesSpec);
   } catch (error) {

@@ -9,6 +9,7 @@ import { blacklistRoutes } from './blacklist.ts';
 import { cardsRoutes } from './cards.ts';
 import { devicesRoutes } from './devices.ts';
 import { faresRoutes } from './fares.ts';
+import { fareTablesRoutes } from './fare-tables.ts';
 import { healthRoutes } from './health.ts';
 import { lossReportsRoutes } from './loss-reports.ts';
 import { opsRoutes } from './ops.ts';
@@ -29,6 +30,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   lossReportsRoutes,
   blacklistRoutes,
   faresRoutes,
+  fareTablesRoutes,
   parkPassesRoutes,
   devicesRoutes,
   opsRoutes,

@@ -11,6 +11,7 @@ import { LIMITS, defaultFareTablesSpec, encodeFareTablesJson } from '../../../co
 import { ApiError } from '../http/problem.ts';
 import { bearerSecurity, withProblems } from '../http/schemas.ts';
 import { addBlacklistEntry, readBlacklistFeed } from '../services/blacklist.ts';
+import { BUILT_IN_FARE_TABLE_VERSION, fareTableForDevice, type BuiltInFareTable } from '../services/fare-tables.ts';
 import { ingestSyncBatch, type SyncDeps } from '../services/sync-ingest.ts';
 import { checkSyncRequest } from '../services/sync-record-guard.ts';
 import { runDueJobs } from '../services/jobs.ts';
@@ -30,26 +31,27 @@ export function decodeMsgpack(body: Buffer): unknown {
 }
 
 /**
- * The fare table the gateway hands to devices: version 1 built from the configured subway
- * network CSV and core's default policies (read once, lazily). A device that reports an older
- * version receives it; null when the network file cannot be read (devices keep theirs).
+ * The built-in fare table: version 1, in force from the epoch, built from the configured subway
+ * network CSV and core's default policies (read once, lazily); null when the network file cannot
+ * be read. Operators publish later versions (routes/fare-tables.ts); sync hands a device the next
+ * one it needs (services/fare-tables.ts fareTableForDevice), falling back to this one.
  */
-export function fareTableSource(csvPath: string): (deviceVersion: number) => { version: number; json: string } | null {
-  let cached: { version: number; json: string } | null | undefined;
-  return (deviceVersion) => {
+export function builtInFareTable(csvPath: string): BuiltInFareTable {
+  let cached: { version: number; effectiveFromMs: number; json: string } | null | undefined;
+  return () => {
     if (cached === undefined) {
       try {
-        cached = { version: 1, json: encodeFareTablesJson(defaultFareTablesSpec(readFileSync(csvPath, 'utf8'), 1, 0)) };
+        cached = { version: BUILT_IN_FARE_TABLE_VERSION, effectiveFromMs: 0, json: encodeFareTablesJson(defaultFareTablesSpec(readFileSync(csvPath, 'utf8'), BUILT_IN_FARE_TABLE_VERSION, 0)) };
       } catch {
         cached = null;
       }
     }
-    return cached !== null && deviceVersion < cached.version ? cached : null;
+    return cached;
   };
 }
 
 export async function syncRoutes(app: FastifyInstance): Promise<void> {
-  const fareTable = fareTableSource(app.gateway.subwayNetworkCsvPath);
+  const builtIn = builtInFareTable(app.gateway.subwayNetworkCsvPath);
   app.addContentTypeParser(MSGPACK_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: LIMITS.syncBodyBytes }, (_request, body, done) => {
     done(null, body);
   });
@@ -65,6 +67,7 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
         description:
           'Body: msgpack SyncRequest {protocolVersion, deviceId, records: JournalRecord[] (ascending deviceSeq, at most 5,000), blacklistVersion, fareTableVersion, deviceTimeMs, journalMore}. journalMore: true when the device holds unacknowledged records beyond this batch, false when this batch is all of them (the journal is drained: refunds wait for that); without it the gateway takes a batch shorter than 5,000 for drained. ' +
           'Answer: msgpack SyncResponse {protocolVersion, acknowledged, quarantined, blacklist, blacklistVersion, blacklistMore, fareTable, watermark, serverTimeMs}. ' +
+          'fareTable: the next fare table the device needs (the one in force if the device lacks it, else the lowest announced version above the device\'s; published by POST /v1/fare-tables, else the built-in version 1), or null. ' +
           'Records are stored exactly once by (deviceId, deviceSeq); a retry is acknowledged again and never applied twice. A debit whose TAC does not verify is quarantined and never cleared.',
         security: bearerSecurity,
         consumes: [MSGPACK_CONTENT_TYPE],
@@ -92,18 +95,19 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
       const check = checkSyncRequest(decoded, deviceId);
       if (!check.ok) throw new ApiError('invalid-sync-batch', check.reasons.join('; '), { reasons: check.reasons });
       const { store, keys, clock } = app.gateway;
-      const deps: SyncDeps = {
-        keys,
-        blacklist: {
-          add: (tx, cardNo, reason, nowMs) => addBlacklistEntry(tx, cardNo, reason, nowMs),
-          deltaSince: (tx, version, limit) => readBlacklistFeed(tx, version, clock(), limit),
-        },
-        fareTableFor: async (_tx, deviceVersion) => fareTable(deviceVersion),
-      };
       const { response } = await store.transaction(async (tx) => {
+        const nowMs = clock();
+        const deps: SyncDeps = {
+          keys,
+          blacklist: {
+            add: (tx, cardNo, reason, nowMs) => addBlacklistEntry(tx, cardNo, reason, nowMs),
+            deltaSince: (tx, version, limit) => readBlacklistFeed(tx, version, clock(), limit),
+          },
+          fareTableFor: (tx, deviceVersion) => fareTableForDevice(tx, deviceVersion, nowMs, builtIn),
+        };
         const device = await tx.get('SELECT device_id FROM devices WHERE device_id = ?', [deviceId]);
         if (device === undefined) throw new ApiError('device-not-found', `device ${deviceId} is not registered`);
-        return ingestSyncBatch(tx, deps, deviceId, check.request, clock());
+        return ingestSyncBatch(tx, deps, deviceId, check.request, nowMs);
       });
       // A drained device may be the last one a refund waits for. The batch is committed either way.
       await runDueJobs(store, clock()).catch((error: unknown) => request.log.error({ err: error }, 'refund jobs after sync failed'));

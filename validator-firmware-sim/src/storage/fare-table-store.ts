@@ -27,8 +27,10 @@ export class FareTableStore {
     return row ?? null;
   }
 
-  /** Keeps the newest `keep` versions (older ones are history). */
-  prune(keep = 3): number {
-    return this.db.prepare('DELETE FROM fare_tables WHERE version NOT IN (SELECT version FROM fare_tables ORDER BY version DESC LIMIT ?)').run(keep).changes;
+  /** Deletes these versions (the device decides which can never be in force again). */
+  remove(versions: readonly number[]): number {
+    if (versions.length === 0) return 0;
+    const statement = this.db.prepare('DELETE FROM fare_tables WHERE version = ?');
+    return this.db.transaction(() => versions.reduce((n, v) => n + statement.run(v).changes, 0))();
   }
 }

@@ -5,6 +5,7 @@
 import type { Migration } from '../migrate.ts';
 import { migration001Platform } from './001-platform.ts';
 import { migration002DeviceClockSkew } from './002-device-clock-skew.ts';
+import { migration003FareTables } from './003-fare-tables.ts';
 import { migration100Ledger } from './100-ledger.ts';
 import { migration101Loads } from './101-loads.ts';
 import { migration102SyncJournal } from './102-sync-journal.ts';
@@ -16,6 +17,7 @@ import { migration200DevicePki } from './200-device-pki.ts';
 export const MIGRATIONS: readonly Migration[] = [
   migration001Platform,
   migration002DeviceClockSkew,
+  migration003FareTables,
   migration100Ledger,
   migration101Loads,
   migration102SyncJournal,
