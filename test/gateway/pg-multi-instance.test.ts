@@ -232,7 +232,14 @@ describe(`${INSTANCES} gateway processes on one PostgreSQL database`, () => {
     expect(await countOf('SELECT COUNT(*) AS n FROM journal_records')).toBe(taps);
     expect(await countOf('SELECT COUNT(*) AS n FROM card_debits')).toBe(taps);
     expect(await countOf("SELECT COUNT(*) AS n FROM ledger_postings WHERE kind = 'sync-debits'")).toBe(2);
-    expect(await countOf('SELECT COUNT(*) AS n FROM money_anomalies')).toBe(0);
+    // The two devices' batches race, so a card's later ATCs may land before its earlier ones:
+    // an 'atc-gap' anomaly is then noted while the gap is open. Nothing else may be flagged,
+    // and once both batches are in, every card's chain is whole (ATC 0..3, none missing).
+    expect(await countOf("SELECT COUNT(*) AS n FROM money_anomalies WHERE kind <> 'atc-gap'")).toBe(0);
+    for (const { cardNo } of cards) {
+      const [chain] = await query<{ next_atc: string; max_atc: string }>('SELECT next_atc, max_atc FROM card_chains WHERE card_no = $1', [cardNo]);
+      expect([Number(chain.next_atc), Number(chain.max_atc)]).toEqual([4, 3]);
+    }
     for (const { cardNo } of cards) {
       const [row] = await query<{ shadow_balance_fen: string }>('SELECT shadow_balance_fen FROM card_accounts WHERE card_no = $1', [cardNo]);
       expect(Number(row.shadow_balance_fen)).toBe(5_000 - fares[cardNo]);
