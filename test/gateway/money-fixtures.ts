@@ -23,7 +23,7 @@ import {
   type SyncRequest,
   type SyncResponse,
 } from '../../core/src/index.ts';
-import { buildGateway } from '../../gateway/src/app.ts';
+import { buildGateway, type BuildGatewayOptions } from '../../gateway/src/app.ts';
 import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
 import type { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
 import { beijingDateTime } from '../../gateway/src/services/money-time.ts';
@@ -46,12 +46,13 @@ export interface MoneyHarness {
   close(): Promise<void>;
 }
 
-export async function startMoneyGateway(): Promise<MoneyHarness> {
+/** `options.logger`: pino options (e.g. `{ level: 'info', stream }`) for tests that read the log; none by default. */
+export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logger'> = {}): Promise<MoneyHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'money-gw-'));
   const now = { ms: START_MS };
   const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => now.ms });
   const issuer = makeIssuer();
-  const app = await buildGateway({ store, keys: issuer, clock: () => now.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0 } });
+  const app = await buildGateway({ store, keys: issuer, clock: () => now.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0 }, ...options });
   return {
     app,
     store,
@@ -234,4 +235,80 @@ export async function assertBooksBalance(h: MoneyHarness): Promise<void> {
 export async function shadowBalance(h: MoneyHarness, cardNo: string): Promise<number> {
   const row = await h.store.transaction((tx) => tx.get<{ b: number }>('SELECT shadow_balance_fen AS b FROM card_accounts WHERE card_no = ?', [cardNo]));
   return Number(row?.b);
+}
+
+/** What `makeEveryMoneyAnomaly` did, to check GET /v1/ops/anomalies against. */
+export interface AnomalyScenario {
+  /** atc-gap: gate 'anom-a' uploaded ATC 0 and 2; `missing` (ATC 1) is held back. */
+  gap: { cardNo: string; missing: JournalRecord; gate: Validator };
+  /** cloned-card: a second, different debit at ATC 0 uploaded by gate 'anom-b'. */
+  cloned: { cardNo: string; deviceId: string; deviceSeq: number };
+  /** tac-replayed: a genuine debit uploaded again under the next offline ATC by gate 'anom-a'. */
+  replayed: { cardNo: string; deviceId: string; deviceSeq: number; offlineAtc: number };
+  /** tac-invalid: a debit whose amount was changed after the card signed it. */
+  invalid: { cardNo: string; deviceId: string; deviceSeq: number; offlineAtc: number };
+  /** load-void-reversed: a teller-voided load the card was credited with anyway. */
+  voidReversed: { cardNo: string; loadId: string; onlineAtc: number };
+}
+
+/**
+ * One genuine occurrence of every money anomaly kind, each on its own card, in this order:
+ * atc-gap, cloned-card, tac-replayed, tac-invalid, load-void-reversed. Uses validators
+ * 'anom-a' and 'anom-b'; the books balance afterwards.
+ */
+export async function makeEveryMoneyAnomaly(h: MoneyHarness, counter: Record<string, string>): Promise<AnomalyScenario> {
+  const a = await makeValidator(h, 'anom-a', 31);
+  const b = await makeValidator(h, 'anom-b', 32);
+  const at = (minutes: number): number => START_MS + minutes * 60_000;
+  const expectSync = async (v: Validator, records: JournalRecord[]): Promise<SyncResponse> => {
+    const res = await sync(h, v, syncRequest(v, records));
+    if (res.status !== 200 || res.response === undefined) throw new Error(`sync ${v.deviceId}: ${res.status} ${JSON.stringify(res.problem)}`);
+    return res.response;
+  };
+
+  const gapCard = await issueCard(h);
+  await loadCard(h, counter, gapCard.card, gapCard.cardNo, 5_000, 'anom-gap');
+  const r0 = tap(a, gapCard.card, gapCard.cardNo, 300, at(1));
+  const missing = tap(a, gapCard.card, gapCard.cardNo, 300, at(2));
+  const r2 = tap(a, gapCard.card, gapCard.cardNo, 300, at(3));
+  await expectSync(a, [r0, r2]);
+
+  const clonedCard = await issueCard(h);
+  await loadCard(h, counter, clonedCard.card, clonedCard.cardNo, 5_000, 'anom-clone');
+  const clone = new CardSimulator(clonedCard.card.image(), () => Uint8Array.of(1, 2, 3, 4));
+  await expectSync(a, [tap(a, clonedCard.card, clonedCard.cardNo, 300, at(4))]);
+  const copy = tap(b, clone, clonedCard.cardNo, 500, at(5));
+  const cloneAnswer = await expectSync(b, [copy]);
+  if (!cloneAnswer.quarantined.includes(copy.deviceSeq)) throw new Error('the cloned record was not quarantined');
+
+  const replayedCard = await issueCard(h);
+  await loadCard(h, counter, replayedCard.card, replayedCard.cardNo, 5_000, 'anom-replay');
+  const genuine = tap(a, replayedCard.card, replayedCard.cardNo, 300, at(6));
+  await expectSync(a, [genuine]);
+  a.seq++;
+  const replay = { ...genuine, deviceSeq: a.seq, offlineAtc: genuine.offlineAtc + 1 };
+  await expectSync(a, [replay]);
+
+  const invalidCard = await issueCard(h);
+  await loadCard(h, counter, invalidCard.card, invalidCard.cardNo, 5_000, 'anom-invalid');
+  const forged = { ...tap(a, invalidCard.card, invalidCard.cardNo, 300, at(7)), amountFen: 30 };
+  await expectSync(a, [forged]);
+
+  const voidCard = await issueCard(h);
+  const body = initLoad(voidCard.card, voidCard.cardNo, 3_000);
+  const authorised = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'anom-void' }, payload: body });
+  if (authorised.statusCode !== 201) throw new Error(`load: ${authorised.statusCode} ${authorised.body}`);
+  const load = authorised.json();
+  const voided = await h.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/void`, headers: counter });
+  if (voided.json().status !== 'voided') throw new Error(`void: ${voided.body}`);
+  const confirm = await h.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/confirm`, headers: counter, payload: { tac: creditLoad(voidCard.card, load) } });
+  if (confirm.json().resolution !== 'void-reversed') throw new Error(`confirm after void: ${confirm.body}`);
+
+  return {
+    gap: { cardNo: gapCard.cardNo, missing, gate: a },
+    cloned: { cardNo: clonedCard.cardNo, deviceId: b.deviceId, deviceSeq: copy.deviceSeq },
+    replayed: { cardNo: replayedCard.cardNo, deviceId: a.deviceId, deviceSeq: replay.deviceSeq, offlineAtc: replay.offlineAtc },
+    invalid: { cardNo: invalidCard.cardNo, deviceId: a.deviceId, deviceSeq: forged.deviceSeq, offlineAtc: forged.offlineAtc },
+    voidReversed: { cardNo: voidCard.cardNo, loadId: String(load.id), onlineAtc: body.onlineAtc },
+  };
 }

@@ -17,6 +17,7 @@ import {
   initLoad,
   issueCard,
   loadCard,
+  makeEveryMoneyAnomaly,
   makeValidator,
   shadowBalance,
   START_MS,
@@ -168,6 +169,33 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     expect(await shadowBalance(h, cardNo)).toBe(4_000 - 50 - 70);
     const chain = await h.store.transaction((tx) => tx.get<{ next_atc: number; max_atc: number }>('SELECT next_atc, max_atc FROM card_chains WHERE card_no = ?', [cardNo]));
     expect(chain!.next_atc).toBe(chain!.max_atc + 1);
+  });
+
+  it('GET /v1/ops/anomalies: every kind in id order, filters, pages, and an atc-gap closing', async () => {
+    h = await start();
+    const counter = await counterHeaders(h);
+    const s = await makeEveryMoneyAnomaly(h, counter);
+    const get = async (query: string) => {
+      const res = await h!.app.inject({ method: 'GET', url: `/v1/ops/anomalies${query}`, headers: h!.admin });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json() as { anomalies: Array<{ id: number; kind: string; cardNo: string; deviceSeq: number | null; loadId: string | null; open: boolean | null }>; more: boolean; nextAfter: number };
+    };
+    const all = (await get('')).anomalies;
+    expect(all.map((a) => [a.kind, a.cardNo])).toEqual([
+      ['atc-gap', s.gap.cardNo],
+      ['cloned-card', s.cloned.cardNo],
+      ['tac-replayed', s.replayed.cardNo],
+      ['tac-invalid', s.invalid.cardNo],
+      ['load-void-reversed', s.voidReversed.cardNo],
+    ]);
+    expect(all.map((a) => a.open)).toEqual([true, null, null, null, null]);
+    expect(all[4].loadId).toBe(s.voidReversed.loadId);
+    expect((await get(`?kind=tac-replayed&cardNo=${s.replayed.cardNo}`)).anomalies).toEqual([expect.objectContaining({ deviceId: 'anom-a', deviceSeq: s.replayed.deviceSeq })]);
+    expect(await get(`?after=${all[1].id}&limit=2`)).toEqual({ anomalies: all.slice(2, 4), more: true, nextAfter: all[3].id });
+    h.now.ms += 60_000;
+    await sync(h, s.gap.gate, syncRequest(s.gap.gate, [s.gap.missing]));
+    expect((await get('?kind=atc-gap')).anomalies.map((a) => a.open)).toEqual([false]);
+    expect((await h.app.inject({ method: 'GET', url: '/v1/ops/anomalies', headers: counter })).statusCode).toBe(403);
   });
 
   it('refund requests for one card at once make one refund, paid once, with the late tap written off', async () => {

@@ -1,6 +1,7 @@
-/** Operations: stale and clock-skewed devices for alerting, and the audit log of operator and counter actions. */
+/** Operations: stale and clock-skewed devices for alerting, money anomalies, and the audit log of operator and counter actions. */
 import type { FastifyInstance } from 'fastify';
-import { bearerSecurity, queryInt, queryIntSchema, withProblems } from '../http/schemas.ts';
+import { bearerSecurity, CARD_NO_PATTERN, queryInt, queryIntSchema, withProblems } from '../http/schemas.ts';
+import { listMoneyAnomalies, MONEY_ANOMALY_KIND_NAMES, MONEY_ANOMALY_KINDS, type MoneyAnomalyKind } from '../services/anomalies.ts';
 import { listAudit } from '../services/audit.ts';
 import { clockSkewedDevices, staleDevices } from '../services/devices.ts';
 
@@ -122,6 +123,68 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
       const after = queryInt(request.query.after, 0, 'after');
       const limit = Math.max(1, queryInt(request.query.limit, 100, 'limit', 1_000));
       return store.transaction(async (tx) => ({ entries: await listAudit(tx, after, limit) }), { readOnly: true });
+    },
+  );
+
+  app.get<{ Querystring: { kind?: MoneyAnomalyKind; cardNo?: string; after?: string; limit?: string } }>(
+    '/v1/ops/anomalies',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Money anomalies (ATC gaps, cloned cards, replayed or bad TACs, reinstated teller voids), ascending id (oldest first), paged by id',
+        description:
+          'Rows written by sync ingest and load resolution when money needs a person. Kinds: ' +
+          Object.entries(MONEY_ANOMALY_KINDS)
+            .map(([kind, meaning]) => `${kind}: ${meaning}`)
+            .join('; ') +
+          '. Page with after=nextAfter while more is true; a poller keeps nextAfter (on PostgreSQL a row can commit just below an id already read: re-read a short overlap to miss nothing). Card numbers are shown whole (operators only); logs mask them.',
+        security: bearerSecurity,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            kind: { type: 'string', enum: MONEY_ANOMALY_KIND_NAMES, description: 'only this kind' },
+            cardNo: { type: 'string', pattern: CARD_NO_PATTERN, description: 'only this card (16 digits)' },
+            after: queryIntSchema('anomalies with a greater id (default 0: from the first)'),
+            limit: queryIntSchema('at most 1000, default 100'),
+          },
+        },
+        response: withProblems({
+          200: {
+            type: 'object',
+            required: ['anomalies', 'more', 'nextAfter'],
+            properties: {
+              anomalies: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['id', 'kind', 'cardNo', 'atc', 'deviceId', 'deviceSeq', 'loadId', 'open', 'detail', 'atMs'],
+                  properties: {
+                    id: { type: 'integer' },
+                    kind: { type: 'string', description: `one of ${MONEY_ANOMALY_KIND_NAMES.join(', ')}` },
+                    cardNo: { type: 'string' },
+                    atc: { type: 'integer', description: 'offline ATC (atc-gap: the first missing one); for load-void-reversed the online ATC of the load' },
+                    deviceId: { type: ['string', 'null'], description: 'the device whose record it is; null for atc-gap and load-void-reversed' },
+                    deviceSeq: { type: ['integer', 'null'] },
+                    loadId: { type: ['string', 'null'], description: 'load-void-reversed: the reinstated load' },
+                    open: { type: ['boolean', 'null'], description: 'atc-gap: true while the missing ATC has not arrived; null for other kinds' },
+                    detail: { type: 'string' },
+                    atMs: { type: 'integer', description: 'gateway time the anomaly was found (epoch ms)' },
+                  },
+                },
+              },
+              more: { type: 'boolean', description: 'more anomalies match after this page' },
+              nextAfter: { type: 'integer', description: 'the after of the next page: the last id here, or the after asked when the page is empty' },
+            },
+          },
+        }),
+      },
+    },
+    async (request) => {
+      const { kind, cardNo } = request.query;
+      const afterId = queryInt(request.query.after, 0, 'after');
+      const limit = Math.max(1, queryInt(request.query.limit, 100, 'limit', 1_000));
+      return store.transaction((tx) => listMoneyAnomalies(tx, { kind, cardNo, afterId, limit }), { readOnly: true });
     },
   );
 }
