@@ -110,6 +110,29 @@ export interface SuiteResult {
   durationMs: number;
 }
 
+/** The machine a run measured on (in the results JSON). */
+export interface BenchMachine {
+  cpuModel: string;
+  cores: number;
+  totalMemoryMb: number;
+  node: string;
+  platform: string;
+  /** ISO date of the run. */
+  date: string;
+}
+
+/** bench/results/latest.json (or --out): what bench/run.ts writes and bench/report-html.ts draws. */
+export interface BenchReport {
+  machine: BenchMachine;
+  mode: 'quick' | 'full';
+  looseness: number;
+  pass: boolean;
+  /** Each suite without its tasks and metrics (those are flattened below, each with its suite). */
+  suites: Array<Omit<SuiteResult, 'tasks' | 'metrics'>>;
+  tasks: TaskResult[];
+  metrics: MetricResult[];
+}
+
 /** Numbers a suite reports for work it timed itself (e.g. autocannon HTTP loads). */
 export interface ExternalMeasurement {
   name: string;

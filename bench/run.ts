@@ -2,7 +2,8 @@
  * `npm run bench [-- [--quick] [--out file] [--looseness n] [name-filter ...]]`
  *
  * Runs every bench/*.bench.ts suite (or those whose name contains a filter), prints a table,
- * writes bench/results/latest.json (or --out), and exits 1 when a budget, a limit or a checksum
+ * writes bench/results/latest.json (or --out) and a chart of it beside it (latest.html, see
+ * bench/report-html.ts), and exits 1 when a budget, a limit or a checksum
  * is missed, 2 on bad arguments. Progress goes to stderr, the table to stdout.
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -18,9 +19,11 @@ import {
   QUICK_WARMUP_MS,
   describeBudget,
   formatNumber,
+  type BenchReport,
   type Suite,
   type SuiteResult,
 } from './harness.ts';
+import { htmlPathFor, renderBenchHtml } from './report-html.ts';
 
 const BENCH_DIR = import.meta.dirname;
 
@@ -171,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
     results.push(await runSuite(s.name, s.file, options));
   }
   const pass = results.every((r) => r.pass);
-  const report = {
+  const report: BenchReport = {
     machine: machineInfo(),
     mode: options.quick ? 'quick' : 'full',
     looseness: options.looseness,
@@ -182,8 +185,10 @@ export async function main(argv: string[]): Promise<number> {
   };
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+  const htmlOut = htmlPathFor(options.out);
+  writeFileSync(htmlOut, renderBenchHtml(report));
   process.stdout.write(`${renderTable(results)}\n`);
-  process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: results written to ${options.out}\n`);
+  process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: results written to ${options.out}, chart to ${htmlOut}\n`);
   return pass ? 0 : 1;
 }
 

@@ -4,10 +4,9 @@
  */
 import type { CityDayReport } from './report.ts';
 import { yuan } from './report-text.ts';
+import { PALETTE, escapeHtml, htmlPage, htmlTable, svgFigure, svgLine, svgRect, svgText } from './svg-chart.ts';
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { escapeHtml } from './svg-chart.ts';
 
 export interface Bar {
   label: string;
@@ -15,8 +14,6 @@ export interface Bar {
   parts: Array<{ value: number; color: string; title: string }>;
   text: string;
 }
-
-const PALETTE = ['#2f6fb3', '#e0892b', '#3a9e5c', '#c4453d', '#7c5cb8', '#8c6d4f', '#d16ba5', '#6b7b8c'];
 
 /** Horizontal bar chart; values are non-negative. */
 export function barChart(title: string, bars: Bar[], options: { labelWidth?: number; width?: number } = {}): string {
@@ -32,18 +29,13 @@ export function barChart(title: string, bars: Bar[], options: { labelWidth?: num
     let x = labelWidth;
     const rects = bar.parts.map((part) => {
       const w = (Math.max(0, part.value) / max) * barArea;
-      const rect = `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${rowHeight - 6}" fill="${part.color}"><title>${escapeHtml(part.title)}</title></rect>`;
+      const rect = svgRect(x, y, w, rowHeight - 6, part.color, part.title);
       x += w;
       return rect;
     });
-    return (
-      `<text x="${labelWidth - 8}" y="${y + 13}" text-anchor="end" class="l">${escapeHtml(bar.label)}</text>` +
-      rects.join('') +
-      `<text x="${(x + 6).toFixed(1)}" y="${y + 13}" class="v">${escapeHtml(bar.text)}</text>`
-    );
+    return svgText(labelWidth - 8, y + 13, bar.label, { 'text-anchor': 'end', class: 'l' }) + rects.join('') + svgText(x + 6, y + 13, bar.text, { class: 'v' });
   });
-  return `<figure><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(title)}">
-<text x="0" y="16" class="t">${escapeHtml(title)}</text>${rows.join('\n')}</svg></figure>`;
+  return svgFigure(title, width, height, rows.join('\n'));
 }
 
 /** Vertical column chart (a time line or a histogram). */
@@ -60,20 +52,16 @@ export function columnChart(title: string, columns: Array<{ label: string; value
   const cols = columns.map((c, i) => {
     const h = (c.value / max) * area;
     const x = left + i * step;
-    const label = i % labelEvery === 0 ? `<text x="${(x + step / 2).toFixed(1)}" y="${height - bottom + 14}" text-anchor="end" transform="rotate(-45 ${(x + step / 2).toFixed(1)} ${height - bottom + 14})" class="s">${escapeHtml(c.label)}</text>` : '';
-    return `<rect x="${(x + 1).toFixed(1)}" y="${(top + area - h).toFixed(1)}" width="${Math.max(1, step - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${options.color ?? PALETTE[0]}"><title>${escapeHtml(`${c.label}: ${c.value}`)}</title></rect>${label}`;
+    const lx = x + step / 2;
+    const ly = height - bottom + 14;
+    const label = i % labelEvery === 0 ? svgText(lx, ly, c.label, { 'text-anchor': 'end', transform: `rotate(-45 ${lx.toFixed(1)} ${ly})`, class: 's' }) : '';
+    return svgRect(x + 1, top + area - h, Math.max(1, step - 2), h, options.color ?? PALETTE[0], `${c.label}: ${c.value}`) + label;
   });
-  return `<figure><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(title)}">
-<text x="0" y="16" class="t">${escapeHtml(title)}</text>
-<line x1="${left}" y1="${top + area}" x2="${width - 10}" y2="${top + area}" stroke="#999"/>
-<text x="${left - 4}" y="${top + 8}" text-anchor="end" class="s">${max}</text><text x="${left - 4}" y="${top + area}" text-anchor="end" class="s">0</text>
-${cols.join('\n')}</svg></figure>`;
-}
-
-function htmlTable(header: string[], rows: Array<Array<string | number>>): string {
-  const head = header.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((c) => `<td${typeof c === 'number' || /^-?[\d,.]+$/.test(String(c)) ? ' class="n"' : ''}>${escapeHtml(String(c))}</td>`).join('')}</tr>`).join('\n');
-  return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+  const body = `
+${svgLine(left, top + area, width - 10, top + area, '#999')}
+${svgText(left - 4, top + 8, String(max), { 'text-anchor': 'end', class: 's' })}${svgText(left - 4, top + area, '0', { 'text-anchor': 'end', class: 's' })}
+${cols.join('\n')}`;
+  return svgFigure(title, width, height, body);
 }
 
 function identityHtml(report: CityDayReport): string {
@@ -228,20 +216,5 @@ export function renderHtml(report: CityDayReport): string {
       report.sync.offlineWindows.map((w) => [w.deviceId, w.from, w.until, w.hours.toFixed(1)]),
     ),
   ];
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>A city day · seed ${m.seed}</title>
-<style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC",sans-serif;max-width:980px;margin:24px auto;padding:0 16px;color:#222}
-h1{margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}.meta{color:#666}
-.ok{background:#e6f4ea;border:1px solid #3a9e5c;padding:10px 14px;border-radius:6px;font-weight:600}
-.bad{background:#fbe9e7;border:1px solid #c4453d;padding:10px 14px;border-radius:6px;font-weight:600}
-.cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}.cards div{flex:1;min-width:140px;background:#f5f7fa;border-radius:6px;padding:10px;color:#555}
-.cards b{display:block;font-size:22px;color:#222}
-table{border-collapse:collapse;margin:8px 0 16px}td,th{border-bottom:1px solid #eee;padding:3px 10px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
-figure{margin:12px 0}svg text{font:12px system-ui,sans-serif;fill:#333}svg .t{font-weight:600;font-size:13px}svg .s{font-size:10px;fill:#666}svg .v{fill:#555}
-</style></head><body>
-${sections.join('\n')}
-</body></html>
-`;
+  return htmlPage(`A city day · seed ${m.seed}`, sections.join('\n'));
 }

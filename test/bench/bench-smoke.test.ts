@@ -3,11 +3,12 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { escapeHtml } from '../../demo/svg-chart.ts';
 
 /**
  * Issue 7: "the quick mode also runs inside npm test as a smoke test with loose budgets, so
  * benches never rot". Runs the real CLI (`tsx bench/run.ts --quick --out <tmp>`) over every
- * suite and checks the file it writes.
+ * suite and checks the files it writes (the JSON and its chart beside it).
  */
 const ROOT = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
@@ -67,5 +68,20 @@ describe('bench quick mode (every suite)', () => {
       expect(t.failures, `${t.suite} › ${t.name}`).toEqual([]);
       expect(t.pass).toBe(true);
     }
+  });
+
+  it('drew the chart beside the JSON: one SVG per suite, every task and metric named (escaped)', () => {
+    const htmlPath = join(dir, 'quick.html');
+    expect(run.stdout).toContain(`chart to ${htmlPath}`);
+    const html = readFileSync(htmlPath, 'utf8');
+    expect(html).not.toMatch(/<script/i);
+    const r = report();
+    expect(html.match(/<svg /g)).toHaveLength(r.suites.length);
+    for (const s of r.suites) expect(html).toContain(`data-suite="${escapeHtml(s.suite)}"`);
+    for (const t of r.tasks) expect(html, `${t.suite} › ${t.name}`).toContain(escapeHtml(t.name));
+    for (const m of r.metrics) expect(html, `${m.suite} › ${m.name}`).toContain(escapeHtml(m.name));
+    expect(html).toContain('quick mode');
+    expect(html).toContain(r.machine.node);
+    expect(html).toMatch(/<div class="ok">PASS/);
   });
 });
