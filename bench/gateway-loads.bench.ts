@@ -30,8 +30,6 @@ import Database from 'better-sqlite3';
 import {
   CardSimulator,
   SW,
-  algorithmFromId,
-  parseLoadInit,
   transactionDateBytes,
   transactionTimeBytes,
 } from '../core/src/index.ts';
@@ -40,6 +38,7 @@ import { issueToken } from '../gateway/src/auth/tokens.ts';
 import { issueCard } from '../gateway/src/services/cards.ts';
 import { SqliteStore } from '../gateway/src/store/sqlite-store.ts';
 import { makeIssuer, seededRandom } from '../test/purse/fixtures.ts';
+import { loadRequestFromCard } from '../validator-firmware-sim/src/rider/issue-cards.ts';
 import type { BenchContext, SuiteResult } from './harness.ts';
 
 const CONNECTIONS = 50;
@@ -140,7 +139,6 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const passwordHash = await hashPassword('123456');
   const total = warmup + measured + notDurable + spare * 2;
   const prepared: Prepared[] = [];
-  const terminalId = Buffer.from(COUNTER_TERMINAL, 'hex');
   for (let from = 0; from < total; from += 2_000) {
     const images = await store.transaction(async (tx) => {
       const out = [];
@@ -171,21 +169,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     for (const image of images) {
       const i = prepared.length;
       const card = new CardSimulator(image, seededRandom(0x5eed + i));
-      const answer = card.initializeForLoad(1, LOAD_FEN, terminalId);
-      if (answer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD: ${answer.sw.toString(16)}`);
-      const init = parseLoadInit(answer.data)!;
-      const body = JSON.stringify({
-        cardNo: image.cardNo,
-        amount: (LOAD_FEN / 100).toFixed(2),
-        paymentSource: 'cash',
-        onlineAtc: init.onlineAtc,
-        cardRandom: hex(init.random),
-        balanceBeforeFen: init.balanceFen,
-        mac1: hex(init.mac1),
-        keyVersion: init.keyVersion,
-        algorithm: algorithmFromId(init.algorithmId),
-        terminalId: COUNTER_TERMINAL,
-      });
+      const body = JSON.stringify(loadRequestFromCard(card, image.cardNo, LOAD_FEN, COUNTER_TERMINAL));
       prepared.push({ card, body, key: `bench-load-${i}` });
     }
   }

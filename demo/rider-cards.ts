@@ -8,16 +8,15 @@
 import {
   CardSimulator,
   SW,
-  algorithmFromId,
   effectiveBalanceFen,
   parseCardImage,
   parseCardView,
-  parseLoadInit,
   transactionDateBytes,
   transactionTimeBytes,
   type CardRecordKind,
   type HolderProfile,
 } from '../core/src/index.ts';
+import { loadRequestFromCard } from '../validator-firmware-sim/src/rider/issue-cards.ts';
 import type { GatewayClient } from './gateway-client.ts';
 import type { SeededRandom } from './seeded-random.ts';
 
@@ -120,27 +119,8 @@ export async function topUp(
   idempotencyKey: string,
 ): Promise<LoadOutcome> {
   const terminal = channel === 'app' ? APP_TERMINAL : COUNTER_TERMINAL;
-  const initAnswer = rider.card.initializeForLoad(1, amountFen, Buffer.from(terminal, 'hex'));
-  if (initAnswer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD on ${rider.cardNo}: SW ${initAnswer.sw.toString(16)}`);
-  const init = parseLoadInit(initAnswer.data);
-  if (init === null) throw new Error('INITIALIZE FOR LOAD answer malformed');
-  const load = await gateway.post<{ id: string; mac2: string; date: number; time: number }>(
-    '/v1/loads',
-    token,
-    {
-      cardNo: rider.cardNo,
-      amount: (amountFen / 100).toFixed(2),
-      paymentSource,
-      onlineAtc: init.onlineAtc,
-      cardRandom: hex(init.random),
-      balanceBeforeFen: init.balanceFen,
-      mac1: hex(init.mac1),
-      keyVersion: init.keyVersion,
-      algorithm: algorithmFromId(init.algorithmId),
-      terminalId: terminal,
-    },
-    { 'idempotency-key': idempotencyKey },
-  );
+  const body = loadRequestFromCard(rider.card, rider.cardNo, amountFen, terminal, paymentSource);
+  const load = await gateway.post<{ id: string; mac2: string; date: number; time: number }>('/v1/loads', token, body, { 'idempotency-key': idempotencyKey });
   const outcome: LoadOutcome = { loadId: load.id, amountFen, channel, paymentSource, ending };
   if (ending === 'torn-before-credit') return outcome;
   const credit = rider.card.creditForLoad(transactionDateBytes(load.date), transactionTimeBytes(load.time), Buffer.from(load.mac2, 'hex'));

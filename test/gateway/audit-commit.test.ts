@@ -2,20 +2,12 @@
  * The audit entry of a counter's load travels in the load's own transaction (one durable commit),
  * and every other audited request still gets exactly one entry, committed before its answer.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assertBooksBalance, counterHeaders, creditLoad, initLoad, issueCard, startMoneyGateway, type MoneyHarness } from './money-fixtures.ts';
+import { describe, expect, it } from 'vitest';
+import { creditLoad, initLoad, issueCard, type MoneyHarness, moneyGatewayForEachTest } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
-
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
 interface Entry {
   route: string;

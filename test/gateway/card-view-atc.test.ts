@@ -4,19 +4,12 @@
  * in any order, so the first debits to arrive need not start at the card's ATC 0: the view must
  * not say "no purchase seen" (it said -1) while debits of the card are cleared.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assertBooksBalance, counterHeaders, issueCard, loadCard, makeValidator, START_MS, sync, syncRequest, tap, type MoneyHarness, startMoneyGateway } from './money-fixtures.ts';
+import { describe, expect, it } from 'vitest';
+import { issueCard, loadCard, makeValidator, START_MS, sync, syncRequest, tap, type MoneyHarness, moneyGatewayForEachTest } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
 async function view(cardNo: string): Promise<{ lastOfflineAtc: number | null; balanceFen: number }> {
   const res = await h.app.inject({ method: 'GET', url: `/v1/cards/${cardNo}`, headers: h.admin });

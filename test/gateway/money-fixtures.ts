@@ -1,20 +1,20 @@
 /**
- * A real gateway on a temp SQLite file with the real issuer key service, real card simulators
- * and a software PSAM, for the money tests: every MAC1, MAC2 and TAC here is genuine.
+ * A real gateway on a temp SQLite file (or a fresh PostgreSQL schema) with the real issuer key
+ * service, real card simulators and a software PSAM, for the money tests: every MAC1, MAC2 and
+ * TAC here is genuine.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pack, unpack } from 'msgpackr';
+import { afterEach, beforeEach } from 'vitest';
 import {
   CardSimulator,
   SW,
   TRANSACTION_TYPE,
-  algorithmFromId,
   cardSerialFromCardNo,
   parseCardImage,
-  parseLoadInit,
   runPurchase,
   transactionDateBytes,
   transactionTimeBytes,
@@ -25,11 +25,14 @@ import {
 } from '../../core/src/index.ts';
 import { buildGateway, type BuildGatewayOptions } from '../../gateway/src/app.ts';
 import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
+import type { Store } from '../../gateway/src/store/store-port.ts';
 import type { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
 import { beijingDateTime } from '../../gateway/src/services/money-time.ts';
 import { reconcile } from '../../gateway/src/services/ledger.ts';
 import { makeIssuer, makePsam, seededRandom } from '../purse/fixtures.ts';
+import { dropSchema, freshSchemaName, newPgStore } from '../store/pg-test-db.ts';
 import type { SoftwarePsam } from '../../validator-firmware-sim/src/psam.ts';
+import { loadRequestFromCard, type LoadRequestBody } from '../../validator-firmware-sim/src/rider/issue-cards.ts';
 
 export const ADMIN_TOKEN = 'money-test-admin-token-0123456789';
 export const COUNTER_TERMINAL = '0000000001A1';
@@ -46,16 +49,20 @@ export interface MoneyHarness {
   close(): Promise<void>;
 }
 
-/** `options.logger`: pino options (e.g. `{ level: 'info', stream }`) for tests that read the log; none by default. */
-export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logger'> = {}): Promise<MoneyHarness> {
-  const dir = mkdtempSync(join(tmpdir(), 'money-gw-'));
-  const now = { ms: START_MS };
-  const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => now.ms });
+/** The gateway on `store` at the test clock, with the admin token; `cleanup` runs after the store closed. */
+async function moneyHarnessOn(
+  store: Store,
+  now: { ms: number },
+  dir: string,
+  cleanup: () => Promise<void> | void,
+  options: Pick<BuildGatewayOptions, 'logger'>,
+): Promise<MoneyHarness> {
   const issuer = makeIssuer();
   const app = await buildGateway({ store, keys: issuer, clock: () => now.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0 }, ...options });
   return {
     app,
-    store,
+    // The SQLite-only members (`stats`) are read by SQLite-only tests; the helpers here use only `transaction`.
+    store: store as SqliteStore,
     issuer,
     now,
     dir,
@@ -63,9 +70,51 @@ export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logg
     async close() {
       await app.close();
       await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     },
   };
+}
+
+/** `options.logger`: pino options (e.g. `{ level: 'info', stream }`) for tests that read the log; none by default. */
+export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logger'> = {}): Promise<MoneyHarness> {
+  const dir = mkdtempSync(join(tmpdir(), 'money-gw-'));
+  const now = { ms: START_MS };
+  const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => now.ms });
+  return moneyHarnessOn(store, now, dir, () => rmSync(dir, { recursive: true, force: true }), options);
+}
+
+/** The same harness on a fresh PostgreSQL schema (test/store/pg-test-db.ts), dropped on close. */
+export async function startPgMoneyGateway(): Promise<MoneyHarness> {
+  const schema = freshSchemaName('money');
+  const now = { ms: START_MS };
+  const store = newPgStore(schema, { clock: () => now.ms });
+  return moneyHarnessOn(store, now, '', () => dropSchema(schema), {});
+}
+
+/**
+ * A fresh SQLite money gateway and a counter token (branch-01) for every test of the file:
+ * started before each test and handed to `use`; after it, the books must balance
+ * (assertBooksBalance) and the gateway is closed. Usage:
+ *   let h: MoneyHarness;
+ *   let counter: Record<string, string>;
+ *   moneyGatewayForEachTest((t) => ({ h, counter } = t));
+ */
+export function moneyGatewayForEachTest(use: (t: { h: MoneyHarness; counter: Record<string, string> }) => void): void {
+  let current: MoneyHarness | undefined;
+  beforeEach(async () => {
+    current = await startMoneyGateway();
+    use({ h: current, counter: await counterHeaders(current) });
+  });
+  afterEach(async () => {
+    const h = current;
+    current = undefined;
+    if (h === undefined) return;
+    try {
+      await assertBooksBalance(h);
+    } finally {
+      await h.close();
+    }
+  });
 }
 
 export async function counterHeaders(h: MoneyHarness, branchId = 'branch-01'): Promise<Record<string, string>> {
@@ -96,38 +145,13 @@ export async function registerDevice(h: MoneyHarness, deviceId: string): Promise
   return { authorization: `Bearer ${res.json().credential}` };
 }
 
-export interface LoadBody {
-  cardNo: string;
-  amount: string;
-  paymentSource: string;
-  onlineAtc: number;
-  cardRandom: string;
-  balanceBeforeFen: number;
-  mac1: string;
-  keyVersion: number;
-  algorithm: string;
-  terminalId: string;
-}
+export type LoadBody = LoadRequestBody;
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase();
 
 /** INITIALIZE FOR LOAD on the card → the POST /v1/loads body. */
 export function initLoad(card: CardSimulator, cardNo: string, amountFen: number, paymentSource = 'cash'): LoadBody {
-  const answer = card.initializeForLoad(1, amountFen, Buffer.from(COUNTER_TERMINAL, 'hex'));
-  if (answer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD: ${answer.sw.toString(16)}`);
-  const init = parseLoadInit(answer.data)!;
-  return {
-    cardNo,
-    amount: (amountFen / 100).toFixed(2),
-    paymentSource,
-    onlineAtc: init.onlineAtc,
-    cardRandom: hex(init.random),
-    balanceBeforeFen: init.balanceFen,
-    mac1: hex(init.mac1),
-    keyVersion: init.keyVersion,
-    algorithm: algorithmFromId(init.algorithmId),
-    terminalId: COUNTER_TERMINAL,
-  };
+  return loadRequestFromCard(card, cardNo, amountFen, COUNTER_TERMINAL, paymentSource);
 }
 
 /** CREDIT FOR LOAD with the gateway's MAC2 → the card's TAC (hex). */
@@ -235,6 +259,26 @@ export async function assertBooksBalance(h: MoneyHarness): Promise<void> {
 export async function shadowBalance(h: MoneyHarness, cardNo: string): Promise<number> {
   const row = await h.store.transaction((tx) => tx.get<{ b: number }>('SELECT shadow_balance_fen AS b FROM card_accounts WHERE card_no = ?', [cardNo]));
   return Number(row?.b);
+}
+
+/** A ledger account's balance as GET /v1/ledger/balances shows it (fen; 0 for an account without entries). */
+export async function ledgerBalance(h: MoneyHarness, account: string): Promise<number> {
+  const res = await h.app.inject({ method: 'GET', url: '/v1/ledger/balances', headers: h.admin });
+  return res.json().accounts.find((a: { account: string }) => a.account === account)?.balanceFen ?? 0;
+}
+
+/** The `n` of a `SELECT COUNT(*) AS n ...` on the harness's store. */
+export async function countRows(h: MoneyHarness, sql: string, params: (string | number)[] = []): Promise<number> {
+  const row = await h.store.transaction((tx) => tx.get<{ n: number }>(sql, params));
+  return Number(row?.n ?? 0);
+}
+
+/** The bank account a broken-card refund is paid to. */
+export const REFUND_DESTINATION = { destinationAccount: '6222020200112233445', destinationName: 'Test Rider' };
+
+/** POST /v1/cards/{cardNo}/refunds to REFUND_DESTINATION. */
+export function requestCardRefund(h: MoneyHarness, headers: Record<string, string>, cardNo: string) {
+  return h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/refunds`, headers, payload: REFUND_DESTINATION });
 }
 
 /** What `makeEveryMoneyAnomaly` did, to check GET /v1/ops/anomalies against. */

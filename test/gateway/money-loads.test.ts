@@ -1,27 +1,18 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  assertBooksBalance,
   counterHeaders,
   creditLoad,
   initLoad,
   issueCard,
   loadCard,
   shadowBalance,
-  startMoneyGateway,
   type MoneyHarness,
+  moneyGatewayForEachTest,
 } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
-
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
 async function postLoad(body: object, key: string, headers = counter) {
   return h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...headers, 'idempotency-key': key }, payload: body });

@@ -1,7 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  assertBooksBalance,
-  counterHeaders,
   issueCard,
   loadCard,
   makeValidator,
@@ -11,32 +9,18 @@ import {
   syncRequest,
   tap,
   type MoneyHarness,
-  startMoneyGateway,
+  moneyGatewayForEachTest,
+  ledgerBalance,
+  requestCardRefund,
 } from './money-fixtures.ts';
 import { refundDeadlineMs, REFUND_PAYOUT_MARGIN_MS } from '../../gateway/src/services/refunds.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
-
-const destination = { destinationAccount: '6222020200112233445', destinationName: 'Test Rider' };
-
-async function balanceOf(account: string): Promise<number> {
-  const res = await h.app.inject({ method: 'GET', url: '/v1/ledger/balances', headers: h.admin });
-  return res.json().accounts.find((a: { account: string }) => a.account === account)?.balanceFen ?? 0;
-}
-
-async function requestRefund(cardNo: string) {
-  return h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/refunds`, headers: counter, payload: destination });
-}
+const balanceOf = (account: string): Promise<number> => ledgerBalance(h, account);
+const requestRefund = (cardNo: string) => requestCardRefund(h, counter, cardNo);
 
 describe('broken-card refunds', () => {
   it('the deadline is the end of the 2nd natural day after the request, Beijing time', () => {

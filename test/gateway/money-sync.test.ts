@@ -1,8 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pack } from 'msgpackr';
 import {
-  assertBooksBalance,
-  counterHeaders,
   creditLoad,
   initLoad,
   issueCard,
@@ -14,30 +12,17 @@ import {
   syncRequest,
   tap,
   type MoneyHarness,
-  startMoneyGateway,
+  moneyGatewayForEachTest,
+  countRows,
+  ledgerBalance,
 } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
-
-async function count(sql: string, params: (string | number)[] = []): Promise<number> {
-  const row = await h.store.transaction((tx) => tx.get<{ n: number }>(sql, params));
-  return Number(row?.n ?? 0);
-}
-
-async function balanceOf(account: string): Promise<number> {
-  const res = await h.app.inject({ method: 'GET', url: '/v1/ledger/balances', headers: h.admin });
-  return res.json().accounts.find((a: { account: string }) => a.account === account)?.balanceFen ?? 0;
-}
+const count = (sql: string, params: (string | number)[] = []): Promise<number> => countRows(h, sql, params);
+const balanceOf = (account: string): Promise<number> => ledgerBalance(h, account);
 
 describe('POST /v1/devices/{deviceId}/sync', () => {
   it('ingests genuine taps once: shadow balance, revenue, watermark; a retry is acknowledged and not applied twice', async () => {

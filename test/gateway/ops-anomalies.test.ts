@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pack, unpack } from 'msgpackr';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CardSimulator, type SyncResponse } from '../../core/src/index.ts';
 import { MONEY_ANOMALY_KIND_NAMES } from '../../gateway/src/services/anomalies.ts';
 import {
@@ -25,19 +25,12 @@ import {
   syncRequest,
   tap,
   type MoneyHarness,
+  moneyGatewayForEachTest,
 } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
-
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
 interface Anomaly {
   id: number;

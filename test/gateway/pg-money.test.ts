@@ -6,51 +6,27 @@
  * The books are checked after every test (GET /v1/ledger/reconciliation: discrepancy 0.00).
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildGateway } from '../../gateway/src/app.ts';
-import type { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import type { PostgresStore } from '../../gateway/src/store/postgres-store.ts';
 import {
-  ADMIN_TOKEN,
   assertBooksBalance,
   counterHeaders,
+  countRows,
   creditLoad,
   initLoad,
   issueCard,
+  ledgerBalance,
   loadCard,
   makeEveryMoneyAnomaly,
   makeValidator,
   shadowBalance,
   START_MS,
   startMoneyGateway,
+  startPgMoneyGateway,
   sync,
   syncRequest,
   tap,
   type MoneyHarness,
 } from './money-fixtures.ts';
-import { makeIssuer } from '../purse/fixtures.ts';
-import { assertPostgresUp, dropSchema, freshSchemaName, newPgStore } from '../store/pg-test-db.ts';
-
-/** The money harness on a fresh PostgreSQL schema (money-fixtures' helpers only use `store.transaction`). */
-async function startPgMoneyGateway(): Promise<MoneyHarness> {
-  const schema = freshSchemaName('money');
-  const now = { ms: START_MS };
-  const store: PostgresStore = newPgStore(schema, { clock: () => now.ms });
-  const issuer = makeIssuer();
-  const app = await buildGateway({ store, keys: issuer, clock: () => now.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0 } });
-  return {
-    app,
-    store: store as unknown as SqliteStore,
-    issuer,
-    now,
-    dir: '',
-    admin: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    async close() {
-      await app.close();
-      await store.close();
-      await dropSchema(schema);
-    },
-  };
-}
+import { assertPostgresUp } from '../store/pg-test-db.ts';
 
 const STORES: Array<[string, () => Promise<MoneyHarness>]> = [
   ['sqlite', startMoneyGateway],
@@ -73,15 +49,8 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     }
   });
 
-  async function count(sql: string, params: (string | number)[] = []): Promise<number> {
-    const row = await h!.store.transaction((tx) => tx.get<{ n: number }>(sql, params));
-    return Number(row?.n);
-  }
-
-  async function balanceOf(account: string): Promise<number> {
-    const res = await h!.app.inject({ method: 'GET', url: '/v1/ledger/balances', headers: h!.admin });
-    return res.json().accounts.find((a: { account: string }) => a.account === account)?.balanceFen ?? 0;
-  }
+  const count = (sql: string, params: (string | number)[] = []): Promise<number> => countRows(h!, sql, params);
+  const balanceOf = (account: string): Promise<number> => ledgerBalance(h!, account);
 
   it('runs on the expected store', async () => {
     h = await start();

@@ -4,9 +4,8 @@
  * ATC of its next load) must then reinstate the load, else the cardholder keeps money that was
  * returned to the payer: created from nothing, and the shadow balance no longer matches the card.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  assertBooksBalance,
   counterHeaders,
   creditLoad,
   initLoad,
@@ -16,23 +15,15 @@ import {
   shadowBalance,
   START_MS,
   type MoneyHarness,
-  startMoneyGateway,
   sync,
   syncRequest,
   tap,
+  moneyGatewayForEachTest,
 } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
-
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
 describe('review: teller void of a load whose MAC2 was already issued', () => {
   it('a counter voids only loads of its own branch', async () => {

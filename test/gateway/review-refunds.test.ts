@@ -3,41 +3,25 @@
  * stranded (a cancelled card's balance, a pending load decided after the payout) and nothing is
  * paid that may not be on the card.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  assertBooksBalance,
-  counterHeaders,
   creditLoad,
   initLoad,
   issueCard,
   loadCard,
   shadowBalance,
   type MoneyHarness,
-  startMoneyGateway,
+  moneyGatewayForEachTest,
+  ledgerBalance,
+  requestCardRefund,
 } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
-
-const destination = { destinationAccount: '6222020200112233445', destinationName: 'Test Rider' };
-
-async function balanceOf(account: string): Promise<number> {
-  const res = await h.app.inject({ method: 'GET', url: '/v1/ledger/balances', headers: h.admin });
-  return res.json().accounts.find((a: { account: string }) => a.account === account)?.balanceFen ?? 0;
-}
-
-async function requestRefund(cardNo: string) {
-  return h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/refunds`, headers: counter, payload: destination });
-}
+const balanceOf = (account: string): Promise<number> => ledgerBalance(h, account);
+const requestRefund = (cardNo: string) => requestCardRefund(h, counter, cardNo);
 
 async function runJobs() {
   const res = await h.app.inject({ method: 'POST', url: '/v1/ops/jobs/run', headers: h.admin });

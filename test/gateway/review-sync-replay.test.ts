@@ -4,10 +4,8 @@
  * faulty recovery path or a malicious device) verifies, so without a check it is a second debit
  * of the same tap: the card is charged twice and the operator paid twice.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  assertBooksBalance,
-  counterHeaders,
   issueCard,
   loadCard,
   makeValidator,
@@ -17,25 +15,15 @@ import {
   syncRequest,
   tap,
   type MoneyHarness,
-  startMoneyGateway,
+  moneyGatewayForEachTest,
+  ledgerBalance,
 } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
+moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
-beforeEach(async () => {
-  h = await startMoneyGateway();
-  counter = await counterHeaders(h);
-});
-afterEach(async () => {
-  await assertBooksBalance(h);
-  await h.close();
-});
-
-async function revenue(): Promise<number> {
-  const res = await h.app.inject({ method: 'GET', url: '/v1/ledger/balances', headers: h.admin });
-  return res.json().accounts.find((a: { account: string }) => a.account === 'revenue:subway')?.balanceFen ?? 0;
-}
+const revenue = (): Promise<number> => ledgerBalance(h, 'revenue:subway');
 
 describe('review: one tap is one debit whatever offline ATC a record claims', () => {
   it('a genuine record replayed under another offline ATC in a later batch is quarantined, not charged again', async () => {

@@ -31,6 +31,45 @@ async function call(fetchFn: typeof fetch, url: string, token: string, body: unk
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex').toUpperCase();
 
+/** The body of POST /v1/loads (docs/gateway-api.md, "A top-up, step by step"). */
+export interface LoadRequestBody {
+  cardNo: string;
+  /** Yuan, two decimals ("50.00"). */
+  amount: string;
+  paymentSource: string;
+  onlineAtc: number;
+  cardRandom: string;
+  balanceBeforeFen: number;
+  mac1: string;
+  keyVersion: number;
+  algorithm: CipherAlgorithm;
+  terminalId: string;
+}
+
+/**
+ * INITIALIZE FOR LOAD on the card (key index 1) at terminal `terminalId` (6 bytes, hex), and the
+ * POST /v1/loads body made of its answer: what a counter or the app sends to have the gateway
+ * authorise the load. The card's online ATC does not move until CREDIT FOR LOAD.
+ */
+export function loadRequestFromCard(card: CardSimulator, cardNo: string, amountFen: number, terminalId: string, paymentSource = 'cash'): LoadRequestBody {
+  const answer = card.initializeForLoad(1, amountFen, Buffer.from(terminalId, 'hex'));
+  if (answer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD answered ${answer.sw.toString(16)}`);
+  const init = parseLoadInit(answer.data);
+  if (init === null) throw new Error('INITIALIZE FOR LOAD answer malformed');
+  return {
+    cardNo,
+    amount: (amountFen / 100).toFixed(2),
+    paymentSource,
+    onlineAtc: init.onlineAtc,
+    cardRandom: hex(init.random),
+    balanceBeforeFen: init.balanceFen,
+    mac1: hex(init.mac1),
+    keyVersion: init.keyVersion,
+    algorithm: algorithmFromId(init.algorithmId),
+    terminalId,
+  };
+}
+
 /** Issues one card (and loads `amountFen` on it) and puts it into the wallet; returns its number. */
 export async function issueCardIntoWallet(wallet: CardWallet, options: IssueOptions, counterToken?: string): Promise<{ cardNo: string; counterToken: string | undefined }> {
   const fetchFn = options.fetch ?? fetch;
@@ -47,29 +86,8 @@ export async function issueCardIntoWallet(wallet: CardWallet, options: IssueOpti
   let counter = counterToken;
   if (options.amountFen > 0) {
     counter ??= (await call(fetchFn, `${base}/v1/auth/tokens`, options.operatorToken, { role: 'counter', label: 'validator rider tool', branchId: 'branch-01' }, 'counter token')).token as string;
-    const answer = card.initializeForLoad(1, options.amountFen, Buffer.from(COUNTER_TERMINAL_ID, 'hex'));
-    if (answer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD answered ${answer.sw.toString(16)}`);
-    const init = parseLoadInit(answer.data);
-    if (init === null) throw new Error('INITIALIZE FOR LOAD answer malformed');
-    const load = await call(
-      fetchFn,
-      `${base}/v1/loads`,
-      counter as string,
-      {
-        cardNo,
-        amount: (options.amountFen / 100).toFixed(2),
-        paymentSource: 'cash',
-        onlineAtc: init.onlineAtc,
-        cardRandom: hex(init.random),
-        balanceBeforeFen: init.balanceFen,
-        mac1: hex(init.mac1),
-        keyVersion: init.keyVersion,
-        algorithm: algorithmFromId(init.algorithmId),
-        terminalId: COUNTER_TERMINAL_ID,
-      },
-      'load',
-      { 'idempotency-key': `rider-load-${cardNo}` },
-    );
+    const body = loadRequestFromCard(card, cardNo, options.amountFen, COUNTER_TERMINAL_ID);
+    const load = await call(fetchFn, `${base}/v1/loads`, counter as string, body, 'load', { 'idempotency-key': `rider-load-${cardNo}` });
     const credit = card.creditForLoad(transactionDateBytes(load.date), transactionTimeBytes(load.time), Buffer.from(load.mac2, 'hex'));
     if (credit.sw !== SW.success) throw new Error(`CREDIT FOR LOAD answered ${credit.sw.toString(16)}`);
     await call(fetchFn, `${base}/v1/loads/${load.id}/confirm`, counter as string, { tac: hex(credit.data.slice(0, 4)) }, 'confirm load');
