@@ -82,7 +82,8 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   ctx.metric('longest batch transaction (wall)', Math.round(result.maxBatchMs * 100) / 100, 'ms');
   ctx.metric('longest batch transaction (CPU)', Math.round(result.maxBatchCpuMs * 100) / 100, 'ms', { max: BATCH_BUDGET_MS });
   ctx.metric('most entries in one batch transaction', result.maxBatchEntries, 'entries', { max: LIMITS.blacklistApplyBatch });
-  ctx.metric('longest tap probe wait', Math.round(sortedWaits[sortedWaits.length - 1] * 100) / 100, 'ms');
+  // The direct measure of the "without blocking taps for more than 10 ms at a time".
+  ctx.metric('longest tap probe wait', Math.round(sortedWaits[sortedWaits.length - 1] * 100) / 100, 'ms', { max: BATCH_BUDGET_MS });
   ctx.metric('batches', result.batches, 'count');
   ctx.metric('whole delta', Math.round(totalMs), 'ms');
   let found = 0;

@@ -79,6 +79,30 @@ describe.each([['with the Bloom filter', 'sync'] as const, ['table only', false]
     expect(list.count).toBe(1);
   });
 
+  it.each([
+    ['in the last slice', 19_999, (v: number) => ({ version: v, cardNo: '12345', op: 'add', reason: 'formal-loss' })],
+    ['at a slice boundary (version going backwards)', 8_192, () => ({ version: 1, cardNo: card(99), op: 'add', reason: 'formal-loss' })],
+  ])('checks a large delta in slices, yielding to taps, and still refuses it whole when an entry %s is corrupt', async (_name, at, bad) => {
+    const entries: BlacklistDeltaEntry[] = [];
+    for (let i = 0; i < 20_000; i++) entries.push(add(2 + i, card(1_000 + i)));
+    entries[at] = bad(2 + at) as BlacklistDeltaEntry;
+    let turns = 0;
+    let probing = true;
+    const probe = (): void => {
+      if (!probing) return;
+      turns++;
+      setImmediate(probe);
+    };
+    setImmediate(probe);
+    const result = await list.applyDelta({ entries, toVersion: 20_001 });
+    probing = false;
+    expect(result).toMatchObject({ status: 'refused', reason: 'corrupt-entry', index: at });
+    // The check did not hold the event loop for the whole walk: taps ran between slices.
+    if (at > 8_192) expect(turns).toBeGreaterThan(1);
+    expect(list.lookup(card(1_000))).toEqual({ listed: false });
+    expect(list.count).toBe(0);
+  });
+
   it('a split of equal versions across batches records the version below, so a re-run re-applies them', async () => {
     const entries = [add(1, card(1)), add(2, card(2)), add(2, card(3))];
     let seen = 0;
