@@ -81,6 +81,11 @@ function digestOf(r: JournalRecord): string {
   return `${r.amountFen}|${r.transactionType}|${r.terminalId.toUpperCase()}|${r.tsn}|${r.date}|${r.time}|${r.tac.toUpperCase()}`;
 }
 
+/** A copy sorted by card number, then offline ATC (stable for equal keys). */
+function byCard(records: readonly JournalRecord[]): JournalRecord[] {
+  return [...records].sort((a, b) => (a.cardNo < b.cardNo ? -1 : a.cardNo > b.cardNo ? 1 : a.offlineAtc - b.offlineAtc));
+}
+
 /** Verifies one debit's TAC; an unknown key version or malformed bytes is simply "not valid". */
 export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean {
   try {
@@ -147,7 +152,9 @@ export async function ingestSyncBatch(
   // 3. Claim each verified debit's (card, offline ATC): the unique key finds clones and duplicates.
   const debits = fresh.filter((r) => r.cardAction === 'debit' && status.get(r.deviceSeq) === 'accepted');
   const claimed = new Set<number>();
-  for (const part of chunks(debits, DEBIT_ROWS_PER_INSERT)) {
+  // Inserted in card order: the keys (card, ATC) and (card, digest) then go into their B-trees
+  // in order, touching each page once, instead of at random across a city's cards.
+  for (const part of chunks(byCard(debits), DEBIT_ROWS_PER_INSERT)) {
     const rows = await tx.all<{ device_seq: number | bigint }>(
       `INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES ${valuesList(part.length, 5)}
        ON CONFLICT DO NOTHING RETURNING device_seq`,
@@ -177,8 +184,8 @@ export async function ingestSyncBatch(
     }
   }
 
-  // 4. Store every new record.
-  for (const part of chunks(fresh, JOURNAL_ROWS_PER_INSERT)) {
+  // 4. Store every new record (in card order, for the journal's (card, ATC) index).
+  for (const part of chunks(byCard(fresh), JOURNAL_ROWS_PER_INSERT)) {
     const params: (string | number | null)[] = [];
     for (const r of part) {
       params.push(
@@ -208,7 +215,7 @@ export async function ingestSyncBatch(
     if (list === undefined) perCard.set(r.cardNo, [r]);
     else list.push(r);
   }
-  const cardNos = [...perCard.keys()];
+  const cardNos = [...perCard.keys()].sort();
   const refunded = new Set<string>();
   const chains = new Map<string, { next: number; max: number }>();
   const withPendingLoads = new Set<string>();
@@ -232,7 +239,8 @@ export async function ingestSyncBatch(
   let purseDebitFen = 0;
   const chainRows: (string | number)[][] = [];
   const accountRows: (string | number)[][] = [];
-  for (const [cardNo, list] of perCard) {
+  for (const cardNo of cardNos) {
+    const list = perCard.get(cardNo) as JournalRecord[];
     let spentFen = 0;
     for (const r of list) {
       spentFen += r.amountFen;
