@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL_VERSION, defaultFareTablesSpec, encodeFareTablesJson, type FareTablesSpec, type SyncRequest, type SyncResponse } from '../../core/src/index.ts';
+import { SYNC_PROTOCOL_VERSION, defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, selectFareTables, type FareTables, type FareTablesSpec, type SyncRequest, type SyncResponse } from '../../core/src/index.ts';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import { assertPostgresUp, dropSchema, freshSchemaName, newPgStore } from '../store/pg-test-db.ts';
 import { ADMIN_TOKEN, DAY_MS, makeHarness, type Harness } from './support/harness.ts';
@@ -38,8 +38,8 @@ async function listing(h: Harness): Promise<{ fareTables: Array<{ version: numbe
   return res.json();
 }
 
-async function sync(h: Harness, deviceId: string, credential: string, fareTableVersion: number): Promise<SyncResponse> {
-  const request: SyncRequest = { protocolVersion: SYNC_PROTOCOL_VERSION, deviceId, records: [], blacklistVersion: 0, fareTableVersion, deviceTimeMs: h.clock.nowMs, journalMore: false };
+async function sync(h: Harness, deviceId: string, credential: string, fareTableVersion: number, deviceTimeMs = h.clock.nowMs): Promise<SyncResponse> {
+  const request: SyncRequest = { protocolVersion: SYNC_PROTOCOL_VERSION, deviceId, records: [], blacklistVersion: 0, fareTableVersion, deviceTimeMs, journalMore: false };
   const res = await h.app.inject({
     method: 'POST',
     url: `/v1/devices/${deviceId}/sync`,
@@ -195,6 +195,29 @@ function contract(makeStoreHarness: () => Promise<{ h: Harness; cleanup: () => P
     expect(await version(3)).toBeNull();
     const [device] = (await h.request('GET', '/v1/devices', { token: ADMIN_TOKEN })).json().devices as Array<{ deviceId: string; fareTableVersion: number }>;
     expect(device).toMatchObject({ deviceId: 'FT-SYNC-1', fareTableVersion: 3 });
+  });
+
+  it('a device whose clock is behind the gateway gets the table in force on its own clock first, so it always has one to charge by', async () => {
+    // Validators pick the table by their own clock (Device.faresAt): a device told only "the one in
+    // force at the gateway" while its clock has not reached that table's date holds no table in
+    // force and refuses every tap (no-fare-table) until its clock gets there.
+    const credential = await h.registerDevice('FT-SKEW-1');
+    const effectiveFromMs = h.clock.nowMs + HOUR_MS;
+    expect((await publish(h, bundle(2, effectiveFromMs, dearer))).statusCode).toBe(201);
+    h.clock.advance(HOUR_MS + 60_000); // version 2 in force at the gateway for a minute
+    const behindMs = h.clock.nowMs - 5 * 60_000; // the device's clock: 4 minutes before version 2's date
+    const held: FareTables[] = [];
+    for (let deviceVersion = 0, round = 0; round < 5; round++) {
+      const table = (await sync(h, 'FT-SKEW-1', credential, deviceVersion, behindMs)).fareTable;
+      if (table === null) break;
+      held.push(parseFareTablesJson(table.json));
+      deviceVersion = table.version;
+    }
+    expect(held.map((t) => t.version)).toEqual([1, 2]);
+    expect(selectFareTables(held, behindMs)?.version).toBe(1);
+    expect(selectFareTables(held, effectiveFromMs)?.version).toBe(2);
+    // A device whose clock agrees with the gateway still skips the superseded built-in table.
+    expect((await sync(h, 'FT-SKEW-1', credential, 0)).fareTable?.version).toBe(2);
   });
 }
 

@@ -67,7 +67,7 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
         description:
           'Body: msgpack SyncRequest {protocolVersion, deviceId, records: JournalRecord[] (ascending deviceSeq, at most 5,000), blacklistVersion, fareTableVersion, deviceTimeMs, journalMore}. journalMore: true when the device holds unacknowledged records beyond this batch, false when this batch is all of them (the journal is drained: refunds wait for that); without it the gateway takes a batch shorter than 5,000 for drained. ' +
           'Answer: msgpack SyncResponse {protocolVersion, acknowledged, quarantined, blacklist, blacklistVersion, blacklistMore, fareTable, watermark, serverTimeMs}. ' +
-          'fareTable: the next fare table the device needs (the one in force if the device lacks it, else the lowest announced version above the device\'s; published by POST /v1/fare-tables, else the built-in version 1), or null. ' +
+          'fareTable: the next fare table the device needs (the one in force, at the earlier of the device\'s clock and the gateway\'s, if the device lacks it, else the lowest announced version above the device\'s; published by POST /v1/fare-tables, else the built-in version 1), or null. ' +
           'Records are stored exactly once by (deviceId, deviceSeq); a retry is acknowledged again and never applied twice. A debit whose TAC does not verify is quarantined and never cleared.',
         security: bearerSecurity,
         consumes: [MSGPACK_CONTENT_TYPE],
@@ -103,7 +103,10 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
             add: (tx, cardNo, reason, nowMs) => addBlacklistEntry(tx, cardNo, reason, nowMs),
             deltaSince: (tx, version, limit) => readBlacklistFeed(tx, version, clock(), limit),
           },
-          fareTableFor: (tx, deviceVersion) => fareTableForDevice(tx, deviceVersion, nowMs, builtIn),
+          // "In force" by the clock the device charges taps by, never later than ours: a device
+          // whose clock is behind keeps the table in force on its clock (else it holds none until
+          // its clock reaches the newer table's date, and refuses every tap meanwhile).
+          fareTableFor: (tx, deviceVersion) => fareTableForDevice(tx, deviceVersion, Math.min(nowMs, check.request.deviceTimeMs), builtIn),
         };
         const device = await tx.get('SELECT device_id FROM devices WHERE device_id = ?', [deviceId]);
         if (device === undefined) throw new ApiError('device-not-found', `device ${deviceId} is not registered`);

@@ -11,6 +11,9 @@
  *
  * Sync hands a device one table per answer, the next one it needs: the table in force now if the
  * device does not have it yet, else the lowest announced (future) version above the device's.
+ * "Now" is the earlier of the gateway's clock and the device's (SyncRequest.deviceTimeMs):
+ * validators pick the table by their own clock, so a device running behind gets the table in
+ * force on its clock first, then the newer one as announced.
  * Versions superseded before the device could use them are skipped. A device therefore holds
  * the table in force and every announced one (the validator keeps them and picks by the tap's
  * time); its sync client syncs again after an install until none is left.
