@@ -153,6 +153,18 @@ function contract(makeStoreHarness: () => Promise<{ h: Harness; cleanup: () => P
     expect((await listing(h)).fareTables.map((t) => t.version)).toEqual([1, 2, 3, 10]);
   });
 
+  it('an effective date more than 5 minutes in the past is refused 409 and changes nothing; up to 5 minutes back is in force at once', async () => {
+    for (const back of [HOUR_MS, 5 * 60_000 + 1]) {
+      const res = await publish(h, bundle(2, h.clock.nowMs - back));
+      expect(res.statusCode, res.body).toBe(409);
+      expect(res.json().code).toBe('fare-table-effective-in-past');
+    }
+    expect((await listing(h)).fareTables.map((t) => t.version)).toEqual([1]);
+    expect(await h.store.transaction((tx) => tx.all('SELECT version FROM fare_tables'))).toEqual([]);
+    expect((await publish(h, bundle(2, h.clock.nowMs - 60_000))).statusCode).toBe(201);
+    expect((await listing(h)).inForceVersion).toBe(2);
+  });
+
   it('counter, app and device credentials are refused 403 (whatever the body); no credential is 401', async () => {
     const counter = await h.counterToken();
     const { cardNo } = await h.issueCard();

@@ -21,6 +21,7 @@ export const FARE_TABLE_ERROR_CODES = {
   'invalid-fare-tables': { status: 400, title: 'The fare tables do not decode, or break a fare rule' },
   'fare-table-version-not-newer': { status: 409, title: 'The fare-table version is not greater than the latest version' },
   'fare-table-effective-before-latest': { status: 409, title: 'A later fare-table version may not take effect before the latest one' },
+  'fare-table-effective-in-past': { status: 409, title: 'A fare table may not take effect in the past' },
   'fare-table-not-found': { status: 404, title: 'No such fare-table version' },
 } as const;
 registerErrorCodes(FARE_TABLE_ERROR_CODES);
@@ -79,7 +80,7 @@ export async function fareTablesRoutes(app: FastifyInstance): Promise<void> {
         description:
           "Body: core's fare-tables bundle (format 'fare-tables/1', as encodeFareTablesJson writes it). It is decoded and every rule checked by core's decoder " +
           "(a bad bundle is 400 invalid-fare-tables and changes nothing); the version must be greater than every version there is (409 fare-table-version-not-newer) " +
-          "and the effective date not before the latest version's (409 fare-table-effective-before-latest). Devices receive the table in force, then every announced one, " +
+          "and the effective date not before the latest version's (409 fare-table-effective-before-latest) nor more than 5 minutes in the past (409 fare-table-effective-in-past). Devices receive the table in force, then every announced one, " +
           'and charge each tap by the table in force at its time. Audited (the target is the version).',
         security: bearerSecurity,
         body: fareTablesBodySchema,

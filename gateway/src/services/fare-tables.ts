@@ -88,14 +88,26 @@ export function decodeFareTables(json: string): FareTables {
   }
 }
 
+/** How far back an effective date may lie (clock difference, "in force at once"): 5 minutes. */
+export const FARE_TABLE_BACKDATE_GRACE_MS = 5 * 60_000;
+
 /**
  * Publishes a fare-tables bundle (JSON text of core's format 'fare-tables/1'). Call inside one
  * transaction; refuses with ApiError and changes nothing when the bundle is bad (400) or its
- * version or effective date do not come after the latest (409).
+ * version or effective date do not come after the latest, or the date lies in the past (409).
  */
 export async function publishFareTables(tx: Tx, json: string, actor: string, nowMs: number): Promise<FareTableListing> {
   const tables = decodeFareTables(json);
   if (tables.effectiveFromMs < 0) throw new ApiError('invalid-fare-tables', 'effectiveFromMs must be epoch milliseconds (>= 0)');
+  if (tables.effectiveFromMs < nowMs - FARE_TABLE_BACKDATE_GRACE_MS) {
+    // Validators priced every tap since that date on the table then in force; a table dated
+    // back would say those taps were charged wrongly, and nothing can re-price them.
+    throw new ApiError(
+      'fare-table-effective-in-past',
+      `effectiveFromMs ${tables.effectiveFromMs} is more than ${FARE_TABLE_BACKDATE_GRACE_MS / 60_000} minutes in the past: a fare table takes effect now or later`,
+      { nowMs },
+    );
+  }
   const latest = (await latestPublished(tx)) ?? { version: BUILT_IN_FARE_TABLE_VERSION, effectiveFromMs: 0 };
   if (tables.version <= latest.version) {
     throw new ApiError('fare-table-version-not-newer', `version ${tables.version} is not greater than the latest version ${latest.version}`, { latestVersion: latest.version });
