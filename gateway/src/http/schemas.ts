@@ -54,11 +54,13 @@ export function withProblems<T extends Record<string, unknown>>(responses: T, ex
 export const bearerSecurity = [{ bearerAuth: [] }];
 
 /** Parses a non-negative integer query value validated by pattern `^[0-9]{1,15}$`. */
-export function queryInt(value: string | undefined, fallback: number, field: string, max = Number.MAX_SAFE_INTEGER): number {
+export function queryInt(value: string | undefined, fallback: number, field: string, max = Number.MAX_SAFE_INTEGER, min = 0): number {
   if (value === undefined) return fallback;
   if (!/^[0-9]{1,15}$/.test(value)) throw new ApiError('invalid-request', `${field} must be a non-negative integer`);
   const parsed = Number(value);
   if (parsed > max) throw new ApiError('invalid-request', `${field} must be at most ${max}`);
+  // Out of range is refused, never quietly clamped: the caller asked for something else.
+  if (parsed < min) throw new ApiError('invalid-request', `${field} must be at least ${min}`);
   return parsed;
 }
 

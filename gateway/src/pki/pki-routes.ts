@@ -256,7 +256,7 @@ export async function devicePkiRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const limit = Math.max(1, queryInt(request.query.limit, 100, 'limit', 1_000));
+      const limit = queryInt(request.query.limit, 100, 'limit', 1_000, 1);
       const nowMs = clock();
       const rows = await store.transaction((tx) => listCertificates(tx, request.query.after ?? '', limit), { readOnly: true });
       return { certificates: rows.map((c) => withStatus(c, nowMs)) };

@@ -50,7 +50,7 @@ export async function blacklistRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const since = queryInt(request.query.since, 0, 'since');
-      const limit = Math.max(1, queryInt(request.query.limit, LIMITS.blacklistDeltaPage, 'limit', LIMITS.blacklistDeltaPage));
+      const limit = queryInt(request.query.limit, LIMITS.blacklistDeltaPage, 'limit', LIMITS.blacklistDeltaPage, 1);
       const nowMs = clock();
       return store.transaction((tx) => readBlacklistFeed(tx, since, nowMs, limit));
     },

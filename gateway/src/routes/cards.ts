@@ -240,7 +240,7 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const limit = Math.max(1, queryInt(request.query.limit, 100, 'limit', 500));
+      const limit = queryInt(request.query.limit, 100, 'limit', 500, 1);
       const before = queryInt(request.query.before, Number.MAX_SAFE_INTEGER, 'before');
       const nowMs = clock();
       return store.transaction(

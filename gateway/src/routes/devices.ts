@@ -103,7 +103,7 @@ export async function devicesRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const limit = Math.max(1, queryInt(request.query.limit, 100, 'limit', 1_000));
+      const limit = queryInt(request.query.limit, 100, 'limit', 1_000, 1);
       return store.transaction(async (tx) => ({ devices: await listDevices(tx, request.query.after ?? '', limit) }), { readOnly: true });
     },
   );

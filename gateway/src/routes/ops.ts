@@ -34,8 +34,8 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const defaultMinutes = Math.max(1, Math.round(policies.deviceStaleWindowMs / 60_000));
-      const windowMinutes = Math.max(1, queryInt(request.query.windowMinutes, defaultMinutes, 'windowMinutes', 525_600));
-      const limit = Math.max(1, queryInt(request.query.limit, 1_000, 'limit', 1_000));
+      const windowMinutes = queryInt(request.query.windowMinutes, defaultMinutes, 'windowMinutes', 525_600, 1);
+      const limit = queryInt(request.query.limit, 1_000, 'limit', 1_000, 1);
       const nowMs = clock();
       const devices = await store.transaction((tx) => staleDevices(tx, nowMs, windowMinutes * 60_000, limit), { readOnly: true });
       return { windowMinutes, devices };
@@ -71,8 +71,8 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const defaultSeconds = Math.max(1, Math.round(policies.deviceClockSkewAlertMs / 1_000));
-      const thresholdSeconds = Math.max(1, queryInt(request.query.thresholdSeconds, defaultSeconds, 'thresholdSeconds', 31_536_000));
-      const limit = Math.max(1, queryInt(request.query.limit, 1_000, 'limit', 1_000));
+      const thresholdSeconds = queryInt(request.query.thresholdSeconds, defaultSeconds, 'thresholdSeconds', 31_536_000, 1);
+      const limit = queryInt(request.query.limit, 1_000, 'limit', 1_000, 1);
       const devices = await store.transaction((tx) => clockSkewedDevices(tx, thresholdSeconds * 1_000, limit), { readOnly: true });
       return { thresholdSeconds, devices };
     },
@@ -121,7 +121,7 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const after = queryInt(request.query.after, 0, 'after');
-      const limit = Math.max(1, queryInt(request.query.limit, 100, 'limit', 1_000));
+      const limit = queryInt(request.query.limit, 100, 'limit', 1_000, 1);
       return store.transaction(async (tx) => ({ entries: await listAudit(tx, after, limit) }), { readOnly: true });
     },
   );
@@ -183,7 +183,7 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const { kind, cardNo } = request.query;
       const afterId = queryInt(request.query.after, 0, 'after');
-      const limit = Math.max(1, queryInt(request.query.limit, 100, 'limit', 1_000));
+      const limit = queryInt(request.query.limit, 100, 'limit', 1_000, 1);
       return store.transaction((tx) => listMoneyAnomalies(tx, { kind, cardNo, afterId, limit }), { readOnly: true });
     },
   );
