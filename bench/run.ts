@@ -6,6 +6,7 @@
  * bench/report-html.ts), and exits 1 when a budget, a limit or a checksum
  * is missed, 2 on bad arguments. Progress goes to stderr, the table to stdout.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -24,6 +25,16 @@ import {
   type SuiteResult,
 } from './harness.ts';
 import { htmlPathFor, renderBenchHtml } from './report-html.ts';
+
+/**
+ * Writes the kernel's dirty page cache out before a suite: suites measure durable commits, and an
+ * fsync waits for whatever else the file system has to write back (the test run or the previous
+ * suite can leave hundreds of MB, flushed in the background for ~30 s: group-commit fsyncs of
+ * 100-200 ms in the middle of a measurement). Best effort: no `sync` command, no flush.
+ */
+function flushDirtyPages(): void {
+  spawnSync('sync', { stdio: 'ignore', timeout: 60_000 });
+}
 
 const BENCH_DIR = import.meta.dirname;
 
@@ -171,6 +182,7 @@ export async function main(argv: string[]): Promise<number> {
   const results: SuiteResult[] = [];
   for (const s of suites) {
     process.stderr.write(`${s.name}\n`);
+    flushDirtyPages();
     results.push(await runSuite(s.name, s.file, options));
   }
   const pass = results.every((r) => r.pass);
