@@ -128,6 +128,11 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const notDurable = ctx.pick(4_000, 0);
   // setupRequest also runs once per connection for the request each connection holds at the end.
   const spare = CONNECTIONS * 2;
+  // Quick mode re-measures a run that misses its (loosened) p99 budget, as the harness does for
+  // every timed task in quick mode (ctx.retries): on a shared CI box one stall of the disk or a
+  // neighbour in a 2,000-request run moves the p99. Full mode measures once.
+  const retryRuns = ctx.quick ? ctx.retries : 0;
+  const LOADS_BUDGET = { p99Us: 20_000, minOpsPerSec: 2_000 };
 
   const dir = mkdtempSync(join(tmpdir(), 'bench-gateway-loads-'));
   const dbPath = join(dir, 'gateway.db');
@@ -141,7 +146,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     issueToken(tx, { role: 'counter', subject: 'bench-teller', branchId: 'branch-01', label: 'bench teller', createdBy: 'bench', nowMs }),
   );
   const passwordHash = await hashPassword('123456');
-  const total = warmup + measured + notDurable + spare * 2;
+  const total = warmup + measured * (1 + retryRuns) + notDurable + spare * 2;
   const prepared: Prepared[] = [];
   for (let from = 0; from < total; from += 2_000) {
     const images = await store.transaction(async (tx) => {
@@ -207,6 +212,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   let confirm: HttpRun;
   let warm: HttpRun;
   let fast: HttpRun | null = null;
+  const missed: HttpRun[] = [];
   try {
     // Warm-up: JIT, statement cache, page cache, connection set-up.
     await drive({ url: server.hello, duration: 0.5 });
@@ -215,6 +221,11 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     hello = await drive({ url: server.hello, duration: helloSeconds });
     // The authorise step.
     loads = await drive({ url: server.gateway, amount: measured, requests: loadRequests(total) });
+    while (missed.length < retryRuns && percentile(loads.latenciesMs, 0.99) * 1000 > LOADS_BUDGET.p99Us * ctx.looseness) {
+      process.stderr.write(`  gateway-loads › authorise p99 ${Math.round(percentile(loads.latenciesMs, 0.99))} ms missed its budget, measuring again\n`);
+      missed.push(loads);
+      loads = await drive({ url: server.gateway, amount: measured, requests: loadRequests(total) });
+    }
 
     // Confirm, measured separately: credit each card with its MAC2 (outside the run), then POST the TACs.
     const confirmBodies: { path: string; body: string }[] = [];
@@ -262,7 +273,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       ...extra,
     });
   const helloResult = report(`floor: Fastify hello-world GET / (${CONNECTIONS} connections)`, hello, { floor: true });
-  const loadsResult = report(`POST /v1/loads authorise, durable commit (${CONNECTIONS} connections)`, loads, { budget: { p99Us: 20_000, minOpsPerSec: 2_000 } });
+  const loadsResult = report(`POST /v1/loads authorise, durable commit (${CONNECTIONS} connections)`, loads, { budget: LOADS_BUDGET });
   report(`POST /v1/loads/{id}/confirm, durable commit (${CONNECTIONS} connections)`, confirm);
   if (fast !== null) report(`diagnostic: POST /v1/loads with synchronous=OFF (NOT durable: the CPU ceiling)`, fast);
   ctx.metric('loads per second (authorise)', Math.round(loadsResult.opsPerSec), 'loads/s', { min: 2_000 });
@@ -278,16 +289,18 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   db.close();
   rmSync(dir, { recursive: true, force: true });
 
-  const authorisedCount = warm.count + loads.count + (fast?.count ?? 0);
+  const runs = [warm, ...missed, loads, ...(fast === null ? [] : [fast])];
+  const authorisedCount = runs.reduce((n, run) => n + run.count, 0);
   const confirmedCount = confirm.count;
-  ctx.checksum('authorise answers (status:count), warm-up + measured', statusText(mergeStatuses(mergeStatuses(warm.statuses, loads.statuses), fast?.statuses ?? new Map())), `201:${warmup + measured + notDurable}`);
+  ctx.checksum('authorise answers (status:count), warm-up + measured', statusText(runs.reduce((all, run) => mergeStatuses(all, run.statuses), new Map<number, number>())), `201:${warmup + measured * (1 + missed.length) + notDurable}`);
   ctx.checksum('confirm answers (status:count)', statusText(confirm.statuses), `200:${confirms}`);
-  ctx.checksum('connection errors and timeouts', warm.errors + loads.errors + confirm.errors + hello.errors + (fast?.errors ?? 0), 0);
+  ctx.checksum('connection errors and timeouts', runs.reduce((n, run) => n + run.errors, 0) + confirm.errors + hello.errors, 0);
   ctx.checksum('loads in the database: pending/confirmed', `${byStatus.get('pending') ?? 0}/${byStatus.get('confirmed') ?? 0}`, `${authorisedCount - confirmedCount}/${confirmedCount}`);
   ctx.checksum('ledger: pending-loads and card-purse balances (fen)', `${pendingFen}/${purseFen}`, `${-(authorisedCount - confirmedCount) * LOAD_FEN}/${-confirmedCount * LOAD_FEN}`);
   ctx.note(
-    `Server in a child process (gateway on a SQLite file, WAL, synchronous=FULL; the store runs one BEGIN IMMEDIATE..COMMIT, i.e. one fsync, per request, serialised: no group commit); autocannon ${CONNECTIONS} connections from the parent; ` +
-      `${measured.toLocaleString('en-US')} loads, each a different card with a genuine MAC1 and its own Idempotency-Key.`,
+    `Server in a child process (gateway on a SQLite file, WAL, synchronous=FULL; the store groups the transactions waiting at once into one BEGIN IMMEDIATE..COMMIT, one fsync per group); autocannon ${CONNECTIONS} connections from the parent; ` +
+      `${measured.toLocaleString('en-US')} loads, each a different card with a genuine MAC1 and its own Idempotency-Key` +
+      (missed.length > 0 ? `; measured ${missed.length + 1} times (quick-mode retry; earlier p99s ${missed.map((run) => `${Math.round(percentile(run.latenciesMs, 0.99))} ms`).join(', ')})` : '') + '.',
   );
   return ctx.result();
 }
