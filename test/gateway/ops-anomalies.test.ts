@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { pack, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { CardSimulator, type SyncResponse } from '../../core/src/index.ts';
-import { MONEY_ANOMALY_KIND_NAMES } from '../../gateway/src/services/anomalies.ts';
+import { MONEY_ANOMALY_KIND_NAMES, type MoneyAnomaly } from '../../gateway/src/services/anomalies.ts';
 import {
   assertBooksBalance,
   counterHeaders,
@@ -32,18 +32,8 @@ let h: MoneyHarness;
 let counter: Record<string, string>;
 moneyGatewayForEachTest((t) => ({ h, counter } = t));
 
-interface Anomaly {
-  id: number;
-  kind: string;
-  cardNo: string;
-  atc: number;
-  deviceId: string | null;
-  deviceSeq: number | null;
-  loadId: string | null;
-  open: boolean | null;
-  detail: string;
-  atMs: number;
-}
+/** The wire shape is the service's row shape. */
+type Anomaly = MoneyAnomaly;
 interface Page {
   anomalies: Anomaly[];
   more: boolean;

@@ -14,8 +14,7 @@ import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { ApiError, registerErrorCodes } from '../http/problem.ts';
 import { bearerSecurity, withProblems } from '../http/schemas.ts';
 import { auditEntryFor, markAudited, recordAudit } from '../services/audit.ts';
-import { BUILT_IN_FARE_TABLE_VERSION, listFareTables, publishFareTables, publishedFareTableJson } from '../services/fare-tables.ts';
-import { builtInFareTable } from './sync.ts';
+import { BUILT_IN_FARE_TABLE_VERSION, builtInFareTableOf, listFareTables, publishFareTables, publishedFareTableJson } from '../services/fare-tables.ts';
 
 export const FARE_TABLE_ERROR_CODES = {
   'invalid-fare-tables': { status: 400, title: 'The fare tables do not decode, or break a fare rule' },
@@ -68,7 +67,7 @@ const fareTablesBodySchema = {
 
 export async function fareTablesRoutes(app: FastifyInstance): Promise<void> {
   const { store, clock } = app.gateway;
-  const builtIn = builtInFareTable(app.gateway.subwayNetworkCsvPath);
+  const builtIn = builtInFareTableOf(app.gateway);
 
   app.post<{ Body: Record<string, unknown> }>(
     '/v1/fare-tables',

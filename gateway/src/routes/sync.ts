@@ -6,12 +6,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { pack, unpack } from 'msgpackr';
-import { readFileSync } from 'node:fs';
-import { LIMITS, defaultFareTablesSpec, encodeFareTablesJson } from '../../../core/src/index.ts';
+import { LIMITS } from '../../../core/src/index.ts';
 import { ApiError } from '../http/problem.ts';
 import { bearerSecurity, withProblems } from '../http/schemas.ts';
 import { addBlacklistEntry, readBlacklistFeed } from '../services/blacklist.ts';
-import { BUILT_IN_FARE_TABLE_VERSION, fareTableForDevice, type BuiltInFareTable } from '../services/fare-tables.ts';
+import { builtInFareTableOf, fareTableForDevice } from '../services/fare-tables.ts';
 import { ingestSyncBatch, type SyncDeps } from '../services/sync-ingest.ts';
 import { checkSyncRequest } from '../services/sync-record-guard.ts';
 import { runDueJobs } from '../services/jobs.ts';
@@ -30,28 +29,8 @@ export function decodeMsgpack(body: Buffer): unknown {
   }
 }
 
-/**
- * The built-in fare table: version 1, in force from the epoch, built from the configured subway
- * network CSV and core's default policies (read once, lazily); null when the network file cannot
- * be read. Operators publish later versions (routes/fare-tables.ts); sync hands a device the next
- * one it needs (services/fare-tables.ts fareTableForDevice), falling back to this one.
- */
-export function builtInFareTable(csvPath: string): BuiltInFareTable {
-  let cached: { version: number; effectiveFromMs: number; json: string } | null | undefined;
-  return () => {
-    if (cached === undefined) {
-      try {
-        cached = { version: BUILT_IN_FARE_TABLE_VERSION, effectiveFromMs: 0, json: encodeFareTablesJson(defaultFareTablesSpec(readFileSync(csvPath, 'utf8'), BUILT_IN_FARE_TABLE_VERSION, 0)) };
-      } catch {
-        cached = null;
-      }
-    }
-    return cached;
-  };
-}
-
 export async function syncRoutes(app: FastifyInstance): Promise<void> {
-  const builtIn = builtInFareTable(app.gateway.subwayNetworkCsvPath);
+  const builtIn = builtInFareTableOf(app.gateway);
   app.addContentTypeParser(MSGPACK_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: LIMITS.syncBodyBytes }, (_request, body, done) => {
     done(null, body);
   });

@@ -19,7 +19,8 @@
  * time); its sync client syncs again after an install until none is left.
  */
 import { createHash } from 'node:crypto';
-import { FareTablesFormatError, encodeFareTablesJson, parseFareTablesJson, type FareTables } from '../../../core/src/index.ts';
+import { readFileSync } from 'node:fs';
+import { FareTablesFormatError, defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, type FareTables } from '../../../core/src/index.ts';
 import { ApiError } from '../http/problem.ts';
 import type { Tx } from '../store/store-port.ts';
 
@@ -33,6 +34,34 @@ export interface FareTableText {
 
 /** The built-in table (null when the network file cannot be read: devices keep theirs). */
 export type BuiltInFareTable = () => (FareTableText & { effectiveFromMs: number }) | null;
+
+const BUILT_IN_BY_GATEWAY = new WeakMap<object, BuiltInFareTable>();
+
+/**
+ * The built-in fare table of one gateway: version 1, in force from the epoch, built from its
+ * subway network CSV and core's default policies (read once, lazily, and shared by the sync and
+ * fare-table routes); null when the network file cannot be read. Operators publish later
+ * versions; sync hands a device the next one it needs (fareTableForDevice), falling back to this.
+ */
+export function builtInFareTableOf(gateway: { subwayNetworkCsvPath: string }): BuiltInFareTable {
+  let builtIn = BUILT_IN_BY_GATEWAY.get(gateway);
+  if (builtIn === undefined) {
+    let cached: (FareTableText & { effectiveFromMs: number }) | null | undefined;
+    builtIn = () => {
+      if (cached === undefined) {
+        try {
+          const spec = defaultFareTablesSpec(readFileSync(gateway.subwayNetworkCsvPath, 'utf8'), BUILT_IN_FARE_TABLE_VERSION, 0);
+          cached = { version: BUILT_IN_FARE_TABLE_VERSION, effectiveFromMs: 0, json: encodeFareTablesJson(spec) };
+        } catch {
+          cached = null;
+        }
+      }
+      return cached;
+    };
+    BUILT_IN_BY_GATEWAY.set(gateway, builtIn);
+  }
+  return builtIn;
+}
 
 export interface FareTableListing {
   version: number;
