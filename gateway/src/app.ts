@@ -171,7 +171,7 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     const entry = auditEntryFor(request, reply.statusCode, context.clock());
     if (entry === null) return payload;
     try {
-      await context.store.transaction((tx) => recordAudit(tx, entry));
+      await context.store.transaction((tx) => recordAudit(tx, entry), { retryable: true });
       markAudited(request, reply.statusCode);
     } catch (error) {
       request.log.error({ err: error }, 'audit write failed');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Migration } from '../../gateway/src/store/migrate.ts';
 import { GroupCommitError, SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
@@ -109,6 +110,90 @@ describe('SQLite group commit', () => {
     expect((results[2] as PromiseRejectedResult).reason.message).toMatch(/UNIQUE/);
     expect((results[3] as PromiseFulfilledResult<string>).value).toBe('a,taken');
     expect(committedNames(path)).toEqual(['a', 'd', 'taken']);
+  });
+
+  it('retryable transactions share one savepoint: a failing one is refused alone, the run before it runs again', async () => {
+    const path = join(dir, 'r.db');
+    const store = await newStore('r.db');
+    await store.transaction((tx) => tx.run("INSERT INTO items (name, value) VALUES ('taken', 0)"));
+    const groupsBefore = store.stats.groups;
+    const runs = new Map<string, number>();
+    const body = (name: string, fail: 'no' | 'throw' | 'constraint') => async (tx: Parameters<Parameters<SqliteStore['transaction']>[0]>[0]) => {
+      runs.set(name, (runs.get(name) ?? 0) + 1);
+      const seen = (await tx.get<{ n: number }>('SELECT count(*) AS n FROM items'))!.n;
+      await tx.run('INSERT INTO items (name, value) VALUES (?, ?)', [name, seen]);
+      if (fail === 'throw') throw new Error(`refused ${name}`);
+      if (fail === 'constraint') await tx.run("INSERT INTO items (name, value) VALUES ('taken', 9)");
+      return seen;
+    };
+    const results = await Promise.allSettled([
+      store.transaction(body('a', 'no'), { retryable: true }),
+      store.transaction(body('b', 'no'), { retryable: true }),
+      store.transaction(body('c', 'throw'), { retryable: true }),
+      store.transaction(body('d', 'no')),
+      store.transaction(body('e', 'no'), { retryable: true }),
+      store.transaction(body('f', 'constraint'), { retryable: true }),
+      store.transaction(body('g', 'no'), { retryable: true }),
+    ]);
+    expect(store.stats.groups - groupsBefore).toBe(1);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason.message).toBe('refused c');
+    expect((results[5] as PromiseRejectedResult).reason.message).toMatch(/UNIQUE/);
+    // Each answer is what the committed state says: a, b, d, e, g saw 1, 2, 3, 4, 5 rows.
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual([1, 2, 3, 4, 5]);
+    expect(committedNames(path)).toEqual(['a', 'b', 'd', 'e', 'g', 'taken']);
+    // a and b were undone with c and ran again; e was undone with f and ran again; d (not retryable) ran once.
+    expect(Object.fromEntries(runs)).toEqual({ a: 2, b: 2, c: 1, d: 1, e: 2, f: 1, g: 1 });
+  });
+
+  it('property: any mix of retryable and savepoint transactions, failing or not, commits exactly the successful ones, in order', async () => {
+    const path = join(dir, 'p.db');
+    const store = await newStore('p.db', { groupMaxTransactions: 7 });
+    await store.transaction((tx) => tx.run("INSERT INTO items (name, value) VALUES ('taken', 0)"));
+    let round = 0;
+    const member = fc.record({ retryable: fc.boolean(), fail: fc.constantFrom('no', 'no', 'no', 'throw-first', 'throw-after-write', 'constraint') });
+    await fc.assert(
+      fc.asyncProperty(fc.array(member, { minLength: 1, maxLength: 25 }), async (members) => {
+        const prefix = `r${round++}-`;
+        const results = await Promise.allSettled(
+          members.map((m, i) =>
+            store.transaction(
+              async (tx) => {
+                if (m.fail === 'throw-first') throw new Error('refused before writing');
+                const seen = (await tx.get<{ n: number }>("SELECT count(*) AS n FROM items WHERE name LIKE ? || '%'", [prefix]))!.n;
+                await tx.run('INSERT INTO items (name, value) VALUES (?, ?)', [`${prefix}${String(i).padStart(2, '0')}`, seen]);
+                if (m.fail === 'throw-after-write') throw new Error('refused after writing');
+                if (m.fail === 'constraint') await tx.run("INSERT INTO items (name, value) VALUES ('taken', 1)");
+                return seen;
+              },
+              { retryable: m.retryable },
+            ),
+          ),
+        );
+        // The model: members run one after the other in order; a failing one leaves nothing.
+        let committed = 0;
+        const expectedRows: Array<[string, number]> = [];
+        members.forEach((m, i) => {
+          const result = results[i];
+          if (m.fail === 'no') {
+            expect(result.status).toBe('fulfilled');
+            expect((result as PromiseFulfilledResult<number>).value).toBe(committed);
+            expectedRows.push([`${prefix}${String(i).padStart(2, '0')}`, committed]);
+            committed++;
+          } else {
+            expect(result.status).toBe('rejected');
+          }
+        });
+        const db = new Database(path, { readonly: true });
+        try {
+          const rows = db.prepare("SELECT name, value FROM items WHERE name LIKE ? || '%' ORDER BY name").all(prefix) as { name: string; value: number }[];
+          expect(rows.map((r) => [r.name, r.value])).toEqual(expectedRows);
+        } finally {
+          db.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('a failed COMMIT rejects every transaction of the group and keeps none; the next group works', async () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,44 @@ describe('SQLite store', () => {
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
     expect(store.db.pragma('foreign_keys', { simple: true })).toBe(1);
+    // Savepoint journals of the group transactions stay in memory (2 = MEMORY), never a temp file.
+    expect(store.db.pragma('temp_store', { simple: true })).toBe(2);
     await store.close();
+  });
+
+  it('checkpoints on its own thread, never inside a COMMIT, and keeps the WAL bounded', async () => {
+    const path = join(dir, 'ckpt.db');
+    const migrations: Migration[] = [{ id: 1, name: 'rows', sqlite: 'CREATE TABLE rows (n INTEGER PRIMARY KEY, pad TEXT NOT NULL)', postgres: 'SELECT 1' }];
+    const store = new SqliteStore({ path, migrations, checkpointEveryMs: 20 });
+    await store.migrate();
+    // The writer itself never checkpoints (SQLite's automatic checkpoint is off on it).
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const pad = 'x'.repeat(2_000);
+    let largestWal = 0;
+    // ~40 MB of rows in 400 commits: without checkpoints the WAL would hold all of it.
+    for (let round = 0; round < 400; round++) {
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 50; i++) await tx.run('INSERT INTO rows (n, pad) VALUES (?, ?)', [round * 50 + i, pad]);
+      });
+      largestWal = Math.max(largestWal, statSync(`${path}-wal`).size);
+      if (round % 20 === 0) await new Promise((done) => setTimeout(done, 25));
+    }
+    await new Promise((done) => setTimeout(done, 100));
+    const stats = store.checkpointStats;
+    expect(stats).not.toBeNull();
+    expect(stats!.checkpoints).toBeGreaterThan(0);
+    expect(stats!.errors).toBe(0);
+    expect(largestWal).toBeLessThan(20 * 1024 * 1024);
+    const count = await store.transaction((tx) => tx.get<{ n: number }>('SELECT count(*) AS n FROM rows'), { readOnly: true });
+    expect(count?.n).toBe(20_000);
+    await store.close();
+    // The thread is gone and the last connection folded the WAL into the file.
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    const reopened = new SqliteStore({ path, migrations, checkpointEveryMs: 0 });
+    expect(reopened.checkpointStats).toBeNull();
+    expect(reopened.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    expect((await reopened.transaction((tx) => tx.get<{ n: number }>('SELECT count(*) AS n FROM rows')))?.n).toBe(20_000);
+    await reopened.close();
   });
 
   it('applies migrations once, idempotently, and survives a restart', async () => {

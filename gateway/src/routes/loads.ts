@@ -170,7 +170,8 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
           outcome.kind === 'conflict' ? errorEntry('idempotency-key-reused').status : outcome.body.error ? errorEntry(outcome.body.error.code).status : outcome.statusCode;
         await auditInTransaction(tx, request, auditedStatus, nowMs);
         return { outcome, auditedStatus };
-      });
+        // Re-runnable: the body reads the clock and the database, verifies MACs; nothing outside.
+      }, { retryable: true });
       markAudited(request, auditedStatus);
       if (outcome.kind === 'conflict') throw new ApiError('idempotency-key-reused', 'this Idempotency-Key was used with a different request');
       if (outcome.kind === 'replay') reply.header('idempotent-replayed', 'true');
@@ -232,7 +233,7 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         // Audited with the confirm itself (a refusal above rolls back and the onSend hook audits it).
         await auditInTransaction(tx, request, 200, nowMs);
         return confirmed;
-      });
+      }, { retryable: true });
       markAudited(request, 200);
       return loadToWire(load);
     },

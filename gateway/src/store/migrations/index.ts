@@ -6,23 +6,27 @@ import type { Migration } from '../migrate.ts';
 import { migration001Platform } from './001-platform.ts';
 import { migration002DeviceClockSkew } from './002-device-clock-skew.ts';
 import { migration003FareTables } from './003-fare-tables.ts';
+import { migration004DropAuditTimeIndex } from './004-drop-audit-time-index.ts';
 import { migration100Ledger } from './100-ledger.ts';
 import { migration101Loads } from './101-loads.ts';
 import { migration102SyncJournal } from './102-sync-journal.ts';
 import { migration103Refunds } from './103-refunds.ts';
 import { migration104LoadInitOnce } from './104-load-init-once.ts';
 import { migration105CardDebitOnce } from './105-card-debit-once.ts';
+import { migration106DropPostingTimeIndex } from './106-drop-posting-time-index.ts';
 import { migration200DevicePki } from './200-device-pki.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
   migration001Platform,
   migration002DeviceClockSkew,
   migration003FareTables,
+  migration004DropAuditTimeIndex,
   migration100Ledger,
   migration101Loads,
   migration102SyncJournal,
   migration103Refunds,
   migration104LoadInitOnce,
   migration105CardDebitOnce,
+  migration106DropPostingTimeIndex,
   migration200DevicePki,
 ];
