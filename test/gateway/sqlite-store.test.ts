@@ -31,10 +31,12 @@ describe('SQLite store', () => {
   it('checkpoints on its own thread, never inside a COMMIT, and keeps the WAL bounded', async () => {
     const path = join(dir, 'ckpt.db');
     const migrations: Migration[] = [{ id: 1, name: 'rows', sqlite: 'CREATE TABLE rows (n INTEGER PRIMARY KEY, pad TEXT NOT NULL)', postgres: 'SELECT 1' }];
-    const store = new SqliteStore({ path, migrations, checkpointEveryMs: 20 });
+    const store = new SqliteStore({ path, migrations, checkpointEveryMs: 20, checkpointStartWalBytes: 1024 * 1024 });
     await store.migrate();
-    // The writer itself never checkpoints (SQLite's automatic checkpoint is off on it).
+    // The writer itself never checkpoints (SQLite's automatic checkpoint is off on it), and the
+    // thread waits for the WAL to reach its start size.
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    expect(store.checkpointStats).toBeNull();
     const pad = 'x'.repeat(2_000);
     let largestWal = 0;
     // ~40 MB of rows in 400 commits: without checkpoints the WAL would hold all of it.

@@ -37,7 +37,7 @@
  * the sync ingest runs the same few statements tens of thousands of times a second.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -64,6 +64,12 @@ export interface SqliteStoreOptions {
    * automatic checkpoint inside COMMIT (the old behaviour).
    */
   checkpointEveryMs?: number;
+  /**
+   * The thread starts once the WAL file has grown to this many bytes (default 4 MiB, SQLite's own
+   * automatic threshold of 1,000 pages): a store that writes little (tests, a quiet branch
+   * gateway) never pays the thread's ~30 ms start.
+   */
+  checkpointStartWalBytes?: number;
 }
 
 /**
@@ -213,8 +219,10 @@ export class SqliteStore implements Store {
   private readonly clock: () => number;
   private readonly migrationList: readonly Migration[] | undefined;
   private closed = false;
-  /** The background checkpoint thread (null for ':memory:' or checkpointEveryMs 0). */
-  private readonly checkpointer: Checkpointer | null;
+  /** The background checkpoint thread, once started (never for ':memory:' or checkpointEveryMs 0). */
+  private checkpointer: Checkpointer | null = null;
+  /** Waiting to start the thread: the WAL path, interval, start size, and groups until the next size check. */
+  private readonly pendingCheckpointer: { walPath: string; path: string; everyMs: number; startBytes: number; groupsToCheck: number } | null;
   /** Counters for benches and tests: groups committed and logical transactions in them. */
   readonly stats = { groups: 0, transactions: 0, largestGroup: 0 };
 
@@ -244,9 +252,10 @@ export class SqliteStore implements Store {
     if (!memory && checkpointEveryMs > 0) {
       // The writer never checkpoints inside a COMMIT; the thread does it beside it.
       this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new Checkpointer(options.path, checkpointEveryMs);
+      this.pendingCheckpointer = { walPath: `${options.path}-wal`, path: options.path, everyMs: checkpointEveryMs, startBytes: options.checkpointStartWalBytes ?? 4 * 1024 * 1024, groupsToCheck: 0 };
+      this.maybeStartCheckpointer();
     } else {
-      this.checkpointer = null;
+      this.pendingCheckpointer = null;
     }
     this.groupMaxTransactions = Math.max(1, Math.trunc(options.groupMaxTransactions ?? 200));
     this.groupMaxMs = options.groupMaxMs ?? 5;
@@ -254,7 +263,22 @@ export class SqliteStore implements Store {
     this.migrationList = options.migrations;
   }
 
-  /** The checkpoint thread's counters, or null when there is none. */
+  /** Starts the checkpoint thread once the WAL is big enough (checked every 32 groups). */
+  private maybeStartCheckpointer(): void {
+    const pending = this.pendingCheckpointer;
+    if (pending === null || this.checkpointer !== null || this.closed) return;
+    if (pending.groupsToCheck-- > 0) return;
+    pending.groupsToCheck = 32;
+    let walBytes = 0;
+    try {
+      walBytes = statSync(pending.walPath).size;
+    } catch {
+      // No WAL file yet: nothing to checkpoint.
+    }
+    if (walBytes >= pending.startBytes) this.checkpointer = new Checkpointer(pending.path, pending.everyMs);
+  }
+
+  /** The checkpoint thread's counters, or null when there is none (yet). */
   get checkpointStats(): Checkpointer['stats'] | null {
     return this.checkpointer?.stats ?? null;
   }
@@ -454,6 +478,7 @@ export class SqliteStore implements Store {
       return;
     }
     this.stats.groups++;
+    this.maybeStartCheckpointer();
     this.stats.transactions += count;
     if (count > this.stats.largestGroup) this.stats.largestGroup = count;
     for (const done of succeeded) done.job.resolve(done.value);
