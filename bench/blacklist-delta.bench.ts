@@ -32,7 +32,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const file = join(dir, 'device.db');
   copyFileSync(cachedBlacklistFile(base), file);
   const db = openDeviceDb(file);
-  const list = new BlacklistStore(db, { filter: 'sync' });
+  const list = new BlacklistStore(db, { index: 'sync' });
   const startVersion = list.version;
   const startCount = list.count;
 

@@ -69,17 +69,17 @@ export interface LookupStats {
 
 export interface LookupResult {
   size: number;
-  /** The device path: Bloom filter in front of the table. Unlisted cards (nearly every tap) and listed cards. */
+  /** The device path: the in-memory index (table behind it). Unlisted cards (nearly every tap) and listed cards. */
   unlisted: LookupStats;
   listed: LookupStats;
-  /** Same probes, table only (no filter): what the filter buys. */
+  /** Same probes, table only (no index): what the index buys. */
   tableOnlyUnlisted: LookupStats;
   tableOnlyListed: LookupStats;
   /** The primitive floor: an empty prepared statement. */
   floorMedianNs: number;
   /** Listed probes found (the checksum: exactly the listed half). */
   hits: number;
-  /** Building the filter from the table when the device starts. */
+  /** Building the index from the table when the device starts. */
   startupMs: number;
   rssMB: number;
 }
@@ -108,7 +108,7 @@ export function measureLookups(size: number, probes = PROBES): LookupResult {
   const file = cachedBlacklistFile(size);
   const t0 = performance.now();
   const db = openDeviceDb(file);
-  const list = new BlacklistStore(db, { filter: 'sync' });
+  const list = new BlacklistStore(db, { index: 'sync' });
   const startupMs = Math.round(performance.now() - t0);
   // Seeded probe order (xorshift).
   let seed = 0x9e3779b9;
@@ -125,7 +125,7 @@ export function measureLookups(size: number, probes = PROBES): LookupResult {
   const unlisted = time(unlistedProbes, (c) => list.lookup(c).listed, 0);
   const listed = time(listedProbes, (c) => list.lookup(c).listed, probes / 2);
   const rssMB = Math.round(process.memoryUsage().rss / 1e6);
-  const tableOnly = new BlacklistStore(db, { filter: false });
+  const tableOnly = new BlacklistStore(db, { index: false });
   const tableOnlyUnlisted = time(unlistedProbes, (c) => tableOnly.lookup(c).listed, 0);
   const tableOnlyListed = time(listedProbes, (c) => tableOnly.lookup(c).listed, probes / 2);
   const floor = db.prepare('SELECT 1').pluck();
@@ -155,12 +155,12 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       ctx.report({ name: `${label}: ${name}`, samples: probes, medianUs: st.medianNs / 1000, p99Us: st.p99Ns / 1000, opsPerSec: 1e9 / st.medianNs, ...extra });
     // One floor per suite: the smallest size's empty statement stands for all (it does not depend on size).
     if (r === results[0]) ctx.report({ name: 'floor: empty prepared statement', samples: probes, medianUs: r.floorMedianNs / 1000, p99Us: r.floorMedianNs / 1000, opsPerSec: 1e9 / r.floorMedianNs, floor: true });
-    task('lookup unlisted card (filter + table)', r.unlisted, { budget: { p99Us: LOOKUP_P99_BUDGET_NS / 1000 } });
-    task('lookup listed card (filter + table)', r.listed, { budget: { p99Us: LOOKUP_P99_BUDGET_NS / 1000 } });
+    task('lookup unlisted card (index, table behind)', r.unlisted, { budget: { p99Us: LOOKUP_P99_BUDGET_NS / 1000 } });
+    task('lookup listed card (index, table behind)', r.listed, { budget: { p99Us: LOOKUP_P99_BUDGET_NS / 1000 } });
     task('lookup unlisted card (table only)', r.tableOnlyUnlisted);
     task('lookup listed card (table only)', r.tableOnlyListed);
     ctx.metric(`${label}: RSS of a device process holding the list`, r.rssMB, 'MB', { max: RSS_BUDGET_MB });
-    ctx.metric(`${label}: start-up filter build`, r.startupMs, 'ms');
+    ctx.metric(`${label}: start-up index build`, r.startupMs, 'ms');
     // measureLookups throws unless exactly the listed half hit; the checksum records it.
     ctx.checksum(`${label}: hits over the seeded probes`, r.hits, probes);
   }

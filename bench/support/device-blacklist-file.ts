@@ -41,8 +41,8 @@ export function cachedDeviceBlacklist(size: number): string {
   const db = openDeviceDb(building);
   try {
     new DeviceStateStore(db).initialise(BLACKLIST_DEVICE_ID);
-    // No Bloom filter while building: the device fills its own at start-up.
-    const list = new BlacklistStore(db, { filter: false });
+    // No index while building: the device builds its own at start-up.
+    const list = new BlacklistStore(db, { index: false });
     function* entries() {
       for (let i = 0; i < size; i++) yield { cardNo: listedCard(i, size), reason: 'formal-loss' as const, version: 1 + (i % 1000) };
     }

@@ -197,8 +197,8 @@ export class Device {
     const db = openDeviceDb(dbPath, { cacheMiB: options.cacheMiB });
     try {
       const device = new Device(db, options);
-      // The blacklist filter fills in the background; lookups use the table meanwhile.
-      void device.blacklist.warmFilter();
+      // The blacklist index builds in the background; lookups use the table meanwhile.
+      void device.blacklist.warmIndex();
       return device;
     } catch (error) {
       db.close();
@@ -376,7 +376,7 @@ export class Device {
     pendingPurchases: number;
     fareTableVersions: number[];
     tsnNext: number;
-    blacklistFilterReady: boolean;
+    blacklistIndexReady: boolean;
     clockSkew: ClockSkew | null;
   } {
     const state = this.state.read();
@@ -386,7 +386,7 @@ export class Device {
       pendingPurchases: this.pending.count(),
       fareTableVersions: [...this.fareTables.keys()],
       tsnNext: this.psam.tsn,
-      blacklistFilterReady: this.blacklist.filterIsReady,
+      blacklistIndexReady: this.blacklist.indexIsReady,
       clockSkew: this.clockSkew(),
     };
   }

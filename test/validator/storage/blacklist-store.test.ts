@@ -14,12 +14,12 @@ const card = (n: number): string => String(n).padStart(16, '0');
 const add = (version: number, cardNo: string, reason: BlacklistDeltaEntry['reason'] = 'formal-loss'): BlacklistDeltaEntry => ({ version, cardNo, op: 'add', reason });
 const remove = (version: number, cardNo: string): BlacklistDeltaEntry => ({ version, cardNo, op: 'remove', reason: 'formal-loss' });
 
-describe.each([['with the Bloom filter', 'sync'] as const, ['table only', false] as const])('BlacklistStore %s', (_name, filter) => {
+describe.each([['with the in-memory index', 'sync'] as const, ['table only', false] as const])('BlacklistStore %s', (_name, index) => {
   beforeEach(() => {
     tmp = tempDir();
     db = openDeviceDb(tmp.file('device.db'));
     new DeviceStateStore(db).initialise('dev-1');
-    list = new BlacklistStore(db, { filter });
+    list = new BlacklistStore(db, { index });
   });
   afterEach(() => {
     db.close();
@@ -161,6 +161,8 @@ describe.each([['with the Bloom filter', 'sync'] as const, ['table only', false]
         fc.integer({ min: 1, max: 7 }),
         async (ops, batchSize) => {
           db.exec('DELETE FROM blacklist; UPDATE device_state SET blacklist_version = 0, blacklist_count = 0;');
+          // The table was emptied behind the store's back: a new store (a new index) reads it.
+          list = new BlacklistStore(db, { index });
           const model = new Set<string>();
           const entries = ops.map((op, i) => {
             const cardNo = card(8_000_000_000_000_000 + op.n * 1_000_000_007);
@@ -181,21 +183,21 @@ describe.each([['with the Bloom filter', 'sync'] as const, ['table only', false]
   });
 });
 
-describe('BlacklistStore filter warm-up', () => {
-  it('answers from the table until the background warm-up ends, then from the filter, identically', async () => {
+describe('BlacklistStore index warm-up', () => {
+  it('answers from the table until the background build ends, then from the index, identically', async () => {
     tmp = tempDir();
     db = openDeviceDb(tmp.file('device.db'));
     new DeviceStateStore(db).initialise('dev-1');
-    const seeded = new BlacklistStore(db, { filter: false });
+    const seeded = new BlacklistStore(db, { index: false });
     seeded.bulkLoad(Array.from({ length: 12_000 }, (_, i) => ({ cardNo: card(5_000_000_000_000_000 + i * 3), reason: 'cloned' as const, version: 1 })));
     const fresh = new BlacklistStore(db);
-    expect(fresh.filterIsReady).toBe(false);
+    expect(fresh.indexIsReady).toBe(false);
     expect(fresh.lookup(card(5_000_000_000_000_000 + 3 * 11_999))).toEqual({ listed: true, reason: 'cloned' });
-    const warm = fresh.warmFilter(1_000);
+    const warm = fresh.warmIndex(1_000);
     // A delta applied while the scan runs is seen too.
     await fresh.applyDelta({ entries: [add(2, card(4))], toVersion: 2 });
     await warm;
-    expect(fresh.filterIsReady).toBe(true);
+    expect(fresh.indexIsReady).toBe(true);
     for (let i = 0; i < 12_000; i += 97) expect(fresh.lookup(card(5_000_000_000_000_000 + i * 3)).listed).toBe(true);
     expect(fresh.lookup(card(4)).listed).toBe(true);
     expect(fresh.lookup(card(5_000_000_000_000_000 + 1)).listed).toBe(false);
@@ -207,12 +209,12 @@ describe('BlacklistStore filter warm-up', () => {
     tmp = tempDir();
     db = openDeviceDb(tmp.file('device.db'));
     new DeviceStateStore(db).initialise('dev-1');
-    new BlacklistStore(db, { filter: false }).bulkLoad(Array.from({ length: 3_000 }, (_, i) => ({ cardNo: card(7_000_000_000_000_000 + i), reason: 'cloned' as const, version: 1 })));
+    new BlacklistStore(db, { index: false }).bulkLoad(Array.from({ length: 3_000 }, (_, i) => ({ cardNo: card(7_000_000_000_000_000 + i), reason: 'cloned' as const, version: 1 })));
     const store = new BlacklistStore(db);
-    const warm = store.warmFilter(1_000);
+    const warm = store.warmIndex(1_000);
     db.close();
     await expect(warm).resolves.toBeUndefined();
-    expect(store.filterIsReady).toBe(false);
+    expect(store.indexIsReady).toBe(false);
     tmp.cleanup();
   });
 });

@@ -6,6 +6,12 @@
  * digits exceed 2^53, so numbers above Number.MAX_SAFE_INTEGER are bound as BigInt. The
  * lookup is one prepared statement with `.pluck()`.
  *
+ * In front of the table sits an exact in-memory index of the listed cards and their reasons
+ * (blacklist-index.ts, 5 bytes per card), built from the table at start: once it is ready a
+ * lookup never reaches SQLite, listed or not. Deltas committed since the build started live in
+ * an overlay map consulted first; the table stays the source of truth (the index is derived,
+ * dropped and rebuilt from it whenever in doubt).
+ *
  * Deltas from the gateway are validated whole first (a corrupted entry refuses the whole
  * delta with no change), then applied in batches of LIMITS.blacklistApplyBatch, each batch
  * its own short transaction, yielding to the event loop between batches so a tap waits at
@@ -14,7 +20,7 @@
 import type { Statement } from 'better-sqlite3';
 import { LIMITS, type BlacklistDeltaEntry, type BlacklistReason } from '../../../core/src/index.ts';
 import { checkpointDeviceDb, type DeviceDatabase } from './device-db.ts';
-import { BlacklistFilter } from './blacklist-filter.ts';
+import { BlacklistIndex, BlacklistIndexBuilder, indexCode, type IndexBuffers } from './blacklist-index.ts';
 
 /** Stable storage codes of the reasons (never renumber). */
 const REASON_CODES: Readonly<Record<BlacklistReason, number>> = {
@@ -94,37 +100,97 @@ const VALIDATE_SLICE = 8_192;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** SQL function the filter scan calls per row (registered once per connection). */
-const FILL_FUNCTION = 'blacklist_filter_add';
+/** Page cache of a connection while an index build runs on it, KiB (see enterScanCache). */
+const SCAN_CACHE_KIB = 1_024;
+
+/** SQL function the index scan calls per row (registered once per connection). */
+const FILL_FUNCTION = 'blacklist_index_add';
 
 /** Where the connection's fill function puts the rows of the scan running now (synchronous: one at a time). */
-interface FilterSink {
-  target: BlacklistFilter | null;
+interface IndexSink {
+  target: BlacklistIndexBuilder | null;
   rows: number;
-  maxHi: number;
-  maxLo: number;
+  lastHi: number;
+  lastLo: number;
+  /** Builds under way on this connection, and the page cache size they will give back. */
+  builds: number;
+  ownerCacheSize: number;
 }
 
-const sinks = new WeakMap<DeviceDatabase, FilterSink>();
+const sinks = new WeakMap<DeviceDatabase, IndexSink>();
 
-function filterSink(db: DeviceDatabase): FilterSink {
+function indexSink(db: DeviceDatabase): IndexSink {
   let sink = sinks.get(db);
   if (sink === undefined) {
-    const s: FilterSink = { target: null, rows: 0, maxHi: -1, maxLo: -1 };
-    db.function(FILL_FUNCTION, { deterministic: false, directOnly: true }, (hi: unknown, lo: unknown) => {
+    const s: IndexSink = { target: null, rows: 0, lastHi: -1, lastLo: -1, builds: 0, ownerCacheSize: 0 };
+    db.function(FILL_FUNCTION, { deterministic: false, directOnly: true }, (hi: unknown, lo: unknown, reason: unknown) => {
       if (s.target === null || typeof hi !== 'number' || typeof lo !== 'number') return null;
-      s.target.addHalves(hi, lo);
+      // The rows come in card order (the rowid), so the last row is the chunk's highest card.
+      s.target.add(hi, lo, indexCode(reason));
       s.rows++;
-      if (hi > s.maxHi || (hi === s.maxHi && lo > s.maxLo)) {
-        s.maxHi = hi;
-        s.maxLo = lo;
-      }
+      s.lastHi = hi;
+      s.lastLo = lo;
       return null;
     });
     sinks.set(db, s);
     sink = s;
   }
   return sink;
+}
+
+/**
+ * A sequential scan needs only the pages on its path, and once the index is built the
+ * blacklist's pages are hardly read again: through the connection's full page cache the scan
+ * of 10M cards left 16 MiB of leaf pages resident for good (RSS ~66 MB over the floor after
+ * the build instead of ~52, measured). So while any build runs on a connection its page cache
+ * is small, and the owner's size comes back when the last build ends. (Set once per build, not
+ * per chunk: db.pragma() prepares a statement per call, and thousands of chunks left ~10 MB of
+ * them to the collector.)
+ */
+function enterScanCache(db: DeviceDatabase): void {
+  const sink = indexSink(db);
+  if (sink.builds++ === 0) {
+    sink.ownerCacheSize = db.pragma('cache_size', { simple: true }) as number;
+    db.pragma(`cache_size = -${SCAN_CACHE_KIB}`);
+  }
+}
+
+function leaveScanCache(db: DeviceDatabase): void {
+  const sink = indexSink(db);
+  if (sink.builds > 0 && --sink.builds === 0 && db.open) db.pragma(`cache_size = ${Math.trunc(sink.ownerCacheSize)}`);
+}
+
+/**
+ * Overlay entries (cards changed by deltas since the index build started) above which the
+ * index and overlay are dropped and rebuilt from the table: a Map entry with its 16-digit key
+ * costs ~70 bytes, so 250,000 of them is ~17 MB next to the index's ~50 MB at 10M cards.
+ */
+export const OVERLAY_LIMIT = 250_000;
+
+/** 'background' (default): the owner calls warmIndex() once; 'sync': built in the constructor; false: table only. */
+export type BlacklistIndexMode = 'background' | 'sync' | false;
+
+export interface BlacklistStoreOptions {
+  index?: BlacklistIndexMode;
+  /** Overlay size that triggers a drop and rebuild (tests use a small one). */
+  overlayLimit?: number;
+}
+
+/** What the index is doing (device status, tests). */
+export interface BlacklistIndexInfo {
+  mode: BlacklistIndexMode;
+  ready: boolean;
+  building: boolean;
+  entries: number;
+  capacity: number;
+  bytes: number;
+  overlay: number;
+  /** Builds completed, builds dropped (overlay overflow, bulk load), arrays grown during builds. */
+  builds: number;
+  drops: number;
+  grows: number;
+  /** The last build that failed (the store stays on the table), if any. */
+  lastError: string | null;
 }
 
 export class BlacklistStore {
@@ -136,15 +202,35 @@ export class BlacklistStore {
   /** Deltas are applied one at a time (a second caller waits for the first). */
   private applying: Promise<unknown> = Promise.resolve();
 
+  private readonly indexMode: BlacklistIndexMode;
+  private readonly overlayLimit: number;
+  /** The built index; non-null exactly when lookups answer from memory. */
+  private index: BlacklistIndex | null = null;
   /**
-   * In-memory Bloom filter in front of the table (null = table only, for comparison).
-   * 'background' (default): the owner calls warmFilter() once; 'sync': filled in the constructor.
+   * Cards changed by committed delta batches since the current build started: card -> reason
+   * code, 0 = removed. Consulted before the index (which never changes once built). Written
+   * only after a batch's transaction commits, so it never says anything the table does not.
    */
-  private readonly filter: BlacklistFilter | null;
+  private readonly overlay = new Map<string, number>();
+  /** True while a build runs or the index is ready: committed changes go into the overlay. */
+  private tracking = false;
+  /** Bumped whenever the index is dropped: a build of an older generation stops. */
+  private generation = 0;
+  private builder: BlacklistIndexBuilder | null = null;
+  /** This store's build holds the connection's small scan cache (enterScanCache). */
+  private holdsScanCache = false;
+  /** Entry arrays of a dropped index or build, reused by the next build. */
+  private spare: IndexBuffers | null = null;
+  private warming: Promise<void> | null = null;
+  private rebuildAfterApply = false;
+  private builds = 0;
+  private drops = 0;
+  private grows = 0;
+  private lastError: string | null = null;
 
   constructor(
     private readonly db: DeviceDatabase,
-    options: { filter?: 'background' | 'sync' | false } = {},
+    options: BlacklistStoreOptions = {},
   ) {
     this.lookupStatement = db.prepare('SELECT reason FROM blacklist WHERE card = ?').pluck() as Statement<[number | bigint], number | undefined>;
     this.upsert = db.prepare(
@@ -153,81 +239,197 @@ export class BlacklistStore {
     this.remove = db.prepare('DELETE FROM blacklist WHERE card = ?');
     this.readState = db.prepare('SELECT blacklist_version, blacklist_count FROM device_state WHERE id = 1');
     this.writeState = db.prepare('UPDATE device_state SET blacklist_version = ?, blacklist_count = ? WHERE id = 1');
-    this.filter = options.filter === false ? null : new BlacklistFilter();
-    if (options.filter === 'sync') this.warmFilterSync();
+    this.indexMode = options.index ?? 'background';
+    this.overlayLimit = options.overlayLimit ?? OVERLAY_LIMIT;
+    if (!(Number.isSafeInteger(this.overlayLimit) && this.overlayLimit >= 0)) throw new RangeError('overlayLimit must be a non-negative integer');
+    if (this.indexMode === 'sync') this.warmIndexSync();
   }
 
-  /** True once the filter holds every listed card; until then every lookup asks the table. */
-  private filterReady = false;
-  private warming: Promise<void> | null = null;
-
   /**
-   * Fills the filter from the table in chunks, yielding between them, so a device with 10M
-   * listed cards starts answering taps at once (from the table) and gets the fast path when
-   * the scan ends (~0.25 us per row, ~2.5 s for 10M on a quiet box). Cards added by deltas
-   * meanwhile go into the filter too.
+   * Builds the index from the table in chunks, yielding between them, so a device with 10M
+   * listed cards starts answering taps at once (from the table) and answers from memory when
+   * the scan ends. Deltas committed meanwhile go into the overlay. A failed build leaves the
+   * store on the table (indexInfo.lastError says why); it never rejects.
    */
-  warmFilter(chunkRows = 5_000): Promise<void> {
-    if (this.filter === null || this.filterReady) return Promise.resolve();
+  warmIndex(chunkRows = 5_000): Promise<void> {
+    if (this.indexMode === false || this.index !== null) return Promise.resolve();
     this.warming ??= (async () => {
+      let generation = -1;
       let after: bigint | null = -1n;
-      for (;;) {
-        // The owner may close the database while the scan is under way: stop quietly (the
-        // filter stays not ready, lookups keep asking the table).
-        if (!this.db.open) return;
-        after = this.scanChunk(after, chunkRows);
-        if (after === null) break;
-        await yieldToEventLoop();
+      try {
+        generation = this.startBuild();
+        for (;;) {
+          // The owner may close the database, or a drop may start a newer build, while the
+          // scan is under way: stop quietly (lookups keep asking the table).
+          if (!this.db.open || generation !== this.generation) return;
+          after = this.scanChunk(after, chunkRows);
+          if (after === null) break;
+          await yieldToEventLoop();
+        }
+        if (generation === this.generation) this.finishBuild();
+      } catch (error) {
+        if (generation === -1 || generation === this.generation) this.failBuild(error);
       }
-      this.filterReady = true;
     })();
     return this.warming;
   }
 
-  /** Fills the filter in one go (benchmarks and tests). */
-  warmFilterSync(): void {
-    if (this.filter === null || this.filterReady) return;
-    let after: bigint | null = -1n;
-    while (after !== null) after = this.scanChunk(after, 50_000);
-    this.filterReady = true;
+  /** Builds the index in one go (benchmarks and tests); throws if the build fails. */
+  warmIndexSync(): void {
+    if (this.indexMode === false || this.index !== null) return;
+    this.startBuild();
+    try {
+      let after: bigint | null = -1n;
+      while (after !== null) after = this.scanChunk(after, 50_000);
+    } catch (error) {
+      this.failBuild(error);
+      throw error;
+    }
+    this.finishBuild();
+  }
+
+  /** Starts a build (any earlier one is abandoned): empty overlay, arrays sized from the row count. */
+  private startBuild(): number {
+    this.abandonBuild();
+    const generation = ++this.generation;
+    this.overlay.clear();
+    this.tracking = true;
+    const count = this.state().blacklist_count;
+    // A little slack for cards added behind a background build's cursor; pages never written
+    // are never touched, so the slack costs address space rather than memory.
+    const reuse = this.spare;
+    this.spare = null;
+    this.builder = new BlacklistIndexBuilder(count + (count >>> 4) + 1_024, reuse);
+    enterScanCache(this.db);
+    this.holdsScanCache = true;
+    return generation;
+  }
+
+  private finishBuild(): void {
+    const builder = this.builder as BlacklistIndexBuilder;
+    this.builder = null;
+    this.releaseScanCache();
+    this.grows += builder.grows;
+    this.index = builder.finish();
+    this.builds++;
+    this.lastError = null;
+    this.warming = null;
+  }
+
+  private failBuild(error: unknown): void {
+    this.lastError = error instanceof Error ? error.message : String(error);
+    this.dropIndex();
+  }
+
+  /** Stops any build and keeps its arrays for the next one. */
+  private abandonBuild(): void {
+    if (this.builder !== null) {
+      this.spare = this.builder.buffers();
+      this.builder = null;
+    }
+    this.releaseScanCache();
+  }
+
+  private releaseScanCache(): void {
+    if (!this.holdsScanCache) return;
+    this.holdsScanCache = false;
+    leaveScanCache(this.db);
   }
 
   /**
-   * One chunk of the filter scan after the cursor `after` (a card key). The rows never come to
+   * Back to the table: the index and overlay go (their arrays are kept for the next build, so
+   * a rebuild never holds two copies), any running build stops at its next chunk.
+   */
+  private dropIndex(): void {
+    if (this.index !== null) {
+      this.spare = this.index.buffers();
+      this.index = null;
+      this.drops++;
+    } else if (this.builder !== null) {
+      this.drops++;
+    }
+    this.abandonBuild();
+    this.overlay.clear();
+    this.tracking = false;
+    this.generation++;
+    this.warming = null;
+  }
+
+  /** Records a committed batch's changes (card, reason code or 0 = removed) in the overlay. */
+  private noteCommitted(changes: readonly (string | number)[]): void {
+    if (!this.tracking) return;
+    for (let i = 0; i < changes.length; i += 2) this.overlay.set(changes[i] as string, changes[i + 1] as number);
+    if (this.overlay.size > this.overlayLimit) {
+      // Too many changes to keep beside the index: the table answers until a rebuild (after
+      // this delta) has folded them into a new index.
+      this.dropIndex();
+      this.rebuildAfterApply = true;
+    }
+  }
+
+  /**
+   * One chunk of the index scan after the cursor `after` (a card key). The rows never come to
    * JavaScript: SQLite calls a registered function with each card's two exact 8-digit halves
-   * (plain small integers, no BigInt, no row array), which sets the filter bits. So the scan of
-   * 10M cards makes next to no garbage, and the start-up RSS peak stays at the steady level
-   * (the row arrays of a returned-rows scan pushed the peak 40-70 MB above it under load).
-   * Only the cursor is a BigInt, once per chunk. Returns the new cursor, or null at the end.
+   * and its reason (plain small integers, no BigInt, no row array), which appends it to the
+   * index. So the scan of 10M cards makes next to no garbage. Only the cursor is a BigInt,
+   * once per chunk. Returns the new cursor, or null at the end.
    */
   private scanChunk(after: bigint, limit: number): bigint | null {
-    const sink = filterSink(this.db);
-    this.scan ??= this.db.prepare(`SELECT count(${FILL_FUNCTION}(card / 100000000, card % 100000000)) FROM (SELECT card FROM blacklist WHERE card > ? ORDER BY card LIMIT ?)`).pluck() as Statement<[bigint, number], number>;
-    sink.target = this.filter;
+    const sink = indexSink(this.db);
+    this.scan ??= this.db
+      .prepare(`SELECT count(${FILL_FUNCTION}(card / 100000000, card % 100000000, reason)) FROM (SELECT card, reason FROM blacklist WHERE card > ? ORDER BY card LIMIT ?)`)
+      .pluck() as Statement<[bigint, number], number>;
+    sink.target = this.builder;
     sink.rows = 0;
-    sink.maxHi = -1;
-    sink.maxLo = -1;
+    sink.lastHi = -1;
+    sink.lastLo = -1;
     try {
       this.scan.get(after, limit);
     } finally {
       sink.target = null;
     }
     if (sink.rows === 0) return null;
-    const next = BigInt(sink.maxHi) * 100_000_000n + BigInt(sink.maxLo);
+    const next = BigInt(sink.lastHi) * 100_000_000n + BigInt(sink.lastLo);
     // The scan only moves forward; anything else would loop for ever.
-    if (next <= after) throw new Error(`blacklist filter scan did not advance past ${after}`);
+    if (next <= after) throw new Error(`blacklist index scan did not advance past ${after}`);
     return next;
   }
 
   private scan: Statement<[bigint, number], number> | undefined;
 
-  get filterIsReady(): boolean {
-    return this.filterReady;
+  /** True once lookups answer from the in-memory index; until then every lookup asks the table. */
+  get indexIsReady(): boolean {
+    return this.index !== null;
+  }
+
+  get indexInfo(): BlacklistIndexInfo {
+    const index = this.index;
+    const builder = this.builder;
+    return {
+      mode: this.indexMode,
+      ready: index !== null,
+      building: builder !== null,
+      entries: index?.size ?? builder?.size ?? 0,
+      capacity: index?.capacity ?? builder?.capacity ?? 0,
+      bytes: index?.bytes ?? 0,
+      overlay: this.overlay.size,
+      builds: this.builds,
+      drops: this.drops,
+      grows: this.grows + (builder?.grows ?? 0),
+      lastError: this.lastError,
+    };
   }
 
   /** The hot path of every tap. `cardNo` must be 16 digits (the tap engine read it from the card). */
   lookup(cardNo: string): BlacklistAnswer {
-    if (this.filterReady && !(this.filter as BlacklistFilter).mayContain(cardNo)) return NOT_LISTED;
+    const index = this.index;
+    if (index !== null) {
+      let code = this.overlay.size === 0 ? undefined : this.overlay.get(cardNo);
+      if (code === undefined) code = index.find(cardNo);
+      if (code === 0) return NOT_LISTED;
+      const reason = REASONS_BY_CODE[code];
+      return reason === undefined ? LISTED['temporary-loss'] : LISTED[reason];
+    }
     const code = this.lookupStatement.get(cardKey(cardNo));
     if (code === undefined) return NOT_LISTED;
     const reason = REASONS_BY_CODE[code];
@@ -286,7 +488,15 @@ export class BlacklistStore {
 
   /** Applies a versioned delta in bounded batches; serialised with any other apply. */
   applyDelta(delta: BlacklistDelta, options: ApplyOptions = {}): Promise<BlacklistApplyResult> {
-    const run = this.applying.then(() => this.applyNow(delta, options));
+    const run = this.applying
+      .then(() => this.applyNow(delta, options))
+      .finally(() => {
+        // The overlay overflowed during this delta: rebuild now that the table holds all of it.
+        if (this.rebuildAfterApply) {
+          this.rebuildAfterApply = false;
+          void this.warmIndex();
+        }
+      });
     this.applying = run.catch(() => undefined);
     return run;
   }
@@ -334,19 +544,23 @@ export class BlacklistStore {
     let maxBatchEntries = 0;
     const batchMs: number[] = [];
     let batches = 0;
+    // The batch's changes as (card, code or 0 = removed) pairs: they reach the overlay only
+    // once the batch's transaction has committed (a rolled-back batch changes no answer).
+    let changes: (string | number)[] = [];
     const applyBatch = this.db.transaction((from: number, to: number) => {
+      changes = [];
       let { blacklist_count: count } = this.state();
       for (let i = from; i < to; i++) {
         const entry = fresh[i];
         const key = cardKey(entry.cardNo);
         const existed = this.lookupStatement.get(key) !== undefined;
         if (entry.op === 'add') {
-          // Filter first: if the transaction rolls back, an extra bit is only a false positive.
-          this.filter?.add(entry.cardNo);
           this.upsert.run(key, REASON_CODES[entry.reason], entry.version);
+          changes.push(entry.cardNo, REASON_CODES[entry.reason]);
           if (!existed) count++;
         } else if (existed) {
           this.remove.run(key);
+          changes.push(entry.cardNo, 0);
           count--;
         }
       }
@@ -374,6 +588,8 @@ export class BlacklistStore {
       this.db.pragma('synchronous = NORMAL');
       try {
         applyBatch.immediate(from, to);
+        // Committed (a failed batch threw above, rolled back): now the index may say so.
+        this.noteCommitted(changes);
       } finally {
         this.db.pragma('synchronous = FULL');
       }
@@ -399,7 +615,9 @@ export class BlacklistStore {
 
   /**
    * Loads a large list in one go (device provisioning and the benchmark): sorted keys, one
-   * transaction per `batchSize`. Not for the tap path.
+   * transaction per `batchSize`. Not for the tap path. The index is dropped for the load and
+   * rebuilt from the table after it (at once in 'sync' mode, in the background otherwise if it
+   * was built or being built).
    */
   bulkLoad(entries: Iterable<{ cardNo: string; reason: BlacklistReason; version: number }>, batchSize = 100_000): number {
     let pending: { cardNo: string; reason: BlacklistReason; version: number }[] = [];
@@ -410,27 +628,35 @@ export class BlacklistStore {
       for (const row of rows) {
         const key = cardKey(row.cardNo);
         if (this.lookupStatement.get(key) === undefined) count++;
-        this.filter?.add(row.cardNo);
         this.upsert.run(key, REASON_CODES[row.reason], row.version);
         if (row.version > maxVersion) maxVersion = row.version;
       }
       this.writeState.run(maxVersion, count);
     });
-    for (const entry of entries) {
-      if (!isCardNo(entry.cardNo)) throw new RangeError(`bulkLoad: bad card number ${entry.cardNo}`);
-      pending.push(entry);
-      if (pending.length >= batchSize) {
+    const rebuild = this.indexMode === 'sync' || this.tracking;
+    this.dropIndex();
+    try {
+      for (const entry of entries) {
+        if (!isCardNo(entry.cardNo)) throw new RangeError(`bulkLoad: bad card number ${entry.cardNo}`);
+        pending.push(entry);
+        if (pending.length >= batchSize) {
+          flush.immediate(pending);
+          checkpointDeviceDb(this.db);
+          total += pending.length;
+          pending = [];
+        }
+      }
+      if (pending.length > 0) {
         flush.immediate(pending);
-        checkpointDeviceDb(this.db);
         total += pending.length;
-        pending = [];
+      }
+      checkpointDeviceDb(this.db, 'TRUNCATE');
+    } finally {
+      if (rebuild && this.db.open) {
+        if (this.indexMode === 'sync') this.warmIndexSync();
+        else void this.warmIndex();
       }
     }
-    if (pending.length > 0) {
-      flush.immediate(pending);
-      total += pending.length;
-    }
-    checkpointDeviceDb(this.db, 'TRUNCATE');
     return total;
   }
 }
