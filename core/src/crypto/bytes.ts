@@ -5,9 +5,30 @@
 
 const HEX_DIGITS = '0123456789ABCDEF';
 
+/** Value of one hex digit's char code, -1 for anything else. */
+function hexNibble(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 65 && code <= 70) return code - 55; // A-F
+  if (code >= 97 && code <= 102) return code - 87; // a-f
+  return -1;
+}
+
 /** Parses hex text ("0A1b", whitespace allowed between digits) into bytes. */
 export function hexToBytes(hex: string): Uint8Array {
   if (typeof hex !== 'string') throw new TypeError('hexToBytes: hex must be a string');
+  // Fast path (card numbers, terminal ids, TACs on the sync path): an even run of hex digits
+  // only. Anything else (whitespace, an odd count, a stray character) takes the path below.
+  if (hex.length % 2 === 0) {
+    const out = new Uint8Array(hex.length / 2);
+    let i = 0;
+    for (; i < out.length; i++) {
+      const high = hexNibble(hex.charCodeAt(2 * i));
+      const low = hexNibble(hex.charCodeAt(2 * i + 1));
+      if (high < 0 || low < 0) break;
+      out[i] = (high << 4) | low;
+    }
+    if (i === out.length) return out;
+  }
   const clean = hex.replace(/\s+/g, '');
   if (clean.length % 2 !== 0) {
     throw new RangeError(`hexToBytes: hex must have an even number of digits, got ${clean.length}`);

@@ -20,8 +20,8 @@ import {
   readU32BE,
   sm4EncryptRoundKeys,
 } from './cipher-blocks.ts';
-import { desCryptWords, type DesSchedule } from './des.ts';
-import { sm4CryptWords, type Sm4RoundKeys } from './sm4.ts';
+import { buildDesScheduleInto, desCryptWords, type DesSchedule } from './des.ts';
+import { buildSm4RoundKeysInto, sm4CryptWords, type Sm4RoundKeys } from './sm4.ts';
 
 export const MAC_BYTES = 4;
 
@@ -123,6 +123,46 @@ export function transactionMacInto(sessionKey: Uint8Array, data: Uint8Array, alg
     assertBytes(sessionKey, 'sessionKey', 16);
     sm4CbcLastBlock(sm4EncryptRoundKeys.get(sessionKey), null, data);
   }
+  return leftmost4(WORDS[0], out, offset);
+}
+
+/**
+ * A transaction-MAC session key made ready for many MACs: its algorithm and its own key schedule
+ * (32 words for both suites), built once. For a holder that keeps a key across calls (the issuer
+ * key service's per-card TAC keys): the shared schedule caches recycle their values, so a
+ * schedule from them must never be kept; this one is the holder's.
+ */
+export interface TransactionMacKey {
+  readonly algorithm: CipherAlgorithm;
+  readonly schedule: Int32Array;
+}
+
+/**
+ * Prepares `sessionKey` (8 bytes for 3DES, 16 for SM4) for transactionMacWithKeyInto. Given
+ * `recycled` (a key its holder no longer needs), its schedule is rebuilt in place and it is
+ * returned, so a bounded holder allocates nothing once full.
+ */
+export function prepareTransactionMacKey(sessionKey: Uint8Array, algorithm: CipherAlgorithm, recycled?: TransactionMacKey | null): TransactionMacKey {
+  assertAlgorithm(algorithm);
+  assertBytes(sessionKey, 'sessionKey', algorithm === '3des' ? 8 : 16);
+  const reuse = recycled !== undefined && recycled !== null && recycled.schedule.length === 32;
+  const schedule = reuse ? recycled.schedule : new Int32Array(32);
+  if (algorithm === '3des') buildDesScheduleInto(sessionKey, false, schedule);
+  else buildSm4RoundKeysInto(sessionKey, false, schedule);
+  if (!reuse) return { algorithm, schedule };
+  (recycled as { algorithm: CipherAlgorithm }).algorithm = algorithm;
+  return recycled;
+}
+
+/** transactionMacInto with a prepared key: the same MAC, without a schedule lookup. */
+export function transactionMacWithKeyInto(key: TransactionMacKey, data: Uint8Array, out: Uint8Array, offset = 0): Uint8Array {
+  assertBytes(data, 'data');
+  assertBytes(out, 'out');
+  if (!Number.isInteger(offset) || offset < 0 || offset + MAC_BYTES > out.length) throw new RangeError(`out has no room for a MAC at offset ${offset}`);
+  if (key.schedule.length !== 32) throw new RangeError('a prepared MAC key has a 32-word schedule');
+  if (key.algorithm === '3des') desCbcLastBlock(key.schedule, 0, 0, data);
+  else if (key.algorithm === 'sm4') sm4CbcLastBlock(key.schedule, null, data);
+  else assertAlgorithm(key.algorithm);
   return leftmost4(WORDS[0], out, offset);
 }
 

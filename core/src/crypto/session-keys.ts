@@ -124,9 +124,18 @@ export function loadSessionKey(
 /** TAC key: 3DES DTK_left XOR DTK_right (8 bytes); SM4 the 16-byte DTK itself (a copy). */
 export function tacSessionKey(dtk16: Uint8Array, algorithm: CipherAlgorithm = '3des'): Uint8Array {
   assertAlgorithm(algorithm);
+  return tacSessionKeyInto(dtk16, algorithm, new Uint8Array(sessionKeyBytes(algorithm)));
+}
+
+/** As tacSessionKey, written into `out` (sessionKeyBytes(algorithm) bytes; returned): no allocation. */
+export function tacSessionKeyInto(dtk16: Uint8Array, algorithm: CipherAlgorithm, out: Uint8Array): Uint8Array {
+  assertAlgorithm(algorithm);
   assertBytes(dtk16, 'dtk16', 16);
-  if (algorithm === 'sm4') return Uint8Array.prototype.slice.call(dtk16) as Uint8Array;
-  const out = new Uint8Array(8);
+  assertBytes(out, 'out', sessionKeyBytes(algorithm));
+  if (algorithm === 'sm4') {
+    out.set(dtk16);
+    return out;
+  }
   for (let i = 0; i < 8; i++) out[i] = dtk16[i] ^ dtk16[i + 8];
   return out;
 }

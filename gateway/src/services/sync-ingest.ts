@@ -49,7 +49,11 @@ export interface IngestStats {
   gaps: number;
 }
 
-type RecordStatus = 'accepted' | 'quarantined' | 'duplicate';
+/** A fresh record's state (index into STATUS_TEXT, the journal's status column). */
+const ACCEPTED = 0;
+const QUARANTINED = 1;
+const DUPLICATE = 2;
+const STATUS_TEXT = ['accepted', 'quarantined', 'duplicate'] as const;
 
 const CHUNK = 400;
 
@@ -81,9 +85,16 @@ function digestOf(r: JournalRecord): string {
   return `${r.amountFen}|${r.transactionType}|${r.terminalId.toUpperCase()}|${r.tsn}|${r.date}|${r.time}|${r.tac.toUpperCase()}`;
 }
 
-/** A copy sorted by card number, then offline ATC (stable for equal keys). */
-function byCard(records: readonly JournalRecord[]): JournalRecord[] {
-  return [...records].sort((a, b) => (a.cardNo < b.cardNo ? -1 : a.cardNo > b.cardNo ? 1 : a.offlineAtc - b.offlineAtc));
+/** Indexes of `records` in card order: card number, then offline ATC, then arrival. */
+function cardOrder(records: readonly JournalRecord[]): number[] {
+  const order = new Array<number>(records.length);
+  for (let i = 0; i < records.length; i++) order[i] = i;
+  return order.sort((i, j) => {
+    const a = records[i];
+    const b = records[j];
+    if (a.cardNo !== b.cardNo) return a.cardNo < b.cardNo ? -1 : 1;
+    return a.offlineAtc - b.offlineAtc || i - j;
+  });
 }
 
 /** Verifies one debit's TAC; an unknown key version or malformed bytes is simply "not valid". */
@@ -99,6 +110,8 @@ export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean
 
 const JOURNAL_COLUMNS =
   '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, received_ms)';
+const JOURNAL_INSERT = `INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES`;
+const DEBIT_INSERT = 'INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES';
 const JOURNAL_ROWS_PER_INSERT = 250;
 const DEBIT_ROWS_PER_INSERT = 500;
 const UPSERT_ROWS = 500;
@@ -129,55 +142,78 @@ export async function ingestSyncBatch(
     for (const row of rows) known.set(Number(row.device_seq), row.status);
   }
 
-  // 2. Classify the new records: TAC of every debit.
+  // 2. Classify the new records: TAC of every debit. A fresh record's state lives at its index
+  // in `fresh` (sequence numbers are unique in a checked request).
   const fresh: JournalRecord[] = [];
-  const status = new Map<number, RecordStatus>();
-  const reason = new Map<number, string>();
   for (const r of records) {
-    const stored = known.get(r.deviceSeq);
+    const stored = known.size === 0 ? undefined : known.get(r.deviceSeq);
     if (stored !== undefined) {
       stats.retried++;
       (stored === 'quarantined' ? quarantined : acknowledged).push(r.deviceSeq);
       continue;
     }
     fresh.push(r);
+  }
+  const count = fresh.length;
+  const state = new Uint8Array(count); // ACCEPTED until found otherwise
+  const reason: (string | null)[] = new Array<string | null>(count).fill(null);
+  for (let i = 0; i < count; i++) {
+    const r = fresh[i];
     if (r.cardAction === 'debit' && !verifyRecordTac(deps.keys, r)) {
-      status.set(r.deviceSeq, 'quarantined');
-      reason.set(r.deviceSeq, 'tac-invalid');
-    } else {
-      status.set(r.deviceSeq, 'accepted');
+      state[i] = QUARANTINED;
+      reason[i] = 'tac-invalid';
     }
   }
+  // Card order (card number, then offline ATC, then arrival), sorted once for every insert below:
+  // the keys (card, ATC) and (card, digest) then go into their B-trees in order, touching each
+  // page once, instead of at random across a city's cards.
+  const order = cardOrder(fresh);
 
   // 3. Claim each verified debit's (card, offline ATC): the unique key finds clones and duplicates.
-  const debits = fresh.filter((r) => r.cardAction === 'debit' && status.get(r.deviceSeq) === 'accepted');
-  const claimed = new Set<number>();
-  // Inserted in card order: the keys (card, ATC) and (card, digest) then go into their B-trees
-  // in order, touching each page once, instead of at random across a city's cards.
-  for (const part of chunks(byCard(debits), DEBIT_ROWS_PER_INSERT)) {
-    const rows = await tx.all<{ device_seq: number | bigint }>(
-      `INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES ${valuesList(part.length, 5)}
-       ON CONFLICT DO NOTHING RETURNING device_seq`,
-      part.flatMap((r) => [r.cardNo, r.offlineAtc, digestOf(r), deviceId, r.deviceSeq]),
-    );
-    for (const row of rows) claimed.add(Number(row.device_seq));
+  const debits: number[] = []; // indexes into fresh, arrival order
+  const digests: string[] = new Array<string>(count);
+  for (let i = 0; i < count; i++) {
+    if (fresh[i].cardAction !== 'debit' || state[i] !== ACCEPTED) continue;
+    debits.push(i);
+    digests[i] = digestOf(fresh[i]);
+  }
+  // A statement that inserts all its rows claimed every one of them (the usual case); only the
+  // rows of a statement that skipped some are looked at one by one below.
+  const unsure = new Uint8Array(count);
+  const claims = order.filter((i) => fresh[i].cardAction === 'debit' && state[i] === ACCEPTED);
+  for (let from = 0; from < claims.length; from += DEBIT_ROWS_PER_INSERT) {
+    const to = Math.min(from + DEBIT_ROWS_PER_INSERT, claims.length);
+    const params: (string | number)[] = [];
+    for (let k = from; k < to; k++) {
+      const i = claims[k];
+      const r = fresh[i];
+      params.push(r.cardNo, r.offlineAtc, digests[i], deviceId, r.deviceSeq);
+    }
+    const inserted = await tx.run(`${DEBIT_INSERT} ${valuesList(to - from, 5)} ON CONFLICT DO NOTHING`, params);
+    if (inserted !== to - from) for (let k = from; k < to; k++) unsure[claims[k]] = 1;
   }
   const clonedCards = new Set<string>();
-  for (const r of debits) {
-    if (claimed.has(r.deviceSeq)) continue;
-    const existing = await tx.get<{ digest: string }>('SELECT digest FROM card_debits WHERE card_no = ? AND offline_atc = ?', [r.cardNo, r.offlineAtc]);
-    if (existing !== undefined && existing.digest === digestOf(r)) {
+  for (const i of debits) {
+    if (unsure[i] === 0) continue;
+    const r = fresh[i];
+    const existing = await tx.get<{ digest: string; device_id: string; device_seq: number | bigint }>(
+      'SELECT digest, device_id, device_seq FROM card_debits WHERE card_no = ? AND offline_atc = ?',
+      [r.cardNo, r.offlineAtc],
+    );
+    // Its own claim: a (device, sequence) stored before would have made the record a retry.
+    if (existing !== undefined && existing.device_id === deviceId && Number(existing.device_seq) === r.deviceSeq) continue;
+    if (existing !== undefined && existing.digest === digests[i]) {
       // The same tap uploaded again under another sequence number: stored, never applied twice.
-      status.set(r.deviceSeq, 'duplicate');
-    } else if ((await tx.get('SELECT offline_atc FROM card_debits WHERE card_no = ? AND digest = ?', [r.cardNo, digestOf(r)])) !== undefined) {
+      state[i] = DUPLICATE;
+    } else if ((await tx.get('SELECT offline_atc FROM card_debits WHERE card_no = ? AND digest = ?', [r.cardNo, digests[i]])) !== undefined) {
       // The TAC does not cover the offline ATC: this tap is already counted under another ATC.
       // The copy is quarantined (never cleared) and the device flagged; the card is not at fault.
-      status.set(r.deviceSeq, 'quarantined');
-      reason.set(r.deviceSeq, 'tac-replayed');
+      state[i] = QUARANTINED;
+      reason[i] = 'tac-replayed';
       await recordAnomaly(tx, 'tac-replayed', r.cardNo, r.offlineAtc, deviceId, r.deviceSeq, 'a debit already counted under another offline ATC', nowMs);
     } else {
-      status.set(r.deviceSeq, 'quarantined');
-      reason.set(r.deviceSeq, 'atc-conflict');
+      state[i] = QUARANTINED;
+      reason[i] = 'atc-conflict';
       clonedCards.add(r.cardNo);
       stats.clones++;
       await recordAnomaly(tx, 'cloned-card', r.cardNo, r.offlineAtc, deviceId, r.deviceSeq, 'two different debits at one offline ATC', nowMs);
@@ -185,37 +221,52 @@ export async function ingestSyncBatch(
   }
 
   // 4. Store every new record (in card order, for the journal's (card, ATC) index).
-  for (const part of chunks(byCard(fresh), JOURNAL_ROWS_PER_INSERT)) {
+  for (let from = 0; from < count; from += JOURNAL_ROWS_PER_INSERT) {
+    const to = Math.min(from + JOURNAL_ROWS_PER_INSERT, count);
     const params: (string | number | null)[] = [];
-    for (const r of part) {
+    for (let k = from; k < to; k++) {
+      const i = order[k];
+      const r = fresh[i];
       params.push(
-        deviceId, r.deviceSeq, status.get(r.deviceSeq) ?? 'accepted', reason.get(r.deviceSeq) ?? null, r.cardNo, r.cardAction, r.operator,
+        deviceId, r.deviceSeq, STATUS_TEXT[state[i]], reason[i], r.cardNo, r.cardAction, r.operator,
         r.deviceKind, r.resultCode, r.transactionType, r.amountFen, r.balanceBeforeFen, r.balanceAfterFen, r.offlineAtc, r.onlineAtc,
         r.terminalId.toUpperCase(), r.tsn, r.date, r.time, r.tac.toUpperCase(), r.place, r.line, r.occurredAtMs, nowMs,
       );
     }
-    await tx.run(`INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES ${valuesList(part.length, 24)}`, params);
+    await tx.run(`${JOURNAL_INSERT} ${valuesList(to - from, 24)}`, params);
   }
-  for (const r of fresh) {
+  let badTacs = 0;
+  for (let i = 0; i < count; i++) {
     stats.stored++;
-    (status.get(r.deviceSeq) === 'quarantined' ? quarantined : acknowledged).push(r.deviceSeq);
+    (state[i] === QUARANTINED ? quarantined : acknowledged).push(fresh[i].deviceSeq);
+    if (reason[i] === 'tac-invalid' || reason[i] === 'tac-replayed') badTacs++;
   }
-  const badTacs = fresh.filter((r) => reason.get(r.deviceSeq) === 'tac-invalid' || reason.get(r.deviceSeq) === 'tac-replayed');
   stats.quarantined = quarantined.length;
-  for (const r of badTacs) {
-    if (reason.get(r.deviceSeq) !== 'tac-invalid') continue;
+  for (let i = 0; i < count; i++) {
+    if (reason[i] !== 'tac-invalid') continue;
+    const r = fresh[i];
     await recordAnomaly(tx, 'tac-invalid', r.cardNo, r.offlineAtc, deviceId, r.deviceSeq, 'TAC does not verify: quarantined', nowMs);
   }
 
-  // 5. Money: group the applied debits per card and per operator.
-  const applied = debits.filter((r) => status.get(r.deviceSeq) === 'accepted');
+  // 5. Money: group the applied debits per card (each card's list in arrival order) and per operator.
+  let appliedCount = 0;
+  let firstAppliedSeq = 0;
   const perCard = new Map<string, JournalRecord[]>();
-  for (const r of applied) {
+  for (const i of debits) {
+    if (state[i] !== ACCEPTED) continue;
+    const r = fresh[i];
+    if (appliedCount++ === 0) firstAppliedSeq = r.deviceSeq;
     const list = perCard.get(r.cardNo);
     if (list === undefined) perCard.set(r.cardNo, [r]);
     else list.push(r);
   }
-  const cardNos = [...perCard.keys()].sort();
+  // Sorted card numbers: the claims are in card order already.
+  const cardNos: string[] = [];
+  for (const i of claims) {
+    if (state[i] !== ACCEPTED) continue;
+    const cardNo = fresh[i].cardNo;
+    if (cardNos.length === 0 || cardNos[cardNos.length - 1] !== cardNo) cardNos.push(cardNo);
+  }
   const refunded = new Set<string>();
   const chains = new Map<string, { next: number; max: number }>();
   const withPendingLoads = new Set<string>();
@@ -237,46 +288,50 @@ export async function ingestSyncBatch(
   const revenue = new Map<string, number>();
   const writeOff = new Map<string, number>();
   let purseDebitFen = 0;
-  const chainRows: (string | number)[][] = [];
-  const accountRows: (string | number)[][] = [];
+  const chainParams: (string | number)[] = [];
+  const accountParams: (string | number)[] = [];
   for (const cardNo of cardNos) {
     const list = perCard.get(cardNo) as JournalRecord[];
+    const isRefunded = refunded.has(cardNo);
     let spentFen = 0;
+    // A purchase read the card's online ATC: every credit below it has happened.
+    let lastCreditAtc = -1;
     for (const r of list) {
       spentFen += r.amountFen;
-      if (refunded.has(cardNo)) writeOff.set(r.operator, (writeOff.get(r.operator) ?? 0) + r.amountFen);
+      if (isRefunded) writeOff.set(r.operator, (writeOff.get(r.operator) ?? 0) + r.amountFen);
       else revenue.set(r.operator, (revenue.get(r.operator) ?? 0) + r.amountFen);
+      if (r.onlineAtc - 1 > lastCreditAtc) lastCreditAtc = r.onlineAtc - 1;
     }
-    const chain = await advanceChain(tx, cardNo, chains.get(cardNo) ?? { next: 0, max: -1 }, list);
+    const before = chains.get(cardNo) ?? { next: 0, max: -1 };
+    const chain = advanceChainInBatch(before, list);
+    if (before.max >= before.next) chain.next = await advanceOverStored(tx, cardNo, chain.next, list);
     if (chain.max >= chain.next) {
       stats.gaps++;
       await recordAnomaly(tx, 'atc-gap', cardNo, chain.next, '', 0, `offline ATC ${chain.next} not yet uploaded (highest seen ${chain.max})`, nowMs);
     }
-    chainRows.push([cardNo, chain.next, chain.max]);
+    chainParams.push(cardNo, chain.next, chain.max);
     // A refunded card's balance was paid out: its late taps no longer move the shadow balance.
-    const shadowDeltaFen = refunded.has(cardNo) ? 0 : -spentFen;
-    if (!refunded.has(cardNo)) purseDebitFen += spentFen;
-    // A purchase read the card's online ATC: every credit below it has happened.
-    let lastCreditAtc = -1;
-    for (const r of list) if (r.onlineAtc - 1 > lastCreditAtc) lastCreditAtc = r.onlineAtc - 1;
-    accountRows.push([cardNo, shadowDeltaFen, chain.next - 1, lastCreditAtc, nowMs]);
+    if (!isRefunded) purseDebitFen += spentFen;
+    accountParams.push(cardNo, isRefunded ? 0 : -spentFen, chain.next - 1, lastCreditAtc, nowMs);
   }
   // Multi-row upserts: one statement per few hundred cards instead of two per card.
-  for (const part of chunks(chainRows, UPSERT_ROWS)) {
+  for (let from = 0; from < cardNos.length; from += UPSERT_ROWS) {
+    const rows = Math.min(UPSERT_ROWS, cardNos.length - from);
     await tx.run(
-      `INSERT INTO card_chains (card_no, next_atc, max_atc) VALUES ${valuesList(part.length, 3)}
+      `INSERT INTO card_chains (card_no, next_atc, max_atc) VALUES ${valuesList(rows, 3)}
        ON CONFLICT (card_no) DO UPDATE SET next_atc = excluded.next_atc, max_atc = excluded.max_atc`,
-      part.flat(),
+      chainParams.slice(from * 3, (from + rows) * 3),
     );
   }
-  for (const part of chunks(accountRows, UPSERT_ROWS)) {
+  for (let from = 0; from < cardNos.length; from += UPSERT_ROWS) {
+    const rows = Math.min(UPSERT_ROWS, cardNos.length - from);
     await tx.run(
-      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, last_online_atc, updated_ms) VALUES ${valuesList(part.length, 5)}
+      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, last_online_atc, updated_ms) VALUES ${valuesList(rows, 5)}
        ON CONFLICT (card_no) DO UPDATE SET shadow_balance_fen = card_accounts.shadow_balance_fen + excluded.shadow_balance_fen,
          last_offline_atc = excluded.last_offline_atc,
          last_online_atc = CASE WHEN excluded.last_online_atc > card_accounts.last_online_atc THEN excluded.last_online_atc ELSE card_accounts.last_online_atc END,
          updated_ms = excluded.updated_ms`,
-      part.flat(),
+      accountParams.slice(from * 5, (from + rows) * 5),
     );
   }
   for (const [cardNo, list] of perCard) {
@@ -288,7 +343,7 @@ export async function ingestSyncBatch(
       nowMs,
     );
   }
-  if (applied.length > 0) {
+  if (appliedCount > 0) {
     const entries: LedgerEntry[] = [{ account: ACCOUNTS.cardPurse, amountFen: purseDebitFen }];
     let writtenOffFen = 0;
     for (const [operator, amountFen] of revenue) entries.push({ account: revenueAccount(operator), amountFen: -amountFen });
@@ -297,7 +352,7 @@ export async function ingestSyncBatch(
       writtenOffFen += amountFen;
     }
     entries.push({ account: ACCOUNTS.lateTapWriteOff, amountFen: writtenOffFen });
-    await postTransfer(tx, { kind: 'sync-debits', reference: `${deviceId}#${applied[0].deviceSeq}`, atMs: nowMs, entries });
+    await postTransfer(tx, { kind: 'sync-debits', reference: `${deviceId}#${firstAppliedSeq}`, atMs: nowMs, entries });
     if (writtenOffFen > 0) {
       for (const [cardNo, list] of perCard) {
         if (!refunded.has(cardNo)) continue;
@@ -314,7 +369,7 @@ export async function ingestSyncBatch(
   }
 
   // 7. Device state: watermark, drained version (for refunds), flags.
-  const state = await updateDeviceState(tx, deviceId, request, fresh, badTacs.length, nowMs);
+  const device = await updateDeviceState(tx, deviceId, request, fresh, badTacs, nowMs);
   const delta = await deps.blacklist.deltaSince(tx, request.blacklistVersion, LIMITS.blacklistDeltaPage);
   const fareTable = deps.fareTableFor === undefined ? null : await deps.fareTableFor(tx, request.fareTableVersion);
   // Clock skew as measured now: the device's clock when it made the request minus ours when we
@@ -327,7 +382,7 @@ export async function ingestSyncBatch(
        flagged = CASE WHEN ? > 0 THEN 1 ELSE flagged END,
        flag_reason = CASE WHEN ? > 0 THEN 'tac-invalid' ELSE flag_reason END
      WHERE device_id = ?`,
-    [nowMs, state.watermark, delta.version, fareTable?.version ?? request.fareTableVersion, clockSkewMs, nowMs, badTacs.length, badTacs.length, deviceId],
+    [nowMs, device.watermark, delta.version, fareTable?.version ?? request.fareTableVersion, clockSkewMs, nowMs, badTacs, badTacs, deviceId],
   );
 
   acknowledged.sort((a, b) => a - b);
@@ -341,37 +396,51 @@ export async function ingestSyncBatch(
       blacklistVersion: delta.version,
       blacklistMore: delta.more,
       fareTable,
-      watermark: state.watermark,
+      watermark: device.watermark,
       serverTimeMs: nowMs,
     },
     stats,
   };
 }
 
-/** Moves the card's contiguous-ATC head over the new ATCs and any earlier pending ones. */
-async function advanceChain(tx: Tx, cardNo: string, chain: { next: number; max: number }, list: readonly JournalRecord[]): Promise<{ next: number; max: number }> {
-  const atcs = new Set<number>();
+/** Moves the card's contiguous-ATC head over this batch's ATCs (no I/O). */
+function advanceChainInBatch(chain: { next: number; max: number }, list: readonly JournalRecord[]): { next: number; max: number } {
   let max = chain.max;
+  let next = chain.next;
+  if (list.length === 1) {
+    // The usual case: one tap of the card in the batch.
+    const atc = list[0].offlineAtc;
+    if (atc > max) max = atc;
+    if (atc === next) next++;
+    return { next, max };
+  }
+  const atcs = new Set<number>();
   for (const r of list) {
     atcs.add(r.offlineAtc);
     if (r.offlineAtc > max) max = r.offlineAtc;
   }
-  let next = chain.next;
   while (atcs.has(next)) next++;
-  if (chain.max >= chain.next) {
-    // Records uploaded earlier wait above a gap: walk them too (only cards that had a gap pay this).
-    const waiting = await tx.all<{ offline_atc: number | bigint }>(
-      'SELECT offline_atc FROM card_debits WHERE card_no = ? AND offline_atc >= ? ORDER BY offline_atc',
-      [cardNo, next],
-    );
-    for (const row of waiting) {
-      const atc = Number(row.offline_atc);
-      if (atc === next) next++;
-      else if (atc > next) break;
-      while (atcs.has(next)) next++;
-    }
-  }
   return { next, max };
+}
+
+/**
+ * The card had a gap before this batch: records uploaded earlier wait above it. Continues the
+ * head from `next` over the stored ATCs and this batch's (only cards that had a gap pay this).
+ */
+async function advanceOverStored(tx: Tx, cardNo: string, next: number, list: readonly JournalRecord[]): Promise<number> {
+  const atcs = new Set<number>();
+  for (const r of list) atcs.add(r.offlineAtc);
+  const waiting = await tx.all<{ offline_atc: number | bigint }>(
+    'SELECT offline_atc FROM card_debits WHERE card_no = ? AND offline_atc >= ? ORDER BY offline_atc',
+    [cardNo, next],
+  );
+  for (const row of waiting) {
+    const atc = Number(row.offline_atc);
+    if (atc === next) next++;
+    else if (atc > next) break;
+    while (atcs.has(next)) next++;
+  }
+  return next;
 }
 
 async function recordAnomaly(tx: Tx, kind: string, cardNo: string, atc: number, deviceId: string, deviceSeq: number, detail: string, nowMs: number): Promise<void> {

@@ -38,14 +38,11 @@ function isTime(value: unknown): value is number {
   return Math.floor(value / 100) % 100 < 60 && value % 100 < 60;
 }
 
-/** Reasons why `value` is not a JournalRecord of `deviceId`, empty when it is one. */
-export function journalRecordProblems(value: unknown, at: string): string[] {
-  if (!isObject(value)) return [`${at}: not a map`];
-  const r = value;
-  const problems: string[] = [];
-  const need = (ok: boolean, field: string, what: string): void => {
-    if (!ok) problems.push(`${at}.${field}: ${what}`);
-  };
+/** Called once per field with whether it is valid; `field` and `what` name it for a reason. */
+type FieldCheck = (ok: boolean, field: string, what: string) => void;
+
+/** Every field rule of a journal record, each reported to `need`. */
+function checkRecordFields(r: Record<string, unknown>, need: FieldCheck): void {
   need(typeof r.deviceId === 'string' && DEVICE_ID.test(r.deviceId), 'deviceId', 'device id string');
   need(isInt(r.deviceSeq, 0, Number.MAX_SAFE_INTEGER), 'deviceSeq', 'non-negative integer');
   need(typeof r.deviceKind === 'string' && DEVICE_KINDS.has(r.deviceKind), 'deviceKind', 'known device kind');
@@ -72,6 +69,30 @@ export function journalRecordProblems(value: unknown, at: string): string[] {
   need(isInt(r.line, 0, Number.MAX_SAFE_INTEGER), 'line', 'non-negative integer');
   need(isInt(r.occurredAtMs, 0, Number.MAX_SAFE_INTEGER), 'occurredAtMs', 'epoch ms');
   need(typeof r.recovered === 'boolean', 'recovered', 'boolean');
+}
+
+// The allocation-free verdict of checkRecordFields, for the usual all-valid record of a batch
+// (checked 5,000 times per sync); the reasons are worked out only for a record that fails.
+let allFieldsValid = true;
+const noteField: FieldCheck = (ok) => {
+  if (!ok) allFieldsValid = false;
+};
+
+/** True when every field rule holds (the same rules journalRecordProblems reports on). */
+function recordFieldsValid(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  allFieldsValid = true;
+  checkRecordFields(value, noteField);
+  return allFieldsValid;
+}
+
+/** Reasons why `value` is not a JournalRecord of `deviceId`, empty when it is one. */
+export function journalRecordProblems(value: unknown, at: string): string[] {
+  if (!isObject(value)) return [`${at}: not a map`];
+  const problems: string[] = [];
+  checkRecordFields(value, (ok, field, what) => {
+    if (!ok) problems.push(`${at}.${field}: ${what}`);
+  });
   return problems;
 }
 
@@ -97,7 +118,7 @@ export function checkSyncRequest(value: unknown, deviceId: string): SyncRequestC
   } else {
     let previousSeq = -1;
     for (let i = 0; i < records.length && reasons.length < MAX_REASONS; i++) {
-      const problems = journalRecordProblems(records[i], `records[${i}]`);
+      const problems = recordFieldsValid(records[i]) ? [] : journalRecordProblems(records[i], `records[${i}]`);
       if (problems.length > 0) {
         reasons.push(...problems.slice(0, MAX_REASONS - reasons.length));
         continue;
