@@ -154,14 +154,18 @@ export function buildTripleDesScheduleInto(key: Uint8Array, decrypt: boolean, ks
   }
   if (ks.length !== 96) throw new RangeError(`3DES schedule must be 96 words, got ${ks.length}`);
   const k3 = key.length === 24 ? 16 : 0;
+  // A 16-byte key's K3 is K1 with the same direction as the first pass: copy that pass's round
+  // keys instead of deriving them again (one of three key schedules per session key on the tap path).
   if (!decrypt) {
     desRoundKeys(key, 0, ks, 0, false);
     desRoundKeys(key, 8, ks, 32, true);
-    desRoundKeys(key, k3, ks, 64, false);
+    if (k3 === 0) ks.copyWithin(64, 0, 32);
+    else desRoundKeys(key, k3, ks, 64, false);
   } else {
     desRoundKeys(key, k3, ks, 0, true);
     desRoundKeys(key, 8, ks, 32, false);
-    desRoundKeys(key, 0, ks, 64, true);
+    if (k3 === 0) ks.copyWithin(64, 0, 32);
+    else desRoundKeys(key, 0, ks, 64, true);
   }
   return ks;
 }
