@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyMigrations, sortedMigrations, type Migration } from '../../gateway/src/store/migrate.ts';
 import { MIGRATIONS } from '../../gateway/src/store/migrations/index.ts';
@@ -62,6 +63,29 @@ describe('SQLite store', () => {
     expect(reopened.checkpointStats).toBeNull();
     expect(reopened.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     expect((await reopened.transaction((tx) => tx.get<{ n: number }>('SELECT count(*) AS n FROM rows')))?.n).toBe(20_000);
+    await reopened.close();
+  });
+
+  it('a checkpoint thread that died does not hang close, and the writer checkpoints by itself again', async () => {
+    const path = join(dir, 'dead-ckpt.db');
+    const migrations: Migration[] = [{ id: 1, name: 'rows', sqlite: 'CREATE TABLE rows (n INTEGER PRIMARY KEY)', postgres: 'SELECT 1' }];
+    // Start size 0: the thread starts with the store.
+    const store = new SqliteStore({ path, migrations, checkpointEveryMs: 20, checkpointStartWalBytes: 0 });
+    await store.migrate();
+    expect(store.checkpointStats).not.toBeNull();
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    // The thread dies (a crash, its isolate killed): simulated by terminating it.
+    await (store as unknown as { checkpointer: { worker: Worker } }).checkpointer.worker.terminate();
+    await new Promise((done) => setImmediate(done));
+    // Nothing checkpoints the WAL any more unless the writer does it inside COMMIT again.
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    expect(store.checkpointStats!.lastError).toMatch(/exited/);
+    await store.transaction((tx) => tx.run('INSERT INTO rows (n) VALUES (1)'));
+    const closed = store.close().then(() => 'closed');
+    const outcome = await Promise.race([closed, new Promise((done) => setTimeout(() => done('still closing after 5 s'), 5_000))]);
+    expect(outcome).toBe('closed');
+    const reopened = new SqliteStore({ path, migrations, checkpointEveryMs: 0 });
+    expect((await reopened.transaction((tx) => tx.get<{ n: number }>('SELECT count(*) AS n FROM rows')))?.n).toBe(1);
     await reopened.close();
   });
 

@@ -114,8 +114,20 @@ class Checkpointer {
   /** Checkpoints run, the last WAL size seen (frames) and the last error (for tests and ops). */
   readonly stats = { checkpoints: 0, lastWalFrames: 0, errors: 0, lastError: null as string | null };
 
-  constructor(path: string, everyMs: number) {
+  /** The thread has exited (stopped, or died); `stop` then has nothing to wait for. */
+  private exited = false;
+  private stopping = false;
+
+  /** `onLost` is called if the thread exits without being asked to stop. */
+  constructor(path: string, everyMs: number, onLost: (reason: string) => void) {
     this.worker = new Worker(CHECKPOINT_WORKER, { eval: true, workerData: { driver: BETTER_SQLITE3, path: resolve(path), everyMs } });
+    this.worker.once('exit', (code) => {
+      this.exited = true;
+      if (this.stopping) return;
+      this.stats.errors++;
+      this.stats.lastError = `checkpoint thread exited (code ${code})`;
+      onLost(this.stats.lastError);
+    });
     this.worker.on('message', (message: { kind: string; walFrames?: number; message?: string }) => {
       if (message.kind === 'checkpoint') {
         this.stats.checkpoints++;
@@ -134,6 +146,9 @@ class Checkpointer {
   }
 
   async stop(): Promise<void> {
+    // A thread that already exited emits no second 'exit': waiting for one would hang close.
+    if (this.exited) return;
+    this.stopping = true;
     const exited = new Promise<void>((done) => this.worker.once('exit', () => done()));
     this.worker.postMessage('stop');
     const timer = setTimeout(() => void this.worker.terminate(), 2_000);
@@ -222,7 +237,7 @@ export class SqliteStore implements Store {
   /** The background checkpoint thread, once started (never for ':memory:' or checkpointEveryMs 0). */
   private checkpointer: Checkpointer | null = null;
   /** Waiting to start the thread: the WAL path, interval, start size, and groups until the next size check. */
-  private readonly pendingCheckpointer: { walPath: string; path: string; everyMs: number; startBytes: number; groupsToCheck: number } | null;
+  private pendingCheckpointer: { walPath: string; path: string; everyMs: number; startBytes: number; groupsToCheck: number } | null;
   /** Counters for benches and tests: groups committed and logical transactions in them. */
   readonly stats = { groups: 0, transactions: 0, largestGroup: 0 };
 
@@ -275,7 +290,24 @@ export class SqliteStore implements Store {
     } catch {
       // No WAL file yet: nothing to checkpoint.
     }
-    if (walBytes >= pending.startBytes) this.checkpointer = new Checkpointer(pending.path, pending.everyMs);
+    if (walBytes < pending.startBytes) return;
+    try {
+      this.checkpointer = new Checkpointer(pending.path, pending.everyMs, (reason) => this.checkpointThreadLost(reason));
+    } catch (error) {
+      // No thread to be had (Node throws ERR_WORKER_INIT_FAILED when it cannot start one).
+      this.pendingCheckpointer = null;
+      this.checkpointThreadLost(String(error));
+    }
+  }
+
+  /**
+   * The checkpoint thread is gone (it could not start, or died): the writer checkpoints inside
+   * COMMIT again (SQLite's default, the old behaviour), else nothing would bound the WAL.
+   */
+  private checkpointThreadLost(reason: string): void {
+    if (this.closed || !this.db.open) return;
+    this.db.pragma('wal_autocheckpoint = 1000');
+    process.emitWarning(`sqlite store: ${reason}; the writer checkpoints inside COMMIT again`);
   }
 
   /** The checkpoint thread's counters, or null when there is none (yet). */
@@ -478,10 +510,11 @@ export class SqliteStore implements Store {
       return;
     }
     this.stats.groups++;
-    this.maybeStartCheckpointer();
     this.stats.transactions += count;
     if (count > this.stats.largestGroup) this.stats.largestGroup = count;
     for (const done of succeeded) done.job.resolve(done.value);
+    // After the answers: nothing here may keep a committed transaction from settling.
+    this.maybeStartCheckpointer();
   }
 
   /** Runs `fn` with the writer connection to itself, in queue order. */
