@@ -67,6 +67,11 @@ describe.each([['with the in-memory index', 'sync'] as const, ['table only', fal
     ['a non-digit card number', { version: 2, cardNo: '12345678901234x6', op: 'add', reason: 'formal-loss' }],
     ['an unknown op', { version: 2, cardNo: card(7), op: 'upsert', reason: 'formal-loss' }],
     ['an unknown reason', { version: 2, cardNo: card(7), op: 'add', reason: 'bad-vibes' }],
+    // Names every object has (inherited from Object.prototype) are not reasons either (version 3:
+    // equal to the entry before, so only the reason can refuse it).
+    ['the reason "constructor"', { version: 3, cardNo: card(7), op: 'add', reason: 'constructor' }],
+    ['the reason "toString"', { version: 3, cardNo: card(7), op: 'add', reason: 'toString' }],
+    ['the reason "__proto__"', { version: 3, cardNo: card(7), op: 'add', reason: '__proto__' }],
     ['a version going backwards', { version: 0, cardNo: card(7), op: 'add', reason: 'formal-loss' }],
     ['a null entry', null],
   ])('refuses a delta with %s and changes nothing', async (_name, bad) => {

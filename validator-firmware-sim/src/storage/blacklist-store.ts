@@ -473,7 +473,8 @@ export class BlacklistStore {
       if (entry === null || typeof entry !== 'object') return { index: i, detail: 'entry is not an object' };
       if (!isCardNo(entry.cardNo)) return { index: i, detail: `cardNo ${JSON.stringify(entry.cardNo)} is not 16 digits` };
       if (entry.op !== 'add' && entry.op !== 'remove') return { index: i, detail: `op ${JSON.stringify(entry.op)} is not add/remove` };
-      if (entry.op === 'add' && (typeof entry.reason !== 'string' || !(entry.reason in REASON_CODES))) {
+      // Own keys only: `in` also finds Object.prototype's names ('constructor', '__proto__', ...).
+      if (entry.op === 'add' && (typeof entry.reason !== 'string' || !Object.hasOwn(REASON_CODES, entry.reason))) {
         return { index: i, detail: `reason ${JSON.stringify(entry.reason)} is unknown` };
       }
       if (!Number.isSafeInteger(entry.version) || (entry.version as number) < 1) return { index: i, detail: `version ${String(entry.version)} is not a version` };
