@@ -204,14 +204,14 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   let lookupIndex = 0;
   let lookupHits = 0;
 
-  // Journal staging: the device's own statements, inside a transaction that is never fsynced.
-  const advanceSeq = device.db.prepare('UPDATE device_state SET next_device_seq = next_device_seq + ? WHERE id = 1');
+  // Journal staging: the device's own statements (Device.stageRecordsInTransaction, the journal
+  // part of every tap commit), inside a transaction that is never fsynced.
+  let seq = device.status().nextDeviceSeq;
   const tableOnly = new BlacklistStore(device.db, { index: false });
   const indexed = (no: string) => device.blacklist.lookup(no);
   const tableLookup = (no: string) => tableOnly.lookup(no);
   const STAGE_ROWS = 4_096;
   let staged = 0;
-  let seq = 1;
   let refused = 0;
   let lastRecord: JournalRecord | undefined;
   const begin = () => {
@@ -220,12 +220,13 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   };
   const rollback = () => {
     if (device.db.inTransaction) device.db.exec('ROLLBACK');
+    // The staged sequence moves went with the rows: carry on from the committed one.
+    seq = device.status().nextDeviceSeq;
   };
   const stagedTap = (deck: ReplayDeck, lookup: (no: string) => ReturnType<typeof indexed>) => () => {
     const card = deck.next();
     const r = executeTap({ card, psam: deck.psam, device: gate, blacklistLookup: lookup, fares, nowMs: EXIT_MS, deviceSeq: seq, pending: null });
-    device.journal.appendInTransaction(r.journal);
-    advanceSeq.run(r.journal.length);
+    device.stageRecordsInTransaction(r.journal, seq);
     seq += r.journal.length;
     if (!isAcceptedResult(r.decision.resultCode)) refused++;
     lastRecord = r.journal[0];

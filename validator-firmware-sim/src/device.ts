@@ -335,16 +335,25 @@ export class Device {
     });
     this.db
       .transaction(() => {
-        this.journal.insertRowsInTransaction(records);
-        if (records.length > 0 && this.advanceSeq.run(records.length, records.length, firstSeq).changes !== 1) {
-          throw new Error('device sequence moved under the tap (two writers?)');
-        }
+        this.stageRecordsInTransaction(records, firstSeq);
         for (const settled of [pendingBefore, intent]) {
           if (settled !== null) this.pending.clear(cardNoFromCardSerial(settled.cardSerial), settled.offlineAtc);
         }
         if (pendingAfter !== null) this.pending.put(cardNoFromCardSerial(pendingAfter.cardSerial), pendingAfter, nowMs);
       })
       .immediate();
+  }
+
+  /**
+   * A tap's journal rows and the device_state move that goes with them (sequence and
+   * unacknowledged count in one UPDATE), inside the caller's open transaction: the journal part
+   * of every tap commit (also what bench/validator-exit-tap.bench.ts stages per tap).
+   */
+  stageRecordsInTransaction(records: readonly JournalRecord[], firstSeq: number): void {
+    this.journal.insertRowsInTransaction(records);
+    if (records.length > 0 && this.advanceSeq.run(records.length, records.length, firstSeq).changes !== 1) {
+      throw new Error('device sequence moved under the tap (two writers?)');
+    }
   }
 
   private deviceRefusal(status: DeviceTapStatus, name: string, display: string, level: JournalLevel): DeviceTapResult {
