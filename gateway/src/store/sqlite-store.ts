@@ -434,19 +434,13 @@ export class SqliteStore implements Store {
             runSavepoint.run();
             run = [];
           }
-          const tx = new SqliteTx(this.writer);
-          let value: unknown;
-          try {
-            value = await current.fn(tx);
-          } catch (error) {
-            tx.finish();
+          const outcome = await this.runBody(current);
+          if (!outcome.ok) {
+            const error = outcome.error;
             // Undo the whole run (this member's partial work and the run's earlier members);
             // refuse this member, and put the earlier ones back at the head of the queue to run
             // again from the same state they first saw (their bodies are declared re-runnable).
-            if (db.inTransaction) {
-              db.exec('ROLLBACK TO retryable_run');
-              db.exec('RELEASE retryable_run');
-            }
+            this.rollbackTo('retryable_run');
             const undone: Array<{ job: GroupedJob; value: unknown }> = run ?? [];
             run = null;
             const failed = current;
@@ -461,8 +455,7 @@ export class SqliteStore implements Store {
             count -= undone.length;
             continue;
           }
-          tx.finish();
-          const done = { job: current, value };
+          const done = { job: current, value: outcome.value };
           run?.push(done);
           succeeded.push(done);
           current = undefined;
@@ -470,17 +463,11 @@ export class SqliteStore implements Store {
         }
         closeRun();
         savepoint.run();
-        const tx = new SqliteTx(this.writer);
-        let value: unknown;
-        try {
-          value = await current.fn(tx);
-        } catch (error) {
-          tx.finish();
+        const outcome = await this.runBody(current);
+        if (!outcome.ok) {
+          const error = outcome.error;
           // Undo this member only; the group's outer transaction goes on.
-          if (db.inTransaction) {
-            db.exec('ROLLBACK TO group_tx');
-            db.exec('RELEASE group_tx');
-          }
+          this.rollbackTo('group_tx');
           const failed = current;
           current = undefined;
           failed.reject(error);
@@ -489,9 +476,8 @@ export class SqliteStore implements Store {
           if (!db.inTransaction) throw new GroupCommitError('the group transaction was rolled back by SQLite', { cause: error });
           continue;
         }
-        tx.finish();
         release.run();
-        succeeded.push({ job: current, value });
+        succeeded.push({ job: current, value: outcome.value });
         current = undefined;
       }
       closeRun();
@@ -515,6 +501,25 @@ export class SqliteStore implements Store {
     for (const done of succeeded) done.job.resolve(done.value);
     // After the answers: nothing here may keep a committed transaction from settling.
     this.maybeStartCheckpointer();
+  }
+
+  /** Runs one member's body on the writer connection; its Tx is finished either way. */
+  private async runBody(job: GroupedJob): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> {
+    const tx = new SqliteTx(this.writer);
+    try {
+      return { ok: true, value: await job.fn(tx) };
+    } catch (error) {
+      return { ok: false, error };
+    } finally {
+      tx.finish();
+    }
+  }
+
+  /** Undoes everything since savepoint `name` and closes it (unless SQLite already ended the transaction). */
+  private rollbackTo(name: 'group_tx' | 'retryable_run'): void {
+    if (!this.db.inTransaction) return;
+    this.db.exec(`ROLLBACK TO ${name}`);
+    this.db.exec(`RELEASE ${name}`);
   }
 
   /** Runs `fn` with the writer connection to itself, in queue order. */
