@@ -11,12 +11,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  cardSerialFromCardNo,
-  diversifyKey,
   makeCardNo,
   purchaseTacData,
-  tacSessionKey,
-  transactionMac,
   type CipherAlgorithm,
   type JournalRecord,
   type SyncResponse,
@@ -27,7 +23,7 @@ import { ingestSyncBatch, type SyncDeps } from '../../gateway/src/services/sync-
 import { checkSyncRequest } from '../../gateway/src/services/sync-record-guard.ts';
 import { addBlacklistEntry, blacklistDeltaSince } from '../../gateway/src/services/blacklist.ts';
 import { accountBalances } from '../../gateway/src/services/ledger.ts';
-import { testKeySets } from '../purse/fixtures.ts';
+import { genuineTacFromMaster, testKeySets } from '../purse/fixtures.ts';
 
 const NOW_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
 const DEVICE = 'gate-batching';
@@ -72,8 +68,7 @@ function debit(card: CardSpec, offlineAtc: number, amountFen: number, tsn: numbe
     occurredAtMs: NOW_MS,
     recovered: false,
   };
-  const dtk = diversifyKey(MASTER.get(card.keyVersion)!.tac, cardSerialFromCardNo(card.cardNo), card.algorithm);
-  const tac = transactionMac(tacSessionKey(dtk, card.algorithm), purchaseTacData(record), card.algorithm);
+  const tac = genuineTacFromMaster(MASTER, card.cardNo, card.keyVersion, card.algorithm, purchaseTacData(record));
   if (forged) tac[0] ^= 0x40;
   record.tac = Buffer.from(tac).toString('hex').toUpperCase();
   return record;
@@ -215,8 +210,7 @@ function expectedOutcome(records: JournalRecord[]): { statuses: [number, string,
       continue;
     }
     const card = cardSpecs.get(r.cardNo)!;
-    const dtk = diversifyKey(MASTER.get(card.keyVersion)!.tac, cardSerialFromCardNo(r.cardNo), card.algorithm);
-    const genuine = Buffer.from(transactionMac(tacSessionKey(dtk, card.algorithm), purchaseTacData(r), card.algorithm)).toString('hex').toUpperCase();
+    const genuine = Buffer.from(genuineTacFromMaster(MASTER, r.cardNo, card.keyVersion, card.algorithm, purchaseTacData(r))).toString('hex').toUpperCase();
     if (genuine !== r.tac) {
       statuses.push([r.deviceSeq, 'quarantined', 'tac-invalid']);
       continue;

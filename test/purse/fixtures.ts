@@ -2,7 +2,15 @@
  * Deterministic keys, cards, PSAMs and issuers for purse tests (exported for other helpers'
  * tests too). Nothing here is random: the card's randomness is a seeded generator.
  */
-import { CardSimulator, type CardImage, type CipherAlgorithm } from '../../core/src/index.ts';
+import {
+  CardSimulator,
+  cardSerialFromCardNo,
+  diversifyKey,
+  tacSessionKey,
+  transactionMac,
+  type CardImage,
+  type CipherAlgorithm,
+} from '../../core/src/index.ts';
 import { IssuerKeyService, type MasterKeySet } from '../../gateway/src/keys/issuer-key-service.ts';
 import { SoftwarePsam } from '../../validator-firmware-sim/src/psam.ts';
 
@@ -32,6 +40,16 @@ export function testKeySets(): Map<number, MasterKeySet> {
     });
   }
   return sets;
+}
+
+/**
+ * A card's genuine TAC over `data`, derived here from the master TAC key with core only
+ * (diversify, TAC session key, MAC): the reference the issuer key service's verdicts are checked
+ * against.
+ */
+export function genuineTacFromMaster(keySets: Map<number, MasterKeySet>, cardNo: string, keyVersion: number, algorithm: CipherAlgorithm, data: Uint8Array): Uint8Array {
+  const dtk = diversifyKey(keySets.get(keyVersion)!.tac, cardSerialFromCardNo(cardNo), algorithm);
+  return transactionMac(tacSessionKey(dtk, algorithm), data, algorithm);
 }
 
 export function makeIssuer(currentKeyVersion = 1): IssuerKeyService {

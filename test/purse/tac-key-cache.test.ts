@@ -6,23 +6,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  cardSerialFromCardNo,
-  diversifyKey,
   makeCardNo,
   purchaseTacData,
-  tacSessionKey,
-  transactionMac,
   type CipherAlgorithm,
 } from '../../core/src/index.ts';
 import { DEFAULT_TAC_KEY_CACHE_CARDS, IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
-import { testKeySets } from './fixtures.ts';
+import { genuineTacFromMaster, testKeySets } from './fixtures.ts';
 
 const MASTER = testKeySets();
 
 /** The card's genuine TAC over `data`, computed here from the master key with core only. */
 function genuineTac(cardNo: string, keyVersion: number, algorithm: CipherAlgorithm, data: Uint8Array): Uint8Array {
-  const dtk = diversifyKey(MASTER.get(keyVersion)!.tac, cardSerialFromCardNo(cardNo), algorithm);
-  return transactionMac(tacSessionKey(dtk, algorithm), data, algorithm);
+  return genuineTacFromMaster(MASTER, cardNo, keyVersion, algorithm, data);
 }
 
 const tacData = (tsn: number, amountFen = 300): Uint8Array =>
