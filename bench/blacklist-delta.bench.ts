@@ -13,9 +13,9 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LIMITS, type BlacklistDeltaEntry } from '../core/src/index.ts';
-import { BlacklistStore } from '../validator-firmware-sim/src/storage/blacklist-store.ts';
-import { openDeviceDb } from '../validator-firmware-sim/src/storage/device-db.ts';
+import { LIMITS, type BlacklistDeltaEntry } from '#core';
+import { BlacklistStore } from '#validator/storage/blacklist-store';
+import { openDeviceDb } from '#validator/storage/device-db';
 import { cachedBlacklistFile, unlistedCard } from './blacklist-lookup.bench.ts';
 import type { BenchContext, SuiteResult } from './harness.ts';
 

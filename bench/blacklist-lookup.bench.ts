@@ -17,9 +17,9 @@ import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BlacklistStore } from '../validator-firmware-sim/src/storage/blacklist-store.ts';
-import { openDeviceDb } from '../validator-firmware-sim/src/storage/device-db.ts';
-import { DeviceStateStore } from '../validator-firmware-sim/src/storage/device-state-store.ts';
+import { BlacklistStore } from '#validator/storage/blacklist-store';
+import { openDeviceDb } from '#validator/storage/device-db';
+import { DeviceStateStore } from '#validator/storage/device-state-store';
 import type { BenchContext, SuiteResult } from './harness.ts';
 
 const LAYOUT = 'v2';
@@ -29,7 +29,7 @@ const PROBES = 200_000;
 
 /** Listed card i (ascending in i, spread over the 16-digit space, some above 2^53). */
 export function listedCard(i: number, size: number): string {
-  const stride = Math.floor(9_999_999_999_999_999 / size / 2) * 2; // even stride
+  const stride = Math.floor(1e16 / size / 2) * 2; // even stride
   const value = BigInt(1_000_000) + BigInt(i) * BigInt(stride);
   return value.toString().padStart(16, '0');
 }
@@ -154,7 +154,15 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     const task = (name: string, st: LookupStats, extra: { floor?: boolean; budget?: { p99Us: number } } = {}) =>
       ctx.report({ name: `${label}: ${name}`, samples: probes, medianUs: st.medianNs / 1000, p99Us: st.p99Ns / 1000, opsPerSec: 1e9 / st.medianNs, ...extra });
     // One floor per suite: the smallest size's empty statement stands for all (it does not depend on size).
-    if (r === results[0]) ctx.report({ name: 'floor: empty prepared statement', samples: probes, medianUs: r.floorMedianNs / 1000, p99Us: r.floorMedianNs / 1000, opsPerSec: 1e9 / r.floorMedianNs, floor: true });
+    if (r === results[0])
+      ctx.report({
+        name: 'floor: empty prepared statement',
+        samples: probes,
+        medianUs: r.floorMedianNs / 1000,
+        p99Us: r.floorMedianNs / 1000,
+        opsPerSec: 1e9 / r.floorMedianNs,
+        floor: true,
+      });
     task('lookup unlisted card (index, table behind)', r.unlisted, { budget: { p99Us: LOOKUP_P99_BUDGET_NS / 1000 } });
     task('lookup listed card (index, table behind)', r.listed, { budget: { p99Us: LOOKUP_P99_BUDGET_NS / 1000 } });
     task('lookup unlisted card (table only)', r.tableOnlyUnlisted);
@@ -184,7 +192,9 @@ if (isMain) {
     for (const r of results) {
       const ok = r.unlisted.p99Ns <= LOOKUP_P99_BUDGET_NS && r.listed.p99Ns <= LOOKUP_P99_BUDGET_NS && r.rssMB < RSS_BUDGET_MB;
       over ||= !ok;
-      console.log(`blacklist ${r.size.toLocaleString('en')} cards (RSS ${r.rssMB} MB, start ${r.startupMs} ms, floor ${us(r.floorMedianNs)} us) ${ok ? 'ok' : 'OVER BUDGET'}`);
+      console.log(
+        `blacklist ${r.size.toLocaleString('en')} cards (RSS ${r.rssMB} MB, start ${r.startupMs} ms, floor ${us(r.floorMedianNs)} us) ${ok ? 'ok' : 'OVER BUDGET'}`,
+      );
       console.log(`  ${line('unlisted', r.unlisted)} | ${line('listed', r.listed)}`);
       console.log(`  table only: ${line('unlisted', r.tableOnlyUnlisted)} | ${line('listed', r.tableOnlyListed)}`);
     }

@@ -8,7 +8,7 @@
  * Checksums: the last output of every measured function is compared with a published or
  * independently computed vector, so a fast wrong implementation fails the run.
  */
-import { VECTORS } from '../test/crypto/load-vectors.ts';
+import { VECTORS } from '#test/crypto/load-vectors';
 import {
   bytesToHex,
   desEncryptBlock,
@@ -19,16 +19,11 @@ import {
   sm4EncryptBlock,
   transactionMac,
   tripleDesEncryptBlock,
-} from '../core/src/index.ts';
-import { forgeDesCbcEncrypt, forgeDesEncryptBlock, forgeTripleDesEncryptBlock } from '../core/src/crypto/alt/forge-des.ts';
-import { genericMacAlgorithm1 } from '../core/src/crypto/alt/generic-mac.ts';
-import {
-  nodeDesEncryptBlock,
-  nodeSm4EncryptBlock,
-  nodeTransactionMac,
-  nodeTripleDesEncryptBlock,
-} from '../core/src/crypto/alt/node-ciphers.ts';
-import { buildDesSchedule, desCryptWords } from '../core/src/crypto/des.ts';
+} from '#core';
+import { forgeDesCbcEncrypt, forgeDesEncryptBlock, forgeTripleDesEncryptBlock } from '#core/crypto/alt/forge-des';
+import { genericMacAlgorithm1 } from '#core/crypto/alt/generic-mac';
+import { nodeDesEncryptBlock, nodeSm4EncryptBlock, nodeTransactionMac, nodeTripleDesEncryptBlock } from '#core/crypto/alt/node-ciphers';
+import { buildDesSchedule, desCryptWords } from '#core/crypto/des';
 import type { BenchContext, SuiteResult, TaskSpec } from './harness.ts';
 
 const h = hexToBytes;
@@ -107,54 +102,102 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       fn: keep('transactionMac 3DES 18B own, unbatched (per-call p99, timer included)', () => transactionMac(macKey, macData, '3des')),
       budget: { p50Us: 2, p99Us: 10 },
     },
-    t('transactionMac 3DES 18B own, new key each call', () => {
-      const key = coldKeys[coldIndex];
-      coldIndex = (coldIndex + 1) & 1023;
-      return transactionMac(key, macData, '3des');
-    }, { p50Us: 5, p99Us: 20 }),
+    t(
+      'transactionMac 3DES 18B own, new key each call',
+      () => {
+        const key = coldKeys[coldIndex];
+        coldIndex = (coldIndex + 1) & 1023;
+        return transactionMac(key, macData, '3des');
+      },
+      { p50Us: 5, p99Us: 20 },
+    ),
     t('transactionMac 3DES 18B node:crypto CBC', () => nodeTransactionMac(macKey, macData, '3des'), { p50Us: 50 }),
-    t('transactionMac 3DES 18B forge CBC', () => {
-      const padded = new Uint8Array(24);
-      padded.set(macData);
-      padded[macData.length] = 0x80;
-      return forgeDesCbcEncrypt(macKey, new Uint8Array(8), padded).subarray(16, 20);
-    }, { p50Us: 200 }),
-    t('transactionMac 3DES 18B generic over forge blocks', () => genericMacAlgorithm1(forgeDesEncryptBlock, macKey, new Uint8Array(8), macData, 8), { p50Us: 300 }),
+    t(
+      'transactionMac 3DES 18B forge CBC',
+      () => {
+        const padded = new Uint8Array(24);
+        padded.set(macData);
+        padded[macData.length] = 0x80;
+        return forgeDesCbcEncrypt(macKey, new Uint8Array(8), padded).subarray(16, 20);
+      },
+      { p50Us: 200 },
+    ),
+    t('transactionMac 3DES 18B generic over forge blocks', () => genericMacAlgorithm1(forgeDesEncryptBlock, macKey, new Uint8Array(8), macData, 8), {
+      p50Us: 300,
+    }),
     t('transactionMac SM4 18B own (chosen)', () => transactionMac(macKeySm4, macDataSm4, 'sm4'), { p50Us: 3, p99Us: 10 }),
     t('transactionMac SM4 18B node:crypto CBC', () => nodeTransactionMac(macKeySm4, macDataSm4, 'sm4'), { p50Us: 50 }),
     t('retailMac 3DES own', () => retailMac(retailKey, retailIv, retailData), { p50Us: 5 }),
     t('diversifyKey 3DES own', () => diversifyKey(div3Master, div3D, '3des'), { p50Us: 5 }),
-    t('diversifyKey 3DES node:crypto', () => {
-      const out = new Uint8Array(16);
-      out.set(nodeTripleDesEncryptBlock(div3Master, div3D), 0);
-      out.set(nodeTripleDesEncryptBlock(div3Master, div3NotD), 8);
-      return out;
-    }, { p50Us: 100 }),
+    t(
+      'diversifyKey 3DES node:crypto',
+      () => {
+        const out = new Uint8Array(16);
+        out.set(nodeTripleDesEncryptBlock(div3Master, div3D), 0);
+        out.set(nodeTripleDesEncryptBlock(div3Master, div3NotD), 8);
+        return out;
+      },
+      { p50Us: 100 },
+    ),
     t('diversifyKey SM4 own', () => diversifyKey(divSm4Master, divSm4D, 'sm4'), { p50Us: 5 }),
-    t('purchase crypto of one tap 3DES own (SESPK + MAC1 + MAC2 check)', () => {
-      const sespk = purchaseSessionKey(tdes16, Uint8Array.of(1, 2, 3, 4), 7, 0x11223344);
-      transactionMac(sespk, macData);
-      return transactionMac(sespk, macData.subarray(0, 4));
-    }, { p50Us: 10, p99Us: 30 }),
+    t(
+      'purchase crypto of one tap 3DES own (SESPK + MAC1 + MAC2 check)',
+      () => {
+        const sespk = purchaseSessionKey(tdes16, Uint8Array.of(1, 2, 3, 4), 7, 0x11223344);
+        transactionMac(sespk, macData);
+        return transactionMac(sespk, macData.subarray(0, 4));
+      },
+      { p50Us: 10, p99Us: 30 },
+    ),
   ]);
 
   const hex = (name: string) => bytesToHex(last[name] ?? new Uint8Array(0));
-  ctx.checksum('DES own = node = forge = FIPS vector', [hex('DES block own'), hex('DES block node:crypto'), hex('DES block forge')].join(','), Array(3).fill(desVector.ciphertext).join(','));
+  ctx.checksum(
+    'DES own = node = forge = FIPS vector',
+    [hex('DES block own'), hex('DES block node:crypto'), hex('DES block forge')].join(','),
+    Array(3).fill(desVector.ciphertext).join(','),
+  );
   const tdesExpected = bytesToHex(nodeTripleDesEncryptBlock(tdes16, tdesPlain));
   ctx.checksum('3DES own = node = forge', [hex('3DES block own'), hex('3DES block forge')].join(','), [tdesExpected, tdesExpected].join(','));
-  ctx.checksum('SM4 own = node = GB/T 32907 vector', [hex('SM4 block own'), hex('SM4 block node:crypto')].join(','), [sm4Vector.ciphertext, sm4Vector.ciphertext].join(','));
+  ctx.checksum(
+    'SM4 own = node = GB/T 32907 vector',
+    [hex('SM4 block own'), hex('SM4 block node:crypto')].join(','),
+    [sm4Vector.ciphertext, sm4Vector.ciphertext].join(','),
+  );
   ctx.checksum(
     'transactionMac 3DES: every implementation = vector',
-    ['transactionMac 3DES 18B own (chosen)', 'transactionMac 3DES 18B own, unbatched (per-call p99, timer included)', 'transactionMac 3DES 18B node:crypto CBC', 'transactionMac 3DES 18B forge CBC', 'transactionMac 3DES 18B generic over forge blocks'].map(hex).join(','),
+    [
+      'transactionMac 3DES 18B own (chosen)',
+      'transactionMac 3DES 18B own, unbatched (per-call p99, timer included)',
+      'transactionMac 3DES 18B node:crypto CBC',
+      'transactionMac 3DES 18B forge CBC',
+      'transactionMac 3DES 18B generic over forge blocks',
+    ]
+      .map(hex)
+      .join(','),
     Array(5).fill(mac3.mac).join(','),
   );
-  ctx.checksum('transactionMac SM4 own = node = vector', [hex('transactionMac SM4 18B own (chosen)'), hex('transactionMac SM4 18B node:crypto CBC')].join(','), [macSm4.mac, macSm4.mac].join(','));
+  ctx.checksum(
+    'transactionMac SM4 own = node = vector',
+    [hex('transactionMac SM4 18B own (chosen)'), hex('transactionMac SM4 18B node:crypto CBC')].join(','),
+    [macSm4.mac, macSm4.mac].join(','),
+  );
   ctx.checksum('retailMac 3DES = vector', hex('retailMac 3DES own'), retail.mac);
-  ctx.checksum('diversifyKey own = node = vector', [hex('diversifyKey 3DES own'), hex('diversifyKey 3DES node:crypto'), hex('diversifyKey SM4 own')].join(','), [div3.cardKey, div3.cardKey, divSm4.cardKey].join(','));
+  ctx.checksum(
+    'diversifyKey own = node = vector',
+    [hex('diversifyKey 3DES own'), hex('diversifyKey 3DES node:crypto'), hex('diversifyKey SM4 own')].join(','),
+    [div3.cardKey, div3.cardKey, divSm4.cardKey].join(','),
+  );
   const lastCold = coldKeys[(coldIndex + 1023) & 1023];
   ctx.checksum('cold-key MAC = node:crypto', hex('transactionMac 3DES 18B own, new key each call'), bytesToHex(nodeTransactionMac(lastCold, macData)));
   const sespk = purchaseSessionKey(tdes16, Uint8Array.of(1, 2, 3, 4), 7, 0x11223344);
-  ctx.checksum('tap MAC2 = node:crypto', hex('purchase crypto of one tap 3DES own (SESPK + MAC1 + MAC2 check)'), bytesToHex(nodeTransactionMac(sespk, macData.subarray(0, 4))));
-  ctx.note('chosen for the hot path: own table-driven DES/SM4 with cached key schedules (core/src/crypto); node:crypto and node-forge are kept as cross-checks (core/src/crypto/alt).');
+  ctx.checksum(
+    'tap MAC2 = node:crypto',
+    hex('purchase crypto of one tap 3DES own (SESPK + MAC1 + MAC2 check)'),
+    bytesToHex(nodeTransactionMac(sespk, macData.subarray(0, 4))),
+  );
+  ctx.note(
+    'chosen for the hot path: own table-driven DES/SM4 with cached key schedules (core/src/crypto); node:crypto and node-forge are kept as cross-checks (core/src/crypto/alt).',
+  );
   return ctx.result();
 }

@@ -27,18 +27,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
-import {
-  CardSimulator,
-  SW,
-  transactionDateBytes,
-  transactionTimeBytes,
-} from '../core/src/index.ts';
-import { hashPassword } from '../gateway/src/auth/passwords.ts';
-import { issueToken } from '../gateway/src/auth/tokens.ts';
-import { issueCard } from '../gateway/src/services/cards.ts';
-import { SqliteStore } from '../gateway/src/store/sqlite-store.ts';
-import { makeIssuer, seededRandom } from '../test/purse/fixtures.ts';
-import { loadRequestFromCard } from '../validator-firmware-sim/src/rider/issue-cards.ts';
+import { CardSimulator, SW, transactionDateBytes, transactionTimeBytes } from '#core';
+import { hashPassword } from '#gateway/auth/passwords';
+import { issueToken } from '#gateway/auth/tokens';
+import { issueCard } from '#gateway/services/cards';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { makeIssuer, seededRandom } from '#test/purse/fixtures';
+import { loadRequestFromCard } from '#validator/rider/issue-cards';
 import type { BenchContext, SuiteResult } from './harness.ts';
 
 const CONNECTIONS = 50;
@@ -92,7 +87,10 @@ async function drive(options: autocannon.Options): Promise<HttpRun> {
 }
 
 function statusText(statuses: Map<number, number>): string {
-  return [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(',');
+  return [...statuses.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([s, n]) => `${s}:${n}`)
+    .join(',');
 }
 
 async function startServer(dbPath: string, durable = true): Promise<{ child: ChildProcess; gateway: string; hello: string; synchronous: number }> {
@@ -284,8 +282,11 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
 
   // The database agrees with what the clients saw.
   const db = new Database(dbPath, { readonly: true });
-  const byStatus = new Map((db.prepare('SELECT status, COUNT(*) AS n FROM loads GROUP BY status').all() as { status: string; n: number }[]).map((r) => [r.status, r.n]));
-  const balance = (account: string) => Number((db.prepare('SELECT COALESCE(SUM(amount_fen), 0) AS b FROM ledger_entries WHERE account = ?').get(account) as { b: number }).b);
+  const byStatus = new Map(
+    (db.prepare('SELECT status, COUNT(*) AS n FROM loads GROUP BY status').all() as { status: string; n: number }[]).map((r) => [r.status, r.n]),
+  );
+  const balance = (account: string) =>
+    Number((db.prepare('SELECT COALESCE(SUM(amount_fen), 0) AS b FROM ledger_entries WHERE account = ?').get(account) as { b: number }).b);
   const pendingFen = balance('liability:pending-loads');
   const purseFen = balance('liability:card-purse');
   db.close();
@@ -294,15 +295,30 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const runs = [warm, ...missed, loads, ...(fast === null ? [] : [fast])];
   const authorisedCount = runs.reduce((n, run) => n + run.count, 0);
   const confirmedCount = confirm.count;
-  ctx.checksum('authorise answers (status:count), warm-up + measured', statusText(runs.reduce((all, run) => mergeStatuses(all, run.statuses), new Map<number, number>())), `201:${warmup + measured * (1 + missed.length) + notDurable}`);
+  ctx.checksum(
+    'authorise answers (status:count), warm-up + measured',
+    statusText(runs.reduce((all, run) => mergeStatuses(all, run.statuses), new Map<number, number>())),
+    `201:${warmup + measured * (1 + missed.length) + notDurable}`,
+  );
   ctx.checksum('confirm answers (status:count)', statusText(confirm.statuses), `200:${confirms}`);
   ctx.checksum('connection errors and timeouts', runs.reduce((n, run) => n + run.errors, 0) + confirm.errors + hello.errors, 0);
-  ctx.checksum('loads in the database: pending/confirmed', `${byStatus.get('pending') ?? 0}/${byStatus.get('confirmed') ?? 0}`, `${authorisedCount - confirmedCount}/${confirmedCount}`);
-  ctx.checksum('ledger: pending-loads and card-purse balances (fen)', `${pendingFen}/${purseFen}`, `${-(authorisedCount - confirmedCount) * LOAD_FEN}/${-confirmedCount * LOAD_FEN}`);
+  ctx.checksum(
+    'loads in the database: pending/confirmed',
+    `${byStatus.get('pending') ?? 0}/${byStatus.get('confirmed') ?? 0}`,
+    `${authorisedCount - confirmedCount}/${confirmedCount}`,
+  );
+  ctx.checksum(
+    'ledger: pending-loads and card-purse balances (fen)',
+    `${pendingFen}/${purseFen}`,
+    `${-(authorisedCount - confirmedCount) * LOAD_FEN}/${-confirmedCount * LOAD_FEN}`,
+  );
   ctx.note(
     `Server in a child process (gateway on a SQLite file, WAL, synchronous=FULL; the store groups the transactions waiting at once into one BEGIN IMMEDIATE..COMMIT, one fsync per group); autocannon ${CONNECTIONS} connections from the parent; ` +
       `${measured.toLocaleString('en-US')} loads, each a different card with a genuine MAC1 and its own Idempotency-Key` +
-      (missed.length > 0 ? `; measured ${missed.length + 1} times (quick-mode retry; earlier p99s ${missed.map((run) => `${Math.round(percentile(run.latenciesMs, 0.99))} ms`).join(', ')})` : '') + '.',
+      (missed.length > 0
+        ? `; measured ${missed.length + 1} times (quick-mode retry; earlier p99s ${missed.map((run) => `${Math.round(percentile(run.latenciesMs, 0.99))} ms`).join(', ')})`
+        : '') +
+      '.',
   );
   return ctx.result();
 }

@@ -171,7 +171,7 @@ export const QUICK_WARMUP_MS = 15;
 export const QUICK_LOOSENESS = 5;
 
 /** Whatever a task returned last, folded in so the JIT cannot prove results unused. */
-let blackHole: unknown = undefined;
+let blackHole: unknown;
 export function consume(value: unknown): void {
   blackHole = value;
 }
@@ -370,8 +370,22 @@ export class BenchContext {
 function toTaskResult(suite: string, name: string, task: Task | undefined, batch: number, floor: boolean): TaskResult {
   const r = task?.result;
   const empty: TaskResult = {
-    suite, name, samples: 0, batch, medianUs: NaN, p99Us: NaN, meanUs: NaN, opsPerSec: 0, ratioTo: null,
-    ratioToFloor: null, budget: null, appliedBudget: null, pass: false, failures: [], floor, attempts: 1,
+    suite,
+    name,
+    samples: 0,
+    batch,
+    medianUs: NaN,
+    p99Us: NaN,
+    meanUs: NaN,
+    opsPerSec: 0,
+    ratioTo: null,
+    ratioToFloor: null,
+    budget: null,
+    appliedBudget: null,
+    pass: false,
+    failures: [],
+    floor,
+    attempts: 1,
   };
   if (!r) return empty;
   if (r.state === 'errored') throw r.error;

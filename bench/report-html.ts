@@ -7,19 +7,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import {
-  FAIL_COLOR,
-  PALETTE,
-  PASS_COLOR,
-  escapeHtml,
-  htmlPage,
-  htmlTable,
-  svgFigure,
-  svgLine,
-  svgRect,
-  svgText,
-  type Cell,
-} from '../demo/svg-chart.ts';
+import { FAIL_COLOR, PALETTE, PASS_COLOR, escapeHtml, htmlPage, htmlTable, svgFigure, svgLine, svgRect, svgText, type Cell } from '#demo/svg-chart';
 import { formatNumber, type BenchReport, type Budget, type MetricResult, type TaskResult } from './harness.ts';
 
 /** Where the page goes: `x.json` → `x.html`; any other path gets `.html` appended. */
@@ -39,7 +27,7 @@ export interface LogScale {
 /** A log10 scale over whole decades covering every positive finite value, mapped to [x0, x1]. */
 export function logScale(values: number[], x0: number, x1: number): LogScale {
   const positive = values.filter((v) => Number.isFinite(v) && v > 0);
-  let a = positive.length > 0 ? Math.floor(Math.log10(Math.min(...positive)) + 1e-9) : 0;
+  const a = positive.length > 0 ? Math.floor(Math.log10(Math.min(...positive)) + 1e-9) : 0;
   let b = positive.length > 0 ? Math.ceil(Math.log10(Math.max(...positive)) - 1e-9) : 1;
   if (b <= a) b = a + 1;
   const ticks: number[] = [];
@@ -99,9 +87,17 @@ function taskRows(tasks: TaskResult[], scale: LogScale, top: number): { svg: str
       if (measured) {
         const color = statColor(s.value, s.limit, t);
         parts.push(
-          svgRect(PLOT_X0, rowY, scale.x(s.value) - PLOT_X0, BAR_H, color, `${t.name}: ${s.stat} ${formatNumber(s.value)} µs${budget ? `, budget ${budget}` : ''}`, {
-            'fill-opacity': s.stat === 'p99' ? 0.6 : undefined,
-          }),
+          svgRect(
+            PLOT_X0,
+            rowY,
+            scale.x(s.value) - PLOT_X0,
+            BAR_H,
+            color,
+            `${t.name}: ${s.stat} ${formatNumber(s.value)} µs${budget ? `, budget ${budget}` : ''}`,
+            {
+              'fill-opacity': s.stat === 'p99' ? 0.6 : undefined,
+            },
+          ),
         );
       }
       if (s.limit !== undefined) {
@@ -156,14 +152,32 @@ function metricRows(metrics: MetricResult[], top: number): { svg: string; bottom
     const x = (v: number): number => PLOT_X0 + (Math.max(0, v) / ref) * (PLOT_X1 - PLOT_X0);
     const color = limits.length === 0 ? NEUTRAL : m.pass ? PASS_COLOR : FAIL_COLOR;
     const limitDesc = [limitText('≤', m.appliedMax, m.max, ` ${m.unit}`), limitText('≥', m.appliedMin, m.min, ` ${m.unit}`)].filter(Boolean).join(', ');
-    parts.push(svgRect(PLOT_X0, rowY, x(value) - PLOT_X0, BAR_H, color, `${m.name}: ${formatNumber(m.value)} ${m.unit}${limitDesc ? `, limit ${limitDesc}` : ''}`));
-    for (const [op, lim] of [['≤', m.appliedMax], ['≥', m.appliedMin]] as const) {
+    parts.push(
+      svgRect(PLOT_X0, rowY, x(value) - PLOT_X0, BAR_H, color, `${m.name}: ${formatNumber(m.value)} ${m.unit}${limitDesc ? `, limit ${limitDesc}` : ''}`),
+    );
+    for (const [op, lim] of [
+      ['≤', m.appliedMax],
+      ['≥', m.appliedMin],
+    ] as const) {
       if (lim === undefined) continue;
       parts.push(svgLine(x(lim), rowY - 2, x(lim), rowY + BAR_H + 2, '#222', { 'stroke-width': 2 }, `limit ${op} ${formatNumber(lim)} ${m.unit}`));
     }
     parts.push(svgText(VALUE_X, rowY + BAR_H - 1, `${formatNumber(m.value)} ${m.unit}`, { class: m.pass ? 'v' : 'v f' }));
-    const shortLimit = [m.appliedMax !== undefined ? `≤ ${formatNumber(m.appliedMax)}` : '', m.appliedMin !== undefined ? `≥ ${formatNumber(m.appliedMin)}` : ''].filter(Boolean).join(', ');
-    parts.push(svgText(SIDE_X, rowY + BAR_H - 1, shortLimit ? `limit ${shortLimit}` : 'no limit', { class: shortLimit && !m.pass ? 'v f' : shortLimit ? 'v' : 's' }, limitDesc || undefined));
+    const shortLimit = [
+      m.appliedMax !== undefined ? `≤ ${formatNumber(m.appliedMax)}` : '',
+      m.appliedMin !== undefined ? `≥ ${formatNumber(m.appliedMin)}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    parts.push(
+      svgText(
+        SIDE_X,
+        rowY + BAR_H - 1,
+        shortLimit ? `limit ${shortLimit}` : 'no limit',
+        { class: shortLimit && !m.pass ? 'v f' : shortLimit ? 'v' : 's' },
+        limitDesc || undefined,
+      ),
+    );
     y += 17 + BAR_H + 10;
   }
   return { svg: parts.join('\n'), bottom: y };
@@ -232,9 +246,10 @@ export function renderBenchHtml(report: BenchReport): string {
     const tasks = report.tasks.filter((t) => t.suite === s.suite);
     const metrics = report.metrics.filter((x) => x.suite === s.suite);
     const failures = s.failures.length > 0 ? `<ul class="fails">${s.failures.map((f) => `<li>${escapeHtml(f)}</li>`).join('')}</ul>` : '';
-    const checksums = s.checksums.length > 0
-      ? `<p class="small">Checksums: ${s.checksums.map((c) => `${escapeHtml(c.label)} ${c.pass ? 'ok' : `<b>FAIL</b> (got ${escapeHtml(c.actual)}, expected ${escapeHtml(c.expected)})`}`).join('; ')}.</p>`
-      : '<p class="small"><b>No checksum asserted.</b></p>';
+    const checksums =
+      s.checksums.length > 0
+        ? `<p class="small">Checksums: ${s.checksums.map((c) => `${escapeHtml(c.label)} ${c.pass ? 'ok' : `<b>FAIL</b> (got ${escapeHtml(c.actual)}, expected ${escapeHtml(c.expected)})`}`).join('; ')}.</p>`
+        : '<p class="small"><b>No checksum asserted.</b></p>';
     const notes = s.notes.length > 0 ? `<ul class="small">${s.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '';
     return `<h2>${escapeHtml(s.suite)}</h2>\n${suiteChart(s.suite, s.pass, tasks, metrics)}\n${failures}${checksums}${notes}`;
   });

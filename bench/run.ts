@@ -58,8 +58,7 @@ export function parseArgs(argv: string[]): RunOptions {
     else if (arg === '--retries') {
       options.retries = Number(requireValue(argv, ++i, '--retries'));
       if (!Number.isInteger(options.retries) || options.retries < 0) throw new UsageError('--retries must be an integer >= 0');
-    }
-    else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
+    } else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
     else options.filters.push(arg);
   }
   const envLooseness = process.env.BENCH_LOOSENESS;
@@ -117,7 +116,12 @@ async function runSuite(name: string, file: string, options: RunOptions): Promis
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     process.stderr.write(`  ${name} FAILED: ${message}\n`);
     const partial = ctx.result();
-    return { ...partial, pass: false, failures: [`suite threw: ${error instanceof Error ? error.message : String(error)}`, ...partial.failures], durationMs: performance.now() - started };
+    return {
+      ...partial,
+      pass: false,
+      failures: [`suite threw: ${error instanceof Error ? error.message : String(error)}`, ...partial.failures],
+      durationMs: performance.now() - started,
+    };
   }
 }
 
@@ -142,7 +146,9 @@ export function renderTable(suites: SuiteResult[]): string {
       ]);
     }
     for (const m of s.metrics) {
-      const limit = [m.appliedMax !== undefined ? `≤${formatNumber(m.appliedMax)}` : '', m.appliedMin !== undefined ? `≥${formatNumber(m.appliedMin)}` : ''].join(' ').trim();
+      const limit = [m.appliedMax !== undefined ? `≤${formatNumber(m.appliedMax)}` : '', m.appliedMin !== undefined ? `≥${formatNumber(m.appliedMin)}` : '']
+        .join(' ')
+        .trim();
       rows.push([s.suite, `${m.name} [${m.unit}]`, '-', formatNumber(m.value), '-', '-', '-', limit || '-', m.pass ? 'ok' : 'FAIL']);
     }
   }

@@ -36,17 +36,17 @@ import {
   transactionMac,
   type JournalRecord,
   type SyncRequest,
-} from '../core/src/index.ts';
+} from '#core';
 import type { BenchContext, SuiteResult } from './harness.ts';
-import { SqliteStore } from '../gateway/src/store/sqlite-store.ts';
-import { PostgresStore } from '../gateway/src/store/postgres-store.ts';
-import type { Store } from '../gateway/src/store/store-port.ts';
-import { IssuerKeyService, type MasterKeySet } from '../gateway/src/keys/issuer-key-service.ts';
-import { authorizeLoad, requestHash, withIdempotency, type LoadRequest, type MoneyCaller } from '../gateway/src/services/loads.ts';
-import { ingestSyncBatch, type SyncDeps } from '../gateway/src/services/sync-ingest.ts';
-import { checkSyncRequest } from '../gateway/src/services/sync-record-guard.ts';
-import { addBlacklistEntry, blacklistDeltaSince } from '../gateway/src/services/blacklist.ts';
-import { reconcile } from '../gateway/src/services/ledger.ts';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { PostgresStore } from '#gateway/store/postgres-store';
+import type { Store } from '#gateway/store/store-port';
+import { IssuerKeyService, type MasterKeySet } from '#gateway/keys/issuer-key-service';
+import { authorizeLoad, requestHash, withIdempotency, type LoadRequest, type MoneyCaller } from '#gateway/services/loads';
+import { ingestSyncBatch, type SyncDeps } from '#gateway/services/sync-ingest';
+import { checkSyncRequest } from '#gateway/services/sync-record-guard';
+import { addBlacklistEntry, blacklistDeltaSince } from '#gateway/services/blacklist';
+import { reconcile } from '#gateway/services/ledger';
 
 const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const NOW_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
@@ -98,12 +98,35 @@ function syncBatches(master: MasterKeySet, deviceId: string, cardNos: string[], 
       const c = cursor++ % cardNos.length;
       const amountFen = 200 + ((c + i) % 5) * 100;
       const record: JournalRecord = {
-        deviceId, deviceSeq: b * LIMITS.syncBatchRecords + i + 1, deviceKind: 'subway-exit', operator: i % 3 === 0 ? 'bus' : 'subway', resultCode: 0,
-        cardNo: cardNos[c], cardAction: 'debit', transactionType: 0x06, amountFen, balanceBeforeFen: balance[c], balanceAfterFen: balance[c] - amountFen,
-        offlineAtc: nextAtc[c]++, onlineAtc: 1, terminalId: '202600000001', tsn: b * LIMITS.syncBatchRecords + i + 1, date: 20260310, time: 100000,
-        tac: '', keyVersion: 1, algorithm: '3des', fareTableVersion: 1, place: 101, line: 1, occurredAtMs: NOW_MS, recovered: false,
+        deviceId,
+        deviceSeq: b * LIMITS.syncBatchRecords + i + 1,
+        deviceKind: 'subway-exit',
+        operator: i % 3 === 0 ? 'bus' : 'subway',
+        resultCode: 0,
+        cardNo: cardNos[c],
+        cardAction: 'debit',
+        transactionType: 0x06,
+        amountFen,
+        balanceBeforeFen: balance[c],
+        balanceAfterFen: balance[c] - amountFen,
+        offlineAtc: nextAtc[c]++,
+        onlineAtc: 1,
+        terminalId: '202600000001',
+        tsn: b * LIMITS.syncBatchRecords + i + 1,
+        date: 20260310,
+        time: 100000,
+        tac: '',
+        keyVersion: 1,
+        algorithm: '3des',
+        fareTableVersion: 1,
+        place: 101,
+        line: 1,
+        occurredAtMs: NOW_MS,
+        recovered: false,
       };
-      record.tac = Buffer.from(transactionMac(tacKeys[c], purchaseTacData(record), '3des')).toString('hex').toUpperCase();
+      record.tac = Buffer.from(transactionMac(tacKeys[c], purchaseTacData(record), '3des'))
+        .toString('hex')
+        .toUpperCase();
       balance[c] -= amountFen;
       batch.push(record);
     }
@@ -131,26 +154,59 @@ async function seed(store: Store, fx: Fixture, devices: string[]): Promise<void>
         `INSERT INTO cards (card_no, issuer_code, generation, profile, algorithm, key_version, expiry_date, overdraft_limit_fen, transit_opened, suburban_opened, holder_name, status, issued_by, issued_ms, updated_ms) VALUES ${cardRows}`,
         part.flatMap((cardNo) => [cardNo, NOW_MS, NOW_MS]),
       );
-      await tx.run(`INSERT INTO card_accounts (card_no, shadow_balance_fen, updated_ms) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}`, part.flatMap((cardNo) => [cardNo, SEED_FEN, NOW_MS]));
+      await tx.run(
+        `INSERT INTO card_accounts (card_no, shadow_balance_fen, updated_ms) VALUES ${part.map(() => '(?, ?, ?)').join(', ')}`,
+        part.flatMap((cardNo) => [cardNo, SEED_FEN, NOW_MS]),
+      );
     }
-    const posting = await tx.get<{ id: number }>('INSERT INTO ledger_postings (kind, reference, at_ms) VALUES (?, ?, ?) RETURNING id', ['bench-seed', 'cards', NOW_MS]);
-    await tx.run('INSERT INTO ledger_entries (posting_id, account, amount_fen) VALUES (?, ?, ?), (?, ?, ?)', [posting!.id, 'payment:cash', SEED_FEN * all.length, posting!.id, 'liability:card-purse', -SEED_FEN * all.length]);
-    for (const deviceId of devices) await tx.run("INSERT INTO devices (device_id, kind, registered_by, registered_ms) VALUES (?, 'subway-gate', 'bench', ?)", [deviceId, NOW_MS]);
+    const posting = await tx.get<{ id: number }>('INSERT INTO ledger_postings (kind, reference, at_ms) VALUES (?, ?, ?) RETURNING id', [
+      'bench-seed',
+      'cards',
+      NOW_MS,
+    ]);
+    await tx.run('INSERT INTO ledger_entries (posting_id, account, amount_fen) VALUES (?, ?, ?), (?, ?, ?)', [
+      posting!.id,
+      'payment:cash',
+      SEED_FEN * all.length,
+      posting!.id,
+      'liability:card-purse',
+      -SEED_FEN * all.length,
+    ]);
+    for (const deviceId of devices)
+      await tx.run("INSERT INTO devices (device_id, kind, registered_by, registered_ms) VALUES (?, 'subway-gate', 'bench', ?)", [deviceId, NOW_MS]);
   });
 }
 
 /** Each card's INITIALIZE FOR LOAD answer (the card's first load), computed outside the timing. */
 function loadRequests(fx: Fixture): LoadRequest[] {
   return fx.loadCards.map((cardNo, i) => {
-    const image = fx.keys.personalizeCard({ cardNo, issuerCode: '1000', generation: 3, profile: 'adult', algorithm: '3des', expiryDate: 20361231, overdraftLimitFen: 2_000, transitOpened: true, suburbanOpened: false });
+    const image = fx.keys.personalizeCard({
+      cardNo,
+      issuerCode: '1000',
+      generation: 3,
+      profile: 'adult',
+      algorithm: '3des',
+      expiryDate: 20361231,
+      overdraftLimitFen: 2_000,
+      transitOpened: true,
+      suburbanOpened: false,
+    });
     image.balanceFen = SEED_FEN;
     const card = new CardSimulator(image, seeded(0x5eed + i));
     const answer = card.initializeForLoad(1, LOAD_FEN, TERMINAL);
     if (answer.sw !== SW.success) throw new Error(`INITIALIZE FOR LOAD ${answer.sw.toString(16)}`);
     const init = parseLoadInit(answer.data)!;
     return {
-      cardNo, amountFen: LOAD_FEN, paymentSource: 'cash', onlineAtc: init.onlineAtc, cardRandom: init.random, balanceBeforeFen: init.balanceFen,
-      mac1: init.mac1, keyVersion: init.keyVersion, algorithm: algorithmFromId(init.algorithmId), terminalId: TERMINAL,
+      cardNo,
+      amountFen: LOAD_FEN,
+      paymentSource: 'cash',
+      onlineAtc: init.onlineAtc,
+      cardRandom: init.random,
+      balanceBeforeFen: init.balanceFen,
+      mac1: init.mac1,
+      keyVersion: init.keyVersion,
+      algorithm: algorithmFromId(init.algorithmId),
+      terminalId: TERMINAL,
     };
   });
 }
@@ -222,34 +278,76 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     ];
     for (const [, store] of stores) await seed(store, fx, deviceIds);
 
-    const floor = await runPool(Array.from({ length: ctx.pick(400, 100) }, () => async () => {
-      await postgres.transaction((tx) => tx.get('SELECT 1 AS one'));
-    }), 1);
+    const floor = await runPool(
+      Array.from({ length: ctx.pick(400, 100) }, () => async () => {
+        await postgres.transaction((tx) => tx.get('SELECT 1 AS one'));
+      }),
+      1,
+    );
     ctx.report({ name: 'floor: PostgreSQL empty transaction', samples: floor.samplesUs.length, floor: true, ...stats(floor.samplesUs, 1) });
 
     const loadsPerSec: Record<string, number[]> = {};
     const recordsPerSec: Record<string, number[]> = {};
     for (const [name, store] of stores) {
-      const seq = await runPool(requests.slice(0, loadsPerRun).map((r, i) => () => oneLoad(store, fx, r, `seq-${i}`)), 1);
-      const par = await runPool(requests.slice(loadsPerRun).map((r, i) => () => oneLoad(store, fx, r, `par-${i}`)), 16);
-      const seqStats = ctx.report({ name: `${name}: load, 1 at a time`, samples: seq.samplesUs.length, ...stats(seq.samplesUs, 1), budget: { minOpsPerSec: name === 'SQLite' ? 100 : 50 } });
-      const parStats = ctx.report({ name: `${name}: load, 16 in flight`, samples: par.samplesUs.length, ...stats(par.samplesUs, 1, par.wallUs), budget: { minOpsPerSec: name === 'SQLite' ? 100 : 50 } });
+      const seq = await runPool(
+        requests.slice(0, loadsPerRun).map((r, i) => () => oneLoad(store, fx, r, `seq-${i}`)),
+        1,
+      );
+      const par = await runPool(
+        requests.slice(loadsPerRun).map((r, i) => () => oneLoad(store, fx, r, `par-${i}`)),
+        16,
+      );
+      const seqStats = ctx.report({
+        name: `${name}: load, 1 at a time`,
+        samples: seq.samplesUs.length,
+        ...stats(seq.samplesUs, 1),
+        budget: { minOpsPerSec: name === 'SQLite' ? 100 : 50 },
+      });
+      const parStats = ctx.report({
+        name: `${name}: load, 16 in flight`,
+        samples: par.samplesUs.length,
+        ...stats(par.samplesUs, 1, par.wallUs),
+        budget: { minOpsPerSec: name === 'SQLite' ? 100 : 50 },
+      });
       loadsPerSec[name] = [seqStats.opsPerSec, parStats.opsPerSec];
 
-      const syncSeq = await runPool(sequentialBatches.map((records) => () => syncOnce(store, deviceIds[0], records)), 1);
+      const syncSeq = await runPool(
+        sequentialBatches.map((records) => () => syncOnce(store, deviceIds[0], records)),
+        1,
+      );
       const syncPar = await runPool(
         parallelBatches.flatMap((batches, d) => batches.map((records) => () => syncOnce(store, deviceIds[d + 1], records))),
         syncDevices,
       );
       const perBatch = LIMITS.syncBatchRecords;
-      const s1 = ctx.report({ name: `${name}: sync 5,000-record batch, 1 device`, samples: syncSeq.samplesUs.length, ...stats(syncSeq.samplesUs, perBatch), budget: { minOpsPerSec: name === 'SQLite' ? 8_000 : 2_500 } });
-      const s4 = ctx.report({ name: `${name}: sync 5,000-record batches, ${syncDevices} devices at once`, samples: syncPar.samplesUs.length, ...stats(syncPar.samplesUs, perBatch, syncPar.wallUs), budget: { minOpsPerSec: name === 'SQLite' ? 8_000 : 2_500 } });
+      const s1 = ctx.report({
+        name: `${name}: sync 5,000-record batch, 1 device`,
+        samples: syncSeq.samplesUs.length,
+        ...stats(syncSeq.samplesUs, perBatch),
+        budget: { minOpsPerSec: name === 'SQLite' ? 8_000 : 2_500 },
+      });
+      const s4 = ctx.report({
+        name: `${name}: sync 5,000-record batches, ${syncDevices} devices at once`,
+        samples: syncPar.samplesUs.length,
+        ...stats(syncPar.samplesUs, perBatch, syncPar.wallUs),
+        budget: { minOpsPerSec: name === 'SQLite' ? 8_000 : 2_500 },
+      });
       recordsPerSec[name] = [s1.opsPerSec, s4.opsPerSec];
 
       const books = await store.transaction((tx) => reconcile(tx));
-      ctx.checksum(`${name}: books balance (discrepancy, unbalanced postings)`, `${books.discrepancyFen},${books.unbalancedPostings},${books.postingsBalanceFen}`, '0,0,0');
-      const counts = await store.transaction((tx) => tx.get<{ loads: number; records: number }>('SELECT (SELECT COUNT(*) FROM loads) AS loads, (SELECT COUNT(*) FROM journal_records) AS records'));
-      ctx.checksum(`${name}: loads and records stored`, `${counts!.loads},${counts!.records}`, `${loadsPerRun * 2},${(syncBatchesPerDevice * (1 + syncDevices)) * perBatch}`);
+      ctx.checksum(
+        `${name}: books balance (discrepancy, unbalanced postings)`,
+        `${books.discrepancyFen},${books.unbalancedPostings},${books.postingsBalanceFen}`,
+        '0,0,0',
+      );
+      const counts = await store.transaction((tx) =>
+        tx.get<{ loads: number; records: number }>('SELECT (SELECT COUNT(*) FROM loads) AS loads, (SELECT COUNT(*) FROM journal_records) AS records'),
+      );
+      ctx.checksum(
+        `${name}: loads and records stored`,
+        `${counts!.loads},${counts!.records}`,
+        `${loadsPerRun * 2},${syncBatchesPerDevice * (1 + syncDevices) * perBatch}`,
+      );
     }
     for (const [name] of stores) {
       ctx.metric(`${name} loads/s (1 at a time)`, Math.round(loadsPerSec[name][0]), 'loads/s');
@@ -258,7 +356,9 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       ctx.metric(`${name} sync records/s (${syncDevices} devices at once)`, Math.round(recordsPerSec[name][1]), 'records/s');
     }
     ctx.note(`retries on PostgreSQL: ${postgres.stats.retries} of ${postgres.stats.transactions} transactions (serialization failures re-run)`);
-    ctx.note(`${loadsPerRun} loads per mode on fresh cards; ${syncBatchesPerDevice} batch(es) of ${LIMITS.syncBatchRecords} per device; SQLite WAL synchronous=FULL; PostgreSQL SERIALIZABLE, pool 10 (default), same machine, loopback TCP`);
+    ctx.note(
+      `${loadsPerRun} loads per mode on fresh cards; ${syncBatchesPerDevice} batch(es) of ${LIMITS.syncBatchRecords} per device; SQLite WAL synchronous=FULL; PostgreSQL SERIALIZABLE, pool 10 (default), same machine, loopback TCP`,
+    );
     return ctx.result();
   } finally {
     await sqlite.close();

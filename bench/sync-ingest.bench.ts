@@ -29,16 +29,16 @@ import {
   type JournalRecord,
   type SyncRequest,
   type SyncResponse,
-} from '../core/src/index.ts';
+} from '#core';
 import type { BenchContext, SuiteResult } from './harness.ts';
-import { SqliteStore } from '../gateway/src/store/sqlite-store.ts';
-import { DEFAULT_TAC_KEY_CACHE_CARDS, IssuerKeyService, type MasterKeySet } from '../gateway/src/keys/issuer-key-service.ts';
-import { ingestSyncBatch, type SyncDeps } from '../gateway/src/services/sync-ingest.ts';
-import { checkSyncRequest } from '../gateway/src/services/sync-record-guard.ts';
-import { addBlacklistEntry, blacklistDeltaSince } from '../gateway/src/services/blacklist.ts';
-import { reconcile } from '../gateway/src/services/ledger.ts';
-import { buildGateway } from '../gateway/src/app.ts';
-import { issueToken } from '../gateway/src/auth/tokens.ts';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { DEFAULT_TAC_KEY_CACHE_CARDS, IssuerKeyService, type MasterKeySet } from '#gateway/keys/issuer-key-service';
+import { ingestSyncBatch, type SyncDeps } from '#gateway/services/sync-ingest';
+import { checkSyncRequest } from '#gateway/services/sync-record-guard';
+import { addBlacklistEntry, blacklistDeltaSince } from '#gateway/services/blacklist';
+import { reconcile } from '#gateway/services/ledger';
+import { buildGateway } from '#gateway/app';
+import { issueToken } from '#gateway/auth/tokens';
 
 const ADMIN = 'bench-sync-admin-token-0123456789';
 const NOW_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
@@ -86,7 +86,7 @@ function recordGenerator(master: MasterKeySet, cardNos: string[]): Generator {
           terminalId,
           tsn: firstSeq + i,
           date: 20260310,
-          time: 100000 + (i % 5_000) % 60,
+          time: 100000 + ((i % 5_000) % 60),
           tac: '',
           keyVersion: 1,
           algorithm: '3des',
@@ -96,7 +96,9 @@ function recordGenerator(master: MasterKeySet, cardNos: string[]): Generator {
           occurredAtMs: NOW_MS,
           recovered: false,
         };
-        record.tac = Buffer.from(transactionMac(tacKeys[c], purchaseTacData(record), '3des')).toString('hex').toUpperCase();
+        record.tac = Buffer.from(transactionMac(tacKeys[c], purchaseTacData(record), '3des'))
+          .toString('hex')
+          .toUpperCase();
         balance[c] -= amountFen;
         gen.totalFen += amountFen;
         out.push(record);
@@ -131,8 +133,13 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       }
       // The loads that put the money there, so the books balance from the start.
       await tx.run('INSERT INTO ledger_postings (kind, reference, at_ms) VALUES (?, ?, ?)', ['bench-seed', 'cards', NOW_MS]);
-      await tx.run("INSERT INTO ledger_entries (posting_id, account, amount_fen) SELECT id, 'payment:cash', ? FROM ledger_postings WHERE kind = 'bench-seed'", [LOAD_FEN * cardCount]);
-      await tx.run("INSERT INTO ledger_entries (posting_id, account, amount_fen) SELECT id, 'liability:card-purse', ? FROM ledger_postings WHERE kind = 'bench-seed'", [-LOAD_FEN * cardCount]);
+      await tx.run("INSERT INTO ledger_entries (posting_id, account, amount_fen) SELECT id, 'payment:cash', ? FROM ledger_postings WHERE kind = 'bench-seed'", [
+        LOAD_FEN * cardCount,
+      ]);
+      await tx.run(
+        "INSERT INTO ledger_entries (posting_id, account, amount_fen) SELECT id, 'liability:card-purse', ? FROM ledger_postings WHERE kind = 'bench-seed'",
+        [-LOAD_FEN * cardCount],
+      );
       for (const id of ['bench-svc', 'bench-http']) {
         await tx.run("INSERT INTO devices (device_id, kind, registered_by, registered_ms) VALUES (?, 'subway-gate', 'bench', ?)", [id, NOW_MS]);
       }
@@ -159,7 +166,32 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     const insert = store.db.prepare(`INSERT INTO bench_raw_journal VALUES (${new Array(24).fill('?').join(', ')})`);
     const rawBatch = store.db.transaction((records: JournalRecord[]) => {
       for (const r of records) {
-        insert.run(r.deviceId, r.deviceSeq, 'accepted', null, r.cardNo, r.cardAction, r.operator, r.deviceKind, r.resultCode, r.transactionType, r.amountFen, r.balanceBeforeFen, r.balanceAfterFen, r.offlineAtc, r.onlineAtc, r.terminalId, r.tsn, r.date, r.time, r.tac, r.place, r.line, r.occurredAtMs, NOW_MS);
+        insert.run(
+          r.deviceId,
+          r.deviceSeq,
+          'accepted',
+          null,
+          r.cardNo,
+          r.cardAction,
+          r.operator,
+          r.deviceKind,
+          r.resultCode,
+          r.transactionType,
+          r.amountFen,
+          r.balanceBeforeFen,
+          r.balanceAfterFen,
+          r.offlineAtc,
+          r.onlineAtc,
+          r.terminalId,
+          r.tsn,
+          r.date,
+          r.time,
+          r.tac,
+          r.place,
+          r.line,
+          r.occurredAtMs,
+          NOW_MS,
+        );
       }
     });
     const floorUs: number[] = [];
@@ -201,7 +233,12 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
 
     const perBatch = LIMITS.syncBatchRecords;
     ctx.report({ name: 'floor: raw SQLite insert, 5,000-row batch', samples: floorUs.length, floor: true, ...stats(floorUs, perBatch) });
-    const service = ctx.report({ name: 'ingestSyncBatch, 5,000 verified records', samples: serviceUs.length, ...stats(serviceUs, perBatch), budget: { maxRatioToFloor: 20 } });
+    const service = ctx.report({
+      name: 'ingestSyncBatch, 5,000 verified records',
+      samples: serviceUs.length,
+      ...stats(serviceUs, perBatch),
+      budget: { maxRatioToFloor: 20 },
+    });
     const http = ctx.report({ name: 'POST sync (msgpack, inject), 5,000 records', samples: httpUs.length, ...stats(httpUs, perBatch) });
     ctx.metric('sync ingest records/s (service)', Math.round(service.opsPerSec), 'records/s', { min: 50_000 });
     ctx.metric('sync ingest records/s (HTTP inject)', Math.round(http.opsPerSec), 'records/s');

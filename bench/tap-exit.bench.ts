@@ -38,8 +38,8 @@ import {
   epochMsFromBeijing,
   makeCardNo,
   cardSerialFromCardNo,
-} from '../core/src/index.ts';
-import { makeCardImage, makeIssuer, makePsam, seededRandom } from '../test/purse/fixtures.ts';
+} from '#core';
+import { makeCardImage, makeIssuer, makePsam, seededRandom } from '#test/purse/fixtures';
 import type { BenchContext, SuiteResult } from './harness.ts';
 
 export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
@@ -109,7 +109,17 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
         const view = parseCardView(viewBytes[k]);
         const d = decideTap({ card: view, device: exitGate, blacklist: NOT_LISTED, fares, nowMs: exitMs });
         encodeTripRecord(d.newTrip!);
-        psam.beginPurchase({ cardSerial: serials[k], keyVersion: view.keyVersion, algorithm: view.algorithm, cardRandom: random, offlineAtc: view.offlineAtc, amountFen: d.chargeFen, transactionType: 0x09, date, time });
+        psam.beginPurchase({
+          cardSerial: serials[k],
+          keyVersion: view.keyVersion,
+          algorithm: view.algorithm,
+          cardRandom: random,
+          offlineAtc: view.offlineAtc,
+          amountFen: d.chargeFen,
+          transactionType: 0x09,
+          date,
+          time,
+        });
         psam.verifyMac2(fakeMac2);
         lastGate = d.chargeFen;
       },
@@ -122,7 +132,16 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       timeMs: ctx.pick(200, 30),
       fn: () => {
         if (simIndex === simulators.length) refillSimulators();
-        const r = executeTap({ card: simulators[simIndex++], psam, device: exitGate, blacklistLookup: () => NOT_LISTED, fares, nowMs: exitMs, deviceSeq: seq++, pending: null });
+        const r = executeTap({
+          card: simulators[simIndex++],
+          psam,
+          device: exitGate,
+          blacklistLookup: () => NOT_LISTED,
+          fares,
+          nowMs: exitMs,
+          deviceSeq: seq++,
+          pending: null,
+        });
         lastJournal = r.journal[0];
       },
       ratioTo: ['gate share: parse + decide + encode trip + PSAM MAC1 + MAC2 check (no card)'],
@@ -132,7 +151,11 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
 
   ctx.checksum('fare 花园桥→潞城 (fen)', String(lastFare), String(expectedFare));
   ctx.checksum('gate share charge (fen)', String(lastGate), String(expectedFare));
-  ctx.checksum('executeTap journal amount / balance after', `${lastJournal.amountFen}/${lastJournal.balanceAfterFen}`, `${expectedFare}/${10_000 - expectedFare}`);
+  ctx.checksum(
+    'executeTap journal amount / balance after',
+    `${lastJournal.amountFen}/${lastJournal.balanceAfterFen}`,
+    `${expectedFare}/${10_000 - expectedFare}`,
+  );
   ctx.note('Gate share = what the validator computes per tap without the card: the software part of the ~200 ms radio transaction.');
   return ctx.result();
 }

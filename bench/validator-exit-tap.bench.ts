@@ -49,13 +49,13 @@ import {
   type FareTables,
   type JournalRecord,
   type PurchaseMacRequest,
-} from '../core/src/index.ts';
-import { makeCardImage, makeIssuer, seededRandom } from '../test/purse/fixtures.ts';
-import { Device, initDevice } from '../validator-firmware-sim/src/device.ts';
-import { profileToDeviceConfig, terminalIdFor, type DeviceProfile } from '../validator-firmware-sim/src/device-profile.ts';
-import { makePsam, type PsamKeys } from '../validator-firmware-sim/src/psam-file.ts';
-import type { SoftwarePsam } from '../validator-firmware-sim/src/psam.ts';
-import { BlacklistStore, cardKey } from '../validator-firmware-sim/src/storage/blacklist-store.ts';
+} from '#core';
+import { makeCardImage, makeIssuer, seededRandom } from '#test/purse/fixtures';
+import { Device, initDevice } from '#validator/device';
+import { profileToDeviceConfig, terminalIdFor, type DeviceProfile } from '#validator/device-profile';
+import { makePsam, type PsamKeys } from '#validator/psam-file';
+import type { SoftwarePsam } from '#validator/psam';
+import { BlacklistStore, cardKey } from '#validator/storage/blacklist-store';
 import { BLACKLIST_DEVICE_ID, cachedDeviceBlacklist } from './support/device-blacklist-file.ts';
 import type { BenchContext, SuiteResult } from './harness.ts';
 import { RecordingCard, ReplayCard, type CardRecording } from './support/replay-card.ts';
@@ -162,8 +162,18 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     for (let i = 0; i < count; i++) {
       const card = new RecordingCard(new CardSimulator(images[i % cardCount], seededRandom(i + 1)));
       if (deviceReadsFirst) card.readCardView();
-      const r = executeTap({ card, psam, device: gate, blacklistLookup: (no) => device.blacklist.lookup(no), fares, nowMs: EXIT_MS, deviceSeq: 1, pending: null });
-      if (!isAcceptedResult(r.decision.resultCode) || r.journal[0]?.amountFen !== expectedCharge) throw new Error(`recording tap ${i} was not a ${expectedCharge} fen exit: ${JSON.stringify(r.decision.display)}`);
+      const r = executeTap({
+        card,
+        psam,
+        device: gate,
+        blacklistLookup: (no) => device.blacklist.lookup(no),
+        fares,
+        nowMs: EXIT_MS,
+        deviceSeq: 1,
+        pending: null,
+      });
+      if (!isAcceptedResult(r.decision.resultCode) || r.journal[0]?.amountFen !== expectedCharge)
+        throw new Error(`recording tap ${i} was not a ${expectedCharge} fen exit: ${JSON.stringify(r.decision.display)}`);
       out.push(card.recording);
     }
     return out;
@@ -171,8 +181,14 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const TSN_BASE = 1_000_000;
   const recordings = record(TSN_BASE, cardCount, false);
   const psamAtBase = () => makePsam(profile.terminalIdHex, psamKeys, TSN_BASE);
-  const tapDeck = new ReplayDeck(recordings.map((r) => new ReplayCard(r)), psamAtBase);
-  const tableDeck = new ReplayDeck(recordings.map((r) => new ReplayCard(r)), psamAtBase);
+  const tapDeck = new ReplayDeck(
+    recordings.map((r) => new ReplayCard(r)),
+    psamAtBase,
+  );
+  const tableDeck = new ReplayDeck(
+    recordings.map((r) => new ReplayCard(r)),
+    psamAtBase,
+  );
 
   // PSAM primitive inputs: exactly what the tap asks the PSAM for, card by card.
   const date = transactionDateBytes(20261125);
@@ -316,7 +332,11 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
 
   const mismatches = tapDeck.mismatches + tableDeck.mismatches + durableCards.reduce((n, c) => n + c.mismatches, 0);
   ctx.checksum('replayed card answers matched (commands, MAC1) and every staged tap accepted', `${mismatches}/${refused}`, '0/0');
-  ctx.checksum('staged journal row: amount / balance after (ladder 80%)', `${lastStaged?.amountFen}/${lastStaged?.balanceAfterFen}`, `${expectedCharge}/${10_000 - expectedCharge}`);
+  ctx.checksum(
+    'staged journal row: amount / balance after (ladder 80%)',
+    `${lastStaged?.amountFen}/${lastStaged?.balanceAfterFen}`,
+    `${expectedCharge}/${10_000 - expectedCharge}`,
+  );
   ctx.checksum('PSAM primitive: genuine MAC2s verified / checked', `${mac2Verified}/${mac2Checked}`, `${mac2Checked}/${mac2Checked}`);
   ctx.checksum('point lookups that found a tap card listed', lookupHits, 0);
   ctx.checksum(

@@ -15,8 +15,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { BlacklistStore } from '../validator-firmware-sim/src/storage/blacklist-store.ts';
-import { openDeviceDb } from '../validator-firmware-sim/src/storage/device-db.ts';
+import { BlacklistStore } from '#validator/storage/blacklist-store';
+import { openDeviceDb } from '#validator/storage/device-db';
 import { listedCard, unlistedCard } from './blacklist-lookup.bench.ts';
 import type { BenchContext, SuiteResult } from './harness.ts';
 import { cachedDeviceBlacklist } from './support/device-blacklist-file.ts';
@@ -110,9 +110,17 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   ctx.metric(`${label}: RSS over the floor (the list's own cost)`, round(r.rssMB - r.floorRssMB), 'MB');
   ctx.metric(`${label}: JS heap used`, round(r.heapUsedMB), 'MB');
   ctx.metric(`${label}: start-up (open + index build)`, Math.round(r.startupMs), 'ms');
-  ctx.report({ name: `${label}: lookup in the memory-bounded process (index, table behind)`, samples: r.probes, medianUs: r.lookupMedianNs / 1000, p99Us: r.lookupP99Ns / 1000, opsPerSec: 1e9 / r.lookupMedianNs });
+  ctx.report({
+    name: `${label}: lookup in the memory-bounded process (index, table behind)`,
+    samples: r.probes,
+    medianUs: r.lookupMedianNs / 1000,
+    p99Us: r.lookupP99Ns / 1000,
+    opsPerSec: 1e9 / r.lookupMedianNs,
+  });
   ctx.checksum(`${label}: listed cards found over the seeded probes`, r.hits, probes / 2);
-  ctx.note(`RSS measured in a fresh child process; ${label} list cached at ${cachedDeviceBlacklist(size)}; quick mode uses 1M under the same 200 MB limit (loosened like every quick budget).`);
+  ctx.note(
+    `RSS measured in a fresh child process; ${label} list cached at ${cachedDeviceBlacklist(size)}; quick mode uses 1M under the same 200 MB limit (loosened like every quick budget).`,
+  );
   return ctx.result();
 }
 

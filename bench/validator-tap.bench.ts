@@ -17,11 +17,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CardSimulator, defaultFareTablesSpec, encodeFareTablesJson, executeTap, NOT_LISTED, effectiveBalanceFen } from '../core/src/index.ts';
-import { Device, initDevice } from '../validator-firmware-sim/src/device.ts';
-import { terminalIdFor } from '../validator-firmware-sim/src/device-profile.ts';
-import { SUBWAY_CSV } from '../test/fare/subway-data.ts';
-import { makeCardImage, makeIssuer, makePsam, seededRandom } from '../test/purse/fixtures.ts';
+import { CardSimulator, defaultFareTablesSpec, encodeFareTablesJson, executeTap, NOT_LISTED, effectiveBalanceFen } from '#core';
+import { Device, initDevice } from '#validator/device';
+import { terminalIdFor } from '#validator/device-profile';
+import { SUBWAY_CSV } from '#test/fare/subway-data';
+import { makeCardImage, makeIssuer, makePsam, seededRandom } from '#test/purse/fixtures';
 import type { BenchContext, SuiteResult } from './harness.ts';
 
 export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
@@ -30,7 +30,18 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const fareJson = encodeFareTablesJson(defaultFareTablesSpec(SUBWAY_CSV, 1, 0));
   const dbPath = join(dir, 'bus.db');
   initDevice(dbPath, {
-    profile: { deviceId: 'BENCH-BUS', kind: 'bus', operator: 'bus', stationCode: 0, stationName: '', busLine: 1, busStop: 0, lotId: 0, parkId: 0, terminalIdHex: terminalIdFor('BENCH-BUS') },
+    profile: {
+      deviceId: 'BENCH-BUS',
+      kind: 'bus',
+      operator: 'bus',
+      stationCode: 0,
+      stationName: '',
+      busLine: 1,
+      busStop: 0,
+      lotId: 0,
+      parkId: 0,
+      terminalIdHex: terminalIdFor('BENCH-BUS'),
+    },
     fareTablesJson: fareJson,
     nowMs: 0,
   });
@@ -39,8 +50,9 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
 
   // Cards: enough money for every debit the run can make (cap 1,000 yuan, 1 yuan per ride).
   const CARDS = ctx.pick(64, 16);
-  const cards = Array.from({ length: CARDS }, (_, i) =>
-    new CardSimulator(makeCardImage(issuer, { cardNo: `20261125${String(i).padStart(8, '0')}`, effectiveBalanceFen: 100_000 }), seededRandom(i + 1)),
+  const cards = Array.from(
+    { length: CARDS },
+    (_, i) => new CardSimulator(makeCardImage(issuer, { cardNo: `20261125${String(i).padStart(8, '0')}`, effectiveBalanceFen: 100_000 }), seededRandom(i + 1)),
   );
   const poor = new CardSimulator(makeCardImage(issuer, { cardNo: '2026112599999999', effectiveBalanceFen: 0 }), seededRandom(7));
   let nowMs = Date.UTC(2026, 10, 25, 0, 0, 0);
@@ -59,8 +71,10 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
 
   // executeTap alone: a separate PSAM and card set, no storage.
   const psam = makePsam(issuer, undefined, 1);
-  const pureCards = Array.from({ length: CARDS }, (_, i) =>
-    new CardSimulator(makeCardImage(issuer, { cardNo: `20261126${String(i).padStart(8, '0')}`, effectiveBalanceFen: 100_000 }), seededRandom(i + 101)),
+  const pureCards = Array.from(
+    { length: CARDS },
+    (_, i) =>
+      new CardSimulator(makeCardImage(issuer, { cardNo: `20261126${String(i).padStart(8, '0')}`, effectiveBalanceFen: 100_000 }), seededRandom(i + 101)),
   );
   let pureSeq = 1;
   let pureNow = nowMs;
@@ -73,10 +87,23 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       fn: () => {
         pureNow += 60_000;
         const slot = pureSeq % CARDS;
-        const r = executeTap({ card: pureCards[slot], psam, device: config, blacklistLookup: () => NOT_LISTED, fares, nowMs: pureNow, deviceSeq: pureSeq++, pending: null });
+        const r = executeTap({
+          card: pureCards[slot],
+          psam,
+          device: config,
+          blacklistLookup: () => NOT_LISTED,
+          fares,
+          nowMs: pureNow,
+          deviceSeq: pureSeq++,
+          pending: null,
+        });
         lastStatus = r.decision.display;
         // A card that has spent its 1,000 yuan is replaced (once per ~1,000 taps).
-        if (!r.decision.accepted) pureCards[slot] = new CardSimulator(makeCardImage(issuer, { cardNo: `20261127${String(pureSeq % 1e8).padStart(8, '0')}`, effectiveBalanceFen: 100_000 }), seededRandom(pureSeq));
+        if (!r.decision.accepted)
+          pureCards[slot] = new CardSimulator(
+            makeCardImage(issuer, { cardNo: `20261127${String(pureSeq % 1e8).padStart(8, '0')}`, effectiveBalanceFen: 100_000 }),
+            seededRandom(pureSeq),
+          );
         return r;
       },
       budget: { p50Us: 1_000 },
@@ -112,7 +139,10 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const rows = device.journal.counts().total;
   ctx.checksum('journal rows = taps made (debits + refusals)', rows, debitTaps + refusedTaps);
   const card = cards[0].image();
-  const paid = device.journal.all().filter((r) => r.cardNo === card.cardNo && r.cardAction === 'debit').reduce((s, r) => s + r.amountFen, 0);
+  const paid = device.journal
+    .all()
+    .filter((r) => r.cardNo === card.cardNo && r.cardAction === 'debit')
+    .reduce((s, r) => s + r.amountFen, 0);
   ctx.checksum('first card: balance = start - fares journaled', effectiveBalanceFen(card), 100_000 - paid);
   ctx.note(`executeTap last display: ${lastStatus}`);
   device.close();

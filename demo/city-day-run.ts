@@ -29,15 +29,15 @@ import {
   type DeviceKind,
   type FareTables,
   type HolderProfile,
-} from '../core/src/index.ts';
-import { buildGateway, DEFAULT_SUBWAY_NETWORK_CSV } from '../gateway/src/app.ts';
-import { IssuerKeyService, type MasterKeySet } from '../gateway/src/keys/issuer-key-service.ts';
-import { openDevicePki, startDevicePkiListener } from '../gateway/src/pki/start-device-pki.ts';
-import { SqliteStore } from '../gateway/src/store/sqlite-store.ts';
-import type { DeviceTapResult } from '../validator-firmware-sim/src/device.ts';
-import { identityDirFor } from '../validator-firmware-sim/src/pki/device-tls.ts';
-import { enrolDevice } from '../validator-firmware-sim/src/pki/enrolment.ts';
-import type { DrainResult } from '../validator-firmware-sim/src/sync-client.ts';
+} from '#core';
+import { buildGateway, DEFAULT_SUBWAY_NETWORK_CSV } from '#gateway/app';
+import { IssuerKeyService, type MasterKeySet } from '#gateway/keys/issuer-key-service';
+import { openDevicePki, startDevicePkiListener } from '#gateway/pki/start-device-pki';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import type { DeviceTapResult } from '#validator/device';
+import { identityDirFor } from '#validator/pki/device-tls';
+import { enrolDevice } from '#validator/pki/enrolment';
+import type { DrainResult } from '#validator/sync-client';
 import { EventQueue } from './event-queue.ts';
 import { buildFleet, closeFleet, isOnline, timedTap, type Fleet, type SimDevice, type Station } from './fleet.ts';
 import { GatewayClient, GatewayHttpError } from './gateway-client.ts';
@@ -96,7 +96,14 @@ interface Rider extends RiderCard {
 }
 
 interface Incidents {
-  temporaryLoss: { rider: Rider; reportedMs: number; version: number | null; finderTap: DeviceTapResult | null; finderDevice: string | null; deviceHadIt: boolean } | null;
+  temporaryLoss: {
+    rider: Rider;
+    reportedMs: number;
+    version: number | null;
+    finderTap: DeviceTapResult | null;
+    finderDevice: string | null;
+    deviceHadIt: boolean;
+  } | null;
   formalLoss: {
     rider: Rider;
     reportedMs: number;
@@ -130,7 +137,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const random = new SeededRandom(options.seed);
   const planRandom = random.fork(1);
   const cardRandom = random.fork(2);
-  const syncRandom = random.fork(3);
+  const _syncRandom = random.fork(3);
   const firstDay = options.firstDay ?? DEFAULT_FIRST_DAY;
   const syncEveryMs = (options.syncEveryMin ?? (options.quick ? 60 : 30)) * MIN;
   const progress = new ProgressBar(options.progress);
@@ -174,7 +181,12 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('gateway did not listen on a TCP port');
   const gateway = new GatewayClient(`http://127.0.0.1:${address.port}`);
-  const deviceListener = await startDevicePkiListener(app, pki, { deviceHost: '127.0.0.1', devicePort: 0, advertisedHost: '127.0.0.1', hostnames: ['127.0.0.1', 'localhost'] });
+  const deviceListener = await startDevicePkiListener(app, pki, {
+    deviceHost: '127.0.0.1',
+    devicePort: 0,
+    advertisedHost: '127.0.0.1',
+    hostnames: ['127.0.0.1', 'localhost'],
+  });
   const operator = adminToken;
   const branches = ['branch-01', 'branch-02', 'branch-03'];
   const counters: string[] = [];
@@ -187,7 +199,10 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   try {
     // --- fleet ------------------------------------------------------------------------------
     const csvPath = process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV;
-    if (!existsSync(csvPath)) throw new Error(`the subway network ${csvPath} is missing (the repository reads ../shared/data/beijing-subway-sections.csv; set SUBWAY_NETWORK_CSV to its path)`);
+    if (!existsSync(csvPath))
+      throw new Error(
+        `the subway network ${csvPath} is missing (the repository reads ../shared/data/beijing-subway-sections.csv; set SUBWAY_NETWORK_CSV to its path)`,
+      );
     const csv = readFileSync(csvPath, 'utf8');
     const fareTablesJson = encodeFareTablesJson(defaultFareTablesSpec(csv, 1, 0));
     const fares: FareTables = parseFareTablesJson(fareTablesJson);
@@ -210,7 +225,11 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
 
     // Once the CA exists the main API refuses validator sync with the bearer credential.
     const probeDevice = theFleet.devices[0];
-    const probe = await gateway.call('POST', `/v1/devices/${probeDevice.id}/sync`, { token: probeDevice.credential, body: {}, expect: [403, 401, 200, 400, 415] });
+    const probe = await gateway.call('POST', `/v1/devices/${probeDevice.id}/sync`, {
+      token: probeDevice.credential,
+      body: {},
+      expect: [403, 401, 200, 400, 415],
+    });
     const mainApiBearerSync = { deviceId: probeDevice.id, status: probe.status, code: (probe.body as { code?: string } | null)?.code ?? null };
     let reenrolledAfterExpiry = 0;
 
@@ -230,7 +249,15 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       syncWallMs: 0,
     };
     const recordTap = (device: SimDevice, result: DeviceTapResult, latencyMs: number, nowMs: number): void => {
-      facts.taps.push({ deviceId: device.id, kind: device.kind, operator: device.operator, status: result.status, resultName: result.resultName, chargeFen: result.chargeFen, atMs: nowMs });
+      facts.taps.push({
+        deviceId: device.id,
+        kind: device.kind,
+        operator: device.operator,
+        status: result.status,
+        resultName: result.resultName,
+        chargeFen: result.chargeFen,
+        atMs: nowMs,
+      });
       facts.latenciesMs.push(latencyMs);
     };
 
@@ -525,7 +552,9 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       // refused and its taps stay in its journal; recovered at 15:00, the operator enrols it
       // again (a new key on the device) and it drains its journal over mutual TLS.
       queue.at(t(d, 13), async () => {
-        const answer = await gateway.post<{ revokedSerials: string[]; credentialsRevoked: number }>(`/v1/devices/${stolenBus.id}/revocation`, operator, { reason: 'stolen' });
+        const answer = await gateway.post<{ revokedSerials: string[]; credentialsRevoked: number }>(`/v1/devices/${stolenBus.id}/revocation`, operator, {
+          reason: 'stolen',
+        });
         incidents.stolen = {
           deviceId: stolenBus.id,
           revokedAtMs: clock.nowMs,
@@ -558,7 +587,12 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
         const stolen = incidents.stolen!;
         stolen.refusedSyncs = refusalsOf(stolenBus) - refusalsBefore;
         stolen.unsyncedWhileRevoked = stolenBus.device.state.read().unackedCount;
-        const identity = await enrolDevice({ dir: identityDirFor(stolenBus.dbPath), gatewayUrl: gateway.baseUrl, operatorToken: operator, deviceId: stolenBus.id });
+        const identity = await enrolDevice({
+          dir: identityDirFor(stolenBus.dbPath),
+          gatewayUrl: gateway.baseUrl,
+          operatorToken: operator,
+          deviceId: stolenBus.id,
+        });
         stolen.reenrolledAtMs = clock.nowMs;
         stolen.newSerial = identity.serial;
         const result = await syncOne(stolenBus);
@@ -587,9 +621,20 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       // Formal loss: lost at 10:00, reported at a counter at 11:00; found and tapped at 15:40, then at 16:10 elsewhere.
       formal.incident = 'formal-loss';
       formal.goneAtMs = t(d, 10);
-      incidents.formalLoss = { rider: formal, reportedMs: t(d, 11), version: null, finderTap: null, finderDevice: null, secondTap: null, secondDevice: null, cardLockedAfter: false };
+      incidents.formalLoss = {
+        rider: formal,
+        reportedMs: t(d, 11),
+        version: null,
+        finderTap: null,
+        finderDevice: null,
+        secondTap: null,
+        secondDevice: null,
+        cardLockedAfter: false,
+      };
       queue.at(t(d, 11), async () => {
-        const answer = await gateway.post<{ blacklistVersion: number | null }>(`/v1/cards/${formal.cardNo}/loss-reports`, counterFor(formal), { kind: 'formal' });
+        const answer = await gateway.post<{ blacklistVersion: number | null }>(`/v1/cards/${formal.cardNo}/loss-reports`, counterFor(formal), {
+          kind: 'formal',
+        });
         incidents.formalLoss!.version = answer.blacklistVersion;
         facts.lossReports.push({ cardNo: formal.cardNo, kind: 'formal-loss', version: answer.blacklistVersion, reportedMs: clock.nowMs });
       });
@@ -644,7 +689,12 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       clock.advanceTo(event.atMs);
       await event.run();
       processed++;
-      progress.update(processed, queue.scheduled, { taps: facts.taps.length, syncs: facts.syncRounds, loads: facts.loads.length, time: beijingClock(clock.nowMs) });
+      progress.update(processed, queue.scheduled, {
+        taps: facts.taps.length,
+        syncs: facts.syncRounds,
+        loads: facts.loads.length,
+        time: beijingClock(clock.nowMs),
+      });
     }
 
     // --- epilogue -----------------------------------------------------------------------------
@@ -691,7 +741,10 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       clearing.push(await gateway.get(`/v1/reports/clearing?day=${day}`, operator));
       teller.push(await gateway.get(`/v1/reports/teller?day=${day}`, operator));
     }
-    const blacklist = await gateway.get<{ entries: Array<{ cardNo: string; op: 'add' | 'remove'; reason: string; version: number }>; version: number }>('/v1/blacklist?since=0', operator);
+    const blacklist = await gateway.get<{ entries: Array<{ cardNo: string; op: 'add' | 'remove'; reason: string; version: number }>; version: number }>(
+      '/v1/blacklist?since=0',
+      operator,
+    );
     // Every certificate the CA issued, as the gateway recorded them (per device: exact, no paging).
     const certificates: IdentityFacts['certificates'] = [];
     for (const device of theFleet.devices) {
@@ -830,7 +883,12 @@ async function crossCheck(
     const card = await gateway.get<{ balanceFen: number; lastOnlineAtc: number }>(`/v1/cards/${rider.cardNo}`, counterToken);
     const cardBalanceFen = effectiveBalance(rider);
     if (rider.cardNo === refundedCardNo) {
-      excluded.push({ cardNo: rider.cardNo, why: 'broken card retained by the bank; its balance was refunded (late taps written off)', cardBalanceFen, shadowFen: card.balanceFen });
+      excluded.push({
+        cardNo: rider.cardNo,
+        why: 'broken card retained by the bank; its balance was refunded (late taps written off)',
+        cardBalanceFen,
+        shadowFen: card.balanceFen,
+      });
       continue;
     }
     sumCard += cardBalanceFen;

@@ -20,15 +20,15 @@ import {
   type DeviceKind,
   type FareTables,
   type Operator,
-} from '../core/src/index.ts';
-import type { PsamKeys } from '../validator-firmware-sim/src/psam-file.ts';
-import { Device, initDevice, type DeviceTapResult } from '../validator-firmware-sim/src/device.ts';
-import { terminalIdFor, type DeviceProfile } from '../validator-firmware-sim/src/device-profile.ts';
-import { openDeviceDb } from '../validator-firmware-sim/src/storage/device-db.ts';
-import { FareTableStore } from '../validator-firmware-sim/src/storage/fare-table-store.ts';
-import { SyncClient, type DrainResult } from '../validator-firmware-sim/src/sync-client.ts';
-import { enrolForSync } from '../validator-firmware-sim/src/pki/device-tls.ts';
-import type { MtlsFetch } from '../validator-firmware-sim/src/pki/mtls-fetch.ts';
+} from '#core';
+import type { PsamKeys } from '#validator/psam-file';
+import { Device, initDevice, type DeviceTapResult } from '#validator/device';
+import { terminalIdFor, type DeviceProfile } from '#validator/device-profile';
+import { openDeviceDb } from '#validator/storage/device-db';
+import { FareTableStore } from '#validator/storage/fare-table-store';
+import { SyncClient, type DrainResult } from '#validator/sync-client';
+import { enrolForSync } from '#validator/pki/device-tls';
+import type { MtlsFetch } from '#validator/pki/mtls-fetch';
 import type { GatewayClient } from './gateway-client.ts';
 import type { SeededRandom } from './seeded-random.ts';
 import type { SimClock } from './sim-clock.ts';
@@ -177,8 +177,19 @@ export async function buildFleet(options: BuildFleetOptions): Promise<Fleet> {
   const total = shape.stations * 2 + shape.buses + shape.lots * 2 + shape.parks;
   let done = 0;
 
-  const make = async (id: string, kind: DeviceKind, gatewayKind: GatewayDeviceKind, place: Partial<DeviceProfile>, placeText: string, registerPlace: Record<string, string>): Promise<SimDevice> => {
-    const registration = await gateway.post<{ credential: string }>('/v1/devices', options.operatorToken, { deviceId: id, kind: gatewayKind, ...registerPlace });
+  const make = async (
+    id: string,
+    kind: DeviceKind,
+    gatewayKind: GatewayDeviceKind,
+    place: Partial<DeviceProfile>,
+    placeText: string,
+    registerPlace: Record<string, string>,
+  ): Promise<SimDevice> => {
+    const registration = await gateway.post<{ credential: string }>('/v1/devices', options.operatorToken, {
+      deviceId: id,
+      kind: gatewayKind,
+      ...registerPlace,
+    });
     const profile: DeviceProfile = {
       deviceId: id,
       kind,
@@ -264,7 +275,13 @@ export async function buildFleet(options: BuildFleetOptions): Promise<Fleet> {
   let enrolled = 0;
   try {
     await mapBounded(devices, options.enrolConcurrency ?? 4, async (sim) => {
-      const transport = await enrolForSync({ dbPath: sim.dbPath, gatewayUrl: gateway.baseUrl, operatorToken: options.operatorToken, deviceId: sim.id, clock: clock.now });
+      const transport = await enrolForSync({
+        dbPath: sim.dbPath,
+        gatewayUrl: gateway.baseUrl,
+        operatorToken: options.operatorToken,
+        deviceId: sim.id,
+        clock: clock.now,
+      });
       sim.closeTransport = () => transport.fetch.close();
       sim.sync = new SyncClient({
         device: sim.device,

@@ -86,7 +86,10 @@ function identityHtml(report: CityDayReport): string {
     rows.push(
       [`stolen ${s.deviceId}: revoked`, `${s.revokedAt}, ${s.revokedSerials.length} certificate(s), ${s.unsyncedAtRevocation} records not yet uploaded`],
       ['its next sync', s.refusedSyncCode === null ? 'NOT refused' : `refused: ${s.refusedSyncCode} (${s.refusedSyncs} refused while revoked)`],
-      ['re-enrolled (new key)', `${s.reenrolledAt ?? '-'}, journal held ${s.unsyncedWhileRevoked} records, drained ${s.drainedRecords}, ${s.unsyncedAfterDrain ?? '-'} left`],
+      [
+        're-enrolled (new key)',
+        `${s.reenrolledAt ?? '-'}, journal held ${s.unsyncedWhileRevoked} records, drained ${s.drainedRecords}, ${s.unsyncedAfterDrain ?? '-'} left`,
+      ],
     );
   }
   return `<h2>Device identity</h2>
@@ -114,8 +117,16 @@ export function renderHtml(report: CityDayReport): string {
     text: `${t.accepted} ok / ${t.refused} refused`,
   }));
   const revenueBars: Bar[] = [
-    ...report.revenue.byOperator.map((o, i) => ({ label: o.operator, parts: [{ value: o.amountFen, color: PALETTE[i % PALETTE.length], title: `${o.operator}: ${o.debits} debits` }], text: `¥${yuan(o.amountFen)}` })),
-    { label: 'park passes', parts: [{ value: report.revenue.parkPassesFen, color: PALETTE[5], title: 'park annual passes sold' }], text: `¥${yuan(report.revenue.parkPassesFen)}` },
+    ...report.revenue.byOperator.map((o, i) => ({
+      label: o.operator,
+      parts: [{ value: o.amountFen, color: PALETTE[i % PALETTE.length], title: `${o.operator}: ${o.debits} debits` }],
+      text: `¥${yuan(o.amountFen)}`,
+    })),
+    {
+      label: 'park passes',
+      parts: [{ value: report.revenue.parkPassesFen, color: PALETTE[5], title: 'park annual passes sold' }],
+      text: `¥${yuan(report.revenue.parkPassesFen)}`,
+    },
   ];
   const loadBars: Bar[] = Object.entries(report.loads.bySource).map(([source, c], i) => ({
     label: source,
@@ -124,7 +135,11 @@ export function renderHtml(report: CityDayReport): string {
   }));
   const resultBars: Bar[] = Object.entries(report.taps.byResult)
     .sort((a, b) => b[1] - a[1])
-    .map(([name, n]) => ({ label: name, parts: [{ value: n, color: /ACCEPTED|RECOVERED|OVERTIME/.test(name) ? PALETTE[2] : PALETTE[3], title: `${name}: ${n}` }], text: String(n) }));
+    .map(([name, n]) => ({
+      label: name,
+      parts: [{ value: n, color: /ACCEPTED|RECOVERED|OVERTIME/.test(name) ? PALETTE[2] : PALETTE[3], title: `${name}: ${n}` }],
+      text: String(n),
+    }));
   const histogram = report.latency.histogram.map((b, i, all) => ({
     label: b.upToMs === null ? `> ${all[i - 1]?.upToMs ?? 0} ms` : `≤ ${b.upToMs} ms`,
     value: b.taps,
@@ -149,7 +164,10 @@ export function renderHtml(report: CityDayReport): string {
     '<h2>Taps</h2>',
     barChart('Taps by device kind (green accepted, red refused)', tapBars),
     barChart('Tap results', resultBars, { labelWidth: 230 }),
-    columnChart('Taps per hour (Beijing time)', report.taps.byHour.map((h) => ({ label: h.hour, value: h.taps }))),
+    columnChart(
+      'Taps per hour (Beijing time)',
+      report.taps.byHour.map((h) => ({ label: h.hour, value: h.taps })),
+    ),
     '<h2>Money</h2>',
     barChart('Revenue by operator (cleared debits) and park passes', revenueBars),
     barChart('Top-ups by payment source', loadBars),
@@ -165,7 +183,17 @@ export function renderHtml(report: CityDayReport): string {
     '<h3>Refunds of broken cards</h3>',
     htmlTable(
       ['card', 'status', 'settled by', 'paid', 'late taps written off', 'requested', 'paid at', 'deadline', 'within 2 natural days'],
-      report.refunds.map((r) => [r.cardNo, r.status, r.settledBy ?? '-', yuan(r.paidFen), yuan(r.writtenOffFen), r.requestedAt, r.paidAt ?? '-', r.deadline, r.withinTwoNaturalDays ? 'yes' : 'NO']),
+      report.refunds.map((r) => [
+        r.cardNo,
+        r.status,
+        r.settledBy ?? '-',
+        yuan(r.paidFen),
+        yuan(r.writtenOffFen),
+        r.requestedAt,
+        r.paidAt ?? '-',
+        r.deadline,
+        r.withinTwoNaturalDays ? 'yes' : 'NO',
+      ]),
     ),
     '<h2>Blacklist</h2>',
     `<p>${report.blacklist.size} cards listed (version ${report.blacklist.version}): ${Object.entries(report.blacklist.byReason)
@@ -174,7 +202,14 @@ export function renderHtml(report: CityDayReport): string {
     barChart('Blacklist propagation to the online fleet (minutes)', propagationBars, { labelWidth: 200 }),
     htmlTable(
       ['card', 'reason', 'reported', 'devices holding', 'to online fleet (min)', 'to whole fleet (min)'],
-      report.blacklist.propagation.map((p) => [p.cardNo, p.kind, p.reportedAt, `${p.devicesHolding}/${p.devices}`, p.minutesToOnlineFleet?.toFixed(0) ?? '-', p.minutesToWholeFleet?.toFixed(0) ?? '-']),
+      report.blacklist.propagation.map((p) => [
+        p.cardNo,
+        p.kind,
+        p.reportedAt,
+        `${p.devicesHolding}/${p.devices}`,
+        p.minutesToOnlineFleet?.toFixed(0) ?? '-',
+        p.minutesToWholeFleet?.toFixed(0) ?? '-',
+      ]),
     ),
     identityHtml(report),
     '<h2>Tap latency</h2>',
@@ -201,7 +236,11 @@ export function renderHtml(report: CityDayReport): string {
         ['sum of card balances (simulators)', yuan(before.sumCardBalancesFen), yuan(after.sumCardBalancesFen)],
         ['sum of shadow balances (gateway)', yuan(before.sumShadowBalancesFen), yuan(after.sumShadowBalancesFen)],
         ['difference', yuan(before.differenceFen), yuan(after.differenceFen)],
-        ['explained: taps not yet uploaded', `${yuan(-before.unsyncedDebitsFen)} (${before.unsyncedRecords} records)`, `${yuan(-after.unsyncedDebitsFen)} (${after.unsyncedRecords} records)`],
+        [
+          'explained: taps not yet uploaded',
+          `${yuan(-before.unsyncedDebitsFen)} (${before.unsyncedRecords} records)`,
+          `${yuan(-after.unsyncedDebitsFen)} (${after.unsyncedRecords} records)`,
+        ],
         ['explained: credited loads not yet confirmed', yuan(before.creditedPendingLoadsFen), yuan(after.creditedPendingLoadsFen)],
         ['unexplained', yuan(before.unexplainedFen), yuan(after.unexplainedFen)],
       ],
@@ -210,7 +249,9 @@ export function renderHtml(report: CityDayReport): string {
     '<h2>Fleet and sync</h2>',
     `<p>${Object.entries(report.fleet.byKind)
       .map(([k, n]) => `${n} ${escapeHtml(k)}`)
-      .join(', ')}. Stations: ${escapeHtml(report.fleet.stations.join(' · '))}. ${report.sync.rounds} sync rounds, ${report.sync.uploaded} records uploaded, ${report.sync.failures} failed rounds.</p>`,
+      .join(
+        ', ',
+      )}. Stations: ${escapeHtml(report.fleet.stations.join(' · '))}. ${report.sync.rounds} sync rounds, ${report.sync.uploaded} records uploaded, ${report.sync.failures} failed rounds.</p>`,
     htmlTable(
       ['offline validator', 'from', 'until', 'hours'],
       report.sync.offlineWindows.map((w) => [w.deviceId, w.from, w.until, w.hours.toFixed(1)]),

@@ -33,9 +33,19 @@ export function renderText(report: CityDayReport, color = true): string {
   const out: string[] = [];
   const m = report.meta;
   out.push(`\x1b[1mA city day\x1b[0m  seed ${m.seed}  riders ${m.riders}  devices ${m.devices}  days ${m.days}${m.quick ? '  (quick)' : ''}`);
-  out.push(`  simulated ${m.simulatedFrom} → ${m.simulatedUntil}; wall clock ${(m.wallClockMs / 1000).toFixed(1)} s; ${m.gatewayRequests} HTTP requests to ${m.gatewayUrl}`);
-  out.push(`  wall clock by phase: ${Object.entries(m.phasesMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`);
-  out.push(`  fleet: ${Object.entries(report.fleet.byKind).map(([k, n]) => `${n} ${k}`).join(', ')}; stations: ${report.fleet.stations.join(' ')}`);
+  out.push(
+    `  simulated ${m.simulatedFrom} → ${m.simulatedUntil}; wall clock ${(m.wallClockMs / 1000).toFixed(1)} s; ${m.gatewayRequests} HTTP requests to ${m.gatewayUrl}`,
+  );
+  out.push(
+    `  wall clock by phase: ${Object.entries(m.phasesMs)
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+      .join(', ')}`,
+  );
+  out.push(
+    `  fleet: ${Object.entries(report.fleet.byKind)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ')}; stations: ${report.fleet.stations.join(' ')}`,
+  );
   out.push('');
 
   out.push(
@@ -48,19 +58,33 @@ export function renderText(report: CityDayReport, color = true): string {
       ],
     ),
   );
-  out.push(table('Tap results', ['result', 'taps'], Object.entries(report.taps.byResult).sort((a, b) => b[1] - a[1])));
   out.push(
-    table('Revenue by operator (cleared)', ['operator', 'debits', 'amount (yuan)'], [
-      ...report.revenue.byOperator.map((o) => [o.operator, o.debits, yuan(o.amountFen)]),
-      ['park passes', '-', yuan(report.revenue.parkPassesFen)],
-      ['late taps written off', '-', yuan(report.revenue.writtenOffFen)],
-    ]),
+    table(
+      'Tap results',
+      ['result', 'taps'],
+      Object.entries(report.taps.byResult).sort((a, b) => b[1] - a[1]),
+    ),
   );
   out.push(
-    table('Loads', ['source', 'count', 'amount (yuan)'], [
-      ...Object.entries(report.loads.bySource).map(([s, c]) => [s, c.count, yuan(c.amountFen)]),
-      ...Object.entries(report.loads.byChannel).map(([s, c]) => [`channel: ${s}`, c.count, yuan(c.amountFen)]),
-    ]),
+    table(
+      'Revenue by operator (cleared)',
+      ['operator', 'debits', 'amount (yuan)'],
+      [
+        ...report.revenue.byOperator.map((o) => [o.operator, o.debits, yuan(o.amountFen)]),
+        ['park passes', '-', yuan(report.revenue.parkPassesFen)],
+        ['late taps written off', '-', yuan(report.revenue.writtenOffFen)],
+      ],
+    ),
+  );
+  out.push(
+    table(
+      'Loads',
+      ['source', 'count', 'amount (yuan)'],
+      [
+        ...Object.entries(report.loads.bySource).map(([s, c]) => [s, c.count, yuan(c.amountFen)]),
+        ...Object.entries(report.loads.byChannel).map(([s, c]) => [`channel: ${s}`, c.count, yuan(c.amountFen)]),
+      ],
+    ),
   );
   const torn = report.loads.torn;
   out.push(
@@ -72,7 +96,15 @@ export function renderText(report: CityDayReport, color = true): string {
     table(
       'Refunds (broken cards)',
       ['card', 'status', 'settled by', 'paid (yuan)', 'late taps written off', 'paid at', 'within 2 natural days'],
-      report.refunds.map((r) => [r.cardNo, r.status, r.settledBy ?? '-', yuan(r.paidFen), yuan(r.writtenOffFen), r.paidAt ?? '-', r.withinTwoNaturalDays ? 'yes' : 'NO']),
+      report.refunds.map((r) => [
+        r.cardNo,
+        r.status,
+        r.settledBy ?? '-',
+        yuan(r.paidFen),
+        yuan(r.writtenOffFen),
+        r.paidAt ?? '-',
+        r.withinTwoNaturalDays ? 'yes' : 'NO',
+      ]),
     ),
   );
   out.push(
@@ -91,9 +123,18 @@ export function renderText(report: CityDayReport, color = true): string {
   );
   const inc = report.incidents;
   out.push('\x1b[1mIncidents\x1b[0m');
-  if (inc.temporaryLoss) out.push(`  temporary loss ${inc.temporaryLoss.cardNo}: found and tapped at ${inc.temporaryLoss.finderDevice} → ${inc.temporaryLoss.finderResult} (card locked: ${inc.temporaryLoss.locked ? 'yes' : 'no'})`);
-  if (inc.formalLoss) out.push(`  formal loss ${inc.formalLoss.cardNo}: tapped at ${inc.formalLoss.finderDevice} → ${inc.formalLoss.finderResult}; then at ${inc.formalLoss.secondDevice} → ${inc.formalLoss.secondResult} (card locked: ${inc.formalLoss.locked ? 'yes' : 'no'})`);
-  if (inc.refund) out.push(`  broken card ${inc.refund.cardNo}: rode ${inc.refund.offlineBus} (offline) → ${inc.refund.lateTapResult}, ${yuan(inc.refund.lateTapChargeFen)} yuan, uploaded after the payout`);
+  if (inc.temporaryLoss)
+    out.push(
+      `  temporary loss ${inc.temporaryLoss.cardNo}: found and tapped at ${inc.temporaryLoss.finderDevice} → ${inc.temporaryLoss.finderResult} (card locked: ${inc.temporaryLoss.locked ? 'yes' : 'no'})`,
+    );
+  if (inc.formalLoss)
+    out.push(
+      `  formal loss ${inc.formalLoss.cardNo}: tapped at ${inc.formalLoss.finderDevice} → ${inc.formalLoss.finderResult}; then at ${inc.formalLoss.secondDevice} → ${inc.formalLoss.secondResult} (card locked: ${inc.formalLoss.locked ? 'yes' : 'no'})`,
+    );
+  if (inc.refund)
+    out.push(
+      `  broken card ${inc.refund.cardNo}: rode ${inc.refund.offlineBus} (offline) → ${inc.refund.lateTapResult}, ${yuan(inc.refund.lateTapChargeFen)} yuan, uploaded after the payout`,
+    );
   out.push(`  torn taps recovered on the next tap: ${report.taps.tornRecovered}`);
   out.push('');
   const id = report.deviceIdentity;
@@ -128,35 +169,55 @@ export function renderText(report: CityDayReport, color = true): string {
     out.push('');
   }
   const l = report.latency;
-  out.push(table('Tap latency (validator tap incl. durable journal commit)', ['taps', 'p50', 'p95', 'p99', 'max'], [[l.taps, `${l.p50Ms.toFixed(3)} ms`, `${l.p95Ms.toFixed(3)} ms`, `${l.p99Ms.toFixed(3)} ms`, `${l.maxMs.toFixed(3)} ms`]]));
-  out.push(`  sync: ${report.sync.rounds} rounds, ${report.sync.uploaded} records uploaded, ${report.sync.failures} failed rounds; ${report.sync.offlineWindows.length} offline windows\n`);
+  out.push(
+    table(
+      'Tap latency (validator tap incl. durable journal commit)',
+      ['taps', 'p50', 'p95', 'p99', 'max'],
+      [[l.taps, `${l.p50Ms.toFixed(3)} ms`, `${l.p95Ms.toFixed(3)} ms`, `${l.p99Ms.toFixed(3)} ms`, `${l.maxMs.toFixed(3)} ms`]],
+    ),
+  );
+  out.push(
+    `  sync: ${report.sync.rounds} rounds, ${report.sync.uploaded} records uploaded, ${report.sync.failures} failed rounds; ${report.sync.offlineWindows.length} offline windows\n`,
+  );
 
   const rec = report.reconciliation;
   const g = rec.gateway;
   const mi = rec.moneyIdentity;
   out.push(
-    table('Reconciliation', ['check', 'value (yuan)'], [
-      ['card liability (ledger)', yuan(g.cardLiabilityFen)],
-      ['sum of shadow balances', yuan(g.sumShadowBalancesFen)],
-      ['discrepancy (gateway)', g.discrepancy],
-      ['money in (payments taken)', yuan(mi.moneyInFen)],
-      ['money out (refunds paid)', yuan(mi.moneyOutFen)],
-      ...mi.held.map((h) => [`  held: ${h.account}`, yuan(h.fen)]),
-      ['in − out − held', yuan(mi.differenceFen)],
-    ]),
+    table(
+      'Reconciliation',
+      ['check', 'value (yuan)'],
+      [
+        ['card liability (ledger)', yuan(g.cardLiabilityFen)],
+        ['sum of shadow balances', yuan(g.sumShadowBalancesFen)],
+        ['discrepancy (gateway)', g.discrepancy],
+        ['money in (payments taken)', yuan(mi.moneyInFen)],
+        ['money out (refunds paid)', yuan(mi.moneyOutFen)],
+        ...mi.held.map((h) => [`  held: ${h.account}`, yuan(h.fen)]),
+        ['in − out − held', yuan(mi.differenceFen)],
+      ],
+    ),
   );
   const b = rec.crossCheck.beforeFinalSync;
   const a = rec.crossCheck.afterFinalSync;
   out.push(
-    table('Cross-check: cards (simulators) vs gateway shadow balances', ['', 'before final sync', 'after final sync'], [
-      ['cards compared', b.cards, a.cards],
-      ['sum of card balances', yuan(b.sumCardBalancesFen), yuan(a.sumCardBalancesFen)],
-      ['sum of shadow balances', yuan(b.sumShadowBalancesFen), yuan(a.sumShadowBalancesFen)],
-      ['difference', yuan(b.differenceFen), yuan(a.differenceFen)],
-      ['  taps not yet uploaded', `${yuan(-b.unsyncedDebitsFen)} (${b.unsyncedRecords} records)`, `${yuan(-a.unsyncedDebitsFen)} (${a.unsyncedRecords} records)`],
-      ['  credited loads not yet confirmed', yuan(b.creditedPendingLoadsFen), yuan(a.creditedPendingLoadsFen)],
-      ['  unexplained', yuan(b.unexplainedFen), yuan(a.unexplainedFen)],
-    ]),
+    table(
+      'Cross-check: cards (simulators) vs gateway shadow balances',
+      ['', 'before final sync', 'after final sync'],
+      [
+        ['cards compared', b.cards, a.cards],
+        ['sum of card balances', yuan(b.sumCardBalancesFen), yuan(a.sumCardBalancesFen)],
+        ['sum of shadow balances', yuan(b.sumShadowBalancesFen), yuan(a.sumShadowBalancesFen)],
+        ['difference', yuan(b.differenceFen), yuan(a.differenceFen)],
+        [
+          '  taps not yet uploaded',
+          `${yuan(-b.unsyncedDebitsFen)} (${b.unsyncedRecords} records)`,
+          `${yuan(-a.unsyncedDebitsFen)} (${a.unsyncedRecords} records)`,
+        ],
+        ['  credited loads not yet confirmed', yuan(b.creditedPendingLoadsFen), yuan(a.creditedPendingLoadsFen)],
+        ['  unexplained', yuan(b.unexplainedFen), yuan(a.unexplainedFen)],
+      ],
+    ),
   );
   if (a.excluded.length > 0) out.push(`  left out: ${a.excluded.map((e) => `${e.cardNo} (${e.why})`).join('; ')}\n`);
   out.push(report.ok ? '\x1b[32mRECONCILED: discrepancy 0.00\x1b[0m' : `\x1b[31mNOT RECONCILED:\x1b[0m\n  ${report.failures.join('\n  ')}`);

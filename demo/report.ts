@@ -4,7 +4,7 @@
  * reconciliation, the ledger identity money in − money out = what is held, and the
  * independent cross-check of the cards' own balances against the gateway's shadow balances).
  */
-import type { DeviceKind, Operator } from '../core/src/index.ts';
+import type { DeviceKind, Operator } from '#core';
 import type { CityDayOptions, CrossCheck } from './city-day-run.ts';
 import type { Fleet } from './fleet.ts';
 import type { LoadOutcome } from './rider-cards.ts';
@@ -78,7 +78,15 @@ export interface ReportInput {
   fleet: Fleet;
   riders: Array<{ cardNo: string; kind: string; profile: string; parkPass: boolean; incident: string | null }>;
   incidents: {
-    temporaryLoss: { cardNo: string; reportedMs: number; version: number | null; finderDevice: string | null; deviceHadIt: boolean; finderResult: string | null; locked: boolean } | null;
+    temporaryLoss: {
+      cardNo: string;
+      reportedMs: number;
+      version: number | null;
+      finderDevice: string | null;
+      deviceHadIt: boolean;
+      finderResult: string | null;
+      locked: boolean;
+    } | null;
     formalLoss: {
       cardNo: string;
       reportedMs: number;
@@ -193,7 +201,15 @@ export interface CityDayReport {
   };
   incidents: ReportInput['incidents'];
   deviceIdentity: DeviceIdentityReport | null;
-  latency: { taps: number; p50Ms: number; p95Ms: number; p99Ms: number; maxMs: number; meanMs: number; histogram: Array<{ upToMs: number | null; taps: number }> };
+  latency: {
+    taps: number;
+    p50Ms: number;
+    p95Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    meanMs: number;
+    histogram: Array<{ upToMs: number | null; taps: number }>;
+  };
   sync: { rounds: number; uploaded: number; failures: number; offlineWindows: Array<{ deviceId: string; from: string; until: string; hours: number }> };
   reconciliation: {
     gateway: any;
@@ -425,18 +441,23 @@ export function buildReport(input: ReportInput): CityDayReport {
   if (moneyIdentity.differenceFen !== 0) failures.push(`money in − money out ≠ held: off by ${moneyIdentity.differenceFen} fen`);
   const after = input.crossCheck.afterFinalSync;
   if (after.differenceFen !== 0) failures.push(`cards vs shadow balances differ by ${after.differenceFen} fen after the final sync`);
-  if (input.crossCheck.beforeFinalSync.unexplainedFen !== 0) failures.push(`before the final sync ${input.crossCheck.beforeFinalSync.unexplainedFen} fen of card/shadow difference is unexplained`);
+  if (input.crossCheck.beforeFinalSync.unexplainedFen !== 0)
+    failures.push(`before the final sync ${input.crossCheck.beforeFinalSync.unexplainedFen} fen of card/shadow difference is unexplained`);
   if (pendingAtEnd > 0) failures.push(`${pendingAtEnd} loads still pending at the end`);
   if (clearedFen !== chargedFen) failures.push(`cleared debits ${clearedFen} fen ≠ charged at validators ${chargedFen} fen`);
   const deviceIdentity = input.identity && identityReport(input.identity);
   if (deviceIdentity) {
     // Device identity is part of the verdict: a gate that syncs without its certificate, or a
     // revoked one that still syncs, is a failure even when the money adds up.
-    if (deviceIdentity.mainApiBearerSync.status !== 403) failures.push(`the main API answered a bearer sync with ${deviceIdentity.mainApiBearerSync.status}, not 403`);
-    if (deviceIdentity.devicesSyncedOverMtls !== deviceIdentity.devices) failures.push(`${deviceIdentity.devices - deviceIdentity.devicesSyncedOverMtls} validators never synced over mutual TLS`);
+    if (deviceIdentity.mainApiBearerSync.status !== 403)
+      failures.push(`the main API answered a bearer sync with ${deviceIdentity.mainApiBearerSync.status}, not 403`);
+    if (deviceIdentity.devicesSyncedOverMtls !== deviceIdentity.devices)
+      failures.push(`${deviceIdentity.devices - deviceIdentity.devicesSyncedOverMtls} validators never synced over mutual TLS`);
     const stolen = deviceIdentity.stolen;
-    if (stolen && stolen.refusedSyncCode !== 'client-certificate-revoked') failures.push(`the revoked validator ${stolen.deviceId}'s sync was not refused as revoked (${stolen.refusedSyncCode ?? 'served'})`);
-    if (stolen && stolen.unsyncedAfterDrain !== 0) failures.push(`the re-enrolled validator ${stolen.deviceId} still holds ${stolen.unsyncedAfterDrain} unsynced records`);
+    if (stolen && stolen.refusedSyncCode !== 'client-certificate-revoked')
+      failures.push(`the revoked validator ${stolen.deviceId}'s sync was not refused as revoked (${stolen.refusedSyncCode ?? 'served'})`);
+    if (stolen && stolen.unsyncedAfterDrain !== 0)
+      failures.push(`the re-enrolled validator ${stolen.deviceId} still holds ${stolen.unsyncedAfterDrain} unsynced records`);
   }
 
   const fleetByKind: Record<string, number> = {};
@@ -461,7 +482,11 @@ export function buildReport(input: ReportInput): CityDayReport {
       simulatedFrom: beijingText(input.simulatedFromMs),
       simulatedUntil: beijingText(input.simulatedUntilMs),
       wallClockMs: Math.round(input.wallClockMs),
-      phasesMs: { ...input.phasesMs, 'taps (inside the days)': Math.round(facts.latenciesMs.reduce((a, b) => a + b, 0)), 'sync (all)': Math.round(facts.syncWallMs) },
+      phasesMs: {
+        ...input.phasesMs,
+        'taps (inside the days)': Math.round(facts.latenciesMs.reduce((a, b) => a + b, 0)),
+        'sync (all)': Math.round(facts.syncWallMs),
+      },
       gatewayUrl: gateway.url,
       gatewayRequests: gateway.requests,
       stateDir: input.stateDir,
@@ -474,7 +499,16 @@ export function buildReport(input: ReportInput): CityDayReport {
       parks: [...new Set(fleet.parks.map((p) => p.place))],
     },
     riders: { byKind: ridersByKind, byProfile: ridersByProfile, parkPassesSold: facts.parkPassesSold },
-    taps: { total: facts.taps.length, accepted, refused: facts.taps.length - accepted, chargedFen, byKind, byResult, byHour, tornRecovered: facts.tornTapsRecovered },
+    taps: {
+      total: facts.taps.length,
+      accepted,
+      refused: facts.taps.length - accepted,
+      chargedFen,
+      byKind,
+      byResult,
+      byHour,
+      tornRecovered: facts.tornTapsRecovered,
+    },
     revenue: { byOperator, parkPassesFen, writtenOffFen, totalFen: clearedFen + parkPassesFen },
     loads: {
       bySource,
@@ -496,7 +530,12 @@ export function buildReport(input: ReportInput): CityDayReport {
       rounds: facts.syncRounds,
       uploaded: facts.syncUploaded,
       failures: facts.syncFailures,
-      offlineWindows: facts.offlineWindows.map((w) => ({ deviceId: w.deviceId, from: beijingText(w.fromMs), until: beijingText(w.untilMs), hours: round3((w.untilMs - w.fromMs) / 3_600_000) })),
+      offlineWindows: facts.offlineWindows.map((w) => ({
+        deviceId: w.deviceId,
+        from: beijingText(w.fromMs),
+        until: beijingText(w.untilMs),
+        hours: round3((w.untilMs - w.fromMs) / 3_600_000),
+      })),
     },
     reconciliation: { gateway: rec, ledger: gateway.balances, moneyIdentity, crossCheck: input.crossCheck },
   };

@@ -15,8 +15,8 @@ import {
   transactionTimeBytes,
   type CardRecordKind,
   type HolderProfile,
-} from '../core/src/index.ts';
-import { loadRequestFromCard } from '../validator-firmware-sim/src/rider/issue-cards.ts';
+} from '#core';
+import { loadRequestFromCard } from '#validator/rider/issue-cards';
 import type { GatewayClient } from './gateway-client.ts';
 import type { SeededRandom } from './seeded-random.ts';
 
@@ -56,7 +56,13 @@ function socialSecurityNo(random: SeededRandom): string {
   return `110101${digits.slice(6)}${random.int(0, 9)}`;
 }
 
-export async function issueRiderCard(gateway: GatewayClient, counterToken: string, index: number, profile: HolderProfile, random: SeededRandom): Promise<RiderCard> {
+export async function issueRiderCard(
+  gateway: GatewayClient,
+  counterToken: string,
+  index: number,
+  profile: HolderProfile,
+  random: SeededRandom,
+): Promise<RiderCard> {
   const ssn = socialSecurityNo(random);
   const holderName = `乘客${index + 1}`;
   const answer = await gateway.post<{ card: { cardNo: string }; cardImage: string }>('/v1/cards', counterToken, {
@@ -142,7 +148,13 @@ export async function counterCardRead(gateway: GatewayClient, rider: RiderCard, 
 }
 
 /** Sells the park annual pass and writes it onto the card with the issuer's authorised record write. */
-export async function buyParkPass(gateway: GatewayClient, rider: RiderCard, token: string, idempotencyKey: string, paymentSource?: string): Promise<{ passYear: number }> {
+export async function buyParkPass(
+  gateway: GatewayClient,
+  rider: RiderCard,
+  token: string,
+  idempotencyKey: string,
+  paymentSource?: string,
+): Promise<{ passYear: number }> {
   const challenge = rider.card.getChallenge();
   if (challenge.sw !== SW.success) throw new Error(`GET CHALLENGE: SW ${challenge.sw.toString(16)}`);
   const passes = rider.card.image().parkPasses;

@@ -11,10 +11,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlacklistStore } from '../../validator-firmware-sim/src/storage/blacklist-store.ts';
-import { openDeviceDb } from '../../validator-firmware-sim/src/storage/device-db.ts';
-import { DeviceStateStore } from '../../validator-firmware-sim/src/storage/device-state-store.ts';
-import { MIGRATIONS } from '../../validator-firmware-sim/src/storage/migrations.ts';
+import { BlacklistStore } from '#validator/storage/blacklist-store';
+import { openDeviceDb } from '#validator/storage/device-db';
+import { DeviceStateStore } from '#validator/storage/device-state-store';
+import { MIGRATIONS } from '#validator/storage/migrations';
 import { listedCard } from '../blacklist-lookup.bench.ts';
 
 /** The device id the cached files are initialised with. */

@@ -15,9 +15,9 @@
  * commit could approach); never how the gateway runs.
  */
 import Fastify from 'fastify';
-import { buildGateway } from '../../gateway/src/app.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import { makeIssuer } from '../../test/purse/fixtures.ts';
+import { buildGateway } from '#gateway/app';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { makeIssuer } from '#test/purse/fixtures';
 
 async function main(): Promise<void> {
   const dbPath = process.argv[2];
@@ -39,7 +39,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown());
   process.stdin.on('end', () => void shutdown());
   process.stdin.resume();
-  process.stdout.write(`${JSON.stringify({ gateway: gatewayUrl, hello: helloUrl, pid: process.pid, synchronous: store.db.pragma('synchronous', { simple: true }) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ gateway: gatewayUrl, hello: helloUrl, pid: process.pid, synchronous: store.db.pragma('synchronous', { simple: true }) })}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -10,7 +10,7 @@
  * bench replays card i with TSN start + i (see ReplayDeck). A replay that drifts (another
  * command order, another MAC1) is counted in `mismatches` and the bench's checksum fails.
  */
-import type { CardPort, CardRecordKind, CardResponse } from '../../core/src/index.ts';
+import type { CardPort, CardRecordKind, CardResponse } from '#core';
 
 type Method =
   | 'readCardView'

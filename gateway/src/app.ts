@@ -14,8 +14,8 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Ajv } from 'ajv';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { fileURLToPath } from 'node:url';
-import { LIMITS } from '../../core/src/index.ts';
+import { LIMITS } from '#core';
+import { defaultSubwayNetworkCsv } from '#tools/shared-data';
 import { registerAuthHook } from './auth/auth-hook.ts';
 import { DEFAULT_KDF } from './auth/passwords.ts';
 import type { GatewayContext, GatewayPolicies } from './http/gateway-context.ts';
@@ -49,7 +49,7 @@ export const DEFAULT_POLICIES: GatewayPolicies = {
 };
 
 /** ../shared/data/beijing-subway-sections.csv relative to the repository root. */
-export const DEFAULT_SUBWAY_NETWORK_CSV = fileURLToPath(new URL('../../../shared/data/beijing-subway-sections.csv', import.meta.url));
+export const DEFAULT_SUBWAY_NETWORK_CSV = defaultSubwayNetworkCsv();
 
 export interface BuildGatewayOptions {
   store: Store;
@@ -112,6 +112,7 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     clock: options.clock ?? Date.now,
     policies,
     subwayNetworkCsvPath: options.subwayNetworkCsvPath ?? process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV,
+    lifecycle: { shuttingDown: false },
   };
   if (options.migrate !== false) await options.store.migrate();
 
@@ -152,7 +153,10 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     void reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problemFor('not-found', `no route ${request.method} ${request.url.split('?')[0]}`, request.url.split('?')[0]));
+    void reply
+      .code(404)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problemFor('not-found', `no route ${request.method} ${request.url.split('?')[0]}`, request.url.split('?')[0]));
   });
 
   // First of the onRequest hooks: a query string the gateway cannot read is a 400 whoever calls;
@@ -204,7 +208,9 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   // nobody reads (every read also runs the same idempotent job).
   if (policies.lossExpiryIntervalMs > 0) {
     const timer = setInterval(() => {
-      context.store.transaction((tx) => expireTemporaryLosses(tx, context.clock())).catch((error: unknown) => app.log.error({ err: error }, 'loss expiry job failed'));
+      context.store
+        .transaction((tx) => expireTemporaryLosses(tx, context.clock()))
+        .catch((error: unknown) => app.log.error({ err: error }, 'loss expiry job failed'));
     }, policies.lossExpiryIntervalMs);
     timer.unref();
     app.addHook('onClose', async () => clearInterval(timer));

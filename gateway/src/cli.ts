@@ -71,7 +71,11 @@ async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   }
 }
 
-export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), err: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<number> {
+export async function main(
+  argv: string[],
+  out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+  err: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<number> {
   try {
     const { positional, options } = parseArgs(argv);
     const [area, command, target] = positional;
@@ -96,7 +100,12 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
               dir,
               caFingerprintSha256: ca.fingerprint,
               caNotAfter: new Date(ca.notAfterMs).toISOString(),
-              files: { caKey: `${CA_KEY_FILE} (mode 0600)`, caCertificate: CA_CERT_FILE, listenerKey: `${SERVER_KEY_FILE} (mode 0600)`, listenerCertificate: SERVER_CERT_FILE },
+              files: {
+                caKey: `${CA_KEY_FILE} (mode 0600)`,
+                caCertificate: CA_CERT_FILE,
+                listenerKey: `${SERVER_KEY_FILE} (mode 0600)`,
+                listenerCertificate: SERVER_CERT_FILE,
+              },
               listenerHostnames: tls.hostnames,
             },
             null,
@@ -112,11 +121,15 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
         }
         const ca = ensureDeviceCa(dir);
         const counts = await withStore((store) =>
-          store.transaction((tx) => tx.all<{ status: string; n: number }>(
-            `SELECT CASE WHEN revoked_ms IS NOT NULL THEN 'revoked' WHEN not_after_ms < ? THEN 'expired' ELSE 'active' END AS status, COUNT(*) AS n
+          store.transaction(
+            (tx) =>
+              tx.all<{ status: string; n: number }>(
+                `SELECT CASE WHEN revoked_ms IS NOT NULL THEN 'revoked' WHEN not_after_ms < ? THEN 'expired' ELSE 'active' END AS status, COUNT(*) AS n
                FROM device_certificates GROUP BY 1 ORDER BY 1`,
-            [nowMs],
-          ), { readOnly: true }),
+                [nowMs],
+              ),
+            { readOnly: true },
+          ),
         );
         out(JSON.stringify({ dir, ca: ca.toJSON(), certificates: Object.fromEntries(counts.map((c) => [c.status, Number(c.n)])) }, null, 2));
         return 0;
@@ -154,7 +167,16 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
           store.transaction((tx) => (device ? certificatesOf(tx, device, 1_000) : listCertificates(tx, '', 10_000)), { readOnly: true }),
         );
         for (const row of rows) {
-          out(JSON.stringify({ deviceId: row.deviceId, serial: row.serial, kind: row.kind, status: certificateStatus(row, nowMs), notAfter: new Date(row.notAfterMs).toISOString(), revokedReason: row.revokedReason }));
+          out(
+            JSON.stringify({
+              deviceId: row.deviceId,
+              serial: row.serial,
+              kind: row.kind,
+              status: certificateStatus(row, nowMs),
+              notAfter: new Date(row.notAfterMs).toISOString(),
+              revokedReason: row.revokedReason,
+            }),
+          );
         }
         return 0;
       }

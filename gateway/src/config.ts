@@ -33,7 +33,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   if (adminToken !== undefined && !/^[A-Za-z0-9._~+/=-]{16,256}$/.test(adminToken)) {
     throw new ConfigError('GATEWAY_ADMIN_TOKEN must be 16..256 characters of [A-Za-z0-9._~+/=-]');
   }
-  const skewSeconds = env.GATEWAY_CLOCK_SKEW_ALERT_S === undefined || env.GATEWAY_CLOCK_SKEW_ALERT_S === '' ? undefined : Number(env.GATEWAY_CLOCK_SKEW_ALERT_S);
+  const skewSeconds =
+    env.GATEWAY_CLOCK_SKEW_ALERT_S === undefined || env.GATEWAY_CLOCK_SKEW_ALERT_S === '' ? undefined : Number(env.GATEWAY_CLOCK_SKEW_ALERT_S);
   if (skewSeconds !== undefined && (!Number.isInteger(skewSeconds) || skewSeconds < 1 || skewSeconds > 31_536_000)) {
     throw new ConfigError(`GATEWAY_CLOCK_SKEW_ALERT_S must be an integer 1..31536000 (seconds), got ${JSON.stringify(env.GATEWAY_CLOCK_SKEW_ALERT_S)}`);
   }

@@ -49,9 +49,15 @@ async function main(): Promise<void> {
   if (admin.source !== 'env') app.log.info({ adminTokenFile: config.adminTokenFile }, 'operator token is in this file (mode 0600)');
   app.log.info({ store: store.dialect, keyFile: config.keyFile }, 'gateway starting');
   if (devicePki) {
-    app.log.info({ pkiDir: pkiConfig.dir, caFingerprint: devicePki.ca.fingerprint, created: devicePki.ca.created }, devicePki.ca.created ? 'device CA created (key mode 0600)' : 'device CA loaded');
+    app.log.info(
+      { pkiDir: pkiConfig.dir, caFingerprint: devicePki.ca.fingerprint, created: devicePki.ca.created },
+      devicePki.ca.created ? 'device CA created (key mode 0600)' : 'device CA loaded',
+    );
   } else {
-    app.log.warn({ pkiDir: pkiConfig.dir }, 'no device CA (GATEWAY_DEVICE_PKI=off, or none in the folder: npm run gateway -- pki init): validators sync on the main API with bearer credentials');
+    app.log.warn(
+      { pkiDir: pkiConfig.dir },
+      'no device CA (GATEWAY_DEVICE_PKI=off, or none in the folder: npm run gateway -- pki init): validators sync on the main API with bearer credentials',
+    );
   }
   if (!['127.0.0.1', '::1', 'localhost'].includes(config.host)) {
     app.log.warn({ host: config.host }, 'the main API serves plain HTTP beyond loopback: terminate TLS in front of it (load balancer)');

@@ -24,7 +24,9 @@ export async function badInputWorld(run: number): Promise<CityWorld> {
 const UNSNAPSHOTTED = new Set(['audit_log', 'sqlite_sequence']);
 
 export async function stateSnapshot(w: CityWorld): Promise<string> {
-  const tables = (await w.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")).map((t) => t.name);
+  const tables = (await w.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")).map(
+    (t) => t.name,
+  );
   const counts: Record<string, number> = {};
   for (const table of tables) {
     if (UNSNAPSHOTTED.has(table)) continue;

@@ -11,16 +11,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  CardFormatError,
-  CardSimulator,
-  SW,
-  encodeCardImage,
-  parseCardImage,
-  parseCardView,
-  type CardPort,
-  type CardResponse,
-} from '../../core/src/index.ts';
+import { CardFormatError, CardSimulator, SW, encodeCardImage, parseCardImage, parseCardView, type CardPort, type CardResponse } from '#core';
 import { ProofTally } from '../support/proof-summary.ts';
 import { makeCardImage, makeIssuer, seededRandom } from '../purse/fixtures.ts';
 import { createDevice, profile, 花园桥 } from '../validator/device-fixtures.ts';
@@ -134,7 +125,14 @@ describe('corrupted blacklist deltas applied to a validator', () => {
         { what: 'null entry', entries: [null], toVersion: 2 },
         { what: 'NaN version', entries: [{ ...good, version: Number.NaN }], toVersion: 2 },
         { what: 'fractional version', entries: [{ ...good, version: 1.5 }], toVersion: 2 },
-        { what: 'a good entry then a bad one', entries: [{ ...good, version: 2, cardNo: '1000754300000023' }, { ...good, version: 3, cardNo: 'garbage' }], toVersion: 3 },
+        {
+          what: 'a good entry then a bad one',
+          entries: [
+            { ...good, version: 2, cardNo: '1000754300000023' },
+            { ...good, version: 3, cardNo: 'garbage' },
+          ],
+          toVersion: 3,
+        },
         { what: 'a remove of the listed card then garbage', entries: [{ ...good, version: 2, op: 'remove' }, { version: 3 }], toVersion: 3 },
       ];
       for (const b of bad) {
@@ -154,12 +152,16 @@ describe('corrupted blacklist deltas applied to a validator', () => {
       }
       // Fast-check: any entry list that is not made of well-formed entries changes nothing.
       await fc.assert(
-        fc.asyncProperty(fc.array(fc.anything({ maxDepth: 2 }), { minLength: 1, maxLength: 5 }), fc.integer({ min: -5, max: 50 }), async (entries, toVersion) => {
-          tally.badInputs++;
-          const result = await gate.blacklist.applyDelta({ entries: entries as never, toVersion });
-          expect(result.status).toBe('refused');
-          expect(gate.status().blacklistVersion).toBe(stateBefore.blacklistVersion);
-        }),
+        fc.asyncProperty(
+          fc.array(fc.anything({ maxDepth: 2 }), { minLength: 1, maxLength: 5 }),
+          fc.integer({ min: -5, max: 50 }),
+          async (entries, toVersion) => {
+            tally.badInputs++;
+            const result = await gate.blacklist.applyDelta({ entries: entries as never, toVersion });
+            expect(result.status).toBe('refused');
+            expect(gate.status().blacklistVersion).toBe(stateBefore.blacklistVersion);
+          },
+        ),
         { numRuns: 200, seed: Number(process.env.PROOF_SEED ?? 44) },
       );
       expect(gate.blacklist.lookup(listed).listed).toBe(true);

@@ -11,7 +11,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LIMITS } from '../../core/src/index.ts';
+import { LIMITS } from '#core';
 import { ProofTally } from '../support/proof-summary.ts';
 import type { CityWorld } from '../model/city-world.ts';
 import { badInputWorld, stateSnapshot } from './bad-input-world.ts';
@@ -25,11 +25,7 @@ let routes: Array<{ method: string; url: string }>;
 beforeAll(async () => {
   w = await badInputWorld(1);
   const loads = await w.all<{ id: number }>('SELECT id FROM loads ORDER BY id LIMIT 1');
-  const fill = (url: string): string =>
-    url
-      .replace(':cardNo', w.cards[0].cardNo)
-      .replace(':deviceId', w.devices[0].id)
-      .replace(':id', String(loads[0].id));
+  const fill = (url: string): string => url.replace(':cardNo', w.cards[0].cardNo).replace(':deviceId', w.devices[0].id).replace(':id', String(loads[0].id));
   const all = (w.app as unknown as { gatewayRoutes: Array<{ method: string; url: string; hidden: boolean }> }).gatewayRoutes;
   routes = all.filter((r) => !r.url.startsWith('/docs') && r.method !== 'OPTIONS').map((r) => ({ method: r.method, url: fill(r.url) }));
   before = await stateSnapshot(w);
@@ -70,7 +66,12 @@ describe('bad input on every HTTP route', () => {
     for (const route of routes) {
       if (PUBLIC.test(`${route.method} ${route.url}`)) continue;
       for (const headers of bad) {
-        const res = await w.app.inject({ method: route.method as 'GET', url: route.url, headers: { ...headers, 'content-type': 'application/json' }, payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : '{}' });
+        const res = await w.app.inject({
+          method: route.method as 'GET',
+          url: route.url,
+          headers: { ...headers, 'content-type': 'application/json' },
+          payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : '{}',
+        });
         tally.badInputs++;
         expectClearRefusal(res, `${route.method} ${route.url} with ${JSON.stringify(headers).slice(0, 60)}`);
         expect(res.statusCode, `${route.method} ${route.url}`).toBe(401);
@@ -80,11 +81,21 @@ describe('bad input on every HTTP route', () => {
   });
 
   it('a device credential on an operator route, an app token on a counter route: 403', async () => {
-    const res = await w.app.inject({ method: 'POST', url: '/v1/cards', headers: { authorization: `Bearer ${w.devices[0].credential}`, 'content-type': 'application/json' }, payload: {} });
+    const res = await w.app.inject({
+      method: 'POST',
+      url: '/v1/cards',
+      headers: { authorization: `Bearer ${w.devices[0].credential}`, 'content-type': 'application/json' },
+      payload: {},
+    });
     tally.badInputs++;
     expectClearRefusal(res, 'device on POST /v1/cards');
     expect(res.statusCode).toBe(403);
-    const foreign = await w.app.inject({ method: 'POST', url: `/v1/devices/${w.devices[1].id}/sync`, headers: { authorization: `Bearer ${w.devices[0].credential}`, 'content-type': 'application/x-msgpack' }, payload: Buffer.from([0x80]) });
+    const foreign = await w.app.inject({
+      method: 'POST',
+      url: `/v1/devices/${w.devices[1].id}/sync`,
+      headers: { authorization: `Bearer ${w.devices[0].credential}`, 'content-type': 'application/x-msgpack' },
+      payload: Buffer.from([0x80]),
+    });
     tally.badInputs++;
     expect(foreign.statusCode).toBe(403);
     expect(await stateSnapshot(w)).toBe(before);
@@ -98,9 +109,19 @@ describe('bad input on every HTTP route', () => {
     const body = fc.oneof(
       fc.jsonValue({ maxDepth: 3 }).filter((v) => !(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0)),
       fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1 }),
-      fc.record({ amount: fc.oneof(fc.double(), fc.string({ maxLength: 12 }), fc.constant('-10.00'), fc.constant('1e3'), fc.constant('10.001')), cardNo: fc.string({ maxLength: 20 }) }),
+      fc.record({
+        amount: fc.oneof(fc.double(), fc.string({ maxLength: 12 }), fc.constant('-10.00'), fc.constant('1e3'), fc.constant('10.001')),
+        cardNo: fc.string({ maxLength: 20 }),
+      }),
     );
-    const contentType = fc.constantFrom('application/json', 'application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', 'application/x-msgpack');
+    const contentType = fc.constantFrom(
+      'application/json',
+      'application/json',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'application/octet-stream',
+      'application/x-msgpack',
+    );
     const who = fc.constantFrom<'admin' | 'counter'>('admin', 'counter');
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...writes), body, contentType, who, async (route, value, type, role) => {
@@ -129,7 +150,11 @@ describe('bad input on every HTTP route', () => {
       const res = await w.app.inject({
         method: 'POST',
         url: route.url,
-        headers: { ...(sync ? { authorization: `Bearer ${w.devices[0].credential}` } : w.admin), 'content-type': sync ? 'application/x-msgpack' : 'application/json', 'idempotency-key': 'huge' },
+        headers: {
+          ...(sync ? { authorization: `Bearer ${w.devices[0].credential}` } : w.admin),
+          'content-type': sync ? 'application/x-msgpack' : 'application/json',
+          'idempotency-key': 'huge',
+        },
         payload: sync ? Buffer.alloc(8 * 1024 * 1024 + 16, 0x90) : route.url === '/v1/fare-tables' ? hugeFareTables : huge,
       });
       tally.badInputs++;
@@ -166,11 +191,18 @@ describe('bad input on every HTTP route', () => {
   });
 
   it('random path parameters and query strings on every route: never 5xx, nothing changes', async () => {
-    const templates = (w.app as unknown as { gatewayRoutes: Array<{ method: string; url: string }> }).gatewayRoutes.filter((r) => r.url.includes(':') || r.method === 'GET');
+    const templates = (w.app as unknown as { gatewayRoutes: Array<{ method: string; url: string }> }).gatewayRoutes.filter(
+      (r) => r.url.includes(':') || r.method === 'GET',
+    );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...templates), fc.string({ maxLength: 40 }), fc.string({ maxLength: 30 }), async (route, param, query) => {
-        const url = route.url.replace(/:[A-Za-z]+/g, encodeURIComponent(param)) + `?${encodeURIComponent(query)}=${encodeURIComponent(param)}&limit=${encodeURIComponent(query)}`;
-        const res = await w.app.inject({ method: route.method as 'GET', url, headers: { ...w.counter, 'content-type': 'application/json' }, payload: route.method === 'GET' ? undefined : '{}' });
+        const url = `${route.url.replace(/:[A-Za-z]+/g, encodeURIComponent(param))}?${encodeURIComponent(query)}=${encodeURIComponent(param)}&limit=${encodeURIComponent(query)}`;
+        const res = await w.app.inject({
+          method: route.method as 'GET',
+          url,
+          headers: { ...w.counter, 'content-type': 'application/json' },
+          payload: route.method === 'GET' ? undefined : '{}',
+        });
         tally.badInputs++;
         expect(res.statusCode, `${route.method} ${url} -> ${res.body.slice(0, 200)}`).toBeLessThan(500);
       }),

@@ -6,8 +6,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL_VERSION, type JournalRecord } from '../../core/src/index.ts';
-import { checkSyncRequest, isJournalRecord, journalRecordProblems } from '../../gateway/src/services/sync-record-guard.ts';
+import { SYNC_PROTOCOL_VERSION, type JournalRecord } from '#core';
+import { checkSyncRequest, isJournalRecord, journalRecordProblems } from '#gateway/services/sync-record-guard';
 
 const DEVICE = 'gate-guard-1';
 
@@ -47,13 +47,37 @@ const FIELDS = Object.keys(genuine(1)) as (keyof JournalRecord)[];
 const anyValue = fc.oneof(
   fc.integer({ min: -2, max: 300_000 }),
   fc.constantFrom(0x06, 0x09, 20260230, 20261301, 235960, 246000, 2 ** 53, -0, 1.5, Number.NaN, Infinity, 70_000, 0xffff, 0x1_0000_0000),
-  fc.constantFrom('', 'debit', 'none', 'block', 'sm4', 'aes', 'bus', 'subway-exit', '1000000000000018', '10000000000000x8', 'ABCDEF012345', 'ABCDEF01234', '0A1B2C3D', '0A1B2C3G', DEVICE, 'other device!'),
+  fc.constantFrom(
+    '',
+    'debit',
+    'none',
+    'block',
+    'sm4',
+    'aes',
+    'bus',
+    'subway-exit',
+    '1000000000000018',
+    '10000000000000x8',
+    'ABCDEF012345',
+    'ABCDEF01234',
+    '0A1B2C3D',
+    '0A1B2C3G',
+    DEVICE,
+    'other device!',
+  ),
   fc.string({ maxLength: 20 }),
   fc.boolean(),
   fc.constantFrom(null, undefined, [], {}, new Uint8Array(4)),
 );
 
-const requestOf = (records: unknown[]) => ({ protocolVersion: SYNC_PROTOCOL_VERSION, deviceId: DEVICE, records, blacklistVersion: 0, fareTableVersion: 1, deviceTimeMs: 1 });
+const requestOf = (records: unknown[]) => ({
+  protocolVersion: SYNC_PROTOCOL_VERSION,
+  deviceId: DEVICE,
+  records,
+  blacklistVersion: 0,
+  fareTableVersion: 1,
+  deviceTimeMs: 1,
+});
 
 describe('sync guard: the quick verdict and the reasons agree', () => {
   it('fast-check: records with fields set to anything are accepted exactly when they have no problem', () => {

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { pack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL_VERSION, type JournalRecord, type SyncRequest } from '../../core/src/index.ts';
+import { SYNC_PROTOCOL_VERSION, type JournalRecord, type SyncRequest } from '#core';
 import { ProofTally } from '../support/proof-summary.ts';
 import type { CityWorld, DeviceSlot } from '../model/city-world.ts';
 import { badInputWorld, stateSnapshot } from './bad-input-world.ts';
@@ -41,11 +41,24 @@ afterAll(async () => {
 
 function request(recs: unknown[], extra: Record<string, unknown> = {}): SyncRequest {
   const state = slot.device.state.read();
-  return { protocolVersion: SYNC_PROTOCOL_VERSION, deviceId: slot.id, records: recs as JournalRecord[], blacklistVersion: state.blacklistVersion, fareTableVersion: state.fareTableVersion, deviceTimeMs: w.clock.ms, ...extra };
+  return {
+    protocolVersion: SYNC_PROTOCOL_VERSION,
+    deviceId: slot.id,
+    records: recs as JournalRecord[],
+    blacklistVersion: state.blacklistVersion,
+    fareTableVersion: state.fareTableVersion,
+    deviceTimeMs: w.clock.ms,
+    ...extra,
+  };
 }
 
 async function send(payload: Buffer, contentType = 'application/x-msgpack') {
-  return w.app.inject({ method: 'POST', url: `/v1/devices/${slot.id}/sync`, headers: { authorization: `Bearer ${slot.credential}`, 'content-type': contentType }, payload });
+  return w.app.inject({
+    method: 'POST',
+    url: `/v1/devices/${slot.id}/sync`,
+    headers: { authorization: `Bearer ${slot.credential}`, 'content-type': contentType },
+    payload,
+  });
 }
 
 async function expectRefused(payload: Buffer, what: string, codes: string[] = ['invalid-msgpack', 'invalid-sync-batch']): Promise<void> {
@@ -85,7 +98,14 @@ describe('bad msgpack sync payloads', () => {
       fc.asyncProperty(
         fc.oneof(
           fc.anything({ maxDepth: 3 }),
-          fc.record({ protocolVersion: fc.anything(), deviceId: fc.anything(), records: fc.anything({ maxDepth: 2 }), blacklistVersion: fc.anything(), fareTableVersion: fc.anything(), deviceTimeMs: fc.anything() }),
+          fc.record({
+            protocolVersion: fc.anything(),
+            deviceId: fc.anything(),
+            records: fc.anything({ maxDepth: 2 }),
+            blacklistVersion: fc.anything(),
+            fareTableVersion: fc.anything(),
+            deviceTimeMs: fc.anything(),
+          }),
         ),
         async (value) => {
           let payload: Buffer;

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { escapeHtml } from '../../demo/svg-chart.ts';
+import { escapeHtml } from '#demo/svg-chart';
 
 /**
  * Issue 7: "the quick mode also runs inside npm test as a smoke test with loose budgets, so
@@ -29,7 +29,9 @@ describe('bench quick mode (every suite)', () => {
   // Listed before the run, so the comparison below holds while suites are being added.
   let suiteFiles: string[] = [];
   beforeAll(() => {
-    suiteFiles = readdirSync(join(ROOT, 'bench')).filter((f) => f.endsWith('.bench.ts')).map((f) => f.replace('.bench.ts', ''));
+    suiteFiles = readdirSync(join(ROOT, 'bench'))
+      .filter((f) => f.endsWith('.bench.ts'))
+      .map((f) => f.replace('.bench.ts', ''));
     run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--quick', '--out', out], {
       cwd: ROOT,
       encoding: 'utf8',
@@ -57,7 +59,10 @@ describe('bench quick mode (every suite)', () => {
     for (const s of r.suites) {
       expect(s.failures, s.suite).toEqual([]);
       expect(s.checksums.length, `${s.suite} asserts a checksum`).toBeGreaterThan(0);
-      expect(s.checksums.every((c) => c.pass), s.suite).toBe(true);
+      expect(
+        s.checksums.every((c) => c.pass),
+        s.suite,
+      ).toBe(true);
       const tasks = r.tasks.filter((t) => t.suite === s.suite);
       const metrics = r.metrics.filter((m) => m.suite === s.suite);
       expect(tasks.length + metrics.length, `${s.suite} measured something`).toBeGreaterThan(0);

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BenchContext, checkBudget, loosen } from '../../bench/harness.ts';
-import { parseArgs, renderTable } from '../../bench/run.ts';
+import { BenchContext, checkBudget, loosen } from '#bench/harness';
+import { parseArgs, renderTable } from '#bench/run';
 
-const quickCtx = (looseness = 1) =>
-  new BenchContext({ suite: 'unit', quick: true, looseness, timeMs: 10, warmupMs: 2 });
+const quickCtx = (looseness = 1) => new BenchContext({ suite: 'unit', quick: true, looseness, timeMs: 10, warmupMs: 2 });
 
 describe('bench harness', () => {
   it('measures tasks, computes ratios to the floor and to a sum of tasks', async () => {
@@ -11,7 +10,14 @@ describe('bench harness', () => {
     let x = 0;
     await ctx.measure([
       { name: 'floor', floor: true, batch: 16, fn: () => (x += 1) },
-      { name: 'heavier', batch: 16, fn: () => { for (let i = 0; i < 200; i++) x += i; return x; } },
+      {
+        name: 'heavier',
+        batch: 16,
+        fn: () => {
+          for (let i = 0; i < 200; i++) x += i;
+          return x;
+        },
+      },
       { name: 'vs sum', ratioTo: ['floor', 'heavier'], fn: () => (x ^= 3) },
     ]);
     ctx.checksum('x is a number', typeof x, 'number');
@@ -28,7 +34,16 @@ describe('bench harness', () => {
 
   it('fails a missed budget, a wrong checksum, and a suite without checksum', async () => {
     const ctx = quickCtx();
-    await ctx.measure([{ name: 'slow', fn: () => { const end = performance.now() + 0.05; while (performance.now() < end); }, budget: { p50Us: 1 } }]);
+    await ctx.measure([
+      {
+        name: 'slow',
+        fn: () => {
+          const end = performance.now() + 0.05;
+          while (performance.now() < end);
+        },
+        budget: { p50Us: 1 },
+      },
+    ]);
     ctx.checksum('wrong', 1, 2);
     const r = ctx.result();
     expect(r.pass).toBe(false);
@@ -46,16 +61,23 @@ describe('bench harness', () => {
   it('in quick mode re-measures a task that missed an absolute budget, and records the attempts', async () => {
     const ctx = new BenchContext({ suite: 'unit', quick: true, looseness: 1, timeMs: 5, warmupMs: 1, retries: 2 });
     let phase = 0;
-    await ctx.measure([{
-      name: 'slow once',
-      minSamples: 10,
-      beforeAll: () => { phase++; },
-      fn: () => {
-        // Slow during the first attempt's warmup and run (phases 1-2), fast afterwards.
-        if (phase <= 2) { const end = performance.now() + 0.2; while (performance.now() < end); }
+    await ctx.measure([
+      {
+        name: 'slow once',
+        minSamples: 10,
+        beforeAll: () => {
+          phase++;
+        },
+        fn: () => {
+          // Slow during the first attempt's warmup and run (phases 1-2), fast afterwards.
+          if (phase <= 2) {
+            const end = performance.now() + 0.2;
+            while (performance.now() < end);
+          }
+        },
+        budget: { p50Us: 100 },
       },
-      budget: { p50Us: 100 },
-    }]);
+    ]);
     ctx.checksum('ran', phase > 2, true);
     const r = ctx.result();
     expect(r.tasks[0].attempts).toBe(2);
@@ -63,7 +85,12 @@ describe('bench harness', () => {
   });
 
   it('loosens budgets in quick mode (times multiplied, throughput divided)', () => {
-    expect(loosen({ p50Us: 2, p99Us: 10, minOpsPerSec: 1000, maxRatioToFloor: 3 }, 5)).toEqual({ p50Us: 10, p99Us: 50, minOpsPerSec: 200, maxRatioToFloor: 15 });
+    expect(loosen({ p50Us: 2, p99Us: 10, minOpsPerSec: 1000, maxRatioToFloor: 3 }, 5)).toEqual({
+      p50Us: 10,
+      p99Us: 50,
+      minOpsPerSec: 200,
+      maxRatioToFloor: 15,
+    });
     expect(checkBudget({ medianUs: 3, p99Us: 4, opsPerSec: 10, ratioToFloor: null }, { p50Us: 2, minOpsPerSec: 100, maxRatioToFloor: 2 })).toHaveLength(3);
     const ctx = quickCtx(5);
     expect(ctx.metric('rss', 900, 'MB', { max: 200 }).pass).toBe(true);

@@ -1,15 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import type { BenchReport, MetricResult, TaskResult } from '../../bench/harness.ts';
-import { htmlPathFor, logScale, renderBenchHtml } from '../../bench/report-html.ts';
-import { FAIL_COLOR, PASS_COLOR, escapeHtml } from '../../demo/svg-chart.ts';
+import type { BenchReport, MetricResult, TaskResult } from '#bench/harness';
+import { htmlPathFor, logScale, renderBenchHtml } from '#bench/report-html';
+import { FAIL_COLOR, PASS_COLOR, escapeHtml } from '#demo/svg-chart';
 
 /** The chart bench/run.ts writes next to the results JSON, drawn from fabricated results. */
 const EVIL = '<script>alert("x")</script> & co';
 
 function task(suite: string, name: string, over: Partial<TaskResult> = {}): TaskResult {
   return {
-    suite, name, samples: 100, batch: 1, medianUs: 10, p99Us: 40, meanUs: 12, opsPerSec: 80_000, ratioTo: null, ratioToFloor: null,
-    budget: null, appliedBudget: null, pass: true, failures: [], floor: false, attempts: 1, ...over,
+    suite,
+    name,
+    samples: 100,
+    batch: 1,
+    medianUs: 10,
+    p99Us: 40,
+    meanUs: 12,
+    opsPerSec: 80_000,
+    ratioTo: null,
+    ratioToFloor: null,
+    budget: null,
+    appliedBudget: null,
+    pass: true,
+    failures: [],
+    floor: false,
+    attempts: 1,
+    ...over,
   };
 }
 
@@ -20,14 +35,32 @@ function metric(suite: string, name: string, over: Partial<MetricResult> = {}): 
 function fabricated(): BenchReport {
   const tasks: TaskResult[] = [
     task('crypto', 'floor: one DES block', { floor: true, medianUs: 0.07, p99Us: 0.09 }),
-    task('crypto', 'MAC1 3DES', { medianUs: 0.3, p99Us: 0.5, ratioTo: 'floor: one DES block', ratioToFloor: 4.3, budget: { p50Us: 2, maxRatioToFloor: 12 }, appliedBudget: { p50Us: 10, maxRatioToFloor: 60 } }),
+    task('crypto', 'MAC1 3DES', {
+      medianUs: 0.3,
+      p99Us: 0.5,
+      ratioTo: 'floor: one DES block',
+      ratioToFloor: 4.3,
+      budget: { p50Us: 2, maxRatioToFloor: 12 },
+      appliedBudget: { p50Us: 10, maxRatioToFloor: 60 },
+    }),
     task('crypto', EVIL, {
-      medianUs: 3, p99Us: 900, ratioTo: 'floor: one DES block', ratioToFloor: 42.9,
-      budget: { p50Us: 5, p99Us: 100, maxRatioToFloor: 10 }, appliedBudget: { p50Us: 5, p99Us: 100, maxRatioToFloor: 10 },
-      pass: false, failures: ['p99 900 µs > 100', 'ratio 42.9 > 10.0'],
+      medianUs: 3,
+      p99Us: 900,
+      ratioTo: 'floor: one DES block',
+      ratioToFloor: 42.9,
+      budget: { p50Us: 5, p99Us: 100, maxRatioToFloor: 10 },
+      appliedBudget: { p50Us: 5, p99Us: 100, maxRatioToFloor: 10 },
+      pass: false,
+      failures: ['p99 900 µs > 100', 'ratio 42.9 > 10.0'],
     }),
     task('crypto', 'never ran', { samples: 0, medianUs: NaN, p99Us: NaN, opsPerSec: 0, pass: false, failures: ['no samples'] }),
-    task('sync "ingest"', 'ingest 5,000 records', { medianUs: 180_000, p99Us: 400_000, opsPerSec: 5, budget: { minOpsPerSec: 2 }, appliedBudget: { minOpsPerSec: 2 } }),
+    task('sync "ingest"', 'ingest 5,000 records', {
+      medianUs: 180_000,
+      p99Us: 400_000,
+      opsPerSec: 5,
+      budget: { minOpsPerSec: 2 },
+      appliedBudget: { minOpsPerSec: 2 },
+    }),
   ];
   const metrics: MetricResult[] = [
     metric('sync "ingest"', 'records/s (service)', { value: 24_975, unit: 'records/s', min: 50_000, appliedMin: 50_000, pass: false }),
@@ -39,7 +72,15 @@ function fabricated(): BenchReport {
     looseness: 5,
     pass: false,
     suites: [
-      { suite: 'crypto', quick: true, checksums: [{ label: 'MAC1 <fixed>', actual: 'C2F8', expected: 'C2F8', pass: true }], notes: ['<img src=x onerror=alert(1)>'], pass: false, failures: [`${EVIL}: p99 900 µs > 100`], durationMs: 1234 },
+      {
+        suite: 'crypto',
+        quick: true,
+        checksums: [{ label: 'MAC1 <fixed>', actual: 'C2F8', expected: 'C2F8', pass: true }],
+        notes: ['<img src=x onerror=alert(1)>'],
+        pass: false,
+        failures: [`${EVIL}: p99 900 µs > 100`],
+        durationMs: 1234,
+      },
       { suite: 'sync "ingest"', quick: true, checksums: [], notes: [], pass: false, failures: ['records/s (service) outside its limits'], durationMs: 5678 },
     ],
     tasks,
@@ -74,7 +115,9 @@ describe('bench chart (bench/report-html.ts)', () => {
     expect(html).toContain('2026-11-27T00:32:36.810Z');
     expect(html).toContain('quick mode (budgets and limits loosened ×5.00)');
     expect(html).toMatch(/<div class="bad">FAIL/);
-    expect(renderBenchHtml({ ...fabricated(), pass: true, mode: 'full', looseness: 1 })).toMatch(/<div class="ok">PASS.*full mode \(strict budgets\)|full mode \(strict budgets\)[\s\S]*<div class="ok">PASS/);
+    expect(renderBenchHtml({ ...fabricated(), pass: true, mode: 'full', looseness: 1 })).toMatch(
+      /<div class="ok">PASS.*full mode \(strict budgets\)|full mode \(strict budgets\)[\s\S]*<div class="ok">PASS/,
+    );
   });
 
   it('draws one SVG per suite, every task with median and p99 bars, budgets as lines, pass/fail colours', () => {

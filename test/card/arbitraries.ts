@@ -11,8 +11,8 @@ import {
   type ParkPassRecord,
   type TransactionLogRecord,
   type TripRecord,
-} from '../../core/src/card/card-image.ts';
-import { LIMITS } from '../../core/src/limits.ts';
+} from '#core/card/card-image';
+import { LIMITS } from '#core/limits';
 
 const u32 = fc.nat({ max: 0xffffffff });
 const HEX = '0123456789ABCDEF';
@@ -20,9 +20,7 @@ const HEX = '0123456789ABCDEF';
 export const arbHex = (byteLength: number): fc.Arbitrary<string> =>
   fc.uint8Array({ minLength: byteLength, maxLength: byteLength }).map((b) => Array.from(b, (x) => HEX[x >> 4] + HEX[x & 15]).join(''));
 
-export const arbCardNo: fc.Arbitrary<string> = fc
-  .array(fc.integer({ min: 0, max: 9 }), { minLength: 16, maxLength: 16 })
-  .map((d) => d.join(''));
+export const arbCardNo: fc.Arbitrary<string> = fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 16, maxLength: 16 }).map((d) => d.join(''));
 
 /** A valid calendar date YYYYMMDD between 2000 and 2099. */
 export const arbDate: fc.Arbitrary<number> = fc
@@ -110,6 +108,4 @@ export const arbCardKeys: fc.Arbitrary<CardKeys> = fc.record({
   issuer: arbKey16,
 });
 
-export const arbCardImage: fc.Arbitrary<CardImage> = fc
-  .record({ view: arbCardView, keys: arbCardKeys })
-  .map(({ view, keys }) => ({ ...view, keys }));
+export const arbCardImage: fc.Arbitrary<CardImage> = fc.record({ view: arbCardView, keys: arbCardKeys }).map(({ view, keys }) => ({ ...view, keys }));

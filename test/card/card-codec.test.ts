@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { emptyParkPass, emptyTripRecord } from '../../core/src/card/card-image.ts';
+import { emptyParkPass, emptyTripRecord } from '#core/card/card-image';
 import {
   CARD_IMAGE_BYTES,
   CARD_VIEW_BYTES,
@@ -12,17 +12,10 @@ import {
   encodeCardView,
   parseCardImage,
   parseCardView,
-} from '../../core/src/card/card-codec.ts';
-import { CardFormatError } from '../../core/src/card/card-format-error.ts';
-import { LOG_RECORD_BYTES, encodeLogRecord, parseLogRecord } from '../../core/src/card/log-record-codec.ts';
-import {
-  encodeFunctions,
-  encodeParkPass,
-  encodeTripRecord,
-  parseFunctions,
-  parseParkPass,
-  parseTripRecord,
-} from '../../core/src/card/card-records.ts';
+} from '#core/card/card-codec';
+import { CardFormatError } from '#core/card/card-format-error';
+import { LOG_RECORD_BYTES, encodeLogRecord, parseLogRecord } from '#core/card/log-record-codec';
+import { encodeFunctions, encodeParkPass, encodeTripRecord, parseFunctions, parseParkPass, parseTripRecord } from '#core/card/card-records';
 import { arbCardImage, arbCardView, arbLogRecord, arbParkPass, arbTripRecord } from './arbitraries.ts';
 import { SAMPLE_IMAGE, SAMPLE_LOG_RECORD, SAMPLE_TRIP } from './sample-cards.ts';
 
@@ -78,19 +71,28 @@ describe('card codecs: hex vectors', () => {
 
 describe('card codecs: round trips (properties)', () => {
   it('log record', () => {
-    fc.assert(fc.property(arbLogRecord, (r) => {
+    fc.assert(
+      fc.property(arbLogRecord, (r) => {
         expect(parseLogRecord(encodeLogRecord(r))).toEqual(r);
-      }), { numRuns: 300 });
+      }),
+      { numRuns: 300 },
+    );
   });
   it('trip record', () => {
-    fc.assert(fc.property(arbTripRecord, (r) => {
+    fc.assert(
+      fc.property(arbTripRecord, (r) => {
         expect(parseTripRecord(encodeTripRecord(r))).toEqual(r);
-      }), { numRuns: 300 });
+      }),
+      { numRuns: 300 },
+    );
   });
   it('park pass', () => {
-    fc.assert(fc.property(arbParkPass, (r) => {
+    fc.assert(
+      fc.property(arbParkPass, (r) => {
         expect(parseParkPass(encodeParkPass(r))).toEqual(r);
-      }), { numRuns: 300 });
+      }),
+      { numRuns: 300 },
+    );
   });
   it('functions', () => {
     fc.assert(
@@ -100,9 +102,12 @@ describe('card codecs: round trips (properties)', () => {
     );
   });
   it('card view', () => {
-    fc.assert(fc.property(arbCardView, (v) => {
+    fc.assert(
+      fc.property(arbCardView, (v) => {
         expect(parseCardView(encodeCardView(v))).toEqual(v);
-      }), { numRuns: 200 });
+      }),
+      { numRuns: 200 },
+    );
   });
   it('card image (keys included) and clone', () => {
     fc.assert(
@@ -117,17 +122,26 @@ describe('card codecs: round trips (properties)', () => {
 
 describe('card codecs: corrupt input', () => {
   it('a mutated log record is rejected with CardFormatError or is canonical', () => {
-    fc.assert(fc.property(mutated(arbLogRecord.map(encodeLogRecord)), (b) => {
+    fc.assert(
+      fc.property(mutated(arbLogRecord.map(encodeLogRecord)), (b) => {
         canonicalOrRejected(b, parseLogRecord, encodeLogRecord);
-      }), { numRuns: 500 });
+      }),
+      { numRuns: 500 },
+    );
   });
   it('a mutated trip record / park pass / functions record is rejected or canonical', () => {
-    fc.assert(fc.property(mutated(arbTripRecord.map(encodeTripRecord)), (b) => {
+    fc.assert(
+      fc.property(mutated(arbTripRecord.map(encodeTripRecord)), (b) => {
         canonicalOrRejected(b, parseTripRecord, encodeTripRecord);
-      }), { numRuns: 300 });
-    fc.assert(fc.property(mutated(arbParkPass.map(encodeParkPass)), (b) => {
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(mutated(arbParkPass.map(encodeParkPass)), (b) => {
         canonicalOrRejected(b, parseParkPass, encodeParkPass);
-      }), { numRuns: 300 });
+      }),
+      { numRuns: 300 },
+    );
     fc.assert(
       fc.property(mutated(fc.constant(encodeFunctions({ transitOpened: true, suburbanOpened: true }))), (b) =>
         canonicalOrRejected(b, parseFunctions, encodeFunctions),
@@ -135,12 +149,18 @@ describe('card codecs: corrupt input', () => {
     );
   });
   it('a mutated card view / image is rejected or canonical', () => {
-    fc.assert(fc.property(mutated(arbCardView.map(encodeCardView)), (b) => {
+    fc.assert(
+      fc.property(mutated(arbCardView.map(encodeCardView)), (b) => {
         canonicalOrRejected(b, parseCardView, encodeCardView);
-      }), { numRuns: 300 });
-    fc.assert(fc.property(mutated(arbCardImage.map(encodeCardImage)), (b) => {
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(mutated(arbCardImage.map(encodeCardImage)), (b) => {
         canonicalOrRejected(b, parseCardImage, encodeCardImage);
-      }), { numRuns: 300 });
+      }),
+      { numRuns: 300 },
+    );
   });
   it('truncated or extended bytes are rejected', () => {
     const view = encodeCardView(SAMPLE_IMAGE);
@@ -162,9 +182,9 @@ describe('card codecs: corrupt input', () => {
     expect(() => parseCardView(bad(13, 3))).toThrow(/profile code 3/);
     expect(() => parseCardView(bad(34, 7))).toThrow(/algorithm id/);
     expect(() => parseCardView(bad(35, 11))).toThrow(/log count 11/);
-    expect(() => parseLogRecord(fromHex(VECTORS.logRecord.slice(0, 18) + '07' + VECTORS.logRecord.slice(20)))).toThrow(/type must be 02, 06 or 09/);
-    expect(() => parseLogRecord(fromHex(VECTORS.logRecord.slice(0, 32) + '20261315' + VECTORS.logRecord.slice(40)))).toThrow(/date YYYYMMDD/);
-    expect(() => parseLogRecord(fromHex(VECTORS.logRecord.slice(0, 40) + '076045'))).toThrow(/time hhmmss/);
+    expect(() => parseLogRecord(fromHex(`${VECTORS.logRecord.slice(0, 18)}07${VECTORS.logRecord.slice(20)}`))).toThrow(/type must be 02, 06 or 09/);
+    expect(() => parseLogRecord(fromHex(`${VECTORS.logRecord.slice(0, 32)}20261315${VECTORS.logRecord.slice(40)}`))).toThrow(/date YYYYMMDD/);
+    expect(() => parseLogRecord(fromHex(`${VECTORS.logRecord.slice(0, 40)}076045`))).toThrow(/time hhmmss/);
     expect(() => encodeCardView({ ...SAMPLE_IMAGE, balanceFen: 100_001 })).toThrow(/over the cap/);
     expect(() => encodeCardView({ ...SAMPLE_IMAGE, balanceFen: 100, overdraftUsedFen: 100 })).toThrow(/both be non-zero/);
     expect(() => encodeCardView({ ...SAMPLE_IMAGE, balanceFen: 0, overdraftUsedFen: 2_001 })).toThrow(/exceeds the limit/);

@@ -1,21 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  cardNoFromCardSerial,
-  cardSerialFromCardNo,
-  isLuhnValid,
-  makeCardNo,
-  maskCardNo,
-} from '../../core/src/card/card-number.ts';
-import { CardFormatError } from '../../core/src/card/card-format-error.ts';
+import { cardNoFromCardSerial, cardSerialFromCardNo, isLuhnValid, makeCardNo, maskCardNo } from '#core/card/card-number';
+import { CardFormatError } from '#core/card/card-format-error';
 import { arbCardNo } from './arbitraries.ts';
 
 describe('card numbers', () => {
   it('the serial is the packed BCD of the 16 digits', () => {
     expect(Buffer.from(cardSerialFromCardNo('1000754300000018')).toString('hex')).toBe('1000754300000018');
-    fc.assert(fc.property(arbCardNo, (no) => {
+    fc.assert(
+      fc.property(arbCardNo, (no) => {
         expect(cardNoFromCardSerial(cardSerialFromCardNo(no))).toBe(no);
-      }));
+      }),
+    );
   });
   it('rejects anything but 16 decimal digits with a clear error', () => {
     for (const bad of ['', '123', '10007543000000181', '100075430000001a', ' 000754300000018']) {

@@ -14,7 +14,7 @@ import {
   runPurchase,
   type CardImage,
   type CipherAlgorithm,
-} from '../../core/src/index.ts';
+} from '#core';
 import { ALGORITHMS, TERMINAL_ID, TEST_CARD_NO, makeCard, makeCardImage, makeIssuer, makePsam, seededRandom } from '../purse/fixtures.ts';
 
 const SERIAL = cardSerialFromCardNo(TEST_CARD_NO);
@@ -29,8 +29,14 @@ function challengeOf(card: CardSimulator): Uint8Array {
 
 function purchase(card: CardSimulator, algorithm: CipherAlgorithm, issuer = makeIssuer()) {
   return runPurchase(card, makePsam(issuer), {
-    cardSerial: SERIAL, keyVersion: 1, algorithm, amountFen: 100, transactionType: 0x09,
-    cappRecord: encodeTripRecord(emptyTripRecord()), date: 20260115, time: 80000,
+    cardSerial: SERIAL,
+    keyVersion: 1,
+    algorithm,
+    amountFen: 100,
+    transactionType: 0x09,
+    cappRecord: encodeTripRecord(emptyTripRecord()),
+    date: 20260115,
+    time: 80000,
   });
 }
 
@@ -92,7 +98,9 @@ describe.each(ALGORITHMS)('card simulator: MAC-protected writes (%s)', (algorith
     // Malformed record: 6700, nothing written.
     const c4 = challengeOf(card);
     const garbage = Uint8Array.of(0x02, 0x01, 0xff);
-    expect(card.updateRecord('park-pass-previous', garbage, issuer.recordWriteMac({ ...KEY, algorithm }, c4, 'park-pass-previous', garbage)).sw).toBe(SW.wrongLength);
+    expect(card.updateRecord('park-pass-previous', garbage, issuer.recordWriteMac({ ...KEY, algorithm }, c4, 'park-pass-previous', garbage)).sw).toBe(
+      SW.wrongLength,
+    );
     expect(card.image().parkPasses[0].year).toBe(0);
   });
 

@@ -1,5 +1,5 @@
 /** Fixed sample records for the hex vectors (test/vectors/card-records.json). */
-import { emptyParkPass, emptyTripRecord, type CardImage, type TransactionLogRecord, type TripRecord } from '../../core/src/card/card-image.ts';
+import { emptyParkPass, emptyTripRecord, type CardImage, type TransactionLogRecord, type TripRecord } from '#core/card/card-image';
 
 export const SAMPLE_LOG_RECORD: TransactionLogRecord = {
   atc: 0x0102,

@@ -22,11 +22,11 @@ import {
   transactionMac,
   transactionMacInto,
   type CipherAlgorithm,
-} from '../../core/src/index.ts';
-import { KEY_SCHEDULE_CACHE_CAPACITY } from '../../core/src/crypto/cipher-blocks.ts';
-import { ScheduleCache } from '../../core/src/crypto/schedule-cache.ts';
-import { nodeSm4EncryptBlock, nodeTransactionMac, nodeTripleDesEncryptBlock } from '../../core/src/crypto/alt/node-ciphers.ts';
-import { SoftwarePsam } from '../../validator-firmware-sim/src/psam.ts';
+} from '#core';
+import { KEY_SCHEDULE_CACHE_CAPACITY } from '#core/crypto/cipher-blocks';
+import { ScheduleCache } from '#core/crypto/schedule-cache';
+import { nodeSm4EncryptBlock, nodeTransactionMac, nodeTripleDesEncryptBlock } from '#core/crypto/alt/node-ciphers';
+import { SoftwarePsam } from '#validator/psam';
 import { makeIssuer, TERMINAL_ID } from '../purse/fixtures.ts';
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
@@ -50,8 +50,14 @@ describe('ScheduleCache with in-place rebuild', () => {
         let rebuilds = 0;
         const cache = new ScheduleCache<Int32Array>(
           capacity,
-          (k) => (builds++, derive(k, new Int32Array(4))),
-          (k, recycled) => (rebuilds++, derive(k, recycled)),
+          (k) => {
+            builds++;
+            return derive(k, new Int32Array(4));
+          },
+          (k, recycled) => {
+            rebuilds++;
+            return derive(k, recycled);
+          },
         );
         // Keys of two lengths; the caller's buffer is mutated after each call.
         for (const n of sequence) {
@@ -69,11 +75,15 @@ describe('ScheduleCache with in-place rebuild', () => {
     );
   });
 
-  it('two keys with the same hash never get each other\'s value', () => {
+  it("two keys with the same hash never get each other's value", () => {
     // FNV-1a folded to 30 bits: these two 8-byte keys collide (found by search).
     const a = Uint8Array.from(Buffer.from('5367577d95a8d1b3', 'hex'));
     const b = Uint8Array.from(Buffer.from('3e5047480479b64a', 'hex'));
-    const cache = new ScheduleCache<string>(8, (k) => Buffer.from(k).toString('hex'), (k) => Buffer.from(k).toString('hex'));
+    const cache = new ScheduleCache<string>(
+      8,
+      (k) => Buffer.from(k).toString('hex'),
+      (k) => Buffer.from(k).toString('hex'),
+    );
     for (let i = 0; i < 4; i++) {
       expect(cache.get(a)).toBe('5367577d95a8d1b3');
       expect(cache.get(b)).toBe('3e5047480479b64a');
@@ -82,7 +92,11 @@ describe('ScheduleCache with in-place rebuild', () => {
   });
 
   it('a value recycled for another key is not served for the old one (no stale last-key hit)', () => {
-    const cache = new ScheduleCache<Int32Array>(1, (k) => derive(k, new Int32Array(4)), (k, r) => derive(k, r));
+    const cache = new ScheduleCache<Int32Array>(
+      1,
+      (k) => derive(k, new Int32Array(4)),
+      (k, r) => derive(k, r),
+    );
     const a = Uint8Array.of(1, 1, 1, 1, 1, 1, 1, 1);
     const b = Uint8Array.of(2, 2, 2, 2, 2, 2, 2, 2);
     const first = cache.get(a);
@@ -117,22 +131,31 @@ describe('...Into variants equal the references while buffers are reused', () =>
     const key16 = new Uint8Array(16);
     const macOut = new Uint8Array(10);
     fc.assert(
-      fc.property(bytes(16), bytes(4), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffffffff }), algorithmArb, fc.uint8Array({ maxLength: 40 }), fc.integer({ min: 0, max: 6 }), (dpk, random, atc, tsn, algorithm, data, offset) => {
-        const input = Uint8Array.of(...random, atc >>> 8, atc & 0xff, (tsn >>> 8) & 0xff, tsn & 0xff);
-        const expectedKey =
-          algorithm === '3des' ? nodeTripleDesEncryptBlock(dpk, input) : nodeSm4EncryptBlock(dpk, Uint8Array.of(...input, 0x80, 0, 0, 0, 0, 0, 0, 0));
-        const key = purchaseSessionKeyInto(dpk, random, atc, tsn, algorithm, algorithm === '3des' ? key8 : key16);
-        expect(key.length).toBe(sessionKeyBytes(algorithm));
-        expect(Buffer.from(key)).toEqual(Buffer.from(expectedKey));
-        expect(Buffer.from(purchaseSessionKey(dpk, random, atc, tsn, algorithm))).toEqual(Buffer.from(expectedKey));
-        const expectedMac = Buffer.from(nodeTransactionMac(expectedKey, data, algorithm));
-        macOut.fill(0x5a);
-        transactionMacInto(key, data, algorithm, macOut, offset);
-        expect(Buffer.from(macOut.subarray(offset, offset + 4))).toEqual(expectedMac);
-        // Only its four bytes are written.
-        expect([...macOut.subarray(0, offset), ...macOut.subarray(offset + 4)].every((x) => x === 0x5a)).toBe(true);
-        expect(Buffer.from(transactionMac(key, data, algorithm))).toEqual(expectedMac);
-      }),
+      fc.property(
+        bytes(16),
+        bytes(4),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        algorithmArb,
+        fc.uint8Array({ maxLength: 40 }),
+        fc.integer({ min: 0, max: 6 }),
+        (dpk, random, atc, tsn, algorithm, data, offset) => {
+          const input = Uint8Array.of(...random, atc >>> 8, atc & 0xff, (tsn >>> 8) & 0xff, tsn & 0xff);
+          const expectedKey =
+            algorithm === '3des' ? nodeTripleDesEncryptBlock(dpk, input) : nodeSm4EncryptBlock(dpk, Uint8Array.of(...input, 0x80, 0, 0, 0, 0, 0, 0, 0));
+          const key = purchaseSessionKeyInto(dpk, random, atc, tsn, algorithm, algorithm === '3des' ? key8 : key16);
+          expect(key.length).toBe(sessionKeyBytes(algorithm));
+          expect(Buffer.from(key)).toEqual(Buffer.from(expectedKey));
+          expect(Buffer.from(purchaseSessionKey(dpk, random, atc, tsn, algorithm))).toEqual(Buffer.from(expectedKey));
+          const expectedMac = Buffer.from(nodeTransactionMac(expectedKey, data, algorithm));
+          macOut.fill(0x5a);
+          transactionMacInto(key, data, algorithm, macOut, offset);
+          expect(Buffer.from(macOut.subarray(offset, offset + 4))).toEqual(expectedMac);
+          // Only its four bytes are written.
+          expect([...macOut.subarray(0, offset), ...macOut.subarray(offset + 4)].every((x) => x === 0x5a)).toBe(true);
+          expect(Buffer.from(transactionMac(key, data, algorithm))).toEqual(expectedMac);
+        },
+      ),
       { numRuns: KEY_SCHEDULE_CACHE_CAPACITY * 3, seed: 12 },
     );
   });
@@ -148,7 +171,17 @@ describe('software PSAM with reused buffers', () => {
   const master = material.purchaseMasterKeys.get(1)!;
 
   /** MAC1 and MAC2 as core's allocating functions compute them (what the PSAM did before). */
-  function reference(serial: Uint8Array, algorithm: CipherAlgorithm, random: Uint8Array, atc: number, tsn: number, amountFen: number, type: number, date: Uint8Array, time: Uint8Array) {
+  function reference(
+    serial: Uint8Array,
+    algorithm: CipherAlgorithm,
+    random: Uint8Array,
+    atc: number,
+    tsn: number,
+    amountFen: number,
+    type: number,
+    date: Uint8Array,
+    time: Uint8Array,
+  ) {
     const sessionKey = purchaseSessionKey(diversifyKey(master, serial, algorithm), random, atc, tsn, algorithm);
     return {
       mac1: Buffer.from(transactionMac(sessionKey, purchaseMac1Data(amountFen, type, TERMINAL_ID, date, time), algorithm)),

@@ -9,8 +9,8 @@ import {
   sm4EncryptBlock,
   tripleDesDecryptBlock,
   tripleDesEncryptBlock,
-} from '../../core/src/index.ts';
-import { forgeDesEncryptBlock, forgeTripleDesEncryptBlock } from '../../core/src/crypto/alt/forge-des.ts';
+} from '#core';
+import { forgeDesEncryptBlock, forgeTripleDesEncryptBlock } from '#core/crypto/alt/forge-des';
 import {
   nodeDesDecryptBlock,
   nodeDesEncryptBlock,
@@ -18,8 +18,8 @@ import {
   nodeSm4EncryptBlock,
   nodeTripleDesDecryptBlock,
   nodeTripleDesEncryptBlock,
-} from '../../core/src/crypto/alt/node-ciphers.ts';
-import { buildSm4RoundKeys, sm4CryptWords } from '../../core/src/crypto/sm4.ts';
+} from '#core/crypto/alt/node-ciphers';
+import { buildSm4RoundKeys, sm4CryptWords } from '#core/crypto/sm4';
 import { VECTORS } from './load-vectors.ts';
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
@@ -77,44 +77,62 @@ describe('SM4 known answers (GB/T 32907)', () => {
     const block = h(v.plaintext);
     const w = new Int32Array(4);
     const dv = new DataView(block.buffer);
-    let x0 = dv.getInt32(0), x1 = dv.getInt32(4), x2 = dv.getInt32(8), x3 = dv.getInt32(12);
+    let x0 = dv.getInt32(0),
+      x1 = dv.getInt32(4),
+      x2 = dv.getInt32(8),
+      x3 = dv.getInt32(12);
     for (let i = 0; i < v.iterations; i++) {
       sm4CryptWords(rk, x0, x1, x2, x3, w);
-      x0 = w[0]; x1 = w[1]; x2 = w[2]; x3 = w[3];
+      x0 = w[0];
+      x1 = w[1];
+      x2 = w[2];
+      x3 = w[3];
     }
     const out = new Uint8Array(16);
     const ov = new DataView(out.buffer);
-    ov.setInt32(0, x0); ov.setInt32(4, x1); ov.setInt32(8, x2); ov.setInt32(12, x3);
+    ov.setInt32(0, x0);
+    ov.setInt32(4, x1);
+    ov.setInt32(8, x2);
+    ov.setInt32(12, x3);
     expect(bytesToHex(out)).toBe(v.ciphertext);
   });
 });
 
 describe('cross-check of every implementation on random keys and blocks', () => {
   it('single DES: own = node:crypto = node-forge; decrypt inverts', () => {
-    fc.assert(fc.property(bytes(8), bytes(8), (key, block) => {
-      const own = desEncryptBlock(key, block);
-      expect(own).toEqual(nodeDesEncryptBlock(key, block));
-      expect(own).toEqual(forgeDesEncryptBlock(key, block));
-      expect(desDecryptBlock(key, own)).toEqual(block);
-      expect(nodeDesDecryptBlock(key, block)).toEqual(desDecryptBlock(key, block));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(bytes(8), bytes(8), (key, block) => {
+        const own = desEncryptBlock(key, block);
+        expect(own).toEqual(nodeDesEncryptBlock(key, block));
+        expect(own).toEqual(forgeDesEncryptBlock(key, block));
+        expect(desDecryptBlock(key, own)).toEqual(block);
+        expect(nodeDesDecryptBlock(key, block)).toEqual(desDecryptBlock(key, block));
+      }),
+      { numRuns: 300 },
+    );
   });
   it('3DES two-key and three-key: own = node:crypto = node-forge; decrypt inverts', () => {
-    fc.assert(fc.property(fc.oneof(bytes(16), bytes(24)), bytes(8), (key, block) => {
-      const own = tripleDesEncryptBlock(key, block);
-      expect(own).toEqual(nodeTripleDesEncryptBlock(key, block));
-      expect(own).toEqual(forgeTripleDesEncryptBlock(key, block));
-      expect(tripleDesDecryptBlock(key, own)).toEqual(block);
-      expect(nodeTripleDesDecryptBlock(key, block)).toEqual(tripleDesDecryptBlock(key, block));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.oneof(bytes(16), bytes(24)), bytes(8), (key, block) => {
+        const own = tripleDesEncryptBlock(key, block);
+        expect(own).toEqual(nodeTripleDesEncryptBlock(key, block));
+        expect(own).toEqual(forgeTripleDesEncryptBlock(key, block));
+        expect(tripleDesDecryptBlock(key, own)).toEqual(block);
+        expect(nodeTripleDesDecryptBlock(key, block)).toEqual(tripleDesDecryptBlock(key, block));
+      }),
+      { numRuns: 300 },
+    );
   });
   it('SM4: own = node:crypto; decrypt inverts', () => {
-    fc.assert(fc.property(bytes(16), bytes(16), (key, block) => {
-      const own = sm4EncryptBlock(key, block);
-      expect(own).toEqual(nodeSm4EncryptBlock(key, block));
-      expect(sm4DecryptBlock(key, own)).toEqual(block);
-      expect(nodeSm4DecryptBlock(key, block)).toEqual(sm4DecryptBlock(key, block));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(bytes(16), bytes(16), (key, block) => {
+        const own = sm4EncryptBlock(key, block);
+        expect(own).toEqual(nodeSm4EncryptBlock(key, block));
+        expect(sm4DecryptBlock(key, own)).toEqual(block);
+        expect(nodeSm4DecryptBlock(key, block)).toEqual(sm4DecryptBlock(key, block));
+      }),
+      { numRuns: 300 },
+    );
   });
   it('accepts Buffers and subarrays at any offset', () => {
     const hex = Buffer.from(h('FF133457799BBCDFF10123456789ABCDEF'));

@@ -1,14 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bytesEqual, bytesToHex, concatBytes, constantTimeEqual, hexToBytes, xorBytes } from '../../core/src/index.ts';
-import { ScheduleCache } from '../../core/src/crypto/schedule-cache.ts';
+import { bytesEqual, bytesToHex, concatBytes, constantTimeEqual, hexToBytes, xorBytes } from '#core';
+import { ScheduleCache } from '#core/crypto/schedule-cache';
 
 describe('hex', () => {
   it('round-trips and prints upper case', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
-      expect(hexToBytes(bytesToHex(b))).toEqual(b);
-      expect(hexToBytes(bytesToHex(b).toLowerCase())).toEqual(b);
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
+        expect(hexToBytes(bytesToHex(b))).toEqual(b);
+        expect(hexToBytes(bytesToHex(b).toLowerCase())).toEqual(b);
+      }),
+    );
     expect(bytesToHex(Uint8Array.of(0, 0xab, 0x0f))).toBe('00AB0F');
     expect(hexToBytes('0a 0B\n0c')).toEqual(Uint8Array.of(10, 11, 12));
   });
@@ -23,9 +25,11 @@ describe('concat, xor, equality', () => {
     expect(concatBytes(Uint8Array.of(1), new Uint8Array(0), Buffer.from([2, 3]))).toEqual(Uint8Array.of(1, 2, 3));
   });
   it('xor is its own inverse and refuses different lengths', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.uint8Array({ minLength: 8, maxLength: 8 }), (a, b) => {
-      expect(xorBytes(xorBytes(a, b), b)).toEqual(a);
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.uint8Array({ minLength: 8, maxLength: 8 }), (a, b) => {
+        expect(xorBytes(xorBytes(a, b), b)).toEqual(a);
+      }),
+    );
     expect(() => xorBytes(new Uint8Array(2), new Uint8Array(3))).toThrow(/lengths differ/);
   });
   it('equality', () => {

@@ -1,14 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bytesToHex, hexToBytes, padIso9797Method2, retailMac, transactionMac, type CipherAlgorithm } from '../../core/src/index.ts';
-import { forgeDesCbcEncrypt, forgeDesEncryptBlock } from '../../core/src/crypto/alt/forge-des.ts';
-import { genericMacAlgorithm1, genericMacAlgorithm3 } from '../../core/src/crypto/alt/generic-mac.ts';
-import {
-  nodeDesDecryptBlock,
-  nodeDesEncryptBlock,
-  nodeSm4EncryptBlock,
-  nodeTransactionMac,
-} from '../../core/src/crypto/alt/node-ciphers.ts';
+import { bytesToHex, hexToBytes, padIso9797Method2, retailMac, transactionMac, type CipherAlgorithm } from '#core';
+import { forgeDesCbcEncrypt, forgeDesEncryptBlock } from '#core/crypto/alt/forge-des';
+import { genericMacAlgorithm1, genericMacAlgorithm3 } from '#core/crypto/alt/generic-mac';
+import { nodeDesDecryptBlock, nodeDesEncryptBlock, nodeSm4EncryptBlock, nodeTransactionMac } from '#core/crypto/alt/node-ciphers';
 import { VECTORS } from './load-vectors.ts';
 
 const h = hexToBytes;
@@ -43,19 +38,25 @@ describe('transactionMac vectors', () => {
 
 describe('transactionMac = the standard written out over other block implementations', () => {
   it('3DES suite vs node:crypto CBC and vs the byte-level algorithm over forge and OpenSSL blocks', () => {
-    fc.assert(fc.property(bytes(8), data, (key, d) => {
-      const own = transactionMac(key, d, '3des');
-      expect(own).toEqual(nodeTransactionMac(key, d, '3des'));
-      expect(own).toEqual(genericMacAlgorithm1(forgeDesEncryptBlock, key, new Uint8Array(8), d, 8));
-      expect(own).toEqual(genericMacAlgorithm1(nodeDesEncryptBlock, key, new Uint8Array(8), d, 8));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(bytes(8), data, (key, d) => {
+        const own = transactionMac(key, d, '3des');
+        expect(own).toEqual(nodeTransactionMac(key, d, '3des'));
+        expect(own).toEqual(genericMacAlgorithm1(forgeDesEncryptBlock, key, new Uint8Array(8), d, 8));
+        expect(own).toEqual(genericMacAlgorithm1(nodeDesEncryptBlock, key, new Uint8Array(8), d, 8));
+      }),
+      { numRuns: 200 },
+    );
   });
   it('SM4 suite vs node:crypto sm4-cbc and vs the byte-level algorithm over sm4-ecb', () => {
-    fc.assert(fc.property(bytes(16), data, (key, d) => {
-      const own = transactionMac(key, d, 'sm4');
-      expect(own).toEqual(nodeTransactionMac(key, d, 'sm4'));
-      expect(own).toEqual(genericMacAlgorithm1(nodeSm4EncryptBlock, key, new Uint8Array(16), d, 16));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(bytes(16), data, (key, d) => {
+        const own = transactionMac(key, d, 'sm4');
+        expect(own).toEqual(nodeTransactionMac(key, d, 'sm4'));
+        expect(own).toEqual(genericMacAlgorithm1(nodeSm4EncryptBlock, key, new Uint8Array(16), d, 16));
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 
@@ -71,22 +72,31 @@ describe('retailMac', () => {
     });
   }
   it('3DES = ISO 9797-1 algorithm 3 written out over OpenSSL DES', () => {
-    fc.assert(fc.property(bytes(16), bytes(8), data, (key, iv, d) => {
-      expect(retailMac(key, iv, d)).toEqual(genericMacAlgorithm3(nodeDesEncryptBlock, nodeDesDecryptBlock, key, iv, d));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(bytes(16), bytes(8), data, (key, iv, d) => {
+        expect(retailMac(key, iv, d)).toEqual(genericMacAlgorithm3(nodeDesEncryptBlock, nodeDesDecryptBlock, key, iv, d));
+      }),
+      { numRuns: 200 },
+    );
   });
   it('3DES with K_left = K_right reduces to algorithm 1 (the output transform cancels)', () => {
-    fc.assert(fc.property(bytes(8), data, (k, d) => {
-      const key16 = new Uint8Array(16);
-      key16.set(k, 0);
-      key16.set(k, 8);
-      expect(retailMac(key16, new Uint8Array(8), d)).toEqual(transactionMac(k, d));
-    }), { numRuns: 100 });
+    fc.assert(
+      fc.property(bytes(8), data, (k, d) => {
+        const key16 = new Uint8Array(16);
+        key16.set(k, 0);
+        key16.set(k, 8);
+        expect(retailMac(key16, new Uint8Array(8), d)).toEqual(transactionMac(k, d));
+      }),
+      { numRuns: 100 },
+    );
   });
   it('SM4 = SM4-CBC-MAC with the IV, over sm4-ecb', () => {
-    fc.assert(fc.property(bytes(16), bytes(16), data, (key, iv, d) => {
-      expect(retailMac(key, iv, d, 'sm4')).toEqual(genericMacAlgorithm1(nodeSm4EncryptBlock, key, iv, d, 16));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(bytes(16), bytes(16), data, (key, iv, d) => {
+        expect(retailMac(key, iv, d, 'sm4')).toEqual(genericMacAlgorithm1(nodeSm4EncryptBlock, key, iv, d, 16));
+      }),
+      { numRuns: 200 },
+    );
   });
   it('the IV matters (challenge binds the command to this card session)', () => {
     const key = h('0123456789ABCDEFFEDCBA9876543210');
@@ -124,12 +134,8 @@ describe('a MAC changes when any input byte changes', () => {
   for (const algorithm of ['3des', 'sm4'] as CipherAlgorithm[]) {
     it(`${algorithm}: flipping one bit of data or key changes the MAC`, () => {
       const keyLength = algorithm === 'sm4' ? 16 : 8;
-      fc.assert(fc.property(
-        bytes(keyLength),
-        fc.uint8Array({ minLength: 1, maxLength: 40 }),
-        fc.nat(),
-        fc.integer({ min: 0, max: 7 }),
-        (key, d, where, bit) => {
+      fc.assert(
+        fc.property(bytes(keyLength), fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.nat(), fc.integer({ min: 0, max: 7 }), (key, d, where, bit) => {
           const mac = transactionMac(key, d, algorithm);
           const flipped = Uint8Array.from(d);
           flipped[where % d.length] ^= 1 << bit;
@@ -139,16 +145,20 @@ describe('a MAC changes when any input byte changes', () => {
           // DES ignores the parity bit (bit 0) of each key byte, so flip bit 1..7 there.
           otherKey[where % keyLength] ^= algorithm === 'sm4' ? 1 << bit : 2 << (bit % 7);
           expect(transactionMac(otherKey, d, algorithm)).not.toEqual(mac);
-        },
-      ), { numRuns: 500 });
+        }),
+        { numRuns: 500 },
+      );
     });
   }
   it('appending a zero byte changes the MAC (padding is unambiguous)', () => {
-    fc.assert(fc.property(bytes(8), fc.uint8Array({ maxLength: 30 }), (key, d) => {
-      const longer = new Uint8Array(d.length + 1);
-      longer.set(d);
-      expect(transactionMac(key, longer)).not.toEqual(transactionMac(key, d));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(bytes(8), fc.uint8Array({ maxLength: 30 }), (key, d) => {
+        const longer = new Uint8Array(d.length + 1);
+        longer.set(d);
+        expect(transactionMac(key, longer)).not.toEqual(transactionMac(key, d));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -14,8 +14,8 @@ import {
   transactionMac,
   transactionMacWithKeyInto,
   type CipherAlgorithm,
-} from '../../core/src/index.ts';
-import { nodeTransactionMac } from '../../core/src/crypto/alt/node-ciphers.ts';
+} from '#core';
+import { nodeTransactionMac } from '#core/crypto/alt/node-ciphers';
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
 const data = fc.uint8Array({ minLength: 0, maxLength: 64 });
@@ -72,7 +72,9 @@ describe('prepared transaction-MAC key', () => {
     expect(() => prepareTransactionMacKey(new Uint8Array(8), 'aes' as CipherAlgorithm)).toThrow(TypeError);
     const key = prepareTransactionMacKey(new Uint8Array(8), '3des');
     expect(() => transactionMacWithKeyInto(key, new Uint8Array(3), new Uint8Array(4), 1)).toThrow(/no room/);
-    expect(() => transactionMacWithKeyInto({ algorithm: 'aes' as CipherAlgorithm, schedule: new Int32Array(32) }, new Uint8Array(3), new Uint8Array(4))).toThrow(TypeError);
+    expect(() =>
+      transactionMacWithKeyInto({ algorithm: 'aes' as CipherAlgorithm, schedule: new Int32Array(32) }, new Uint8Array(3), new Uint8Array(4)),
+    ).toThrow(TypeError);
   });
 });
 
@@ -102,11 +104,17 @@ describe('hexToBytes fast path', () => {
 
   it('parses or refuses exactly as the rule says, for hex, mixed case, whitespace and stray characters', () => {
     fc.assert(
-      fc.property(fc.oneof(hexish, fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b).toString('hex'))), (text) => {
-        const expected = reference(text);
-        if (expected === 'throws') expect(() => hexToBytes(text)).toThrow();
-        else expect(hexToBytes(text)).toEqual(expected);
-      }),
+      fc.property(
+        fc.oneof(
+          hexish,
+          fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b).toString('hex')),
+        ),
+        (text) => {
+          const expected = reference(text);
+          if (expected === 'throws') expect(() => hexToBytes(text)).toThrow();
+          else expect(hexToBytes(text)).toEqual(expected);
+        },
+      ),
       { numRuns: 1_000 },
     );
     expect(hexToBytes('')).toEqual(new Uint8Array(0));

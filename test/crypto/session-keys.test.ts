@@ -1,18 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  bytesToHex,
-  diversifyKey,
-  hexToBytes,
-  loadSessionKey,
-  purchaseSessionKey,
-  sessionKeyBytes,
-  tacSessionKey,
-  transactionMac,
-  xorBytes,
-} from '../../core/src/index.ts';
-import { forgeTripleDesEncryptBlock } from '../../core/src/crypto/alt/forge-des.ts';
-import { nodeSm4EncryptBlock, nodeTripleDesEncryptBlock } from '../../core/src/crypto/alt/node-ciphers.ts';
+import { bytesToHex, diversifyKey, hexToBytes, loadSessionKey, purchaseSessionKey, sessionKeyBytes, tacSessionKey, transactionMac, xorBytes } from '#core';
+import { forgeTripleDesEncryptBlock } from '#core/crypto/alt/forge-des';
+import { nodeSm4EncryptBlock, nodeTripleDesEncryptBlock } from '#core/crypto/alt/node-ciphers';
 import { VECTORS } from './load-vectors.ts';
 
 const h = hexToBytes;
@@ -26,20 +16,26 @@ describe('diversifyKey', () => {
     });
   }
   it('3DES: 3DES_MK(D) || 3DES_MK(NOT D), checked with node:crypto and node-forge', () => {
-    fc.assert(fc.property(bytes(16), bytes(8), (mk, d) => {
-      const key = diversifyKey(mk, d);
-      expect(key.length).toBe(16);
-      expect(key.subarray(0, 8)).toEqual(nodeTripleDesEncryptBlock(mk, d));
-      expect(key.subarray(8, 16)).toEqual(forgeTripleDesEncryptBlock(mk, not(d)));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(bytes(16), bytes(8), (mk, d) => {
+        const key = diversifyKey(mk, d);
+        expect(key.length).toBe(16);
+        expect(key.subarray(0, 8)).toEqual(nodeTripleDesEncryptBlock(mk, d));
+        expect(key.subarray(8, 16)).toEqual(forgeTripleDesEncryptBlock(mk, not(d)));
+      }),
+      { numRuns: 200 },
+    );
   });
   it('SM4: SM4_MK(D || NOT D), checked with node:crypto', () => {
-    fc.assert(fc.property(bytes(16), bytes(8), (mk, d) => {
-      const block = new Uint8Array(16);
-      block.set(d, 0);
-      block.set(not(d), 8);
-      expect(diversifyKey(mk, d, 'sm4')).toEqual(nodeSm4EncryptBlock(mk, block));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(bytes(16), bytes(8), (mk, d) => {
+        const block = new Uint8Array(16);
+        block.set(d, 0);
+        block.set(not(d), 8);
+        expect(diversifyKey(mk, d, 'sm4')).toEqual(nodeSm4EncryptBlock(mk, block));
+      }),
+      { numRuns: 200 },
+    );
   });
   it('different cards get different keys', () => {
     const mk = h('404142434445464748494A4B4C4D4E4F');
@@ -65,15 +61,18 @@ describe('purchaseSessionKey', () => {
     expect(key.length).toBe(16);
   });
   it('random, ATC and TSN all feed the key; only the low two bytes of the TSN count', () => {
-    fc.assert(fc.property(bytes(16), bytes(4), fc.integer({ min: 0, max: 0xfffe }), fc.integer({ min: 0, max: 0xffff }), (dpk, rnd, atc, tsnLow) => {
-      const base = purchaseSessionKey(dpk, rnd, atc, tsnLow);
-      expect(purchaseSessionKey(dpk, rnd, atc + 1, tsnLow)).not.toEqual(base);
-      expect(purchaseSessionKey(dpk, rnd, atc, (tsnLow + 1) & 0xffff)).not.toEqual(base);
-      expect(purchaseSessionKey(dpk, rnd, atc, tsnLow + 0x10000)).toEqual(base);
-      const rnd2 = Uint8Array.from(rnd);
-      rnd2[0] ^= 1;
-      expect(purchaseSessionKey(dpk, rnd2, atc, tsnLow)).not.toEqual(base);
-    }), { numRuns: 100 });
+    fc.assert(
+      fc.property(bytes(16), bytes(4), fc.integer({ min: 0, max: 0xfffe }), fc.integer({ min: 0, max: 0xffff }), (dpk, rnd, atc, tsnLow) => {
+        const base = purchaseSessionKey(dpk, rnd, atc, tsnLow);
+        expect(purchaseSessionKey(dpk, rnd, atc + 1, tsnLow)).not.toEqual(base);
+        expect(purchaseSessionKey(dpk, rnd, atc, (tsnLow + 1) & 0xffff)).not.toEqual(base);
+        expect(purchaseSessionKey(dpk, rnd, atc, tsnLow + 0x10000)).toEqual(base);
+        const rnd2 = Uint8Array.from(rnd);
+        rnd2[0] ^= 1;
+        expect(purchaseSessionKey(dpk, rnd2, atc, tsnLow)).not.toEqual(base);
+      }),
+      { numRuns: 100 },
+    );
   });
   it('rejects bad integers and lengths', () => {
     const dpk = new Uint8Array(16);
@@ -103,13 +102,15 @@ describe('loadSessionKey', () => {
 
 describe('tacSessionKey', () => {
   it('3DES: left half XOR right half; SM4: a copy of the key', () => {
-    fc.assert(fc.property(bytes(16), (dtk) => {
-      expect(tacSessionKey(dtk)).toEqual(xorBytes(dtk.subarray(0, 8), dtk.subarray(8, 16)));
-      const sm4 = tacSessionKey(dtk, 'sm4');
-      expect(sm4).toEqual(dtk);
-      sm4[0] ^= 1;
-      expect(sm4).not.toEqual(dtk); // a copy: callers cannot corrupt the card's key through it
-    }));
+    fc.assert(
+      fc.property(bytes(16), (dtk) => {
+        expect(tacSessionKey(dtk)).toEqual(xorBytes(dtk.subarray(0, 8), dtk.subarray(8, 16)));
+        const sm4 = tacSessionKey(dtk, 'sm4');
+        expect(sm4).toEqual(dtk);
+        sm4[0] ^= 1;
+        expect(sm4).not.toEqual(dtk); // a copy: callers cannot corrupt the card's key through it
+      }),
+    );
   });
   it('the TAC key works as a transactionMac key of the right length', () => {
     const dtk = h('0123456789ABCDEFFEDCBA9876543210');

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main, type CliResult } from '../../demo/city-day.ts';
-import { parseOptions } from '../../demo/options.ts';
-import { buildReport, percentile, type ReportInput } from '../../demo/report.ts';
-import { SeededRandom } from '../../demo/seeded-random.ts';
+import { main, type CliResult } from '#demo/city-day';
+import { parseOptions } from '#demo/options';
+import { buildReport, percentile, type ReportInput } from '#demo/report';
+import { SeededRandom } from '#demo/seeded-random';
 
 const sink = () =>
   new Writable({
@@ -65,7 +65,8 @@ describe('npm run demo -- --quick', () => {
 
   it('writes report.json and a self-contained report.html with SVG charts', () => {
     const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
-    for (const field of ['meta', 'fleet', 'taps', 'revenue', 'loads', 'refunds', 'blacklist', 'latency', 'sync', 'reconciliation', 'incidents']) expect(json).toHaveProperty(field);
+    for (const field of ['meta', 'fleet', 'taps', 'revenue', 'loads', 'refunds', 'blacklist', 'latency', 'sync', 'reconciliation', 'incidents'])
+      expect(json).toHaveProperty(field);
     expect(json.meta.seed).toBe(7);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
@@ -211,7 +212,20 @@ describe('report verdict', () => {
   });
   const input = (discrepancyFen: number, cardDifferenceFen: number): ReportInput => ({
     options: { riders: 1, devices: 0, days: 1, seed: 1, quick: true, outDir: '.', progress: false, firstDay: 20270106, syncEveryMin: 60 },
-    facts: { taps: [], latenciesMs: [], loads: [], syncRounds: 0, syncFailures: 0, syncUploaded: 0, offlineWindows: [], lossReports: [], deviceBlacklistSeen: new Map(), parkPassesSold: 0, tornTapsRecovered: 0, syncWallMs: 0 },
+    facts: {
+      taps: [],
+      latenciesMs: [],
+      loads: [],
+      syncRounds: 0,
+      syncFailures: 0,
+      syncUploaded: 0,
+      offlineWindows: [],
+      lossReports: [],
+      deviceBlacklistSeen: new Map(),
+      parkPassesSold: 0,
+      tornTapsRecovered: 0,
+      syncWallMs: 0,
+    },
     fleet: { devices: [], stations: [], buses: [], lots: [], parks: [], enrolWallMs: 0 },
     riders: [],
     incidents: { temporaryLoss: null, formalLoss: null, refund: null },
@@ -221,7 +235,13 @@ describe('report verdict', () => {
     gateway: {
       url: 'http://127.0.0.1:1',
       requests: 0,
-      reconciliation: { ok: discrepancyFen === 0, discrepancy: (discrepancyFen / 100).toFixed(2), discrepancyFen, cardLiabilityFen: 1_000 + discrepancyFen, sumShadowBalancesFen: 1_000 },
+      reconciliation: {
+        ok: discrepancyFen === 0,
+        discrepancy: (discrepancyFen / 100).toFixed(2),
+        discrepancyFen,
+        cardLiabilityFen: 1_000 + discrepancyFen,
+        sumShadowBalancesFen: 1_000,
+      },
       balances: [
         { account: 'payment:cash', balanceFen: 1_000 + discrepancyFen },
         { account: 'liability:card-purse', balanceFen: -1_000 - discrepancyFen },

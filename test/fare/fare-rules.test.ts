@@ -28,7 +28,7 @@ import {
   stationCode,
   suburbanFareFen,
   validParkPassSlot,
-} from '../../core/src/index.ts';
+} from '#core';
 import { SUBWAY_CSV } from './subway-data.ts';
 
 const network = parseSubwayNetwork(SUBWAY_CSV);
@@ -74,7 +74,14 @@ describe('rounding', () => {
 describe('monthly ladder', () => {
   const ladder = DEFAULT_SUBWAY_FARE_POLICY.monthlyLadder;
   it.each([
-    [0, 100], [9_999, 100], [10_000, 80], [14_999, 80], [15_000, 50], [39_999, 50], [40_000, 100], [1_000_000, 100],
+    [0, 100],
+    [9_999, 100],
+    [10_000, 80],
+    [14_999, 80],
+    [15_000, 50],
+    [39_999, 50],
+    [40_000, 100],
+    [1_000_000, 100],
   ])('spend %i fen before → %i%%', (spend, percent) => {
     expect(monthlyLadderPercent(ladder, spend)).toBe(percent);
   });
@@ -160,7 +167,14 @@ describe('subway trip fare', () => {
 describe('bus', () => {
   const seg = EXAMPLE_BUS_LINES.find((l) => l.lineId === 801)!;
   it.each([
-    [0, 1, 200], [0, 3, 200], [0, 4, 300], [0, 5, 400], [0, 6, 500], [0, 7, 600], [7, 0, 600], [3, 5, 200],
+    [0, 1, 200],
+    [0, 3, 200],
+    [0, 4, 300],
+    [0, 5, 400],
+    [0, 6, 500],
+    [0, 7, 600],
+    [7, 0, 600],
+    [3, 5, 200],
   ])('801 stop %i → %i: %i fen', (a, b, fare) => {
     expect(busSegmentFareFen(DEFAULT_BUS_FARE_POLICY, seg, a, b)).toBe(fare);
   });

@@ -6,8 +6,8 @@
  * every member removed.
  */
 import { describe, expect, it } from 'vitest';
-import { FareTablesFormatError, defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson } from '../../core/src/index.ts';
-import { fareTablesSpecShapeProblems } from '../../core/src/fare/fare-tables-shape.ts';
+import { FareTablesFormatError, defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson } from '#core';
+import { fareTablesSpecShapeProblems } from '#core/fare/fare-tables-shape';
 import { SUBWAY_CSV } from './subway-data.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

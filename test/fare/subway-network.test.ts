@@ -11,7 +11,7 @@ import {
   stationName,
   SubwayNetworkFormatError,
   UnknownStationError,
-} from '../../core/src/index.ts';
+} from '#core';
 import { SUBWAY_CSV } from './subway-data.ts';
 
 const network = parseSubwayNetwork(SUBWAY_CSV);
@@ -158,8 +158,18 @@ describe('subway network', () => {
 
 describe('distance bands', () => {
   it.each([
-    [0, 300], [6_000, 300], [6_001, 400], [12_000, 400], [12_001, 500], [22_000, 500], [22_001, 600],
-    [32_000, 600], [32_001, 700], [52_000, 700], [52_001, 800], [92_001, 1_000],
+    [0, 300],
+    [6_000, 300],
+    [6_001, 400],
+    [12_000, 400],
+    [12_001, 500],
+    [22_000, 500],
+    [22_001, 600],
+    [32_000, 600],
+    [32_001, 700],
+    [52_000, 700],
+    [52_001, 800],
+    [92_001, 1_000],
   ])('%i m → %i fen', (m, f) => {
     expect(distanceBandFareFen(BEIJING_MAIN_BANDS, m)).toBe(f);
   });

@@ -17,12 +17,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CardSimulator, completeLoad, effectiveBalanceFen, hexToBytes, initializeLoad, parseCardImage } from '../../core/src/index.ts';
-import { reconcile } from '../../gateway/src/services/ledger.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import { gatewayDeviceKind } from '../../validator-firmware-sim/src/gateway-admin.ts';
-import type { Device } from '../../validator-firmware-sim/src/device.ts';
-import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
+import { CardSimulator, completeLoad, effectiveBalanceFen, hexToBytes, initializeLoad, parseCardImage } from '#core';
+import { reconcile } from '#gateway/services/ledger';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { gatewayDeviceKind } from '#validator/gateway-admin';
+import type { Device } from '#validator/device';
+import { SyncClient } from '#validator/sync-client';
 import { seededRandom } from '../purse/fixtures.ts';
 import { ProofTally } from '../support/proof-summary.ts';
 import { tempDir } from '../validator/temp-db.ts';
@@ -133,9 +133,17 @@ describe('gateway SIGKILL mid-operation', () => {
     }
     const cards: CardSlot[] = [];
     for (let i = 0; i < 4; i++) {
-      const issued = await http('POST', '/v1/cards', { holderName: `K ${i}`, socialSecurityNo: '11010119900307123X', profile: 'adult', algorithm: i % 2 ? 'sm4' : '3des' });
+      const issued = await http('POST', '/v1/cards', {
+        holderName: `K ${i}`,
+        socialSecurityNo: '11010119900307123X',
+        profile: 'adult',
+        algorithm: i % 2 ? 'sm4' : '3des',
+      });
       expect(issued.status).toBe(201);
-      cards.push({ cardNo: issued.json.card.cardNo, sim: new CardSimulator(parseCardImage(Uint8Array.from(Buffer.from(issued.json.cardImage, 'hex'))), seededRandom(0xdead ^ i)) });
+      cards.push({
+        cardNo: issued.json.card.cardNo,
+        sim: new CardSimulator(parseCardImage(Uint8Array.from(Buffer.from(issued.json.cardImage, 'hex'))), seededRandom(0xdead ^ i)),
+      });
     }
     let loadSeq = 0;
     const inFlight: InFlightLoad[] = [];
@@ -191,7 +199,10 @@ describe('gateway SIGKILL mid-operation', () => {
         const i = Math.floor(random() * cards.length);
         if (inFlight.some((l) => l.card === i)) continue; // the card is at the counter
         nowMs += 60_000;
-        for (const [d, offset] of [[0, 0], [1, 20 * 60_000]] as const) {
+        for (const [d, offset] of [
+          [0, 0],
+          [1, 20 * 60_000],
+        ] as const) {
           devices[d].device.tap(cards[i].sim, nowMs + offset);
           cards[i].sim.reset();
           tally.operations++;
@@ -259,7 +270,13 @@ describe('gateway SIGKILL mid-operation', () => {
       let duplicated = 0;
       for (const { device } of devices) {
         const next = device.status().nextDeviceSeq;
-        const rows = await store.transaction((tx) => tx.all<{ device_seq: number; n: number }>('SELECT device_seq, COUNT(*) AS n FROM journal_records WHERE device_id = ? GROUP BY device_seq', [device.deviceId]), { readOnly: true });
+        const rows = await store.transaction(
+          (tx) =>
+            tx.all<{ device_seq: number; n: number }>('SELECT device_seq, COUNT(*) AS n FROM journal_records WHERE device_id = ? GROUP BY device_seq', [
+              device.deviceId,
+            ]),
+          { readOnly: true },
+        );
         const seqs = new Set(rows.map((r) => Number(r.device_seq)));
         for (let seq = 1; seq < next; seq++) if (!seqs.has(seq)) lost++;
         duplicated += rows.filter((r) => Number(r.n) > 1 || Number(r.device_seq) >= next).length;
@@ -268,9 +285,15 @@ describe('gateway SIGKILL mid-operation', () => {
       tally.lossesFound += lost + duplicated;
       expect({ lost, duplicated }).toEqual({ lost: 0, duplicated: 0 });
       for (const [i, card] of cards.entries()) {
-        const account = await store.transaction((tx) => tx.get<{ b: number }>('SELECT shadow_balance_fen AS b FROM card_accounts WHERE card_no = ?', [card.cardNo]), { readOnly: true });
+        const account = await store.transaction(
+          (tx) => tx.get<{ b: number }>('SELECT shadow_balance_fen AS b FROM card_accounts WHERE card_no = ?', [card.cardNo]),
+          { readOnly: true },
+        );
         expect(Number(account?.b), `card ${i}: back office = chip`).toBe(effectiveBalanceFen(card.sim.image()));
-        const confirmed = await store.transaction((tx) => tx.get<{ s: number }>("SELECT COALESCE(SUM(amount_fen), 0) AS s FROM loads WHERE card_no = ? AND status = 'confirmed'", [card.cardNo]), { readOnly: true });
+        const confirmed = await store.transaction(
+          (tx) => tx.get<{ s: number }>("SELECT COALESCE(SUM(amount_fen), 0) AS s FROM loads WHERE card_no = ? AND status = 'confirmed'", [card.cardNo]),
+          { readOnly: true },
+        );
         expect(Number(confirmed?.s), `card ${i}: confirmed loads = credited on the card`).toBe(creditedFen[i]);
       }
       const r = await store.transaction((tx) => reconcile(tx), { readOnly: true });

@@ -10,8 +10,8 @@
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { pack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL_VERSION, type SyncRequest } from '../../core/src/index.ts';
-import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
+import { SYNC_PROTOCOL_VERSION, type SyncRequest } from '#core';
+import { SyncClient } from '#validator/sync-client';
 import { ProofTally } from '../support/proof-summary.ts';
 import { CITY_DEVICES, CityWorld, assertExactlyOnce, loadCard, type DeviceSlot } from '../model/city-world.ts';
 
@@ -19,7 +19,10 @@ const tally = new ProofTally('faults:sync-link');
 afterAll(() => tally.record());
 
 /** A loopback proxy to `target` that cuts each connection after `limit` bytes in one direction. */
-async function cuttingProxy(targetPort: number, cut: { direction: 'request' | 'answer'; afterBytes: number }): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
+async function cuttingProxy(
+  targetPort: number,
+  cut: { direction: 'request' | 'answer'; afterBytes: number },
+): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
   let cuts = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -81,7 +84,11 @@ function rides(count: number, skewMs = 0): void {
   for (let i = 0; i < count; i++) {
     const card = w.cards[i % w.cards.length];
     w.clock.ms += 2 * 60_000;
-    for (const [slot, offset] of [[entry, 0], [exit, 25 * 60_000], [bus, 40 * 60_000]] as const) {
+    for (const [slot, offset] of [
+      [entry, 0],
+      [exit, 25 * 60_000],
+      [bus, 40 * 60_000],
+    ] as const) {
       const result = slot.device.tap(card.sim, w.clock.ms + offset + skewMs);
       card.sim.reset();
       tally.operations++;
@@ -92,7 +99,16 @@ function rides(count: number, skewMs = 0): void {
 }
 
 function client(slot: DeviceSlot, url: string, clockSkewMs = 0): SyncClient {
-  return new SyncClient({ device: slot.device, gatewayUrl: url, credential: slot.credential, clock: () => w.clock.ms + clockSkewMs, random: () => 0.5, sleep: async () => {}, backoff: { maxAttempts: 2 }, timeoutMs: 5_000 });
+  return new SyncClient({
+    device: slot.device,
+    gatewayUrl: url,
+    credential: slot.credential,
+    clock: () => w.clock.ms + clockSkewMs,
+    random: () => 0.5,
+    sleep: async () => {},
+    backoff: { maxAttempts: 2 },
+    timeoutMs: 5_000,
+  });
 }
 
 async function storedCount(slot: DeviceSlot): Promise<number> {
@@ -140,10 +156,21 @@ describe('sync connections cut mid-batch', () => {
 describe('duplicated and reordered batches', () => {
   function batchBody(slot: DeviceSlot, records: SyncRequest['records']): Buffer {
     const state = slot.device.state.read();
-    return pack({ protocolVersion: SYNC_PROTOCOL_VERSION, deviceId: slot.id, records, blacklistVersion: state.blacklistVersion, fareTableVersion: state.fareTableVersion, deviceTimeMs: w.clock.ms } satisfies SyncRequest);
+    return pack({
+      protocolVersion: SYNC_PROTOCOL_VERSION,
+      deviceId: slot.id,
+      records,
+      blacklistVersion: state.blacklistVersion,
+      fareTableVersion: state.fareTableVersion,
+      deviceTimeMs: w.clock.ms,
+    } satisfies SyncRequest);
   }
   const post = (slot: DeviceSlot, body: Buffer) =>
-    fetch(`http://127.0.0.1:${gatewayPort}/v1/devices/${slot.id}/sync`, { method: 'POST', headers: { authorization: `Bearer ${slot.credential}`, 'content-type': 'application/x-msgpack' }, body });
+    fetch(`http://127.0.0.1:${gatewayPort}/v1/devices/${slot.id}/sync`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${slot.credential}`, 'content-type': 'application/x-msgpack' },
+      body,
+    });
 
   it('the same batch sent eight times at once is stored once; single-record batches in reverse order are all acknowledged and applied once', async () => {
     rides(4);

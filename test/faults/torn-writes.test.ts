@@ -12,7 +12,7 @@
  * chip, discrepancy zero.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { completeLoad, hexToBytes, initializeLoad, recoverLoad, type TearMoment, type TearableCommand } from '../../core/src/index.ts';
+import { completeLoad, hexToBytes, initializeLoad, recoverLoad, type TearMoment, type TearableCommand } from '#core';
 import { ProofTally } from '../support/proof-summary.ts';
 import { CITY_DEVICES, CityWorld, LOAD_TERMINAL, assertExactlyOnce, loadCard, loadRequestBody, type CardSlot } from '../model/city-world.ts';
 
@@ -34,7 +34,9 @@ async function drainAll(w: CityWorld): Promise<void> {
 
 describe('torn card writes at every step', () => {
   it('purchases: every step x moment at every device kind, both algorithms; retap recovers exactly once', async () => {
-    const cases = CITY_DEVICES.flatMap((_, device) => PURCHASE_STEPS.flatMap((command) => MOMENTS.flatMap((moment) => [0, 1].map((alg) => ({ device, command, moment, alg })))));
+    const cases = CITY_DEVICES.flatMap((_, device) =>
+      PURCHASE_STEPS.flatMap((command) => MOMENTS.flatMap((moment) => [0, 1].map((alg) => ({ device, command, moment, alg })))),
+    );
     const w = await CityWorld.start(1, CITY_DEVICES, cases.length);
     try {
       for (const [i, card] of w.cards.entries()) await loadCard(w, card, 5_000, `torn-p-${i}`);
@@ -118,7 +120,8 @@ describe('torn card writes at every step', () => {
         tally.operations++;
         tally.faults++;
         card.sim.reset();
-        if (fault === 'init-before' || fault === 'init-after') card.sim.tearAt({ command: 'initializeForLoad', moment: fault === 'init-before' ? 'before-write' : 'after-write' });
+        if (fault === 'init-before' || fault === 'init-after')
+          card.sim.tearAt({ command: 'initializeForLoad', moment: fault === 'init-before' ? 'before-write' : 'after-write' });
         const init = initializeLoad(card.sim, amountFen, LOAD_TERMINAL);
         card.sim.tearAt(null);
         if (init.status !== 'ready') {
@@ -135,7 +138,8 @@ describe('torn card writes at every step', () => {
         }
         expect(res.status, res.body).toBeLessThan(300);
         const mac2 = hexToBytes(res.json.mac2);
-        if (fault === 'credit-before' || fault === 'credit-after') card.sim.tearAt({ command: 'creditForLoad', moment: fault === 'credit-before' ? 'before-write' : 'after-write' });
+        if (fault === 'credit-before' || fault === 'credit-after')
+          card.sim.tearAt({ command: 'creditForLoad', moment: fault === 'credit-before' ? 'before-write' : 'after-write' });
         const credit = completeLoad(card.sim, mac2, res.json.date, res.json.time);
         card.sim.tearAt(null);
         card.sim.reset();
@@ -164,7 +168,7 @@ describe('torn card writes at every step', () => {
         await loadCard(w, w.cards[i], 1_000, `after-${i}`);
         expected[i] += 1_000;
       }
-      w.cards.forEach((card, i) => expect(w.chipBalanceFen(card), `card ${i}`).toBe(expected[i]));
+      for (const [i, card] of w.cards.entries()) expect(w.chipBalanceFen(card), `card ${i}`).toBe(expected[i]);
       const figures = await assertExactlyOnce(w);
       tally.lossesFound += figures.lost + figures.duplicated;
       const loads = await w.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM loads GROUP BY status');

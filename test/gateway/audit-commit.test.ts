@@ -34,9 +34,19 @@ describe('audit written with the work', () => {
     expect(h.store.stats.groups - groupsBefore).toBe(1);
     const replay = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'a-1' }, payload: body });
     expect(replay.statusCode).toBe(201);
-    const conflict = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'a-1' }, payload: { ...body, amount: '100.00' } });
+    const conflict = await h.app.inject({
+      method: 'POST',
+      url: '/v1/loads',
+      headers: { ...counter, 'idempotency-key': 'a-1' },
+      payload: { ...body, amount: '100.00' },
+    });
     expect(conflict.statusCode).toBe(409);
-    const refused = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'a-2' }, payload: { ...body, mac1: '00000000' } });
+    const refused = await h.app.inject({
+      method: 'POST',
+      url: '/v1/loads',
+      headers: { ...counter, 'idempotency-key': 'a-2' },
+      payload: { ...body, mac1: '00000000' },
+    });
     expect(refused.statusCode).toBeGreaterThanOrEqual(400);
     const loads = await auditOf('/v1/loads');
     expect(loads.map((e) => e.statusCode)).toEqual([201, 201, 409, refused.statusCode]);

@@ -11,7 +11,12 @@ afterEach(async () => {
 
 describe('authentication before validation', () => {
   it('401 without or with a bad credential, even when the body is invalid', async () => {
-    const variants: Record<string, string>[] = [{}, { authorization: 'Bearer not-a-real-token-but-long-enough' }, { authorization: 'Basic abc' }, { authorization: 'Bearer ' }];
+    const variants: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer not-a-real-token-but-long-enough' },
+      { authorization: 'Basic abc' },
+      { authorization: 'Bearer ' },
+    ];
     for (const headers of variants) {
       const res = await h.request('POST', '/v1/cards', { headers, body: { nonsense: true } });
       expect(res.statusCode).toBe(401);
@@ -75,7 +80,11 @@ describe('authentication before validation', () => {
     const issued = await h.request('POST', '/v1/cards', { token: counter, body: { holderName: 'A', socialSecurityNo: SSN, profile: 'adult' } });
     expect(issued.statusCode).toBe(201);
     const audit = (await h.request('GET', '/v1/ops/audit', { token: ADMIN_TOKEN })).json().entries;
-    expect(audit.some((e: { branchId: string; route: string; statusCode: number }) => e.branchId === 'branch-042' && e.route === '/v1/cards' && e.statusCode === 201)).toBe(true);
+    expect(
+      audit.some(
+        (e: { branchId: string; route: string; statusCode: number }) => e.branchId === 'branch-042' && e.route === '/v1/cards' && e.statusCode === 201,
+      ),
+    ).toBe(true);
   });
 
   it('expired tokens are refused', async () => {
@@ -167,7 +176,9 @@ describe('cardholder app sessions (seed q. 16)', () => {
 describe('device credentials', () => {
   it('a device credential is returned once and authenticates only that device', async () => {
     const credential = await h.registerDevice('gate-9');
-    const row = await h.store.transaction((tx) => tx.get<{ token_hash: string; subject: string }>("SELECT token_hash, subject FROM auth_tokens WHERE role = 'device'"));
+    const row = await h.store.transaction((tx) =>
+      tx.get<{ token_hash: string; subject: string }>("SELECT token_hash, subject FROM auth_tokens WHERE role = 'device'"),
+    );
     expect(row?.subject).toBe('gate-9');
     expect(row?.token_hash).not.toContain(credential);
     expect(row?.token_hash).toMatch(/^[0-9a-f]{64}$/);

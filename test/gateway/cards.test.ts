@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseCardImage } from '../../core/src/index.ts';
+import { parseCardImage } from '#core';
 import { ADMIN_TOKEN, makeHarness, SSN, type Harness } from './support/harness.ts';
 
 let h: Harness;

@@ -9,7 +9,17 @@
 import { createHash } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL_VERSION, defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, selectFareTables, type FareTables, type FareTablesSpec, type SyncRequest, type SyncResponse } from '../../core/src/index.ts';
+import {
+  SYNC_PROTOCOL_VERSION,
+  defaultFareTablesSpec,
+  encodeFareTablesJson,
+  parseFareTablesJson,
+  selectFareTables,
+  type FareTables,
+  type FareTablesSpec,
+  type SyncRequest,
+  type SyncResponse,
+} from '#core';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import { assertPostgresUp, dropSchema, freshSchemaName, newPgStore } from '../store/pg-test-db.ts';
 import { ADMIN_TOKEN, DAY_MS, makeHarness, type Harness } from './support/harness.ts';
@@ -32,14 +42,25 @@ async function publish(h: Harness, body: unknown, token = ADMIN_TOKEN) {
   return h.request('POST', '/v1/fare-tables', { token, body });
 }
 
-async function listing(h: Harness): Promise<{ fareTables: Array<{ version: number; effectiveFromMs: number; builtIn: boolean; sha256: string | null; publishedBy: string | null }>; inForceVersion: number | null }> {
+async function listing(h: Harness): Promise<{
+  fareTables: Array<{ version: number; effectiveFromMs: number; builtIn: boolean; sha256: string | null; publishedBy: string | null }>;
+  inForceVersion: number | null;
+}> {
   const res = await h.request('GET', '/v1/fare-tables', { token: ADMIN_TOKEN });
   expect(res.statusCode).toBe(200);
   return res.json();
 }
 
 async function sync(h: Harness, deviceId: string, credential: string, fareTableVersion: number, deviceTimeMs = h.clock.nowMs): Promise<SyncResponse> {
-  const request: SyncRequest = { protocolVersion: SYNC_PROTOCOL_VERSION, deviceId, records: [], blacklistVersion: 0, fareTableVersion, deviceTimeMs, journalMore: false };
+  const request: SyncRequest = {
+    protocolVersion: SYNC_PROTOCOL_VERSION,
+    deviceId,
+    records: [],
+    blacklistVersion: 0,
+    fareTableVersion,
+    deviceTimeMs,
+    journalMore: false,
+  };
   const res = await h.app.inject({
     method: 'POST',
     url: `/v1/devices/${deviceId}/sync`,
@@ -96,7 +117,9 @@ function contract(makeStoreHarness: () => Promise<{ h: Harness; cleanup: () => P
     expect(missing.json()).toMatchObject({ code: 'fare-table-not-found' });
 
     const audit = (await h.request('GET', '/v1/ops/audit?limit=1000', { token: ADMIN_TOKEN })).json().entries as Array<Record<string, unknown>>;
-    expect(audit.filter((e) => e.route === '/v1/fare-tables')).toEqual([expect.objectContaining({ method: 'POST', role: 'operator', subject: 'admin', target: 'v2', statusCode: 201 })]);
+    expect(audit.filter((e) => e.route === '/v1/fare-tables')).toEqual([
+      expect.objectContaining({ method: 'POST', role: 'operator', subject: 'admin', target: 'v2', statusCode: 201 }),
+    ]);
   });
 
   it('bad bundles are 400 problem+json and change nothing', async () => {
@@ -114,7 +137,11 @@ function contract(makeStoreHarness: () => Promise<{ h: Harness; cleanup: () => P
       ['a network CSV that is not one', bundle(2, now, (s) => (s.subwayCsv = 'hello,world\n1,2\n')), 'invalid-fare-tables'],
       ['a ladder percent over 100', bundle(2, now, (s) => (s.subwayPolicy.monthlyLadder[1].percent = 120)), 'invalid-fare-tables'],
       ['bands that do not ascend', bundle(2, now, (s) => s.subwayPolicy.main.bands.reverse()), 'invalid-fare-tables'],
-      ['a band fare as a yuan string', bundle(2, now, (s) => ((s.subwayPolicy.main.bands[0] as unknown as Record<string, unknown>).fareFen = '3.00')), 'invalid-fare-tables'],
+      [
+        'a band fare as a yuan string',
+        bundle(2, now, (s) => ((s.subwayPolicy.main.bands[0] as unknown as Record<string, unknown>).fareFen = '3.00')),
+        'invalid-fare-tables',
+      ],
       ['a missing grace', bundle(2, now, (s) => delete (s.subwayPolicy.main as unknown as Record<string, unknown>).graceM), 'invalid-fare-tables'],
       ['an empty park policy', bundle(2, now, (s) => (s.parkPolicy = {} as never)), 'invalid-fare-tables'],
       ['a bus profile percent of 150', bundle(2, now, (s) => (s.busPolicy.profilePercent.adult = 150)), 'invalid-fare-tables'],

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LIMITS } from '../../core/src/index.ts';
+import { LIMITS } from '#core';
 import { ADMIN_TOKEN, DAY_MS, makeHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;

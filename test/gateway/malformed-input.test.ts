@@ -20,7 +20,19 @@ afterAll(async () => {
   await h.close();
 });
 
-const TABLES = ['cards', 'card_accounts', 'app_credentials', 'loss_reports', 'blacklist_current', 'blacklist_log', 'devices', 'park_pass_sales', 'auth_tokens', 'counters', 'ledger_entries'];
+const TABLES = [
+  'cards',
+  'card_accounts',
+  'app_credentials',
+  'loss_reports',
+  'blacklist_current',
+  'blacklist_log',
+  'devices',
+  'park_pass_sales',
+  'auth_tokens',
+  'counters',
+  'ledger_entries',
+];
 
 async function snapshot(): Promise<string> {
   return h.store.transaction(async (tx) => {
@@ -53,7 +65,10 @@ const malformedBody = fc.oneof(
   }),
   fc.record({ kind: fc.string({ maxLength: 10 }).filter((k) => k !== 'temporary' && k !== 'formal') }),
   fc.record({ challenge: fc.string({ maxLength: 12 }).filter((c) => !/^[0-9A-Fa-f]{8}$/.test(c)), transit: fc.jsonValue() }),
-  fc.record({ deviceId: fc.string({ maxLength: 80 }), kind: fc.string({ maxLength: 12 }).filter((k) => !['subway-gate', 'bus-validator', 'pr-gate', 'park-gate'].includes(k)) }),
+  fc.record({
+    deviceId: fc.string({ maxLength: 80 }),
+    kind: fc.string({ maxLength: 12 }).filter((k) => !['subway-gate', 'bus-validator', 'pr-gate', 'park-gate'].includes(k)),
+  }),
   fc.record({ cardNo: fc.string({ maxLength: 20 }), password: fc.oneof(fc.integer(), fc.constant('')) }),
 );
 
@@ -83,7 +98,14 @@ describe('malformed inputs', () => {
     const segment = fc.string({ maxLength: 24 }).map((s) => encodeURIComponent(s));
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom('/v1/cards/', '/v1/blacklist?since=', '/v1/fares/subway?from=', '/v1/ops/devices/stale?windowMinutes=', '/v1/devices?limit=', '/v1/ops/audit?after='),
+        fc.constantFrom(
+          '/v1/cards/',
+          '/v1/blacklist?since=',
+          '/v1/fares/subway?from=',
+          '/v1/ops/devices/stale?windowMinutes=',
+          '/v1/devices?limit=',
+          '/v1/ops/audit?after=',
+        ),
         segment,
         fc.constantFrom('GET', 'DELETE', 'POST'),
         async (prefix, value, method) => {
@@ -98,11 +120,20 @@ describe('malformed inputs', () => {
 
   it('raw garbage bodies are 4xx', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ maxLength: 200 }), fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/octet-stream'), async (payload, type) => {
-        const res = await h.app.inject({ method: 'POST', url: '/v1/cards', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': type }, payload });
-        expect(res.statusCode).toBeGreaterThanOrEqual(400);
-        expect(res.statusCode).toBeLessThan(500);
-      }),
+      fc.asyncProperty(
+        fc.string({ maxLength: 200 }),
+        fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/octet-stream'),
+        async (payload, type) => {
+          const res = await h.app.inject({
+            method: 'POST',
+            url: '/v1/cards',
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': type },
+            payload,
+          });
+          expect(res.statusCode).toBeGreaterThanOrEqual(400);
+          expect(res.statusCode).toBeLessThan(500);
+        },
+      ),
       { numRuns: 150, seed: 3 },
     );
   });

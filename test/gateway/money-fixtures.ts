@@ -22,17 +22,17 @@ import {
   type Operator,
   type SyncRequest,
   type SyncResponse,
-} from '../../core/src/index.ts';
-import { buildGateway, type BuildGatewayOptions } from '../../gateway/src/app.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import type { Store } from '../../gateway/src/store/store-port.ts';
-import type { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
-import { beijingDateTime } from '../../gateway/src/services/money-time.ts';
-import { reconcile } from '../../gateway/src/services/ledger.ts';
+} from '#core';
+import { buildGateway, type BuildGatewayOptions } from '#gateway/app';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import type { Store } from '#gateway/store/store-port';
+import type { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { beijingDateTime } from '#gateway/services/money-time';
+import { reconcile } from '#gateway/services/ledger';
 import { makeIssuer, makePsam, seededRandom } from '../purse/fixtures.ts';
 import { dropSchema, freshSchemaName, newPgStore } from '../store/pg-test-db.ts';
-import type { SoftwarePsam } from '../../validator-firmware-sim/src/psam.ts';
-import { loadRequestFromCard, type LoadRequestBody } from '../../validator-firmware-sim/src/rider/issue-cards.ts';
+import type { SoftwarePsam } from '#validator/psam';
+import { loadRequestFromCard, type LoadRequestBody } from '#validator/rider/issue-cards';
 
 export const ADMIN_TOKEN = 'money-test-admin-token-0123456789';
 export const COUNTER_TERMINAL = '0000000001A1';
@@ -118,7 +118,12 @@ export function moneyGatewayForEachTest(use: (t: { h: MoneyHarness; counter: Rec
 }
 
 export async function counterHeaders(h: MoneyHarness, branchId = 'branch-01'): Promise<Record<string, string>> {
-  const res = await h.app.inject({ method: 'POST', url: '/v1/auth/tokens', headers: h.admin, payload: { role: 'counter', label: `teller ${branchId}`, branchId } });
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/v1/auth/tokens',
+    headers: h.admin,
+    payload: { role: 'counter', label: `teller ${branchId}`, branchId },
+  });
   if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`counter token: ${res.statusCode} ${res.body}`);
   return { authorization: `Bearer ${res.json().token}` };
 }
@@ -162,7 +167,14 @@ export function creditLoad(card: CardSimulator, load: { mac2: string; date: numb
 }
 
 /** A complete, confirmed load: INIT → POST /v1/loads → CREDIT → confirm. */
-export async function loadCard(h: MoneyHarness, headers: Record<string, string>, card: CardSimulator, cardNo: string, amountFen: number, key: string): Promise<void> {
+export async function loadCard(
+  h: MoneyHarness,
+  headers: Record<string, string>,
+  card: CardSimulator,
+  cardNo: string,
+  amountFen: number,
+  key: string,
+): Promise<void> {
   const body = initLoad(card, cardNo, amountFen);
   const res = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...headers, 'idempotency-key': key }, payload: body });
   if (res.statusCode !== 201) throw new Error(`load: ${res.statusCode} ${res.body}`);
@@ -234,7 +246,11 @@ export function syncRequest(v: Validator, records: JournalRecord[], blacklistVer
   return { protocolVersion: 1, deviceId: v.deviceId, records, blacklistVersion, fareTableVersion: 1, deviceTimeMs: 0 };
 }
 
-export async function sync(h: MoneyHarness, v: Validator, body: SyncRequest | Buffer): Promise<{ status: number; response: SyncResponse | undefined; problem: any }> {
+export async function sync(
+  h: MoneyHarness,
+  v: Validator,
+  body: SyncRequest | Buffer,
+): Promise<{ status: number; response: SyncResponse | undefined; problem: any }> {
   const payload = Buffer.isBuffer(body) ? body : pack(body);
   const res = await h.app.inject({
     method: 'POST',
@@ -249,7 +265,12 @@ export async function sync(h: MoneyHarness, v: Validator, body: SyncRequest | Bu
 /** The books must always agree: card liability = sum of shadow balances; every posting balances. */
 export async function assertBooksBalance(h: MoneyHarness): Promise<void> {
   const result = await h.store.transaction((tx) => reconcile(tx));
-  if (result.discrepancyFen !== 0 || result.postingsBalanceFen !== 0 || result.unbalancedPostings !== 0 || result.pendingLoadsFen !== result.pendingLoadsLedgerFen) {
+  if (
+    result.discrepancyFen !== 0 ||
+    result.postingsBalanceFen !== 0 ||
+    result.unbalancedPostings !== 0 ||
+    result.pendingLoadsFen !== result.pendingLoadsLedgerFen
+  ) {
     throw new Error(`books do not balance: ${JSON.stringify(result)}`);
   }
   const res = await h.app.inject({ method: 'GET', url: '/v1/ledger/reconciliation', headers: h.admin });
@@ -345,7 +366,12 @@ export async function makeEveryMoneyAnomaly(h: MoneyHarness, counter: Record<str
   const load = authorised.json();
   const voided = await h.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/void`, headers: counter });
   if (voided.json().status !== 'voided') throw new Error(`void: ${voided.body}`);
-  const confirm = await h.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/confirm`, headers: counter, payload: { tac: creditLoad(voidCard.card, load) } });
+  const confirm = await h.app.inject({
+    method: 'POST',
+    url: `/v1/loads/${load.id}/confirm`,
+    headers: counter,
+    payload: { tac: creditLoad(voidCard.card, load) },
+  });
   if (confirm.json().resolution !== 'void-reversed') throw new Error(`confirm after void: ${confirm.body}`);
 
   return {

@@ -19,7 +19,7 @@ import {
   startMoneyGateway,
   type Validator,
 } from './money-fixtures.ts';
-import type { CardSimulator, SyncResponse } from '../../core/src/index.ts';
+import type { CardSimulator, SyncResponse } from '#core';
 
 let h: MoneyHarness;
 let base: string;
@@ -90,7 +90,18 @@ describe('money routes over loopback HTTP', () => {
     const card1 = await fetch(`${base}/v1/cards/${cardNo}`, { headers: h.admin });
     expect(((await card1.json()) as { balanceFen: number }).balanceFen).toBe(7_600);
     const openapi = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    for (const path of ['/v1/loads', '/v1/loads/{id}/confirm', '/v1/loads/{id}/void', '/v1/devices/{deviceId}/sync', '/v1/cards/{cardNo}/refunds', '/v1/refunds/{id}', '/v1/ledger/balances', '/v1/ledger/reconciliation', '/v1/reports/teller', '/v1/reports/clearing']) {
+    for (const path of [
+      '/v1/loads',
+      '/v1/loads/{id}/confirm',
+      '/v1/loads/{id}/void',
+      '/v1/devices/{deviceId}/sync',
+      '/v1/cards/{cardNo}/refunds',
+      '/v1/refunds/{id}',
+      '/v1/ledger/balances',
+      '/v1/ledger/reconciliation',
+      '/v1/reports/teller',
+      '/v1/reports/clearing',
+    ]) {
       expect(openapi.paths[path], path).toBeDefined();
     }
   });
@@ -107,9 +118,19 @@ describe('money routes over loopback HTTP', () => {
       payload: Buffer.alloc(8 * 1024 * 1024 + 1, 0x90),
     });
     expect(huge.statusCode).toBe(413);
-    const anonymous = await h.app.inject({ method: 'POST', url: `/v1/devices/${gate.deviceId}/sync`, headers: { 'content-type': 'application/x-msgpack' }, payload: Buffer.from([0x80]) });
+    const anonymous = await h.app.inject({
+      method: 'POST',
+      url: `/v1/devices/${gate.deviceId}/sync`,
+      headers: { 'content-type': 'application/x-msgpack' },
+      payload: Buffer.from([0x80]),
+    });
     expect(anonymous.statusCode).toBe(401);
-    const counterSync = await h.app.inject({ method: 'POST', url: `/v1/devices/${gate.deviceId}/sync`, headers: { ...counter, 'content-type': 'application/x-msgpack' }, payload: Buffer.from([0x80]) });
+    const counterSync = await h.app.inject({
+      method: 'POST',
+      url: `/v1/devices/${gate.deviceId}/sync`,
+      headers: { ...counter, 'content-type': 'application/x-msgpack' },
+      payload: Buffer.from([0x80]),
+    });
     expect(counterSync.statusCode).toBe(403);
     const counterLedger = await h.app.inject({ method: 'GET', url: '/v1/ledger/balances', headers: counter });
     expect(counterLedger.statusCode).toBe(403);
@@ -120,12 +141,26 @@ describe('money routes over loopback HTTP', () => {
     const before = await snapshot();
     const valid = initLoad(card, cardNo, 1_000);
     const field = fc.constantFrom(...Object.keys(valid));
-    const junk = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.object({ maxDepth: 1 }), fc.constantFrom('-1.00', '1e3', '10.001', '99999999999', '', '0x10', '５０'));
+    const junk = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.integer(), { maxLength: 3 }),
+      fc.object({ maxDepth: 1 }),
+      fc.constantFrom('-1.00', '1e3', '10.001', '99999999999', '', '0x10', '５０'),
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(field, junk), { minLength: 1, maxLength: 4 }), fc.string({ minLength: 1, maxLength: 20 }), async (mutations, key) => {
         const body: Record<string, unknown> = { ...valid };
         for (const [name, value] of mutations) body[name] = value;
-        const res = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': `fc-${encodeURIComponent(key)}` }, payload: body });
+        const res = await h.app.inject({
+          method: 'POST',
+          url: '/v1/loads',
+          headers: { ...counter, 'idempotency-key': `fc-${encodeURIComponent(key)}` },
+          payload: body,
+        });
         expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
         expect(res.statusCode, res.body).toBeLessThan(500);
       }),
@@ -143,13 +178,25 @@ describe('money routes over loopback HTTP', () => {
     const record = { ...tap(gate, card, cardNo, 100, START_MS + 2_000), tac: '00000000' };
     const valid = syncRequest(gate, [record]);
     const recordField = fc.constantFrom(...Object.keys(record));
-    const junk = fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.uint8Array({ maxLength: 8 }), fc.constant(-1), fc.constant(2 ** 53));
+    const junk = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.integer(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.uint8Array({ maxLength: 8 }),
+      fc.constant(-1),
+      fc.constant(2 ** 53),
+    );
     const mutatedRecord = fc.array(fc.tuple(recordField, junk), { minLength: 1, maxLength: 3 }).map((mutations) => {
       const r: Record<string, unknown> = { ...record };
       for (const [name, value] of mutations) r[name] = value;
       return pack({ ...valid, records: [r] });
     });
-    const mutatedEnvelope = fc.tuple(fc.constantFrom('protocolVersion', 'deviceId', 'records', 'blacklistVersion', 'fareTableVersion', 'deviceTimeMs'), junk).map(([name, value]) => pack({ ...valid, [name]: value }));
+    const mutatedEnvelope = fc
+      .tuple(fc.constantFrom('protocolVersion', 'deviceId', 'records', 'blacklistVersion', 'fareTableVersion', 'deviceTimeMs'), junk)
+      .map(([name, value]) => pack({ ...valid, [name]: value }));
     const rawBytes = fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes));
     const truncated = fc.integer({ min: 0, max: pack(valid).length - 1 }).map((n) => pack(valid).subarray(0, n));
     await fc.assert(
@@ -170,8 +217,20 @@ describe('money routes over loopback HTTP', () => {
       { numRuns: 200, seed: 7 },
     );
     const after = await snapshot();
-    const cleared = await h.store.transaction((tx) => tx.get<{ n: number }>("SELECT COUNT(*) AS n FROM journal_records WHERE status = 'accepted' AND card_action = 'debit' AND device_seq > 1"));
+    const cleared = await h.store.transaction((tx) =>
+      tx.get<{ n: number }>("SELECT COUNT(*) AS n FROM journal_records WHERE status = 'accepted' AND card_action = 'debit' AND device_seq > 1"),
+    );
     expect(Number(cleared?.n)).toBe(0);
-    expect(after.split(',').filter((p) => !p.startsWith('journal_records')).join()).toBe(before.split(',').filter((p) => !p.startsWith('journal_records')).join());
+    expect(
+      after
+        .split(',')
+        .filter((p) => !p.startsWith('journal_records'))
+        .join(),
+    ).toBe(
+      before
+        .split(',')
+        .filter((p) => !p.startsWith('journal_records'))
+        .join(),
+    );
   });
 });

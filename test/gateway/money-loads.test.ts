@@ -1,14 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  counterHeaders,
-  creditLoad,
-  initLoad,
-  issueCard,
-  loadCard,
-  shadowBalance,
-  type MoneyHarness,
-  moneyGatewayForEachTest,
-} from './money-fixtures.ts';
+import { counterHeaders, creditLoad, initLoad, issueCard, loadCard, shadowBalance, type MoneyHarness, moneyGatewayForEachTest } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
@@ -175,7 +166,12 @@ describe('POST /v1/loads', () => {
     const next = (await postLoad(initLoad(card, cardNo, 4_000), 'e-2')).json();
     creditLoad(card, next);
     const log = card.image().log.map((r) => ({ atc: r.atc, amountFen: r.amountFen, type: r.type }));
-    const credited = await h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/log-evidence`, headers: counter, payload: { onlineAtc: card.image().onlineAtc, log } });
+    const credited = await h.app.inject({
+      method: 'POST',
+      url: `/v1/cards/${cardNo}/log-evidence`,
+      headers: counter,
+      payload: { onlineAtc: card.image().onlineAtc, log },
+    });
     expect(credited.json()).toEqual({ confirmed: [next.id], voided: [], reinstated: [] });
     expect(await shadowBalance(h, cardNo)).toBe(4_000);
   });

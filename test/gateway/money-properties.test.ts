@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { JournalRecord } from '../../core/src/index.ts';
+import type { JournalRecord } from '#core';
 import {
   assertBooksBalance,
   counterHeaders,
@@ -96,7 +96,12 @@ describe('money invariants', () => {
           // A counter reads the card: online ATC and log settle every pending load.
           const image = card.image();
           const log = image.log.map((r) => ({ atc: r.atc, amountFen: r.amountFen, type: r.type }));
-          const evidence = await h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/log-evidence`, headers: counter, payload: { onlineAtc: image.onlineAtc, log } });
+          const evidence = await h.app.inject({
+            method: 'POST',
+            url: `/v1/cards/${cardNo}/log-evidence`,
+            headers: counter,
+            payload: { onlineAtc: image.onlineAtc, log },
+          });
           expect(evidence.statusCode).toBe(200);
           const pending = await h.store.transaction((tx) => tx.get<{ n: number }>("SELECT COUNT(*) AS n FROM loads WHERE status = 'pending'"));
           expect(Number(pending?.n)).toBe(0);

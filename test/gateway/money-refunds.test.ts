@@ -13,7 +13,7 @@ import {
   ledgerBalance,
   requestCardRefund,
 } from './money-fixtures.ts';
-import { refundDeadlineMs, REFUND_PAYOUT_MARGIN_MS } from '../../gateway/src/services/refunds.ts';
+import { refundDeadlineMs, REFUND_PAYOUT_MARGIN_MS } from '#gateway/services/refunds';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;

@@ -45,7 +45,9 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
     const old = await sync(h, gate, { ...syncRequest(gate, []), fareTableVersion: 0 });
     expect(old.response?.fareTable?.version).toBe(1);
     expect(JSON.parse(old.response!.fareTable!.json).format).toBe('fare-tables/1');
-    const device = await h.store.transaction((tx) => tx.get<{ watermark: number; last_sync_ms: number }>('SELECT watermark, last_sync_ms FROM devices WHERE device_id = ?', ['gate-01']));
+    const device = await h.store.transaction((tx) =>
+      tx.get<{ watermark: number; last_sync_ms: number }>('SELECT watermark, last_sync_ms FROM devices WHERE device_id = ?', ['gate-01']),
+    );
     expect(Number(device?.watermark)).toBe(2);
     const clearing = await h.app.inject({ method: 'GET', url: '/v1/reports/clearing?day=2026-03-10', headers: h.admin });
     expect(clearing.json().operators.find((o: { operator: string }) => o.operator === 'subway')).toMatchObject({ debits: 2, amountFen: 700 });
@@ -68,7 +70,9 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
     expect(Number(chain1?.next_atc)).toBe(1);
     await sync(h, b, syncRequest(b, [r1]));
     expect(await shadowBalance(h, cardNo)).toBe(9_000);
-    const chain2 = await h.store.transaction((tx) => tx.get<{ next_atc: number; max_atc: number }>('SELECT next_atc, max_atc FROM card_chains WHERE card_no = ?', [cardNo]));
+    const chain2 = await h.store.transaction((tx) =>
+      tx.get<{ next_atc: number; max_atc: number }>('SELECT next_atc, max_atc FROM card_chains WHERE card_no = ?', [cardNo]),
+    );
     expect(Number(chain2?.next_atc)).toBe(3);
     expect(card.image().balanceFen).toBe(9_000);
   });
@@ -82,7 +86,9 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
     const res = await sync(h, gate, syncRequest(gate, [good, forged]));
     expect(res.response).toMatchObject({ acknowledged: [1], quarantined: [2], watermark: 2 });
     expect(await shadowBalance(h, cardNo)).toBe(4_700);
-    const device = await h.store.transaction((tx) => tx.get<{ flagged: number; flag_reason: string }>('SELECT flagged, flag_reason FROM devices WHERE device_id = ?', ['gate-f']));
+    const device = await h.store.transaction((tx) =>
+      tx.get<{ flagged: number; flag_reason: string }>('SELECT flagged, flag_reason FROM devices WHERE device_id = ?', ['gate-f']),
+    );
     expect(device).toMatchObject({ flagged: 1, flag_reason: 'tac-invalid' });
     const again = await sync(h, gate, syncRequest(gate, [good, forged]));
     expect(again.response).toMatchObject({ acknowledged: [1], quarantined: [2] });
@@ -93,7 +99,7 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
   it('blacklists a cloned card (same ATC, different content) and sends it in the same response', async () => {
     const { cardNo, card } = await issueCard(h);
     await loadCard(h, counter, card, cardNo, 5_000, 'l1');
-    const clone = new (card.constructor as typeof import('../../core/src/index.ts').CardSimulator)(card.image(), () => Uint8Array.of(1, 2, 3, 4));
+    const clone = new (card.constructor as typeof import('#core').CardSimulator)(card.image(), () => Uint8Array.of(1, 2, 3, 4));
     const a = await makeValidator(h, 'gate-c1', 5);
     const b = await makeValidator(h, 'gate-c2', 6);
     const original = tap(a, card, cardNo, 300, START_MS + 1_000);
@@ -132,7 +138,12 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
       payload: full,
     });
     expect(asOther.statusCode).toBe(403);
-    const json = await h.app.inject({ method: 'POST', url: '/v1/devices/gate-m/sync', headers: { ...gate.headers, 'content-type': 'application/json' }, payload: '{}' });
+    const json = await h.app.inject({
+      method: 'POST',
+      url: '/v1/devices/gate-m/sync',
+      headers: { ...gate.headers, 'content-type': 'application/json' },
+      payload: '{}',
+    });
     expect(json.statusCode).toBeGreaterThanOrEqual(400);
     expect(json.statusCode).toBeLessThan(500);
     expect(await count('SELECT COUNT(*) AS n FROM journal_records')).toBe(0);
@@ -143,7 +154,12 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
 
   it('settles a torn load as credited from the online ATC of the next uploaded purchase', async () => {
     const { cardNo, card } = await issueCard(h);
-    const res = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'torn' }, payload: initLoad(card, cardNo, 5_000) });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/loads',
+      headers: { ...counter, 'idempotency-key': 'torn' },
+      payload: initLoad(card, cardNo, 5_000),
+    });
     const load = res.json();
     creditLoad(card, load); // confirmation lost
     const gate = await makeValidator(h, 'gate-t', 9);

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pack, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { CardSimulator, type SyncResponse } from '../../core/src/index.ts';
-import { MONEY_ANOMALY_KIND_NAMES, type MoneyAnomaly } from '../../gateway/src/services/anomalies.ts';
+import { CardSimulator, type SyncResponse } from '#core';
+import { MONEY_ANOMALY_KIND_NAMES, type MoneyAnomaly } from '#gateway/services/anomalies';
 import {
   assertBooksBalance,
   counterHeaders,
@@ -58,13 +58,53 @@ describe('GET /v1/ops/anomalies', () => {
     expect(page.nextAfter).toBe(ids[4]);
     const [gap, cloned, replayed, invalid, reversed] = page.anomalies;
     expect(gap).toEqual({
-      id: ids[0], kind: 'atc-gap', cardNo: s.gap.cardNo, atc: s.gap.missing.offlineAtc, deviceId: null, deviceSeq: null, loadId: null, open: true,
-      detail: expect.stringContaining(`offline ATC ${s.gap.missing.offlineAtc} not yet uploaded`), atMs: START_MS,
+      id: ids[0],
+      kind: 'atc-gap',
+      cardNo: s.gap.cardNo,
+      atc: s.gap.missing.offlineAtc,
+      deviceId: null,
+      deviceSeq: null,
+      loadId: null,
+      open: true,
+      detail: expect.stringContaining(`offline ATC ${s.gap.missing.offlineAtc} not yet uploaded`),
+      atMs: START_MS,
     });
-    expect(cloned).toMatchObject({ kind: 'cloned-card', cardNo: s.cloned.cardNo, atc: 0, deviceId: 'anom-b', deviceSeq: s.cloned.deviceSeq, loadId: null, open: null });
-    expect(replayed).toMatchObject({ kind: 'tac-replayed', cardNo: s.replayed.cardNo, atc: s.replayed.offlineAtc, deviceId: 'anom-a', deviceSeq: s.replayed.deviceSeq, loadId: null, open: null });
-    expect(invalid).toMatchObject({ kind: 'tac-invalid', cardNo: s.invalid.cardNo, atc: s.invalid.offlineAtc, deviceId: 'anom-a', deviceSeq: s.invalid.deviceSeq, loadId: null, open: null });
-    expect(reversed).toMatchObject({ kind: 'load-void-reversed', cardNo: s.voidReversed.cardNo, atc: s.voidReversed.onlineAtc, deviceId: null, deviceSeq: null, loadId: s.voidReversed.loadId, open: null });
+    expect(cloned).toMatchObject({
+      kind: 'cloned-card',
+      cardNo: s.cloned.cardNo,
+      atc: 0,
+      deviceId: 'anom-b',
+      deviceSeq: s.cloned.deviceSeq,
+      loadId: null,
+      open: null,
+    });
+    expect(replayed).toMatchObject({
+      kind: 'tac-replayed',
+      cardNo: s.replayed.cardNo,
+      atc: s.replayed.offlineAtc,
+      deviceId: 'anom-a',
+      deviceSeq: s.replayed.deviceSeq,
+      loadId: null,
+      open: null,
+    });
+    expect(invalid).toMatchObject({
+      kind: 'tac-invalid',
+      cardNo: s.invalid.cardNo,
+      atc: s.invalid.offlineAtc,
+      deviceId: 'anom-a',
+      deviceSeq: s.invalid.deviceSeq,
+      loadId: null,
+      open: null,
+    });
+    expect(reversed).toMatchObject({
+      kind: 'load-void-reversed',
+      cardNo: s.voidReversed.cardNo,
+      atc: s.voidReversed.onlineAtc,
+      deviceId: null,
+      deviceSeq: null,
+      loadId: s.voidReversed.loadId,
+      open: null,
+    });
     expect(reversed.detail).toContain('re-charge the payer');
     // Operators see whole card numbers in API answers (as in GET /v1/cards and the audit log).
     for (const a of page.anomalies) expect(a.cardNo).toMatch(/^[0-9]{16}$/);
@@ -119,7 +159,11 @@ describe('GET /v1/ops/anomalies', () => {
     expect(login.statusCode, login.body).toBe(201);
     const app = { authorization: `Bearer ${login.json().token}` };
     const gate = await makeValidator(h, 'gate-403', 40);
-    for (const [who, headers] of [['counter', counter], ['app', app], ['device', gate.headers]] as const) {
+    for (const [who, headers] of [
+      ['counter', counter],
+      ['app', app],
+      ['device', gate.headers],
+    ] as const) {
       const res = await h.app.inject({ method: 'GET', url: '/v1/ops/anomalies', headers });
       expect(res.statusCode, who).toBe(403);
       expect(res.headers['content-type'], who).toContain('application/problem+json');

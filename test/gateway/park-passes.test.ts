@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CardSimulator, parseCardImage, SW, type CardRecordKind } from '../../core/src/index.ts';
-import { passSlotFor, parkPassYearOnSale } from '../../gateway/src/services/park-passes.ts';
+import { CardSimulator, parseCardImage, SW, type CardRecordKind } from '#core';
+import { passSlotFor, parkPassYearOnSale } from '#gateway/services/park-passes';
 import { ADMIN_TOKEN, makeHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;

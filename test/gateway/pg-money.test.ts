@@ -63,13 +63,20 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     const { cardNo, card } = await issueCard(h);
     const body = initLoad(card, cardNo, 10_000);
     const answers = await Promise.all(
-      Array.from({ length: 10 }, () => h!.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'same-key' }, payload: body })),
+      Array.from({ length: 10 }, () =>
+        h!.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'same-key' }, payload: body }),
+      ),
     );
     expect(answers.map((a) => a.statusCode)).toEqual(new Array(10).fill(201));
     expect(new Set(answers.map((a) => a.json().id)).size).toBe(1);
     expect(await count('SELECT COUNT(*) AS n FROM loads')).toBe(1);
     expect(await count("SELECT COUNT(*) AS n FROM ledger_postings WHERE kind = 'load-authorise'")).toBe(1);
-    const conflict = await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'same-key' }, payload: { ...body, amount: '20.00' } });
+    const conflict = await h.app.inject({
+      method: 'POST',
+      url: '/v1/loads',
+      headers: { ...counter, 'idempotency-key': 'same-key' },
+      payload: { ...body, amount: '20.00' },
+    });
     expect(conflict.statusCode).toBe(409);
 
     const load = answers[0].json();
@@ -87,7 +94,9 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     h = await start();
     const counter = await counterHeaders(h);
     const { cardNo, card } = await issueCard(h);
-    const load = (await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'vr-1' }, payload: initLoad(card, cardNo, 3_000) })).json();
+    const load = (
+      await h.app.inject({ method: 'POST', url: '/v1/loads', headers: { ...counter, 'idempotency-key': 'vr-1' }, payload: initLoad(card, cardNo, 3_000) })
+    ).json();
     expect((await h.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/void`, headers: counter })).json().status).toBe('voided');
     const tac = creditLoad(card, load);
     const next = initLoad(card, cardNo, 2_000);
@@ -136,7 +145,9 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     expect(await count("SELECT COUNT(*) AS n FROM money_anomalies WHERE kind = 'atc-gap'")).toBe(1);
     await Promise.all([sync(h, gate, syncRequest(gate, [gap])), sync(h, gate, syncRequest(gate, [gap]))]);
     expect(await shadowBalance(h, cardNo)).toBe(4_000 - 50 - 70);
-    const chain = await h.store.transaction((tx) => tx.get<{ next_atc: number; max_atc: number }>('SELECT next_atc, max_atc FROM card_chains WHERE card_no = ?', [cardNo]));
+    const chain = await h.store.transaction((tx) =>
+      tx.get<{ next_atc: number; max_atc: number }>('SELECT next_atc, max_atc FROM card_chains WHERE card_no = ?', [cardNo]),
+    );
     expect(chain!.next_atc).toBe(chain!.max_atc + 1);
   });
 
@@ -147,7 +158,11 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     const get = async (query: string) => {
       const res = await h!.app.inject({ method: 'GET', url: `/v1/ops/anomalies${query}`, headers: h!.admin });
       expect(res.statusCode, res.body).toBe(200);
-      return res.json() as { anomalies: Array<{ id: number; kind: string; cardNo: string; deviceSeq: number | null; loadId: string | null; open: boolean | null }>; more: boolean; nextAfter: number };
+      return res.json() as {
+        anomalies: Array<{ id: number; kind: string; cardNo: string; deviceSeq: number | null; loadId: string | null; open: boolean | null }>;
+        more: boolean;
+        nextAfter: number;
+      };
     };
     const all = (await get('')).anomalies;
     expect(all.map((a) => [a.kind, a.cardNo])).toEqual([
@@ -159,7 +174,9 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     ]);
     expect(all.map((a) => a.open)).toEqual([true, null, null, null, null]);
     expect(all[4].loadId).toBe(s.voidReversed.loadId);
-    expect((await get(`?kind=tac-replayed&cardNo=${s.replayed.cardNo}`)).anomalies).toEqual([expect.objectContaining({ deviceId: 'anom-a', deviceSeq: s.replayed.deviceSeq })]);
+    expect((await get(`?kind=tac-replayed&cardNo=${s.replayed.cardNo}`)).anomalies).toEqual([
+      expect.objectContaining({ deviceId: 'anom-a', deviceSeq: s.replayed.deviceSeq }),
+    ]);
     expect(await get(`?after=${all[1].id}&limit=2`)).toEqual({ anomalies: all.slice(2, 4), more: true, nextAfter: all[3].id });
     h.now.ms += 60_000;
     await sync(h, s.gap.gate, syncRequest(s.gap.gate, [s.gap.missing]));
@@ -198,7 +215,9 @@ describe.each(STORES)('money scenarios on %s', (dialect, start) => {
     const counter = await counterHeaders(h);
     const { cardNo } = await issueCard(h);
     const answers = await Promise.all(
-      Array.from({ length: 6 }, () => h!.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/loss-reports`, headers: counter, payload: { kind: 'temporary' } })),
+      Array.from({ length: 6 }, () =>
+        h!.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/loss-reports`, headers: counter, payload: { kind: 'temporary' } }),
+      ),
     );
     expect(answers.map((a) => a.statusCode).sort()).toEqual([201, 409, 409, 409, 409, 409]);
     expect(await count('SELECT COUNT(*) AS n FROM loss_reports WHERE card_no = ?', [cardNo])).toBe(1);

@@ -16,10 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { pack, unpack } from 'msgpackr';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CardSimulator, parseCardImage, type SyncResponse } from '../../core/src/index.ts';
-import { issuerKeyServiceFromFile } from '../../gateway/src/keys/key-file.ts';
-import type { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
-import { MIGRATIONS } from '../../gateway/src/store/migrations/index.ts';
+import { CardSimulator, parseCardImage, type SyncResponse } from '#core';
+import { issuerKeyServiceFromFile } from '#gateway/keys/key-file';
+import type { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { MIGRATIONS } from '#gateway/store/migrations/index';
 import { creditLoad, initLoad, syncRequest, tap, type Validator } from './money-fixtures.ts';
 import { makePsam, seededRandom } from '../purse/fixtures.ts';
 import { assertPostgresUp, dropSchema, freshSchemaName, PG_URL } from '../store/pg-test-db.ts';
@@ -96,7 +96,12 @@ interface Reply {
 }
 
 /** One HTTP call to instance `i` (round-robin callers pass a counter). */
-async function call(i: number, method: string, path: string, options: { headers?: Record<string, string>; json?: unknown; body?: Buffer } = {}): Promise<Reply> {
+async function call(
+  i: number,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; json?: unknown; body?: Buffer } = {},
+): Promise<Reply> {
   const instance = instances[i % instances.length];
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   let body: string | Buffer | undefined;
@@ -166,7 +171,10 @@ describe(`${INSTANCES} gateway processes on one PostgreSQL database`, () => {
     // Cards A, B, C, issued on different instances.
     const cards: Array<{ cardNo: string; card: CardSimulator }> = [];
     for (let i = 0; i < 3; i++) {
-      const res = await call(i, 'POST', '/v1/cards', { headers: admin, json: { holderName: 'Rider', socialSecurityNo: '11010119900307123X', profile: 'adult', algorithm: i === 1 ? 'sm4' : '3des' } });
+      const res = await call(i, 'POST', '/v1/cards', {
+        headers: admin,
+        json: { holderName: 'Rider', socialSecurityNo: '11010119900307123X', profile: 'adult', algorithm: i === 1 ? 'sm4' : '3des' },
+      });
       expect(res.status).toBe(201);
       const image = parseCardImage(Uint8Array.from(Buffer.from(res.json.cardImage, 'hex')));
       cards.push({ cardNo: res.json.card.cardNo, card: new CardSimulator(image, seededRandom(0xabc + i)) });
@@ -216,7 +224,10 @@ describe(`${INSTANCES} gateway processes on one PostgreSQL database`, () => {
     );
     const syncAnswers = await Promise.all(
       validators.map((v, vi) =>
-        hammer(6, 'POST', `/v1/devices/${v.deviceId}/sync`, { headers: { ...v.headers, 'content-type': 'application/x-msgpack' }, body: pack(syncRequest(v, batches[vi])) }),
+        hammer(6, 'POST', `/v1/devices/${v.deviceId}/sync`, {
+          headers: { ...v.headers, 'content-type': 'application/x-msgpack' },
+          body: pack(syncRequest(v, batches[vi])),
+        }),
       ),
     );
     for (const [vi, answers] of syncAnswers.entries()) {
@@ -260,7 +271,12 @@ describe(`${INSTANCES} gateway processes on one PostgreSQL database`, () => {
     // then every instance runs the payout job at the same time.
     const version = Number((await query<{ v: string }>('SELECT MAX(version) AS v FROM blacklist_log'))[0].v);
     await Promise.all(
-      validators.map((v) => hammer(3, 'POST', `/v1/devices/${v.deviceId}/sync`, { headers: { ...v.headers, 'content-type': 'application/x-msgpack' }, body: pack(syncRequest(v, [], version)) })),
+      validators.map((v) =>
+        hammer(3, 'POST', `/v1/devices/${v.deviceId}/sync`, {
+          headers: { ...v.headers, 'content-type': 'application/x-msgpack' },
+          body: pack(syncRequest(v, [], version)),
+        }),
+      ),
     );
     const jobs = await hammer(6, 'POST', '/v1/ops/jobs/run', { headers: admin, json: {} });
     expect(jobs.every((r) => r.status === 200)).toBe(true);

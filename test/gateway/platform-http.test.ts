@@ -50,7 +50,10 @@ describe('OpenAPI', () => {
       const path = route.url.replace(/:([A-Za-z]+)/g, '{$1}');
       const operation = paths[path]?.[route.method.toLowerCase()];
       expect(operation, `${route.method} ${route.url} in OpenAPI`).toBeDefined();
-      expect(Object.keys(operation!.responses ?? {}).some((code) => code.startsWith('2')), `${route.method} ${route.url} success schema`).toBe(true);
+      expect(
+        Object.keys(operation!.responses ?? {}).some((code) => code.startsWith('2')),
+        `${route.method} ${route.url} success schema`,
+      ).toBe(true);
     }
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.components.schemas.Problem).toBeDefined();
@@ -79,7 +82,12 @@ describe('problem+json', () => {
     const missing = await h.request('GET', '/v1/nope', { token: ADMIN_TOKEN });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().code).toBe('not-found');
-    const broken = await h.app.inject({ method: 'POST', url: '/v1/cards', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, payload: '{"a":' });
+    const broken = await h.app.inject({
+      method: 'POST',
+      url: '/v1/cards',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      payload: '{"a":',
+    });
     expect(broken.statusCode).toBe(400);
     expect(broken.json().code).toBe('invalid-json');
     const big = await h.app.inject({
@@ -90,9 +98,19 @@ describe('problem+json', () => {
     });
     expect(big.statusCode).toBe(413);
     expect(big.json().code).toBe('body-too-large');
-    const text = await h.app.inject({ method: 'POST', url: '/v1/cards', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' }, payload: 'hi' });
+    const text = await h.app.inject({
+      method: 'POST',
+      url: '/v1/cards',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' },
+      payload: 'hi',
+    });
     expect(text.statusCode).toBe(400);
-    const xml = await h.app.inject({ method: 'POST', url: '/v1/cards', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/xml' }, payload: '<a/>' });
+    const xml = await h.app.inject({
+      method: 'POST',
+      url: '/v1/cards',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/xml' },
+      payload: '<a/>',
+    });
     expect(xml.statusCode).toBe(415);
     expect(xml.json().code).toBe('unsupported-media-type');
   });
@@ -106,9 +124,15 @@ describe('problem+json', () => {
       expect(res.statusCode, String(overdraftLimit)).toBe(400);
       expect(res.json().code, String(overdraftLimit)).toBe('invalid-amount');
     }
-    const over = await h.request('POST', '/v1/cards', { token: ADMIN_TOKEN, body: { holderName: 'x', socialSecurityNo: SSN, profile: 'adult', overdraftLimit: '1000.01' } });
+    const over = await h.request('POST', '/v1/cards', {
+      token: ADMIN_TOKEN,
+      body: { holderName: 'x', socialSecurityNo: SSN, profile: 'adult', overdraftLimit: '1000.01' },
+    });
     expect(over.json().code).toBe('invalid-amount');
-    const ok = await h.request('POST', '/v1/cards', { token: ADMIN_TOKEN, body: { holderName: 'x', socialSecurityNo: SSN, profile: 'adult', overdraftLimit: '30.50' } });
+    const ok = await h.request('POST', '/v1/cards', {
+      token: ADMIN_TOKEN,
+      body: { holderName: 'x', socialSecurityNo: SSN, profile: 'adult', overdraftLimit: '30.50' },
+    });
     expect(ok.json().card.overdraftLimit).toBe('30.50');
   });
 });
@@ -170,7 +194,18 @@ describe('logs', () => {
       const text = lines.join('');
       expect(text.length).toBeGreaterThan(0);
       expect(text).toContain('1000********');
-      for (const secret of [ADMIN_TOKEN, counter, app, device, SSN, SSN.slice(-6), 'secret-pass-42', 'wrong-password-zz', 'forged-token-value-1234567890', cardNo]) {
+      for (const secret of [
+        ADMIN_TOKEN,
+        counter,
+        app,
+        device,
+        SSN,
+        SSN.slice(-6),
+        'secret-pass-42',
+        'wrong-password-zz',
+        'forged-token-value-1234567890',
+        cardNo,
+      ]) {
         expect(text.includes(secret), `log leaks ${secret.slice(0, 4)}…`).toBe(false);
       }
     } finally {
@@ -184,7 +219,11 @@ describe('real HTTP server on loopback', () => {
     const address = await h.app.listen({ host: '127.0.0.1', port: 0 });
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
     expect((await fetch(`${address}/healthz`)).status).toBe(200);
-    const issued = await fetch(`${address}/v1/cards`, { method: 'POST', headers: auth, body: JSON.stringify({ holderName: 'Zhao', socialSecurityNo: SSN, profile: 'senior' }) });
+    const issued = await fetch(`${address}/v1/cards`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ holderName: 'Zhao', socialSecurityNo: SSN, profile: 'senior' }),
+    });
     expect(issued.status).toBe(201);
     const cardNo = ((await issued.json()) as { card: { cardNo: string } }).card.cardNo;
     const loss = await fetch(`${address}/v1/cards/${cardNo}/loss-reports`, { method: 'POST', headers: auth, body: JSON.stringify({ kind: 'formal' }) });

@@ -83,7 +83,12 @@ describe('review: refunds', () => {
     expect(auth.statusCode).toBe(201);
     const refund = await requestRefund(cardNo);
     expect(refund.json()).toMatchObject({ paidFen: 5_000 });
-    const evidence = await h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/log-evidence`, headers: counter, payload: { onlineAtc: body.onlineAtc, log: [] } });
+    const evidence = await h.app.inject({
+      method: 'POST',
+      url: `/v1/cards/${cardNo}/log-evidence`,
+      headers: counter,
+      payload: { onlineAtc: body.onlineAtc, log: [] },
+    });
     expect(evidence.json().voided).toEqual([auth.json().id]);
     await runJobs();
     expect(await balanceOf('bank:refund-payouts')).toBe(-5_000);

@@ -20,8 +20,8 @@ vi.mock('node:worker_threads', async (importOriginal) => {
   return { ...actual, Worker: UnstartableWorker };
 });
 
-const { SqliteStore } = await import('../../gateway/src/store/sqlite-store.ts');
-type Migration = import('../../gateway/src/store/migrate.ts').Migration;
+const { SqliteStore } = await import('#gateway/store/sqlite-store');
+type Migration = import('#gateway/store/migrate').Migration;
 
 const MIGRATIONS: Migration[] = [{ id: 1, name: 'rows', sqlite: 'CREATE TABLE rows (n INTEGER PRIMARY KEY)', postgres: 'SELECT 1' }];
 
@@ -49,10 +49,12 @@ describe('SQLite store: a checkpoint thread that cannot start', () => {
     const settled: string[] = [];
     for (let n = 0; n < 40; n++) {
       const outcome = await Promise.race([
-        store.transaction((tx) => tx.run('INSERT INTO rows (n) VALUES (?)', [n])).then(
-          () => 'committed',
-          (error: unknown) => `refused: ${String(error)}`,
-        ),
+        store
+          .transaction((tx) => tx.run('INSERT INTO rows (n) VALUES (?)', [n]))
+          .then(
+            () => 'committed',
+            (error: unknown) => `refused: ${String(error)}`,
+          ),
         new Promise<string>((done) => setTimeout(() => done('never answered'), 3_000)),
       ]);
       settled.push(outcome);

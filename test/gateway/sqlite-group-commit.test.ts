@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Migration } from '../../gateway/src/store/migrate.ts';
-import { GroupCommitError, SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
+import type { Migration } from '#gateway/store/migrate';
+import { GroupCommitError, SqliteStore } from '#gateway/store/sqlite-store';
 
 const MIGRATIONS: Migration[] = [
   {
@@ -240,7 +240,9 @@ describe('SQLite group commit', () => {
     const after = await store.transaction((tx) => tx.all<{ name: string }>('SELECT name FROM items ORDER BY name'), { readOnly: true });
     expect(after.map((r) => r.name)).toEqual(['before', 'during']);
     // The reader connection refuses writes: a mislabelled transaction fails instead of writing unqueued.
-    await expect(store.transaction((tx) => tx.run("INSERT INTO items (name, value) VALUES ('w', 0)"), { readOnly: true })).rejects.toThrow(/readonly|read-only|query_only/i);
+    await expect(store.transaction((tx) => tx.run("INSERT INTO items (name, value) VALUES ('w', 0)"), { readOnly: true })).rejects.toThrow(
+      /readonly|read-only|query_only/i,
+    );
   });
 
   it('a process killed (SIGKILL) during group commits loses only unacknowledged transactions', async () => {

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyMigrations, sortedMigrations, type Migration } from '../../gateway/src/store/migrate.ts';
-import { MIGRATIONS } from '../../gateway/src/store/migrations/index.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import { addBlacklistEntry, blacklistDeltaSince } from '../../gateway/src/services/blacklist.ts';
+import { applyMigrations, sortedMigrations, type Migration } from '#gateway/store/migrate';
+import { MIGRATIONS } from '#gateway/store/migrations/index';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { addBlacklistEntry, blacklistDeltaSince } from '#gateway/services/blacklist';
 
 let dir: string;
 beforeEach(() => {
@@ -112,7 +112,9 @@ describe('SQLite store', () => {
       [1, 2, 3].map(
         () =>
           new Promise<string>((resolve, reject) => {
-            execFile(tsx, [worker, path], { timeout: 30_000 }, (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout)));
+            execFile(tsx, [worker, path], { timeout: 30_000 }, (error, stdout, stderr) =>
+              error ? reject(new Error(stderr || error.message)) : resolve(stdout),
+            );
           }),
       ),
     );
@@ -184,9 +186,7 @@ describe('SQLite store', () => {
   it('concurrent blacklist changes get dense, strictly increasing versions', async () => {
     const store = new SqliteStore({ path: join(dir, 'h.db') });
     await store.migrate();
-    await Promise.all(
-      Array.from({ length: 40 }, (_, i) => store.transaction((tx) => addBlacklistEntry(tx, String(1000000000000000 + i), 'cloned', i))),
-    );
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.transaction((tx) => addBlacklistEntry(tx, String(1000000000000000 + i), 'cloned', i))));
     const delta = await store.transaction((tx) => blacklistDeltaSince(tx, 0, 100));
     expect(delta.entries.map((e) => e.version)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(new Set(delta.entries.map((e) => e.cardNo)).size).toBe(40);

@@ -12,13 +12,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { sortedMigrations, type Migration } from '../../gateway/src/store/migrate.ts';
-import { MIGRATIONS } from '../../gateway/src/store/migrations/index.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import { PostgresStore, migrationLockKey, parseDatabaseUrl, toPostgresPlaceholders } from '../../gateway/src/store/postgres-store.ts';
-import type { Store } from '../../gateway/src/store/store-port.ts';
-import { createStore } from '../../gateway/src/store/create-store.ts';
-import { withIdempotency } from '../../gateway/src/services/loads.ts';
+import { sortedMigrations, type Migration } from '#gateway/store/migrate';
+import { MIGRATIONS } from '#gateway/store/migrations/index';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { PostgresStore, migrationLockKey, parseDatabaseUrl, toPostgresPlaceholders } from '#gateway/store/postgres-store';
+import type { Store } from '#gateway/store/store-port';
+import { createStore } from '#gateway/store/create-store';
+import { withIdempotency } from '#gateway/services/loads';
 import { adminQuery, assertPostgresUp, dropSchema, freshSchemaName, newPgStore, PG_URL } from '../store/pg-test-db.ts';
 
 interface Backend {
@@ -123,7 +123,9 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
         throw new Error('business failure');
       }),
     ).rejects.toThrow('business failure');
-    const rows = await store.transaction((tx) => tx.all<{ name: string; value: number }>("SELECT name, value FROM counters WHERE name IN (?, ?) ORDER BY name", ['committed', 'rolled-back']));
+    const rows = await store.transaction((tx) =>
+      tx.all<{ name: string; value: number }>('SELECT name, value FROM counters WHERE name IN (?, ?) ORDER BY name', ['committed', 'rolled-back']),
+    );
     expect(rows).toEqual([{ name: 'committed', value: 7 }]);
   });
 
@@ -159,7 +161,9 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
     expect([changed, again]).toEqual([1, 0]);
     // UPDATE ... RETURNING and run() counts.
     expect(await store.transaction((tx) => tx.run('UPDATE counters SET value = value + 1 WHERE name IN (?, ?)', ['c', 'blacklist_version']))).toBe(2);
-    expect(await store.transaction((tx) => tx.get<{ value: number }>("UPDATE counters SET value = value + 1 WHERE name = 'c' RETURNING value"))).toEqual({ value: 2 });
+    expect(await store.transaction((tx) => tx.get<{ value: number }>("UPDATE counters SET value = value + 1 WHERE name = 'c' RETURNING value"))).toEqual({
+      value: 2,
+    });
   });
 
   it('numbers come back as JS numbers (BIGINT, SUM, COUNT, identity ids), texts as strings, NULL as null', async () => {
@@ -167,11 +171,25 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
     const max = Number.MAX_SAFE_INTEGER;
     await store.transaction(async (tx) => {
       await tx.run('INSERT INTO counters (name, value) VALUES (?, ?), (?, ?), (?, ?)', ['big', max, 'neg', -max, 'small', -1]);
-      const posting = await tx.get<{ id: number }>('INSERT INTO ledger_postings (kind, reference, at_ms) VALUES (?, ?, ?) RETURNING id', ['k', 'r', 1_700_000_000_000]);
-      await tx.run('INSERT INTO ledger_entries (posting_id, account, amount_fen) VALUES (?, ?, ?), (?, ?, ?)', [posting!.id, 'a', 123_456_789_012, posting!.id, 'b', -123_456_789_012]);
+      const posting = await tx.get<{ id: number }>('INSERT INTO ledger_postings (kind, reference, at_ms) VALUES (?, ?, ?) RETURNING id', [
+        'k',
+        'r',
+        1_700_000_000_000,
+      ]);
+      await tx.run('INSERT INTO ledger_entries (posting_id, account, amount_fen) VALUES (?, ?, ?), (?, ?, ?)', [
+        posting!.id,
+        'a',
+        123_456_789_012,
+        posting!.id,
+        'b',
+        -123_456_789_012,
+      ]);
     });
     const row = await store.transaction((tx) =>
-      tx.get('SELECT (SELECT value FROM counters WHERE name = ?) AS big, (SELECT value FROM counters WHERE name = ?) AS neg, (SELECT COUNT(*) FROM counters) AS n', ['big', 'neg']),
+      tx.get(
+        'SELECT (SELECT value FROM counters WHERE name = ?) AS big, (SELECT value FROM counters WHERE name = ?) AS neg, (SELECT COUNT(*) FROM counters) AS n',
+        ['big', 'neg'],
+      ),
     );
     expect(row).toEqual({ big: max, neg: -max, n: 4 });
     const sums = await store.transaction((tx) => tx.all('SELECT account, SUM(amount_fen) AS balance FROM ledger_entries GROUP BY account ORDER BY account'));
@@ -232,7 +250,9 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
     for (const o of outcomes) if (o.kind !== 'conflict') expect(o.body).toEqual({ id: 'load-1' });
     expect(runs).toBeGreaterThanOrEqual(1);
     expect(await store.transaction((tx) => tx.get("SELECT value FROM counters WHERE name = 'work'"))).toEqual({ value: 1 });
-    const conflict = await twin.transaction((tx) => withIdempotency(tx, 'counter:b1', 'key-1', 'other-hash', 2_000, async () => ({ statusCode: 201, body: {} })));
+    const conflict = await twin.transaction((tx) =>
+      withIdempotency(tx, 'counter:b1', 'key-1', 'other-hash', 2_000, async () => ({ statusCode: 201, body: {} })),
+    );
     expect(conflict.kind).toBe('conflict');
   });
 
@@ -249,7 +269,12 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
     const counted: Migration[] = [
       ...MIGRATIONS,
       // A migration that would fail if it ran twice (the table exists) and counts its runs.
-      { id: 900, name: 'probe', sqlite: 'CREATE TABLE probe (x BIGINT); INSERT INTO probe (x) VALUES (1);', postgres: 'CREATE TABLE probe (x BIGINT); INSERT INTO probe (x) VALUES (1);' },
+      {
+        id: 900,
+        name: 'probe',
+        sqlite: 'CREATE TABLE probe (x BIGINT); INSERT INTO probe (x) VALUES (1);',
+        postgres: 'CREATE TABLE probe (x BIGINT); INSERT INTO probe (x) VALUES (1);',
+      },
     ];
     const first = backend.open({ migrations: counted });
     const stores = backend.concurrentTwins ? [first, backend.twin({ migrations: counted }), backend.twin({ migrations: counted })] : [first, first, first];
@@ -329,7 +354,10 @@ describe('PostgreSQL adapter details', () => {
   });
 
   it('keeps ?schema= out of the connection string, and keys the migration lock by schema', () => {
-    expect(parseDatabaseUrl('postgres://u@h:5432/db?schema=gw_a&sslmode=disable')).toEqual({ connectionString: 'postgres://u@h:5432/db?sslmode=disable', schema: 'gw_a' });
+    expect(parseDatabaseUrl('postgres://u@h:5432/db?schema=gw_a&sslmode=disable')).toEqual({
+      connectionString: 'postgres://u@h:5432/db?sslmode=disable',
+      schema: 'gw_a',
+    });
     expect(() => parseDatabaseUrl('mysql://h/db')).toThrow(/postgres/);
     expect(migrationLockKey('a')).not.toBe(migrationLockKey('b'));
     expect(migrationLockKey('a')).toBeLessThanOrEqual(0x7fffffffffffffffn);

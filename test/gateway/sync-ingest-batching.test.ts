@@ -10,19 +10,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  makeCardNo,
-  purchaseTacData,
-  type CipherAlgorithm,
-  type JournalRecord,
-  type SyncResponse,
-} from '../../core/src/index.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
-import { ingestSyncBatch, type SyncDeps } from '../../gateway/src/services/sync-ingest.ts';
-import { checkSyncRequest } from '../../gateway/src/services/sync-record-guard.ts';
-import { addBlacklistEntry, blacklistDeltaSince } from '../../gateway/src/services/blacklist.ts';
-import { accountBalances } from '../../gateway/src/services/ledger.ts';
+import { makeCardNo, purchaseTacData, type CipherAlgorithm, type JournalRecord, type SyncResponse } from '#core';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { ingestSyncBatch, type SyncDeps } from '#gateway/services/sync-ingest';
+import { checkSyncRequest } from '#gateway/services/sync-record-guard';
+import { addBlacklistEntry, blacklistDeltaSince } from '#gateway/services/blacklist';
+import { accountBalances } from '#gateway/services/ledger';
 import { genuineTacFromMaster, testKeySets } from '../purse/fixtures.ts';
 
 const NOW_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
@@ -40,7 +34,15 @@ interface CardSpec {
 const cardSpec = (n: number): CardSpec => ({ cardNo: makeCardNo('1000', n), keyVersion: 1 + (n % 2), algorithm: n % 3 === 0 ? 'sm4' : '3des' });
 
 /** A debit of `card` at `offlineAtc` with a genuine TAC (or a forged one). */
-function debit(card: CardSpec, offlineAtc: number, amountFen: number, tsn: number, time: number, forged = false, operator: 'subway' | 'bus' = 'subway'): JournalRecord {
+function debit(
+  card: CardSpec,
+  offlineAtc: number,
+  amountFen: number,
+  tsn: number,
+  time: number,
+  forged = false,
+  operator: 'subway' | 'bus' = 'subway',
+): JournalRecord {
   const record: JournalRecord = {
     deviceId: DEVICE,
     deviceSeq: 0,
@@ -108,7 +110,15 @@ async function ingestInBatches(records: JournalRecord[], sizes: number[]): Promi
       const batch = records.slice(from, from + size);
       from += size;
       const check = checkSyncRequest(
-        { protocolVersion: 1, deviceId: DEVICE, records: batch, blacklistVersion: 0, fareTableVersion: 1, deviceTimeMs: NOW_MS, journalMore: from < records.length },
+        {
+          protocolVersion: 1,
+          deviceId: DEVICE,
+          records: batch,
+          blacklistVersion: 0,
+          fareTableVersion: 1,
+          deviceTimeMs: NOW_MS,
+          journalMore: from < records.length,
+        },
         DEVICE,
       );
       if (!check.ok) throw new Error(check.reasons.join('; '));
@@ -132,7 +142,9 @@ async function snapshot(store: SqliteStore): Promise<unknown> {
     chains: await tx.all('SELECT card_no, next_atc, max_atc FROM card_chains ORDER BY card_no'),
     ledger: [...(await accountBalances(tx))],
     blacklist: await tx.all('SELECT card_no, reason FROM blacklist_current ORDER BY card_no'),
-    anomalies: await tx.all("SELECT kind, card_no, atc, device_id, device_seq FROM money_anomalies WHERE kind <> 'atc-gap' ORDER BY kind, card_no, atc, device_seq"),
+    anomalies: await tx.all(
+      "SELECT kind, card_no, atc, device_id, device_seq FROM money_anomalies WHERE kind <> 'atc-gap' ORDER BY kind, card_no, atc, device_seq",
+    ),
     device: await tx.all('SELECT watermark, max_seq, quarantined_count, flagged FROM device_sync_state'),
     flags: await tx.all('SELECT flagged, flag_reason FROM devices ORDER BY device_id'),
   }));
@@ -158,7 +170,17 @@ type Event =
   | { kind: 'none'; card: number };
 
 const event: fc.Arbitrary<Event> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('tap' as const), card: fc.integer({ min: 1, max: 4 }), atcStep: fc.integer({ min: 0, max: 2 }), amount: fc.integer({ min: 1, max: 900 }), forged: fc.integer({ min: 0, max: 7 }).map((n) => n === 0), bus: fc.boolean() }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('tap' as const),
+      card: fc.integer({ min: 1, max: 4 }),
+      atcStep: fc.integer({ min: 0, max: 2 }),
+      amount: fc.integer({ min: 1, max: 900 }),
+      forged: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
+      bus: fc.boolean(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('again' as const), of: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replay' as const), of: fc.nat(), atcShift: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('clone' as const), of: fc.nat(), amount: fc.integer({ min: 1, max: 900 }) }) },
@@ -210,7 +232,9 @@ function expectedOutcome(records: JournalRecord[]): { statuses: [number, string,
       continue;
     }
     const card = cardSpecs.get(r.cardNo)!;
-    const genuine = Buffer.from(genuineTacFromMaster(MASTER, r.cardNo, card.keyVersion, card.algorithm, purchaseTacData(r))).toString('hex').toUpperCase();
+    const genuine = Buffer.from(genuineTacFromMaster(MASTER, r.cardNo, card.keyVersion, card.algorithm, purchaseTacData(r)))
+      .toString('hex')
+      .toUpperCase();
     if (genuine !== r.tac) {
       statuses.push([r.deviceSeq, 'quarantined', 'tac-invalid']);
       continue;
@@ -258,7 +282,10 @@ describe('sync ingest: grouped writes = record-by-record ingest', () => {
         const records = inArrivalOrder(recordsOf(events));
         if (records.length === 0) return;
         const grouped = await ingestInBatches(records, sizesFrom(records.length, cuts));
-        const oneByOne = await ingestInBatches(records, records.map(() => 1));
+        const oneByOne = await ingestInBatches(
+          records,
+          records.map(() => 1),
+        );
         expectRules(records, grouped.snapshot);
         expect(grouped.snapshot).toEqual(oneByOne.snapshot);
         expect(grouped.acknowledged).toEqual(oneByOne.acknowledged);
@@ -280,7 +307,10 @@ describe('sync ingest: grouped writes = record-by-record ingest', () => {
     records.push(debit(cardSpec(1_250), 1, 80, tsn++, 110500, true)); // forged
     const ordered = inArrivalOrder(records);
     const grouped = await ingestInBatches(ordered, [ordered.length]);
-    const oneByOne = await ingestInBatches(ordered, ordered.map(() => 1));
+    const oneByOne = await ingestInBatches(
+      ordered,
+      ordered.map(() => 1),
+    );
     expectRules(ordered, grouped.snapshot);
     expect(grouped.snapshot).toEqual(oneByOne.snapshot);
     expect(grouped.quarantined).toEqual(oneByOne.quarantined);
@@ -288,6 +318,11 @@ describe('sync ingest: grouped writes = record-by-record ingest', () => {
     const journal = (grouped.snapshot as { journal: { status: string; reason: string | null }[] }).journal;
     expect(journal.filter((r) => r.status === 'accepted')).toHaveLength(1_300);
     expect(journal.filter((r) => r.status === 'duplicate')).toHaveLength(1);
-    expect(journal.filter((r) => r.status === 'quarantined').map((r) => r.reason).sort()).toEqual(['atc-conflict', 'tac-invalid', 'tac-replayed']);
+    expect(
+      journal
+        .filter((r) => r.status === 'quarantined')
+        .map((r) => r.reason)
+        .sort(),
+    ).toEqual(['atc-conflict', 'tac-invalid', 'tac-replayed']);
   }, 120_000);
 });

@@ -6,7 +6,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientErrorResponse, queryEncodingError } from '../../gateway/src/http/transport-problems.ts';
+import { clientErrorResponse, queryEncodingError } from '#gateway/http/transport-problems';
 import { ADMIN_TOKEN, makeHarness, SSN, type Harness } from './support/harness.ts';
 
 let h: Harness;
@@ -34,11 +34,20 @@ interface RawAnswer {
 /** Writes `requestLine` (raw bytes, no CRLF), the headers and the body; reads until the server closes. */
 function rawRequest(requestLine: Buffer | string, headers: Record<string, string> = {}, body: Buffer | string = ''): Promise<RawAnswer> {
   const bodyBytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  const head = { host: '127.0.0.1', connection: 'close', ...headers, ...(bodyBytes.length > 0 || 'content-type' in headers ? { 'content-length': String(bodyBytes.length) } : {}) };
+  const head = {
+    host: '127.0.0.1',
+    connection: 'close',
+    ...headers,
+    ...(bodyBytes.length > 0 || 'content-type' in headers ? { 'content-length': String(bodyBytes.length) } : {}),
+  };
   const headText = Object.entries(head)
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
-  const bytes = Buffer.concat([typeof requestLine === 'string' ? Buffer.from(requestLine, 'latin1') : requestLine, Buffer.from(`\r\n${headText}\r\n`, 'latin1'), bodyBytes]);
+  const bytes = Buffer.concat([
+    typeof requestLine === 'string' ? Buffer.from(requestLine, 'latin1') : requestLine,
+    Buffer.from(`\r\n${headText}\r\n`, 'latin1'),
+    bodyBytes,
+  ]);
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -65,7 +74,8 @@ function rawRequest(requestLine: Buffer | string, headers: Record<string, string
   });
 }
 
-const bytes = (...parts: Array<string | number[]>): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+const bytes = (...parts: Array<string | number[]>): Buffer =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
 const utf8 = (s: string): number[] => [...Buffer.from(s, 'utf8')];
 
 function expectProblem(answer: RawAnswer, status: number, code: string): Record<string, unknown> {
@@ -80,7 +90,9 @@ function expectProblem(answer: RawAnswer, status: number, code: string): Record<
 
 async function snapshot(): Promise<string> {
   return h.store.transaction(async (tx) => {
-    const tables = (await tx.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")).map((t) => t.name);
+    const tables = (await tx.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")).map(
+      (t) => t.name,
+    );
     const parts: Record<string, unknown> = {};
     // The audit log records refused operator actions too (by design); everything else must stay.
     for (const table of tables) if (table !== 'audit_log') parts[table] = await tx.all(`SELECT * FROM "${table}" ORDER BY 1`);
@@ -145,7 +157,8 @@ describe('requests Node cannot parse', () => {
 });
 
 describe('bodies the gateway cannot read', () => {
-  const issue = (body: Buffer | string, type = 'application/json'): Promise<RawAnswer> => rawRequest('POST /v1/cards HTTP/1.1', { ...auth(ADMIN_TOKEN), 'content-type': type }, body);
+  const issue = (body: Buffer | string, type = 'application/json'): Promise<RawAnswer> =>
+    rawRequest('POST /v1/cards HTTP/1.1', { ...auth(ADMIN_TOKEN), 'content-type': type }, body);
 
   it('invalid and empty JSON are 400 invalid-json; a prototype-poisoning body too', async () => {
     expectProblem(await issue('{bad'), 400, 'invalid-json');
@@ -171,7 +184,8 @@ describe('bodies the gateway cannot read', () => {
   });
 
   it('bad msgpack on the sync route is 400 invalid-msgpack', async () => {
-    const sync = (body: Buffer): Promise<RawAnswer> => rawRequest('POST /v1/devices/gate-raw-01/sync HTTP/1.1', { ...auth(device), 'content-type': 'application/x-msgpack' }, body);
+    const sync = (body: Buffer): Promise<RawAnswer> =>
+      rawRequest('POST /v1/devices/gate-raw-01/sync HTTP/1.1', { ...auth(device), 'content-type': 'application/x-msgpack' }, body);
     expectProblem(await sync(Buffer.from([0x92, 0x01])), 400, 'invalid-msgpack');
     expectProblem(await sync(Buffer.from([0xdf, 0xff, 0xff])), 400, 'invalid-msgpack');
   });
@@ -179,8 +193,16 @@ describe('bodies the gateway cannot read', () => {
   it('none of the refusals above changed anything', async () => {
     const before = await snapshot();
     await rawRequest('GET /v1/fares/subway?from=%E0%A4%A&to=x HTTP/1.1', auth(counter));
-    await rawRequest(bytes('POST /v1/cards?x=', utf8('卡'), ' HTTP/1.1'), { ...auth(ADMIN_TOKEN), 'content-type': 'application/json' }, `{"holderName":"Li","socialSecurityNo":"${SSN}","profile":"adult"}`);
-    await rawRequest('POST /v1/cards?x=%E0 HTTP/1.1', { ...auth(ADMIN_TOKEN), 'content-type': 'application/json' }, `{"holderName":"Li","socialSecurityNo":"${SSN}","profile":"adult"}`);
+    await rawRequest(
+      bytes('POST /v1/cards?x=', utf8('卡'), ' HTTP/1.1'),
+      { ...auth(ADMIN_TOKEN), 'content-type': 'application/json' },
+      `{"holderName":"Li","socialSecurityNo":"${SSN}","profile":"adult"}`,
+    );
+    await rawRequest(
+      'POST /v1/cards?x=%E0 HTTP/1.1',
+      { ...auth(ADMIN_TOKEN), 'content-type': 'application/json' },
+      `{"holderName":"Li","socialSecurityNo":"${SSN}","profile":"adult"}`,
+    );
     await rawRequest(`POST /v1/cards/${cardNo}/loss-reports?x=%zz HTTP/1.1`, { ...auth(ADMIN_TOKEN), 'content-type': 'application/json' }, '{"kind":"formal"}');
     await issue(bytes('{"holderName":"', [0xc0, 0xaf], `","socialSecurityNo":"${SSN}","profile":"adult"}`));
     expect(await snapshot()).toBe(before);

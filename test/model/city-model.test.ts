@@ -23,7 +23,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { completeLoad, hexToBytes, initializeLoad, recoverLoad, type CardPort, type TearPoint, type TearableCommand } from '../../core/src/index.ts';
+import { completeLoad, hexToBytes, initializeLoad, recoverLoad, type CardPort, type TearPoint, type TearableCommand } from '#core';
 import { ProofTally } from '../support/proof-summary.ts';
 import { CITY_DEVICES, CityWorld, LOAD_TERMINAL, injectFetch, type CardSlot, type DeviceSlot } from './city-world.ts';
 
@@ -108,7 +108,9 @@ async function checkAfterFullSync(m: Model, w: Real): Promise<void> {
   expect(stored.size).toBe(m.acknowledged.size);
 
   const pending = await w.all<{ id: number; card_no: string; amount_fen: number }>("SELECT id, card_no, amount_fen FROM loads WHERE status = 'pending'");
-  const paidRefunds = await w.all<{ card_no: string; paid_fen: number; receivable_fen: number }>("SELECT card_no, paid_fen, receivable_fen FROM refunds WHERE status = 'paid'");
+  const paidRefunds = await w.all<{ card_no: string; paid_fen: number; receivable_fen: number }>(
+    "SELECT card_no, paid_fen, receivable_fen FROM refunds WHERE status = 'paid'",
+  );
   const paidCards = new Set(paidRefunds.map((r) => r.card_no));
   let chipsFen = 0;
   let creditedPendingFen = 0;
@@ -128,7 +130,12 @@ async function checkAfterFullSync(m: Model, w: Real): Promise<void> {
 
   // Money conserved: money in (payments for loads) = chip balances + money out (operators'
   // revenue, refunds paid), counting loads still undecided and debts as the ledger holds them.
-  const balances = new Map((await w.all<{ account: string; b: number }>('SELECT account, SUM(amount_fen) AS b FROM ledger_entries GROUP BY account')).map((r) => [r.account, Number(r.b)]));
+  const balances = new Map(
+    (await w.all<{ account: string; b: number }>('SELECT account, SUM(amount_fen) AS b FROM ledger_entries GROUP BY account')).map((r) => [
+      r.account,
+      Number(r.b),
+    ]),
+  );
   const sum = (prefix: string): number => [...balances].filter(([a]) => a.startsWith(prefix)).reduce((s, [, b]) => s + b, 0);
   const moneyIn = sum('payment:');
   const revenue = -sum('revenue:');
@@ -136,7 +143,9 @@ async function checkAfterFullSync(m: Model, w: Real): Promise<void> {
   const receivable = sum('receivable:');
   const writtenOff = sum('writeoff:');
   const undecided = -(balances.get('liability:pending-loads') ?? 0);
-  expect(moneyIn - undecided + creditedPendingFen, 'money in = chips + revenue + refunds paid').toBe(chipsFen + revenue + refundsPaid - receivable - writtenOff);
+  expect(moneyIn - undecided + creditedPendingFen, 'money in = chips + revenue + refunds paid').toBe(
+    chipsFen + revenue + refundsPaid - receivable - writtenOff,
+  );
 
   // Blacklist everywhere: every device holds exactly the gateway's current list.
   const listed = new Set((await w.all<{ card_no: string }>('SELECT card_no FROM blacklist_current')).map((r) => r.card_no));
@@ -194,7 +203,7 @@ class TapCommand implements Cmd {
     const tapOnce = (port: CardPort, atMs: number): void => {
       const result = slot.device.tap(port, atMs);
       recordTap(m, slot, result.deviceSeqs);
-      stats[result.status === "accepted" ? "accepted" : "refused"]++;
+      stats[result.status === 'accepted' ? 'accepted' : 'refused']++;
       if (process.env.PROOF_DEBUG) console.log(slot.kind, result.status, result.resultName, result.chargeFen);
       charged += result.chargeFen;
       tally.operations++;
@@ -358,7 +367,12 @@ class RefundCommand implements Cmd {
     w.clock.ms += 60_000;
     tally.operations++;
     const cm = m.cards[this.card];
-    const res = await w.call('POST', `/v1/cards/${w.cards[this.card].cardNo}/refunds`, { destinationAccount: '6222020200112233445', destinationName: 'Rider' }, w.counter);
+    const res = await w.call(
+      'POST',
+      `/v1/cards/${w.cards[this.card].cardNo}/refunds`,
+      { destinationAccount: '6222020200112233445', destinationName: 'Rider' },
+      w.counter,
+    );
     if (cm.status === 'active') {
       expect(res.status, res.body).toBe(201);
       cm.status = 'refunded';
@@ -448,7 +462,12 @@ class SyncCommand implements Cmd {
       for (const body of bodies.reverse()) {
         tally.faults++;
         tally.operations++;
-        const res = await w.app.inject({ method: 'POST', url: `/v1/devices/${slot.id}/sync`, headers: { authorization: `Bearer ${slot.credential}`, 'content-type': 'application/x-msgpack' }, payload: body });
+        const res = await w.app.inject({
+          method: 'POST',
+          url: `/v1/devices/${slot.id}/sync`,
+          headers: { authorization: `Bearer ${slot.credential}`, 'content-type': 'application/x-msgpack' },
+          payload: body,
+        });
         expect(res.statusCode, res.body).toBe(200);
       }
       expect((await w.all<{ n: number }>('SELECT COUNT(*) AS n FROM journal_records'))[0].n).toBe(rows);
@@ -492,19 +511,27 @@ async function fullSync(w: Real): Promise<void> {
 
 const cardIx = fc.integer({ min: 0, max: CARDS - 1 });
 const deviceIx = fc.integer({ min: 0, max: CITY_DEVICES.length - 1 });
-const tap = fc.tuple(cardIx, deviceIx, fc.constantFrom(...TAP_TEARS), fc.integer({ min: 0, max: 9 })).map(([c, d, tear, r]) => new TapCommand(c, d, r < 5 ? null : tear, r === 9));
+const tap = fc
+  .tuple(cardIx, deviceIx, fc.constantFrom(...TAP_TEARS), fc.integer({ min: 0, max: 9 }))
+  .map(([c, d, tear, r]) => new TapCommand(c, d, r < 5 ? null : tear, r === 9));
 // Taps are what a city does most: listed three times so they are drawn three times as often.
 const commands = [
   tap,
   tap,
   tap,
   fc
-    .tuple(cardIx, fc.constantFrom(1_000, 2_000, 5_000), fc.constantFrom<LoadFault>('none', 'none', 'init-torn', 'credit-torn-before', 'credit-torn-after', 'confirm-lost', 'retry-request'))
+    .tuple(
+      cardIx,
+      fc.constantFrom(1_000, 2_000, 5_000),
+      fc.constantFrom<LoadFault>('none', 'none', 'init-torn', 'credit-torn-before', 'credit-torn-after', 'confirm-lost', 'retry-request'),
+    )
     .map(([c, amount, fault]) => new LoadCommand(c, amount, fault)),
   fc.tuple(cardIx, fc.constantFrom('temporary' as const, 'formal' as const)).map(([c, kind]) => new LossReportCommand(c, kind)),
   cardIx.map((c) => new RefundCommand(c)),
   deviceIx.map((d) => new RestartDeviceCommand(d)),
-  fc.tuple(deviceIx, fc.constantFrom<SyncMode>('plain', 'cut-before', 'cut-after', 'duplicate', 'replay-reordered')).map(([d, mode]) => new SyncCommand(d, mode)),
+  fc
+    .tuple(deviceIx, fc.constantFrom<SyncMode>('plain', 'cut-before', 'cut-after', 'duplicate', 'replay-reordered'))
+    .map(([d, mode]) => new SyncCommand(d, mode)),
   fc.constant(new FullSyncCommand()),
 ];
 
@@ -534,7 +561,12 @@ describe('city model: cards, validators and the gateway under random interleavin
           await fullSync(world);
           for (const card of world.cards) {
             const image = card.sim.image();
-            const evidence = await world.call('POST', `/v1/cards/${card.cardNo}/log-evidence`, { onlineAtc: image.onlineAtc, log: image.log.map((r) => ({ atc: r.atc, amountFen: r.amountFen, type: r.type })) }, world.counter);
+            const evidence = await world.call(
+              'POST',
+              `/v1/cards/${card.cardNo}/log-evidence`,
+              { onlineAtc: image.onlineAtc, log: image.log.map((r) => ({ atc: r.atc, amountFen: r.amountFen, type: r.type })) },
+              world.counter,
+            );
             expect(evidence.status, evidence.body).toBe(200);
           }
           for (const cm of model.cards) cm.creditedUnconfirmed.clear();

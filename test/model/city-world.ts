@@ -13,13 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { expect } from 'vitest';
-import { CardSimulator, completeLoad, effectiveBalanceFen, hexToBytes, initializeLoad, parseCardImage, type DeviceKind, type LoadInit } from '../../core/src/index.ts';
-import { buildGateway } from '../../gateway/src/app.ts';
-import { reconcile, type Reconciliation } from '../../gateway/src/services/ledger.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import { gatewayDeviceKind } from '../../validator-firmware-sim/src/gateway-admin.ts';
-import type { Device } from '../../validator-firmware-sim/src/device.ts';
-import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
+import { CardSimulator, completeLoad, effectiveBalanceFen, hexToBytes, initializeLoad, parseCardImage, type DeviceKind, type LoadInit } from '#core';
+import { buildGateway } from '#gateway/app';
+import { reconcile, type Reconciliation } from '#gateway/services/ledger';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { gatewayDeviceKind } from '#validator/gateway-admin';
+import type { Device } from '#validator/device';
+import { SyncClient } from '#validator/sync-client';
 import { ISSUER, MORNING_MS, createDevice, openDevice, profile, 花园桥, 潞城 } from '../validator/device-fixtures.ts';
 import { seededRandom } from '../purse/fixtures.ts';
 
@@ -90,7 +90,13 @@ export class CityWorld {
     const dir = mkdtempSync(join(tmpdir(), 'proof-model-'));
     const clock = { ms: MORNING_MS };
     const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => clock.ms });
-    const app = await buildGateway({ store, keys: ISSUER, clock: () => clock.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0, passwordKdf: { N: 1024, r: 8, p: 1 } } });
+    const app = await buildGateway({
+      store,
+      keys: ISSUER,
+      clock: () => clock.ms,
+      adminToken: ADMIN_TOKEN,
+      policies: { lossExpiryIntervalMs: 0, passwordKdf: { N: 1024, r: 8, p: 1 } },
+    });
     const world = new CityWorld(app, store, dir, run);
     (world as { clock: { ms: number } }).clock = clock;
     const token = await world.call('POST', '/v1/auth/tokens', { role: 'counter', label: 'model counter', branchId: 'branch-model' }, world.admin);
@@ -107,7 +113,12 @@ export class CityWorld {
       world.devices.push({ id, kind: spec.kind, path, device, credential: registered.json.credential });
     }
     for (let i = 0; i < cards; i++) {
-      const issued = await world.call('POST', '/v1/cards', { holderName: `Rider ${i}`, socialSecurityNo: '11010119900307123X', profile: 'adult', algorithm: i % 2 === 0 ? '3des' : 'sm4' }, world.admin);
+      const issued = await world.call(
+        'POST',
+        '/v1/cards',
+        { holderName: `Rider ${i}`, socialSecurityNo: '11010119900307123X', profile: 'adult', algorithm: i % 2 === 0 ? '3des' : 'sm4' },
+        world.admin,
+      );
       if (issued.status !== 201) throw new Error(`issue card: ${issued.status} ${issued.body}`);
       const image = parseCardImage(Uint8Array.from(Buffer.from(issued.json.cardImage, 'hex')));
       world.cards.push({ cardNo: issued.json.card.cardNo, sim: new CardSimulator(image, seededRandom(0x5eed ^ (run * 97 + i))) });
@@ -115,9 +126,20 @@ export class CityWorld {
     return world;
   }
 
-  async call(method: string, url: string, body?: unknown, headers: Record<string, string> = this.admin, extra: Record<string, string> = {}): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }> {
-    const res = await this.app.inject({ method: method as 'POST', url, headers: { ...headers, ...extra }, ...(body === undefined ? {} : { payload: body as object }) });
-    let json: any = undefined;
+  async call(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers: Record<string, string> = this.admin,
+    extra: Record<string, string> = {},
+  ): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }> {
+    const res = await this.app.inject({
+      method: method as 'POST',
+      url,
+      headers: { ...headers, ...extra },
+      ...(body === undefined ? {} : { payload: body as object }),
+    });
+    let json: any;
     try {
       json = res.body === '' ? undefined : JSON.parse(res.body);
     } catch {
@@ -217,14 +239,18 @@ export async function assertExactlyOnce(w: CityWorld): Promise<{ records: number
   for (const slot of w.devices) {
     const deviceSeqs = slot.device.db.prepare('SELECT device_seq FROM journal ORDER BY device_seq').pluck().all() as number[];
     const next = slot.device.status().nextDeviceSeq;
-    const rows = await w.all<{ device_seq: number; n: number }>('SELECT device_seq, COUNT(*) AS n FROM journal_records WHERE device_id = ? GROUP BY device_seq ORDER BY device_seq', [slot.id]);
+    const rows = await w.all<{ device_seq: number; n: number }>(
+      'SELECT device_seq, COUNT(*) AS n FROM journal_records WHERE device_id = ? GROUP BY device_seq ORDER BY device_seq',
+      [slot.id],
+    );
     const stored = new Set(rows.map((r) => Number(r.device_seq)));
     duplicated += rows.filter((r) => Number(r.n) !== 1).length;
     // Every sequence the device ever used (1..next-1) is at the gateway; none beyond.
     for (let seq = 1; seq < next; seq++) if (!stored.has(seq)) lost++;
     duplicated += [...stored].filter((seq) => seq >= next).length;
     records += next - 1;
-    if (deviceSeqs.length > 0 && deviceSeqs[deviceSeqs.length - 1] !== next - 1) throw new Error(`${slot.id}: journal ends at ${deviceSeqs[deviceSeqs.length - 1]}, next is ${next}`);
+    if (deviceSeqs.length > 0 && deviceSeqs[deviceSeqs.length - 1] !== next - 1)
+      throw new Error(`${slot.id}: journal ends at ${deviceSeqs[deviceSeqs.length - 1]}, next is ${next}`);
   }
   expect({ lost, duplicated }).toEqual({ lost: 0, duplicated: 0 });
   for (const card of w.cards) {

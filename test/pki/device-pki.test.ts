@@ -12,15 +12,15 @@ import { X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 import { pack, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL_VERSION, type SyncRequest } from '../../core/src/index.ts';
-import { CA_KEY_FILE, SERVER_KEY_FILE, ensureDeviceCa, type DeviceCa } from '../../gateway/src/pki/device-ca.ts';
-import { startDeviceListener, type StartedDeviceListener } from '../../gateway/src/pki/device-listener.ts';
-import { makeDevicePki, type DevicePki } from '../../gateway/src/pki/device-pki.ts';
-import { createCertificateRequest, IDENTITY_FILE, loadDeviceIdentity, PENDING_KEY_FILE, type DeviceIdentity } from '../../validator-firmware-sim/src/pki/device-identity.ts';
-import { enrolDevice, enrolWithCode, enrolWithCredential, EnrolmentError, renewCertificate, requestEnrolmentCode } from '../../validator-firmware-sim/src/pki/enrolment.ts';
-import { createMtlsFetch } from '../../validator-firmware-sim/src/pki/mtls-fetch.ts';
-import { enrolForSync, renewingMtlsFetch } from '../../validator-firmware-sim/src/pki/device-tls.ts';
-import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
+import { SYNC_PROTOCOL_VERSION, type SyncRequest } from '#core';
+import { CA_KEY_FILE, SERVER_KEY_FILE, ensureDeviceCa, type DeviceCa } from '#gateway/pki/device-ca';
+import { startDeviceListener, type StartedDeviceListener } from '#gateway/pki/device-listener';
+import { makeDevicePki, type DevicePki } from '#gateway/pki/device-pki';
+import { createCertificateRequest, IDENTITY_FILE, loadDeviceIdentity, PENDING_KEY_FILE, type DeviceIdentity } from '#validator/pki/device-identity';
+import { enrolDevice, enrolWithCode, enrolWithCredential, EnrolmentError, renewCertificate, requestEnrolmentCode } from '#validator/pki/enrolment';
+import { createMtlsFetch } from '#validator/pki/mtls-fetch';
+import { enrolForSync, renewingMtlsFetch } from '#validator/pki/device-tls';
+import { SyncClient } from '#validator/sync-client';
 import { ADMIN_TOKEN, DAY_MS, DEC_20_2025_MS, makeHarness, type Harness } from '../gateway/support/harness.ts';
 import { createDevice, profile } from '../validator/device-fixtures.ts';
 
@@ -83,7 +83,14 @@ async function enrolled(kind = 'subway-gate'): Promise<{ deviceId: string; dir: 
 /** One raw sync over mutual TLS (empty upload) with the given identity and URL device id. */
 async function rawSync(identity: DeviceIdentity, urlDeviceId: string = identity.deviceId): Promise<{ status: number; body: Buffer; json: () => any }> {
   const fetchFn = createMtlsFetch(identity, { keepAlive: false });
-  const request: SyncRequest = { protocolVersion: SYNC_PROTOCOL_VERSION, deviceId: urlDeviceId, records: [], blacklistVersion: 0, fareTableVersion: 0, deviceTimeMs: h.clock.nowMs };
+  const request: SyncRequest = {
+    protocolVersion: SYNC_PROTOCOL_VERSION,
+    deviceId: urlDeviceId,
+    records: [],
+    blacklistVersion: 0,
+    fareTableVersion: 0,
+    deviceTimeMs: h.clock.nowMs,
+  };
   const res = await fetchFn(`${listener.url}/v1/devices/${urlDeviceId}/sync`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-msgpack' },
@@ -160,9 +167,14 @@ describe('enrolment', () => {
     const b = await newDevice();
     const { enrolmentCode } = await requestEnrolmentCode(mainUrl, ADMIN_TOKEN, a.deviceId);
     secrets.push(enrolmentCode);
-    await expect(enrolWithCode({ dir: b.dir, gatewayUrl: mainUrl, deviceId: b.deviceId, enrolmentCode })).rejects.toMatchObject({ code: 'enrolment-code-invalid', status: 401 });
+    await expect(enrolWithCode({ dir: b.dir, gatewayUrl: mainUrl, deviceId: b.deviceId, enrolmentCode })).rejects.toMatchObject({
+      code: 'enrolment-code-invalid',
+      status: 401,
+    });
     await enrolWithCode({ dir: a.dir, gatewayUrl: mainUrl, deviceId: a.deviceId, enrolmentCode });
-    await expect(enrolWithCode({ dir: a.dir, gatewayUrl: mainUrl, deviceId: a.deviceId, enrolmentCode })).rejects.toMatchObject({ code: 'enrolment-code-invalid' });
+    await expect(enrolWithCode({ dir: a.dir, gatewayUrl: mainUrl, deviceId: a.deviceId, enrolmentCode })).rejects.toMatchObject({
+      code: 'enrolment-code-invalid',
+    });
     // A device credential cannot mint enrolment codes.
     const asDevice = await h.request('POST', `/v1/devices/${a.deviceId}/enrolment`, { token: a.credential });
     expect(asDevice.statusCode).toBe(403);
@@ -177,7 +189,9 @@ describe('enrolment', () => {
       ids.push(`PKI-FLEET-${deviceCounter}`);
       await h.registerDevice(ids[i], 'bus-validator');
     }
-    const identities = await Promise.all(ids.map((deviceId) => enrolDevice({ dir: join(devicesDir, deviceId), gatewayUrl: mainUrl, operatorToken: ADMIN_TOKEN, deviceId })));
+    const identities = await Promise.all(
+      ids.map((deviceId) => enrolDevice({ dir: join(devicesDir, deviceId), gatewayUrl: mainUrl, operatorToken: ADMIN_TOKEN, deviceId })),
+    );
     expect(new Set(identities.map((i) => i.serial)).size).toBe(4);
     expect(new Set(identities.map((i) => i.keyPem)).size).toBe(4);
     for (const identity of identities) expect((await rawSync(identity)).status).toBe(200);
@@ -188,7 +202,9 @@ describe('enrolment', () => {
     const identity = await enrolWithCredential({ dir: d.dir, gatewayUrl: mainUrl, deviceId: d.deviceId, credential: d.credential });
     expect((await rawSync(identity)).status).toBe(200);
     const other = await newDevice();
-    await expect(enrolWithCredential({ dir: other.dir, gatewayUrl: mainUrl, deviceId: other.deviceId, credential: d.credential })).rejects.toMatchObject({ status: 403 });
+    await expect(enrolWithCredential({ dir: other.dir, gatewayUrl: mainUrl, deviceId: other.deviceId, credential: d.credential })).rejects.toMatchObject({
+      status: 403,
+    });
   });
 });
 
@@ -253,7 +269,14 @@ describe('sync over mutual TLS', () => {
     const device = createDevice(join(dbDir, 'device.db'), profile(d.deviceId, 'subway-entry'));
     const fetchFn = createMtlsFetch(() => loadDeviceIdentity(d.dir)!);
     try {
-      const client = new SyncClient({ device, gatewayUrl: listener.url, credential: 'unused-on-the-device-port', fetch: fetchFn, clock: h.clock.now, sleep: async () => {} });
+      const client = new SyncClient({
+        device,
+        gatewayUrl: listener.url,
+        credential: 'unused-on-the-device-port',
+        fetch: fetchFn,
+        clock: h.clock.now,
+        sleep: async () => {},
+      });
       const round = await client.syncOnce();
       expect(round).toMatchObject({ ok: true });
       const drained = await client.drain();
@@ -262,7 +285,11 @@ describe('sync over mutual TLS', () => {
       expect(Number(row!.last_sync_ms)).toBe(h.clock.nowMs);
 
       // The old bearer path on the main API is closed once the CA exists, with directions.
-      const viaMain = await h.request('POST', `/v1/devices/${d.deviceId}/sync`, { token: d.credential, headers: { 'content-type': 'application/x-msgpack' }, body: pack({}) as unknown as string });
+      const viaMain = await h.request('POST', `/v1/devices/${d.deviceId}/sync`, {
+        token: d.credential,
+        headers: { 'content-type': 'application/x-msgpack' },
+        body: pack({}) as unknown as string,
+      });
       expect(viaMain.statusCode).toBe(403);
       expect(viaMain.json()).toMatchObject({ code: 'sync-requires-device-tls', deviceUrl: listener.url });
       expect(viaMain.json().detail).toContain(`${listener.url}/v1/devices/${d.deviceId}/sync`);
@@ -352,7 +379,13 @@ describe('refusals on the device listener', () => {
     try {
       const other = ensureDeviceCa(otherDir, { commonName: 'Rogue CA', nowMs: DEC_20_2025_MS });
       const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
-      const forged = other.issueDeviceCertificate({ publicKey: keys.publicKey, deviceId: d.deviceId, kind: 'subway-gate', nowMs: h.clock.nowMs, validityMs: DAY_MS });
+      const forged = other.issueDeviceCertificate({
+        publicKey: keys.publicKey,
+        deviceId: d.deviceId,
+        kind: 'subway-gate',
+        nowMs: h.clock.nowMs,
+        validityMs: DAY_MS,
+      });
       const rogue: DeviceIdentity = { ...d.identity, keyPem: forge.pki.privateKeyToPem(keys.privateKey), certPem: forged.pem, serial: forged.serial };
       const answer = await rawSync(rogue);
       expect(answer.status).toBe(401);
@@ -363,11 +396,15 @@ describe('refusals on the device listener', () => {
     // No client certificate at all: TLS works (the CA is pinned), the answer says what is missing.
     const { request } = await import('node:https');
     const noCert = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${listener.url}/v1/devices/${d.deviceId}/sync`, { method: 'POST', ca: [ca.certificatePem], headers: { 'content-type': 'application/x-msgpack' } }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
+      const req = request(
+        `${listener.url}/v1/devices/${d.deviceId}/sync`,
+        { method: 'POST', ca: [ca.certificatePem], headers: { 'content-type': 'application/x-msgpack' } },
+        (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
       req.on('error', reject);
       req.end(pack({}));
     });
@@ -425,7 +462,9 @@ describe('renewal and revocation', () => {
       expect((await sync()).status).toBe(200);
       const renewed = loadDeviceIdentity(d.dir)!;
       expect(renewed.serial).not.toBe(d.identity.serial);
-      const rows = await h.store.transaction((tx) => tx.all<{ issued_via: string }>('SELECT issued_via FROM device_certificates WHERE device_id = ? ORDER BY issued_via', [d.deviceId]));
+      const rows = await h.store.transaction((tx) =>
+        tx.all<{ issued_via: string }>('SELECT issued_via FROM device_certificates WHERE device_id = ? ORDER BY issued_via', [d.deviceId]),
+      );
       expect(rows.map((r) => r.issued_via)).toEqual(['enrolment', 'renewal']);
     } finally {
       fetchFn.close();
@@ -438,10 +477,18 @@ describe('renewal and revocation', () => {
     const before = await certificateRows();
     const fetchFn = createMtlsFetch(a.identity, { keepAlive: false });
     const { csrPem } = createCertificateRequest(join(devicesDir, 'scratch-b'), b.deviceId);
-    const wrong = await fetchFn(`${listener.url}/v1/devices/${b.deviceId}/certificate/renewal`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ csr: csrPem }) });
+    const wrong = await fetchFn(`${listener.url}/v1/devices/${b.deviceId}/certificate/renewal`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ csr: csrPem }),
+    });
     expect(wrong.status).toBe(403);
     expect(((await wrong.json()) as { code: string }).code).toBe('client-certificate-wrong-device');
-    const mismatch = await fetchFn(`${listener.url}/v1/devices/${a.deviceId}/certificate/renewal`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ csr: csrPem }) });
+    const mismatch = await fetchFn(`${listener.url}/v1/devices/${a.deviceId}/certificate/renewal`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ csr: csrPem }),
+    });
     expect(mismatch.status).toBe(400);
     expect(await mismatch.json()).toMatchObject({ code: 'invalid-csr', reason: 'csr-common-name-mismatch' });
     expect(await certificateRows()).toBe(before);
@@ -469,12 +516,16 @@ describe('renewal and revocation', () => {
     }
     await expect(renewCertificate({ dir: d.dir })).rejects.toMatchObject({ code: 'client-certificate-revoked' });
     // The leaked bearer credential is revoked with it: no new certificate through that door.
-    await expect(enrolWithCredential({ dir: d.dir, gatewayUrl: mainUrl, deviceId: d.deviceId, credential: d.credential })).rejects.toMatchObject({ status: 401 });
+    await expect(enrolWithCredential({ dir: d.dir, gatewayUrl: mainUrl, deviceId: d.deviceId, credential: d.credential })).rejects.toMatchObject({
+      status: 401,
+    });
 
     const ops = await h.request('GET', '/v1/ops/devices/certificates?limit=1000', { token: ADMIN_TOKEN });
     expect(ops.statusCode).toBe(200);
     const mine = ops.json().certificates.filter((c: { deviceId: string }) => c.deviceId === d.deviceId);
-    expect(mine).toEqual([expect.objectContaining({ serial: d.identity.serial, status: 'revoked', revokedReason: 'validator stolen from bus 42', revokedBy: 'operator:admin' })]);
+    expect(mine).toEqual([
+      expect.objectContaining({ serial: d.identity.serial, status: 'revoked', revokedReason: 'validator stolen from bus 42', revokedBy: 'operator:admin' }),
+    ]);
     const status = await h.request('GET', `/v1/devices/${d.deviceId}/certificates`, { token: ADMIN_TOKEN });
     expect(status.json().status).toBe('revoked');
 

@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYNC_PROTOCOL_VERSION } from '../../core/src/index.ts';
-import { CA_KEY_FILE } from '../../gateway/src/pki/device-ca.ts';
-import { enrolWithCode } from '../../validator-firmware-sim/src/pki/enrolment.ts';
-import { createMtlsFetch } from '../../validator-firmware-sim/src/pki/mtls-fetch.ts';
-import type { DeviceIdentity } from '../../validator-firmware-sim/src/pki/device-identity.ts';
+import { SYNC_PROTOCOL_VERSION } from '#core';
+import { CA_KEY_FILE } from '#gateway/pki/device-ca';
+import { enrolWithCode } from '#validator/pki/enrolment';
+import { createMtlsFetch } from '#validator/pki/mtls-fetch';
+import type { DeviceIdentity } from '#validator/pki/device-identity';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ADMIN = 'pki-start-admin-token-0123456789';
@@ -28,7 +28,11 @@ let deviceUrl = '';
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway/src/cli.ts'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway/src/cli.ts'), ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -39,7 +43,15 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pki-start-'));
-  env = { ...process.env, PORT: '0', HOST: '127.0.0.1', DEVICE_PORT: '0', GATEWAY_DB: join(dir, 'var', 'gateway.db'), GATEWAY_ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'info' };
+  env = {
+    ...process.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DEVICE_PORT: '0',
+    GATEWAY_DB: join(dir, 'var', 'gateway.db'),
+    GATEWAY_ADMIN_TOKEN: ADMIN,
+    LOG_LEVEL: 'info',
+  };
   delete env.GATEWAY_DATABASE_URL;
   delete env.GATEWAY_PKI_DIR;
   delete env.GATEWAY_DEVICE_PKI;
@@ -79,7 +91,14 @@ async function sync(identity: DeviceIdentity): Promise<{ status: number; code?: 
   const res = await fetchFn(`${deviceUrl}/v1/devices/${identity.deviceId}/sync`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-msgpack' },
-    body: pack({ protocolVersion: SYNC_PROTOCOL_VERSION, deviceId: identity.deviceId, records: [], blacklistVersion: 0, fareTableVersion: 0, deviceTimeMs: Date.now() }),
+    body: pack({
+      protocolVersion: SYNC_PROTOCOL_VERSION,
+      deviceId: identity.deviceId,
+      records: [],
+      blacklistVersion: 0,
+      fareTableVersion: 0,
+      deviceTimeMs: Date.now(),
+    }),
   });
   const text = Buffer.from(await res.arrayBuffer());
   return { status: res.status, code: res.status === 200 ? undefined : (JSON.parse(text.toString('utf8')) as { code: string }).code };
@@ -105,9 +124,13 @@ describe('npm start with the embedded default', () => {
     expect(identity.deviceUrl).toBe(deviceUrl);
     expect(await sync(identity)).toEqual({ status: 200, code: undefined });
 
-    const viaMain = await fetch(`${mainUrl}/v1/devices/BUS-7-1/sync`, { method: 'POST', headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/x-msgpack' }, body: pack({}) });
+    const viaMain = await fetch(`${mainUrl}/v1/devices/BUS-7-1/sync`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/x-msgpack' },
+      body: pack({}),
+    });
     expect(viaMain.status).toBe(403);
-    expect(((await viaMain.json()) as { code: string; deviceUrl: string })).toMatchObject({ code: 'sync-requires-device-tls', deviceUrl });
+    expect((await viaMain.json()) as { code: string; deviceUrl: string }).toMatchObject({ code: 'sync-requires-device-tls', deviceUrl });
 
     const status = await runCli(['pki', 'status']);
     expect(JSON.parse(status.stdout).certificates).toEqual({ active: 1 });

@@ -10,15 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildGateway } from '../../gateway/src/app.ts';
-import { serializeKeyFile } from '../../gateway/src/keys/key-file.ts';
-import { ensureDeviceCa } from '../../gateway/src/pki/device-ca.ts';
-import { startDeviceListener, type StartedDeviceListener } from '../../gateway/src/pki/device-listener.ts';
-import { makeDevicePki } from '../../gateway/src/pki/device-pki.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import { IDENTITY_FILE } from '../../validator-firmware-sim/src/pki/device-identity.ts';
-import { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
-import { issueCardIntoWallet } from '../../validator-firmware-sim/src/rider/issue-cards.ts';
+import { buildGateway } from '#gateway/app';
+import { serializeKeyFile } from '#gateway/keys/key-file';
+import { ensureDeviceCa } from '#gateway/pki/device-ca';
+import { startDeviceListener, type StartedDeviceListener } from '#gateway/pki/device-listener';
+import { makeDevicePki } from '#gateway/pki/device-pki';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import { IDENTITY_FILE } from '#validator/pki/device-identity';
+import { CardWallet } from '#validator/rider/card-wallet';
+import { issueCardIntoWallet } from '#validator/rider/issue-cards';
 import { seededRandom, testKeySets } from '../purse/fixtures.ts';
 import { ISSUER } from '../validator/device-fixtures.ts';
 
@@ -73,7 +73,23 @@ describe('validator CLI with a device certificate', () => {
     wallet.close();
 
     const db = join(dir, 'xidan-in.db');
-    const init = await run(['init', '--db', db, '--device-id', 'PKI-CLI-IN', '--kind', 'subway-entry', '--station', '西单', '--gateway', mainUrl, '--operator-token', ADMIN, '--key-file', keyFile]);
+    const init = await run([
+      'init',
+      '--db',
+      db,
+      '--device-id',
+      'PKI-CLI-IN',
+      '--kind',
+      'subway-entry',
+      '--station',
+      '西单',
+      '--gateway',
+      mainUrl,
+      '--operator-token',
+      ADMIN,
+      '--key-file',
+      keyFile,
+    ]);
     expect(init.code, init.stderr).toBe(0);
 
     // The gateway has a device CA: the bearer path is closed, the answer says where to go.

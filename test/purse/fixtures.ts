@@ -2,17 +2,9 @@
  * Deterministic keys, cards, PSAMs and issuers for purse tests (exported for other helpers'
  * tests too). Nothing here is random: the card's randomness is a seeded generator.
  */
-import {
-  CardSimulator,
-  cardSerialFromCardNo,
-  diversifyKey,
-  tacSessionKey,
-  transactionMac,
-  type CardImage,
-  type CipherAlgorithm,
-} from '../../core/src/index.ts';
-import { IssuerKeyService, type MasterKeySet } from '../../gateway/src/keys/issuer-key-service.ts';
-import { SoftwarePsam } from '../../validator-firmware-sim/src/psam.ts';
+import { CardSimulator, cardSerialFromCardNo, diversifyKey, tacSessionKey, transactionMac, type CardImage, type CipherAlgorithm } from '#core';
+import { IssuerKeyService, type MasterKeySet } from '#gateway/keys/issuer-key-service';
+import { SoftwarePsam } from '#validator/psam';
 
 export const ALGORITHMS: readonly CipherAlgorithm[] = ['3des', 'sm4'];
 export const TERMINAL_ID = Uint8Array.of(0x11, 0x22, 0x33, 0x44, 0x55, 0x66);
@@ -47,7 +39,13 @@ export function testKeySets(): Map<number, MasterKeySet> {
  * (diversify, TAC session key, MAC): the reference the issuer key service's verdicts are checked
  * against.
  */
-export function genuineTacFromMaster(keySets: Map<number, MasterKeySet>, cardNo: string, keyVersion: number, algorithm: CipherAlgorithm, data: Uint8Array): Uint8Array {
+export function genuineTacFromMaster(
+  keySets: Map<number, MasterKeySet>,
+  cardNo: string,
+  keyVersion: number,
+  algorithm: CipherAlgorithm,
+  data: Uint8Array,
+): Uint8Array {
   const dtk = diversifyKey(keySets.get(keyVersion)!.tac, cardSerialFromCardNo(cardNo), algorithm);
   return transactionMac(tacSessionKey(dtk, algorithm), data, algorithm);
 }

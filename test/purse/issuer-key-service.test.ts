@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { bytesToHex, cardSerialFromCardNo, diversifyKey, purchaseTacData, runPurchase, validateCardImage } from '../../core/src/index.ts';
-import { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
-import { KeyFileError, issuerKeyServiceFromFile, loadOrCreateDevKeyFile, parseKeyFile, rotateDevKeyFile } from '../../gateway/src/keys/key-file.ts';
+import { bytesToHex, cardSerialFromCardNo, diversifyKey, purchaseTacData, runPurchase, validateCardImage } from '#core';
+import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { KeyFileError, issuerKeyServiceFromFile, loadOrCreateDevKeyFile, parseKeyFile, rotateDevKeyFile } from '#gateway/keys/key-file';
 import { ALGORITHMS, TERMINAL_ID, TEST_CARD_NO, makeCard, makeIssuer, makePsam, testKeySets } from './fixtures.ts';
 
 const dirs: string[] = [];
@@ -37,13 +37,29 @@ describe.each(ALGORITHMS)('issuer key service (%s)', (algorithm) => {
     const newCard = makeCard(v2, { algorithm, cardNo: '1000754300000023', effectiveBalanceFen: 1_000 });
     expect(newCard.image().keyVersion).toBe(2);
     const psam = makePsam(v2); // provisioned with every version
-    for (const [card, cardNo, version] of [[oldCard, TEST_CARD_NO, 1], [newCard, '1000754300000023', 2]] as const) {
+    for (const [card, cardNo, version] of [
+      [oldCard, TEST_CARD_NO, 1],
+      [newCard, '1000754300000023', 2],
+    ] as const) {
       const outcome = runPurchase(card, psam, {
-        cardSerial: cardSerialFromCardNo(cardNo), keyVersion: version, algorithm, amountFen: 50,
-        transactionType: 0x06, cappRecord: null, date: 20260115, time: 73045,
+        cardSerial: cardSerialFromCardNo(cardNo),
+        keyVersion: version,
+        algorithm,
+        amountFen: 50,
+        transactionType: 0x06,
+        cappRecord: null,
+        date: 20260115,
+        time: 73045,
       });
       if (outcome.status !== 'debited') throw new Error(`expected a debit, got ${outcome.status}`);
-      const data = purchaseTacData({ amountFen: 50, transactionType: 0x06, terminalId: bytesToHex(TERMINAL_ID), tsn: outcome.pending.tsn, date: 20260115, time: 73045 });
+      const data = purchaseTacData({
+        amountFen: 50,
+        transactionType: 0x06,
+        terminalId: bytesToHex(TERMINAL_ID),
+        tsn: outcome.pending.tsn,
+        date: 20260115,
+        time: 73045,
+      });
       expect(v2.verifyTac({ cardNo, keyVersion: version, algorithm, data, tac: outcome.tac })).toBe(true);
       expect(v2.verifyTac({ cardNo, keyVersion: version === 1 ? 2 : 1, algorithm, data, tac: outcome.tac })).toBe(false);
       expect(v2.verifyTac({ cardNo, keyVersion: 7, algorithm, data, tac: outcome.tac })).toBe(false);

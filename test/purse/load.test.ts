@@ -1,21 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import {
-  SW,
-  bytesToHex,
-  completeLoad,
-  initializeLoad,
-  loadTacData,
-  recoverLoad,
-  type LoadInit,
-} from '../../core/src/index.ts';
-import type { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
+import { SW, bytesToHex, completeLoad, initializeLoad, loadTacData, recoverLoad, type LoadInit } from '#core';
+import type { IssuerKeyService } from '#gateway/keys/issuer-key-service';
 import { ALGORITHMS, LOAD_TERMINAL_ID, TEST_CARD_NO, effective, makeCard, makeIssuer } from './fixtures.ts';
-import type { CardSimulator } from '../../core/src/index.ts';
+import type { CardSimulator } from '#core';
 
 const DATE = 20260116;
 const TIME = 120000;
 
-function authorize(issuer: IssuerKeyService, card: CardSimulator, init: LoadInit, amountFen: number, algorithm: '3des' | 'sm4', terminalId = LOAD_TERMINAL_ID) {
+function authorize(
+  issuer: IssuerKeyService,
+  _card: CardSimulator,
+  init: LoadInit,
+  amountFen: number,
+  algorithm: '3des' | 'sm4',
+  terminalId = LOAD_TERMINAL_ID,
+) {
   return issuer.authorizeLoad({
     cardNo: TEST_CARD_NO,
     keyVersion: init.keyVersion,
@@ -49,7 +48,15 @@ describe.each(ALGORITHMS)('load protocol (%s)', (algorithm) => {
     expect(credit.status).toBe('credited');
     if (credit.status !== 'credited') return;
     expect(card.image()).toMatchObject({ balanceFen: 6_500, onlineAtc: 1, offlineAtc: 0 });
-    expect(card.image().log[0]).toEqual({ atc: 0, overdraftFen: 0, amountFen: 5_000, type: 0x02, terminalId: bytesToHex(LOAD_TERMINAL_ID), date: DATE, time: TIME });
+    expect(card.image().log[0]).toEqual({
+      atc: 0,
+      overdraftFen: 0,
+      amountFen: 5_000,
+      type: 0x02,
+      terminalId: bytesToHex(LOAD_TERMINAL_ID),
+      date: DATE,
+      time: TIME,
+    });
     const data = loadTacData({ balanceAfterFen: 6_500, onlineAtc: 0, amountFen: 5_000, terminalId: bytesToHex(LOAD_TERMINAL_ID), date: DATE, time: TIME });
     expect(issuer.verifyTac({ cardNo: TEST_CARD_NO, keyVersion: 1, algorithm, data, tac: credit.tac })).toBe(true);
     const wrong = loadTacData({ balanceAfterFen: 6_500, onlineAtc: 1, amountFen: 5_000, terminalId: bytesToHex(LOAD_TERMINAL_ID), date: DATE, time: TIME });

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { KeyUnavailableError, cardSerialFromCardNo, makeCardNo, runPurchase, transactionDateBytes, transactionTimeBytes } from '../../core/src/index.ts';
-import { SoftwarePsam } from '../../validator-firmware-sim/src/psam.ts';
+import { KeyUnavailableError, cardSerialFromCardNo, makeCardNo, runPurchase, transactionDateBytes, transactionTimeBytes } from '#core';
+import { SoftwarePsam } from '#validator/psam';
 import { ALGORITHMS, TERMINAL_ID, makeCard, makeIssuer, makePsam, testKeySets } from './fixtures.ts';
 
 const request = (algorithm: '3des' | 'sm4', cardNo = '1000754300000015') => ({
@@ -43,8 +43,14 @@ describe('software PSAM', () => {
     const card = makeCard(issuer, { effectiveBalanceFen: 1_000 });
     const psam = makePsam(issuer);
     const outcome = runPurchase(card, psam, {
-      cardSerial: cardSerialFromCardNo('1000754300000015'), keyVersion: 1, algorithm: '3des', amountFen: 100,
-      transactionType: 0x06, cappRecord: null, date: 20260115, time: 73045,
+      cardSerial: cardSerialFromCardNo('1000754300000015'),
+      keyVersion: 1,
+      algorithm: '3des',
+      amountFen: 100,
+      transactionType: 0x06,
+      cappRecord: null,
+      date: 20260115,
+      time: 73045,
     });
     expect(outcome.status).toBe('debited');
     const mac2 = card.getTransactionProve(0x06, 0).data.slice(0, 4);
@@ -59,8 +65,14 @@ describe('software PSAM', () => {
         const cardNo = makeCardNo('10007543', i);
         const card = makeCard(issuer, { cardNo, effectiveBalanceFen: 1_000, seed: i + 1 });
         const outcome = runPurchase(card, psam, {
-          cardSerial: cardSerialFromCardNo(cardNo), keyVersion: 1, algorithm: '3des', amountFen: 10,
-          transactionType: 0x06, cappRecord: null, date: 20260115, time: 73045,
+          cardSerial: cardSerialFromCardNo(cardNo),
+          keyVersion: 1,
+          algorithm: '3des',
+          amountFen: 10,
+          transactionType: 0x06,
+          cappRecord: null,
+          date: 20260115,
+          time: 73045,
         });
         expect(outcome.status).toBe('debited');
       }
@@ -105,6 +117,8 @@ describe('software PSAM', () => {
     const material = makeIssuer().psamKeyMaterial();
     expect(() => new SoftwarePsam({ terminalId: new Uint8Array(5), tsnStart: 0, ...material })).toThrow(/6 bytes/);
     expect(() => new SoftwarePsam({ terminalId: TERMINAL_ID, tsnStart: -1, ...material })).toThrow(/tsnStart/);
-    expect(() => new SoftwarePsam({ terminalId: TERMINAL_ID, tsnStart: 0, ...material, blockMasterKeys: new Map([[1, new Uint8Array(8)]]) })).toThrow(/16 bytes/);
+    expect(() => new SoftwarePsam({ terminalId: TERMINAL_ID, tsnStart: 0, ...material, blockMasterKeys: new Map([[1, new Uint8Array(8)]]) })).toThrow(
+      /16 bytes/,
+    );
   });
 });

@@ -13,7 +13,7 @@ import {
   type CardPort,
   type CardResponse,
   type PurchaseRequest,
-} from '../../core/src/index.ts';
+} from '#core';
 import { ALGORITHMS, OTHER_TERMINAL_ID, TEST_CARD_NO, TERMINAL_ID, effective, makeCard, makeIssuer, makePsam } from './fixtures.ts';
 
 const TRIP = encodeTripRecord({ ...emptyTripRecord(), journey: 'subway', journeyPlace: 123, journeyTime: 1_768_433_445, monthKey: 202601 });
@@ -106,8 +106,15 @@ describe.each(ALGORITHMS)('purchase protocol (%s)', (algorithm) => {
     const date = Uint8Array.of(0x20, 0x26, 0x01, 0x15);
     const time = Uint8Array.of(0x07, 0x30, 0x45);
     const { tsn, mac1 } = psam.beginPurchase({
-      cardSerial: cardSerialFromCardNo(TEST_CARD_NO), keyVersion: 1, algorithm, cardRandom: random, offlineAtc: 0,
-      amountFen: 300, transactionType: 0x09, date, time,
+      cardSerial: cardSerialFromCardNo(TEST_CARD_NO),
+      keyVersion: 1,
+      algorithm,
+      cardRandom: random,
+      offlineAtc: 0,
+      amountFen: 300,
+      transactionType: 0x09,
+      date,
+      time,
     });
     for (let byte = 0; byte < 4; byte++) {
       const bad = new Uint8Array(mac1);
@@ -216,7 +223,14 @@ describe.each(ALGORITHMS)('purchase tearing and recovery (%s)', (algorithm) => {
       if (debited) {
         expect(recovery.status).toBe('debited');
         if (recovery.status !== 'debited') return;
-        const data = purchaseTacData({ amountFen: 300, transactionType: 0x09, terminalId: bytesToHex(TERMINAL_ID), tsn: torn.pending.tsn, date: 20260115, time: 73045 });
+        const data = purchaseTacData({
+          amountFen: 300,
+          transactionType: 0x09,
+          terminalId: bytesToHex(TERMINAL_ID),
+          tsn: torn.pending.tsn,
+          date: 20260115,
+          time: 73045,
+        });
         expect(issuer.verifyTac({ cardNo: TEST_CARD_NO, keyVersion: 1, algorithm, data, tac: recovery.tac })).toBe(true);
       } else {
         expect(recovery).toEqual({ status: 'not-debited' });
@@ -292,10 +306,10 @@ describe.each(ALGORITHMS)('purchase tearing and recovery (%s)', (algorithm) => {
 });
 
 // ---- local helpers --------------------------------------------------------------------------
-import { CardSimulator, type CardImage } from '../../core/src/index.ts';
-import { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
+import { CardSimulator, type CardImage } from '#core';
+import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
 import { makeCardImage, seededRandom, testKeySets } from './fixtures.ts';
-import type { TransactionProof } from '../../core/src/index.ts';
+import type { TransactionProof } from '#core';
 
 function makeCardFromImage(image: CardImage, proofs: TransactionProof[] = []): CardSimulator {
   return new CardSimulator(image, seededRandom(99), { proofs });
@@ -308,6 +322,9 @@ function makeIssuerWithVersions(versions: number[]): IssuerKeyService {
 
 function makeCardImageWithPass(issuer: IssuerKeyService, algorithm: '3des' | 'sm4'): CardImage {
   const image = makeCardImage(issuer, { algorithm, effectiveBalanceFen: 1_000 });
-  image.parkPasses = [{ year: 2025, visits: 10, lastParkId: 1, lastEntryTime: 5 }, { year: 2026, visits: 3, lastParkId: 2, lastEntryTime: 6 }];
+  image.parkPasses = [
+    { year: 2025, visits: 10, lastParkId: 1, lastEntryTime: 5 },
+    { year: 2026, visits: 3, lastParkId: 2, lastEntryTime: 6 },
+  ];
   return image;
 }

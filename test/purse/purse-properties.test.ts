@@ -22,7 +22,7 @@ import {
   transactionTimeBytes,
   validateCardImage,
   type CipherAlgorithm,
-} from '../../core/src/index.ts';
+} from '#core';
 import { LOAD_TERMINAL_ID, TEST_CARD_NO, TERMINAL_ID, makeCard, makeIssuer, makePsam } from './fixtures.ts';
 
 type Tear = null | 'before-write' | 'after-write';
@@ -36,8 +36,23 @@ type Op =
 
 const tear = fc.constantFrom<Tear>(null, null, 'before-write', 'after-write');
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('purchase' as const), amountFen: fc.oneof(fc.nat({ max: 600 }), fc.nat({ max: 30_000 })), composite: fc.boolean(), tear }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('load' as const), amountFen: fc.oneof(fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 1, max: 120_000 })), tear }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('purchase' as const),
+      amountFen: fc.oneof(fc.nat({ max: 600 }), fc.nat({ max: 30_000 })),
+      composite: fc.boolean(),
+      tear,
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('load' as const),
+      amountFen: fc.oneof(fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 1, max: 120_000 })),
+      tear,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('bad-mac1' as const), amountFen: fc.nat({ max: 500 }), flip: fc.nat({ max: 31 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('block' as const), tear }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('unblock' as const), tear }) },
@@ -61,8 +76,14 @@ function runSequence(algorithm: CipherAlgorithm, startFen: number, ops: Op[]): v
       case 'purchase': {
         if (step.tear !== null) card.tearAt({ command: 'debitForPurchase', moment: step.tear });
         const outcome = runPurchase(card, psam, {
-          cardSerial: SERIAL, keyVersion: 1, algorithm, amountFen: step.amountFen,
-          transactionType: step.composite ? 0x09 : 0x06, cappRecord: step.composite ? trip : null, date: DATE, time: TIME,
+          cardSerial: SERIAL,
+          keyVersion: 1,
+          algorithm,
+          amountFen: step.amountFen,
+          transactionType: step.composite ? 0x09 : 0x06,
+          cappRecord: step.composite ? trip : null,
+          date: DATE,
+          time: TIME,
         });
         const allowed = !model.locked && model.effective - step.amountFen >= -limit;
         if (!allowed) {
@@ -96,8 +117,17 @@ function runSequence(algorithm: CipherAlgorithm, startFen: number, ops: Op[]): v
         }
         if (init.status !== 'ready') throw new Error('load INIT refused unexpectedly');
         const mac2 = issuer.authorizeLoad({
-          cardNo: TEST_CARD_NO, keyVersion: init.init.keyVersion, algorithm, cardRandom: init.init.random, onlineAtc: init.init.onlineAtc,
-          balanceBeforeFen: init.init.balanceFen, amountFen: step.amountFen, terminalId: LOAD_TERMINAL_ID, mac1: init.init.mac1, date: DATE, time: TIME,
+          cardNo: TEST_CARD_NO,
+          keyVersion: init.init.keyVersion,
+          algorithm,
+          cardRandom: init.init.random,
+          onlineAtc: init.init.onlineAtc,
+          balanceBeforeFen: init.init.balanceFen,
+          amountFen: step.amountFen,
+          terminalId: LOAD_TERMINAL_ID,
+          mac1: init.init.mac1,
+          date: DATE,
+          time: TIME,
         });
         if (mac2 === null) {
           // The issuer refuses single loads above LIMITS.maxLoadFen; the card is untouched.
@@ -125,8 +155,15 @@ function runSequence(algorithm: CipherAlgorithm, startFen: number, ops: Op[]): v
         const init = card.initializeForPurchase(1, step.amountFen, TERMINAL_ID, false);
         if (init.sw !== SW.success) break;
         const { tsn, mac1 } = psam.beginPurchase({
-          cardSerial: SERIAL, keyVersion: 1, algorithm, cardRandom: init.data.slice(11, 15), offlineAtc: model.offlineAtc,
-          amountFen: step.amountFen, transactionType: 0x06, date: transactionDateBytes(DATE), time: transactionTimeBytes(TIME),
+          cardSerial: SERIAL,
+          keyVersion: 1,
+          algorithm,
+          cardRandom: init.data.slice(11, 15),
+          offlineAtc: model.offlineAtc,
+          amountFen: step.amountFen,
+          transactionType: 0x06,
+          date: transactionDateBytes(DATE),
+          time: transactionTimeBytes(TIME),
         });
         const bad = new Uint8Array(mac1);
         bad[step.flip >> 3] ^= 1 << (step.flip & 7);

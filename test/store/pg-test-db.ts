@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { PostgresStore, type PostgresStoreOptions } from '../../gateway/src/store/postgres-store.ts';
+import { PostgresStore, type PostgresStoreOptions } from '#gateway/store/postgres-store';
 
 export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -36,7 +36,9 @@ export async function assertPostgresUp(): Promise<void> {
   try {
     await adminQuery('SELECT 1');
   } catch (error) {
-    throw new Error(`PostgreSQL is not reachable at ${PG_URL} (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start): ${(error as Error).message}`);
+    throw new Error(
+      `PostgreSQL is not reachable at ${PG_URL} (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start): ${(error as Error).message}`,
+    );
   }
 }
 

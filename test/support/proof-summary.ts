@@ -93,7 +93,10 @@ export function formatProofSummary(totals: ProofTotals): string {
     '',
     `proof summary: ${totals.operations} operations, ${totals.faults} faults injected, ${totals.badInputs} bad inputs, losses found ${totals.lossesFound}`,
     `  ${'suite'.padEnd(width)}  ${'operations'.padStart(10)}  ${'faults'.padStart(8)}  ${'bad inputs'.padStart(10)}  ${'losses'.padStart(6)}`,
-    ...rows.map(([name, s]) => `  ${name.padEnd(width)}  ${String(s.operations).padStart(10)}  ${String(s.faults).padStart(8)}  ${String(s.badInputs).padStart(10)}  ${String(s.lossesFound).padStart(6)}`),
+    ...rows.map(
+      ([name, s]) =>
+        `  ${name.padEnd(width)}  ${String(s.operations).padStart(10)}  ${String(s.faults).padStart(8)}  ${String(s.badInputs).padStart(10)}  ${String(s.lossesFound).padStart(6)}`,
+    ),
     '',
   ];
   return lines.join('\n');

@@ -15,7 +15,7 @@ import {
   TAP_RESULT_MESSAGE,
   TAP_RESULT_PRECEDENCE,
   type TripRecord,
-} from '../../core/src/index.ts';
+} from '#core';
 import { FARES, makeCard, sec, wed } from './fixtures.ts';
 
 const net = FARES.subway;
@@ -31,8 +31,10 @@ const entryGate = (code: number) => deviceConfig({ deviceId: 'G1', kind: 'subway
 const exitGate = (code: number) => deviceConfig({ deviceId: 'G2', kind: 'subway-exit', stationCode: code });
 const bus = (line: number, stop: number) => deviceConfig({ deviceId: 'B1', kind: 'bus', busLine: line, busStop: stop });
 const trip = (fields: Partial<TripRecord>): TripRecord => ({ ...emptyTripRecord(), ...fields });
-const inSubway = (code: number, atMs: number, extra: Partial<TripRecord> = {}) => trip({ journey: 'subway', journeyPlace: code, journeyTime: sec(atMs), journeyFareVersion: 3, ...extra });
-const decide = (card: CardView, device = entryGate(东单), nowMs = wed(90000), blacklist = NOT_LISTED) => decideTap({ card, device, blacklist, fares: FARES, nowMs });
+const inSubway = (code: number, atMs: number, extra: Partial<TripRecord> = {}) =>
+  trip({ journey: 'subway', journeyPlace: code, journeyTime: sec(atMs), journeyFareVersion: 3, ...extra });
+const decide = (card: CardView, device = entryGate(东单), nowMs = wed(90000), blacklist = NOT_LISTED) =>
+  decideTap({ card, device, blacklist, fares: FARES, nowMs });
 
 describe('result codes', () => {
   it('are unique, all in the precedence table, all with a message', () => {
@@ -42,7 +44,18 @@ describe('result codes', () => {
     for (const v of values) expect(TAP_RESULT_MESSAGE[v]).toBeTruthy();
   });
   it('never renumbered', () => {
-    expect(TAP_RESULT).toMatchObject({ ACCEPTED: 0, OVERTIME_CHARGED: 1, TORN_TRANSACTION_RECOVERED: 2, BLACKLISTED_AND_LOCKED: 10, CARD_LOCKED: 11, BLACKLISTED: 12, INSUFFICIENT_BALANCE: 20, NO_ENTRY_RECORD: 23, MAC_FAILURE: 40, CARD_REMOVED: 42 });
+    expect(TAP_RESULT).toMatchObject({
+      ACCEPTED: 0,
+      OVERTIME_CHARGED: 1,
+      TORN_TRANSACTION_RECOVERED: 2,
+      BLACKLISTED_AND_LOCKED: 10,
+      CARD_LOCKED: 11,
+      BLACKLISTED: 12,
+      INSUFFICIENT_BALANCE: 20,
+      NO_ENTRY_RECORD: 23,
+      MAC_FAILURE: 40,
+      CARD_REMOVED: 42,
+    });
   });
 });
 
@@ -78,7 +91,13 @@ describe('subway', () => {
   it('entry is a zero-amount purchase writing the entry', () => {
     const d = decide(makeCard(), entryGate(东单), wed(90000));
     expect(d).toMatchObject({ accepted: true, chargeFen: 0, fareFen: 0, lock: false });
-    expect(d.newTrip).toMatchObject({ journey: 'subway', journeyPlace: 东单, journeyTime: sec(wed(90000)), journeyFareVersion: 3, lastTransitTime: sec(wed(90000)) });
+    expect(d.newTrip).toMatchObject({
+      journey: 'subway',
+      journeyPlace: 东单,
+      journeyTime: sec(wed(90000)),
+      journeyFareVersion: 3,
+      lastTransitTime: sec(wed(90000)),
+    });
   });
 
   it('exit charges the distance fare and closes the journey, updating the month spend', () => {
@@ -108,7 +127,9 @@ describe('subway', () => {
 
   it('exit without entry is refused (service desk)', () => {
     expect(decide(makeCard(), exitGate(东单)).resultCode).toBe(TAP_RESULT.NO_ENTRY_RECORD);
-    expect(decide(makeCard({ trip: trip({ journey: 'bus', journeyLine: 801, journeyMarkFen: 600, journeyTime: sec(wed(80000)) }) }), exitGate(东单)).resultCode).toBe(TAP_RESULT.NO_ENTRY_RECORD);
+    expect(
+      decide(makeCard({ trip: trip({ journey: 'bus', journeyLine: 801, journeyMarkFen: 600, journeyTime: sec(wed(80000)) }) }), exitGate(东单)).resultCode,
+    ).toBe(TAP_RESULT.NO_ENTRY_RECORD);
   });
 
   it('same-station exit within 5 minutes is free', () => {
@@ -258,15 +279,27 @@ describe('park gate', () => {
 
 describe('properties', () => {
   const kinds: DeviceKind[] = ['subway-entry', 'subway-exit', 'bus', 'suburban-entry', 'suburban-exit', 'pr-entry', 'pr-exit', 'park-gate'];
-  const arbDevice = fc.record({
-    kind: fc.constantFrom(...kinds),
-    station: fc.integer({ min: 1, max: net.stationCount }),
-    sub: fc.integer({ min: 1, max: 4 }),
-    line: fc.constantFrom(1, 3, 801, 902),
-    stop: fc.integer({ min: 0, max: 3 }),
-    lot: fc.integer({ min: 1, max: 3 }),
-    park: fc.constantFrom(1, 5, 101),
-  }).map((d) => deviceConfig({ deviceId: 'X', kind: d.kind, stationCode: d.kind.startsWith('suburban') ? d.sub : d.station, busLine: d.line, busStop: d.stop, lotId: d.lot, parkId: d.park }));
+  const arbDevice = fc
+    .record({
+      kind: fc.constantFrom(...kinds),
+      station: fc.integer({ min: 1, max: net.stationCount }),
+      sub: fc.integer({ min: 1, max: 4 }),
+      line: fc.constantFrom(1, 3, 801, 902),
+      stop: fc.integer({ min: 0, max: 3 }),
+      lot: fc.integer({ min: 1, max: 3 }),
+      park: fc.constantFrom(1, 5, 101),
+    })
+    .map((d) =>
+      deviceConfig({
+        deviceId: 'X',
+        kind: d.kind,
+        stationCode: d.kind.startsWith('suburban') ? d.sub : d.station,
+        busLine: d.line,
+        busStop: d.stop,
+        lotId: d.lot,
+        parkId: d.park,
+      }),
+    );
   const arbTrip = fc.record({
     journey: fc.constantFrom('none', 'subway', 'bus', 'suburban') as fc.Arbitrary<TripRecord['journey']>,
     place: fc.integer({ min: 1, max: 4 }),
@@ -328,13 +361,18 @@ describe('properties', () => {
 
   it('the monthly ladder never charges more than the undiscounted fare', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: net.stationCount }), fc.integer({ min: 1, max: net.stationCount }), fc.integer({ min: 0, max: 60_000 }), (a, b, spend) => {
-        const card = makeCard({ balanceFen: 100_000, trip: inSubway(a, wed(110000), { monthKey: 202611, monthRailSpendFen: spend }) });
-        const d = decide(card, exitGate(b), wed(113000));
-        expect(d.accepted).toBe(true);
-        expect(d.chargeFen).toBeLessThanOrEqual(d.fareFen);
-        expect(d.fareFen).toBe(quoteSubwayFare(net, net.stationNames[a], net.stationNames[b]).fareFen);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: net.stationCount }),
+        fc.integer({ min: 1, max: net.stationCount }),
+        fc.integer({ min: 0, max: 60_000 }),
+        (a, b, spend) => {
+          const card = makeCard({ balanceFen: 100_000, trip: inSubway(a, wed(110000), { monthKey: 202611, monthRailSpendFen: spend }) });
+          const d = decide(card, exitGate(b), wed(113000));
+          expect(d.accepted).toBe(true);
+          expect(d.chargeFen).toBeLessThanOrEqual(d.fareFen);
+          expect(d.fareFen).toBe(quoteSubwayFare(net, net.stationNames[a], net.stationNames[b]).fareFen);
+        },
+      ),
       { numRuns: 1_000 },
     );
   });

@@ -12,7 +12,7 @@ import {
   quoteSubwayFare,
   stationCode,
   TAP_RESULT,
-} from '../../core/src/index.ts';
+} from '#core';
 import { effective, makeCard, makeCardImage, makeIssuer, makePsam, seededRandom } from '../purse/fixtures.ts';
 import { FARES, wed } from './fixtures.ts';
 
@@ -23,7 +23,12 @@ const 潞城 = stationCode(net, '潞城');
 const entry = deviceConfig({ deviceId: 'GATE-IN', kind: 'subway-entry', stationCode: 花园桥 });
 const exit = deviceConfig({ deviceId: 'GATE-OUT', kind: 'subway-exit', stationCode: 潞城 });
 
-function tap(card: CardSimulator, device: DeviceConfig, nowMs: number, opts: { seq?: number; pending?: PendingPurchase | null; blacklist?: BlacklistAnswer } = {}) {
+function tap(
+  card: CardSimulator,
+  device: DeviceConfig,
+  nowMs: number,
+  opts: { seq?: number; pending?: PendingPurchase | null; blacklist?: BlacklistAnswer } = {},
+) {
   return executeTap({
     card,
     psam: makePsam(issuer, undefined, (opts.seq ?? 1) * 10),
@@ -42,13 +47,33 @@ describe('executeTap', () => {
     const a = tap(card, entry, wed(80000), { seq: 1 });
     expect(a.decision.resultCode).toBe(TAP_RESULT.ACCEPTED);
     expect(a.journal).toHaveLength(1);
-    expect(a.journal[0]).toMatchObject({ cardAction: 'debit', transactionType: 0x09, amountFen: 0, balanceBeforeFen: 5_000, balanceAfterFen: 5_000, offlineAtc: 0, deviceSeq: 1, place: 花园桥, fareTableVersion: 3, date: 20261125, time: 80000, recovered: false });
+    expect(a.journal[0]).toMatchObject({
+      cardAction: 'debit',
+      transactionType: 0x09,
+      amountFen: 0,
+      balanceBeforeFen: 5_000,
+      balanceAfterFen: 5_000,
+      offlineAtc: 0,
+      deviceSeq: 1,
+      place: 花园桥,
+      fareTableVersion: 3,
+      date: 20261125,
+      time: 80000,
+      recovered: false,
+    });
     expect(a.journal[0].tac).toMatch(/^[0-9a-fA-F]{8}$/);
     expect(card.image().trip).toMatchObject({ journey: 'subway', journeyPlace: 花园桥 });
 
     const b = tap(card, exit, wed(90000), { seq: 2 });
     const fare = quoteSubwayFare(net, '花园桥', '潞城').fareFen;
-    expect(b.journal[0]).toMatchObject({ cardAction: 'debit', amountFen: fare, balanceBeforeFen: 5_000, balanceAfterFen: 5_000 - fare, offlineAtc: 1, resultCode: TAP_RESULT.ACCEPTED });
+    expect(b.journal[0]).toMatchObject({
+      cardAction: 'debit',
+      amountFen: fare,
+      balanceBeforeFen: 5_000,
+      balanceAfterFen: 5_000 - fare,
+      offlineAtc: 1,
+      resultCode: TAP_RESULT.ACCEPTED,
+    });
     expect(effective(card)).toBe(5_000 - fare);
     expect(card.image().trip).toMatchObject({ journey: 'none', monthRailSpendFen: fare });
   });
@@ -121,7 +146,7 @@ describe('executeTap', () => {
     expect(later.journal[1].amountFen).toBe(net.maxFareFromFen[花园桥]);
   });
 
-  it('a re-tap after the 5-minute window still completes a recovered purchase that is the card\'s latest (no second charge, no refusal of a paid tap)', () => {
+  it("a re-tap after the 5-minute window still completes a recovered purchase that is the card's latest (no second charge, no refusal of a paid tap)", () => {
     // Ticketed park: the torn purchase paid the ticket; the gate stayed shut.
     const gate = deviceConfig({ deviceId: 'PARK', kind: 'park-gate', parkId: 101 });
     const card = makeCard(issuer, { effectiveBalanceFen: 5_000 });
@@ -267,7 +292,13 @@ describe('executeTap with a MAC2 the PSAM rejects', () => {
     expect(debited).toBeGreaterThan(0);
     // The card moved money: the journal must say so, so the back office can clear or quarantine it.
     expect(r.journal).toHaveLength(1);
-    expect(r.journal[0]).toMatchObject({ cardAction: 'debit', amountFen: debited, balanceBeforeFen: before, balanceAfterFen: before - debited, resultCode: TAP_RESULT.MAC_FAILURE });
+    expect(r.journal[0]).toMatchObject({
+      cardAction: 'debit',
+      amountFen: debited,
+      balanceBeforeFen: before,
+      balanceAfterFen: before - debited,
+      resultCode: TAP_RESULT.MAC_FAILURE,
+    });
     expect(r.journal[0].tac).toMatch(/^[0-9A-Fa-f]{8}$/);
   });
 });
@@ -285,7 +316,13 @@ describe('executeTap with a torn purchase the card can no longer prove', () => {
     const again = tap(forgetful, exit, wed(90005), { seq: 2, pending: torn.pendingAfter });
     expect(again.pendingAfter).toBeNull();
     expect(again.decision.resultCode).not.toBe(TAP_RESULT.CARD_REMOVED);
-    expect(again.journal[0]).toMatchObject({ resultCode: TAP_RESULT.TORN_TRANSACTION_UNPROVABLE, cardAction: 'none', amountFen: 0, offlineAtc: 1, tsn: torn.pendingAfter!.tsn });
+    expect(again.journal[0]).toMatchObject({
+      resultCode: TAP_RESULT.TORN_TRANSACTION_UNPROVABLE,
+      cardAction: 'none',
+      amountFen: 0,
+      offlineAtc: 1,
+      tsn: torn.pendingAfter!.tsn,
+    });
     // Nothing more is charged by the re-tap.
     expect(effective(forgetful)).toBe(afterTear);
   });

@@ -1,4 +1,4 @@
-import { buildFareTables, type CardView, defaultFareTablesSpec, emptyParkPass, emptyTripRecord, epochMsFromBeijing, type FareTables } from '../../core/src/index.ts';
+import { buildFareTables, type CardView, defaultFareTablesSpec, emptyParkPass, emptyTripRecord, epochMsFromBeijing, type FareTables } from '#core';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
 
 export const FARES: FareTables = buildFareTables(defaultFareTablesSpec(SUBWAY_CSV, 3, 0));

@@ -17,12 +17,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { effectiveBalanceFen } from '../../core/src/index.ts';
-import { serializeKeyFile } from '../../gateway/src/keys/key-file.ts';
-import { Device } from '../../validator-firmware-sim/src/device.ts';
-import { psamFilePath, readPsamFile } from '../../validator-firmware-sim/src/psam-file.ts';
-import { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
-import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
+import { effectiveBalanceFen } from '#core';
+import { serializeKeyFile } from '#gateway/keys/key-file';
+import { Device } from '#validator/device';
+import { psamFilePath, readPsamFile } from '#validator/psam-file';
+import { CardWallet } from '#validator/rider/card-wallet';
+import { SyncClient } from '#validator/sync-client';
 import { testKeySets } from '../purse/fixtures.ts';
 import { ADMIN_TOKEN, startTestGateway, type TestGateway } from './gateway-fixture.ts';
 import { tempDir } from './temp-db.ts';
@@ -89,7 +89,23 @@ describe('validator crash safety (SIGKILL at random points)', () => {
     writeFileSync(keyFile, serializeKeyFile({ currentKeyVersion: 1, keySets: testKeySets() }), { mode: 0o600 });
 
     // The real CLI provisions the device and registers it with the gateway.
-    const init = await runToEnd(['init', '--db', dbPath, '--device-id', 'CRASH-BUS-1', '--kind', 'bus', '--line', '1', '--gateway', gw.url, '--operator-token', ADMIN_TOKEN, '--key-file', keyFile]);
+    const init = await runToEnd([
+      'init',
+      '--db',
+      dbPath,
+      '--device-id',
+      'CRASH-BUS-1',
+      '--kind',
+      'bus',
+      '--line',
+      '1',
+      '--gateway',
+      gw.url,
+      '--operator-token',
+      ADMIN_TOKEN,
+      '--key-file',
+      keyFile,
+    ]);
     expect(init.code, init.stderr).toBe(0);
 
     // Riders' cards, issued and loaded through the gateway.
@@ -122,7 +138,21 @@ describe('validator crash safety (SIGKILL at random points)', () => {
       // journal not committed: the torn window, hit deterministically); the others are killed
       // from outside at a random instant.
       const injected = killThisRun && kills % 3 === 2;
-      const args = ['run', '--db', dbPath, '--wallet', walletPath, '--taps', streamPath, '--from', String(from), '--json', '--no-sync', '--card-latency-ms', '2'];
+      const args = [
+        'run',
+        '--db',
+        dbPath,
+        '--wallet',
+        walletPath,
+        '--taps',
+        streamPath,
+        '--from',
+        String(from),
+        '--json',
+        '--no-sync',
+        '--card-latency-ms',
+        '2',
+      ];
       if (injected) args.push('--kill-after-card-writes', String(1 + Math.floor(random() * 3)));
       const child = cli(args);
       let buffer = '';
@@ -143,15 +173,16 @@ describe('validator crash safety (SIGKILL at random points)', () => {
           if (killThisRun && !injected && timer === null) timer = setTimeout(() => child.kill('SIGKILL'), Math.floor(random() * 60));
         }
       });
-      const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+      const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.on('exit', (code, signal) => resolve({ code, signal })),
+      );
       if (timer !== null) clearTimeout(timer);
       // A run meant to be killed that reached the end of the stream would end the loop early.
       if (killThisRun && exit.signal !== 'SIGKILL') throw new Error(`run ${kills + 1} finished the stream before its kill: lengthen the stream`);
       if (exit.signal === 'SIGKILL') {
         kills++;
         if (injected) injectedKills++;
-      }
-      else {
+      } else {
         expect(exit.code, stderr).toBe(0);
         finished = true;
       }
@@ -199,7 +230,9 @@ describe('validator crash safety (SIGKILL at random points)', () => {
       for (const a of acks) histogram[a.resultName] = (histogram[a.resultName] ?? 0) + 1;
       console.log(JSON.stringify(histogram));
       const tornByTear = lines.filter((l) => l.includes('"after-write"')).length;
-      console.log(`crash test (seed ${SEED}): ${kills} kills (${injectedKills} right after a card write), ${acks.length} acknowledged taps, ${local.length} journal rows, ${recovered} torn purchases recovered, ${Date.now() - t0} ms`);
+      console.log(
+        `crash test (seed ${SEED}): ${kills} kills (${injectedKills} right after a card write), ${acks.length} acknowledged taps, ${local.length} journal rows, ${recovered} torn purchases recovered, ${Date.now() - t0} ms`,
+      );
       // Each card pulled away after its debit, and each kill right after a card write, left a
       // debit without a journal row that the card's next tap recovered (random kills may add more).
       expect(recovered).toBeGreaterThanOrEqual(tornByTear + injectedKills);

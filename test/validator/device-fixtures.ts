@@ -1,10 +1,10 @@
 /** Devices, fare tables, a wallet of cards and a test issuer for the validator tests. */
-import { defaultFareTablesSpec, encodeFareTablesJson, stationCode, parseFareTablesJson, type DeviceKind } from '../../core/src/index.ts';
+import { defaultFareTablesSpec, encodeFareTablesJson, stationCode, parseFareTablesJson, type DeviceKind } from '#core';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import { makeCardImage, makeIssuer } from '../purse/fixtures.ts';
-import { Device, initDevice } from '../../validator-firmware-sim/src/device.ts';
-import { terminalIdFor, type DeviceProfile } from '../../validator-firmware-sim/src/device-profile.ts';
-import { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
+import { Device, initDevice } from '#validator/device';
+import { terminalIdFor, type DeviceProfile } from '#validator/device-profile';
+import type { CardWallet } from '#validator/rider/card-wallet';
 
 export const ISSUER = makeIssuer();
 export const FARE_JSON = encodeFareTablesJson(defaultFareTablesSpec(SUBWAY_CSV, 1, 0));
@@ -16,7 +16,15 @@ export const 潞城 = stationCode(FARES.subway, '潞城');
 export const MORNING_MS = Date.UTC(2026, 10, 25, 0, 0, 0);
 
 export function profile(deviceId: string, kind: DeviceKind, place: Partial<DeviceProfile> = {}): DeviceProfile {
-  const operator = kind.startsWith('subway') ? 'subway' : kind === 'bus' ? 'bus' : kind.startsWith('suburban') ? 'suburban' : kind.startsWith('pr') ? 'pr' : 'park';
+  const operator = kind.startsWith('subway')
+    ? 'subway'
+    : kind === 'bus'
+      ? 'bus'
+      : kind.startsWith('suburban')
+        ? 'suburban'
+        : kind.startsWith('pr')
+          ? 'pr'
+          : 'park';
   return {
     deviceId,
     kind,

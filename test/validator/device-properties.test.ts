@@ -10,9 +10,9 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { effectiveBalanceFen, type CardPort } from '../../core/src/index.ts';
-import type { Device } from '../../validator-firmware-sim/src/device.ts';
-import { CardWallet, type PersistentCard } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
+import { effectiveBalanceFen, type CardPort } from '#core';
+import type { Device } from '#validator/device';
+import { CardWallet, type PersistentCard } from '#validator/rider/card-wallet';
 import { MORNING_MS, createDevice, issueCards, openDevice, profile } from './device-fixtures.ts';
 import { tempDir } from './temp-db.ts';
 
@@ -46,7 +46,14 @@ describe('device money invariant under taps, tears and crashes', () => {
   it('balances equal starting balance minus journaled debits, each debit once, sequences gapless', () => {
     let run = 0;
     const action = fc.oneof(
-      { weight: 6, arbitrary: fc.record({ kind: fc.constant('tap' as const), card: fc.integer({ min: 0, max: CARDS - 1 }), fault: fc.constantFrom<Fault>('none', 'none', 'tear-before', 'tear-after', 'die-after-init', 'die-after-debit') }) },
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          kind: fc.constant('tap' as const),
+          card: fc.integer({ min: 0, max: CARDS - 1 }),
+          fault: fc.constantFrom<Fault>('none', 'none', 'tear-before', 'tear-after', 'die-after-init', 'die-after-debit'),
+        }),
+      },
       { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
     );
     fc.assert(
@@ -105,7 +112,10 @@ describe('device money invariant under taps, tears and crashes', () => {
             const paid = debits.filter((r) => r.cardNo === cardNo).reduce((s, r) => s + r.amountFen, 0);
             expect(effectiveBalanceFen(wallet.image(cardNo))).toBe(START_FEN - paid);
             // The journal's ATC chain per card has no hole: every debit the card made is there.
-            const atcs = debits.filter((r) => r.cardNo === cardNo).map((r) => r.offlineAtc).sort((x, y) => x - y);
+            const atcs = debits
+              .filter((r) => r.cardNo === cardNo)
+              .map((r) => r.offlineAtc)
+              .sort((x, y) => x - y);
             const first = initialAtc.get(cardNo) as number;
             const now = wallet.image(cardNo).offlineAtc;
             expect(atcs).toEqual(Array.from({ length: now - first }, (_, i) => first + i));

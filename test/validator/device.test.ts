@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LIMITS, SW, TAP_RESULT, defaultFareTablesSpec, effectiveBalanceFen, encodeFareTablesJson, type CardPort } from '../../core/src/index.ts';
+import { LIMITS, SW, TAP_RESULT, defaultFareTablesSpec, effectiveBalanceFen, encodeFareTablesJson, type CardPort } from '#core';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
-import { Device } from '../../validator-firmware-sim/src/device.ts';
-import { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
+import type { Device } from '#validator/device';
+import { CardWallet } from '#validator/rider/card-wallet';
 import { tempDir } from './temp-db.ts';
 import { MORNING_MS, createDevice, issueCards, openDevice, profile, 花园桥, 潞城 } from './device-fixtures.ts';
 
@@ -217,7 +217,12 @@ describe('Device tap loop', () => {
   });
 
   it('installs newer fare tables, keeps the newest three, and uses the one in force by date', () => {
-    for (const [version, fromMs] of [[2, 0], [3, 0], [4, 0], [5, MORNING_MS + 24 * 60 * MIN]] as const) {
+    for (const [version, fromMs] of [
+      [2, 0],
+      [3, 0],
+      [4, 0],
+      [5, MORNING_MS + 24 * 60 * MIN],
+    ] as const) {
       expect(entry.installFareTable(version, encodeFareTablesJson(defaultFareTablesSpec(SUBWAY_CSV, version, fromMs)), MORNING_MS)).toBe(true);
     }
     expect(entry.installFareTable(4, encodeFareTablesJson(defaultFareTablesSpec(SUBWAY_CSV, 4, 0)), MORNING_MS)).toBe(false);

@@ -5,10 +5,10 @@
  * a table's effective date, the new one after it.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, quoteSubwayFare, type FareTablesSpec } from '../../core/src/index.ts';
-import { supersededFareTables, type Device } from '../../validator-firmware-sim/src/device.ts';
-import { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
-import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
+import { defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, quoteSubwayFare, type FareTablesSpec } from '#core';
+import { supersededFareTables, type Device } from '#validator/device';
+import { CardWallet } from '#validator/rider/card-wallet';
+import { SyncClient } from '#validator/sync-client';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import { createDevice, profile, 花园桥, 潞城 } from './device-fixtures.ts';
 import { ADMIN_TOKEN, startTestGateway, type TestGateway } from './gateway-fixture.ts';
@@ -44,7 +44,8 @@ afterAll(async () => {
 });
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-const publish = (spec: unknown) => fetch(`${gw.url}/v1/fare-tables`, { method: 'POST', headers: admin, body: typeof spec === 'string' ? spec : encodeFareTablesJson(spec as FareTablesSpec) });
+const publish = (spec: unknown) =>
+  fetch(`${gw.url}/v1/fare-tables`, { method: 'POST', headers: admin, body: typeof spec === 'string' ? spec : encodeFareTablesJson(spec as FareTablesSpec) });
 const client = (device: Device, credential: string) => new SyncClient({ device, gatewayUrl: gw.url, credential, sleep: async () => {}, random: () => 0.5 });
 
 describe('fare tables published over HTTP reach validators', () => {
@@ -97,7 +98,9 @@ describe('fare tables published over HTTP reach validators', () => {
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     for (const spec of [v2, v3, v4]) expect((await publish(spec)).status).toBe(201);
-    const listed = (await (await fetch(`${gw.url}/v1/fare-tables`, { headers: admin })).json()) as { fareTables: Array<{ version: number; effectiveFromMs: number }> };
+    const listed = (await (await fetch(`${gw.url}/v1/fare-tables`, { headers: admin })).json()) as {
+      fareTables: Array<{ version: number; effectiveFromMs: number }>;
+    };
     expect(listed.fareTables.map((t) => [t.version, t.effectiveFromMs])).toEqual([
       [1, 0],
       [2, v2.effectiveFromMs],
@@ -115,7 +118,9 @@ describe('fare tables published over HTTP reach validators', () => {
       expect(result, result.lastError ?? '').toMatchObject({ status: 'drained' });
       expect(device.status()).toMatchObject({ fareTableVersion: 4, fareTableVersions: [1, 2, 3, 4] });
     }
-    const devices = (await (await fetch(`${gw.url}/v1/devices`, { headers: admin })).json()) as { devices: Array<{ deviceId: string; fareTableVersion: number }> };
+    const devices = (await (await fetch(`${gw.url}/v1/devices`, { headers: admin })).json()) as {
+      devices: Array<{ deviceId: string; fareTableVersion: number }>;
+    };
     expect(devices.devices.filter((d) => d.deviceId.startsWith('FARE-')).map((d) => d.fareTableVersion)).toEqual([4, 4]);
 
     // Taps priced by the table in force at their time.

@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { DeviceKind } from '../../core/src/index.ts';
-import { issueCardIntoWallet } from '../../validator-firmware-sim/src/rider/issue-cards.ts';
-import { buildGateway } from '../../gateway/src/app.ts';
-import { SqliteStore } from '../../gateway/src/store/sqlite-store.ts';
-import type { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
-import { gatewayDeviceKind } from '../../validator-firmware-sim/src/gateway-admin.ts';
+import type { DeviceKind } from '#core';
+import { issueCardIntoWallet } from '#validator/rider/issue-cards';
+import { buildGateway } from '#gateway/app';
+import { SqliteStore } from '#gateway/store/sqlite-store';
+import type { CardWallet } from '#validator/rider/card-wallet';
+import { gatewayDeviceKind } from '#validator/gateway-admin';
 import { ISSUER } from './device-fixtures.ts';
 import { seededRandom } from '../purse/fixtures.ts';
 
@@ -52,7 +52,8 @@ export async function startTestGateway(options: { dir?: string; port?: number } 
   let counter: string | null = null;
   let seed = 1;
 
-  const post = (path: string, body: unknown, headers: Record<string, string> = admin) => fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const post = (path: string, body: unknown, headers: Record<string, string> = admin) =>
+    fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
 
   return {
     app,
@@ -64,7 +65,11 @@ export async function startTestGateway(options: { dir?: string; port?: number } 
       return json.credential as string;
     },
     async issueLoadedCard(wallet, amountFen) {
-      const issued = await issueCardIntoWallet(wallet, { gatewayUrl: url, operatorToken: ADMIN_TOKEN, amountFen, random: seededRandom(0x51ed ^ seed++) }, counter ?? undefined);
+      const issued = await issueCardIntoWallet(
+        wallet,
+        { gatewayUrl: url, operatorToken: ADMIN_TOKEN, amountFen, random: seededRandom(0x51ed ^ seed++) },
+        counter ?? undefined,
+      );
       counter = issued.counterToken ?? null;
       return issued.cardNo;
     },
@@ -75,9 +80,9 @@ export async function startTestGateway(options: { dir?: string; port?: number } 
     async journalRows(deviceId) {
       return store.transaction(
         (tx) =>
-          tx.all('SELECT device_seq, card_no, amount_fen, status, card_action FROM journal_records WHERE device_id = ? ORDER BY device_seq', [deviceId]) as Promise<
-            Array<{ device_seq: number; card_no: string; amount_fen: number; status: string; card_action: string }>
-          >,
+          tx.all('SELECT device_seq, card_no, amount_fen, status, card_action FROM journal_records WHERE device_id = ? ORDER BY device_seq', [
+            deviceId,
+          ]) as Promise<Array<{ device_seq: number; card_no: string; amount_fen: number; status: string; card_action: string }>>,
         { readOnly: true },
       );
     },

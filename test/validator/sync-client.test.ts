@@ -2,10 +2,18 @@ import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { pack, unpack } from 'msgpackr';
-import { SYNC_PROTOCOL_VERSION, TAP_RESULT, defaultFareTablesSpec, effectiveBalanceFen, encodeFareTablesJson, type SyncRequest, type SyncResponse } from '../../core/src/index.ts';
-import type { Device } from '../../validator-firmware-sim/src/device.ts';
-import { CardWallet } from '../../validator-firmware-sim/src/rider/card-wallet.ts';
-import { SyncClient, backoffDelayMs, DEFAULT_BACKOFF } from '../../validator-firmware-sim/src/sync-client.ts';
+import {
+  SYNC_PROTOCOL_VERSION,
+  TAP_RESULT,
+  defaultFareTablesSpec,
+  effectiveBalanceFen,
+  encodeFareTablesJson,
+  type SyncRequest,
+  type SyncResponse,
+} from '#core';
+import type { Device } from '#validator/device';
+import { CardWallet } from '#validator/rider/card-wallet';
+import { SyncClient, backoffDelayMs, DEFAULT_BACKOFF } from '#validator/sync-client';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import { MORNING_MS, createDevice, profile, 花园桥, 潞城 } from './device-fixtures.ts';
 import { startTestGateway, type TestGateway } from './gateway-fixture.ts';
@@ -105,7 +113,11 @@ describe('SyncClient against a real gateway', () => {
       if (!online) throw new TypeError('fetch failed');
       return fetch(input, init);
     };
-    const sync = client(exit, exitCredential, { fetch: flaky, sleep: async (ms) => void sleeps.push(ms), backoff: { baseMs: 100, maxMs: 1_000, maxAttempts: 6 } });
+    const sync = client(exit, exitCredential, {
+      fetch: flaky,
+      sleep: async (ms) => void sleeps.push(ms),
+      backoff: { baseMs: 100, maxMs: 1_000, maxAttempts: 6 },
+    });
     ride(cards.slice(0, 2), MORNING_MS);
     const down = await sync.drain();
     expect(down).toMatchObject({ status: 'offline', failures: 6, uploaded: 0, remainingUnacked: 2 });
@@ -128,7 +140,15 @@ describe('SyncClient against a real gateway', () => {
     const port = Number(new URL(own.url).port);
     const credential = await own.registerDevice(exit.deviceId, 'subway-exit');
     const cards = [await own.issueLoadedCard(wallet, 5_000), await own.issueLoadedCard(wallet, 5_000)];
-    const sync = new SyncClient({ device: exit, gatewayUrl: own.url, credential, sleep: noSleep, random: () => 0.5, backoff: { maxAttempts: 3 }, keepAcknowledged: 0 });
+    const sync = new SyncClient({
+      device: exit,
+      gatewayUrl: own.url,
+      credential,
+      sleep: noSleep,
+      random: () => 0.5,
+      backoff: { maxAttempts: 3 },
+      keepAcknowledged: 0,
+    });
     ride(cards.slice(0, 1), MORNING_MS);
     expect((await sync.drain()).status).toBe('drained');
     await own.close();
@@ -209,7 +229,9 @@ describe('SyncClient with a scripted gateway', () => {
   });
 
   it('a corrupted fare table is refused and changes nothing', async () => {
-    const result = await client(entry, 'x', { fetch: scripted(() => ({ fareTable: { version: 8, json: '{"format":"fare-tables/1","version":8}' } })) }).syncOnce();
+    const result = await client(entry, 'x', {
+      fetch: scripted(() => ({ fareTable: { version: 8, json: '{"format":"fare-tables/1","version":8}' } })),
+    }).syncOnce();
     expect(result).toMatchObject({ ok: false, retryable: false });
     expect(entry.status().fareTableVersion).toBe(1);
   });

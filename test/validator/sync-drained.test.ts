@@ -13,10 +13,10 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pack, unpack } from 'msgpackr';
-import { LIMITS, SYNC_PROTOCOL_VERSION, TAP_RESULT, type JournalRecord, type SyncRequest, type SyncResponse } from '../../core/src/index.ts';
-import { addBlacklistEntry } from '../../gateway/src/services/blacklist.ts';
-import type { Device } from '../../validator-firmware-sim/src/device.ts';
-import { SyncClient } from '../../validator-firmware-sim/src/sync-client.ts';
+import { LIMITS, SYNC_PROTOCOL_VERSION, TAP_RESULT, type JournalRecord, type SyncRequest, type SyncResponse } from '#core';
+import { addBlacklistEntry } from '#gateway/services/blacklist';
+import type { Device } from '#validator/device';
+import { SyncClient } from '#validator/sync-client';
 import { MORNING_MS, createDevice, profile, 花园桥 } from './device-fixtures.ts';
 import { startTestGateway, type TestGateway } from './gateway-fixture.ts';
 import { tempDir } from './temp-db.ts';
@@ -107,7 +107,9 @@ function client(device: Device, credential: string, extra: Partial<ConstructorPa
 
 /** The gateway's drained mark of a device (0 = never drained). */
 async function drainedMs(deviceId: string): Promise<number> {
-  const row = await gw.store.transaction((tx) => tx.get<{ drained_ms: number }>('SELECT drained_ms FROM device_sync_state WHERE device_id = ?', [deviceId]), { readOnly: true });
+  const row = await gw.store.transaction((tx) => tx.get<{ drained_ms: number }>('SELECT drained_ms FROM device_sync_state WHERE device_id = ?', [deviceId]), {
+    readOnly: true,
+  });
   return Number(row?.drained_ms ?? 0);
 }
 

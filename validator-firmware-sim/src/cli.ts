@@ -16,9 +16,10 @@ import {
   type CardPort,
   type DeviceKind,
   type Operator,
-} from '../../core/src/index.ts';
-import { IssuerKeyService } from '../../gateway/src/keys/issuer-key-service.ts';
-import { readKeyFile } from '../../gateway/src/keys/key-file.ts';
+} from '#core';
+import { defaultSubwayNetworkCsv } from '#tools/shared-data';
+import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { readKeyFile } from '#gateway/keys/key-file';
 import { Device, initDevice, type DeviceTapResult } from './device.ts';
 import { DEVICE_KINDS, isDeviceKind, terminalIdFor, type DeviceProfile } from './device-profile.ts';
 import { registerDevice } from './gateway-admin.ts';
@@ -94,7 +95,7 @@ wallet list
 Exit status: 0 success, 1 failure, 2 usage error.
 `;
 
-const DEFAULT_SUBWAY_CSV = fileURLToPath(new URL('../../../shared/data/beijing-subway-sections.csv', import.meta.url));
+const DEFAULT_SUBWAY_CSV = defaultSubwayNetworkCsv();
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -196,7 +197,8 @@ async function commandInit(options: Options, out: (line: string) => void): Promi
   } else if (kind === 'bus') {
     profile.busLine = int(options, 'line');
     profile.busStop = int(options, 'stop', 0);
-    if (!fares.busLineById.has(profile.busLine)) throw new UsageError(`bus line ${profile.busLine} is not in the fare tables (known: ${[...fares.busLineById.keys()].join(', ')})`);
+    if (!fares.busLineById.has(profile.busLine))
+      throw new UsageError(`bus line ${profile.busLine} is not in the fare tables (known: ${[...fares.busLineById.keys()].join(', ')})`);
   } else if (kind === 'pr-entry' || kind === 'pr-exit') {
     profile.lotId = int(options, 'lot');
     if (!fares.lotById.has(profile.lotId)) throw new UsageError(`P+R lot ${profile.lotId} is not in the fare tables`);
@@ -296,7 +298,12 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
   let syncing: Promise<unknown> = Promise.resolve();
   if (link !== undefined && options['no-sync'] !== true) {
     // With a device certificate (validator enrol), sync goes over mutual TLS to the device port.
-    const client = new SyncClient({ device, gatewayUrl: link.url, credential: link.credential, ...deviceTlsFor(resolve(str(options, 'db', './var/validator.db'))) });
+    const client = new SyncClient({
+      device,
+      gatewayUrl: link.url,
+      credential: link.credential,
+      ...deviceTlsFor(resolve(str(options, 'db', './var/validator.db'))),
+    });
     const every = int(options, 'sync-every-ms', 5_000);
     const tick = (): void => {
       syncing = client
@@ -408,7 +415,11 @@ async function commandWallet(sub: string | null, options: Options, out: (line: s
     const amountFen = parseYuan(str(options, 'load', '0'));
     let counterToken: string | undefined;
     for (let i = 0; i < count; i++) {
-      const issued = await issueCardIntoWallet(wallet, { gatewayUrl: str(options, 'gateway'), operatorToken: str(options, 'operator-token', process.env.GATEWAY_ADMIN_TOKEN), amountFen }, counterToken);
+      const issued = await issueCardIntoWallet(
+        wallet,
+        { gatewayUrl: str(options, 'gateway'), operatorToken: str(options, 'operator-token', process.env.GATEWAY_ADMIN_TOKEN), amountFen },
+        counterToken,
+      );
       counterToken = issued.counterToken;
       out(`issued ${issued.cardNo} with ${formatYuan(amountFen)}`);
     }
@@ -417,7 +428,11 @@ async function commandWallet(sub: string | null, options: Options, out: (line: s
   }
 }
 
-export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), err: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<number> {
+export async function main(
+  argv: string[],
+  out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+  err: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<number> {
   try {
     const { command, sub, options } = parseCliArgs(argv);
     if (options.help === true || command === null || command === 'help') {
@@ -457,7 +472,8 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
           deviceId,
           link,
           code: text('code'),
-          operatorToken: text('operator-token') ?? (command === 'enrol' && text('code') === undefined ? process.env.GATEWAY_ADMIN_TOKEN || undefined : undefined),
+          operatorToken:
+            text('operator-token') ?? (command === 'enrol' && text('code') === undefined ? process.env.GATEWAY_ADMIN_TOKEN || undefined : undefined),
           gatewayUrl: text('gateway'),
           deviceUrl: text('device-url'),
           ifDue: options['if-due'] === true,

@@ -2,9 +2,18 @@
  * What a device is and where it stands, stored in the device database's config table at
  * `validator init`, read at every start. The tap engine's DeviceConfig is derived from it.
  */
-import { deviceConfig, type DeviceConfig, type DeviceKind, type Operator } from '../../core/src/index.ts';
+import { deviceConfig, type DeviceConfig, type DeviceKind, type Operator } from '#core';
 
-export const DEVICE_KINDS: readonly DeviceKind[] = ['subway-entry', 'subway-exit', 'bus', 'suburban-entry', 'suburban-exit', 'pr-entry', 'pr-exit', 'park-gate'];
+export const DEVICE_KINDS: readonly DeviceKind[] = [
+  'subway-entry',
+  'subway-exit',
+  'bus',
+  'suburban-entry',
+  'suburban-exit',
+  'pr-entry',
+  'pr-exit',
+  'park-gate',
+];
 
 export interface DeviceProfile {
   deviceId: string;

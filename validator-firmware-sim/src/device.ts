@@ -38,7 +38,7 @@ import {
   type PendingPurchase,
   type TapDecision,
   type TapResultCode,
-} from '../../core/src/index.ts';
+} from '#core';
 import { profileToDeviceConfig, type DeviceProfile } from './device-profile.ts';
 import { IntentRecordingCard } from './intent-recording-card.ts';
 import { makePsam, type PsamKeys } from './psam-file.ts';
@@ -270,7 +270,8 @@ export class Device {
     const level = journalLevel(state.unackedCount);
     // Room for the worst case (a recovered purchase and this tap) or no tap at all: refuse
     // clearly before the card is touched rather than lose a record.
-    if (state.unackedCount + 2 > LIMITS.journalCapacity) return this.deviceRefusal('journal-full', 'JOURNAL_FULL', '设备存储已满 请走人工通道 / Device journal full: use the staffed gate', 'full');
+    if (state.unackedCount + 2 > LIMITS.journalCapacity)
+      return this.deviceRefusal('journal-full', 'JOURNAL_FULL', '设备存储已满 请走人工通道 / Device journal full: use the staffed gate', 'full');
     const fares = this.faresAt(nowMs);
     if (fares === null) return this.deviceRefusal('no-fare-table', 'NO_FARE_TABLE', TAP_RESULT_MESSAGE[TAP_RESULT.DEVICE_CONFIG_ERROR], level);
 
@@ -357,7 +358,19 @@ export class Device {
   }
 
   private deviceRefusal(status: DeviceTapStatus, name: string, display: string, level: JournalLevel): DeviceTapResult {
-    return { status, resultCode: null, resultName: name, display, cardNo: null, chargeFen: 0, balanceAfterFen: null, deviceSeqs: [], recovered: false, journalLevel: level, decision: null };
+    return {
+      status,
+      resultCode: null,
+      resultName: name,
+      display,
+      cardNo: null,
+      chargeFen: 0,
+      balanceAfterFen: null,
+      deviceSeqs: [],
+      recovered: false,
+      journalLevel: level,
+      decision: null,
+    };
   }
 
   /** Copies the WAL into the database when the device is idle (never inside a tap). */

@@ -2,7 +2,7 @@
  * What `validator init` asks the gateway (operator side): register the device and receive its
  * credential (POST /v1/devices, shown once). The device keeps the credential in its config.
  */
-import type { DeviceKind } from '../../core/src/index.ts';
+import type { DeviceKind } from '#core';
 import type { DeviceProfile } from './device-profile.ts';
 
 /** The gateway registry's coarser device kinds. */

@@ -21,7 +21,7 @@ import {
   type CardRecordKind,
   type CardResponse,
   type PendingPurchase,
-} from '../../core/src/index.ts';
+} from '#core';
 
 export type IntentSink = (cardNo: string, pending: PendingPurchase) => void;
 

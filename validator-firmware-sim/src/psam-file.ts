@@ -38,7 +38,11 @@ export function writePsamFile(path: string, terminalIdHex: string, keys: PsamKey
 export function readPsamFile(path: string): { terminalIdHex: string; keys: PsamKeys } {
   const mode = statSync(path).mode & 0o077;
   if (mode !== 0) throw new Error(`${path} is readable by others: chmod 600 it`);
-  const doc = JSON.parse(readFileSync(path, 'utf8')) as { format?: string; terminalId?: string; versions?: Record<string, { purchase: string; block: string }> };
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
+    format?: string;
+    terminalId?: string;
+    versions?: Record<string, { purchase: string; block: string }>;
+  };
   if (doc.format !== PSAM_FILE_FORMAT || typeof doc.terminalId !== 'string' || !/^[0-9A-Fa-f]{12}$/.test(doc.terminalId) || doc.versions === undefined) {
     throw new Error(`${path} is not a ${PSAM_FILE_FORMAT} file`);
   }

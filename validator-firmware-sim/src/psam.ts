@@ -30,7 +30,7 @@ import {
   type PsamPort,
   type PurchaseMacRequest,
   type PurchaseMacResult,
-} from '../../core/src/index.ts';
+} from '#core';
 
 export interface SoftwarePsamOptions {
   /** 6-byte terminal id. */
@@ -158,7 +158,14 @@ export class SoftwarePsam implements PsamPort {
     const algorithm = request.algorithm;
     const dpk = this.#dpk(request.cardSerial, request.keyVersion, algorithm);
     // Its own key buffer: an open purchase session keeps its key.
-    const sessionKey = purchaseSessionKeyInto(dpk, request.cardRandom, request.offlineAtc, request.tsn, algorithm, new Uint8Array(algorithm === 'sm4' ? 16 : 8));
+    const sessionKey = purchaseSessionKeyInto(
+      dpk,
+      request.cardRandom,
+      request.offlineAtc,
+      request.tsn,
+      algorithm,
+      new Uint8Array(algorithm === 'sm4' ? 16 : 8),
+    );
     const expected = transactionMacInto(sessionKey, amountBytesInto(request.amountFen, this.#amount), algorithm, this.#mac, 0);
     return constantTimeEqual(expected, mac2);
   }

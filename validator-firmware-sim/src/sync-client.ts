@@ -14,7 +14,7 @@
  * coming back online does not hammer the gateway in lockstep. Taps never wait for sync.
  */
 import { pack, unpack } from 'msgpackr';
-import { LIMITS, SYNC_PROTOCOL_VERSION, type JournalRecord, type SyncRequest, type SyncResponse } from '../../core/src/index.ts';
+import { LIMITS, SYNC_PROTOCOL_VERSION, type JournalRecord, type SyncRequest, type SyncResponse } from '#core';
 import type { Device } from './device.ts';
 import type { BlacklistApplyResult } from './storage/blacklist-store.ts';
 
@@ -198,7 +198,12 @@ export class SyncClient {
     // page may be exactly the limit and the last). A "more" whose page moves nothing would have
     // drain() ask for the same page forever: refuse it loudly instead.
     if (response.blacklistMore && !(response.blacklistVersion > state.blacklistVersion)) {
-      return { ok: false, error: `the gateway says more blacklist pages wait but its page does not pass version ${state.blacklistVersion}`, status: 200, retryable: false };
+      return {
+        ok: false,
+        error: `the gateway says more blacklist pages wait but its page does not pass version ${state.blacklistVersion}`,
+        status: 200,
+        retryable: false,
+      };
     }
     let fareTableInstalled: number | null = null;
     if (response.fareTable !== null && response.fareTable.version > state.fareTableVersion) {
@@ -209,7 +214,8 @@ export class SyncClient {
       }
     }
     const watermark = response.watermark;
-    if (this.keepAcknowledged >= 0) this.device.journal.pruneAcknowledged(Math.min(watermark + 1, this.device.state.read().nextDeviceSeq - this.keepAcknowledged));
+    if (this.keepAcknowledged >= 0)
+      this.device.journal.pruneAcknowledged(Math.min(watermark + 1, this.device.state.read().nextDeviceSeq - this.keepAcknowledged));
     const remainingUnacked = this.device.state.read().unackedCount;
     this.device.maybeCheckpoint();
     return {

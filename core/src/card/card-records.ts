@@ -15,20 +15,7 @@
  * Functions body (1 byte): bit 0 transit opened, bit 1 suburban opened, other bits zero.
  */
 import type { JourneyKind, ParkPassRecord, TripRecord } from './card-image.ts';
-import {
-  checkDate,
-  checkLength,
-  checkMonth,
-  checkUint,
-  fail,
-  readBcd,
-  readDate,
-  readU16,
-  readU32,
-  writeBcd,
-  writeU16,
-  writeU32,
-} from './card-fields.ts';
+import { checkDate, checkLength, checkMonth, checkUint, fail, readBcd, readDate, readU16, readU32, writeBcd, writeU16, writeU32 } from './card-fields.ts';
 
 export const RECORD_TAG = { trip: 0x01, parkPass: 0x02, functions: 0x03 } as const;
 export type RecordTag = (typeof RECORD_TAG)[keyof typeof RECORD_TAG];

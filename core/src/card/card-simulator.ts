@@ -309,11 +309,7 @@ export class CardSimulator implements CardPort {
       overdraftUsedFen += amount - balanceFen;
       balanceFen = 0;
     }
-    const tac = transactionMac(
-      tacSessionKey(card.keys.tac, algorithm),
-      purchaseTacDataBytes(amount, type, session.terminalId, tsn, date, time),
-      algorithm,
-    );
+    const tac = transactionMac(tacSessionKey(card.keys.tac, algorithm), purchaseTacDataBytes(amount, type, session.terminalId, tsn, date, time), algorithm);
     const mac2 = transactionMac(sessionKey, amountBytes(amount), algorithm);
     const logRecord: TransactionLogRecord = {
       atc: session.offlineAtc,

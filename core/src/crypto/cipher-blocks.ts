@@ -13,12 +13,36 @@ export const KEY_SCHEDULE_CACHE_CAPACITY = 256;
 
 // When full, an evicted schedule is rebuilt in place for the new key (no garbage per tap);
 // a schedule from these caches is used at once and never kept (schedule-cache.ts).
-export const desEncryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildDesSchedule(k, false), (k, ks) => buildDesScheduleInto(k, false, ks));
-export const desDecryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildDesSchedule(k, true), (k, ks) => buildDesScheduleInto(k, true, ks));
-export const tripleDesEncryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildTripleDesSchedule(k, false), (k, ks) => buildTripleDesScheduleInto(k, false, ks));
-export const tripleDesDecryptSchedules = new ScheduleCache<DesSchedule>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildTripleDesSchedule(k, true), (k, ks) => buildTripleDesScheduleInto(k, true, ks));
-export const sm4EncryptRoundKeys = new ScheduleCache<Sm4RoundKeys>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildSm4RoundKeys(k, false), (k, rk) => buildSm4RoundKeysInto(k, false, rk));
-export const sm4DecryptRoundKeys = new ScheduleCache<Sm4RoundKeys>(KEY_SCHEDULE_CACHE_CAPACITY, (k) => buildSm4RoundKeys(k, true), (k, rk) => buildSm4RoundKeysInto(k, true, rk));
+export const desEncryptSchedules = new ScheduleCache<DesSchedule>(
+  KEY_SCHEDULE_CACHE_CAPACITY,
+  (k) => buildDesSchedule(k, false),
+  (k, ks) => buildDesScheduleInto(k, false, ks),
+);
+export const desDecryptSchedules = new ScheduleCache<DesSchedule>(
+  KEY_SCHEDULE_CACHE_CAPACITY,
+  (k) => buildDesSchedule(k, true),
+  (k, ks) => buildDesScheduleInto(k, true, ks),
+);
+export const tripleDesEncryptSchedules = new ScheduleCache<DesSchedule>(
+  KEY_SCHEDULE_CACHE_CAPACITY,
+  (k) => buildTripleDesSchedule(k, false),
+  (k, ks) => buildTripleDesScheduleInto(k, false, ks),
+);
+export const tripleDesDecryptSchedules = new ScheduleCache<DesSchedule>(
+  KEY_SCHEDULE_CACHE_CAPACITY,
+  (k) => buildTripleDesSchedule(k, true),
+  (k, ks) => buildTripleDesScheduleInto(k, true, ks),
+);
+export const sm4EncryptRoundKeys = new ScheduleCache<Sm4RoundKeys>(
+  KEY_SCHEDULE_CACHE_CAPACITY,
+  (k) => buildSm4RoundKeys(k, false),
+  (k, rk) => buildSm4RoundKeysInto(k, false, rk),
+);
+export const sm4DecryptRoundKeys = new ScheduleCache<Sm4RoundKeys>(
+  KEY_SCHEDULE_CACHE_CAPACITY,
+  (k) => buildSm4RoundKeys(k, true),
+  (k, rk) => buildSm4RoundKeysInto(k, true, rk),
+);
 
 const WORDS = new Int32Array(4);
 

@@ -19,12 +19,12 @@ import { assertBytes } from './bytes.ts';
 
 // FIPS 46-3 tables, 1-based bit numbers counted from the most significant bit.
 const PC1 = [
-  57, 49, 41, 33, 25, 17, 9, 1, 58, 50, 42, 34, 26, 18, 10, 2, 59, 51, 43, 35, 27, 19, 11, 3, 60, 52, 44, 36,
-  63, 55, 47, 39, 31, 23, 15, 7, 62, 54, 46, 38, 30, 22, 14, 6, 61, 53, 45, 37, 29, 21, 13, 5, 28, 20, 12, 4,
+  57, 49, 41, 33, 25, 17, 9, 1, 58, 50, 42, 34, 26, 18, 10, 2, 59, 51, 43, 35, 27, 19, 11, 3, 60, 52, 44, 36, 63, 55, 47, 39, 31, 23, 15, 7, 62, 54, 46, 38, 30,
+  22, 14, 6, 61, 53, 45, 37, 29, 21, 13, 5, 28, 20, 12, 4,
 ];
 const PC2 = [
-  14, 17, 11, 24, 1, 5, 3, 28, 15, 6, 21, 10, 23, 19, 12, 4, 26, 8, 16, 7, 27, 20, 13, 2,
-  41, 52, 31, 37, 47, 55, 30, 40, 51, 45, 33, 48, 44, 49, 39, 56, 34, 53, 46, 42, 50, 36, 29, 32,
+  14, 17, 11, 24, 1, 5, 3, 28, 15, 6, 21, 10, 23, 19, 12, 4, 26, 8, 16, 7, 27, 20, 13, 2, 41, 52, 31, 37, 47, 55, 30, 40, 51, 45, 33, 48, 44, 49, 39, 56, 34,
+  53, 46, 42, 50, 36, 29, 32,
 ];
 const SHIFTS = [1, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1];
 const P = [16, 7, 20, 21, 29, 12, 28, 17, 1, 15, 23, 26, 5, 18, 31, 10, 2, 8, 24, 14, 32, 27, 3, 9, 19, 13, 30, 6, 22, 11, 4, 25];
@@ -177,11 +177,21 @@ export function buildTripleDesScheduleInto(key: Uint8Array, decrypt: boolean, ks
 export function desCryptWords(ks: DesSchedule, left: number, right: number, out: Int32Array): void {
   let tmp: number;
   // IP
-  tmp = ((left >>> 4) ^ right) & 0x0f0f0f0f; right ^= tmp; left ^= tmp << 4;
-  tmp = ((left >>> 16) ^ right) & 0x0000ffff; right ^= tmp; left ^= tmp << 16;
-  tmp = ((right >>> 2) ^ left) & 0x33333333; left ^= tmp; right ^= tmp << 2;
-  tmp = ((right >>> 8) ^ left) & 0x00ff00ff; left ^= tmp; right ^= tmp << 8;
-  tmp = ((left >>> 1) ^ right) & 0x55555555; right ^= tmp; left ^= tmp << 1;
+  tmp = ((left >>> 4) ^ right) & 0x0f0f0f0f;
+  right ^= tmp;
+  left ^= tmp << 4;
+  tmp = ((left >>> 16) ^ right) & 0x0000ffff;
+  right ^= tmp;
+  left ^= tmp << 16;
+  tmp = ((right >>> 2) ^ left) & 0x33333333;
+  left ^= tmp;
+  right ^= tmp << 2;
+  tmp = ((right >>> 8) ^ left) & 0x00ff00ff;
+  left ^= tmp;
+  right ^= tmp << 8;
+  tmp = ((left >>> 1) ^ right) & 0x55555555;
+  right ^= tmp;
+  left ^= tmp << 1;
   left = (left << 1) | (left >>> 31);
   right = (right << 1) | (right >>> 31);
 
@@ -192,24 +202,41 @@ export function desCryptWords(ks: DesSchedule, left: number, right: number, out:
       const b = ((right >>> 4) | (right << 28)) ^ ks[i + 1];
       tmp = left;
       left = right;
-      right = tmp ^ (
-        SP[64 + ((a >>> 24) & 0x3f)] | SP[192 + ((a >>> 16) & 0x3f)] |
-        SP[320 + ((a >>> 8) & 0x3f)] | SP[448 + (a & 0x3f)] |
-        SP[(b >>> 24) & 0x3f] | SP[128 + ((b >>> 16) & 0x3f)] |
-        SP[256 + ((b >>> 8) & 0x3f)] | SP[384 + (b & 0x3f)]);
+      right =
+        tmp ^
+        (SP[64 + ((a >>> 24) & 0x3f)] |
+          SP[192 + ((a >>> 16) & 0x3f)] |
+          SP[320 + ((a >>> 8) & 0x3f)] |
+          SP[448 + (a & 0x3f)] |
+          SP[(b >>> 24) & 0x3f] |
+          SP[128 + ((b >>> 16) & 0x3f)] |
+          SP[256 + ((b >>> 8) & 0x3f)] |
+          SP[384 + (b & 0x3f)]);
     }
     // Undo the last swap: the preoutput of a pass is R16 L16.
-    tmp = left; left = right; right = tmp;
+    tmp = left;
+    left = right;
+    right = tmp;
   }
 
   left = (left >>> 1) | (left << 31);
   right = (right >>> 1) | (right << 31);
   // IP^-1
-  tmp = ((left >>> 1) ^ right) & 0x55555555; right ^= tmp; left ^= tmp << 1;
-  tmp = ((right >>> 8) ^ left) & 0x00ff00ff; left ^= tmp; right ^= tmp << 8;
-  tmp = ((right >>> 2) ^ left) & 0x33333333; left ^= tmp; right ^= tmp << 2;
-  tmp = ((left >>> 16) ^ right) & 0x0000ffff; right ^= tmp; left ^= tmp << 16;
-  tmp = ((left >>> 4) ^ right) & 0x0f0f0f0f; right ^= tmp; left ^= tmp << 4;
+  tmp = ((left >>> 1) ^ right) & 0x55555555;
+  right ^= tmp;
+  left ^= tmp << 1;
+  tmp = ((right >>> 8) ^ left) & 0x00ff00ff;
+  left ^= tmp;
+  right ^= tmp << 8;
+  tmp = ((right >>> 2) ^ left) & 0x33333333;
+  left ^= tmp;
+  right ^= tmp << 2;
+  tmp = ((left >>> 16) ^ right) & 0x0000ffff;
+  right ^= tmp;
+  left ^= tmp << 16;
+  tmp = ((left >>> 4) ^ right) & 0x0f0f0f0f;
+  right ^= tmp;
+  left ^= tmp << 4;
   out[0] = left;
   out[1] = right;
 }

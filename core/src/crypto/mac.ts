@@ -14,12 +14,7 @@
  */
 import type { CipherAlgorithm } from './algorithm.ts';
 import { assertBytes } from './bytes.ts';
-import {
-  desDecryptSchedules,
-  desEncryptSchedules,
-  readU32BE,
-  sm4EncryptRoundKeys,
-} from './cipher-blocks.ts';
+import { desDecryptSchedules, desEncryptSchedules, readU32BE, sm4EncryptRoundKeys } from './cipher-blocks.ts';
 import { buildDesScheduleInto, desCryptWords, type DesSchedule } from './des.ts';
 import { buildSm4RoundKeysInto, sm4CryptWords, type Sm4RoundKeys } from './sm4.ts';
 
@@ -77,15 +72,20 @@ function sm4CbcLastBlock(rk: Sm4RoundKeys, iv: Uint8Array | null, data: Uint8Arr
   let x3 = iv === null ? 0 : readU32BE(iv, 12);
   const fullEnd = data.length - (data.length % 16);
   for (let off = 0; off < fullEnd; off += 16) {
-    sm4CryptWords(rk, x0 ^ readU32BE(data, off), x1 ^ readU32BE(data, off + 4),
-      x2 ^ readU32BE(data, off + 8), x3 ^ readU32BE(data, off + 12), WORDS);
+    sm4CryptWords(rk, x0 ^ readU32BE(data, off), x1 ^ readU32BE(data, off + 4), x2 ^ readU32BE(data, off + 8), x3 ^ readU32BE(data, off + 12), WORDS);
     x0 = WORDS[0];
     x1 = WORDS[1];
     x2 = WORDS[2];
     x3 = WORDS[3];
   }
-  sm4CryptWords(rk, x0 ^ paddedWord(data, fullEnd, 0), x1 ^ paddedWord(data, fullEnd, 1),
-    x2 ^ paddedWord(data, fullEnd, 2), x3 ^ paddedWord(data, fullEnd, 3), WORDS);
+  sm4CryptWords(
+    rk,
+    x0 ^ paddedWord(data, fullEnd, 0),
+    x1 ^ paddedWord(data, fullEnd, 1),
+    x2 ^ paddedWord(data, fullEnd, 2),
+    x3 ^ paddedWord(data, fullEnd, 3),
+    WORDS,
+  );
 }
 
 function leftmost4(word: number, mac: Uint8Array, offset: number): Uint8Array {

@@ -108,12 +108,7 @@ export function purchaseSessionKeyInto(
 }
 
 /** SESLK: input = cardRandom(4) || onlineATC(2, big-endian) || 8000. */
-export function loadSessionKey(
-  dlk16: Uint8Array,
-  cardRandom4: Uint8Array,
-  onlineAtc: number,
-  algorithm: CipherAlgorithm = '3des',
-): Uint8Array {
+export function loadSessionKey(dlk16: Uint8Array, cardRandom4: Uint8Array, onlineAtc: number, algorithm: CipherAlgorithm = '3des'): Uint8Array {
   assertAlgorithm(algorithm);
   assertBytes(dlk16, 'dlk16', 16);
   assertBytes(cardRandom4, 'cardRandom4', 4);

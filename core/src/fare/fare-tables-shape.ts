@@ -107,7 +107,14 @@ const busPolicy = object({
   'maxRideMs?': integer,
 });
 
-const busLine = object({ lineId: integer, name: text, kind: oneOf('flat', 'segmented'), flatFareFen: integer, stops: arrayOf(text), stopPositionsM: arrayOf(metres) });
+const busLine = object({
+  lineId: integer,
+  name: text,
+  kind: oneOf('flat', 'segmented'),
+  flatFareFen: integer,
+  stops: arrayOf(text),
+  stopPositionsM: arrayOf(metres),
+});
 
 const suburban = object({
   stations: arrayOf(object({ code: integer, name: text, positionM: metres })),

@@ -61,7 +61,8 @@ function byId<T>(items: T[], id: (item: T) => number, what: string): Map<number,
 }
 
 export function buildFareTables(spec: FareTablesSpec): FareTables {
-  if (!Number.isSafeInteger(spec.version) || spec.version < 1 || spec.version > 0xffffffff) throw new RangeError(`fare table version must be 1..2^32-1, got ${spec.version}`);
+  if (!Number.isSafeInteger(spec.version) || spec.version < 1 || spec.version > 0xffffffff)
+    throw new RangeError(`fare table version must be 1..2^32-1, got ${spec.version}`);
   if (!Number.isSafeInteger(spec.effectiveFromMs)) throw new RangeError('effectiveFromMs must be an integer');
   validateBusFarePolicy(spec.busPolicy);
   spec.busLines.forEach(validateBusLine);
@@ -125,7 +126,18 @@ export function encodeFareTablesJson(tables: FareTables | FareTablesSpec): strin
   return JSON.stringify({ format: FARE_TABLES_FORMAT, ...spec });
 }
 
-const REQUIRED_KEYS: Array<keyof FareTablesSpec> = ['version', 'effectiveFromMs', 'subwayCsv', 'subwayPolicy', 'busPolicy', 'busLines', 'suburban', 'parkAndRideLots', 'parkPolicy', 'parks'];
+const REQUIRED_KEYS: Array<keyof FareTablesSpec> = [
+  'version',
+  'effectiveFromMs',
+  'subwayCsv',
+  'subwayPolicy',
+  'busPolicy',
+  'busLines',
+  'suburban',
+  'parkAndRideLots',
+  'parkPolicy',
+  'parks',
+];
 
 /** Parses and builds (validating every rule). Throws FareTablesFormatError on a malformed bundle. */
 export function parseFareTablesJson(json: string): FareTables {

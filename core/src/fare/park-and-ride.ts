@@ -42,7 +42,14 @@ export interface ParkingCharge {
  * @param lastTransitMs last subway/bus tap on the card (epoch ms, 0 = none)
  * @param cardDay, cardDayChargedFen what the card already shows charged on that day (YYYYMMDD)
  */
-export function parkingChargeFen(lot: ParkAndRideLot, entryMs: number, exitMs: number, lastTransitMs: number, cardDay: number, cardDayChargedFen: number): ParkingCharge {
+export function parkingChargeFen(
+  lot: ParkAndRideLot,
+  entryMs: number,
+  exitMs: number,
+  lastTransitMs: number,
+  cardDay: number,
+  cardDayChargedFen: number,
+): ParkingCharge {
   const exitDayNumber = beijingDayNumber(exitMs);
   const exitDay = ymdFromDayNumber(exitDayNumber);
   const alreadyOnExitDay = cardDay === exitDay ? cardDayChargedFen : 0;

@@ -46,7 +46,8 @@ export const EXAMPLE_TICKETED_PARK: Park = { parkId: 101, name: '示例收费公
 
 export function validatePark(park: Park): void {
   if (!Number.isInteger(park.parkId) || park.parkId < 1 || park.parkId > 0xffff) throw new RangeError(`park ${park.name}: id must be 1..65535`);
-  if (park.singleTicketFen !== null && (!Number.isSafeInteger(park.singleTicketFen) || park.singleTicketFen < 0)) throw new RangeError(`park ${park.name}: ticket must be integer fen >= 0`);
+  if (park.singleTicketFen !== null && (!Number.isSafeInteger(park.singleTicketFen) || park.singleTicketFen < 0))
+    throw new RangeError(`park ${park.name}: ticket must be integer fen >= 0`);
 }
 
 /** True when a pass of year `passYear` is valid on date YYYYMMDD: Y-01-01 ..(Y+1)-01-31. */

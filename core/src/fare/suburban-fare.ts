@@ -36,7 +36,15 @@ export const EXAMPLE_SUBURBAN_RAIL: SuburbanRail = {
     { code: 3, name: '示例市郊丙站 (example)', positionM: 41_000 },
     { code: 4, name: '示例市郊丁站 (example)', positionM: 73_000 },
   ],
-  fare: { bands: [{ upToM: 20_000, fareFen: 300 }, { upToM: 40_000, fareFen: 500 }], stepM: 20_000, stepFen: 200, graceM: 0 },
+  fare: {
+    bands: [
+      { upToM: 20_000, fareFen: 300 },
+      { upToM: 40_000, fareFen: 500 },
+    ],
+    stepM: 20_000,
+    stepFen: 200,
+    graceM: 0,
+  },
   minEntryBalanceFen: 300,
   staleEntryMs: 4 * 60 * 60 * 1000,
   sameStationFreeExitMs: 5 * 60 * 1000,
@@ -46,7 +54,8 @@ export function validateSuburbanRail(rail: SuburbanRail): void {
   validateDistanceBandRule(rail.fare, 'suburban fare');
   const codes = new Set<number>();
   for (const s of rail.stations) {
-    if (!Number.isInteger(s.code) || s.code < 1 || s.code > 0xffff || codes.has(s.code)) throw new RangeError(`suburban station ${s.name}: code must be unique 1..65535`);
+    if (!Number.isInteger(s.code) || s.code < 1 || s.code > 0xffff || codes.has(s.code))
+      throw new RangeError(`suburban station ${s.name}: code must be unique 1..65535`);
     codes.add(s.code);
   }
 }

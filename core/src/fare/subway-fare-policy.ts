@@ -79,9 +79,31 @@ export const BEIJING_MAIN_BANDS: DistanceBandRule = {
 
 /** The 25 stations of the weekday early-entry discount (DOMAIN.md section 4). */
 export const EARLY_ENTRY_STATIONS: readonly string[] = [
-  '土桥', '临河里', '梨园', '九棵树', '果园', '通州北苑', '八里桥', '管庄', '双桥', '传媒大学', '高碑店',
-  '南邵', '沙河高教园', '沙河', '巩华城', '朱辛庄', '北运河西', '通运门', '通州北关', '物资学院路', '常营',
-  '草房', '黄渠', '褡裢坡', '青年路',
+  '土桥',
+  '临河里',
+  '梨园',
+  '九棵树',
+  '果园',
+  '通州北苑',
+  '八里桥',
+  '管庄',
+  '双桥',
+  '传媒大学',
+  '高碑店',
+  '南邵',
+  '沙河高教园',
+  '沙河',
+  '巩华城',
+  '朱辛庄',
+  '北运河西',
+  '通运门',
+  '通州北关',
+  '物资学院路',
+  '常营',
+  '草房',
+  '黄渠',
+  '褡裢坡',
+  '青年路',
 ];
 
 export const DEFAULT_SPECIAL_LINES: SpecialLineRule[] = [
@@ -93,7 +115,11 @@ export const DEFAULT_SPECIAL_LINES: SpecialLineRule[] = [
     kind: 'distance',
     flatFareFen: 0,
     distanceRule: {
-      bands: [{ upToM: 20_000, fareFen: 1_000 }, { upToM: 30_000, fareFen: 2_500 }, { upToM: OPEN_ENDED_M, fareFen: 3_500 }],
+      bands: [
+        { upToM: 20_000, fareFen: 1_000 },
+        { upToM: 30_000, fareFen: 2_500 },
+        { upToM: OPEN_ENDED_M, fareFen: 3_500 },
+      ],
       stepM: 0,
       stepFen: 0,
       graceM: 0,

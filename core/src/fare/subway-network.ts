@@ -86,7 +86,8 @@ export function parseSubwaySections(csvText: string): SubwaySection[] {
     if (cells.length !== 4) throw new SubwayNetworkFormatError(`line ${i + 1}: expected 4 cells, got ${cells.length}`);
     const [line, from, to, distanceText] = cells.map((c) => c.trim());
     if (!line || !from || !to) throw new SubwayNetworkFormatError(`line ${i + 1}: empty line or station name`);
-    if (!/^[1-9][0-9]{0,6}$/.test(distanceText)) throw new SubwayNetworkFormatError(`line ${i + 1}: distance "${distanceText}" is not a positive whole number of metres`);
+    if (!/^[1-9][0-9]{0,6}$/.test(distanceText))
+      throw new SubwayNetworkFormatError(`line ${i + 1}: distance "${distanceText}" is not a positive whole number of metres`);
     if (from === to) throw new SubwayNetworkFormatError(`line ${i + 1}: section from ${from} to itself`);
     sections.push({ line, from, to, distanceM: Number(distanceText) });
   }
@@ -95,7 +96,7 @@ export function parseSubwaySections(csvText: string): SubwaySection[] {
 }
 
 /** Shortest distances from `source` over a CSR graph (binary-heap Dijkstra). */
-function dijkstra(n: number, start: Int32Array, adj: Int32Array, weight: Int32Array, source: number, out: Float64Array): void {
+function dijkstra(start: Int32Array, adj: Int32Array, weight: Int32Array, source: number, out: Float64Array): void {
   out.fill(Infinity);
   out[source] = 0;
   const heapNode = new Int32Array(adj.length + 1);
@@ -145,7 +146,6 @@ function dijkstra(n: number, start: Int32Array, adj: Int32Array, weight: Int32Ar
       }
     }
   }
-  void n;
 }
 
 /** Undirected CSR graph over codes 0..side-1 from a list of sections (parallel sections: shortest kept). */
@@ -182,7 +182,8 @@ function specialFareFen(rule: SpecialLineRule, distanceM: number): number {
 export function validateSubwayFarePolicy(policy: SubwayFarePolicy): void {
   validateDistanceBandRule(policy.main, 'main network bands');
   for (const rule of policy.special) {
-    if (rule.kind === 'flat' && (!Number.isSafeInteger(rule.flatFareFen) || rule.flatFareFen < 0)) throw new RangeError(`${rule.line}: flat fare must be integer fen >= 0`);
+    if (rule.kind === 'flat' && (!Number.isSafeInteger(rule.flatFareFen) || rule.flatFareFen < 0))
+      throw new RangeError(`${rule.line}: flat fare must be integer fen >= 0`);
     if (rule.kind === 'distance') {
       if (!rule.distanceRule) throw new RangeError(`${rule.line}: distance rule missing`);
       validateDistanceBandRule(rule.distanceRule, rule.line);
@@ -199,7 +200,8 @@ export function validateSubwayFarePolicy(policy: SubwayFarePolicy): void {
   for (const amount of [policy.overtimeFen, policy.minEntryBalanceFen]) {
     if (!Number.isSafeInteger(amount) || amount < 0) throw new RangeError('subway policy amounts must be integer fen >= 0');
   }
-  if (!(policy.maxTimeInSystemMs > 0) || policy.sameStationFreeExitMs < 0 || policy.staleEntryMs < 0) throw new RangeError('subway policy times must be positive');
+  if (!(policy.maxTimeInSystemMs > 0) || policy.sameStationFreeExitMs < 0 || policy.staleEntryMs < 0)
+    throw new RangeError('subway policy times must be positive');
 }
 
 /**
@@ -253,7 +255,7 @@ export function parseSubwayNetwork(csvText: string, policy: SubwayFarePolicy = D
   const main = buildGraph(side, mainEdges);
   for (let src = 1; src <= n; src++) {
     if (!onMainNetwork[src]) continue;
-    dijkstra(side, main.start, main.adj, main.weight, src, scratch);
+    dijkstra(main.start, main.adj, main.weight, src, scratch);
     for (let dst = 1; dst <= n; dst++) {
       if (!onMainNetwork[dst] || scratch[dst] === Infinity) continue;
       const d = scratch[dst];
@@ -263,7 +265,11 @@ export function parseSubwayNetwork(csvText: string, policy: SubwayFarePolicy = D
   }
 
   // Special lines: distances along each line, and each special-only station's ways onto the main network.
-  interface Exit { transfer: number; fareFen: number; distanceM: number }
+  interface Exit {
+    transfer: number;
+    fareFen: number;
+    distanceM: number;
+  }
   const exitsOf = new Map<number, Exit[]>();
   const lineDistance = new Map<string, Float64Array[]>();
   const linesOfStation = new Map<number, string[]>();
@@ -275,7 +281,7 @@ export function parseSubwayNetwork(csvText: string, policy: SubwayFarePolicy = D
     const table: Float64Array[] = [];
     for (const code of members) {
       const out = new Float64Array(side);
-      dijkstra(side, graph.start, graph.adj, graph.weight, code, out);
+      dijkstra(graph.start, graph.adj, graph.weight, code, out);
       table[code] = out;
       const list = linesOfStation.get(code) ?? [];
       list.push(line);
@@ -320,8 +326,8 @@ export function parseSubwayNetwork(csvText: string, policy: SubwayFarePolicy = D
         const d = lineDistance.get(line)![a][b];
         if (d !== Infinity) consider(specialFareFen(specialByLine.get(line)!, d), d);
       }
-      const exitsA = onMainNetwork[a] ? selfExit(a) : exitsOf.get(a) ?? [];
-      const exitsB = onMainNetwork[b] ? selfExit(b) : exitsOf.get(b) ?? [];
+      const exitsA = onMainNetwork[a] ? selfExit(a) : (exitsOf.get(a) ?? []);
+      const exitsB = onMainNetwork[b] ? selfExit(b) : (exitsOf.get(b) ?? []);
       for (const ea of exitsA) {
         for (const eb of exitsB) {
           let midFare = 0;

@@ -57,7 +57,18 @@ export function priceSubwayTrip(network: SubwayNetwork, input: SubwayTripInput):
   const spendBefore = input.cardMonthKey === month ? input.cardMonthSpendFen : 0;
   const elapsedMs = input.exitTimeMs - input.entryTimeMs;
   if (input.entryCode === input.exitCode && elapsedMs <= policy.sameStationFreeExitMs) {
-    return { distanceM: 0, fareFen: 0, overtimeFen: 0, earlyPercent: 100, ladderPercent: 100, chargeFen: 0, discountFen: 0, sameStationFree: true, monthKey: month, monthSpendAfterFen: spendBefore };
+    return {
+      distanceM: 0,
+      fareFen: 0,
+      overtimeFen: 0,
+      earlyPercent: 100,
+      ladderPercent: 100,
+      chargeFen: 0,
+      discountFen: 0,
+      sameStationFree: true,
+      monthKey: month,
+      monthSpendAfterFen: spendBefore,
+    };
   }
   const overtimeFen = elapsedMs > policy.maxTimeInSystemMs ? policy.overtimeFen : 0;
   const earlyPercent = earlyEntryApplies(network, input.entryCode, input.entryTimeMs) ? policy.earlyEntry.percent : 100;

@@ -10,7 +10,7 @@ export const PURCHASE_INIT_BYTES = 15;
 export const LOAD_INIT_BYTES = 16;
 
 function i32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) | 0;
+  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3] | 0;
 }
 
 function putI32(out: Uint8Array, o: number, value: number): void {

@@ -15,9 +15,7 @@ import { transactionDateBytes, transactionTimeBytes } from './purse-data.ts';
 
 export type LoadRefusalReason = 'balance-cap' | 'blocked' | 'key-unsupported' | 'mac-error' | 'card-error';
 
-export type LoadInitOutcome =
-  | { status: 'ready'; init: LoadInit }
-  | { status: 'refused'; sw: number; reason: LoadRefusalReason };
+export type LoadInitOutcome = { status: 'ready'; init: LoadInit } | { status: 'refused'; sw: number; reason: LoadRefusalReason };
 
 export type LoadCreditOutcome =
   | { status: 'credited'; tac: Uint8Array }

@@ -89,7 +89,14 @@ export function purchaseMac1Data(amountFen: number, transactionType: number, ter
 }
 
 /** As purchaseMac1Data, written into `out` (18 bytes; returned): for the PSAM's reused buffers. */
-export function purchaseMac1DataInto(amountFen: number, transactionType: number, terminalId: Uint8Array, date: Uint8Array, time: Uint8Array, out: Uint8Array): Uint8Array {
+export function purchaseMac1DataInto(
+  amountFen: number,
+  transactionType: number,
+  terminalId: Uint8Array,
+  date: Uint8Array,
+  time: Uint8Array,
+  out: Uint8Array,
+): Uint8Array {
   checkU32(amountFen, 'amountFen');
   checkTerminalId(terminalId);
   if (!(out instanceof Uint8Array) || out.length !== 18) throw new RangeError('purchaseMac1DataInto: out must be 18 bytes');
@@ -129,7 +136,14 @@ export function purchaseTacData(fields: PurchaseTacFields): Uint8Array {
 }
 
 /** Purchase TAC data from the raw command fields (what the card itself has). */
-export function purchaseTacDataBytes(amountFen: number, transactionType: number, terminalId: Uint8Array, tsn: number, date: Uint8Array, time: Uint8Array): Uint8Array {
+export function purchaseTacDataBytes(
+  amountFen: number,
+  transactionType: number,
+  terminalId: Uint8Array,
+  tsn: number,
+  date: Uint8Array,
+  time: Uint8Array,
+): Uint8Array {
   checkU32(amountFen, 'amountFen');
   checkU32(tsn, 'tsn');
   checkTerminalId(terminalId);
@@ -185,7 +199,14 @@ export function loadTacData(fields: LoadTacFields): Uint8Array {
   );
 }
 
-export function loadTacDataBytes(balanceAfterFen: number, onlineAtc: number, amountFen: number, terminalId: Uint8Array, date: Uint8Array, time: Uint8Array): Uint8Array {
+export function loadTacDataBytes(
+  balanceAfterFen: number,
+  onlineAtc: number,
+  amountFen: number,
+  terminalId: Uint8Array,
+  date: Uint8Array,
+  time: Uint8Array,
+): Uint8Array {
   checkI32(balanceAfterFen, 'balanceAfterFen');
   checkU32(amountFen, 'amountFen');
   if (!Number.isInteger(onlineAtc) || onlineAtc < 0 || onlineAtc > 0xffff) throw new RangeError(`onlineAtc must be a u16, got ${onlineAtc}`);

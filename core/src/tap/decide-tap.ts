@@ -105,7 +105,15 @@ function fenText(amountFen: number): string {
   return `${sign}${(abs - cents) / 100}.${cents < 10 ? '0' : ''}${cents}`;
 }
 
-function accept(code: TapResultCode, card: CardView, chargeFen: number, fareFen: number, settledFen: number, newTrip: TripRecord | null, newParkPass: ParkPassWrite | null): TapDecision {
+function accept(
+  code: TapResultCode,
+  card: CardView,
+  chargeFen: number,
+  fareFen: number,
+  settledFen: number,
+  newTrip: TripRecord | null,
+  newParkPass: ParkPassWrite | null,
+): TapDecision {
   const after = effectiveBalanceFen(card) - chargeFen;
   return {
     resultCode: code,
@@ -185,7 +193,7 @@ function addRailSpend(trip: TripRecord, month: number, spendFen: number): void {
 }
 
 export function decideTap(input: TapInput): TapDecision {
-  const { card, device, blacklist, fares, nowMs } = input;
+  const { card, device, blacklist, nowMs } = input;
   // 1. Card-level checks, in precedence order.
   if (blacklist.listed && FINAL_BLACKLIST_REASONS.has(blacklist.reason)) {
     return card.locked ? refuse(TAP_RESULT.CARD_LOCKED) : refuse(TAP_RESULT.BLACKLISTED_AND_LOCKED, true);

@@ -118,7 +118,14 @@ function journalRecord(base: JournalBase, seq: number, resultCode: number, field
   const device = ctx.device;
   const effective = effectiveBalanceFen(view);
   const isBus = device.kind === 'bus';
-  const place = device.kind === 'pr-entry' || device.kind === 'pr-exit' ? device.lotId : device.kind === 'park-gate' ? device.parkId : isBus ? device.busStop : device.stationCode;
+  const place =
+    device.kind === 'pr-entry' || device.kind === 'pr-exit'
+      ? device.lotId
+      : device.kind === 'park-gate'
+        ? device.parkId
+        : isBus
+          ? device.busStop
+          : device.stationCode;
   // Every field set, in one order: one hidden class for all journal records (habit 12).
   return {
     deviceId: device.deviceId,
@@ -250,7 +257,8 @@ export function executeTap(ctx: TapContext): TapExecution {
   }
 
   // 4. The purchase: composite 0x09, the new record committed atomically with the debit.
-  const cappRecord = decision.newParkPass !== null ? encodeParkPass(decision.newParkPass.record) : decision.newTrip !== null ? encodeTripRecord(decision.newTrip) : null;
+  const cappRecord =
+    decision.newParkPass !== null ? encodeParkPass(decision.newParkPass.record) : decision.newTrip !== null ? encodeTripRecord(decision.newTrip) : null;
   const outcome = runPurchase(ctx.card, ctx.psam, {
     cardSerial: serial,
     keyVersion: view.keyVersion,

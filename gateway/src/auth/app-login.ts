@@ -45,32 +45,38 @@ export async function openAppSession(
   if (Number(row.locked_until_ms) > clock()) throw new ApiError('account-locked', 'too many failed attempts; the account is locked for a while');
   const ok = await verifyPassword(password, row.password_hash);
   const nowMs = clock();
-  return store.transaction(async (tx) => {
-    // Re-read under the write lock: concurrent failures must all count.
-    const current = await tx.get<{ failed_count: number; locked_until_ms: number; must_change: number }>(
-      'SELECT failed_count, locked_until_ms, must_change FROM app_credentials WHERE card_no = ?',
-      [cardNo],
-    );
-    if (!current) throw new ApiError('invalid-credentials');
-    if (Number(current.locked_until_ms) > nowMs) throw new ApiError('account-locked', 'too many failed attempts; the account is locked for a while');
-    if (!ok) {
-      const failures = Number(current.failed_count) + 1;
-      if (failures >= policy.maxFailures) {
-        await tx.run('UPDATE app_credentials SET failed_count = 0, locked_until_ms = ?, updated_ms = ? WHERE card_no = ?', [nowMs + policy.lockoutMs, nowMs, cardNo]);
-      } else {
-        await tx.run('UPDATE app_credentials SET failed_count = ?, updated_ms = ? WHERE card_no = ?', [failures, nowMs, cardNo]);
+  return store
+    .transaction(async (tx) => {
+      // Re-read under the write lock: concurrent failures must all count.
+      const current = await tx.get<{ failed_count: number; locked_until_ms: number; must_change: number }>(
+        'SELECT failed_count, locked_until_ms, must_change FROM app_credentials WHERE card_no = ?',
+        [cardNo],
+      );
+      if (!current) throw new ApiError('invalid-credentials');
+      if (Number(current.locked_until_ms) > nowMs) throw new ApiError('account-locked', 'too many failed attempts; the account is locked for a while');
+      if (!ok) {
+        const failures = Number(current.failed_count) + 1;
+        if (failures >= policy.maxFailures) {
+          await tx.run('UPDATE app_credentials SET failed_count = 0, locked_until_ms = ?, updated_ms = ? WHERE card_no = ?', [
+            nowMs + policy.lockoutMs,
+            nowMs,
+            cardNo,
+          ]);
+        } else {
+          await tx.run('UPDATE app_credentials SET failed_count = ?, updated_ms = ? WHERE card_no = ?', [failures, nowMs, cardNo]);
+        }
+        // Returning (not throwing) keeps the counter update committed; the route answers 401.
+        return null;
       }
-      // Returning (not throwing) keeps the counter update committed; the route answers 401.
-      return null;
-    }
-    if (Number(current.failed_count) !== 0) await tx.run('UPDATE app_credentials SET failed_count = 0, updated_ms = ? WHERE card_no = ?', [nowMs, cardNo]);
-    const expiresMs = nowMs + policy.sessionTtlMs;
-    const token = await issueToken(tx, { role: 'app', subject: cardNo, label: 'app session', createdBy: `app:${cardNo}`, nowMs, expiresMs });
-    return { token, expiresMs, mustChangePassword: Number(current.must_change) === 1 };
-  }).then((session) => {
-    if (!session) throw new ApiError('invalid-credentials');
-    return session;
-  });
+      if (Number(current.failed_count) !== 0) await tx.run('UPDATE app_credentials SET failed_count = 0, updated_ms = ? WHERE card_no = ?', [nowMs, cardNo]);
+      const expiresMs = nowMs + policy.sessionTtlMs;
+      const token = await issueToken(tx, { role: 'app', subject: cardNo, label: 'app session', createdBy: `app:${cardNo}`, nowMs, expiresMs });
+      return { token, expiresMs, mustChangePassword: Number(current.must_change) === 1 };
+    })
+    .then((session) => {
+      if (!session) throw new ApiError('invalid-credentials');
+      return session;
+    });
 }
 
 /** Changes the service password; other sessions of the card are revoked, the current one stays. */

@@ -47,6 +47,11 @@ export interface GatewayContext {
   policies: GatewayPolicies;
   /** Subway network CSV path for the fare quote route. */
   subwayNetworkCsvPath: string;
+  /**
+   * The process's lifecycle, set by its owner (main.ts): `shuttingDown` turns true on the first
+   * SIGTERM/SIGINT, so readiness answers 503 while in-flight requests finish.
+   */
+  lifecycle: { shuttingDown: boolean };
 }
 
 export interface GatewayRouteConfig {

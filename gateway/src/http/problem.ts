@@ -39,7 +39,7 @@ export const ERROR_TABLE = {
   'unblock-refused': { status: 409, title: 'The card cannot be unblocked' },
   'device-exists': { status: 409, title: 'A device with this id is registered' },
   'outside-sale-window': { status: 409, title: 'Park passes are sold from 15 December to 15 January (Beijing time)' },
-  'park-pass-already-sold': { status: 409, title: 'The card already has this year\'s park pass' },
+  'park-pass-already-sold': { status: 409, title: "The card already has this year's park pass" },
   'generation-not-supported': { status: 409, title: 'Only third-generation cards carry transit and park functions' },
   // 413/415: transport.
   'body-too-large': { status: 413, title: 'The request body is over the limit' },

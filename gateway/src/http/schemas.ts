@@ -3,7 +3,7 @@
  * coercion (a number where a yuan string is expected is a 400, never silently "50").
  * Query strings therefore carry strings with patterns; `queryInt` converts them.
  */
-import { LIMITS } from '../../../core/src/index.ts';
+import { LIMITS } from '#core';
 import { ApiError } from './problem.ts';
 
 export const CARD_NO_PATTERN = '^[0-9]{16}$';

@@ -65,7 +65,7 @@ export function problemClientErrorHandler(this: FastifyInstance, error: ClientEr
   this.log.debug({ code: error.code }, 'client error');
   // As Node's own default: never write into a response that has already started on this socket.
   const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !(pending && pending.headersSent)) socket.write(clientErrorResponse(error));
+  if (socket.writable && !pending?.headersSent) socket.write(clientErrorResponse(error));
   socket.destroy(error);
 }
 

@@ -2,7 +2,7 @@
  * Yuan amounts at the API edge: core's parseYuan does the grammar and the cap; any failure is
  * a 400 'invalid-amount' that changes nothing.
  */
-import { formatYuan, parseYuan, YuanFormatError, type Fen } from '../../../core/src/index.ts';
+import { formatYuan, parseYuan, YuanFormatError, type Fen } from '#core';
 import { ApiError } from './problem.ts';
 
 export function parseWireYuan(value: unknown, field: string, maxFen?: number): Fen {

@@ -35,7 +35,7 @@ import {
   type CardView,
   type CipherAlgorithm,
   type TransactionMacKey,
-} from '../../../core/src/index.ts';
+} from '#core';
 import type { IssuerKeysPort, LoadAuthorizationRequest, PersonalizeRequest, TacCheck } from './issuer-keys-port.ts';
 
 /** The five master keys of one key version (16 bytes each). */

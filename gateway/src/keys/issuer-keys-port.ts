@@ -4,7 +4,7 @@
  * No method returns a master key or a diversified card key except `personalizeCard`, which
  * is how a card's secure element is loaded at issuance (the card image goes to the card).
  */
-import type { CardImage, CardView, CipherAlgorithm } from '../../../core/src/index.ts';
+import type { CardImage, CardView, CipherAlgorithm } from '#core';
 
 export interface PersonalizeRequest {
   cardNo: string;

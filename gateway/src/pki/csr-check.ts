@@ -18,12 +18,7 @@ const ACCEPTED_SIGNATURE_OIDS = new Set([
   forge.pki.oids.sha512WithRSAEncryption,
 ]);
 
-export type CsrRefusal =
-  | 'csr-unreadable'
-  | 'csr-signature-invalid'
-  | 'csr-weak-signature'
-  | 'csr-common-name-mismatch'
-  | 'csr-key-unsupported';
+export type CsrRefusal = 'csr-unreadable' | 'csr-signature-invalid' | 'csr-weak-signature' | 'csr-common-name-mismatch' | 'csr-key-unsupported';
 
 export type CsrCheck =
   | { ok: true; publicKey: forge.pki.rsa.PublicKey; commonName: string; keyBits: number }
@@ -48,7 +43,8 @@ export function checkCsr(pem: string, deviceId: string): CsrCheck {
   } catch {
     verified = false;
   }
-  if (!verified) return { ok: false, reason: 'csr-signature-invalid', detail: 'the CSR signature does not verify with its own public key (altered or corrupt request)' };
+  if (!verified)
+    return { ok: false, reason: 'csr-signature-invalid', detail: 'the CSR signature does not verify with its own public key (altered or corrupt request)' };
   if (!csr.signatureOid || !ACCEPTED_SIGNATURE_OIDS.has(csr.signatureOid)) {
     return { ok: false, reason: 'csr-weak-signature', detail: 'the CSR must be signed with SHA-256, SHA-384 or SHA-512 (RSA)' };
   }
@@ -62,7 +58,8 @@ export function checkCsr(pem: string, deviceId: string): CsrCheck {
     };
   }
   const publicKey = csr.publicKey as forge.pki.rsa.PublicKey | null;
-  if (!publicKey || typeof (publicKey as { n?: unknown }).n !== 'object') return { ok: false, reason: 'csr-key-unsupported', detail: 'the CSR key must be RSA' };
+  if (!publicKey || typeof (publicKey as { n?: unknown }).n !== 'object')
+    return { ok: false, reason: 'csr-key-unsupported', detail: 'the CSR key must be RSA' };
   const keyBits = publicKey.n.bitLength();
   if (keyBits < MIN_RSA_BITS || keyBits > MAX_RSA_BITS) {
     return { ok: false, reason: 'csr-key-unsupported', detail: `the CSR key has ${keyBits} bits; RSA ${MIN_RSA_BITS}..${MAX_RSA_BITS} is required` };

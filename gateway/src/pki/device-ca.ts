@@ -153,7 +153,12 @@ export class DeviceCa {
   }
 
   /** Issues the device listener's TLS server certificate for these host names / IP addresses. */
-  issueServerCertificate(publicKey: forge.pki.rsa.PublicKey, hostnames: readonly string[], nowMs: number, validityMs: number = SERVER_CERT_VALIDITY_MS): IssuedCertificate {
+  issueServerCertificate(
+    publicKey: forge.pki.rsa.PublicKey,
+    hostnames: readonly string[],
+    nowMs: number,
+    validityMs: number = SERVER_CERT_VALIDITY_MS,
+  ): IssuedCertificate {
     const altNames = hostnames.map((h) => (/^[0-9.]+$/.test(h) || h.includes(':') ? { type: 7, ip: h } : { type: 2, value: h }));
     return this.#issue({ publicKey, subject: subjectAttrs(SERVER_CERT_CN), nowMs, validityMs, extKeyUsage: { serverAuth: true }, altNames });
   }
@@ -170,7 +175,8 @@ export class DeviceCa {
     const notBeforeMs = Math.max(input.nowMs - CLOCK_SKEW_MS, this.notBeforeMs);
     // Never beyond the CA itself: a chain is only as valid as its shortest link.
     const notAfterMs = Math.min(input.nowMs + input.validityMs, this.notAfterMs);
-    if (notAfterMs <= input.nowMs) throw new DevicePkiError('the device CA has expired; move the PKI directory aside, run `npm run gateway -- pki init` and re-enrol the devices');
+    if (notAfterMs <= input.nowMs)
+      throw new DevicePkiError('the device CA has expired; move the PKI directory aside, run `npm run gateway -- pki init` and re-enrol the devices');
     const cert = forge.pki.createCertificate();
     cert.publicKey = input.publicKey;
     cert.serialNumber = newSerialHex();
@@ -237,7 +243,8 @@ export function ensureDeviceCa(dir: string, options: EnsureDeviceCaOptions = {})
     if (!existsSync(keyPath) && !existsSync(certPath)) {
       throw new DevicePkiError(`no device CA in ${dir} and ${CREATE_LOCK_FILE} is held; if no gateway is creating the CA right now, remove that file`);
     }
-    if (!existsSync(keyPath) || !existsSync(certPath)) throw new DevicePkiError(`${dir} holds only one of ${CA_KEY_FILE} and ${CA_CERT_FILE}; restore the other or remove both`);
+    if (!existsSync(keyPath) || !existsSync(certPath))
+      throw new DevicePkiError(`${dir} holds only one of ${CA_KEY_FILE} and ${CA_CERT_FILE}; restore the other or remove both`);
     return new DeviceCa(dir, readSecret(keyPath), readFileSync(certPath, 'utf8'), false);
   };
   const deadline = Date.now() + CREATE_WAIT_MS;

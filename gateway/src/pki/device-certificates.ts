@@ -78,7 +78,10 @@ export async function certificatesOf(tx: Tx, deviceId: string, limit = 100): Pro
 
 /** Every certificate, newest first within each device, paged by device id. */
 export async function listCertificates(tx: Tx, afterDeviceId: string, limit: number): Promise<DeviceCertificateRecord[]> {
-  const rows = await tx.all<Raw>('SELECT * FROM device_certificates WHERE device_id > ? ORDER BY device_id, issued_ms DESC, serial LIMIT ?', [afterDeviceId, limit]);
+  const rows = await tx.all<Raw>('SELECT * FROM device_certificates WHERE device_id > ? ORDER BY device_id, issued_ms DESC, serial LIMIT ?', [
+    afterDeviceId,
+    limit,
+  ]);
   return rows.map(recordFromRow);
 }
 
@@ -133,8 +136,16 @@ export async function pendingEnrolmentOf(tx: Tx, deviceId: string, nowMs: number
  * and every bearer credential of the device, so neither the certificate nor the old shared
  * secret opens the next sync. Returns the serials revoked now.
  */
-export async function revokeDevice(tx: Tx, deviceId: string, actor: string, reason: string, nowMs: number): Promise<{ serials: string[]; credentialsRevoked: number }> {
-  const rows = await tx.all<{ serial: string }>('SELECT serial FROM device_certificates WHERE device_id = ? AND revoked_ms IS NULL ORDER BY serial', [deviceId]);
+export async function revokeDevice(
+  tx: Tx,
+  deviceId: string,
+  actor: string,
+  reason: string,
+  nowMs: number,
+): Promise<{ serials: string[]; credentialsRevoked: number }> {
+  const rows = await tx.all<{ serial: string }>('SELECT serial FROM device_certificates WHERE device_id = ? AND revoked_ms IS NULL ORDER BY serial', [
+    deviceId,
+  ]);
   await tx.run('UPDATE device_certificates SET revoked_ms = ?, revoked_by = ?, revoked_reason = ? WHERE device_id = ? AND revoked_ms IS NULL', [
     nowMs,
     actor,
@@ -142,6 +153,9 @@ export async function revokeDevice(tx: Tx, deviceId: string, actor: string, reas
     deviceId,
   ]);
   await tx.run('UPDATE device_enrolments SET cancelled_ms = ? WHERE device_id = ? AND used_ms IS NULL AND cancelled_ms IS NULL', [nowMs, deviceId]);
-  const credentialsRevoked = await tx.run("UPDATE auth_tokens SET revoked_ms = ? WHERE role = 'device' AND subject = ? AND revoked_ms IS NULL", [nowMs, deviceId]);
+  const credentialsRevoked = await tx.run("UPDATE auth_tokens SET revoked_ms = ? WHERE role = 'device' AND subject = ? AND revoked_ms IS NULL", [
+    nowMs,
+    deviceId,
+  ]);
   return { serials: rows.map((r) => String(r.serial)), credentialsRevoked };
 }

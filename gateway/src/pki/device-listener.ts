@@ -16,7 +16,7 @@
  * refuses every request whose certificate does not pass all checks.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { LIMITS } from '../../../core/src/index.ts';
+import { LIMITS } from '#core';
 import type { GatewayContext } from '../http/gateway-context.ts';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemFor, problemSchema } from '../http/problem.ts';
 import { installTransportProblems, TRANSPORT_PROBLEM_OPTIONS } from '../http/transport-problems.ts';
@@ -89,7 +89,11 @@ export async function buildDeviceListener(options: DeviceListenerOptions): Promi
   });
   app.setNotFoundHandler((request, reply) => {
     const instance = request.url.split('?')[0];
-    const problem = problemFor('not-found', `no route ${request.method} ${instance} on the device port (it serves validator sync and certificate renewal only)`, instance);
+    const problem = problemFor(
+      'not-found',
+      `no route ${request.method} ${instance} on the device port (it serves validator sync and certificate renewal only)`,
+      instance,
+    );
     void reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem);
   });
 

@@ -12,13 +12,7 @@ import { ApiError, registerErrorCodes } from '../http/problem.ts';
 import type { Store, Tx } from '../store/store-port.ts';
 import { checkCsr } from './csr-check.ts';
 import { DAY_MS, type DeviceCa } from './device-ca.ts';
-import {
-  checkEnrolmentCode,
-  consumeEnrolmentCode,
-  insertCertificate,
-  type EnrolmentCodeCheck,
-  type IssuedVia,
-} from './device-certificates.ts';
+import { checkEnrolmentCode, consumeEnrolmentCode, insertCertificate, type EnrolmentCodeCheck, type IssuedVia } from './device-certificates.ts';
 
 export const DEFAULT_DEVICE_CERT_VALIDITY_MS = 7 * DAY_MS;
 export const DEFAULT_ENROLMENT_CODE_TTL_MS = 3 * DAY_MS;
@@ -42,7 +36,8 @@ export function makeDevicePki(ca: DeviceCa, options: Partial<Omit<DevicePki, 'ca
     enrolmentCodeTtlMs: options.enrolmentCodeTtlMs ?? DEFAULT_ENROLMENT_CODE_TTL_MS,
     deviceUrl: options.deviceUrl ?? null,
   };
-  if (!Number.isSafeInteger(pki.certificateValidityMs) || pki.certificateValidityMs < 60_000) throw new RangeError('certificateValidityMs must be at least one minute');
+  if (!Number.isSafeInteger(pki.certificateValidityMs) || pki.certificateValidityMs < 60_000)
+    throw new RangeError('certificateValidityMs must be at least one minute');
   if (!Number.isSafeInteger(pki.enrolmentCodeTtlMs) || pki.enrolmentCodeTtlMs < 60_000) throw new RangeError('enrolmentCodeTtlMs must be at least one minute');
   return pki;
 }
@@ -53,7 +48,7 @@ export const PKI_ERROR_CODES = {
   'device-pki-disabled': { status: 409, title: 'The gateway has no device CA (npm run gateway -- pki init)' },
   'sync-requires-device-tls': { status: 403, title: 'Validator sync is served only on the mutual-TLS device port' },
   'client-certificate-required': { status: 401, title: 'Present a device certificate issued by the device CA' },
-  'client-certificate-untrusted': { status: 401, title: 'The client certificate was not issued by this gateway\'s device CA' },
+  'client-certificate-untrusted': { status: 401, title: "The client certificate was not issued by this gateway's device CA" },
   'client-certificate-expired': { status: 401, title: 'The client certificate is outside its validity period' },
   'client-certificate-revoked': { status: 403, title: 'The device certificate has been revoked' },
   'client-certificate-wrong-device': { status: 403, title: 'The client certificate names another device' },
@@ -95,9 +90,7 @@ export interface CertificateAnswer {
   deviceUrl: string | null;
 }
 
-export type IssueAuthorisation =
-  | { via: 'enrolment'; code: string }
-  | { via: 'credential' | 'renewal' };
+export type IssueAuthorisation = { via: 'enrolment'; code: string } | { via: 'credential' | 'renewal' };
 
 const CODE_DETAIL: Record<Exclude<EnrolmentCodeCheck, 'usable'>, string> = {
   unknown: 'the enrolment code is unknown',

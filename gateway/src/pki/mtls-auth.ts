@@ -56,7 +56,7 @@ function peerIdentity(socket: TLSSocket, ca: DeviceCa): PeerIdentity | null {
   if (peerCache.has(socket)) return peerCache.get(socket) ?? null;
   const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : null;
   let identity: PeerIdentity | null = null;
-  if (peer && peer.raw && peer.raw.length > 0) {
+  if (peer?.raw && peer.raw.length > 0) {
     const x509 = new X509Certificate(peer.raw);
     const stackError = socket.authorized ? null : String(socket.authorizationError ?? 'unknown');
     const stackAgrees = stackError === null || TIME_ERRORS.has(stackError);
@@ -84,15 +84,19 @@ export function registerMtlsAuthHook(app: FastifyInstance, ca: DeviceCa): void {
     if (request.routeOptions.url === undefined || request.routeOptions.config?.public) return;
     const socket = request.raw.socket as TLSSocket;
     const peer = peerIdentity(socket, ca);
-    if (!peer) throw new ApiError('client-certificate-required', 'this port serves devices only: connect with the device certificate the gateway issued (mutual TLS)');
-    if (!peer.chained) throw new ApiError('client-certificate-untrusted', 'the client certificate does not chain to this gateway\'s device CA');
+    if (!peer)
+      throw new ApiError('client-certificate-required', 'this port serves devices only: connect with the device certificate the gateway issued (mutual TLS)');
+    if (!peer.chained) throw new ApiError('client-certificate-untrusted', "the client certificate does not chain to this gateway's device CA");
     const { store, clock } = app.gateway;
     const record = await store.transaction((tx) => findCertificate(tx, peer.serial), { readOnly: true });
     if (!record || record.fingerprint !== peer.fingerprint || record.deviceId !== peer.commonName) {
       throw new ApiError('client-certificate-untrusted', 'the client certificate is not one this gateway issued');
     }
     if (record.revokedMs !== null) {
-      throw new ApiError('client-certificate-revoked', `certificate ${record.serial} of device ${record.deviceId} was revoked; the device must be enrolled again by an operator`);
+      throw new ApiError(
+        'client-certificate-revoked',
+        `certificate ${record.serial} of device ${record.deviceId} was revoked; the device must be enrolled again by an operator`,
+      );
     }
     const nowMs = clock();
     if (nowMs < record.notBeforeMs || nowMs > record.notAfterMs) {

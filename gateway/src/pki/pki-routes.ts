@@ -137,7 +137,8 @@ export async function devicePkiRoutes(app: FastifyInstance): Promise<void> {
         if (!match) throw new ApiError('unauthenticated', 'send the enrolment code in the body, or Authorization: Bearer <device credential>');
         const principal = await store.transaction((tx) => principalForToken(tx, match[1], nowMs), { readOnly: true });
         if (!principal) throw new ApiError('unauthenticated', 'the credential is unknown, revoked or expired');
-        if (principal.role !== 'device' || principal.subject !== deviceId) throw new ApiError('forbidden', 'only the device itself may request its certificate with a credential');
+        if (principal.role !== 'device' || principal.subject !== deviceId)
+          throw new ApiError('forbidden', 'only the device itself may request its certificate with a credential');
         authorisation = { via: 'credential' };
       }
       const answer = await issueDeviceCertificate(store, pki, { deviceId, csrPem: request.body.csr, authorisation, nowMs });

@@ -1,6 +1,6 @@
 /** GET /v1/blacklist?since={version}: the versioned delta feed, one page at a time. */
 import type { FastifyInstance } from 'fastify';
-import { LIMITS } from '../../../core/src/index.ts';
+import { LIMITS } from '#core';
 import { bearerSecurity, queryInt, queryIntSchema, withProblems } from '../http/schemas.ts';
 import { readBlacklistFeed } from '../services/blacklist.ts';
 

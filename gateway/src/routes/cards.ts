@@ -3,7 +3,7 @@
  * function opening, replacement after a formal loss, cancellation and the counter unblock.
  */
 import type { FastifyInstance } from 'fastify';
-import { LIMITS, type CipherAlgorithm, type CardGeneration, type HolderProfile } from '../../../core/src/index.ts';
+import { LIMITS, type CipherAlgorithm, type CardGeneration, type HolderProfile } from '#core';
 import { hashPassword, initialServicePassword } from '../auth/passwords.ts';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { ApiError } from '../http/problem.ts';
@@ -243,20 +243,18 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
       const limit = queryInt(request.query.limit, 100, 'limit', 500, 1);
       const before = queryInt(request.query.before, Number.MAX_SAFE_INTEGER, 'before');
       const nowMs = clock();
-      return store.transaction(
-        async (tx) => {
-          await requireCard(tx, request.params.cardNo, nowMs);
-          const transactions = await listCardTransactions(tx, request.params.cardNo, before, limit);
-          return {
-            cardNo: request.params.cardNo,
-            transactions: transactions.map((t) => ({
-              ...t,
-              amount: toWireYuan(t.amountFen),
-              balanceAfter: t.balanceAfterFen === null ? null : toWireYuan(t.balanceAfterFen),
-            })),
-          };
-        },
-      );
+      return store.transaction(async (tx) => {
+        await requireCard(tx, request.params.cardNo, nowMs);
+        const transactions = await listCardTransactions(tx, request.params.cardNo, before, limit);
+        return {
+          cardNo: request.params.cardNo,
+          transactions: transactions.map((t) => ({
+            ...t,
+            amount: toWireYuan(t.amountFen),
+            balanceAfter: t.balanceAfterFen === null ? null : toWireYuan(t.balanceAfterFen),
+          })),
+        };
+      });
     },
   );
 
@@ -270,7 +268,10 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
         security: bearerSecurity,
         params: cardNoParams,
         body: challengeBody({ transit: { type: 'boolean' }, suburban: { type: 'boolean' } }),
-        response: withProblems({ 200: { type: 'object', required: ['card', 'write'], properties: { card: cardSchema, write: authorisedWriteSchema } } }, [404, 409]),
+        response: withProblems(
+          { 200: { type: 'object', required: ['card', 'write'], properties: { card: cardSchema, write: authorisedWriteSchema } } },
+          [404, 409],
+        ),
       },
     },
     async (request) => {

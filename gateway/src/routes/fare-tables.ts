@@ -9,7 +9,7 @@
  * time of each tap.
  */
 import type { FastifyInstance } from 'fastify';
-import { LIMITS, selectFareTables } from '../../../core/src/index.ts';
+import { LIMITS, selectFareTables } from '#core';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { ApiError, registerErrorCodes } from '../http/problem.ts';
 import { bearerSecurity, withProblems } from '../http/schemas.ts';
@@ -44,7 +44,19 @@ const fareTableListingSchema = {
 /** The top level of core's fare-tables bundle; core's decoder checks every nested field and rule. */
 const fareTablesBodySchema = {
   type: 'object',
-  required: ['format', 'version', 'effectiveFromMs', 'subwayCsv', 'subwayPolicy', 'busPolicy', 'busLines', 'suburban', 'parkAndRideLots', 'parkPolicy', 'parks'],
+  required: [
+    'format',
+    'version',
+    'effectiveFromMs',
+    'subwayCsv',
+    'subwayPolicy',
+    'busPolicy',
+    'busLines',
+    'suburban',
+    'parkAndRideLots',
+    'parkPolicy',
+    'parks',
+  ],
   additionalProperties: false,
   properties: {
     format: { type: 'string', const: FARE_TABLES_FORMAT },
@@ -78,7 +90,7 @@ export async function fareTablesRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Publish a fare table: a versioned fare-tables bundle with its effective date; devices receive it at sync',
         description:
           "Body: core's fare-tables bundle (format 'fare-tables/1', as encodeFareTablesJson writes it). It is decoded and every rule checked by core's decoder " +
-          "(a bad bundle is 400 invalid-fare-tables and changes nothing); the version must be greater than every version there is (409 fare-table-version-not-newer) " +
+          '(a bad bundle is 400 invalid-fare-tables and changes nothing); the version must be greater than every version there is (409 fare-table-version-not-newer) ' +
           "and the effective date not before the latest version's (409 fare-table-effective-before-latest) nor more than 5 minutes in the past (409 fare-table-effective-in-past). Devices receive the table in force, then every announced one, " +
           'and charge each tap by the table in force at its time. Audited (the target is the version).',
         security: bearerSecurity,

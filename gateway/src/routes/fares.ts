@@ -1,7 +1,7 @@
 /** GET /v1/fares/subway?from=…&to=…: undiscounted distance fare between two stations. */
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
-import { parseSubwayNetwork, quoteSubwayFare, UnknownStationError, type SubwayNetwork } from '../../../core/src/index.ts';
+import { parseSubwayNetwork, quoteSubwayFare, UnknownStationError, type SubwayNetwork } from '#core';
 import { ApiError } from '../http/problem.ts';
 import { bearerSecurity, withProblems } from '../http/schemas.ts';
 import { toWireYuan } from '../http/yuan-wire.ts';

@@ -70,7 +70,11 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
       const { store } = app.gateway;
       const result = await store.transaction((tx) => reconcile(tx), { readOnly: true });
       return {
-        ok: result.discrepancyFen === 0 && result.postingsBalanceFen === 0 && result.unbalancedPostings === 0 && result.pendingLoadsFen === result.pendingLoadsLedgerFen,
+        ok:
+          result.discrepancyFen === 0 &&
+          result.postingsBalanceFen === 0 &&
+          result.unbalancedPostings === 0 &&
+          result.pendingLoadsFen === result.pendingLoadsLedgerFen,
         discrepancy: toWireYuan(result.discrepancyFen),
         cardLiability: toWireYuan(result.cardLiabilityFen),
         sumShadowBalances: toWireYuan(result.sumShadowBalancesFen),

@@ -3,7 +3,7 @@
  * POST /v1/cards/{cardNo}/log-evidence. Business rules live in services/loads.ts.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { LIMITS, type CipherAlgorithm } from '../../../core/src/index.ts';
+import { LIMITS, type CipherAlgorithm } from '#core';
 import { ApiError, errorEntry } from '../http/problem.ts';
 import { bearerSecurity, cardNoParams, hexSchema, hexToBytes, idempotencyHeaders, withProblems, YUAN_REGEX, yuanSchema } from '../http/schemas.ts';
 import { parseWireYuan, toWireYuan } from '../http/yuan-wire.ts';
@@ -23,10 +23,9 @@ import {
   type MoneyCaller,
 } from '../services/loads.ts';
 import { auditInTransaction, markAudited } from '../services/audit.ts';
-import { MONEY_ERROR_CODES } from './money-problems.ts';
+// Registers the money routes' problem codes in the error table (a side-effect import).
+import './money-problems.ts';
 import { loadSchema } from './money-schemas.ts';
-
-void MONEY_ERROR_CODES;
 
 export function moneyCaller(principal: Principal): MoneyCaller {
   const branch = principal.role === 'counter' ? (principal.branchId ?? principal.subject) : principal.role;
@@ -63,14 +62,13 @@ interface LoadBody {
 }
 
 /** Loads of an app session are its own card's, paid in the app; counters take the other sources. */
-function checkCallerRules(request: FastifyRequest, principal: Principal, body: LoadBody): void {
+function checkCallerRules(principal: Principal, body: LoadBody): void {
   if (principal.role === 'app') {
     if (principal.subject !== body.cardNo) throw new ApiError('forbidden', 'an app session may only load its own card');
     if (body.paymentSource !== 'app') throw new ApiError('payment-source-not-allowed', 'the app pays with paymentSource "app"');
   } else if (principal.role === 'counter' && body.paymentSource === 'app') {
     throw new ApiError('payment-source-not-allowed', 'a counter takes bank-account, cash or other-bank-card');
   }
-  void request;
 }
 
 /**
@@ -111,8 +109,8 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         tags: ['loads'],
         summary: 'Authorise a load (top-up): verify the card MAC1, take the payment, return MAC2',
         description:
-          'Send the fields of the card\'s INITIALIZE FOR LOAD answer. Counter loads are whole multiples of 10 yuan; the balance after the load may not exceed 1,000 yuan. ' +
-          'The same Idempotency-Key with the same body answers the first answer; with a different body 409. The load stays pending until the card\'s TAC (confirm) or card evidence decides it.',
+          "Send the fields of the card's INITIALIZE FOR LOAD answer. Counter loads are whole multiples of 10 yuan; the balance after the load may not exceed 1,000 yuan. " +
+          "The same Idempotency-Key with the same body answers the first answer; with a different body 409. The load stays pending until the card's TAC (confirm) or card evidence decides it.",
         security: bearerSecurity,
         headers: idempotencyHeaders,
         body: {
@@ -125,7 +123,12 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
             paymentSource: { type: 'string', enum: [...PAYMENT_SOURCES] },
             onlineAtc: { type: 'integer', minimum: 0, maximum: 65535, description: 'INITIALIZE FOR LOAD: online ATC' },
             cardRandom: hexSchema(4, 'INITIALIZE FOR LOAD: card random'),
-            balanceBeforeFen: { type: 'integer', minimum: -LIMITS.overdraftLimitFen * 50, maximum: LIMITS.balanceCapFen, description: 'INITIALIZE FOR LOAD: effective balance, fen (negative in overdraft)' },
+            balanceBeforeFen: {
+              type: 'integer',
+              minimum: -LIMITS.overdraftLimitFen * 50,
+              maximum: LIMITS.balanceCapFen,
+              description: 'INITIALIZE FOR LOAD: effective balance, fen (negative in overdraft)',
+            },
             mac1: hexSchema(4, 'INITIALIZE FOR LOAD: MAC1'),
             keyVersion: { type: 'integer', minimum: 0, maximum: 255 },
             algorithm: { type: 'string', enum: ['3des', 'sm4'] },
@@ -138,7 +141,7 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const principal = requirePrincipal(request);
       const body = request.body;
-      checkCallerRules(request, principal, body);
+      checkCallerRules(principal, body);
       const amountFen = parseLoadAmount(body.amount);
       const key = request.headers['idempotency-key'];
       if (typeof key !== 'string' || key.length === 0) throw new ApiError('idempotency-key-required');
@@ -155,23 +158,37 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         algorithm: body.algorithm,
         terminalId: hexToBytes(body.terminalId, 6, 'terminalId'),
       };
-      const hash = requestHash({ route: 'POST /v1/loads', ...body, amount: amountFen, cardRandom: body.cardRandom.toUpperCase(), mac1: body.mac1.toUpperCase(), terminalId: body.terminalId.toUpperCase() });
+      const hash = requestHash({
+        route: 'POST /v1/loads',
+        ...body,
+        amount: amountFen,
+        cardRandom: body.cardRandom.toUpperCase(),
+        mac1: body.mac1.toUpperCase(),
+        terminalId: body.terminalId.toUpperCase(),
+      });
       const { store, keys, clock } = app.gateway;
-      const { outcome, auditedStatus } = await store.transaction(async (tx) => {
-        const nowMs = clock();
-        const outcome = await withIdempotency(tx, caller.scope, key, hash, nowMs, async () => {
-          const result = await authorizeLoad(tx, keys, caller, parsed, nowMs);
-          if (result.ok) return { statusCode: 201, body: { load: loadToWire(result.load) } as StoredAnswer };
-          return { statusCode: errorEntry(result.code).status, body: { error: { code: result.code, detail: result.detail } } as StoredAnswer };
-        });
-        // The audit entry commits with the load (one durable commit, not two); the status is the
-        // one this handler answers below.
-        const auditedStatus =
-          outcome.kind === 'conflict' ? errorEntry('idempotency-key-reused').status : outcome.body.error ? errorEntry(outcome.body.error.code).status : outcome.statusCode;
-        await auditInTransaction(tx, request, auditedStatus, nowMs);
-        return { outcome, auditedStatus };
-        // Re-runnable: the body reads the clock and the database, verifies MACs; nothing outside.
-      }, { retryable: true });
+      const { outcome, auditedStatus } = await store.transaction(
+        async (tx) => {
+          const nowMs = clock();
+          const outcome = await withIdempotency(tx, caller.scope, key, hash, nowMs, async () => {
+            const result = await authorizeLoad(tx, keys, caller, parsed, nowMs);
+            if (result.ok) return { statusCode: 201, body: { load: loadToWire(result.load) } as StoredAnswer };
+            return { statusCode: errorEntry(result.code).status, body: { error: { code: result.code, detail: result.detail } } as StoredAnswer };
+          });
+          // The audit entry commits with the load (one durable commit, not two); the status is the
+          // one this handler answers below.
+          const auditedStatus =
+            outcome.kind === 'conflict'
+              ? errorEntry('idempotency-key-reused').status
+              : outcome.body.error
+                ? errorEntry(outcome.body.error.code).status
+                : outcome.statusCode;
+          await auditInTransaction(tx, request, auditedStatus, nowMs);
+          return { outcome, auditedStatus };
+          // Re-runnable: the body reads the clock and the database, verifies MACs; nothing outside.
+        },
+        { retryable: true },
+      );
       markAudited(request, auditedStatus);
       if (outcome.kind === 'conflict') throw new ApiError('idempotency-key-reused', 'this Idempotency-Key was used with a different request');
       if (outcome.kind === 'replay') reply.header('idempotent-replayed', 'true');
@@ -208,7 +225,8 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['loads'],
         summary: "Confirm a load with the card's TAC from CREDIT FOR LOAD",
-        description: 'The TAC covers newBalance(4) || onlineATC(2) || amount(4) || 02 || terminalId(6) || date(4) || time(3). newBalanceFen defaults to balance before + amount.',
+        description:
+          'The TAC covers newBalance(4) || onlineATC(2) || amount(4) || 02 || terminalId(6) || date(4) || time(3). newBalanceFen defaults to balance before + amount.',
         security: bearerSecurity,
         params: loadIdParams,
         body: {
@@ -226,14 +244,17 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const { store, keys, clock } = app.gateway;
       const tac = hexToBytes(request.body.tac, 4, 'tac');
-      const load = await store.transaction(async (tx) => {
-        await loadInScope(request, await getLoad(tx, request.params.id));
-        const nowMs = clock();
-        const confirmed = unwrap(await confirmLoad(tx, keys, request.params.id, { tac, newBalanceFen: request.body.newBalanceFen }, nowMs));
-        // Audited with the confirm itself (a refusal above rolls back and the onSend hook audits it).
-        await auditInTransaction(tx, request, 200, nowMs);
-        return confirmed;
-      }, { retryable: true });
+      const load = await store.transaction(
+        async (tx) => {
+          await loadInScope(request, await getLoad(tx, request.params.id));
+          const nowMs = clock();
+          const confirmed = unwrap(await confirmLoad(tx, keys, request.params.id, { tac, newBalanceFen: request.body.newBalanceFen }, nowMs));
+          // Audited with the confirm itself (a refusal above rolls back and the onSend hook audits it).
+          await auditInTransaction(tx, request, 200, nowMs);
+          return confirmed;
+        },
+        { retryable: true },
+      );
       markAudited(request, 200);
       return loadToWire(load);
     },
@@ -247,7 +268,7 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         tags: ['loads'],
         summary: 'A teller voids a pending load that never reached the card; the payment is returned',
         description:
-          'The MAC2 already issued cannot be taken back: if the card is credited with it after all, its proof (the TAC on confirm, or card evidence past the load\'s online ATC) ' +
+          "The MAC2 already issued cannot be taken back: if the card is credited with it after all, its proof (the TAC on confirm, or card evidence past the load's online ATC) " +
           'reinstates the load (status confirmed, resolution void-reversed) and records a load-void-reversed anomaly: the payer must be re-charged.',
         security: bearerSecurity,
         params: loadIdParams,

@@ -44,7 +44,9 @@ export async function lossReportsRoutes(app: FastifyInstance): Promise<void> {
         throw new ApiError('forbidden', 'a formal loss report is made at a counter with ID (seed q. 19)');
       }
       const nowMs = clock();
-      const result = await store.transaction((tx) => reportLoss(tx, request.params.cardNo, request.body.kind, actorOf(principal), nowMs, policies.temporaryLossMs));
+      const result = await store.transaction((tx) =>
+        reportLoss(tx, request.params.cardNo, request.body.kind, actorOf(principal), nowMs, policies.temporaryLossMs),
+      );
       reply.code(201);
       return result;
     },

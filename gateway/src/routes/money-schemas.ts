@@ -9,7 +9,10 @@ export const loadSchema = {
     amountFen: { type: 'integer' },
     paymentSource: { type: 'string', enum: ['bank-account', 'cash', 'other-bank-card', 'app'] },
     status: { type: 'string', enum: ['pending', 'confirmed', 'voided'] },
-    resolution: { type: ['string', 'null'], description: 'tac | next-load | card-log | purchase-chain | teller-void | void-reversed (a teller void the card proved credited)' },
+    resolution: {
+      type: ['string', 'null'],
+      description: 'tac | next-load | card-log | purchase-chain | teller-void | void-reversed (a teller void the card proved credited)',
+    },
     onlineAtc: { type: 'integer' },
     balanceBeforeFen: { type: 'integer' },
     terminalId: { type: 'string' },
@@ -41,6 +44,9 @@ export const refundSchema = {
     deadlineMs: { type: 'integer', description: 'end of the 2nd natural day after the request, Beijing time' },
     paidMs: { type: ['integer', 'null'] },
     waitingForDevices: { type: 'array', items: { type: 'string' } },
-    pendingLoadsFen: { type: 'integer', description: 'loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited' },
+    pendingLoadsFen: {
+      type: 'integer',
+      description: 'loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited',
+    },
   },
 } as const;

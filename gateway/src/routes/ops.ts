@@ -47,7 +47,8 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         tags: ['ops'],
-        summary: 'Devices whose clock was off by more than the threshold at their latest sync, worst first (default threshold from the gateway policy, 2 minutes)',
+        summary:
+          'Devices whose clock was off by more than the threshold at their latest sync, worst first (default threshold from the gateway policy, 2 minutes)',
         description:
           'Validators stamp every tap with their own clock and fares depend on it (early-entry discount before 07:00, the 4-hour limit, the natural month of the rail discount, fare-table effective dates). ' +
           "The skew is the device's SyncRequest.deviceTimeMs minus the gateway clock at ingest, measured at every sync (GET /v1/devices shows it for every device); a device leaves this list at its next sync with a good clock.",

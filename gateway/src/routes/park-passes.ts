@@ -10,7 +10,11 @@ import { authorisedWriteSchema } from './card-schemas.ts';
 export async function parkPassesRoutes(app: FastifyInstance): Promise<void> {
   const { store, keys, clock, policies } = app.gateway;
 
-  app.post<{ Params: { cardNo: string }; Body: { challenge: string; paymentSource?: PaymentSource; cardPassYears?: [number, number] }; Headers: { 'idempotency-key': string } }>(
+  app.post<{
+    Params: { cardNo: string };
+    Body: { challenge: string; paymentSource?: PaymentSource; cardPassYears?: [number, number] };
+    Headers: { 'idempotency-key': string };
+  }>(
     '/v1/cards/:cardNo/park-passes',
     {
       config: { roles: ['counter', 'app'] },
@@ -54,7 +58,14 @@ export async function parkPassesRoutes(app: FastifyInstance): Promise<void> {
         sellParkPass(
           tx,
           keys,
-          { cardNo: request.params.cardNo, paymentSource, challenge, idempotencyKey: request.headers['idempotency-key'], priceFen: policies.parkPassPriceFen, cardPassYears: request.body.cardPassYears },
+          {
+            cardNo: request.params.cardNo,
+            paymentSource,
+            challenge,
+            idempotencyKey: request.headers['idempotency-key'],
+            priceFen: policies.parkPassPriceFen,
+            cardPassYears: request.body.cardPassYears,
+          },
           actorOf(principal),
           nowMs,
         ),

@@ -3,18 +3,17 @@
  * Rules in services/refunds.ts; the destination account is shown masked in every answer.
  */
 import type { FastifyInstance } from 'fastify';
-import { LIMITS } from '../../../core/src/index.ts';
+import { LIMITS } from '#core';
 import { ApiError } from '../http/problem.ts';
 import { bearerSecurity, cardNoParams, withProblems } from '../http/schemas.ts';
 import { toWireYuan } from '../http/yuan-wire.ts';
 import { requirePrincipal } from '../auth/scope.ts';
 import { getRefund, requestRefund, type RefundView } from '../services/refunds.ts';
 import { runDueJobs, startJobTimer } from '../services/jobs.ts';
-import { MONEY_ERROR_CODES } from './money-problems.ts';
+// Registers the money routes' problem codes in the error table (a side-effect import).
+import './money-problems.ts';
 import { refundSchema } from './money-schemas.ts';
 import { moneyCaller } from './loads.ts';
-
-void MONEY_ERROR_CODES;
 
 export function refundToWire(refund: RefundView) {
   return { ...refund, paid: refund.paidFen === null ? null : toWireYuan(refund.paidFen) };

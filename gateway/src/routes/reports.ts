@@ -24,7 +24,7 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
       config: { roles: ['counter'] },
       schema: {
         tags: ['reports'],
-        summary: "Teller end-of-day report: loads by payment source and voids (a counter sees its own branch)",
+        summary: 'Teller end-of-day report: loads by payment source and voids (a counter sees its own branch)',
         security: bearerSecurity,
         querystring: {
           type: 'object',
@@ -43,7 +43,14 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
                 type: 'array',
                 items: {
                   type: 'object',
-                  properties: { paymentSource: { type: 'string' }, loads: amountRow, loadedFen: amountRow, voids: amountRow, voidedFen: amountRow, netFen: amountRow },
+                  properties: {
+                    paymentSource: { type: 'string' },
+                    loads: amountRow,
+                    loadedFen: amountRow,
+                    voids: amountRow,
+                    voidedFen: amountRow,
+                    netFen: amountRow,
+                  },
                 },
               },
               totals: {
@@ -54,7 +61,14 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
                 type: 'array',
                 items: {
                   type: 'object',
-                  properties: { loadId: { type: 'string' }, cardNo: { type: 'string' }, amountFen: amountRow, paymentSource: { type: 'string' }, resolution: { type: 'string' }, voidedMs: amountRow },
+                  properties: {
+                    loadId: { type: 'string' },
+                    cardNo: { type: 'string' },
+                    amountFen: amountRow,
+                    paymentSource: { type: 'string' },
+                    resolution: { type: 'string' },
+                    voidedMs: amountRow,
+                  },
                 },
               },
             },

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { pack, unpack } from 'msgpackr';
-import { LIMITS } from '../../../core/src/index.ts';
+import { LIMITS } from '#core';
 import { ApiError } from '../http/problem.ts';
 import { bearerSecurity, withProblems } from '../http/schemas.ts';
 import { addBlacklistEntry, readBlacklistFeed } from '../services/blacklist.ts';
@@ -14,9 +14,8 @@ import { builtInFareTableOf, fareTableForDevice } from '../services/fare-tables.
 import { ingestSyncBatch, type SyncDeps } from '../services/sync-ingest.ts';
 import { checkSyncRequest } from '../services/sync-record-guard.ts';
 import { runDueJobs } from '../services/jobs.ts';
-import { MONEY_ERROR_CODES } from './money-problems.ts';
-
-void MONEY_ERROR_CODES;
+// Registers the money routes' problem codes in the error table (a side-effect import).
+import './money-problems.ts';
 
 export const MSGPACK_CONTENT_TYPE = 'application/x-msgpack';
 
@@ -46,7 +45,7 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
         description:
           'Body: msgpack SyncRequest {protocolVersion, deviceId, records: JournalRecord[] (ascending deviceSeq, at most 5,000), blacklistVersion, fareTableVersion, deviceTimeMs, journalMore}. journalMore: true when the device holds unacknowledged records beyond this batch, false when this batch is all of them (the journal is drained: refunds wait for that); without it the gateway takes a batch shorter than 5,000 for drained. ' +
           'Answer: msgpack SyncResponse {protocolVersion, acknowledged, quarantined, blacklist, blacklistVersion, blacklistMore, fareTable, watermark, serverTimeMs}. ' +
-          'fareTable: the next fare table the device needs (the one in force, at the earlier of the device\'s clock and the gateway\'s, if the device lacks it, else the lowest announced version above the device\'s; published by POST /v1/fare-tables, else the built-in version 1), or null. ' +
+          "fareTable: the next fare table the device needs (the one in force, at the earlier of the device's clock and the gateway's, if the device lacks it, else the lowest announced version above the device's; published by POST /v1/fare-tables, else the built-in version 1), or null. " +
           'Records are stored exactly once by (deviceId, deviceSeq); a retry is acknowledged again and never applied twice. A debit whose TAC does not verify is quarantined and never cleared.',
         security: bearerSecurity,
         consumes: [MSGPACK_CONTENT_TYPE],

@@ -7,7 +7,7 @@
  * Card status follows the blacklist reason (cards.status), so the refund, clone and
  * cancellation paths only need `addBlacklistEntry`.
  */
-import { FINAL_BLACKLIST_REASONS, LIMITS, type BlacklistDeltaEntry, type BlacklistReason } from '../../../core/src/index.ts';
+import { FINAL_BLACKLIST_REASONS, LIMITS, type BlacklistDeltaEntry, type BlacklistReason } from '#core';
 import type { Tx } from '../store/store-port.ts';
 
 /** cards.status values. 'active' is the only status in which a card may be used. */
@@ -51,10 +51,9 @@ async function nextBlacklistVersion(tx: Tx): Promise<number> {
 }
 
 export async function blacklistListing(tx: Tx, cardNo: string): Promise<BlacklistListing | null> {
-  const row = await tx.get<{ reason: string; version: number; since_ms: number }>(
-    'SELECT reason, version, since_ms FROM blacklist_current WHERE card_no = ?',
-    [cardNo],
-  );
+  const row = await tx.get<{ reason: string; version: number; since_ms: number }>('SELECT reason, version, since_ms FROM blacklist_current WHERE card_no = ?', [
+    cardNo,
+  ]);
   if (!row) return null;
   return { cardNo, reason: row.reason as BlacklistReason, version: Number(row.version), sinceMs: Number(row.since_ms) };
 }

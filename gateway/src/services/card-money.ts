@@ -19,7 +19,13 @@ export interface CardMoneyState {
 }
 
 export async function readCardMoney(tx: Tx, cardNo: string): Promise<CardMoneyState | undefined> {
-  const row = await tx.get<{ card_no: string; shadow_balance_fen: number | bigint; card_status: string; reason: string | null; last_online_atc: number | bigint }>(
+  const row = await tx.get<{
+    card_no: string;
+    shadow_balance_fen: number | bigint;
+    card_status: string;
+    reason: string | null;
+    last_online_atc: number | bigint;
+  }>(
     `SELECT a.card_no, a.shadow_balance_fen, a.last_online_atc, c.status AS card_status, b.reason
        FROM card_accounts a JOIN cards c ON c.card_no = a.card_no
        LEFT JOIN blacklist_current b ON b.card_no = a.card_no

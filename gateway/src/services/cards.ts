@@ -7,15 +7,7 @@
  * The social security number is used once, to derive the initial service password (its last
  * 6 characters, seed q. 16), and is neither stored nor returned nor logged.
  */
-import {
-  encodeCardImage,
-  encodeFunctions,
-  makeCardNo,
-  type CardImage,
-  type CipherAlgorithm,
-  type HolderProfile,
-  type CardGeneration,
-} from '../../../core/src/index.ts';
+import { encodeCardImage, encodeFunctions, makeCardNo, type CardImage, type CipherAlgorithm, type HolderProfile, type CardGeneration } from '#core';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import type { Tx } from '../store/store-port.ts';
 import { ApiError } from '../http/problem.ts';
@@ -89,7 +81,9 @@ export async function requireCard(tx: Tx, cardNo: string, nowMs: number): Promis
 }
 
 export async function findCardAccount(tx: Tx, cardNo: string): Promise<CardAccount | null> {
-  const r = await tx.get<Raw>('SELECT shadow_balance_fen, last_offline_atc, last_online_atc, status, updated_ms FROM card_accounts WHERE card_no = ?', [cardNo]);
+  const r = await tx.get<Raw>('SELECT shadow_balance_fen, last_offline_atc, last_online_atc, status, updated_ms FROM card_accounts WHERE card_no = ?', [
+    cardNo,
+  ]);
   if (!r) return null;
   return {
     shadowBalanceFen: Number(r.shadow_balance_fen),
@@ -206,10 +200,12 @@ export async function issueCard(
      VALUES (?, ?, -1, -1, 'open', ?) ON CONFLICT (card_no) DO NOTHING`,
     [cardNo, image.balanceFen - image.overdraftUsedFen, nowMs],
   );
-  await tx.run(
-    'INSERT INTO app_credentials (card_no, password_hash, must_change, failed_count, locked_until_ms, updated_ms) VALUES (?, ?, ?, 0, 0, ?)',
-    [cardNo, input.initialPasswordHash, input.passwordMustChange === false ? 0 : 1, nowMs],
-  );
+  await tx.run('INSERT INTO app_credentials (card_no, password_hash, must_change, failed_count, locked_until_ms, updated_ms) VALUES (?, ?, ?, 0, 0, ?)', [
+    cardNo,
+    input.initialPasswordHash,
+    input.passwordMustChange === false ? 0 : 1,
+    nowMs,
+  ]);
   const card = (await findCard(tx, cardNo))!;
   return { card, image, imageHex: Buffer.from(encodeCardImage(image)).toString('hex').toUpperCase() };
 }
@@ -240,7 +236,9 @@ export async function replaceCard(
   if (old.status !== 'formal-loss') {
     throw new ApiError('formal-loss-required', `card ${oldCardNo} is ${old.status}; replacement needs a formal loss report first`);
   }
-  const credential = await tx.get<{ password_hash: string; must_change: number }>('SELECT password_hash, must_change FROM app_credentials WHERE card_no = ?', [oldCardNo]);
+  const credential = await tx.get<{ password_hash: string; must_change: number }>('SELECT password_hash, must_change FROM app_credentials WHERE card_no = ?', [
+    oldCardNo,
+  ]);
   const issued = await issueCard(
     tx,
     keys,
@@ -325,7 +323,13 @@ export async function openFunctions(
  * temporary loss, or a card locked in error). Replaced, formally lost, refunded, cloned or
  * cancelled cards stay locked for ever.
  */
-export async function authoriseUnblock(tx: Tx, keys: IssuerKeysPort, cardNo: string, challenge: Uint8Array, nowMs: number): Promise<{ card: CardRow; macHex: string }> {
+export async function authoriseUnblock(
+  tx: Tx,
+  keys: IssuerKeysPort,
+  cardNo: string,
+  challenge: Uint8Array,
+  nowMs: number,
+): Promise<{ card: CardRow; macHex: string }> {
   const card = await requireCard(tx, cardNo, nowMs);
   if (card.status === 'replaced') throw new ApiError('card-replaced', `card ${cardNo} was replaced and can never be unblocked (seed q. 21)`);
   const listing = await blacklistListing(tx, cardNo);

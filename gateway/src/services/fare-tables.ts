@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { FareTablesFormatError, defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, type FareTables } from '../../../core/src/index.ts';
+import { FareTablesFormatError, defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, type FareTables } from '#core';
 import { ApiError } from '../http/problem.ts';
 import type { Tx } from '../store/store-port.ts';
 
@@ -139,7 +139,9 @@ export async function publishFareTables(tx: Tx, json: string, actor: string, now
   }
   const latest = (await latestPublished(tx)) ?? { version: BUILT_IN_FARE_TABLE_VERSION, effectiveFromMs: 0 };
   if (tables.version <= latest.version) {
-    throw new ApiError('fare-table-version-not-newer', `version ${tables.version} is not greater than the latest version ${latest.version}`, { latestVersion: latest.version });
+    throw new ApiError('fare-table-version-not-newer', `version ${tables.version} is not greater than the latest version ${latest.version}`, {
+      latestVersion: latest.version,
+    });
   }
   if (tables.effectiveFromMs < latest.effectiveFromMs) {
     throw new ApiError(
@@ -181,7 +183,10 @@ export async function publishedFareTableJson(tx: Tx, version: number): Promise<s
  */
 export async function fareTableForDevice(tx: Tx, deviceVersion: number, nowMs: number, builtIn: BuiltInFareTable): Promise<FareTableText | null> {
   const rows = await tx.all<Raw>('SELECT version, effective_from_ms FROM fare_tables WHERE version > ? ORDER BY version', [deviceVersion]);
-  const candidates: Array<{ version: number; effectiveFromMs: number }> = rows.map((r) => ({ version: Number(r.version), effectiveFromMs: Number(r.effective_from_ms) }));
+  const candidates: Array<{ version: number; effectiveFromMs: number }> = rows.map((r) => ({
+    version: Number(r.version),
+    effectiveFromMs: Number(r.effective_from_ms),
+  }));
   const fallback = deviceVersion < BUILT_IN_FARE_TABLE_VERSION ? builtIn() : null;
   if (fallback !== null) candidates.unshift({ version: fallback.version, effectiveFromMs: fallback.effectiveFromMs });
   if (candidates.length === 0) return null;

@@ -29,7 +29,7 @@
 import { createHash } from 'node:crypto';
 import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
-import { LIMITS, TRANSACTION_TYPE, formatYuan, loadTacData, type CipherAlgorithm } from '../../../core/src/index.ts';
+import { LIMITS, TRANSACTION_TYPE, formatYuan, loadTacData, type CipherAlgorithm } from '#core';
 import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
 import { addShadowBalance, readCardMoney, type CardMoneyState } from './card-money.ts';
 import { beijingDateTime } from './money-time.ts';
@@ -186,7 +186,11 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
   }
   // A card's INIT is evidence only when it is the card's live session: never an answer already
   // used (same random), never one older than a credit we know of (the online ATC only grows).
-  const replayed = await tx.get('SELECT id FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?', [request.cardNo, request.onlineAtc, hex(request.cardRandom)]);
+  const replayed = await tx.get('SELECT id FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?', [
+    request.cardNo,
+    request.onlineAtc,
+    hex(request.cardRandom),
+  ]);
   if (replayed !== undefined) return { ok: false, code: 'load-init-replayed', detail: 'this INITIALIZE FOR LOAD answer was already used: read the card again' };
   if (request.onlineAtc <= card.lastOnlineAtc) {
     return { ok: false, code: 'load-init-stale', detail: `the card has already made credit ${card.lastOnlineAtc}: this INITIALIZE answer is old` };
@@ -213,8 +217,21 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
        key_version, algorithm, load_date, load_time, mac2, status, resolution, tac, created_ms, resolved_ms, card_random)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, NULL, ?) RETURNING *`,
     [
-      request.cardNo, request.amountFen, request.paymentSource, caller.scope, caller.branch, hex(request.terminalId),
-      request.onlineAtc, request.balanceBeforeFen, request.keyVersion, request.algorithm, date, time, hex(mac2), nowMs, hex(request.cardRandom),
+      request.cardNo,
+      request.amountFen,
+      request.paymentSource,
+      caller.scope,
+      caller.branch,
+      hex(request.terminalId),
+      request.onlineAtc,
+      request.balanceBeforeFen,
+      request.keyVersion,
+      request.algorithm,
+      date,
+      time,
+      hex(mac2),
+      nowMs,
+      hex(request.cardRandom),
     ],
   );
   if (row === undefined) throw new Error('load insert returned no row');
@@ -231,13 +248,20 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
 }
 
 async function markConfirmed(tx: Tx, load: LoadView, resolution: LoadResolution, tac: string | null, nowMs: number): Promise<LoadView> {
-  const changed = await tx.run(
-    "UPDATE loads SET status = 'confirmed', resolution = ?, tac = ?, resolved_ms = ? WHERE id = ? AND status = 'pending'",
-    [resolution, tac, nowMs, Number(load.id)],
-  );
+  const changed = await tx.run("UPDATE loads SET status = 'confirmed', resolution = ?, tac = ?, resolved_ms = ? WHERE id = ? AND status = 'pending'", [
+    resolution,
+    tac,
+    nowMs,
+    Number(load.id),
+  ]);
   if (changed !== 1) throw new Error(`load ${load.id} was not pending`);
   await addShadowBalance(tx, load.cardNo, load.amountFen);
-  await tx.run('UPDATE card_accounts SET last_online_atc = ?, updated_ms = ? WHERE card_no = ? AND last_online_atc < ?', [load.onlineAtc, nowMs, load.cardNo, load.onlineAtc]);
+  await tx.run('UPDATE card_accounts SET last_online_atc = ?, updated_ms = ? WHERE card_no = ? AND last_online_atc < ?', [
+    load.onlineAtc,
+    nowMs,
+    load.cardNo,
+    load.onlineAtc,
+  ]);
   await postTransfer(tx, {
     kind: 'load-confirm',
     reference: load.id,
@@ -251,10 +275,11 @@ async function markConfirmed(tx: Tx, load: LoadView, resolution: LoadResolution,
 }
 
 async function markVoided(tx: Tx, load: LoadView, resolution: LoadResolution, nowMs: number): Promise<LoadView> {
-  const changed = await tx.run(
-    "UPDATE loads SET status = 'voided', resolution = ?, resolved_ms = ? WHERE id = ? AND status = 'pending'",
-    [resolution, nowMs, Number(load.id)],
-  );
+  const changed = await tx.run("UPDATE loads SET status = 'voided', resolution = ?, resolved_ms = ? WHERE id = ? AND status = 'pending'", [
+    resolution,
+    nowMs,
+    Number(load.id),
+  ]);
   if (changed !== 1) throw new Error(`load ${load.id} was not pending`);
   await postTransfer(tx, {
     kind: 'load-void',
@@ -288,7 +313,12 @@ async function markVoidReversed(tx: Tx, load: LoadView, proof: CreditProof, tac:
   );
   if (changed !== 1) throw new Error(`load ${load.id} was not a teller void`);
   await addShadowBalance(tx, load.cardNo, load.amountFen);
-  await tx.run('UPDATE card_accounts SET last_online_atc = ?, updated_ms = ? WHERE card_no = ? AND last_online_atc < ?', [load.onlineAtc, nowMs, load.cardNo, load.onlineAtc]);
+  await tx.run('UPDATE card_accounts SET last_online_atc = ?, updated_ms = ? WHERE card_no = ? AND last_online_atc < ?', [
+    load.onlineAtc,
+    nowMs,
+    load.cardNo,
+    load.onlineAtc,
+  ]);
   const posted = await postTransfer(tx, {
     kind: VOID_REVERSED,
     reference: load.id,
@@ -453,10 +483,7 @@ export function requestHash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
 
-export type IdempotentOutcome<T> =
-  | { kind: 'fresh'; statusCode: number; body: T }
-  | { kind: 'replay'; statusCode: number; body: T }
-  | { kind: 'conflict' };
+export type IdempotentOutcome<T> = { kind: 'fresh'; statusCode: number; body: T } | { kind: 'replay'; statusCode: number; body: T } | { kind: 'conflict' };
 
 /**
  * Runs `work` at most once per (scope, key), inside the caller's transaction. The key row is
@@ -487,7 +514,12 @@ export async function withIdempotency<T>(
     return { kind: 'replay', statusCode: Number(existing.status_code), body: JSON.parse(existing.response_json) as T };
   }
   const outcome = await work();
-  await tx.run('UPDATE idempotency_keys SET status_code = ?, response_json = ? WHERE scope = ? AND idem_key = ?', [outcome.statusCode, JSON.stringify(outcome.body), scope, key]);
+  await tx.run('UPDATE idempotency_keys SET status_code = ?, response_json = ? WHERE scope = ? AND idem_key = ?', [
+    outcome.statusCode,
+    JSON.stringify(outcome.body),
+    scope,
+    key,
+  ]);
   return { kind: 'fresh', ...outcome };
 }
 

@@ -10,7 +10,7 @@
  * idempotency fingerprint: the sale happens once, and each retry gets a MAC for its challenge.
  */
 import { createHash } from 'node:crypto';
-import { encodeParkPass } from '../../../core/src/index.ts';
+import { encodeParkPass } from '#core';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import type { Tx } from '../store/store-port.ts';
 import { ApiError } from '../http/problem.ts';

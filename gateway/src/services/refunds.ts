@@ -98,7 +98,9 @@ const nullableNumber = (value: number | bigint | null): number | null => (value 
 
 async function toView(tx: Tx, row: RefundRow): Promise<RefundView> {
   const waiting = row.status === 'waiting' ? await devicesNotDrained(tx, Number(row.requested_ms), Number(row.blacklist_version)) : [];
-  const pending = await tx.get<{ total: number | bigint | null }>("SELECT SUM(amount_fen) AS total FROM loads WHERE card_no = ? AND status = 'pending'", [row.card_no]);
+  const pending = await tx.get<{ total: number | bigint | null }>("SELECT SUM(amount_fen) AS total FROM loads WHERE card_no = ? AND status = 'pending'", [
+    row.card_no,
+  ]);
   return {
     id: String(row.id),
     cardNo: row.card_no,
@@ -183,9 +185,10 @@ export async function requestRefund(
  * has come. Returns the ids paid. Only `cardNo`'s refund when given.
  */
 export async function settleDueRefunds(tx: Tx, nowMs: number, cardNo?: string): Promise<string[]> {
-  const rows = cardNo === undefined
-    ? await tx.all<RefundRow>("SELECT * FROM refunds WHERE status = 'waiting' ORDER BY id")
-    : await tx.all<RefundRow>("SELECT * FROM refunds WHERE status = 'waiting' AND card_no = ?", [cardNo]);
+  const rows =
+    cardNo === undefined
+      ? await tx.all<RefundRow>("SELECT * FROM refunds WHERE status = 'waiting' ORDER BY id")
+      : await tx.all<RefundRow>("SELECT * FROM refunds WHERE status = 'waiting' AND card_no = ?", [cardNo]);
   const paid: string[] = [];
   for (const row of rows) {
     const waiting = await devicesNotDrained(tx, Number(row.requested_ms), Number(row.blacklist_version));
@@ -222,7 +225,10 @@ async function paySupplements(tx: Tx, nowMs: number, cardNo?: string): Promise<v
         kind: 'refund-overdraft-repaid',
         reference,
         atMs: nowMs,
-        entries: [{ account: ACCOUNTS.cardPurse, amountFen: repaidFen }, { account: ACCOUNTS.overdraftReceivable, amountFen: -repaidFen }],
+        entries: [
+          { account: ACCOUNTS.cardPurse, amountFen: repaidFen },
+          { account: ACCOUNTS.overdraftReceivable, amountFen: -repaidFen },
+        ],
       });
     }
     if (payFen > 0) {
@@ -230,13 +236,19 @@ async function paySupplements(tx: Tx, nowMs: number, cardNo?: string): Promise<v
         kind: 'refund-settle',
         reference,
         atMs: nowMs,
-        entries: [{ account: ACCOUNTS.cardPurse, amountFen: payFen }, { account: ACCOUNTS.refundsPayable, amountFen: -payFen }],
+        entries: [
+          { account: ACCOUNTS.cardPurse, amountFen: payFen },
+          { account: ACCOUNTS.refundsPayable, amountFen: -payFen },
+        ],
       });
       await postTransfer(tx, {
         kind: 'refund-paid',
         reference,
         atMs: nowMs,
-        entries: [{ account: ACCOUNTS.refundsPayable, amountFen: payFen }, { account: REFUND_BANK_ACCOUNT, amountFen: -payFen }],
+        entries: [
+          { account: ACCOUNTS.refundsPayable, amountFen: payFen },
+          { account: REFUND_BANK_ACCOUNT, amountFen: -payFen },
+        ],
       });
     }
     await tx.run('UPDATE card_accounts SET shadow_balance_fen = shadow_balance_fen - ?, updated_ms = ? WHERE card_no = ?', [shadowFen, nowMs, row.card_no]);
@@ -255,13 +267,19 @@ async function payRefund(tx: Tx, row: RefundRow, settledBy: 'watermarks' | 'dead
       kind: 'refund-settle',
       reference: id,
       atMs: nowMs,
-      entries: [{ account: ACCOUNTS.cardPurse, amountFen: shadowFen }, { account: ACCOUNTS.refundsPayable, amountFen: -shadowFen }],
+      entries: [
+        { account: ACCOUNTS.cardPurse, amountFen: shadowFen },
+        { account: ACCOUNTS.refundsPayable, amountFen: -shadowFen },
+      ],
     });
     await postTransfer(tx, {
       kind: 'refund-paid',
       reference: id,
       atMs: nowMs,
-      entries: [{ account: ACCOUNTS.refundsPayable, amountFen: shadowFen }, { account: REFUND_BANK_ACCOUNT, amountFen: -shadowFen }],
+      entries: [
+        { account: ACCOUNTS.refundsPayable, amountFen: shadowFen },
+        { account: REFUND_BANK_ACCOUNT, amountFen: -shadowFen },
+      ],
     });
   } else if (shadowFen < 0) {
     // Overdrawn: the card settles first, nothing is paid; the debt stays on the books as a receivable.
@@ -269,7 +287,10 @@ async function payRefund(tx: Tx, row: RefundRow, settledBy: 'watermarks' | 'dead
       kind: 'refund-overdraft',
       reference: id,
       atMs: nowMs,
-      entries: [{ account: ACCOUNTS.cardPurse, amountFen: shadowFen }, { account: ACCOUNTS.overdraftReceivable, amountFen: -shadowFen }],
+      entries: [
+        { account: ACCOUNTS.cardPurse, amountFen: shadowFen },
+        { account: ACCOUNTS.overdraftReceivable, amountFen: -shadowFen },
+      ],
     });
   }
   await tx.run('UPDATE card_accounts SET shadow_balance_fen = 0, updated_ms = ? WHERE card_no = ?', [nowMs, row.card_no]);

@@ -33,15 +33,22 @@ export async function tellerReport(tx: Tx, day: string, range: { startMs: number
     `SELECT payment_source, COUNT(*) AS n, SUM(amount_fen) AS total FROM loads WHERE created_ms >= ? AND created_ms < ?${branchClause} GROUP BY payment_source`,
     [range.startMs, range.endMs, ...branchParam],
   );
-  const voidRows = await tx.all<{ id: number | bigint; card_no: string; amount_fen: number | bigint; payment_source: string; resolution: string; resolved_ms: number | bigint }>(
+  const voidRows = await tx.all<{
+    id: number | bigint;
+    card_no: string;
+    amount_fen: number | bigint;
+    payment_source: string;
+    resolution: string;
+    resolved_ms: number | bigint;
+  }>(
     `SELECT id, card_no, amount_fen, payment_source, resolution, resolved_ms FROM loads
       WHERE status = 'voided' AND resolved_ms >= ? AND resolved_ms < ?${branchClause} ORDER BY resolved_ms, id`,
     [range.startMs, range.endMs, ...branchParam],
   );
-  const pending = await tx.get<{ n: number | bigint }>(
-    `SELECT COUNT(*) AS n FROM loads WHERE status = 'pending' AND created_ms < ?${branchClause}`,
-    [range.endMs, ...branchParam],
-  );
+  const pending = await tx.get<{ n: number | bigint }>(`SELECT COUNT(*) AS n FROM loads WHERE status = 'pending' AND created_ms < ?${branchClause}`, [
+    range.endMs,
+    ...branchParam,
+  ]);
   const sources = PAYMENT_SOURCES.map((paymentSource): SourceTotals => {
     const row = loaded.find((r) => r.payment_source === paymentSource);
     const voided = voidRows.filter((r) => r.payment_source === paymentSource);
@@ -54,7 +61,14 @@ export async function tellerReport(tx: Tx, day: string, range: { startMs: number
     day,
     branch,
     sources,
-    totals: { loads: sum((s) => s.loads), loadedFen: sum((s) => s.loadedFen), voids: sum((s) => s.voids), voidedFen: sum((s) => s.voidedFen), netFen: sum((s) => s.netFen), pending: Number(pending?.n ?? 0) },
+    totals: {
+      loads: sum((s) => s.loads),
+      loadedFen: sum((s) => s.loadedFen),
+      voids: sum((s) => s.voids),
+      voidedFen: sum((s) => s.voidedFen),
+      netFen: sum((s) => s.netFen),
+      pending: Number(pending?.n ?? 0),
+    },
     voids: voidRows.map((r) => ({
       loadId: String(r.id),
       cardNo: r.card_no,

@@ -24,7 +24,16 @@
  */
 import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
-import { LIMITS, SYNC_PROTOCOL_VERSION, purchaseTacData, type BlacklistDeltaEntry, type BlacklistReason, type JournalRecord, type SyncRequest, type SyncResponse } from '../../../core/src/index.ts';
+import {
+  LIMITS,
+  SYNC_PROTOCOL_VERSION,
+  purchaseTacData,
+  type BlacklistDeltaEntry,
+  type BlacklistReason,
+  type JournalRecord,
+  type SyncRequest,
+  type SyncResponse,
+} from '#core';
 import { ACCOUNTS, postTransfer, revenueAccount, type LedgerEntry } from './ledger.ts';
 import { OPEN_TO_CARD_EVIDENCE_SQL, resolvePendingLoads } from './loads.ts';
 
@@ -228,9 +237,30 @@ export async function ingestSyncBatch(
       const i = order[k];
       const r = fresh[i];
       params.push(
-        deviceId, r.deviceSeq, STATUS_TEXT[state[i]], reason[i], r.cardNo, r.cardAction, r.operator,
-        r.deviceKind, r.resultCode, r.transactionType, r.amountFen, r.balanceBeforeFen, r.balanceAfterFen, r.offlineAtc, r.onlineAtc,
-        r.terminalId.toUpperCase(), r.tsn, r.date, r.time, r.tac.toUpperCase(), r.place, r.line, r.occurredAtMs, nowMs,
+        deviceId,
+        r.deviceSeq,
+        STATUS_TEXT[state[i]],
+        reason[i],
+        r.cardNo,
+        r.cardAction,
+        r.operator,
+        r.deviceKind,
+        r.resultCode,
+        r.transactionType,
+        r.amountFen,
+        r.balanceBeforeFen,
+        r.balanceAfterFen,
+        r.offlineAtc,
+        r.onlineAtc,
+        r.terminalId.toUpperCase(),
+        r.tsn,
+        r.date,
+        r.time,
+        r.tac.toUpperCase(),
+        r.place,
+        r.line,
+        r.occurredAtMs,
+        nowMs,
       );
     }
     await tx.run(`${JOURNAL_INSERT} ${valuesList(to - from, 24)}`, params);
@@ -272,7 +302,8 @@ export async function ingestSyncBatch(
   const withPendingLoads = new Set<string>();
   for (const part of chunks(cardNos, CHUNK)) {
     const marks = placeholders(part.length);
-    for (const row of await tx.all<{ card_no: string }>(`SELECT card_no FROM refunds WHERE status = 'paid' AND card_no IN (${marks})`, part)) refunded.add(row.card_no);
+    for (const row of await tx.all<{ card_no: string }>(`SELECT card_no FROM refunds WHERE status = 'paid' AND card_no IN (${marks})`, part))
+      refunded.add(row.card_no);
     for (const row of await tx.all<{ card_no: string; next_atc: number | bigint; max_atc: number | bigint }>(
       `SELECT card_no, next_atc, max_atc FROM card_chains WHERE card_no IN (${marks})`,
       part,
@@ -280,7 +311,10 @@ export async function ingestSyncBatch(
       chains.set(row.card_no, { next: Number(row.next_atc), max: Number(row.max_atc) });
     }
     // Pending loads, and teller voids whose MAC2 the card may still have used (loads.ts).
-    for (const row of await tx.all<{ card_no: string }>(`SELECT DISTINCT l.card_no FROM loads l WHERE l.card_no IN (${marks}) AND ${OPEN_TO_CARD_EVIDENCE_SQL}`, part)) {
+    for (const row of await tx.all<{ card_no: string }>(
+      `SELECT DISTINCT l.card_no FROM loads l WHERE l.card_no IN (${marks}) AND ${OPEN_TO_CARD_EVIDENCE_SQL}`,
+      part,
+    )) {
       withPendingLoads.add(row.card_no);
     }
   }
@@ -443,7 +477,16 @@ async function advanceOverStored(tx: Tx, cardNo: string, next: number, list: rea
   return next;
 }
 
-async function recordAnomaly(tx: Tx, kind: string, cardNo: string, atc: number, deviceId: string, deviceSeq: number, detail: string, nowMs: number): Promise<void> {
+async function recordAnomaly(
+  tx: Tx,
+  kind: string,
+  cardNo: string,
+  atc: number,
+  deviceId: string,
+  deviceSeq: number,
+  detail: string,
+  nowMs: number,
+): Promise<void> {
   await tx.run(
     `INSERT INTO money_anomalies (kind, card_no, atc, device_id, device_seq, detail, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (kind, card_no, atc, device_id, device_seq) DO NOTHING`,
@@ -491,7 +534,9 @@ async function updateDeviceState(
     }
   }
   const drained = request.journalMore === undefined ? request.records.length < LIMITS.syncBatchRecords : !request.journalMore;
-  const drainedVersion = drained ? Math.max(Number(row?.drained_blacklist_version ?? 0), request.blacklistVersion) : Number(row?.drained_blacklist_version ?? 0);
+  const drainedVersion = drained
+    ? Math.max(Number(row?.drained_blacklist_version ?? 0), request.blacklistVersion)
+    : Number(row?.drained_blacklist_version ?? 0);
   const drainedMs = drained ? nowMs : Number(row?.drained_ms ?? 0);
   await tx.run(
     `INSERT INTO device_sync_state (device_id, watermark, max_seq, drained_blacklist_version, drained_ms, last_sync_ms, quarantined_count, flagged)

@@ -4,7 +4,7 @@
  * returned, so a malformed batch is a 400 that changes nothing. Unknown extra fields are
  * ignored: the journal contract only ever adds fields at the end (forward compatibility).
  */
-import { LIMITS, SYNC_PROTOCOL_VERSION, type JournalRecord, type SyncRequest } from '../../../core/src/index.ts';
+import { LIMITS, SYNC_PROTOCOL_VERSION, type JournalRecord, type SyncRequest } from '#core';
 
 const DEVICE_KINDS = new Set(['subway-entry', 'subway-exit', 'bus', 'suburban-entry', 'suburban-exit', 'pr-entry', 'pr-exit', 'park-gate']);
 const OPERATORS = new Set(['subway', 'bus', 'pr', 'park', 'suburban']);
@@ -51,7 +51,11 @@ function checkRecordFields(r: Record<string, unknown>, need: FieldCheck): void {
   need(typeof r.cardNo === 'string' && CARD_NO.test(r.cardNo), 'cardNo', '16 digits');
   need(typeof r.cardAction === 'string' && CARD_ACTIONS.has(r.cardAction), 'cardAction', 'debit|block|none');
   const debit = r.cardAction === 'debit';
-  need(debit ? r.transactionType === 0x06 || r.transactionType === 0x09 : isInt(r.transactionType, 0, 0xff), 'transactionType', debit ? '6 or 9 for a debit' : 'byte');
+  need(
+    debit ? r.transactionType === 0x06 || r.transactionType === 0x09 : isInt(r.transactionType, 0, 0xff),
+    'transactionType',
+    debit ? '6 or 9 for a debit' : 'byte',
+  );
   need(isInt(r.amountFen, 0, LIMITS.balanceCapFen + LIMITS.overdraftLimitFen), 'amountFen', 'fen within the purse range');
   need(isInt(r.balanceBeforeFen, -LIMITS.balanceCapFen, LIMITS.balanceCapFen), 'balanceBeforeFen', 'fen within the purse range');
   need(isInt(r.balanceAfterFen, -LIMITS.balanceCapFen, LIMITS.balanceCapFen), 'balanceAfterFen', 'fen within the purse range');

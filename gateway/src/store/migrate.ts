@@ -53,11 +53,7 @@ export function sortedMigrations(list: readonly Migration[] = MIGRATIONS): Migra
 }
 
 /** Applies every pending migration; returns the ids applied by this call. */
-export async function applyMigrations(
-  driver: MigrationDriver,
-  nowMs: number,
-  list: readonly Migration[] = MIGRATIONS,
-): Promise<number[]> {
+export async function applyMigrations(driver: MigrationDriver, nowMs: number, list: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const migrations = sortedMigrations(list);
   return driver.withMigrationLock(async (exec) => {
     await exec.execScript(SCHEMA_MIGRATIONS_DDL);

@@ -149,7 +149,8 @@ export function toPostgresPlaceholders(sql: string): { text: string; count: numb
 /** Splits `?schema=` out of the URL (pg would otherwise pass it on as an unknown setting). */
 export function parseDatabaseUrl(url: string): { connectionString: string; schema: string | undefined } {
   const parsed = new URL(url);
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new Error('GATEWAY_DATABASE_URL must start with postgres:// or postgresql://');
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+    throw new Error('GATEWAY_DATABASE_URL must start with postgres:// or postgresql://');
   const schema = parsed.searchParams.get('schema') ?? undefined;
   parsed.searchParams.delete('schema');
   return { connectionString: parsed.toString(), schema: schema === '' ? undefined : schema };

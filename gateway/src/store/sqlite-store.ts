@@ -267,7 +267,13 @@ export class SqliteStore implements Store {
     if (!memory && checkpointEveryMs > 0) {
       // The writer never checkpoints inside a COMMIT; the thread does it beside it.
       this.db.pragma('wal_autocheckpoint = 0');
-      this.pendingCheckpointer = { walPath: `${options.path}-wal`, path: options.path, everyMs: checkpointEveryMs, startBytes: options.checkpointStartWalBytes ?? 4 * 1024 * 1024, groupsToCheck: 0 };
+      this.pendingCheckpointer = {
+        walPath: `${options.path}-wal`,
+        path: options.path,
+        everyMs: checkpointEveryMs,
+        startBytes: options.checkpointStartWalBytes ?? 4 * 1024 * 1024,
+        groupsToCheck: 0,
+      };
       this.maybeStartCheckpointer();
     } else {
       this.pendingCheckpointer = null;
@@ -551,8 +557,7 @@ export class SqliteStore implements Store {
             execScript: async (sql) => {
               this.db.exec(sql);
             },
-            appliedIds: async () =>
-              (this.db.prepare('SELECT id FROM schema_migrations ORDER BY id').all() as { id: number }[]).map((r) => Number(r.id)),
+            appliedIds: async () => (this.db.prepare('SELECT id FROM schema_migrations ORDER BY id').all() as { id: number }[]).map((r) => Number(r.id)),
             recordApplied: async (id, name, appliedAtMs) => {
               this.db.prepare('INSERT INTO schema_migrations (id, name, applied_ms) VALUES (?, ?, ?)').run(id, name, appliedAtMs);
             },

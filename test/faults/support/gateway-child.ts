@@ -4,8 +4,8 @@
  * `listening <url>` once it accepts connections. Killed with SIGKILL by the parent.
  *   node --import tsx test/faults/support/gateway-child.ts <db path> <admin token>
  */
-import { buildGateway } from '../../../gateway/src/app.ts';
-import { SqliteStore } from '../../../gateway/src/store/sqlite-store.ts';
+import { buildGateway } from '#gateway/app';
+import { SqliteStore } from '#gateway/store/sqlite-store';
 import { makeIssuer } from '../../purse/fixtures.ts';
 
 const [dbPath, adminToken] = process.argv.slice(2);

@@ -4,7 +4,7 @@
  * `ack <n>` for each one whose promise resolved. The parent SIGKILLs it mid-stream and checks that
  * every acknowledged transaction is in the file, whole.
  */
-import { SqliteStore } from '../../../gateway/src/store/sqlite-store.ts';
+import { SqliteStore } from '#gateway/store/sqlite-store';
 
 const store = new SqliteStore({
   path: process.argv[2],

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { buildGateway, type BuildGatewayOptions } from '../../../gateway/src/app.ts';
-import { IssuerKeyService } from '../../../gateway/src/keys/issuer-key-service.ts';
-import { generateKeySet } from '../../../gateway/src/keys/key-file.ts';
-import { SqliteStore } from '../../../gateway/src/store/sqlite-store.ts';
+import { buildGateway, type BuildGatewayOptions } from '#gateway/app';
+import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { generateKeySet } from '#gateway/keys/key-file';
+import { SqliteStore } from '#gateway/store/sqlite-store';
 
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 /** 2025-12-20 10:00 Beijing: inside the park-pass sale window. */

@@ -1,5 +1,5 @@
 /** Child process for the concurrent-start test: migrates the SQLite file given as argv[2]. */
-import { SqliteStore } from '../../../gateway/src/store/sqlite-store.ts';
+import { SqliteStore } from '#gateway/store/sqlite-store';
 
 const store = new SqliteStore({ path: process.argv[2] });
 await store.migrate();

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { BlacklistDeltaEntry, BlacklistReason } from '../../../core/src/index.ts';
-import { BlacklistIndexBuilder, INDEX_BUCKETS } from '../../../validator-firmware-sim/src/storage/blacklist-index.ts';
-import { BlacklistStore, type BlacklistAnswer } from '../../../validator-firmware-sim/src/storage/blacklist-store.ts';
-import { openDeviceDb, type DeviceDatabase } from '../../../validator-firmware-sim/src/storage/device-db.ts';
-import { DeviceStateStore } from '../../../validator-firmware-sim/src/storage/device-state-store.ts';
+import type { BlacklistDeltaEntry, BlacklistReason } from '#core';
+import { BlacklistIndexBuilder, INDEX_BUCKETS } from '#validator/storage/blacklist-index';
+import { BlacklistStore } from '#validator/storage/blacklist-store';
+import { openDeviceDb, type DeviceDatabase } from '#validator/storage/device-db';
+import { DeviceStateStore } from '#validator/storage/device-state-store';
 import { tempDir } from '../temp-db.ts';
 
 const card = (n: number | bigint): string => String(n).padStart(16, '0');
@@ -50,10 +50,10 @@ describe('BlacklistIndex (built directly)', () => {
   it('answers exactly at bucket and remainder edges, with the reason, and nothing for the neighbours', () => {
     const listed = edgeCards();
     const builder = new BlacklistIndexBuilder(listed.length);
-    listed.forEach((c, i) => builder.add(...halves(c), 1 + (i % 6)));
+    for (const [i, c] of listed.entries()) builder.add(...halves(c), 1 + (i % 6));
     const index = builder.finish();
     expect(index.size).toBe(listed.length);
-    listed.forEach((c, i) => expect(index.find(c), c).toBe(1 + (i % 6)));
+    for (const [i, c] of listed.entries()) expect(index.find(c), c).toBe(1 + (i % 6));
     const set = new Set(listed);
     for (const c of neighbours(listed)) if (!set.has(c)) expect(index.find(c), c).toBe(0);
   });
@@ -65,13 +65,14 @@ describe('BlacklistIndex (built directly)', () => {
     for (let i = 0; i < 3_000; i++) cards.push(card(3_000_099_999_999_999n - BigInt(2_999 - i) * 11n)); // bucket 30000, packed high
     for (let i = 0; i < 40; i++) cards.push(card(4_000_050_000_000_000n + BigInt(i))); // bucket 40000, consecutive mid-bucket
     const builder = new BlacklistIndexBuilder(cards.length);
-    cards.forEach((c, i) => builder.add(...halves(c), 1 + (i % 6)));
+    for (const [i, c] of cards.entries()) builder.add(...halves(c), 1 + (i % 6));
     const index = builder.finish();
-    cards.forEach((c, i) => expect(index.find(c), c).toBe(1 + (i % 6)));
+    for (const [i, c] of cards.entries()) expect(index.find(c), c).toBe(1 + (i % 6));
     const listed = new Set(cards);
     for (const c of neighbours(cards)) if (!listed.has(c)) expect(index.find(c), c).toBe(0);
     // Cards before, between and after the crowds of each bucket.
-    for (const c of ['1000000000000001', '2000099999999999', '3000000000000000', '3000099999999998', '4000000000000000', '4000099999999999']) expect(index.find(c), c).toBe(0);
+    for (const c of ['1000000000000001', '2000099999999999', '3000000000000000', '3000099999999998', '4000000000000000', '4000099999999999'])
+      expect(index.find(c), c).toBe(0);
   });
 
   it('an empty index lists nothing, in the first, a middle and the last bucket', () => {

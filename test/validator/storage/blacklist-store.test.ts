@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LIMITS, type BlacklistDeltaEntry } from '../../../core/src/index.ts';
-import { BlacklistStore, cardKey } from '../../../validator-firmware-sim/src/storage/blacklist-store.ts';
-import { openDeviceDb, type DeviceDatabase } from '../../../validator-firmware-sim/src/storage/device-db.ts';
-import { DeviceStateStore } from '../../../validator-firmware-sim/src/storage/device-state-store.ts';
+import { LIMITS, type BlacklistDeltaEntry } from '#core';
+import { BlacklistStore, cardKey } from '#validator/storage/blacklist-store';
+import { openDeviceDb, type DeviceDatabase } from '#validator/storage/device-db';
+import { DeviceStateStore } from '#validator/storage/device-state-store';
 import { tempDir } from '../temp-db.ts';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -11,7 +11,12 @@ let db: DeviceDatabase;
 let list: BlacklistStore;
 
 const card = (n: number): string => String(n).padStart(16, '0');
-const add = (version: number, cardNo: string, reason: BlacklistDeltaEntry['reason'] = 'formal-loss'): BlacklistDeltaEntry => ({ version, cardNo, op: 'add', reason });
+const add = (version: number, cardNo: string, reason: BlacklistDeltaEntry['reason'] = 'formal-loss'): BlacklistDeltaEntry => ({
+  version,
+  cardNo,
+  op: 'add',
+  reason,
+});
 const remove = (version: number, cardNo: string): BlacklistDeltaEntry => ({ version, cardNo, op: 'remove', reason: 'formal-loss' });
 
 describe.each([['with the in-memory index', 'sync'] as const, ['table only', false] as const])('BlacklistStore %s', (_name, index) => {
@@ -156,7 +161,9 @@ describe.each([['with the in-memory index', 'sync'] as const, ['table only', fal
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
     expect(list.lookup(card(1_000_000_000_000 + 99_999 * 7919))).toEqual({ listed: true, reason: 'formal-loss' });
     // Written to the report by the test log.
-    console.log(`100k delta: ${result.batches} batches, max batch ${result.maxBatchMs.toFixed(2)} ms wall, ${result.maxBatchCpuMs.toFixed(2)} ms CPU, total ${(performance.now() - t0).toFixed(0)} ms`);
+    console.log(
+      `100k delta: ${result.batches} batches, max batch ${result.maxBatchMs.toFixed(2)} ms wall, ${result.maxBatchCpuMs.toFixed(2)} ms CPU, total ${(performance.now() - t0).toFixed(0)} ms`,
+    );
   });
 
   it('property: the list equals a model set after any sequence of deltas', async () => {
@@ -214,7 +221,9 @@ describe('BlacklistStore index warm-up', () => {
     tmp = tempDir();
     db = openDeviceDb(tmp.file('device.db'));
     new DeviceStateStore(db).initialise('dev-1');
-    new BlacklistStore(db, { index: false }).bulkLoad(Array.from({ length: 3_000 }, (_, i) => ({ cardNo: card(7_000_000_000_000_000 + i), reason: 'cloned' as const, version: 1 })));
+    new BlacklistStore(db, { index: false }).bulkLoad(
+      Array.from({ length: 3_000 }, (_, i) => ({ cardNo: card(7_000_000_000_000_000 + i), reason: 'cloned' as const, version: 1 })),
+    );
     const store = new BlacklistStore(db);
     const warm = store.warmIndex(1_000);
     db.close();

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { pack, unpack } from 'msgpackr';
-import { flatRecordMatches, writeFlatRecord } from '../../../validator-firmware-sim/src/storage/journal-codec.ts';
-import { encodeJournalRecord, decodeJournalRecord } from '../../../validator-firmware-sim/src/storage/journal-store.ts';
-import type { JournalRecord } from '../../../core/src/index.ts';
+import { flatRecordMatches, writeFlatRecord } from '#validator/storage/journal-codec';
+import { encodeJournalRecord, decodeJournalRecord } from '#validator/storage/journal-store';
+import type { JournalRecord } from '#core';
 
 function sampleRecord(deviceSeq: number, overrides: Partial<JournalRecord> = {}): JournalRecord {
   return {
@@ -41,7 +41,29 @@ const scratch = new Uint8Array(16 * 1024);
 /** Numbers at every msgpack width boundary, negative ones, doubles, -0, large integers. */
 const anyNumber = fc.oneof(
   fc.integer({ min: -0x80000000, max: 0xffffffff }),
-  fc.constantFrom(0, -0, 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 0x100000000, -1, -0x20, -0x21, -0x80, -0x81, -0x8000, -0x8001, -0x80000000, -0x80000001),
+  fc.constantFrom(
+    0,
+    -0,
+    0x1f,
+    0x20,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0xffff,
+    0x10000,
+    0xffffffff,
+    0x100000000,
+    -1,
+    -0x20,
+    -0x21,
+    -0x80,
+    -0x81,
+    -0x8000,
+    -0x8001,
+    -0x80000000,
+    -0x80000001,
+  ),
   fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
   fc.double({ noNaN: false }),
 );
@@ -51,13 +73,22 @@ const anyString = fc.oneof(asciiString, fc.string({ maxLength: 40 }), fc.string(
 describe('journal codec (the tap path writes msgpack itself)', () => {
   it('writes exactly what msgpackr pack writes for flat records, or declines (-1)', () => {
     fc.assert(
-      fc.property(fc.dictionary(asciiString.filter((k) => k !== '__proto__'), fc.oneof(anyNumber, anyString, fc.boolean()), { maxKeys: 30 }), (record) => {
-        const length = writeFlatRecord(scratch, record);
-        const expected = pack(record);
-        const asciiOnly = Object.entries(record).every(([k, v]) => k.length <= 255 && /^[\x00-\x7f]*$/.test(k) && (typeof v !== 'string' || (v.length <= 255 && /^[\x00-\x7f]*$/.test(v))));
-        if (asciiOnly) expect(length).toBeGreaterThanOrEqual(0);
-        if (length >= 0) expect(Buffer.from(scratch.subarray(0, length)).equals(expected)).toBe(true);
-      }),
+      fc.property(
+        fc.dictionary(
+          asciiString.filter((k) => k !== '__proto__'),
+          fc.oneof(anyNumber, anyString, fc.boolean()),
+          { maxKeys: 30 },
+        ),
+        (record) => {
+          const length = writeFlatRecord(scratch, record);
+          const expected = pack(record);
+          const asciiOnly = Object.entries(record).every(
+            ([k, v]) => k.length <= 255 && /^[\x00-\x7f]*$/.test(k) && (typeof v !== 'string' || (v.length <= 255 && /^[\x00-\x7f]*$/.test(v))),
+          );
+          if (asciiOnly) expect(length).toBeGreaterThanOrEqual(0);
+          if (length >= 0) expect(Buffer.from(scratch.subarray(0, length)).equals(expected)).toBe(true);
+        },
+      ),
       { numRuns: 500 },
     );
   });

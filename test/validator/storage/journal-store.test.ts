@@ -1,16 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import type { JournalRecord } from '../../../core/src/index.ts';
-import { openDeviceDb, type DeviceDatabase } from '../../../validator-firmware-sim/src/storage/device-db.ts';
-import { DeviceStateStore, TSN_BLOCK } from '../../../validator-firmware-sim/src/storage/device-state-store.ts';
-import { JournalStore, journalLevel } from '../../../validator-firmware-sim/src/storage/journal-store.ts';
-import { PendingStore } from '../../../validator-firmware-sim/src/storage/pending-store.ts';
-import { FareTableStore } from '../../../validator-firmware-sim/src/storage/fare-table-store.ts';
-import { MIGRATIONS } from '../../../validator-firmware-sim/src/storage/migrations.ts';
-import { LIMITS } from '../../../core/src/index.ts';
+import type { JournalRecord } from '#core';
+import { openDeviceDb, type DeviceDatabase } from '#validator/storage/device-db';
+import { DeviceStateStore, TSN_BLOCK } from '#validator/storage/device-state-store';
+import { JournalStore, journalLevel } from '#validator/storage/journal-store';
+import { PendingStore } from '#validator/storage/pending-store';
+import { FareTableStore } from '#validator/storage/fare-table-store';
+import { MIGRATIONS } from '#validator/storage/migrations';
+import { LIMITS } from '#core';
 import { tempDir } from '../temp-db.ts';
 
-export function sampleRecord(deviceSeq: number, overrides: Partial<JournalRecord> = {}): JournalRecord {
+function sampleRecord(deviceSeq: number, overrides: Partial<JournalRecord> = {}): JournalRecord {
   return {
     deviceId: 'dev-1',
     deviceSeq,

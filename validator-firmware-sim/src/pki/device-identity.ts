@@ -78,7 +78,13 @@ export function loadDeviceIdentity(dir: string): DeviceIdentity | null {
   const path = join(dir, IDENTITY_FILE);
   if (!existsSync(path)) return null;
   const doc = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  if (doc.format !== FORMAT || typeof doc.deviceId !== 'string' || typeof doc.keyPem !== 'string' || typeof doc.certPem !== 'string' || typeof doc.caPem !== 'string') {
+  if (
+    doc.format !== FORMAT ||
+    typeof doc.deviceId !== 'string' ||
+    typeof doc.keyPem !== 'string' ||
+    typeof doc.certPem !== 'string' ||
+    typeof doc.caPem !== 'string'
+  ) {
     throw new DeviceIdentityError(`${path} is not a ${FORMAT} file`);
   }
   return describe(doc.deviceId, doc.keyPem, doc.certPem, doc.caPem, typeof doc.deviceUrl === 'string' ? doc.deviceUrl : null);
@@ -155,4 +161,3 @@ export function needsRenewal(identity: DeviceIdentity, nowMs: number): boolean {
   const lifetimeMs = identity.notAfterMs - identity.notBeforeMs;
   return identity.notAfterMs - nowMs <= lifetimeMs * RENEW_WHEN_REMAINING_SHARE;
 }
-

@@ -70,7 +70,7 @@ export function renewingMtlsFetch(dir: string, clock: () => number = Date.now): 
 export function deviceTlsFor(dbPath: string, options: { clock?: () => number } = {}): { gatewayUrl?: string; fetch?: MtlsFetch } {
   const dir = identityDirFor(dbPath);
   const identity = loadDeviceIdentity(dir);
-  if (!identity || !identity.deviceUrl) return {};
+  if (!identity?.deviceUrl) return {};
   return { gatewayUrl: identity.deviceUrl, fetch: renewingMtlsFetch(dir, options.clock) };
 }
 

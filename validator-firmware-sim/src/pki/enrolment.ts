@@ -11,7 +11,14 @@
  *   the current certificate (POST /v1/devices/{id}/certificate/renewal).
  * Errors name the gateway's problem code; no key, code or credential is put in a message.
  */
-import { createCertificateRequestAsync, installCertificate, loadDeviceIdentity, needsRenewal, type CertificateAnswer, type DeviceIdentity } from './device-identity.ts';
+import {
+  createCertificateRequestAsync,
+  installCertificate,
+  loadDeviceIdentity,
+  needsRenewal,
+  type CertificateAnswer,
+  type DeviceIdentity,
+} from './device-identity.ts';
 import { createMtlsFetch } from './mtls-fetch.ts';
 
 export class EnrolmentError extends Error {
@@ -44,7 +51,12 @@ async function answerOf<T>(res: Response, expected: number, what: string): Promi
 }
 
 /** Operator step: a one-time enrolment code for a registered device. */
-export async function requestEnrolmentCode(gatewayUrl: string, operatorToken: string, deviceId: string, fetchFn: typeof fetch = fetch): Promise<{ enrolmentCode: string; expiresMs: number }> {
+export async function requestEnrolmentCode(
+  gatewayUrl: string,
+  operatorToken: string,
+  deviceId: string,
+  fetchFn: typeof fetch = fetch,
+): Promise<{ enrolmentCode: string; expiresMs: number }> {
   const res = await fetchFn(`${trimUrl(gatewayUrl)}/v1/devices/${encodeURIComponent(deviceId)}/enrolment`, {
     method: 'POST',
     headers: { authorization: `Bearer ${operatorToken}` },

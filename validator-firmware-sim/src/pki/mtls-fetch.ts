@@ -71,7 +71,12 @@ export function createMtlsFetch(identity: DeviceIdentity | (() => DeviceIdentity
         reject(signal.reason ?? new Error('aborted'));
         return;
       }
-      const req = httpsRequest(url, { method: init.method ?? 'GET', headers, agent: agentFor(id), servername: /^[0-9.]+$|:/.test(url.hostname) ? undefined : url.hostname });
+      const req = httpsRequest(url, {
+        method: init.method ?? 'GET',
+        headers,
+        agent: agentFor(id),
+        servername: /^[0-9.]+$|:/.test(url.hostname) ? undefined : url.hostname,
+      });
       const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('request aborted'));
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (error) => {

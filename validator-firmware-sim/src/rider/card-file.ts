@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
-import { CardSimulator, encodeCardImage, parseCardImage, type CardImage, type TransactionProof } from '../../../core/src/index.ts';
+import { CardSimulator, encodeCardImage, parseCardImage, type CardImage, type TransactionProof } from '#core';
 import { PersistentCard } from './card-wallet.ts';
 
 function writeAtomic(path: string, bytes: Uint8Array): void {

@@ -20,7 +20,7 @@ import {
   type CardRecordKind,
   type CardResponse,
   type TransactionProof,
-} from '../../../core/src/index.ts';
+} from '#core';
 
 export class CardWallet {
   private readonly db: Database.Database;
@@ -30,7 +30,9 @@ export class CardWallet {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec('CREATE TABLE IF NOT EXISTS cards (card_no TEXT PRIMARY KEY, image BLOB NOT NULL, proofs BLOB NOT NULL, updated_at_ms INTEGER NOT NULL) WITHOUT ROWID');
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS cards (card_no TEXT PRIMARY KEY, image BLOB NOT NULL, proofs BLOB NOT NULL, updated_at_ms INTEGER NOT NULL) WITHOUT ROWID',
+    );
   }
 
   put(image: CardImage, proofs: readonly TransactionProof[] = []): void {
@@ -38,7 +40,12 @@ export class CardWallet {
       .prepare(
         'INSERT INTO cards (card_no, image, proofs, updated_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT (card_no) DO UPDATE SET image = excluded.image, proofs = excluded.proofs, updated_at_ms = excluded.updated_at_ms',
       )
-      .run(image.cardNo, Buffer.from(encodeCardImage(image)), pack(proofs.map((p) => ({ ...p, mac: Buffer.from(p.mac), tac: Buffer.from(p.tac) }))), Date.now());
+      .run(
+        image.cardNo,
+        Buffer.from(encodeCardImage(image)),
+        pack(proofs.map((p) => ({ ...p, mac: Buffer.from(p.mac), tac: Buffer.from(p.tac) }))),
+        Date.now(),
+      );
   }
 
   has(cardNo: string): boolean {

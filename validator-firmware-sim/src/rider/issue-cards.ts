@@ -5,7 +5,7 @@
  * card's TAC). The card then goes into the wallet; the back office knows its balance.
  */
 import { randomBytes } from 'node:crypto';
-import { CardSimulator, SW, algorithmFromId, parseCardImage, parseLoadInit, transactionDateBytes, transactionTimeBytes, type CipherAlgorithm } from '../../../core/src/index.ts';
+import { CardSimulator, SW, algorithmFromId, parseCardImage, parseLoadInit, transactionDateBytes, transactionTimeBytes, type CipherAlgorithm } from '#core';
 import type { CardWallet } from './card-wallet.ts';
 
 /** The counter terminal the loads are made at (6 bytes, hex). */
@@ -22,8 +22,13 @@ export interface IssueOptions {
   fetch?: typeof fetch;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the gateway's JSON answers, read field by field by this rider tool
 async function call(fetchFn: typeof fetch, url: string, token: string, body: unknown, what: string, extra: Record<string, string> = {}): Promise<any> {
-  const res = await fetchFn(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...extra }, body: JSON.stringify(body) });
+  const res = await fetchFn(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...extra },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   if (res.status >= 300) throw new Error(`${what}: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);
@@ -71,21 +76,41 @@ export function loadRequestFromCard(card: CardSimulator, cardNo: string, amountF
 }
 
 /** Issues one card (and loads `amountFen` on it) and puts it into the wallet; returns its number. */
-export async function issueCardIntoWallet(wallet: CardWallet, options: IssueOptions, counterToken?: string): Promise<{ cardNo: string; counterToken: string | undefined }> {
+export async function issueCardIntoWallet(
+  wallet: CardWallet,
+  options: IssueOptions,
+  counterToken?: string,
+): Promise<{ cardNo: string; counterToken: string | undefined }> {
   const fetchFn = options.fetch ?? fetch;
   const base = options.gatewayUrl.replace(/\/+$/, '');
   const issued = await call(
     fetchFn,
     `${base}/v1/cards`,
     options.operatorToken,
-    { holderName: options.holderName ?? 'Rider', socialSecurityNo: '11010119900307123X', profile: 'adult', ...(options.algorithm ? { algorithm: options.algorithm } : {}) },
+    {
+      holderName: options.holderName ?? 'Rider',
+      socialSecurityNo: '11010119900307123X',
+      profile: 'adult',
+      ...(options.algorithm ? { algorithm: options.algorithm } : {}),
+    },
     'issue card',
   );
   const cardNo = issued.card.cardNo as string;
-  const card = new CardSimulator(parseCardImage(Uint8Array.from(Buffer.from(issued.cardImage, 'hex'))), options.random ?? (() => new Uint8Array(randomBytes(4))));
+  const card = new CardSimulator(
+    parseCardImage(Uint8Array.from(Buffer.from(issued.cardImage, 'hex'))),
+    options.random ?? (() => new Uint8Array(randomBytes(4))),
+  );
   let counter = counterToken;
   if (options.amountFen > 0) {
-    counter ??= (await call(fetchFn, `${base}/v1/auth/tokens`, options.operatorToken, { role: 'counter', label: 'validator rider tool', branchId: 'branch-01' }, 'counter token')).token as string;
+    counter ??= (
+      await call(
+        fetchFn,
+        `${base}/v1/auth/tokens`,
+        options.operatorToken,
+        { role: 'counter', label: 'validator rider tool', branchId: 'branch-01' },
+        'counter token',
+      )
+    ).token as string;
     const body = loadRequestFromCard(card, cardNo, options.amountFen, COUNTER_TERMINAL_ID);
     const load = await call(fetchFn, `${base}/v1/loads`, counter as string, body, 'load', { 'idempotency-key': `rider-load-${cardNo}` });
     const credit = card.creditForLoad(transactionDateBytes(load.date), transactionTimeBytes(load.time), Buffer.from(load.mac2, 'hex'));

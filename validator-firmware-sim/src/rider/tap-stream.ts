@@ -53,7 +53,8 @@ export function parseTapLine(line: string, index: number, lineNo: number): Scrip
   const stop = v.stop === undefined ? null : v.stop;
   if (stop !== null && (!Number.isInteger(stop) || (stop as number) < 0)) throw new TapStreamError(`line ${lineNo}: "stop" must be a stop index`);
   const tear = v.tear === undefined ? null : v.tear;
-  if (tear !== null && tear !== 'before-write' && tear !== 'after-write') throw new TapStreamError(`line ${lineNo}: "tear" must be before-write or after-write`);
+  if (tear !== null && tear !== 'before-write' && tear !== 'after-write')
+    throw new TapStreamError(`line ${lineNo}: "tear" must be before-write or after-write`);
   return { index, card: card as string | null, cardImage: cardImage as string | null, atMs, stop: stop as number | null, tear: tear as ScriptedTap['tear'] };
 }
 

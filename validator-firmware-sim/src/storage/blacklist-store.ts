@@ -18,9 +18,9 @@
  * most one batch (DOMAIN.md section 6; the device must never stall a gate).
  */
 import type { Statement } from 'better-sqlite3';
-import { LIMITS, type BlacklistDeltaEntry, type BlacklistReason } from '../../../core/src/index.ts';
+import { LIMITS, type BlacklistDeltaEntry, type BlacklistReason } from '#core';
 import { checkpointDeviceDb, type DeviceDatabase } from './device-db.ts';
-import { BlacklistIndex, BlacklistIndexBuilder, indexCode, type IndexBuffers } from './blacklist-index.ts';
+import { type BlacklistIndex, BlacklistIndexBuilder, indexCode, type IndexBuffers } from './blacklist-index.ts';
 
 /** Stable storage codes of the reasons (never renumber). */
 const REASON_CODES: Readonly<Record<BlacklistReason, number>> = {
@@ -41,10 +41,7 @@ export type BlacklistAnswer = { listed: false } | { listed: true; reason: Blackl
 
 const NOT_LISTED: BlacklistAnswer = Object.freeze({ listed: false });
 const LISTED: Readonly<Record<BlacklistReason, BlacklistAnswer>> = Object.freeze(
-  Object.fromEntries(Object.keys(REASON_CODES).map((r) => [r, Object.freeze({ listed: true, reason: r })])) as Record<
-    BlacklistReason,
-    BlacklistAnswer
-  >,
+  Object.fromEntries(Object.keys(REASON_CODES).map((r) => [r, Object.freeze({ listed: true, reason: r })])) as Record<BlacklistReason, BlacklistAnswer>,
 );
 
 const CARD_NO = /^[0-9]{16}$/;
@@ -377,7 +374,9 @@ export class BlacklistStore {
   private scanChunk(after: bigint, limit: number): bigint | null {
     const sink = indexSink(this.db);
     this.scan ??= this.db
-      .prepare(`SELECT count(${FILL_FUNCTION}(card / 100000000, card % 100000000, reason)) FROM (SELECT card, reason FROM blacklist WHERE card > ? ORDER BY card LIMIT ?)`)
+      .prepare(
+        `SELECT count(${FILL_FUNCTION}(card / 100000000, card % 100000000, reason)) FROM (SELECT card, reason FROM blacklist WHERE card > ? ORDER BY card LIMIT ?)`,
+      )
       .pluck() as Statement<[bigint, number], number>;
     sink.target = this.builder;
     sink.rows = 0;
@@ -477,11 +476,13 @@ export class BlacklistStore {
       if (entry.op === 'add' && (typeof entry.reason !== 'string' || !Object.hasOwn(REASON_CODES, entry.reason))) {
         return { index: i, detail: `reason ${JSON.stringify(entry.reason)} is unknown` };
       }
-      if (!Number.isSafeInteger(entry.version) || (entry.version as number) < 1) return { index: i, detail: `version ${String(entry.version)} is not a version` };
+      if (!Number.isSafeInteger(entry.version) || (entry.version as number) < 1)
+        return { index: i, detail: `version ${String(entry.version)} is not a version` };
       // The contract says strictly increasing; equal versions are tolerated (a set operation
       // applied twice is harmless), a version going backwards is corruption.
       if ((entry.version as number) < previous) return { index: i, detail: `version ${entry.version} goes backwards after ${previous}` };
-      if ((entry.version as number) > delta.toVersion) return { index: i, detail: `version ${entry.version} is above the delta's toVersion ${delta.toVersion}` };
+      if ((entry.version as number) > delta.toVersion)
+        return { index: i, detail: `version ${entry.version} is above the delta's toVersion ${delta.toVersion}` };
       previous = entry.version as number;
     }
     return null;

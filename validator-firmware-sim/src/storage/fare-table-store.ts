@@ -10,20 +10,22 @@ export class FareTableStore {
   /** Stores a version and makes it current, if it is newer than the current one. Returns true when installed. */
   install(version: number, json: string, nowMs: number): boolean {
     if (!Number.isSafeInteger(version) || version < 1) throw new RangeError(`fare table version ${version} is not a version`);
-    return this.db.transaction(() => {
-      const current = this.db.prepare('SELECT fare_table_version FROM device_state WHERE id = 1').pluck().get() as number | undefined;
-      if (current === undefined) throw new Error('device_state is missing');
-      if (version <= current) return false;
-      this.db.prepare('INSERT INTO fare_tables (version, json, installed_at_ms) VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING').run(version, json, nowMs);
-      this.db.prepare('UPDATE device_state SET fare_table_version = ? WHERE id = 1').run(version);
-      return true;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const current = this.db.prepare('SELECT fare_table_version FROM device_state WHERE id = 1').pluck().get() as number | undefined;
+        if (current === undefined) throw new Error('device_state is missing');
+        if (version <= current) return false;
+        this.db.prepare('INSERT INTO fare_tables (version, json, installed_at_ms) VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING').run(version, json, nowMs);
+        this.db.prepare('UPDATE device_state SET fare_table_version = ? WHERE id = 1').run(version);
+        return true;
+      })
+      .immediate();
   }
 
   current(): { version: number; json: string } | null {
-    const row = this.db
-      .prepare('SELECT f.version, f.json FROM fare_tables f JOIN device_state s ON s.id = 1 AND f.version = s.fare_table_version')
-      .get() as { version: number; json: string } | undefined;
+    const row = this.db.prepare('SELECT f.version, f.json FROM fare_tables f JOIN device_state s ON s.id = 1 AND f.version = s.fare_table_version').get() as
+      | { version: number; json: string }
+      | undefined;
     return row ?? null;
   }
 

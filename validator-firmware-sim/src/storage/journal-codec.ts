@@ -96,7 +96,7 @@ export function writeFlatRecord(out: Uint8Array, record: object): number {
   let size = 0;
   for (const key in values) {
     // msgpackr's own rule for which keys it writes.
-    if (typeof values.hasOwnProperty === 'function' && !Object.prototype.hasOwnProperty.call(values, key)) continue;
+    if (typeof values.hasOwnProperty === 'function' && !Object.hasOwn(values, key)) continue;
     if (pos + JOURNAL_ENTRY_MAX_BYTES > out.length) return -1;
     pos = writeAscii(out, pos, key);
     if (pos < 0) return -1;
@@ -196,11 +196,7 @@ function numberAt(bytes: Uint8Array, pos: number): boolean {
  * holds `deviceSeq`, `amountFen` and `cardNo` equal to the record's. False when they differ or the
  * bytes are not such a map (truncated, nested, an unknown type): a failed encoding.
  */
-export function flatRecordMatches(
-  bytes: Uint8Array,
-  length: number,
-  record: { deviceSeq: number; amountFen: number; cardNo: string },
-): boolean {
+export function flatRecordMatches(bytes: Uint8Array, length: number, record: { deviceSeq: number; amountFen: number; cardNo: string }): boolean {
   let pos: number;
   let count: number;
   const t = bytes[0];

@@ -5,7 +5,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { pack, unpack } from 'msgpackr';
-import { LIMITS, type JournalRecord } from '../../../core/src/index.ts';
+import { LIMITS, type JournalRecord } from '#core';
 import type { DeviceDatabase } from './device-db.ts';
 import { JOURNAL_ENTRY_MAX_BYTES, flatRecordMatches, writeFlatRecord } from './journal-codec.ts';
 
@@ -93,18 +93,20 @@ export class JournalStore {
 
   /** Marks sequences acknowledged (idempotent); returns how many rows changed state. */
   markAcknowledged(acknowledged: readonly number[], quarantined: readonly number[], watermark: number, nowMs: number): number {
-    return this.db.transaction(() => {
-      let changed = 0;
-      for (const seq of acknowledged) changed += this.ack.run(seq).changes;
-      for (const seq of quarantined) {
-        changed += this.ack.run(seq).changes;
-        this.quarantine.run(seq);
-      }
-      this.db
-        .prepare('UPDATE device_state SET unacked_count = unacked_count - ?, watermark = MAX(watermark, ?), last_sync_at_ms = ? WHERE id = 1')
-        .run(changed, watermark, nowMs);
-      return changed;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        let changed = 0;
+        for (const seq of acknowledged) changed += this.ack.run(seq).changes;
+        for (const seq of quarantined) {
+          changed += this.ack.run(seq).changes;
+          this.quarantine.run(seq);
+        }
+        this.db
+          .prepare('UPDATE device_state SET unacked_count = unacked_count - ?, watermark = MAX(watermark, ?), last_sync_at_ms = ? WHERE id = 1')
+          .run(changed, watermark, nowMs);
+        return changed;
+      })
+      .immediate();
   }
 
   /** Deletes acknowledged rows below `beforeSeq` (space reclaim); unacknowledged rows are never pruned. */

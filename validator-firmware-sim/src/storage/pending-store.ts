@@ -5,7 +5,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { pack, unpack } from 'msgpackr';
-import type { PendingPurchase } from '../../../core/src/index.ts';
+import type { PendingPurchase } from '#core';
 import type { DeviceDatabase } from './device-db.ts';
 
 const BYTES_FIELDS = ['cardSerial', 'cardRandom'] as const;

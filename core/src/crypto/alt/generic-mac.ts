@@ -30,13 +30,7 @@ export function genericMacAlgorithm1(encrypt: BlockEncrypt, key: Uint8Array, iv:
 }
 
 /** MAC algorithm 3 (retail MAC) with DES: H_q under K_left, then D_K_right, then E_K_left. */
-export function genericMacAlgorithm3(
-  desEncrypt: BlockEncrypt,
-  desDecrypt: BlockEncrypt,
-  key16: Uint8Array,
-  iv8: Uint8Array,
-  data: Uint8Array,
-): Uint8Array {
+export function genericMacAlgorithm3(desEncrypt: BlockEncrypt, desDecrypt: BlockEncrypt, key16: Uint8Array, iv8: Uint8Array, data: Uint8Array): Uint8Array {
   const left = key16.slice(0, 8);
   const right = key16.slice(8, 16);
   const h = cbcLastBlock(desEncrypt, left, iv8, data, 8);

@@ -77,8 +77,9 @@ export function nodeTransactionMac(sessionKey: Uint8Array, data: Uint8Array, alg
   const padded = new Uint8Array((Math.floor(data.length / blockSize) + 1) * blockSize);
   padded.set(data);
   padded[data.length] = 0x80;
-  const last = algorithm === 'sm4'
-    ? nodeCbcMacLastBlock('sm4-cbc', sessionKey, new Uint8Array(16), padded)
-    : nodeCbcMacLastBlock('des-ede-cbc', doubled(sessionKey), new Uint8Array(8), padded);
+  const last =
+    algorithm === 'sm4'
+      ? nodeCbcMacLastBlock('sm4-cbc', sessionKey, new Uint8Array(16), padded)
+      : nodeCbcMacLastBlock('des-ede-cbc', doubled(sessionKey), new Uint8Array(8), padded);
   return last.slice(0, 4);
 }
