@@ -162,9 +162,11 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   // First of the onRequest hooks: a query string the gateway cannot read is a 400 whoever calls;
   // JSON bodies must be UTF-8.
   installTransportProblems(app);
-  // Before the auth hook: with a device CA, sync is refused here whatever the credential.
-  installDevicePki(app, options.devicePki);
+  // Authentication first: a request without a credential is 401 on every protected route and
+  // learns nothing about the deployment. Then, with a device CA, an authenticated sync on this
+  // listener is pointed to the mutual-TLS device port.
   registerAuthHook(app, { adminToken: options.adminToken });
+  installDevicePki(app, options.devicePki);
 
   // Audit every state-changing request of operators and counters, whatever its outcome. onSend,
   // awaited: the answer leaves only once its entry is committed (it joins the store's group

@@ -3,9 +3,11 @@
  * enrolment code lifetime), where devices reach the mutual-TLS listener, and the one issuing
  * path shared by enrolment (main API) and renewal (device listener).
  *
- * `installDevicePki(app, pki)` is called by buildGateway before the auth hook: it decorates
+ * `installDevicePki(app, pki)` is called by buildGateway after the auth hook: it decorates
  * `app.devicePki` and, when a CA is configured, answers the main API's sync route with a
- * problem that points to the device port (validators sync only over mutual TLS then).
+ * problem that points to the device port (validators sync only over mutual TLS then). Only
+ * authenticated callers get that answer: without a credential the auth hook's 401 comes first,
+ * and tells nothing about the deployment.
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError, registerErrorCodes } from '../http/problem.ts';
