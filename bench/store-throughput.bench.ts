@@ -41,7 +41,7 @@ import type { BenchContext, SuiteResult } from './harness.ts';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import { PostgresStore } from '#gateway/store/postgres-store';
 import type { Store } from '#gateway/store/store-port';
-import { IssuerKeyService, type MasterKeySet } from '#gateway/keys/issuer-key-service';
+import { IssuerKeyService, type MasterKeySet } from '#issuer/issuer-key-service';
 import { authorizeLoad, requestHash, withIdempotency, type LoadRequest, type MoneyCaller } from '#gateway/services/loads';
 import { ingestSyncBatch, type SyncDeps } from '#gateway/services/sync-ingest';
 import { checkSyncRequest } from '#gateway/services/sync-record-guard';

@@ -32,7 +32,7 @@ import {
 } from '#core';
 import type { BenchContext, SuiteResult } from './harness.ts';
 import { SqliteStore } from '#gateway/store/sqlite-store';
-import { DEFAULT_TAC_KEY_CACHE_CARDS, IssuerKeyService, type MasterKeySet } from '#gateway/keys/issuer-key-service';
+import { DEFAULT_TAC_KEY_CACHE_CARDS, IssuerKeyService, type MasterKeySet } from '#issuer/issuer-key-service';
 import { ingestSyncBatch, type SyncDeps } from '#gateway/services/sync-ingest';
 import { checkSyncRequest } from '#gateway/services/sync-record-guard';
 import { addBlacklistEntry, blacklistDeltaSince } from '#gateway/services/blacklist';

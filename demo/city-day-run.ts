@@ -31,7 +31,7 @@ import {
   type HolderProfile,
 } from '#core';
 import { buildGateway, DEFAULT_SUBWAY_NETWORK_CSV } from '#gateway/app';
-import { IssuerKeyService, type MasterKeySet } from '#gateway/keys/issuer-key-service';
+import { IssuerKeyService, type MasterKeySet } from '#issuer/issuer-key-service';
 import { openDevicePki, startDevicePkiListener } from '#gateway/pki/start-device-pki';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import type { DeviceTapResult } from '#validator/device';

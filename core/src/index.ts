@@ -9,6 +9,7 @@ export * from './crypto/algorithm.ts';
 export * from './card/card-image.ts';
 export * from './ports/card-port.ts';
 export * from './ports/psam-port.ts';
+export * from './ports/issuer-key-requests.ts';
 export * from './tap/journal-record.ts';
 export * from './purse/purchase-types.ts';
 export * from './sync/sync-messages.ts';

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { buildGateway } from './app.ts';
 import { newToken } from './auth/tokens.ts';
 import { readConfig } from './config.ts';
-import { issuerKeyServiceFromFile } from './keys/key-file.ts';
+import { issuerKeyServiceFromFile } from '#issuer/key-file';
 import { createStore } from './store/create-store.ts';
 import { readPkiConfig } from './pki/pki-config.ts';
 import { devicePkiFromConfig, startDevicePkiListener } from './pki/start-device-pki.ts';

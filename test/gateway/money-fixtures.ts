@@ -26,7 +26,7 @@ import {
 import { buildGateway, type BuildGatewayOptions } from '#gateway/app';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import type { Store } from '#gateway/store/store-port';
-import type { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import type { IssuerKeyService } from '#issuer/issuer-key-service';
 import { beijingDateTime } from '#gateway/services/money-time';
 import { reconcile } from '#gateway/services/ledger';
 import { makeIssuer, makePsam, seededRandom } from '../purse/fixtures.ts';

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeCardNo, purchaseTacData, type CipherAlgorithm, type JournalRecord, type SyncResponse } from '#core';
 import { SqliteStore } from '#gateway/store/sqlite-store';
-import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { IssuerKeyService } from '#issuer/issuer-key-service';
 import { ingestSyncBatch, type SyncDeps } from '#gateway/services/sync-ingest';
 import { checkSyncRequest } from '#gateway/services/sync-record-guard';
 import { addBlacklistEntry, blacklistDeltaSince } from '#gateway/services/blacklist';

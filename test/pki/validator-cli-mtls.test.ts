@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGateway } from '#gateway/app';
-import { serializeKeyFile } from '#gateway/keys/key-file';
+import { serializeKeyFile } from '#issuer/key-file';
 import { ensureDeviceCa } from '#gateway/pki/device-ca';
 import { startDeviceListener, type StartedDeviceListener } from '#gateway/pki/device-listener';
 import { makeDevicePki } from '#gateway/pki/device-pki';

@@ -3,7 +3,7 @@
  * tests too). Nothing here is random: the card's randomness is a seeded generator.
  */
 import { CardSimulator, cardSerialFromCardNo, diversifyKey, tacSessionKey, transactionMac, type CardImage, type CipherAlgorithm } from '#core';
-import { IssuerKeyService, type MasterKeySet } from '#gateway/keys/issuer-key-service';
+import { IssuerKeyService, type MasterKeySet } from '#issuer/issuer-key-service';
 import { SoftwarePsam } from '#validator/psam';
 
 export const ALGORITHMS: readonly CipherAlgorithm[] = ['3des', 'sm4'];

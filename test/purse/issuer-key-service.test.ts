@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bytesToHex, cardSerialFromCardNo, diversifyKey, purchaseTacData, runPurchase, validateCardImage } from '#core';
-import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
-import { KeyFileError, issuerKeyServiceFromFile, loadOrCreateDevKeyFile, parseKeyFile, rotateDevKeyFile } from '#gateway/keys/key-file';
+import { IssuerKeyService } from '#issuer/issuer-key-service';
+import { KeyFileError, issuerKeyServiceFromFile, loadOrCreateDevKeyFile, parseKeyFile, rotateDevKeyFile } from '#issuer/key-file';
 import { ALGORITHMS, TERMINAL_ID, TEST_CARD_NO, makeCard, makeIssuer, makePsam, testKeySets } from './fixtures.ts';
 
 const dirs: string[] = [];

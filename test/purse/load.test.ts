@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SW, bytesToHex, completeLoad, initializeLoad, loadTacData, recoverLoad, type LoadInit } from '#core';
-import type { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import type { IssuerKeyService } from '#issuer/issuer-key-service';
 import { ALGORITHMS, LOAD_TERMINAL_ID, TEST_CARD_NO, effective, makeCard, makeIssuer } from './fixtures.ts';
 import type { CardSimulator } from '#core';
 

@@ -307,7 +307,7 @@ describe.each(ALGORITHMS)('purchase tearing and recovery (%s)', (algorithm) => {
 
 // ---- local helpers --------------------------------------------------------------------------
 import { CardSimulator, type CardImage } from '#core';
-import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { IssuerKeyService } from '#issuer/issuer-key-service';
 import { makeCardImage, seededRandom, testKeySets } from './fixtures.ts';
 import type { TransactionProof } from '#core';
 

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeCardNo, purchaseTacData, type CipherAlgorithm } from '#core';
-import { DEFAULT_TAC_KEY_CACHE_CARDS, IssuerKeyService } from '#gateway/keys/issuer-key-service';
+import { DEFAULT_TAC_KEY_CACHE_CARDS, IssuerKeyService } from '#issuer/issuer-key-service';
 import { genuineTacFromMaster, testKeySets } from './fixtures.ts';
 
 const MASTER = testKeySets();

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serializeKeyFile } from '#gateway/keys/key-file';
+import { serializeKeyFile } from '#issuer/key-file';
 import { CardWallet } from '#validator/rider/card-wallet';
 import { readCardFile, writeCardFile } from '#validator/rider/card-file';
 import { testKeySets } from '../purse/fixtures.ts';

@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { effectiveBalanceFen } from '#core';
-import { serializeKeyFile } from '#gateway/keys/key-file';
+import { serializeKeyFile } from '#issuer/key-file';
 import { Device } from '#validator/device';
 import { psamFilePath, readPsamFile } from '#validator/psam-file';
 import { CardWallet } from '#validator/rider/card-wallet';

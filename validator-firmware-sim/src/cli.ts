@@ -18,8 +18,8 @@ import {
   type Operator,
 } from '#core';
 import { defaultSubwayNetworkCsv } from '#tools/shared-data';
-import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
-import { readKeyFile } from '#gateway/keys/key-file';
+import { IssuerKeyService } from '#issuer/issuer-key-service';
+import { readKeyFile } from '#issuer/key-file';
 import { Device, initDevice, type DeviceTapResult } from './device.ts';
 import { DEVICE_KINDS, isDeviceKind, terminalIdFor, type DeviceProfile } from './device-profile.ts';
 import { registerDevice } from './gateway-admin.ts';

@@ -1,45 +1,13 @@
 /**
  * The gateway reaches keys only through this port (ARCHITECTURE habit 7). The software
- * implementation (issuer-key-service.ts) holds the master keys; an HSM adapter would too.
+ * implementation (issuer/src/issuer-key-service.ts, which answers it structurally: issuer/ never
+ * imports the gateway) holds the master keys; an HSM adapter would too.
  * No method returns a master key or a diversified card key except `personalizeCard`, which
  * is how a card's secure element is loaded at issuance (the card image goes to the card).
  */
-import type { CardImage, CardView, CipherAlgorithm } from '#core';
+import type { CardImage, CardView, LoadAuthorizationRequest, PersonalizeRequest, TacCheck } from '#core';
 
-export interface PersonalizeRequest {
-  cardNo: string;
-  issuerCode: string;
-  generation: 1 | 2 | 3;
-  profile: 'adult' | 'student' | 'senior';
-  algorithm: CipherAlgorithm;
-  expiryDate: number;
-  overdraftLimitFen: number;
-  transitOpened: boolean;
-  suburbanOpened: boolean;
-}
-
-export interface LoadAuthorizationRequest {
-  cardNo: string;
-  keyVersion: number;
-  algorithm: CipherAlgorithm;
-  cardRandom: Uint8Array;
-  onlineAtc: number;
-  balanceBeforeFen: number;
-  amountFen: number;
-  terminalId: Uint8Array;
-  mac1: Uint8Array;
-  date: number;
-  time: number;
-}
-
-export interface TacCheck {
-  cardNo: string;
-  keyVersion: number;
-  algorithm: CipherAlgorithm;
-  /** The exact bytes the TAC covers (purchase or load layout of DOMAIN.md section 3). */
-  data: Uint8Array;
-  tac: Uint8Array;
-}
+export type { LoadAuthorizationRequest, PersonalizeRequest, TacCheck } from '#core';
 
 export interface IssuerKeysPort {
   /** Current master-key version used for new cards. */

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildGateway, type BuildGatewayOptions } from '#gateway/app';
-import { IssuerKeyService } from '#gateway/keys/issuer-key-service';
-import { generateKeySet } from '#gateway/keys/key-file';
+import { IssuerKeyService } from '#issuer/issuer-key-service';
+import { generateKeySet } from '#issuer/key-file';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';

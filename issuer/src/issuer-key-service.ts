@@ -1,8 +1,10 @@
 /**
  * The issuer's key service (software HSM): holds the master keys of every key version and
- * answers only with MACs, verdicts and — at issuance — a personalised card image
- * (IssuerKeysPort). Cards carry their key version, so rotation is: add a version, make it
- * current for new cards, keep the old ones for cards already in the field.
+ * answers only with MACs, verdicts and — at issuance — a personalised card image. It satisfies
+ * the gateway's IssuerKeysPort (gateway/src/keys/issuer-keys-port.ts) structurally: issuer/
+ * does not import the gateway (test/architecture/folder-boundaries.test.ts). Cards carry their
+ * key version, so rotation is: add a version, make it current for new cards, keep the old ones
+ * for cards already in the field.
  */
 import {
   APPLICATION_UNBLOCK_HEADER,
@@ -34,9 +36,11 @@ import {
   type CardImage,
   type CardView,
   type CipherAlgorithm,
+  type LoadAuthorizationRequest,
+  type PersonalizeRequest,
+  type TacCheck,
   type TransactionMacKey,
 } from '#core';
-import type { IssuerKeysPort, LoadAuthorizationRequest, PersonalizeRequest, TacCheck } from './issuer-keys-port.ts';
 
 /** The five master keys of one key version (16 bytes each). */
 export interface MasterKeySet {
@@ -87,7 +91,7 @@ function copyKeySet(version: number, set: MasterKeySet): MasterKeySet {
   return out;
 }
 
-export class IssuerKeyService implements IssuerKeysPort {
+export class IssuerKeyService {
   readonly currentKeyVersion: number;
   readonly #keySets: Map<number, MasterKeySet>;
   /**
