@@ -23,6 +23,7 @@ import {
   requireCard,
   type CardRow,
 } from '../services/cards.ts';
+import { requireCalendarDate } from '../services/card-rules.ts';
 import { currentLossReport } from '../services/loss-reports.ts';
 import { authorisedWriteSchema, cardSchema } from './card-schemas.ts';
 
@@ -139,6 +140,7 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const principal = requirePrincipal(request);
       const body = request.body;
+      if (body.expiryDate !== undefined) requireCalendarDate(body.expiryDate, 'expiryDate');
       const overdraftLimitFen = body.overdraftLimit === undefined ? LIMITS.overdraftLimitFen : parseWireYuan(body.overdraftLimit, 'overdraftLimit', 100_000);
       // The slow KDF runs before the transaction so it never holds the store's write lock.
       const passwordHash = await hashPassword(initialServicePassword(body.socialSecurityNo), policies.passwordKdf);
@@ -322,6 +324,7 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const principal = requirePrincipal(request);
+      if (request.body?.expiryDate !== undefined) requireCalendarDate(request.body.expiryDate, 'expiryDate');
       const nowMs = clock();
       const result = await store.transaction(async (tx) => {
         const { oldCard, issued } = await replaceCard(
