@@ -35,8 +35,20 @@ export interface GatewayPolicies {
   lossExpiryIntervalMs: number;
   /** Issuer code written on new cards (4 hex digits). */
   issuerCode: string;
-  /** Leading digits of generated card numbers (makeCardNo). */
+  /** Leading digits of generated card numbers (makeCardNo): always one of the issuer's own ranges. */
   cardNoPrefix: string;
+  /**
+   * The issuer's own card-number ranges besides cardNoPrefix (prefixes, e.g. an older range).
+   * Numbers in its own ranges carry a Luhn check digit: an explicit number there with a wrong
+   * digit is refused (400 card-number-check-digit). Default none.
+   */
+  ownCardNoPrefixes?: readonly string[];
+  /**
+   * Ranges the issuer personalises without numbering them (assigned elsewhere, no check digit):
+   * an explicit number is accepted when it is 16 digits with one of these prefixes. A number in
+   * no own or other range is refused (400 card-number-out-of-range). Default none.
+   */
+  otherCardNoPrefixes?: readonly string[];
 }
 
 export interface GatewayContext {

@@ -23,7 +23,7 @@ import {
   requireCard,
   type CardRow,
 } from '../services/cards.ts';
-import { requireCalendarDate } from '../services/card-rules.ts';
+import { requireIssuableCardNo, requireUnexpired } from '../services/card-rules.ts';
 import { currentLossReport } from '../services/loss-reports.ts';
 import { authorisedWriteSchema, cardSchema } from './card-schemas.ts';
 
@@ -140,7 +140,8 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const principal = requirePrincipal(request);
       const body = request.body;
-      if (body.expiryDate !== undefined) requireCalendarDate(body.expiryDate, 'expiryDate');
+      if (body.cardNo !== undefined) requireIssuableCardNo(body.cardNo, policies);
+      if (body.expiryDate !== undefined) requireUnexpired(body.expiryDate, 'expiryDate', clock());
       const overdraftLimitFen = body.overdraftLimit === undefined ? LIMITS.overdraftLimitFen : parseWireYuan(body.overdraftLimit, 'overdraftLimit', 100_000);
       // The slow KDF runs before the transaction so it never holds the store's write lock.
       const passwordHash = await hashPassword(initialServicePassword(body.socialSecurityNo), policies.passwordKdf);
@@ -324,8 +325,8 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const principal = requirePrincipal(request);
-      if (request.body?.expiryDate !== undefined) requireCalendarDate(request.body.expiryDate, 'expiryDate');
       const nowMs = clock();
+      if (request.body?.expiryDate !== undefined) requireUnexpired(request.body.expiryDate, 'expiryDate', nowMs);
       const result = await store.transaction(async (tx) => {
         const { oldCard, issued } = await replaceCard(
           tx,
