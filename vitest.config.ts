@@ -8,7 +8,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     // Prints the proof summary (test/model, test/faults, test/bad-input) at the end of the run.
-    globalSetup: ['test/support/proof-summary-setup.ts'],
+    globalSetup: ['test/support/proof-summary-setup.ts', 'test/support/services-setup.ts'],
     projects: [
       {
         extends: true,

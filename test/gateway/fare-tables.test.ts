@@ -21,6 +21,7 @@ import {
   type SyncResponse,
 } from '#core';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
+import { serviceAvailable } from '../support/services.ts';
 import { assertPostgresUp, dropSchema, freshSchemaName, newPgStore } from '../store/pg-test-db.ts';
 import { ADMIN_TOKEN, DAY_MS, makeHarness, type Harness } from './support/harness.ts';
 
@@ -267,7 +268,7 @@ describe('fare tables on SQLite', () => {
   });
 });
 
-describe('fare tables on PostgreSQL', () => {
+describe.skipIf(!serviceAvailable('postgres', 'fare tables on PostgreSQL'))('fare tables on PostgreSQL', () => {
   contract(async () => {
     await assertPostgresUp();
     const schema = freshSchemaName('gwfare');

@@ -26,15 +26,17 @@ import {
   tap,
   type MoneyHarness,
 } from './money-fixtures.ts';
+import { serviceAvailable } from '../support/services.ts';
 import { assertPostgresUp } from '../store/pg-test-db.ts';
 
+const POSTGRES_UP = serviceAvailable('postgres', 'money scenarios on PostgreSQL');
 const STORES: Array<[string, () => Promise<MoneyHarness>]> = [
   ['sqlite', startMoneyGateway],
-  ['postgres', startPgMoneyGateway],
+  ...(POSTGRES_UP ? [['postgres', startPgMoneyGateway] as [string, () => Promise<MoneyHarness>]] : []),
 ];
 
 beforeAll(async () => {
-  await assertPostgresUp();
+  if (POSTGRES_UP) await assertPostgresUp();
 });
 
 describe.each(STORES)('money scenarios on %s', (dialect, start) => {
