@@ -136,7 +136,7 @@ const HEX = '0123456789ABCDEF';
 
 /** Writes hex text (validated by checkHex) as bytes. */
 export function writeHex(out: Uint8Array, offset: number, hex: string): void {
-  for (let i = 0; i < hex.length; i += 2) out[offset + i / 2] = parseInt(hex.substr(i, 2), 16);
+  for (let i = 0; i < hex.length; i += 2) out[offset + i / 2] = parseInt(hex.slice(i, i + 2), 16);
 }
 
 /** Reads bytes as upper-case hex: the canonical form everywhere (matches bytesToHex). */

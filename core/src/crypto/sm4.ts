@@ -15,7 +15,7 @@ const SBOX_HEX =
   '8d1baf92bbddbc7f11d95c411f105ad80ac13188a5cd7bbd2d74d012b8e5b4b08969974a0c96777e65b9f109c56ec684' +
   '18f07dec3adc4d2079ee5f3ed7cb3948';
 const SBOX = new Uint8Array(256);
-for (let i = 0; i < 256; i++) SBOX[i] = parseInt(SBOX_HEX.substr(i * 2, 2), 16);
+for (let i = 0; i < 256; i++) SBOX[i] = parseInt(SBOX_HEX.slice(i * 2, i * 2 + 2), 16);
 
 const FK = [0xa3b1bac6, 0x56aa3350, 0x677d9197, 0xb27022dc];
 /** CK_i = (ck_i0, ck_i1, ck_i2, ck_i3) with ck_ij = (4i + j) * 7 mod 256 (GB/T 32907 section 7.3). */
