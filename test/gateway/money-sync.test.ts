@@ -114,7 +114,7 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
     expect(await shadowBalance(h, cardNo)).toBe(4_700);
   });
 
-  it('answers 400 to malformed msgpack, wrong types and foreign records, changing nothing; 403 for another device', async () => {
+  it('answers 400 to malformed msgpack, wrong types and foreign records, changing nothing; 404 for another device (as for one not registered)', async () => {
     const { cardNo, card } = await issueCard(h);
     await loadCard(h, counter, card, cardNo, 5_000, 'l1');
     const gate = await makeValidator(h, 'gate-m', 7);
@@ -137,7 +137,7 @@ describe('POST /v1/devices/{deviceId}/sync', () => {
       headers: { ...other.headers, 'content-type': 'application/x-msgpack' },
       payload: full,
     });
-    expect(asOther.statusCode).toBe(403);
+    expect(asOther.statusCode).toBe(404);
     const json = await h.app.inject({
       method: 'POST',
       url: '/v1/devices/gate-m/sync',

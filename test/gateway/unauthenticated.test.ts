@@ -101,14 +101,14 @@ describe('no credential: 401 on every protected route, nothing about the deploym
     expect(operator.statusCode).toBe(403);
     expect(operator.json().code).toBe('sync-requires-device-tls');
 
-    // A device credential for another device: forbidden by scope, no directions.
+    // A device credential for another device: answered as a device that does not exist, no directions.
     const other = await h.request('POST', '/v1/devices/GATE-2/sync', {
       token: credential,
       headers: { 'content-type': 'application/x-msgpack' },
       body: pack({}) as unknown as string,
     });
-    expect(other.statusCode).toBe(403);
-    expect(other.json().code).toBe('forbidden');
+    expect(other.statusCode).toBe(404);
+    expect(other.json().code).toBe('device-not-found');
     expect(other.body).not.toContain('transit.example');
   });
 });

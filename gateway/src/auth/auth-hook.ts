@@ -4,7 +4,8 @@
  * is also invalid (400 comes only for callers allowed to call the route).
  *
  * Scope rules that hold for every route: an app session only touches its own card (`cardNo`
- * path parameter), a device only its own device id (`deviceId` path parameter).
+ * path parameter), a device only its own device id (`deviceId` path parameter). Anything else is
+ * answered as if it did not exist (404), never 403: the caller learns nothing about it.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -25,6 +26,16 @@ function isPublic(request: FastifyRequest): boolean {
   if (url === undefined) return true;
   if (request.routeOptions.config?.public) return true;
   return url === '/docs' || url.startsWith('/docs/');
+}
+
+/** What the card routes answer for a card that does not exist (services/cards.ts requireCard). */
+export function cardNotFound(cardNo: string): ApiError {
+  return new ApiError('card-not-found', `no card ${cardNo}`);
+}
+
+/** What the device routes answer for a device that is not registered (routes/sync.ts, pki). */
+export function deviceNotFound(deviceId: string): ApiError {
+  return new ApiError('device-not-found', `device ${deviceId} is not registered`);
 }
 
 export function registerAuthHook(app: FastifyInstance, options: AuthHookOptions): void {
@@ -53,12 +64,10 @@ export function registerAuthHook(app: FastifyInstance, options: AuthHookOptions)
     if (principal.mustChangePassword && !config.allowPasswordChangePending) {
       throw new ApiError('password-change-required', 'change the initial service password with POST /v1/auth/app-password');
     }
+    // Scope: another card or device is something this caller may not know exists, so the answer
+    // is the route's own 404, word for word (one rule: docs/gateway-api.md, Callers and roles).
     const params = (request.params ?? {}) as Record<string, unknown>;
-    if (principal.role === 'app' && 'cardNo' in params && params.cardNo !== principal.subject) {
-      throw new ApiError('forbidden', 'an app session may only use its own card');
-    }
-    if (principal.role === 'device' && 'deviceId' in params && params.deviceId !== principal.subject) {
-      throw new ApiError('forbidden', 'a device may only act as itself');
-    }
+    if (principal.role === 'app' && 'cardNo' in params && params.cardNo !== principal.subject) throw cardNotFound(String(params.cardNo));
+    if (principal.role === 'device' && 'deviceId' in params && params.deviceId !== principal.subject) throw deviceNotFound(String(params.deviceId));
   });
 }

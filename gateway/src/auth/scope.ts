@@ -4,6 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../http/problem.ts';
+import { cardNotFound, deviceNotFound } from './auth-hook.ts';
 import type { Principal } from './principal.ts';
 
 export function requirePrincipal(request: FastifyRequest): Principal {
@@ -11,20 +12,16 @@ export function requirePrincipal(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-/** An app session may only act on its own card. */
+/** An app session may only act on its own card; another card answers as a card that does not exist (404). */
 export function assertCardScope(request: FastifyRequest, cardNo: string): void {
   const principal = requirePrincipal(request);
-  if (principal.role === 'app' && principal.subject !== cardNo) {
-    throw new ApiError('forbidden', 'an app session may only use its own card');
-  }
+  if (principal.role === 'app' && principal.subject !== cardNo) throw cardNotFound(cardNo);
 }
 
-/** A device may only act as itself. */
+/** A device may only act as itself; another device answers as a device that is not registered (404). */
 export function assertDeviceScope(request: FastifyRequest, deviceId: string): void {
   const principal = requirePrincipal(request);
-  if (principal.role === 'device' && principal.subject !== deviceId) {
-    throw new ApiError('forbidden', 'a device may only act as itself');
-  }
+  if (principal.role === 'device' && principal.subject !== deviceId) throw deviceNotFound(deviceId);
 }
 
 /** Actor string recorded with state changes: "role:subject". */

@@ -64,7 +64,8 @@ interface LoadBody {
 /** Loads of an app session are its own card's, paid in the app; counters take the other sources. */
 function checkCallerRules(principal: Principal, body: LoadBody): void {
   if (principal.role === 'app') {
-    if (principal.subject !== body.cardNo) throw new ApiError('forbidden', 'an app session may only load its own card');
+    // Another card is one this session may not know exists: the answer for a card that does not (services/loads.ts).
+    if (principal.subject !== body.cardNo) throw new ApiError('card-not-found', 'no such card');
     if (body.paymentSource !== 'app') throw new ApiError('payment-source-not-allowed', 'the app pays with paymentSource "app"');
   } else if (principal.role === 'counter' && body.paymentSource === 'app') {
     throw new ApiError('payment-source-not-allowed', 'a counter takes bank-account, cash or other-bank-card');
