@@ -25,6 +25,7 @@ import { YUAN_FORMAT, YUAN_REGEX } from './http/schemas.ts';
 import type { IssuerKeysPort } from './keys/issuer-keys-port.ts';
 import { gatewayLoggerOptions } from './log/log-options.ts';
 import { installDevicePki, type DevicePki } from './pki/device-pki.ts';
+import { installObservability } from './observability/install.ts';
 import { ROUTE_MODULES } from './routes/index.ts';
 import { deviceSchema } from './routes/devices.ts';
 import { parkPassSaleSchema } from './routes/park-passes.ts';
@@ -69,6 +70,13 @@ export interface BuildGatewayOptions {
    * the sync route of this instance answers 403 pointing to the mutual-TLS device listener.
    */
   devicePki?: DevicePki | null;
+  /**
+   * Period of the store metrics job (ledger reconciliation, refunds, devices, blacklist, old
+   * pending loads) whose results GET /metrics serves from cache; 0 = no timer. Default 60 s.
+   */
+  metricsRefreshIntervalMs?: number;
+  /** Bound of each GET /readyz store check, ms. Default 2 s. */
+  readinessTimeoutMs?: number;
 }
 
 function isYuanValidationError(error: FastifyError): boolean {
@@ -166,6 +174,8 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   // learns nothing about the deployment. Then, with a device CA, an authenticated sync on this
   // listener is pointed to the mutual-TLS device port.
   registerAuthHook(app, { adminToken: options.adminToken });
+  // Request metrics (by route template) for every answer, readiness settings, the store metrics job.
+  installObservability(app, { metricsRefreshIntervalMs: options.metricsRefreshIntervalMs, readinessTimeoutMs: options.readinessTimeoutMs });
   installDevicePki(app, options.devicePki);
 
   // Audit every state-changing request of operators and counters, whatever its outcome. onSend,

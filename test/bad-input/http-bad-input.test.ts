@@ -34,8 +34,8 @@ afterAll(async () => {
   await w.close();
 });
 
-/** Routes without a bearer credential: health, the OpenAPI document, app login, device enrolment (its code is in the body). */
-const PUBLIC = /^(GET \/healthz|GET \/openapi\.json|POST \/v1\/auth\/app-sessions|POST \/v1\/devices\/[^/]+\/certificate)$/;
+/** Routes without a bearer credential: liveness, readiness, the OpenAPI document, app login, device enrolment (its code is in the body). */
+const PUBLIC = /^(GET \/healthz|GET \/readyz|GET \/openapi\.json|POST \/v1\/auth\/app-sessions|POST \/v1\/devices\/[^/]+\/certificate)$/;
 
 function expectClearRefusal(res: { statusCode: number; headers: Record<string, unknown>; body: string }, what: string): void {
   expect(res.statusCode, `${what} -> ${res.statusCode} ${res.body.slice(0, 200)}`).toBeGreaterThanOrEqual(400);

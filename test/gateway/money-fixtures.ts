@@ -55,7 +55,7 @@ async function moneyHarnessOn(
   now: { ms: number },
   dir: string,
   cleanup: () => Promise<void> | void,
-  options: Pick<BuildGatewayOptions, 'logger'>,
+  options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs'>,
 ): Promise<MoneyHarness> {
   const issuer = makeIssuer();
   const app = await buildGateway({ store, keys: issuer, clock: () => now.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0 }, ...options });
@@ -75,8 +75,11 @@ async function moneyHarnessOn(
   };
 }
 
-/** `options.logger`: pino options (e.g. `{ level: 'info', stream }`) for tests that read the log; none by default. */
-export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logger'> = {}): Promise<MoneyHarness> {
+/**
+ * `options.logger`: pino options (e.g. `{ level: 'info', stream }`) for tests that read the log; none by default.
+ * `options.metricsRefreshIntervalMs`: 0 for tests that run the store metrics job themselves.
+ */
+export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs'> = {}): Promise<MoneyHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'money-gw-'));
   const now = { ms: START_MS };
   const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => now.ms });

@@ -20,6 +20,8 @@ describe('OpenAPI', () => {
     const paths = doc.paths as Record<string, Record<string, { responses?: Record<string, unknown> }>>;
     const expected = [
       ['get', '/healthz'],
+      ['get', '/readyz'],
+      ['get', '/metrics'],
       ['post', '/v1/auth/tokens'],
       ['post', '/v1/auth/app-sessions'],
       ['post', '/v1/auth/app-password'],

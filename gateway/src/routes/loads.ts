@@ -21,6 +21,7 @@ import {
   type LoadOutcome,
   type LoadView,
   type MoneyCaller,
+  type PendingResolution,
 } from '../services/loads.ts';
 import { auditInTransaction, markAudited } from '../services/audit.ts';
 // Registers the money routes' problem codes in the error table (a side-effect import).
@@ -168,11 +169,14 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         terminalId: body.terminalId.toUpperCase(),
       });
       const { store, keys, clock } = app.gateway;
-      const { outcome, auditedStatus } = await store.transaction(
+      const { outcome, auditedStatus, settled } = await store.transaction(
         async (tx) => {
           const nowMs = clock();
+          // Earlier loads of the card this INIT decided (for the metrics, once committed).
+          let settled: PendingResolution | undefined;
           const outcome = await withIdempotency(tx, caller.scope, key, hash, nowMs, async () => {
             const result = await authorizeLoad(tx, keys, caller, parsed, nowMs);
+            settled = result.ok ? result.settled : undefined;
             if (result.ok) return { statusCode: 201, body: { load: loadToWire(result.load) } as StoredAnswer };
             return { statusCode: errorEntry(result.code).status, body: { error: { code: result.code, detail: result.detail } } as StoredAnswer };
           });
@@ -185,12 +189,17 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
                 ? errorEntry(outcome.body.error.code).status
                 : outcome.statusCode;
           await auditInTransaction(tx, request, auditedStatus, nowMs);
-          return { outcome, auditedStatus };
+          return { outcome, auditedStatus, settled };
           // Re-runnable: the body reads the clock and the database, verifies MACs; nothing outside.
         },
         { retryable: true },
       );
       markAudited(request, auditedStatus);
+      // Committed: count a fresh authorisation (a replay or a refusal counts nothing).
+      if (outcome.kind === 'fresh' && outcome.body.load !== undefined) {
+        app.gatewayMetrics.loadAuthorised(body.paymentSource);
+        app.gatewayMetrics.loadsSettled(settled, 'next-load');
+      }
       if (outcome.kind === 'conflict') throw new ApiError('idempotency-key-reused', 'this Idempotency-Key was used with a different request');
       if (outcome.kind === 'replay') reply.header('idempotent-replayed', 'true');
       const answer = outcome.body;
@@ -245,18 +254,20 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const { store, keys, clock } = app.gateway;
       const tac = hexToBytes(request.body.tac, 4, 'tac');
-      const load = await store.transaction(
+      const { load, before } = await store.transaction(
         async (tx) => {
-          await loadInScope(request, await getLoad(tx, request.params.id));
+          const before = await loadInScope(request, await getLoad(tx, request.params.id));
           const nowMs = clock();
           const confirmed = unwrap(await confirmLoad(tx, keys, request.params.id, { tac, newBalanceFen: request.body.newBalanceFen }, nowMs));
           // Audited with the confirm itself (a refusal above rolls back and the onSend hook audits it).
           await auditInTransaction(tx, request, 200, nowMs);
-          return confirmed;
+          return { load: confirmed, before: before.status };
         },
         { retryable: true },
       );
       markAudited(request, 200);
+      // Committed: a load that was not confirmed before is (tac, or void-reversed); a repeat counts nothing.
+      if (before !== 'confirmed' && load.status === 'confirmed') app.gatewayMetrics.loadConfirmed(load.resolution ?? 'tac');
       return loadToWire(load);
     },
   );
@@ -286,6 +297,8 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         }
         return unwrap(await voidLoad(tx, request.params.id, clock()));
       });
+      // Committed (voidLoad only voids a pending load).
+      app.gatewayMetrics.loadVoided('teller-void');
       return loadToWire(load);
     },
   );
@@ -340,11 +353,13 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const { store, clock } = app.gateway;
       const loads = request.body.log.filter((entry) => entry.type === 0x02).map((entry) => ({ atc: entry.atc, amountFen: entry.amountFen }));
-      return store.transaction(async (tx) => {
+      const settled = await store.transaction(async (tx) => {
         const card = await tx.get('SELECT card_no FROM cards WHERE card_no = ?', [request.params.cardNo]);
         if (card === undefined) throw new ApiError('card-not-found', 'no such card');
         return resolvePendingLoads(tx, request.params.cardNo, { kind: 'card-log', onlineAtc: request.body.onlineAtc, loads }, clock());
       });
+      app.gatewayMetrics.loadsSettled(settled, 'card-log');
+      return settled;
     },
   );
 }

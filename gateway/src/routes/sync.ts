@@ -69,11 +69,20 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       if (!Buffer.isBuffer(request.body)) throw new ApiError('unsupported-media-type', `send ${MSGPACK_CONTENT_TYPE}`);
       const deviceId = request.params.deviceId;
-      const decoded = decodeMsgpack(request.body);
+      let decoded: unknown;
+      try {
+        decoded = decodeMsgpack(request.body);
+      } catch (error) {
+        app.gatewayMetrics.syncBatchRefused();
+        throw error;
+      }
       const check = checkSyncRequest(decoded, deviceId);
-      if (!check.ok) throw new ApiError('invalid-sync-batch', check.reasons.join('; '), { reasons: check.reasons });
+      if (!check.ok) {
+        app.gatewayMetrics.syncBatchRefused();
+        throw new ApiError('invalid-sync-batch', check.reasons.join('; '), { reasons: check.reasons });
+      }
       const { store, keys, clock } = app.gateway;
-      const { response } = await store.transaction(async (tx) => {
+      const { response, stats } = await store.transaction(async (tx) => {
         const nowMs = clock();
         const deps: SyncDeps = {
           keys,
@@ -90,6 +99,7 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
         if (device === undefined) throw new ApiError('device-not-found', `device ${deviceId} is not registered`);
         return ingestSyncBatch(tx, deps, deviceId, check.request, nowMs);
       });
+      app.gatewayMetrics.syncBatch(stats);
       // A drained device may be the last one a refund waits for. The batch is committed either way.
       await runDueJobs(store, clock()).catch((error: unknown) => request.log.error({ err: error }, 'refund jobs after sync failed'));
       return reply.type(MSGPACK_CONTENT_TYPE).send(pack(response));

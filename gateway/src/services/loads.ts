@@ -106,7 +106,9 @@ export type LoadRefusalCode =
   | 'load-not-pending'
   | 'tac-invalid';
 
-export type LoadOutcome = { ok: true; load: LoadView } | { ok: false; code: LoadRefusalCode; detail: string };
+export type LoadOutcome =
+  /** `settled`: earlier loads of the card this call decided (authorise: the new INIT is evidence for them). */
+  { ok: true; load: LoadView; settled?: PendingResolution } | { ok: false; code: LoadRefusalCode; detail: string };
 
 interface LoadRow {
   [column: string]: string | number | bigint | null;
@@ -211,7 +213,7 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
   });
   if (mac2 === null) return { ok: false, code: 'mac1-invalid', detail: 'the card MAC1 does not verify' };
   // A genuine INIT answer is card evidence for earlier pending loads of this card (rule a).
-  await resolvePendingLoads(tx, request.cardNo, { kind: 'next-load', onlineAtc: request.onlineAtc }, nowMs);
+  const settled = await resolvePendingLoads(tx, request.cardNo, { kind: 'next-load', onlineAtc: request.onlineAtc }, nowMs);
   const row = await tx.get<LoadRow>(
     `INSERT INTO loads (card_no, amount_fen, payment_source, caller_scope, branch, terminal_id, online_atc, balance_before_fen,
        key_version, algorithm, load_date, load_time, mac2, status, resolution, tac, created_ms, resolved_ms, card_random)
@@ -244,7 +246,7 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
       { account: PENDING_LOADS_ACCOUNT, amountFen: -request.amountFen },
     ],
   });
-  return { ok: true, load: toView(row) };
+  return { ok: true, load: toView(row), settled };
 }
 
 async function markConfirmed(tx: Tx, load: LoadView, resolution: LoadResolution, tac: string | null, nowMs: number): Promise<LoadView> {

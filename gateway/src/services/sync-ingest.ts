@@ -56,6 +56,15 @@ export interface IngestStats {
   quarantined: number;
   clones: number;
   gaps: number;
+  /** Of the records stored by this batch: applied (verified, charged or recorded once). */
+  accepted: number;
+  /** Of the records stored by this batch: quarantined (bad TAC, clone conflict, replayed TAC). */
+  rejected: number;
+  /** Of the records stored by this batch: an exact copy of a record already stored, acknowledged and not applied. */
+  duplicates: number;
+  /** Pending loads the batch's purchases proved credited (confirmed) or a teller void reversed. */
+  loadsConfirmed: number;
+  loadsReinstated: number;
 }
 
 /** A fresh record's state (index into STATUS_TEXT, the journal's status column). */
@@ -137,7 +146,18 @@ export async function ingestSyncBatch(
   nowMs: number,
 ): Promise<{ response: SyncResponse; stats: IngestStats }> {
   const records = request.records;
-  const stats: IngestStats = { stored: 0, retried: 0, quarantined: 0, clones: 0, gaps: 0 };
+  const stats: IngestStats = {
+    stored: 0,
+    retried: 0,
+    quarantined: 0,
+    clones: 0,
+    gaps: 0,
+    accepted: 0,
+    rejected: 0,
+    duplicates: 0,
+    loadsConfirmed: 0,
+    loadsReinstated: 0,
+  };
   const acknowledged: number[] = [];
   const quarantined: number[] = [];
 
@@ -268,6 +288,9 @@ export async function ingestSyncBatch(
   let badTacs = 0;
   for (let i = 0; i < count; i++) {
     stats.stored++;
+    if (state[i] === QUARANTINED) stats.rejected++;
+    else if (state[i] === DUPLICATE) stats.duplicates++;
+    else stats.accepted++;
     (state[i] === QUARANTINED ? quarantined : acknowledged).push(fresh[i].deviceSeq);
     if (reason[i] === 'tac-invalid' || reason[i] === 'tac-replayed') badTacs++;
   }
@@ -370,12 +393,14 @@ export async function ingestSyncBatch(
   }
   for (const [cardNo, list] of perCard) {
     if (!withPendingLoads.has(cardNo)) continue;
-    await resolvePendingLoads(
+    const settled = await resolvePendingLoads(
       tx,
       cardNo,
       { kind: 'purchases', records: list.map((r) => ({ onlineAtc: r.onlineAtc, offlineAtc: r.offlineAtc, balanceBeforeFen: r.balanceBeforeFen })) },
       nowMs,
     );
+    stats.loadsConfirmed += settled.confirmed.length;
+    stats.loadsReinstated += settled.reinstated.length;
   }
   if (appliedCount > 0) {
     const entries: LedgerEntry[] = [{ account: ACCOUNTS.cardPurse, amountFen: purseDebitFen }];

@@ -31,7 +31,7 @@
  */
 import pg from 'pg';
 import { applyMigrations, type Migration, type MigrationDriver, type MigrationExec } from './migrate.ts';
-import type { Row, SqlValue, Store, TransactionOptions, Tx } from './store-port.ts';
+import type { PoolStats, Row, SqlValue, Store, TransactionOptions, Tx } from './store-port.ts';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/database[?schema=name] */
@@ -188,6 +188,7 @@ export class PostgresStore implements Store {
   /** Session advisory lock serialising retried write transactions of this schema (see `transaction`). */
   private readonly retryLockKey: string;
   private closed = false;
+  private readonly poolMax: number;
 
   constructor(options: PostgresStoreOptions) {
     const url = parseDatabaseUrl(options.connectionString);
@@ -201,9 +202,10 @@ export class PostgresStore implements Store {
     this.baseBackoffMs = options.baseBackoffMs ?? 2;
     this.maxBackoffMs = options.maxBackoffMs ?? 250;
     this.random = options.random ?? Math.random;
+    this.poolMax = options.poolSize ?? 10;
     this.pool = new pg.Pool({
       connectionString: url.connectionString,
-      max: options.poolSize ?? 10,
+      max: this.poolMax,
       types: TYPES,
       // search_path as a startup parameter: no extra round trip per connection.
       options: schema === undefined ? undefined : `-c search_path=${schema}`,
@@ -317,6 +319,11 @@ export class PostgresStore implements Store {
       },
     };
     await applyMigrations(driver, this.clock(), this.migrationList);
+  }
+
+  /** pg.Pool's own counters: in use = total - idle; waiting = callers queued for a connection. */
+  poolStats(): PoolStats {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, max: this.poolMax };
   }
 
   async close(): Promise<void> {

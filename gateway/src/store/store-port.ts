@@ -36,6 +36,17 @@ export interface TransactionOptions {
   retryable?: boolean;
 }
 
+export interface PoolStats {
+  /** Connections open (busy + idle). */
+  total: number;
+  /** Connections open and not checked out. */
+  idle: number;
+  /** Callers waiting for a connection (the pool is exhausted). */
+  waiting: number;
+  /** The pool's size limit. */
+  max: number;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /**
@@ -46,5 +57,10 @@ export interface Store {
   transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Applies numbered schema migrations (safe when several instances start at once). */
   migrate(): Promise<void>;
+  /**
+   * Connection pool occupancy, read from memory (no round trip), for the metrics endpoint.
+   * Only stores with a pool have it (PostgreSQL); SQLite has one connection and none.
+   */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
 }
