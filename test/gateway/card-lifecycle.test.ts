@@ -112,7 +112,7 @@ describe('transactions', () => {
     const { cardNo } = await h.issueCard();
     const res = await h.request('GET', `/v1/cards/${cardNo}/transactions?limit=10`, { token: ADMIN_TOKEN });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ cardNo, transactions: [] });
+    expect(res.json()).toEqual({ cardNo, transactions: [], more: false, nextCursor: null });
     expect((await h.request('GET', '/v1/cards/1000000000009999/transactions', { token: ADMIN_TOKEN })).statusCode).toBe(404);
     expect((await h.request('GET', `/v1/cards/${cardNo}/transactions?limit=abc`, { token: ADMIN_TOKEN })).statusCode).toBe(400);
   });

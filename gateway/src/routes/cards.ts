@@ -17,12 +17,12 @@ import {
   findCardAccount,
   highestOfflineAtcSeen,
   issueCard,
-  listCardTransactions,
   openFunctions,
   replaceCard,
   requireCard,
   type CardRow,
 } from '../services/cards.ts';
+import { decodeHistoryCursor, encodeHistoryCursor, listCardTransactions } from '../services/card-history.ts';
 import { requireIssuableCardNo, requireUnexpired } from '../services/card-rules.ts';
 import { currentLossReport } from '../services/loss-reports.ts';
 import { authorisedWriteSchema, cardSchema } from './card-schemas.ts';
@@ -193,13 +193,16 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: { cardNo: string }; Querystring: { limit?: string; before?: string } }>(
+  app.get<{ Params: { cardNo: string }; Querystring: { limit?: string; before?: string; cursor?: string } }>(
     '/v1/cards/:cardNo/transactions',
     {
       config: { roles: ['counter', 'app'] },
       schema: {
         tags: ['cards'],
         summary: 'Transactions the back office knows for the card (cleared taps and loads), newest first',
+        description:
+          "Newest first, by time and then a unique record id, in keyset pages: while `more` is true, ask again with `cursor` = the answer's `nextCursor`; " +
+          'no record is skipped or repeated, even when many share a millisecond. `before` only sets where the first page starts (records strictly before that epoch ms).',
         security: bearerSecurity,
         params: cardNoParams,
         querystring: {
@@ -207,22 +210,26 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: {
             limit: queryIntSchema('at most 500, default 100'),
-            before: queryIntSchema('only transactions that happened before this epoch ms (paging)'),
+            before: queryIntSchema('only transactions that happened before this epoch ms (where the first page starts)'),
+            cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,400}$', description: "the previous answer's nextCursor: the next page" },
           },
         },
         response: withProblems(
           {
             200: {
               type: 'object',
-              required: ['cardNo', 'transactions'],
+              required: ['cardNo', 'transactions', 'more', 'nextCursor'],
               properties: {
                 cardNo: { type: 'string' },
+                more: { type: 'boolean', description: 'more records follow this page' },
+                nextCursor: { type: ['string', 'null'], description: 'pass as cursor for the next page; null on the last page' },
                 transactions: {
                   type: 'array',
                   items: {
                     type: 'object',
-                    required: ['kind', 'atMs', 'amount', 'amountFen'],
+                    required: ['id', 'kind', 'atMs', 'amount', 'amountFen'],
                     properties: {
+                      id: { type: 'string', description: 'unique and stable: tap:<deviceId>:<deviceSeq> or load:<id>' },
                       kind: { type: 'string', enum: ['purchase', 'load'] },
                       atMs: { type: 'integer' },
                       amount: { type: 'string' },
@@ -245,17 +252,20 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const limit = queryInt(request.query.limit, 100, 'limit', 500, 1);
       const before = queryInt(request.query.before, Number.MAX_SAFE_INTEGER, 'before');
+      const after = request.query.cursor === undefined ? null : decodeHistoryCursor(request.query.cursor);
       const nowMs = clock();
       return store.transaction(async (tx) => {
         await requireCard(tx, request.params.cardNo, nowMs);
-        const transactions = await listCardTransactions(tx, request.params.cardNo, before, limit);
+        const page = await listCardTransactions(tx, request.params.cardNo, { beforeMs: before, after, limit });
         return {
           cardNo: request.params.cardNo,
-          transactions: transactions.map((t) => ({
+          transactions: page.transactions.map((t) => ({
             ...t,
             amount: toWireYuan(t.amountFen),
             balanceAfter: t.balanceAfterFen === null ? null : toWireYuan(t.balanceAfterFen),
           })),
+          more: page.next !== null,
+          nextCursor: page.next === null ? null : encodeHistoryCursor(page.next),
         };
       });
     },

@@ -1,0 +1,117 @@
+/**
+ * A card's history as the back office knows it (GET /v1/cards/{cardNo}/transactions): uploaded
+ * journal records (`journal_records`) and loads (`loads`), newest first, in keyset pages.
+ *
+ * Order: time descending, then a unique key — source (a tap record before a load at the same
+ * millisecond), then the tap's device id and sequence or the load's id — so every record has
+ * exactly one place and a page ends at a precise record. The next page starts strictly after
+ * that record's key (a row-value comparison), never at a timestamp: records that share a
+ * millisecond are neither skipped nor repeated, however pages fall. The cursor is the last
+ * record's key, opaque to clients (base64url of JSON).
+ */
+import { ApiError } from '../http/problem.ts';
+import type { Tx } from '../store/store-port.ts';
+
+export interface CardTransaction {
+  /** Stable, unique id of the record: `tap:<deviceId>:<deviceSeq>` or `load:<id>`. */
+  id: string;
+  kind: 'purchase' | 'load';
+  atMs: number;
+  amountFen: number;
+  status: string;
+  atc: number;
+  balanceAfterFen: number | null;
+  operator: string | null;
+  deviceId: string | null;
+}
+
+/** The position after which a page starts: (time, source, text key, integer key), all descending. */
+export interface HistoryKey {
+  atMs: number;
+  /** 1 = journal record, 0 = load. */
+  source: 0 | 1;
+  /** Device id of a journal record, '' for a load. */
+  text: string;
+  /** Device sequence of a journal record, id of a load. */
+  seq: number;
+}
+
+export interface HistoryPage {
+  transactions: CardTransaction[];
+  /** Key of the last record when more records follow it, else null. */
+  next: HistoryKey | null;
+}
+
+type Raw = Record<string, string | number | bigint | null>;
+
+export function encodeHistoryCursor(key: HistoryKey): string {
+  return Buffer.from(JSON.stringify([key.atMs, key.source, key.text, key.seq]), 'utf8').toString('base64url');
+}
+
+/** Decodes a cursor from a previous answer; anything else is 400 invalid-request. */
+export function decodeHistoryCursor(cursor: string): HistoryKey {
+  const refuse = () => new ApiError('invalid-request', 'cursor must be a nextCursor from a previous answer', { field: 'cursor' });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw refuse();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 4) throw refuse();
+  const [atMs, source, text, seq] = parsed as unknown[];
+  if (!Number.isSafeInteger(atMs) || (atMs as number) < 0) throw refuse();
+  if (source !== 0 && source !== 1) throw refuse();
+  if (typeof text !== 'string' || text.length > 64 || (source === 0 && text !== '')) throw refuse();
+  if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw refuse();
+  return { atMs: atMs as number, source, text, seq: seq as number };
+}
+
+/**
+ * One page, newest first: records before `beforeMs` (exclusive) and, with `after`, strictly
+ * after that key in the order. Reads one row more than `limit` to know whether more follow.
+ */
+export async function listCardTransactions(
+  tx: Tx,
+  cardNo: string,
+  options: { beforeMs: number; after: HistoryKey | null; limit: number },
+): Promise<HistoryPage> {
+  const { beforeMs, after, limit } = options;
+  // The key bound goes into both halves too, so each reads only the card's rows up to the cursor's time.
+  const upToMs = after === null ? beforeMs : Math.min(beforeMs, after.atMs + 1);
+  const keyFilter = after === null ? '' : 'WHERE (at_ms, src, k1, k2) < (?, ?, ?, ?)';
+  const params: (string | number)[] = [cardNo, upToMs, cardNo, upToMs];
+  if (after !== null) params.push(after.atMs, after.source, after.text, after.seq);
+  params.push(limit + 1);
+  const rows = await tx.all<Raw>(
+    `SELECT kind, at_ms, src, k1, k2, amount_fen, status, atc, balance_after_fen, operator, device_id FROM (
+       SELECT 'purchase' AS kind, occurred_at_ms AS at_ms, 1 AS src, device_id AS k1, device_seq AS k2,
+              amount_fen, status, offline_atc AS atc, balance_after_fen, operator, device_id
+         FROM journal_records WHERE card_no = ? AND occurred_at_ms < ?
+       UNION ALL
+       SELECT 'load' AS kind, created_ms AS at_ms, 0 AS src, '' AS k1, id AS k2,
+              amount_fen, status, online_atc AS atc,
+              CASE WHEN status = 'confirmed' THEN balance_before_fen + amount_fen ELSE NULL END AS balance_after_fen,
+              NULL AS operator, NULL AS device_id
+         FROM loads WHERE card_no = ? AND created_ms < ?
+     ) AS t ${keyFilter}
+     ORDER BY at_ms DESC, src DESC, k1 DESC, k2 DESC LIMIT ?`,
+    params,
+  );
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  const transactions = page.map((r) => ({
+    id: Number(r.src) === 1 ? `tap:${String(r.k1)}:${Number(r.k2)}` : `load:${Number(r.k2)}`,
+    kind: String(r.kind) as 'purchase' | 'load',
+    atMs: Number(r.at_ms),
+    amountFen: Number(r.amount_fen),
+    status: String(r.status),
+    atc: Number(r.atc),
+    balanceAfterFen: r.balance_after_fen === null ? null : Number(r.balance_after_fen),
+    operator: r.operator === null ? null : String(r.operator),
+    deviceId: r.device_id === null ? null : String(r.device_id),
+  }));
+  const last = page[page.length - 1];
+  const next: HistoryKey | null =
+    more && last !== undefined ? { atMs: Number(last.at_ms), source: Number(last.src) === 1 ? 1 : 0, text: String(last.k1), seq: Number(last.k2) } : null;
+  return { transactions, next };
+}
