@@ -199,7 +199,7 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
       config: { roles: ['counter', 'app'] },
       schema: {
         tags: ['cards'],
-        summary: 'Transactions the back office knows for the card (cleared taps and loads), newest first',
+        summary: "The card's history as the back office knows it (uploaded taps with their results, and loads), newest first",
         description:
           "Newest first, by time and then a unique record id, in keyset pages: while `more` is true, ask again with `cursor` = the answer's `nextCursor`; " +
           'no record is skipped or repeated, even when many share a millisecond. `before` only sets where the first page starts (records strictly before that epoch ms).',
@@ -227,10 +227,22 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
                   type: 'array',
                   items: {
                     type: 'object',
-                    required: ['id', 'kind', 'atMs', 'amount', 'amountFen'],
+                    required: ['id', 'kind', 'result', 'resultCode', 'resultName', 'atMs', 'amount', 'amountFen'],
                     properties: {
                       id: { type: 'string', description: 'unique and stable: tap:<deviceId>:<deviceSeq> or load:<id>' },
-                      kind: { type: 'string', enum: ['purchase', 'load'] },
+                      kind: {
+                        type: 'string',
+                        enum: ['purchase', 'refused-tap', 'load'],
+                        description: 'purchase: the card was debited (amount may be 0); refused-tap: a tap that debited nothing; load: a top-up',
+                      },
+                      result: {
+                        type: 'string',
+                        enum: ['accepted', 'refused', 'written-off', 'quarantined', 'pending', 'voided'],
+                        description:
+                          'purchase: accepted, written-off (the refund was already paid) or quarantined (TAC does not verify); refused-tap: refused; load: accepted, pending or voided',
+                      },
+                      resultCode: { type: ['integer', 'null'], description: "the validator's tap result code (null for loads)" },
+                      resultName: { type: ['string', 'null'], description: 'its name, e.g. ACCEPTED, ALREADY_ENTERED, BLACKLISTED' },
                       atMs: { type: 'integer' },
                       amount: { type: 'string' },
                       amountFen: { type: 'integer' },

@@ -8,14 +8,29 @@
  * that record's key (a row-value comparison), never at a timestamp: records that share a
  * millisecond are neither skipped nor repeated, however pages fall. The cursor is the last
  * record's key, opaque to clients (base64url of JSON).
+ *
+ * Each record says what happened (`result`): a tap record that debited the card is a purchase
+ * (accepted; written off when the card's refund was already paid; quarantined when its TAC does
+ * not verify), a tap record that debited nothing is a refused tap with its result code (never a
+ * purchase), a load is accepted (confirmed), pending or voided. Duplicate uploads of a debit
+ * already listed are left out.
  */
+import { TAP_RESULT } from '#core';
 import { ApiError } from '../http/problem.ts';
 import type { Tx } from '../store/store-port.ts';
+
+export type HistoryKind = 'purchase' | 'refused-tap' | 'load';
+export type HistoryResult = 'accepted' | 'refused' | 'written-off' | 'quarantined' | 'pending' | 'voided';
 
 export interface CardTransaction {
   /** Stable, unique id of the record: `tap:<deviceId>:<deviceSeq>` or `load:<id>`. */
   id: string;
-  kind: 'purchase' | 'load';
+  /** purchase: the card was debited (amount may be 0); refused-tap: a tap that debited nothing; load: a top-up. */
+  kind: HistoryKind;
+  result: HistoryResult;
+  /** The tap result code and its name (core/src/tap/result-codes.ts); null for loads. */
+  resultCode: number | null;
+  resultName: string | null;
   atMs: number;
   amountFen: number;
   status: string;
@@ -43,6 +58,16 @@ export interface HistoryPage {
 }
 
 type Raw = Record<string, string | number | bigint | null>;
+
+const RESULT_NAMES = new Map<number, string>(Object.entries(TAP_RESULT).map(([name, code]) => [code, name]));
+
+function kindAndResult(r: Raw): { kind: HistoryKind; result: HistoryResult } {
+  const status = String(r.status);
+  if (Number(r.src) === 0) return { kind: 'load', result: status === 'confirmed' ? 'accepted' : status === 'voided' ? 'voided' : 'pending' };
+  if (String(r.card_action) !== 'debit') return { kind: 'refused-tap', result: 'refused' };
+  if (status === 'quarantined') return { kind: 'purchase', result: 'quarantined' };
+  return { kind: 'purchase', result: Number(r.written_off) === 1 ? 'written-off' : 'accepted' };
+}
 
 export function encodeHistoryCursor(key: HistoryKey): string {
   return Buffer.from(JSON.stringify([key.atMs, key.source, key.text, key.seq]), 'utf8').toString('base64url');
@@ -83,13 +108,13 @@ export async function listCardTransactions(
   if (after !== null) params.push(after.atMs, after.source, after.text, after.seq);
   params.push(limit + 1);
   const rows = await tx.all<Raw>(
-    `SELECT kind, at_ms, src, k1, k2, amount_fen, status, atc, balance_after_fen, operator, device_id FROM (
-       SELECT 'purchase' AS kind, occurred_at_ms AS at_ms, 1 AS src, device_id AS k1, device_seq AS k2,
-              amount_fen, status, offline_atc AS atc, balance_after_fen, operator, device_id
-         FROM journal_records WHERE card_no = ? AND occurred_at_ms < ?
+    `SELECT at_ms, src, k1, k2, amount_fen, status, card_action, result_code, written_off, atc, balance_after_fen, operator, device_id FROM (
+       SELECT occurred_at_ms AS at_ms, 1 AS src, device_id AS k1, device_seq AS k2,
+              amount_fen, status, card_action, result_code, written_off, offline_atc AS atc, balance_after_fen, operator, device_id
+         FROM journal_records WHERE card_no = ? AND occurred_at_ms < ? AND status <> 'duplicate'
        UNION ALL
-       SELECT 'load' AS kind, created_ms AS at_ms, 0 AS src, '' AS k1, id AS k2,
-              amount_fen, status, online_atc AS atc,
+       SELECT created_ms AS at_ms, 0 AS src, '' AS k1, id AS k2,
+              amount_fen, status, NULL AS card_action, NULL AS result_code, 0 AS written_off, online_atc AS atc,
               CASE WHEN status = 'confirmed' THEN balance_before_fen + amount_fen ELSE NULL END AS balance_after_fen,
               NULL AS operator, NULL AS device_id
          FROM loads WHERE card_no = ? AND created_ms < ?
@@ -101,7 +126,9 @@ export async function listCardTransactions(
   const page = more ? rows.slice(0, limit) : rows;
   const transactions = page.map((r) => ({
     id: Number(r.src) === 1 ? `tap:${String(r.k1)}:${Number(r.k2)}` : `load:${Number(r.k2)}`,
-    kind: String(r.kind) as 'purchase' | 'load',
+    ...kindAndResult(r),
+    resultCode: r.result_code === null ? null : Number(r.result_code),
+    resultName: r.result_code === null ? null : (RESULT_NAMES.get(Number(r.result_code)) ?? String(r.result_code)),
     atMs: Number(r.at_ms),
     amountFen: Number(r.amount_fen),
     status: String(r.status),

@@ -419,6 +419,15 @@ export async function ingestSyncBatch(
         await tx.run('UPDATE refunds SET written_off_fen = written_off_fen + ? WHERE card_no = ?', [amountFen, cardNo]);
       }
     }
+    // The card's history shows a refunded card's late taps as written off (services/card-history.ts), zero fares too.
+    for (const cardNo of refunded) {
+      for (const part of chunks(perCard.get(cardNo) ?? [], CHUNK)) {
+        await tx.run(`UPDATE journal_records SET written_off = 1 WHERE device_id = ? AND device_seq IN (${placeholders(part.length)})`, [
+          deviceId,
+          ...part.map((r) => r.deviceSeq),
+        ]);
+      }
+    }
   }
 
   // 6. Clones are blacklisted before the delta is read, so this very response carries them.

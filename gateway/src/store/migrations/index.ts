@@ -14,6 +14,7 @@ import { migration103Refunds } from './103-refunds.ts';
 import { migration104LoadInitOnce } from './104-load-init-once.ts';
 import { migration105CardDebitOnce } from './105-card-debit-once.ts';
 import { migration106DropPostingTimeIndex } from './106-drop-posting-time-index.ts';
+import { migration107JournalWrittenOff } from './107-journal-written-off.ts';
 import { migration200DevicePki } from './200-device-pki.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -28,5 +29,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration104LoadInitOnce,
   migration105CardDebitOnce,
   migration106DropPostingTimeIndex,
+  migration107JournalWrittenOff,
   migration200DevicePki,
 ];
