@@ -32,7 +32,7 @@ import {
 } from '#core';
 import { buildGateway, DEFAULT_SUBWAY_NETWORK_CSV } from '#gateway/app';
 import { IssuerKeyService, type MasterKeySet } from '#issuer/issuer-key-service';
-import { openDevicePki, startDevicePkiListener } from '#gateway/pki/start-device-pki';
+import { initDevicePki, startDevicePkiListener } from '#gateway/pki/start-device-pki';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import type { DeviceTapResult } from '#validator/device';
 import { identityDirFor } from '#validator/pki/device-tls';
@@ -160,9 +160,10 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const keys = IssuerKeyService.fromKeySets(masterKeys(random.fork(4)), 1);
   const store = new SqliteStore({ path: join(stateDir, 'gateway.db'), clock: clock.now });
   const adminToken = `demo-operator-${Buffer.from(random.bytes(16)).toString('hex')}`;
-  // The embedded default creates the device CA on first run (the state folder is new each run).
-  // Certificates and codes are judged by the simulated clock; the CA is also valid at wall time.
-  const pki = openDevicePki({ dir: join(stateDir, 'pki'), certificateValidityMs: 7 * DAY, enrolmentCodeTtlMs: DAY }, clock.nowMs);
+  // The demo opts in to a device CA, as an operator does with `npm run gateway -- pki init` (the
+  // state folder is new each run; the gateway itself never creates one). Certificates and codes
+  // are judged by the simulated clock; the CA is also valid at wall time.
+  const pki = initDevicePki({ dir: join(stateDir, 'pki'), certificateValidityMs: 7 * DAY, enrolmentCodeTtlMs: DAY }, clock.nowMs);
   const app = await buildGateway({
     store,
     keys,

@@ -23,7 +23,7 @@ import { ApiError, PROBLEM_CONTENT_TYPE, problemFor, problemSchema } from './htt
 import { installTransportProblems, TRANSPORT_PROBLEM_OPTIONS } from './http/transport-problems.ts';
 import { YUAN_FORMAT, YUAN_REGEX } from './http/schemas.ts';
 import type { IssuerKeysPort } from './keys/issuer-keys-port.ts';
-import { gatewayLoggerOptions } from './log/log-options.ts';
+import { echoRequestIds, gatewayLoggerOptions, REQUEST_ID_OPTIONS } from './log/log-options.ts';
 import { installDevicePki, type DevicePki } from './pki/device-pki.ts';
 import { installObservability } from './observability/install.ts';
 import { ROUTE_MODULES } from './routes/index.ts';
@@ -138,6 +138,8 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
       ],
     },
     return503OnClosing: true,
+    // X-Request-Id: the caller's when safe, else a new UUID; logged as reqId and echoed.
+    ...REQUEST_ID_OPTIONS,
     // Parser and router refusals are problems too (http/transport-problems.ts).
     ...TRANSPORT_PROBLEM_OPTIONS,
   });
@@ -169,6 +171,7 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
 
   // First of the onRequest hooks: a query string the gateway cannot read is a 400 whoever calls;
   // JSON bodies must be UTF-8.
+  echoRequestIds(app);
   installTransportProblems(app);
   // Authentication first: a request without a credential is 401 on every protected route and
   // learns nothing about the deployment. Then, with a device CA, an authenticated sync on this

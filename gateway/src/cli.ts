@@ -1,25 +1,33 @@
 /**
  * `npm run gateway -- <command>`: operator commands run on the gateway host, against the same
- * configuration as `npm start` (GATEWAY_DB / GATEWAY_DATABASE_URL, GATEWAY_PKI_DIR, ...).
+ * configuration as `npm start` (config.ts: the environment, optionally GATEWAY_CONFIG_FILE).
  * Nothing secret is printed except what the operator asked for: an enrolment code (shown once,
- * meant to be handed to the device). The CA key is never printed.
+ * meant to be handed to the device). Tokens, passwords in the database URL and the CA key never.
+ *
+ * Arguments are read by the shared kit (tools/src/cli.ts): `--help` on every command, unknown
+ * flags and missing values exit 2 with one line and the usage; a missing file is one line naming
+ * the path, exit 1.
  */
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readConfig } from './config.ts';
-import { deviceCaExists, ensureDeviceCa, ensureServerTls, CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE } from './pki/device-ca.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CliIo, EXIT_FAILED, EXIT_OK, FileError, isEntryScript, parseCommandLine, processIo, runCli, UsageError } from '#tools/cli';
+import { ConfigError, describeConfig, type GatewayConfig, type LoadedConfig, loadConfig } from './config.ts';
+import { CA_CERT_FILE, CA_KEY_FILE, deviceCaExists, ensureServerTls, loadDeviceCa, SERVER_CERT_FILE, SERVER_KEY_FILE } from './pki/device-ca.ts';
 import { certificateStatus, certificatesOf, createEnrolmentCode, listCertificates, revokeDevice } from './pki/device-certificates.ts';
-import { readPkiConfig } from './pki/pki-config.ts';
+import { initDevicePki } from './pki/start-device-pki.ts';
+import { assertSecretsSafe, SecretsError, secretsProblems, StartupFiles } from './secrets.ts';
 import { createStore } from './store/create-store.ts';
 import type { Store } from './store/store-port.ts';
+
+const EXIT_CODES = 'Exit status: 0 success, 1 the command failed (including a bad configuration or a missing file), 2 usage error.';
 
 export const HELP = `gateway: operator commands for the transit purse gateway
 
 Usage: npm run gateway -- <command> [options]
 
-Device PKI (issue 9)
-  pki init                  create the device CA (RSA 2048, key mode 0600) and the device
-                            listener's TLS certificate, if missing; prints the CA fingerprint
+Commands
+  config                    print the effective configuration (JSON, secrets redacted)
+  pki init                  create the device CA and the device listener's certificate, if missing
   pki status                the CA (fingerprint, validity, files) and certificate counts
   pki enrol DEVICE_ID       a one-time enrolment code for a registered device (printed once)
   pki revoke DEVICE_ID [--reason TEXT]
@@ -27,42 +35,89 @@ Device PKI (issue 9)
   pki list [--device DEVICE_ID]
                             certificates with status (active, expired, revoked)
 
-Options
-  --dir PATH                the PKI folder (default GATEWAY_PKI_DIR, else <database folder>/pki)
-
-Environment: the same as npm start (GATEWAY_DB, GATEWAY_DATABASE_URL, GATEWAY_PKI_DIR, DEVICE_PORT,
-DEVICE_HOST, DEVICE_PUBLIC_HOST, GATEWAY_DEVICE_HOSTNAMES, GATEWAY_DEVICE_CERT_DAYS,
-GATEWAY_ENROLMENT_CODE_HOURS, GATEWAY_DEVICE_PKI).
-Exit status: 0 success, 1 failure, 2 usage error.
+Every command answers --help. The configuration is the one of npm start: environment variables
+and, optionally, the JSON file named by GATEWAY_CONFIG_FILE (table in docs/operations.md).
+${EXIT_CODES}
 `;
 
-class UsageError extends Error {
-  override readonly name = 'UsageError';
+export const CONFIG_HELP = `Usage: npm run gateway -- config
+
+Prints the effective configuration as JSON: every setting with its value and where it came from
+(env, file, default), the files it implies (database, secrets folder, key files, certificates),
+warnings (unknown GATEWAY_* variables) and problems of the secrets folder. The admin token and the
+database URL's password are redacted. Exit 1 when a value is wrong (each problem on one line).
+${EXIT_CODES}
+`;
+
+export const PKI_HELP = `Usage: npm run gateway -- pki <init|status|enrol|revoke|list> [options]
+
+  init                      create the device CA (RSA 2048) and the device listener's TLS
+                            certificate if missing; private keys go to the secrets folder
+                            (GATEWAY_SECRETS_DIR, mode 0600), certificates to GATEWAY_PKI_DIR.
+                            npm start never creates a CA: its device listener runs when one exists
+  status                    the CA and certificate counts (exit 1 when there is no CA)
+  enrol DEVICE_ID           a one-time enrolment code for a registered device
+  revoke DEVICE_ID [--reason TEXT]
+  list [--device DEVICE_ID]
+
+Run "npm run gateway -- pki <command> --help" for one command.
+${EXIT_CODES}
+`;
+
+const PKI_COMMAND_HELP: Record<string, string> = {
+  init: `Usage: npm run gateway -- pki init
+
+Creates the device CA if the folders hold none (else loads it) and the device listener's key and
+certificate for DEVICE_PUBLIC_HOST, DEVICE_HOST and GATEWAY_DEVICE_HOSTNAMES. Prints the CA
+fingerprint and the files; never a key. Restart the gateway to start the device listener.
+${EXIT_CODES}
+`,
+  status: `Usage: npm run gateway -- pki status
+
+The device CA (fingerprint, validity, folders) and the device certificates by status. Exit 1
+when there is no CA.
+${EXIT_CODES}
+`,
+  enrol: `Usage: npm run gateway -- pki enrol DEVICE_ID
+
+Prints a one-time enrolment code for a device registered with POST /v1/devices (valid
+GATEWAY_ENROLMENT_CODE_HOURS; a newer code cancels an older one). Hand it to the device:
+npm run validator -- enrol --db <device db> --code <code>.
+${EXIT_CODES}
+`,
+  revoke: `Usage: npm run gateway -- pki revoke DEVICE_ID [--reason TEXT]
+
+Revokes the device's certificates, open enrolment codes and bearer credentials; its next sync is
+refused (client-certificate-revoked).
+  --reason TEXT             recorded with the revocation (default "revoked by operator (cli)")
+${EXIT_CODES}
+`,
+  list: `Usage: npm run gateway -- pki list [--device DEVICE_ID]
+
+One JSON line per device certificate: device, serial, kind, status (active, expired, revoked),
+notAfter, revokedReason.
+  --device DEVICE_ID        only this device's certificates
+${EXIT_CODES}
+`,
+};
+
+/** The usage text for the command words at the start of `argv`. */
+function usageFor(argv: readonly string[]): string {
+  const [area, command] = argv;
+  if (area === 'config') return CONFIG_HELP;
+  if (area === 'pki') return (command !== undefined && PKI_COMMAND_HELP[command]) || PKI_HELP;
+  return HELP;
 }
 
-function parseArgs(argv: string[]): { positional: string[]; options: Record<string, string | true> } {
-  const positional: string[] = [];
-  const options: Record<string, string | true> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '-h' || arg === '--help') options.help = true;
-    else if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      if (eq > 0) options[arg.slice(2, eq)] = arg.slice(eq + 1);
-      else {
-        const value = argv[i + 1];
-        if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value`);
-        options[arg.slice(2)] = value;
-        i++;
-      }
-    } else positional.push(arg);
+function configOrThrow(): LoadedConfig {
+  return loadConfig();
+}
+
+async function withStore<T>(config: GatewayConfig, fn: (store: Store) => Promise<T>): Promise<T> {
+  if (!config.databaseUrl && !existsSync(config.sqlitePath)) {
+    throw new FileError(config.sqlitePath, 'no such database (GATEWAY_DB; start the gateway once with npm start)');
   }
-  return { positional, options };
-}
-
-async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-  const config = readConfig();
-  const store = await createStore({ sqlitePath: config.sqlitePath, databaseUrl: config.databaseUrl });
+  const store = await createStore({ sqlitePath: config.sqlitePath, databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema });
   try {
     await store.migrate();
     return await fn(store);
@@ -71,131 +126,171 @@ async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   }
 }
 
-export async function main(
-  argv: string[],
-  out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
-  err: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
-): Promise<number> {
-  try {
-    const { positional, options } = parseArgs(argv);
-    const [area, command, target] = positional;
-    if (options.help === true || area === undefined || area === 'help') {
-      out(HELP);
-      return area === undefined && options.help !== true ? 2 : 0;
-    }
-    if (area !== 'pki') throw new UsageError(`unknown command "${area}" (try --help)`);
-    const config = readConfig();
-    const pkiConfig = readPkiConfig(process.env, process.cwd(), config.sqlitePath);
-    const dir = typeof options.dir === 'string' ? resolve(options.dir) : pkiConfig.dir;
-    const nowMs = Date.now();
-    switch (command) {
-      case 'init': {
-        const existed = deviceCaExists(dir);
-        const ca = ensureDeviceCa(dir);
-        const tls = ensureServerTls(ca, pkiConfig.hostnames);
-        out(
-          JSON.stringify(
-            {
-              created: !existed,
-              dir,
-              caFingerprintSha256: ca.fingerprint,
-              caNotAfter: new Date(ca.notAfterMs).toISOString(),
-              files: {
-                caKey: `${CA_KEY_FILE} (mode 0600)`,
-                caCertificate: CA_CERT_FILE,
-                listenerKey: `${SERVER_KEY_FILE} (mode 0600)`,
-                listenerCertificate: SERVER_CERT_FILE,
-              },
-              listenerHostnames: tls.hostnames,
+/** A registered device, or a failure naming it. */
+async function requireDevice(store: Store, deviceId: string): Promise<void> {
+  const device = await store.transaction((tx) => tx.get('SELECT device_id FROM devices WHERE device_id = ?', [deviceId]), { readOnly: true });
+  if (!device) throw new Error(`device ${deviceId} is not registered (POST /v1/devices)`);
+}
+
+async function pkiCommand(command: string | undefined, args: string[], io: CliIo): Promise<number> {
+  if (command === undefined) throw new UsageError('pki needs a command: init, status, enrol, revoke or list');
+  if (command === '--help' || command === '-h') {
+    io.out(PKI_HELP);
+    return EXIT_OK;
+  }
+  const help = PKI_COMMAND_HELP[command];
+  if (help === undefined) throw new UsageError(`unknown pki command "${command}" (init, status, enrol, revoke, list)`);
+  const parsed = parseCommandLine(args, { reason: { type: 'string' }, device: { type: 'string' } }, command === 'enrol' || command === 'revoke' ? 1 : 0);
+  if (parsed.values.help) {
+    io.out(help);
+    return EXIT_OK;
+  }
+  if (parsed.values.reason !== undefined && command !== 'revoke') throw new UsageError(`--reason is an option of pki revoke only`);
+  if (parsed.values.device !== undefined && command !== 'list') throw new UsageError(`--device is an option of pki list only`);
+  const target = parsed.positionals[0];
+  if ((command === 'enrol' || command === 'revoke') && target === undefined) throw new UsageError(`pki ${command} needs a DEVICE_ID`);
+
+  const { config } = configOrThrow();
+  assertSecretsSafe(config);
+  const { pki } = config;
+  const nowMs = Date.now();
+  switch (command) {
+    case 'init': {
+      const existed = deviceCaExists(pki.dir, pki.keyDir);
+      const files = new StartupFiles();
+      files.mkdir(pki.keyDir, 0o700);
+      const devicePki = initDevicePki(pki);
+      const tls = ensureServerTls(devicePki.ca, pki.hostnames);
+      io.out(
+        JSON.stringify(
+          {
+            created: !existed,
+            caFingerprintSha256: devicePki.ca.fingerprint,
+            caNotAfter: new Date(devicePki.ca.notAfterMs).toISOString(),
+            files: {
+              caKey: `${join(pki.keyDir, CA_KEY_FILE)} (mode 0600)`,
+              caCertificate: join(pki.dir, CA_CERT_FILE),
+              listenerKey: `${join(pki.keyDir, SERVER_KEY_FILE)} (mode 0600)`,
+              listenerCertificate: join(pki.dir, SERVER_CERT_FILE),
             },
-            null,
-            2,
-          ),
-        );
-        return 0;
+            listenerHostnames: tls.hostnames,
+            ...(pki.mode === 'off' ? { note: 'GATEWAY_DEVICE_PKI=off: npm start will not use this CA' } : {}),
+          },
+          null,
+          2,
+        ),
+      );
+      return EXIT_OK;
+    }
+    case 'status': {
+      if (!deviceCaExists(pki.dir, pki.keyDir)) {
+        io.out(JSON.stringify({ dir: pki.dir, keyDir: pki.keyDir, ca: null, hint: 'npm run gateway -- pki init' }));
+        return EXIT_FAILED;
       }
-      case 'status': {
-        if (!deviceCaExists(dir)) {
-          out(JSON.stringify({ dir, ca: null, hint: 'npm run gateway -- pki init' }));
-          return 1;
-        }
-        const ca = ensureDeviceCa(dir);
-        const counts = await withStore((store) =>
-          store.transaction(
-            (tx) =>
-              tx.all<{ status: string; n: number }>(
-                `SELECT CASE WHEN revoked_ms IS NOT NULL THEN 'revoked' WHEN not_after_ms < ? THEN 'expired' ELSE 'active' END AS status, COUNT(*) AS n
+      const ca = loadDeviceCa(pki.dir, { keyDir: pki.keyDir });
+      const counts = await withStore(config, (store) =>
+        store.transaction(
+          (tx) =>
+            tx.all<{ status: string; n: number }>(
+              `SELECT CASE WHEN revoked_ms IS NOT NULL THEN 'revoked' WHEN not_after_ms < ? THEN 'expired' ELSE 'active' END AS status, COUNT(*) AS n
                FROM device_certificates GROUP BY 1 ORDER BY 1`,
-                [nowMs],
-              ),
-            { readOnly: true },
-          ),
-        );
-        out(JSON.stringify({ dir, ca: ca.toJSON(), certificates: Object.fromEntries(counts.map((c) => [c.status, Number(c.n)])) }, null, 2));
-        return 0;
-      }
-      case 'enrol': {
-        if (!target) throw new UsageError('pki enrol DEVICE_ID');
-        if (!deviceCaExists(dir)) throw new UsageError(`no device CA in ${dir}: run "npm run gateway -- pki init" first`);
-        const answer = await withStore((store) =>
-          store.transaction(async (tx) => {
-            const device = await tx.get('SELECT device_id FROM devices WHERE device_id = ?', [target]);
-            if (!device) throw new UsageError(`device ${target} is not registered (POST /v1/devices)`);
-            return createEnrolmentCode(tx, target, 'operator:cli', nowMs, pkiConfig.enrolmentCodeTtlMs);
+              [nowMs],
+            ),
+          { readOnly: true },
+        ),
+      );
+      io.out(JSON.stringify({ mode: pki.mode, ca: ca.toJSON(), certificates: Object.fromEntries(counts.map((c) => [c.status, Number(c.n)])) }, null, 2));
+      return EXIT_OK;
+    }
+    case 'enrol': {
+      const deviceId = target as string;
+      if (!deviceCaExists(pki.dir, pki.keyDir)) throw new Error(`no device CA (${pki.dir}): run "npm run gateway -- pki init" first`);
+      const answer = await withStore(config, async (store) => {
+        await requireDevice(store, deviceId);
+        return store.transaction((tx) => createEnrolmentCode(tx, deviceId, 'operator:cli', nowMs, pki.enrolmentCodeTtlMs));
+      });
+      // Printed once for the operator to hand to the device; stored only as a hash.
+      io.out(JSON.stringify({ deviceId, enrolmentCode: answer.code, expires: new Date(answer.expiresMs).toISOString() }));
+      return EXIT_OK;
+    }
+    case 'revoke': {
+      const deviceId = target as string;
+      const reason = parsed.values.reason ?? 'revoked by operator (cli)';
+      const result = await withStore(config, async (store) => {
+        await requireDevice(store, deviceId);
+        return store.transaction((tx) => revokeDevice(tx, deviceId, 'operator:cli', reason, nowMs));
+      });
+      io.out(JSON.stringify({ deviceId, revokedSerials: result.serials, credentialsRevoked: result.credentialsRevoked }));
+      return EXIT_OK;
+    }
+    default: {
+      const device = parsed.values.device ?? null;
+      const rows = await withStore(config, (store) =>
+        store.transaction((tx) => (device ? certificatesOf(tx, device, 1_000) : listCertificates(tx, '', 10_000)), { readOnly: true }),
+      );
+      for (const row of rows) {
+        io.out(
+          JSON.stringify({
+            deviceId: row.deviceId,
+            serial: row.serial,
+            kind: row.kind,
+            status: certificateStatus(row, nowMs),
+            notAfter: new Date(row.notAfterMs).toISOString(),
+            revokedReason: row.revokedReason,
           }),
         );
-        // Printed once for the operator to hand to the device; stored only as a hash.
-        out(JSON.stringify({ deviceId: target, enrolmentCode: answer.code, expires: new Date(answer.expiresMs).toISOString() }));
-        return 0;
       }
-      case 'revoke': {
-        if (!target) throw new UsageError('pki revoke DEVICE_ID [--reason TEXT]');
-        const reason = typeof options.reason === 'string' ? options.reason : 'revoked by operator (cli)';
-        const result = await withStore((store) =>
-          store.transaction(async (tx) => {
-            const device = await tx.get('SELECT device_id FROM devices WHERE device_id = ?', [target]);
-            if (!device) throw new UsageError(`device ${target} is not registered`);
-            return revokeDevice(tx, target, 'operator:cli', reason, nowMs);
-          }),
-        );
-        out(JSON.stringify({ deviceId: target, revokedSerials: result.serials, credentialsRevoked: result.credentialsRevoked }));
-        return 0;
-      }
-      case 'list': {
-        const device = typeof options.device === 'string' ? options.device : null;
-        const rows = await withStore((store) =>
-          store.transaction((tx) => (device ? certificatesOf(tx, device, 1_000) : listCertificates(tx, '', 10_000)), { readOnly: true }),
-        );
-        for (const row of rows) {
-          out(
-            JSON.stringify({
-              deviceId: row.deviceId,
-              serial: row.serial,
-              kind: row.kind,
-              status: certificateStatus(row, nowMs),
-              notAfter: new Date(row.notAfterMs).toISOString(),
-              revokedReason: row.revokedReason,
-            }),
-          );
-        }
-        return 0;
-      }
-      default:
-        throw new UsageError(`unknown pki command "${command ?? ''}" (init, status, enrol, revoke, list)`);
+      return EXIT_OK;
     }
-  } catch (error) {
-    if (error instanceof UsageError) {
-      err(`gateway: ${error.message}`);
-      return 2;
-    }
-    // Messages name files and settings, never key material.
-    err(`gateway: ${(error as Error).message}`);
-    return 1;
   }
 }
 
-const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isMain) {
+function configCommand(args: string[], io: CliIo): number {
+  const parsed = parseCommandLine(args, {}, 0);
+  if (parsed.values.help) {
+    io.out(CONFIG_HELP);
+    return EXIT_OK;
+  }
+  const loaded = configOrThrow();
+  const problems = secretsProblems(loaded.config);
+  io.out(JSON.stringify({ ...describeConfig(loaded), problems }, null, 2));
+  for (const warning of loaded.warnings) io.err(`gateway: warning: ${warning}`);
+  for (const problem of problems) io.err(`gateway: ${problem}`);
+  return problems.length === 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  return runCli(
+    'gateway',
+    usageFor(argv),
+    async () => {
+      const [area, ...rest] = argv;
+      try {
+        if (area === undefined) throw new UsageError('missing command');
+        if (area === '--help' || area === '-h' || area === 'help') {
+          parseCommandLine(rest, {}, 0);
+          io.out(HELP);
+          return EXIT_OK;
+        }
+        if (area === 'config') return configCommand(rest, io);
+        if (area === 'pki') return await pkiCommand(rest[0], rest.slice(1), io);
+        if (area.startsWith('-')) parseCommandLine([area], {}, 0);
+        throw new UsageError(`unknown command "${area}" (config, pki)`);
+      } catch (error) {
+        // Several configuration or secrets problems: one line each.
+        if (error instanceof ConfigError || error instanceof SecretsError) {
+          if (error instanceof ConfigError) for (const warning of error.warnings) io.err(`gateway: warning: ${warning}`);
+          for (const problem of error.problems) io.err(`gateway: ${problem}`);
+          return EXIT_FAILED;
+        }
+        throw error;
+      }
+    },
+    io,
+  );
+}
+
+if (isEntryScript(import.meta.url)) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -1,88 +1,190 @@
 /**
  * `npm start`: the gateway on the embedded default (SQLite file), or PostgreSQL when
- * GATEWAY_DATABASE_URL is set. Secrets are never printed: a generated admin token goes to a
- * file next to the database (mode 0600) and the log says only where it is; master keys come
- * from the key file (generated on first run, mode 0600).
+ * GATEWAY_DATABASE_URL is set (docs/operations.md).
+ *
+ * Start, in this order: the whole configuration is read and validated (config.ts) and the secrets
+ * folder checked (secrets.ts) before anything is written; then existing key files and the device
+ * CA are loaded (read only); only then are files created (the secrets and database folders, the
+ * database, a development key file and admin token on first start), each one recorded, so a start
+ * that fails later (port in use, database unreachable) removes what it created. The device CA is
+ * never created here (`npm run gateway -- pki init`); the device listener runs when one exists.
+ * Secrets are never printed: the log names files, never a token or a key.
+ *
+ * Stop: SIGTERM or SIGINT sets `lifecycle.shuttingDown` (readiness turns 503), closes the
+ * listeners to new connections, lets in-flight requests finish for GATEWAY_SHUTDOWN_GRACE_S
+ * (default 10 s; then the remaining connections are closed), closes the store (and the PostgreSQL
+ * pool) and exits 0. A second signal exits at once: 130 after SIGINT, 143 after SIGTERM.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { dirname, join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { issuerKeyServiceFromFile, readKeyFile } from '#issuer/key-file';
 import { buildGateway } from './app.ts';
-import { newToken } from './auth/tokens.ts';
-import { readConfig } from './config.ts';
-import { issuerKeyServiceFromFile } from '#issuer/key-file';
-import { createStore } from './store/create-store.ts';
-import { readPkiConfig } from './pki/pki-config.ts';
+import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
+import { SERVER_CERT_FILE, SERVER_KEY_FILE } from './pki/device-ca.ts';
 import { devicePkiFromConfig, startDevicePkiListener } from './pki/start-device-pki.ts';
+import { adminTokenFor, assertSecretsSafe, readAdminTokenFile, SecretsError, StartupFiles } from './secrets.ts';
+import { createStore } from './store/create-store.ts';
+import type { Store } from './store/store-port.ts';
 
-/** The admin token from the environment, else the one in the token file, else a new one written there. */
-function adminTokenFrom(config: ReturnType<typeof readConfig>): { token: string; source: 'env' | 'file' | 'generated' } {
-  if (config.adminToken) return { token: config.adminToken, source: 'env' };
-  if (existsSync(config.adminTokenFile)) {
-    const token = readFileSync(config.adminTokenFile, 'utf8').trim();
-    if (token.length >= 16) return { token, source: 'file' };
+type DeviceListener = Awaited<ReturnType<typeof startDevicePkiListener>>;
+
+/** Exit status after a second signal: 128 + the signal number, as a shell reports it. */
+export const SECOND_SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+class StartError extends Error {
+  constructor(readonly lines: string[]) {
+    super(lines.join('; '));
   }
-  mkdirSync(dirname(config.adminTokenFile), { recursive: true });
-  const token = newToken();
-  writeFileSync(config.adminTokenFile, `${token}\n`, { mode: 0o600 });
-  chmodSync(config.adminTokenFile, 0o600);
-  return { token, source: 'generated' };
 }
 
-async function main(): Promise<void> {
-  const config = readConfig();
-  mkdirSync(dirname(config.sqlitePath), { recursive: true });
-  const store = await createStore({ sqlitePath: config.sqlitePath, databaseUrl: config.databaseUrl });
-  const keys = issuerKeyServiceFromFile(config.keyFile);
-  const admin = adminTokenFrom(config);
-  // Device PKI (issue 9): the CA is created on first run; sync then moves to the mutual-TLS port.
-  const pkiConfig = readPkiConfig(process.env, process.cwd(), config.sqlitePath);
-  const devicePki = devicePkiFromConfig(pkiConfig);
-  const app = await buildGateway({
-    store,
-    keys,
-    adminToken: admin.token,
-    logger: { level: config.logLevel },
-    subwayNetworkCsvPath: config.subwayNetworkCsvPath,
-    devicePki,
-    policies: config.clockSkewAlertMs === undefined ? {} : { deviceClockSkewAlertMs: config.clockSkewAlertMs },
-  });
-  if (admin.source !== 'env') app.log.info({ adminTokenFile: config.adminTokenFile }, 'operator token is in this file (mode 0600)');
-  app.log.info({ store: store.dialect, keyFile: config.keyFile }, 'gateway starting');
-  if (devicePki) {
-    app.log.info(
-      { pkiDir: pkiConfig.dir, caFingerprint: devicePki.ca.fingerprint, created: devicePki.ca.created },
-      devicePki.ca.created ? 'device CA created (key mode 0600)' : 'device CA loaded',
-    );
-  } else {
-    app.log.warn(
-      { pkiDir: pkiConfig.dir },
-      'no device CA (GATEWAY_DEVICE_PKI=off, or none in the folder: npm run gateway -- pki init): validators sync on the main API with bearer credentials',
-    );
+/** Checks that can fail without writing anything: secrets' modes, existing key files, the CA. */
+function preflight(config: GatewayConfig) {
+  assertSecretsSafe(config);
+  readAdminTokenFile(config.adminTokenFile);
+  try {
+    // An existing key file is read now: a bad one stops the start before anything is created.
+    if (config.keyFileExplicit || existsSync(config.keyFile)) readKeyFile(config.keyFile);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new StartError([message.includes(config.keyFile) ? message : `${config.keyFile}: ${message}`]);
   }
-  if (!['127.0.0.1', '::1', 'localhost'].includes(config.host)) {
-    app.log.warn({ host: config.host }, 'the main API serves plain HTTP beyond loopback: terminate TLS in front of it (load balancer)');
-  }
+  return devicePkiFromConfig(config.pki);
+}
 
-  let deviceListener: Awaited<ReturnType<typeof startDevicePkiListener>> | null = null;
-  const shutdown = async (signal: string) => {
-    app.log.info({ signal }, 'shutting down');
-    await deviceListener?.close();
-    await app.close();
+async function start(): Promise<void> {
+  const { config, warnings } = loadConfig();
+  const devicePki = preflight(config);
+
+  const files = new StartupFiles();
+  let store: Store | null = null;
+  let app: FastifyInstance | null = null;
+  let deviceListener: DeviceListener | null = null;
+  try {
+    if (!config.databaseUrl) {
+      files.mkdir(dirname(config.sqlitePath), 0o755);
+      files.willCreate(config.sqlitePath, `${config.sqlitePath}-wal`, `${config.sqlitePath}-shm`, `${config.sqlitePath}-journal`);
+    }
+    store = await createStore({ sqlitePath: config.sqlitePath, databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema });
+    if (!existsSync(config.keyFile)) {
+      // First start at the default path: a development key set, in the secrets folder (0700).
+      files.mkdir(dirname(config.keyFile), 0o700);
+      files.willCreate(config.keyFile);
+    }
+    const keys = issuerKeyServiceFromFile(config.keyFile);
+    const admin = adminTokenFor(config, files);
+    if (config.jobsIntervalMs !== undefined) process.env.GATEWAY_JOBS_INTERVAL_MS = String(config.jobsIntervalMs);
+    app = await buildGateway({
+      store,
+      keys,
+      adminToken: admin.token,
+      logger: { level: config.logLevel },
+      subwayNetworkCsvPath: config.subwayNetworkCsvPath,
+      devicePki,
+      policies: config.clockSkewAlertMs === undefined ? {} : { deviceClockSkewAlertMs: config.clockSkewAlertMs },
+    });
+    for (const warning of warnings) app.log.warn(warning);
+    if (config.configFile) app.log.info({ configFile: config.configFile }, 'configuration file read (the environment wins over it)');
+    if (admin.source !== 'env') {
+      app.log.info(
+        { adminTokenFile: config.adminTokenFile },
+        admin.source === 'generated' ? 'operator token generated into this file (mode 0600)' : 'operator token is in this file',
+      );
+    }
+    app.log.info({ store: store.dialect, keyFile: config.keyFile, secretsDir: config.secretsDir }, 'gateway starting');
+    if (devicePki) {
+      app.log.info({ pkiDir: config.pki.dir, caFingerprint: devicePki.ca.fingerprint }, 'device CA loaded');
+    } else {
+      app.log.warn(
+        { pkiDir: config.pki.dir, mode: config.pki.mode },
+        config.pki.mode === 'off'
+          ? 'device PKI off (GATEWAY_DEVICE_PKI=off): validators sync on the main API with bearer credentials'
+          : 'no device CA (create one with: npm run gateway -- pki init): validators sync on the main API with bearer credentials',
+      );
+    }
+    if (!['127.0.0.1', '::1', 'localhost'].includes(config.host)) {
+      app.log.warn({ host: config.host }, 'the main API serves plain HTTP beyond loopback: terminate TLS in front of it (load balancer)');
+    }
+
+    await app.listen({ host: config.host, port: config.port });
+    if (devicePki) {
+      files.willCreate(join(config.pki.keyDir, SERVER_KEY_FILE), join(config.pki.dir, SERVER_CERT_FILE));
+      deviceListener = await startDevicePkiListener(app, devicePki, config.pki, { level: config.logLevel });
+      app.log.info({ deviceUrl: deviceListener.url }, 'device listener (mutual TLS) serves validator sync and certificate renewal');
+    }
+  } catch (error) {
+    // Undo this start: close what was opened, remove what was created, then report.
+    await deviceListener?.close().catch(() => undefined);
+    await app?.close().catch(() => undefined);
+    await store?.close().catch(() => undefined);
+    files.undo();
+    throw error;
+  }
+  installShutdown(app, deviceListener, store, config.shutdownGraceMs);
+}
+
+/** SIGTERM/SIGINT: graceful stop within the grace period; a second signal exits at once. */
+function installShutdown(app: FastifyInstance, deviceListener: DeviceListener | null, store: Store, graceMs: number): void {
+  let stopping = false;
+  const log = app.log;
+  const servers: Server[] = [app.server as Server, ...(deviceListener ? [deviceListener.app.server as Server] : [])];
+  const openConnections = async (): Promise<number> => {
+    let total = 0;
+    for (const server of servers) total += await new Promise<number>((resolve) => server.getConnections((_error, count) => resolve(count ?? 0)));
+    return total;
+  };
+
+  const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
+    app.gateway.lifecycle.shuttingDown = true;
+    log.info({ signal, graceSeconds: graceMs / 1000, openConnections: await openConnections() }, 'shutdown: no new connections; in-flight requests may finish');
+    // Kept-alive connections close as soon as their request is answered.
+    const sweep = setInterval(() => {
+      for (const server of servers) server.closeIdleConnections();
+    }, 50);
+    const grace = setTimeout(() => {
+      void openConnections().then((open) => {
+        log.warn({ openConnections: open }, 'shutdown: grace period over, closing the remaining connections');
+        for (const server of servers) server.closeAllConnections();
+      });
+    }, graceMs);
+    try {
+      await Promise.all([app.close(), deviceListener?.close()]);
+      log.info('shutdown: main API and device listener closed');
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(grace);
+    }
     await store.close();
+    log.info({ store: store.dialect }, 'shutdown: store closed');
+    log.info('shutdown complete');
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
-  await app.listen({ host: config.host, port: config.port });
-  if (devicePki) {
-    deviceListener = await startDevicePkiListener(app, devicePki, pkiConfig, { level: config.logLevel });
-    app.log.info({ deviceUrl: deviceListener.url }, 'device listener (mutual TLS) serves validator sync and certificate renewal');
-  }
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(SECOND_SIGNAL_EXIT[signal as keyof typeof SECOND_SIGNAL_EXIT] ?? 1);
+    }
+    stopping = true;
+    shutdown(signal).catch((error: unknown) => {
+      log.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
-main().catch((error: unknown) => {
+start().catch((error: unknown) => {
   // Startup errors name files and settings, never secret values.
-  console.error(`gateway failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  const lines =
+    error instanceof ConfigError || error instanceof SecretsError
+      ? error.problems
+      : error instanceof StartError
+        ? error.lines
+        : [error instanceof Error ? error.message : String(error)];
+  if (error instanceof ConfigError) for (const warning of error.warnings) process.stderr.write(`gateway: warning: ${warning}\n`);
+  for (const line of lines) process.stderr.write(`gateway failed to start: ${line}\n`);
   process.exit(1);
 });

@@ -1,17 +1,18 @@
 /**
- * `npm start` and `npm run gateway -- pki ...` as an operator runs them (issue 9): the embedded
- * default creates the device CA on first run and serves sync only on the mutual-TLS device port;
+ * `npm start` and `npm run gateway -- pki ...` as an operator runs them (issue 9, issue 14.4): the
+ * operator creates the device CA with `pki init` (its private keys in the secrets folder), the
+ * gateway then loads it and serves sync only on the mutual-TLS device port;
  * a device enrols with a code from the gateway CLI, syncs over mutual TLS, is revoked from the
  * CLI and refused at its next sync. Real processes, ephemeral ports, a fresh temp folder.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYNC_PROTOCOL_VERSION } from '#core';
-import { CA_KEY_FILE } from '#gateway/pki/device-ca';
+import { CA_CERT_FILE, CA_KEY_FILE, SERVER_KEY_FILE } from '#gateway/pki/device-ca';
 import { enrolWithCode } from '#validator/pki/enrolment';
 import { createMtlsFetch } from '#validator/pki/mtls-fetch';
 import type { DeviceIdentity } from '#validator/pki/device-identity';
@@ -25,6 +26,7 @@ let gateway: ChildProcess | null = null;
 const output: string[] = [];
 let mainUrl = '';
 let deviceUrl = '';
+let initAnswer: { created: boolean; caFingerprintSha256: string };
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -49,12 +51,18 @@ beforeAll(async () => {
     HOST: '127.0.0.1',
     DEVICE_PORT: '0',
     GATEWAY_DB: join(dir, 'var', 'gateway.db'),
+    GATEWAY_SECRETS_DIR: join(dir, 'secrets'),
     GATEWAY_ADMIN_TOKEN: ADMIN,
     LOG_LEVEL: 'info',
   };
   delete env.GATEWAY_DATABASE_URL;
   delete env.GATEWAY_PKI_DIR;
   delete env.GATEWAY_DEVICE_PKI;
+  delete env.GATEWAY_KEY_FILE;
+  delete env.GATEWAY_CONFIG_FILE;
+  const init = await runCli(['pki', 'init']);
+  if (init.code !== 0) throw new Error(`pki init failed: ${init.stderr}`);
+  initAnswer = JSON.parse(init.stdout) as { created: boolean; caFingerprintSha256: string };
   gateway = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output.join('')}`)), 30_000);
@@ -105,9 +113,16 @@ async function sync(identity: DeviceIdentity): Promise<{ status: number; code?: 
 }
 
 describe('npm start with the embedded default', () => {
-  it('creates the CA on first run, enrols with a CLI code, syncs over mutual TLS only, revokes from the CLI', async () => {
-    expect(statSync(join(dir, 'var', 'pki', CA_KEY_FILE)).mode & 0o777).toBe(0o600);
-    expect(output.join('')).toContain('device CA created');
+  it('loads the CA made by pki init, enrols with a CLI code, syncs over mutual TLS only, revokes from the CLI', async () => {
+    expect(initAnswer.created).toBe(true);
+    // Private keys in the secrets folder (0600), certificates in the PKI folder.
+    expect(statSync(join(dir, 'secrets', CA_KEY_FILE)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'secrets', SERVER_KEY_FILE)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'secrets')).mode & 0o777).toBe(0o700);
+    expect(existsSync(join(dir, 'var', 'pki', CA_CERT_FILE))).toBe(true);
+    expect(existsSync(join(dir, 'var', 'pki', CA_KEY_FILE))).toBe(false);
+    expect(output.join('')).toContain('device CA loaded');
+    expect(output.join('')).toContain(initAnswer.caFingerprintSha256);
 
     const registered = await fetch(`${mainUrl}/v1/devices`, {
       method: 'POST',
@@ -149,10 +164,10 @@ describe('npm start with the embedded default', () => {
     expect(logs).not.toContain(credential);
   }, 60_000);
 
-  it('the gateway CLI refuses unknown devices and commands with a usage error', async () => {
+  it('the gateway CLI fails on unknown devices (exit 1) and refuses unknown commands (usage, exit 2)', async () => {
     const unknown = await runCli(['pki', 'enrol', 'NOPE']);
-    expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('not registered');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim()).toBe('gateway: device NOPE is not registered (POST /v1/devices)');
     expect((await runCli(['frobnicate'])).code).toBe(2);
   }, 30_000);
 });

@@ -1,11 +1,13 @@
 /**
- * Logger configuration: the request serializer logs method, masked URL and request id only;
+ * Logger configuration (docs/operations.md, "Logs"): pino JSON lines, `time` as an ISO-8601 UTC
+ * string, every request line carrying its request id (`reqId`). The request serializer logs method, masked URL and request id only;
  * headers and bodies are never logged, and the authorization header is redacted as a second
  * line of defence should a serializer ever include headers. Card numbers in URLs are masked
  * (first 4 and last 4 digits). Social security numbers, passwords, keys and tokens travel only
  * in bodies and headers, so they never reach the log.
  */
-import type { FastifyServerOptions } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 
 const CARD_NO_IN_TEXT = /(?<![0-9])([0-9]{4})[0-9]{8}([0-9]{4})(?![0-9])/g;
 /** Long digit runs that could be a social security number (17 digits + check) or a card number. */
@@ -40,6 +42,8 @@ export function gatewayLoggerOptions(base: boolean | Record<string, unknown> | u
   const extra = typeof base === 'object' ? base : {};
   return {
     level: 'info',
+    // "time":"2027-01-06T08:00:00.000Z" instead of epoch milliseconds.
+    timestamp: isoTime,
     ...extra,
     redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
     serializers: {
@@ -51,4 +55,31 @@ export function gatewayLoggerOptions(base: boolean | Record<string, unknown> | u
       },
     },
   } as FastifyServerOptions['logger'];
+}
+
+function isoTime(): string {
+  return `,"time":"${new Date().toISOString()}"`;
+}
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+/** An incoming request id is kept only when it is a short, safe token (it is echoed and logged). */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * Request ids: the caller's `X-Request-Id` when it is a safe short token (a load balancer's or
+ * a counter's own), else a new UUID. Spread into the Fastify options; `echoRequestIds` sends the
+ * id back in the answer's `X-Request-Id` header.
+ */
+export const REQUEST_ID_OPTIONS = {
+  requestIdHeader: false,
+  genReqId(request: { headers: Record<string, string | string[] | undefined> }): string {
+    const given = request.headers[REQUEST_ID_HEADER];
+    return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+  },
+} satisfies Pick<FastifyServerOptions, 'requestIdHeader'> & { genReqId: unknown };
+
+export function echoRequestIds(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+  });
 }

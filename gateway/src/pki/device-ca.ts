@@ -1,11 +1,16 @@
 /**
  * The device certificate authority (issue 9), built with node-forge.
  *
- * Files in the PKI directory (next to the gateway database, or GATEWAY_PKI_DIR):
- *   device-ca.key.pem         CA private key (PKCS#8 PEM), mode 0600, never printed or logged
- *   device-ca.cert.pem        self-signed CA certificate (devices pin it)
- *   device-server.key.pem     TLS key of the device listener, mode 0600
- *   device-server.cert.pem    its certificate, issued by the CA (CN gateway-device-listener)
+ * Files: the private keys in the key folder (the gateway's secrets folder, GATEWAY_SECRETS_DIR),
+ * the certificates in the PKI folder (GATEWAY_PKI_DIR, default next to the database):
+ *   <keys>/device-ca.key.pem       CA private key (PKCS#8 PEM), mode 0600, never printed or logged
+ *   <pki>/device-ca.cert.pem       self-signed CA certificate (devices pin it)
+ *   <keys>/device-server.key.pem   TLS key of the device listener, mode 0600
+ *   <pki>/device-server.cert.pem   its certificate, issued by the CA (CN gateway-device-listener)
+ * Without a key folder both sit in the PKI folder (tests, tools).
+ *
+ * The CA is created only on request (`ensureDeviceCa`: `npm run gateway -- pki init`, the demo);
+ * the gateway loads an existing one with `loadDeviceCa`.
  *
  * The CA key lives only in a private field of `DeviceCa`; `toJSON`/inspect show public data
  * only, so an accidental `log.info({ ca })` cannot leak it. A key file that group or others can
@@ -110,13 +115,17 @@ export class DeviceCa {
   readonly notAfterMs: number;
   /** True when this call created the CA (first run). */
   readonly created: boolean;
+  /** Certificates (public). */
   readonly dir: string;
+  /** Private keys (mode 0600). */
+  readonly keyDir: string;
   readonly #key: forge.pki.rsa.PrivateKey;
   readonly #cert: forge.pki.Certificate;
   readonly #x509: X509Certificate;
 
-  constructor(dir: string, keyPem: string, certPem: string, created: boolean) {
+  constructor(dir: string, keyPem: string, certPem: string, created: boolean, keyDir: string = dir) {
     this.dir = dir;
+    this.keyDir = keyDir;
     this.#key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
     this.#cert = forge.pki.certificateFromPem(certPem);
     this.#x509 = new X509Certificate(certPem);
@@ -205,7 +214,7 @@ export class DeviceCa {
   }
 
   toJSON(): Record<string, unknown> {
-    return { dir: this.dir, fingerprint: this.fingerprint, notBeforeMs: this.notBeforeMs, notAfterMs: this.notAfterMs };
+    return { dir: this.dir, keyDir: this.keyDir, fingerprint: this.fingerprint, notBeforeMs: this.notBeforeMs, notAfterMs: this.notAfterMs };
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
@@ -217,10 +226,17 @@ export interface EnsureDeviceCaOptions {
   /** Epoch ms for the CA validity (default Date.now; the TLS stack checks real time). */
   nowMs?: number;
   commonName?: string;
+  /** Folder of the private keys (default: the certificate folder). */
+  keyDir?: string;
 }
 
-export function deviceCaExists(dir: string): boolean {
-  return existsSync(join(dir, CA_KEY_FILE)) && existsSync(join(dir, CA_CERT_FILE));
+export function deviceCaExists(dir: string, keyDir: string = dir): boolean {
+  return existsSync(join(keyDir, CA_KEY_FILE)) && existsSync(join(dir, CA_CERT_FILE));
+}
+
+/** Is any part of a device CA in these folders (a key or a certificate)? */
+export function deviceCaPartlyExists(dir: string, keyDir: string = dir): boolean {
+  return existsSync(join(keyDir, CA_KEY_FILE)) || existsSync(join(dir, CA_CERT_FILE));
 }
 
 const CREATE_LOCK_FILE = '.device-ca.create.lock';
@@ -231,26 +247,40 @@ function sleepSync(ms: number): void {
 }
 
 /**
- * Loads the CA from `dir`, creating key and self-signed certificate on first run. Processes
- * starting at once on one folder agree on one CA: the creator holds an exclusive lock file,
- * the others wait for it to finish and load what it wrote.
+ * Loads an existing CA; never creates one. A missing or half-present CA (key without
+ * certificate or the other way round) is a DevicePkiError naming the files.
+ */
+export function loadDeviceCa(dir: string, options: { keyDir?: string } = {}): DeviceCa {
+  const keyDir = options.keyDir ?? dir;
+  const keyPath = join(keyDir, CA_KEY_FILE);
+  const certPath = join(dir, CA_CERT_FILE);
+  if (!existsSync(keyPath) && !existsSync(certPath)) throw new DevicePkiError(`no device CA (${keyPath}, ${certPath}): run "npm run gateway -- pki init"`);
+  if (!existsSync(keyPath)) throw new DevicePkiError(`${certPath} is there but its key ${keyPath} is not; restore the key or remove both`);
+  if (!existsSync(certPath)) throw new DevicePkiError(`${keyPath} is there but its certificate ${certPath} is not; restore the certificate or remove both`);
+  return new DeviceCa(dir, readSecret(keyPath), readFileSync(certPath, 'utf8'), false, keyDir);
+}
+
+/**
+ * Loads the CA, creating key and self-signed certificate when there is none (`pki init`, the
+ * demo; never `npm start`). Processes running at once on one folder agree on one CA: the creator
+ * holds an exclusive lock file, the others wait for it to finish and load what it wrote.
  */
 export function ensureDeviceCa(dir: string, options: EnsureDeviceCaOptions = {}): DeviceCa {
-  const keyPath = join(dir, CA_KEY_FILE);
+  const keyDir = options.keyDir ?? dir;
+  const keyPath = join(keyDir, CA_KEY_FILE);
   const certPath = join(dir, CA_CERT_FILE);
-  const lockPath = join(dir, CREATE_LOCK_FILE);
+  const lockPath = join(keyDir, CREATE_LOCK_FILE);
   const load = (): DeviceCa => {
     if (!existsSync(keyPath) && !existsSync(certPath)) {
-      throw new DevicePkiError(`no device CA in ${dir} and ${CREATE_LOCK_FILE} is held; if no gateway is creating the CA right now, remove that file`);
+      throw new DevicePkiError(`no device CA in ${dir} and ${lockPath} is held; if no gateway is creating the CA right now, remove that file`);
     }
-    if (!existsSync(keyPath) || !existsSync(certPath))
-      throw new DevicePkiError(`${dir} holds only one of ${CA_KEY_FILE} and ${CA_CERT_FILE}; restore the other or remove both`);
-    return new DeviceCa(dir, readSecret(keyPath), readFileSync(certPath, 'utf8'), false);
+    return loadDeviceCa(dir, { keyDir });
   };
   const deadline = Date.now() + CREATE_WAIT_MS;
   while (existsSync(lockPath) && Date.now() < deadline) sleepSync(50);
   if (existsSync(keyPath) || existsSync(certPath)) return load();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(keyDir, { recursive: true, mode: 0o700 });
   let lock: number;
   try {
     lock = openSync(lockPath, 'wx', 0o600);
@@ -260,14 +290,14 @@ export function ensureDeviceCa(dir: string, options: EnsureDeviceCaOptions = {})
     return load();
   }
   try {
-    return createDeviceCa(dir, keyPath, certPath, options);
+    return createDeviceCa(dir, keyDir, keyPath, certPath, options);
   } finally {
     closeSync(lock);
     rmSync(lockPath, { force: true });
   }
 }
 
-function createDeviceCa(dir: string, keyPath: string, certPath: string, options: EnsureDeviceCaOptions): DeviceCa {
+function createDeviceCa(dir: string, keyDir: string, keyPath: string, certPath: string, options: EnsureDeviceCaOptions): DeviceCa {
   const nowMs = options.nowMs ?? Date.now();
   const keys = forge.pki.rsa.generateKeyPair({ bits: CA_RSA_BITS, e: 0x10001 });
   const cert = forge.pki.createCertificate();
@@ -293,7 +323,7 @@ function createDeviceCa(dir: string, keyPath: string, certPath: string, options:
   const certPem = forge.pki.certificateToPem(cert);
   writeSecret(keyPath, keyPem);
   writePublic(certPath, certPem);
-  return new DeviceCa(dir, keyPem, certPem, true);
+  return new DeviceCa(dir, keyPem, certPem, true, keyDir);
 }
 
 export interface ServerTlsMaterial {
@@ -308,7 +338,7 @@ export interface ServerTlsMaterial {
  * end, issued by another CA, or not covering the configured host names.
  */
 export function ensureServerTls(ca: DeviceCa, hostnames: readonly string[], nowMs: number = Date.now()): ServerTlsMaterial {
-  const keyPath = join(ca.dir, SERVER_KEY_FILE);
+  const keyPath = join(ca.keyDir, SERVER_KEY_FILE);
   const certPath = join(ca.dir, SERVER_CERT_FILE);
   const wanted = [...new Set(hostnames)].sort();
   if (existsSync(keyPath) && existsSync(certPath)) {

@@ -21,10 +21,11 @@ import type { GatewayContext } from '../http/gateway-context.ts';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemFor, problemSchema } from '../http/problem.ts';
 import { installTransportProblems, TRANSPORT_PROBLEM_OPTIONS } from '../http/transport-problems.ts';
 import { withProblems } from '../http/schemas.ts';
-import { gatewayLoggerOptions } from '../log/log-options.ts';
+import { echoRequestIds, gatewayLoggerOptions, REQUEST_ID_OPTIONS } from '../log/log-options.ts';
 import { syncRoutes } from '../routes/sync.ts';
 import { ensureServerTls, type ServerTlsMaterial } from './device-ca.ts';
 import { certificateAnswerSchema, csrBodySchema, DEFAULT_DEVICE_PORT, issueDeviceCertificate, type DevicePki } from './device-pki.ts';
+import { GatewayMetrics } from '../observability/metrics.ts';
 import { registerMtlsAuthHook } from './mtls-auth.ts';
 
 export interface DeviceListenerOptions {
@@ -36,6 +37,11 @@ export interface DeviceListenerOptions {
   /** Names the server certificate covers (default localhost, 127.0.0.1, ::1). */
   hostnames?: readonly string[];
   logger?: boolean | Record<string, unknown>;
+  /**
+   * The main API's metrics (`app.gatewayMetrics`), so syncs over mutual TLS are counted where
+   * /metrics is scraped; default: a private instance (tests that build only a listener).
+   */
+  metrics?: GatewayMetrics;
 }
 
 export const DEFAULT_DEVICE_HOSTNAMES = ['localhost', '127.0.0.1', '::1'] as const;
@@ -72,11 +78,15 @@ export async function buildDeviceListener(options: DeviceListenerOptions): Promi
     bodyLimit: LIMITS.jsonBodyBytes,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
+    // X-Request-Id: the caller's when safe, else a new UUID; logged as reqId and echoed.
+    ...REQUEST_ID_OPTIONS,
     ...TRANSPORT_PROBLEM_OPTIONS,
   });
   app.decorate('gateway', options.gateway);
   app.decorate('gatewayRoutes', []);
   app.decorate('devicePki', pki);
+  // The sync route counts batches and records (routes/sync.ts).
+  app.decorate('gatewayMetrics', options.metrics ?? new GatewayMetrics(options.gateway, { intervalMs: 0 }));
   app.addSchema(problemSchema);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -97,6 +107,7 @@ export async function buildDeviceListener(options: DeviceListenerOptions): Promi
     void reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem);
   });
 
+  echoRequestIds(app);
   installTransportProblems(app);
   registerMtlsAuthHook(app, pki.ca);
 
