@@ -10,7 +10,8 @@
  *
  * Policies [P]:
  * - A torn purchase that recovery proves debited is journaled (recovered = true, result
- *   TORN_TRANSACTION_RECOVERED). If it is this device's tap from less than RECOVERY_COMPLETES_TAP_MS
+ *   TORN_TRANSACTION_RECOVERED), dated at the original transaction (occurredAtMs from its date
+ *   and time) with the recovering tap's time in recoveredAtMs. If it is this device's tap from less than RECOVERY_COMPLETES_TAP_MS
  *   ago, the re-tap completes it: the gate opens and nothing more is charged. So does one younger
  *   than RECOVERY_COMPLETES_UNUSED_TAP_MS that is still the card's latest transaction (except on
  *   segmented bus lines). An older one is journaled and the current tap is then decided on the
@@ -198,21 +199,24 @@ export function executeTap(ctx: TapContext): TapExecution {
       base.view = view;
     }
     if (recovery.status === 'debited') {
-      journal.push(
-        journalRecord(base, seq++, TAP_RESULT.TORN_TRANSACTION_RECOVERED, {
-          cardAction: 'debit',
-          transactionType: pending.transactionType,
-          amountFen: pending.amountFen,
-          balanceBeforeFen: pending.balanceBeforeFen,
-          balanceAfterFen: pending.balanceBeforeFen - pending.amountFen,
-          offlineAtc: pending.offlineAtc,
-          tsn: pending.tsn,
-          date: pending.date,
-          time: pending.time,
-          tac: bytesToHex(recovery.tac),
-          recovered: true,
-        }),
-      );
+      const recovered = journalRecord(base, seq++, TAP_RESULT.TORN_TRANSACTION_RECOVERED, {
+        cardAction: 'debit',
+        transactionType: pending.transactionType,
+        amountFen: pending.amountFen,
+        balanceBeforeFen: pending.balanceBeforeFen,
+        balanceAfterFen: pending.balanceBeforeFen - pending.amountFen,
+        offlineAtc: pending.offlineAtc,
+        tsn: pending.tsn,
+        date: pending.date,
+        time: pending.time,
+        tac: bytesToHex(recovery.tac),
+        recovered: true,
+      });
+      // Dated at the original transaction (the date and time on the card's log, under the TAC),
+      // with the recovering tap beside it.
+      recovered.occurredAtMs = epochMsFromBeijing(pending.date, pending.time);
+      recovered.recoveredAtMs = ctx.nowMs;
+      journal.push(recovered);
       const ageMs = ctx.nowMs - epochMsFromBeijing(pending.date, pending.time);
       const recoveredAmountFen = pending.amountFen;
       const completed = (): TapExecution => {

@@ -54,8 +54,18 @@ export interface JournalRecord {
   /** Where: station code, bus line/stop, lot id or park id, as the device kind implies. */
   place: number;
   line: number;
-  /** Device clock at the tap, epoch milliseconds. */
+  /**
+   * When the transaction happened, epoch milliseconds (device clock): the tap, or for a recovered
+   * record the torn purchase's own date and time (what the DEBIT carried, the card's log holds
+   * and the TAC covers), not the later tap that recovered it.
+   */
   occurredAtMs: number;
   /** True when this record completes a purchase that tore on an earlier tap (proof fetched). */
   recovered: boolean;
+  /**
+   * Only on a recovered record: the device clock when the later tap recovered it, epoch ms.
+   * Optional in the sync protocol (older firmware sends none and dated the record at the
+   * recovering tap; the gateway then reads the original time from date and time).
+   */
+  recoveredAtMs?: number;
 }

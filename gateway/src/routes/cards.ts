@@ -251,6 +251,10 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
                       balanceAfter: { type: ['string', 'null'] },
                       operator: { type: ['string', 'null'] },
                       deviceId: { type: ['string', 'null'] },
+                      recoveredAtMs: {
+                        type: ['integer', 'null'],
+                        description: 'a torn debit recovered at a later tap: when it was recovered (atMs is the original transaction); else null',
+                      },
                     },
                   },
                 },

@@ -38,6 +38,8 @@ export interface CardTransaction {
   balanceAfterFen: number | null;
   operator: string | null;
   deviceId: string | null;
+  /** A recovered torn debit: when the later tap recovered it (atMs is the original transaction); else null. */
+  recoveredAtMs: number | null;
 }
 
 /** The position after which a page starts: (time, source, text key, integer key), all descending. */
@@ -108,15 +110,15 @@ export async function listCardTransactions(
   if (after !== null) params.push(after.atMs, after.source, after.text, after.seq);
   params.push(limit + 1);
   const rows = await tx.all<Raw>(
-    `SELECT at_ms, src, k1, k2, amount_fen, status, card_action, result_code, written_off, atc, balance_after_fen, operator, device_id FROM (
+    `SELECT at_ms, src, k1, k2, amount_fen, status, card_action, result_code, written_off, atc, balance_after_fen, operator, device_id, recovered_at_ms FROM (
        SELECT occurred_at_ms AS at_ms, 1 AS src, device_id AS k1, device_seq AS k2,
-              amount_fen, status, card_action, result_code, written_off, offline_atc AS atc, balance_after_fen, operator, device_id
+              amount_fen, status, card_action, result_code, written_off, offline_atc AS atc, balance_after_fen, operator, device_id, recovered_at_ms
          FROM journal_records WHERE card_no = ? AND occurred_at_ms < ? AND status <> 'duplicate'
        UNION ALL
        SELECT created_ms AS at_ms, 0 AS src, '' AS k1, id AS k2,
               amount_fen, status, NULL AS card_action, NULL AS result_code, 0 AS written_off, online_atc AS atc,
               CASE WHEN status = 'confirmed' THEN balance_before_fen + amount_fen ELSE NULL END AS balance_after_fen,
-              NULL AS operator, NULL AS device_id
+              NULL AS operator, NULL AS device_id, NULL AS recovered_at_ms
          FROM loads WHERE card_no = ? AND created_ms < ?
      ) AS t ${keyFilter}
      ORDER BY at_ms DESC, src DESC, k1 DESC, k2 DESC LIMIT ?`,
@@ -136,6 +138,7 @@ export async function listCardTransactions(
     balanceAfterFen: r.balance_after_fen === null ? null : Number(r.balance_after_fen),
     operator: r.operator === null ? null : String(r.operator),
     deviceId: r.device_id === null ? null : String(r.device_id),
+    recoveredAtMs: r.recovered_at_ms === null ? null : Number(r.recovered_at_ms),
   }));
   const last = page[page.length - 1];
   const next: HistoryKey | null =

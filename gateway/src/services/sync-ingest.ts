@@ -27,6 +27,8 @@ import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import {
   LIMITS,
   SYNC_PROTOCOL_VERSION,
+  beijingDateTime,
+  epochMsFromBeijing,
   purchaseTacData,
   type BlacklistDeltaEntry,
   type BlacklistReason,
@@ -115,6 +117,16 @@ function cardOrder(records: readonly JournalRecord[]): number[] {
   });
 }
 
+/**
+ * A recovered torn debit happened at the date and time it carries (the DEBIT's, on the card's log
+ * and under the TAC), whatever tap recovered it: older firmware put the recovering tap in
+ * occurredAtMs. A date no calendar has keeps the device's occurredAtMs.
+ */
+function recoveredOccurredAtMs(r: JournalRecord): number {
+  const atMs = epochMsFromBeijing(r.date, r.time);
+  return Number.isSafeInteger(atMs) && atMs >= 0 && beijingDateTime(atMs).date === r.date ? atMs : r.occurredAtMs;
+}
+
 /** Verifies one debit's TAC; an unknown key version or malformed bytes is simply "not valid". */
 export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean {
   try {
@@ -127,7 +139,7 @@ export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean
 }
 
 const JOURNAL_COLUMNS =
-  '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, received_ms)';
+  '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, recovered_at_ms, received_ms)';
 const JOURNAL_INSERT = `INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES`;
 const DEBIT_INSERT = 'INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES';
 const JOURNAL_ROWS_PER_INSERT = 250;
@@ -279,11 +291,13 @@ export async function ingestSyncBatch(
         r.tac.toUpperCase(),
         r.place,
         r.line,
-        r.occurredAtMs,
+        r.recovered ? recoveredOccurredAtMs(r) : r.occurredAtMs,
+        // Older firmware dated a recovered record at the recovering tap and sent no recoveredAtMs.
+        r.recovered ? (r.recoveredAtMs ?? r.occurredAtMs) : null,
         nowMs,
       );
     }
-    await tx.run(`${JOURNAL_INSERT} ${valuesList(to - from, 24)}`, params);
+    await tx.run(`${JOURNAL_INSERT} ${valuesList(to - from, 25)}`, params);
   }
   let badTacs = 0;
   for (let i = 0; i < count; i++) {

@@ -73,6 +73,7 @@ function checkRecordFields(r: Record<string, unknown>, need: FieldCheck): void {
   need(isInt(r.line, 0, Number.MAX_SAFE_INTEGER), 'line', 'non-negative integer');
   need(isInt(r.occurredAtMs, 0, Number.MAX_SAFE_INTEGER), 'occurredAtMs', 'epoch ms');
   need(typeof r.recovered === 'boolean', 'recovered', 'boolean');
+  need(r.recoveredAtMs === undefined || isInt(r.recoveredAtMs, 0, Number.MAX_SAFE_INTEGER), 'recoveredAtMs', 'epoch ms (or absent)');
 }
 
 // The allocation-free verdict of checkRecordFields, for the usual all-valid record of a batch

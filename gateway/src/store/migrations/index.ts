@@ -15,6 +15,7 @@ import { migration104LoadInitOnce } from './104-load-init-once.ts';
 import { migration105CardDebitOnce } from './105-card-debit-once.ts';
 import { migration106DropPostingTimeIndex } from './106-drop-posting-time-index.ts';
 import { migration107JournalWrittenOff } from './107-journal-written-off.ts';
+import { migration108JournalRecoveredAt } from './108-journal-recovered-at.ts';
 import { migration200DevicePki } from './200-device-pki.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -30,5 +31,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration105CardDebitOnce,
   migration106DropPostingTimeIndex,
   migration107JournalWrittenOff,
+  migration108JournalRecoveredAt,
   migration200DevicePki,
 ];
