@@ -1,0 +1,149 @@
+/**
+ * The clearing and teller reports as CSV (http/csv.ts: RFC 4180, UTF-8 with BOM, money as
+ * `_yuan` and `_fen`, formula-escaped text). The headers are a contract: clients parse them, so
+ * columns are only ever appended, never renamed or reordered (docs/gateway-api.md, "CSV exports").
+ * Used by GET /v1/reports/* with `Accept: text/csv` and by the console's downloads.
+ */
+import { csvFilename, csvHeaders, integerColumn, moneyColumn, textColumn, timeColumn, toCsv, type CsvColumn } from '../http/csv.ts';
+import type { ClearingReport, TellerReport } from './reports.ts';
+
+type ClearingRow = { row: 'operator' | 'total'; day: string; operator: string | null; debits: number; amountFen: number; quarantined: number };
+
+const CLEARING_COLUMNS: readonly CsvColumn<ClearingRow>[] = [
+  textColumn('row', (r) => r.row),
+  textColumn('day', (r) => r.day),
+  textColumn('operator', (r) => r.operator),
+  integerColumn('debits', (r) => r.debits),
+  moneyColumn('amount', (r) => r.amountFen),
+  integerColumn('quarantined', (r) => r.quarantined),
+];
+
+/** row, day, operator, debits, amount_yuan, amount_fen, quarantined. */
+export const CLEARING_CSV_HEADERS: readonly string[] = csvHeaders(CLEARING_COLUMNS);
+
+/** One `operator` record per operator (subway, bus, pr, park, suburban), then one `total` record. */
+export function clearingReportCsv(report: ClearingReport): string {
+  const rows: ClearingRow[] = [
+    ...report.operators.map((o): ClearingRow => ({ row: 'operator', day: report.day, ...o })),
+    { row: 'total', day: report.day, operator: null, ...report.totals },
+  ];
+  return toCsv(CLEARING_COLUMNS, rows);
+}
+
+export function clearingReportFilename(report: ClearingReport): string {
+  return csvFilename('clearing', report.day);
+}
+
+interface TellerRow {
+  row: 'source' | 'total' | 'void';
+  paymentSource: string | null;
+  loads: number | null;
+  loadedFen: number | null;
+  voids: number | null;
+  voidedFen: number | null;
+  netFen: number | null;
+  pending: number | null;
+  loadId: string | null;
+  cardNo: string | null;
+  resolution: string | null;
+  voidedMs: number | null;
+}
+
+function tellerColumns(report: TellerReport): readonly CsvColumn<TellerRow>[] {
+  return [
+    textColumn('row', (r) => r.row),
+    textColumn('day', () => report.day),
+    textColumn('branch', () => report.branch),
+    textColumn('payment_source', (r) => r.paymentSource),
+    integerColumn('loads', (r) => r.loads),
+    moneyColumn('loaded', (r) => r.loadedFen),
+    integerColumn('voids', (r) => r.voids),
+    moneyColumn('voided', (r) => r.voidedFen),
+    moneyColumn('net', (r) => r.netFen),
+    integerColumn('pending', (r) => r.pending),
+    textColumn('load_id', (r) => r.loadId),
+    textColumn('card_no', (r) => r.cardNo),
+    textColumn('resolution', (r) => r.resolution),
+    timeColumn('voided', (r) => r.voidedMs),
+  ];
+}
+
+/**
+ * row, day, branch, payment_source, loads, loaded_yuan, loaded_fen, voids, voided_yuan,
+ * voided_fen, net_yuan, net_fen, pending, load_id, card_no, resolution, voided_at, voided_ms.
+ */
+export const TELLER_CSV_HEADERS: readonly string[] = csvHeaders(tellerColumns({ day: '', branch: null, sources: [], totals: emptyTotals(), voids: [] }));
+
+function emptyTotals(): TellerReport['totals'] {
+  return { loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0, pending: 0 };
+}
+
+const NONE = { loadId: null, cardNo: null, resolution: null, voidedMs: null } as const;
+
+/**
+ * One `source` record per payment source, one `total` record (with `pending`), then one `void`
+ * record per voided load (voids = 1, voided = its amount, with its load id, card, resolution and
+ * time). Fields that do not apply to a record are empty.
+ */
+export function tellerReportCsv(report: TellerReport): string {
+  const rows: TellerRow[] = [
+    ...report.sources.map((s): TellerRow => ({ row: 'source', ...s, pending: null, ...NONE })),
+    { row: 'total', paymentSource: null, ...report.totals, ...NONE },
+    ...report.voids.map(
+      (v): TellerRow => ({
+        row: 'void',
+        paymentSource: v.paymentSource,
+        loads: null,
+        loadedFen: null,
+        voids: 1,
+        voidedFen: v.amountFen,
+        netFen: null,
+        pending: null,
+        loadId: v.loadId,
+        cardNo: v.cardNo,
+        resolution: v.resolution,
+        voidedMs: v.voidedMs,
+      }),
+    ),
+  ];
+  return toCsv(tellerColumns(report), rows);
+}
+
+export function tellerReportFilename(report: TellerReport): string {
+  return report.branch === null ? csvFilename('teller', report.day) : csvFilename('teller', report.day, report.branch);
+}
+
+const withoutBom = (csv: string): string => csv.replace(/^\uFEFF/, '');
+
+/** The OpenAPI example of the clearing CSV (shown without its BOM). */
+export const CLEARING_CSV_EXAMPLE: string = withoutBom(
+  clearingReportCsv({
+    day: '2026-03-10',
+    operators: [
+      { operator: 'subway', debits: 2, amountFen: 700, quarantined: 0 },
+      { operator: 'bus', debits: 1, amountFen: 100, quarantined: 0 },
+      { operator: 'pr', debits: 0, amountFen: 0, quarantined: 0 },
+      { operator: 'park', debits: 0, amountFen: 0, quarantined: 0 },
+      { operator: 'suburban', debits: 0, amountFen: 0, quarantined: 1 },
+    ],
+    totals: { debits: 3, amountFen: 800, quarantined: 1 },
+  }),
+);
+
+/** The OpenAPI example of the teller CSV (shown without its BOM). */
+export const TELLER_CSV_EXAMPLE: string = withoutBom(
+  tellerReportCsv({
+    day: '2026-03-10',
+    branch: 'branch-01',
+    sources: [
+      { paymentSource: 'bank-account', loads: 1, loadedFen: 5_000, voids: 0, voidedFen: 0, netFen: 5_000 },
+      { paymentSource: 'cash', loads: 2, loadedFen: 6_000, voids: 1, voidedFen: 3_000, netFen: 3_000 },
+      { paymentSource: 'other-bank-card', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
+      { paymentSource: 'app', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
+    ],
+    totals: { loads: 3, loadedFen: 11_000, voids: 1, voidedFen: 3_000, netFen: 8_000, pending: 0 },
+    voids: [
+      { loadId: '2', cardNo: '1000000000000018', amountFen: 3_000, paymentSource: 'cash', resolution: 'teller-void', voidedMs: Date.UTC(2026, 2, 10, 3, 15) },
+    ],
+  }),
+);
