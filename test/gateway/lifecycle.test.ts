@@ -10,6 +10,7 @@
  * - Start refusals change nothing: a wrong configuration value or a secret file others can read
  *   is one line per problem, exit 1, and no new file. `npm start` never creates a device CA.
  * - Logs: JSON, ISO-8601 `time`, request ids (a safe incoming X-Request-Id is kept and echoed).
+ * - GATEWAY_DEVICE_PKI=off runs no device listener even when a CA exists.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -19,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CardSimulator, completeLoad, hexToBytes, parseCardImage } from '#core';
 import { COUNTER_TERMINAL_ID, loadRequestFromCard } from '#validator/rider/issue-cards';
 import { seededRandom } from '../purse/fixtures.ts';
-import { cleanEnv, type GatewayProcess, runGatewayToEnd, startGateway } from './support/gateway-process.ts';
+import { cleanEnv, type GatewayProcess, runGatewayCli, runGatewayToEnd, startGateway } from './support/gateway-process.ts';
 
 const ADMIN = 'lifecycle-admin-token-0123456789abcdef';
 const dirs: string[] = [];
@@ -216,8 +217,13 @@ describe('signals and the grace period', () => {
 
 describe('logs', () => {
   it('JSON lines with ISO-8601 time and request ids; a safe X-Request-Id is kept and echoed, an unsafe one replaced', async () => {
-    const gw = await startGateway(tempDir(), env());
+    // With a device CA made by pki init, GATEWAY_DEVICE_PKI=off still runs no device listener.
+    const dir = tempDir();
+    expect((await runGatewayCli(['pki', 'init'], dir, env())).code).toBe(0);
+    const gw = await startGateway(dir, env({ GATEWAY_DEVICE_PKI: 'off' }));
     try {
+      expect(gw.output()).toContain('device PKI off (GATEWAY_DEVICE_PKI=off)');
+      expect(gw.output()).not.toContain('https://');
       const kept = await fetch(`${gw.url}/healthz`, { headers: { 'x-request-id': 'lb-7f3a.0001' } });
       expect(kept.headers.get('x-request-id')).toBe('lb-7f3a.0001');
       const replaced = await fetch(`${gw.url}/healthz`, { headers: { 'x-request-id': `bad id <script>${'x'.repeat(80)}` } });

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { pack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -169,5 +170,24 @@ describe('npm start with the embedded default', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr.trim()).toBe('gateway: device NOPE is not registered (POST /v1/devices)');
     expect((await runCli(['frobnicate'])).code).toBe(2);
+  }, 30_000);
+
+  it('SIGTERM closes the main API and the device listener, then the store; exit 0', async () => {
+    const exited = new Promise<number | null>((resolve) => gateway!.once('exit', (code) => resolve(code)));
+    gateway!.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const logs = output.join('');
+    expect(logs).toContain('shutdown: main API and device listener closed');
+    expect(logs).toContain('shutdown complete');
+    const port = Number(new URL(deviceUrl).port);
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
   }, 30_000);
 });
