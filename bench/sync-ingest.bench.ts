@@ -163,7 +163,8 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     // Floor: the same rows, raw inserts, one prepared statement, one transaction per batch.
     store.db.exec('CREATE TABLE bench_raw_journal AS SELECT * FROM journal_records WHERE 0');
     store.db.exec('CREATE UNIQUE INDEX bench_raw_pk ON bench_raw_journal (device_id, device_seq)');
-    const insert = store.db.prepare(`INSERT INTO bench_raw_journal VALUES (${new Array(24).fill('?').join(', ')})`);
+    // Every column of journal_records, the two added later (written_off, recovered_at_ms) last.
+    const insert = store.db.prepare(`INSERT INTO bench_raw_journal VALUES (${new Array(26).fill('?').join(', ')})`);
     const rawBatch = store.db.transaction((records: JournalRecord[]) => {
       for (const r of records) {
         insert.run(
@@ -191,6 +192,8 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
           r.line,
           r.occurredAtMs,
           NOW_MS,
+          0,
+          null,
         );
       }
     });
