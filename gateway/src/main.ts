@@ -18,7 +18,7 @@
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { issuerKeyServiceFromFile, readKeyFile } from '#issuer/key-file';
 import { buildGateway } from './app.ts';
 import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
@@ -124,9 +124,32 @@ async function start(): Promise<void> {
   installShutdown(app, deviceListener, store, config.shutdownGraceMs);
 }
 
+/**
+ * Signals are taken from the very beginning: one that arrives while the gateway is starting stops
+ * it gracefully as soon as it is up (or the failed start exits 1); a second one exits at once.
+ */
+const signals: { stopping: boolean; pending: NodeJS.Signals | null; stop: ((signal: NodeJS.Signals) => void) | null; log: FastifyBaseLogger | null } = {
+  stopping: false,
+  pending: null,
+  stop: null,
+  log: null,
+};
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (signals.stopping) {
+    if (signals.log) signals.log.warn({ signal }, 'second signal: exiting at once');
+    else process.stderr.write(`gateway: second signal (${signal}): exiting at once\n`);
+    process.exit(SECOND_SIGNAL_EXIT[signal as keyof typeof SECOND_SIGNAL_EXIT] ?? 1);
+  }
+  signals.stopping = true;
+  if (signals.stop) signals.stop(signal);
+  else signals.pending = signal;
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
 /** SIGTERM/SIGINT: graceful stop within the grace period; a second signal exits at once. */
 function installShutdown(app: FastifyInstance, deviceListener: DeviceListener | null, store: Store, graceMs: number): void {
-  let stopping = false;
   const log = app.log;
   const servers: Server[] = [app.server as Server, ...(deviceListener ? [deviceListener.app.server as Server] : [])];
   const openConnections = async (): Promise<number> => {
@@ -161,19 +184,15 @@ function installShutdown(app: FastifyInstance, deviceListener: DeviceListener | 
     process.exit(0);
   };
 
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting at once');
-      process.exit(SECOND_SIGNAL_EXIT[signal as keyof typeof SECOND_SIGNAL_EXIT] ?? 1);
-    }
-    stopping = true;
+  signals.log = log;
+  signals.stop = (signal) => {
     shutdown(signal).catch((error: unknown) => {
       log.error({ err: error }, 'shutdown failed');
       process.exit(1);
     });
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // A signal that came while starting.
+  if (signals.pending) signals.stop(signals.pending);
 }
 
 start().catch((error: unknown) => {
