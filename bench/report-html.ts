@@ -5,8 +5,9 @@
  * pass/fail colours, its ratio to the suite's floor and its throughput, and the suite's metrics
  * against their limits. Re-render a saved JSON with `tsx bench/report-html.ts <results.json>`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
+import { type CliIo, EXIT_OK, FileError, isEntryScript, parseCommandLine, processIo, readTextFile, runCli, UsageError } from '#tools/cli';
 import { FAIL_COLOR, PALETTE, PASS_COLOR, escapeHtml, htmlPage, htmlTable, svgFigure, svgLine, svgRect, svgText, type Cell } from '#demo/svg-chart';
 import { formatNumber, type BenchReport, type Budget, type MetricResult, type TaskResult } from './harness.ts';
 
@@ -265,13 +266,47 @@ export function renderBenchHtml(report: BenchReport): string {
   return htmlPage(`Bench ${report.mode} ${report.pass ? 'PASS' : 'FAIL'} · ${m.date}`, body.join('\n'), EXTRA_CSS);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  const input = process.argv[2];
-  if (!input) {
-    process.stderr.write('usage: tsx bench/report-html.ts <results.json>\n');
-    process.exit(2);
-  }
-  const out = htmlPathFor(resolve(input));
-  writeFileSync(out, renderBenchHtml(JSON.parse(readFileSync(input, 'utf8')) as BenchReport));
-  process.stdout.write(`chart written to ${out}\n`);
+export const REDRAW_USAGE = `usage: tsx bench/report-html.ts <results.json>
+
+Redraws the chart of saved bench results beside them (x.json -> x.html).
+
+Exit status: 0 written; 1 the results cannot be read or are not bench results (one line naming
+the file); 2 usage error (one line and this text on stderr).`;
+
+/** `tsx bench/report-html.ts <results.json>`: the chart of a saved run. */
+export function redrawMain(argv: string[], io: CliIo = processIo): Promise<number> {
+  return runCli(
+    'bench report',
+    REDRAW_USAGE,
+    () => {
+      const { values, positionals } = parseCommandLine(argv, {}, 1);
+      if (values.help) {
+        io.out(REDRAW_USAGE);
+        return EXIT_OK;
+      }
+      const input = positionals[0];
+      if (input === undefined) throw new UsageError('give the results JSON to draw');
+      let report: BenchReport;
+      try {
+        report = JSON.parse(readTextFile(input, 'results file')) as BenchReport;
+      } catch (error) {
+        if (error instanceof SyntaxError) throw new FileError(input, 'not JSON (a results file written by bench/run.ts is)');
+        throw error;
+      }
+      if (report === null || typeof report !== 'object' || !Array.isArray(report.tasks) || !Array.isArray(report.suites)) {
+        throw new FileError(input, 'not bench results (no tasks and suites)');
+      }
+      const out = htmlPathFor(resolve(input));
+      writeFileSync(out, renderBenchHtml(report));
+      io.out(`chart written to ${out}`);
+      return EXIT_OK;
+    },
+    io,
+  );
+}
+
+if (isEntryScript(import.meta.url)) {
+  redrawMain(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

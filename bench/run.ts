@@ -4,13 +4,15 @@
  * Runs every bench/*.bench.ts suite (or those whose name contains a filter), prints a table,
  * writes bench/results/latest.json (or --out) and a chart of it beside it (latest.html, see
  * bench/report-html.ts), and exits 1 when a budget, a limit or a checksum
- * is missed, 2 on bad arguments. Progress goes to stderr, the table to stdout.
+ * is missed, 2 on bad arguments (USAGE). Progress goes to stderr, the table to stdout. Arguments
+ * are parsed by the project's CLI kit (tools/src/cli.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { EXIT_FAILED, EXIT_OK, isEntryScript, parseCommandLine, prepareOutputFile, runCli, UsageError } from '#tools/cli';
 import {
   BenchContext,
   FULL_TIME_MS,
@@ -47,32 +49,52 @@ export interface RunOptions {
   retries: number | undefined;
 }
 
-export function parseArgs(argv: string[]): RunOptions {
-  const options: RunOptions = { quick: false, out: join(BENCH_DIR, 'results', 'latest.json'), looseness: NaN, filters: [], list: false, retries: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--quick') options.quick = true;
-    else if (arg === '--list') options.list = true;
-    else if (arg === '--out') options.out = resolve(requireValue(argv, ++i, '--out'));
-    else if (arg === '--looseness') options.looseness = Number(requireValue(argv, ++i, '--looseness'));
-    else if (arg === '--retries') {
-      options.retries = Number(requireValue(argv, ++i, '--retries'));
-      if (!Number.isInteger(options.retries) || options.retries < 0) throw new UsageError('--retries must be an integer >= 0');
-    } else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
-    else options.filters.push(arg);
+export const USAGE = `usage: npm run bench -- [--quick] [--out FILE] [--looseness N] [--retries N] [--list] [filter ...]
+
+  --quick          short runs, budgets x${QUICK_LOOSENESS} looser (also runs in npm test)
+  --out FILE       where the results JSON goes (default bench/results/latest.json); the chart goes
+                   beside it (x.json -> x.html); its folder is created, and checked writable first
+  --looseness N    multiply every budget by N >= 1 (default 1, --quick ${QUICK_LOOSENESS}; env BENCH_LOOSENESS)
+  --retries N      extra measurements of a task that missed an absolute budget (default 2 quick, 0 full)
+  --list           list the suites (after the filters) and exit
+  filter ...       run only suites whose name contains one of these words
+  -h, --help       print this text
+
+Exit status: 0 every budget, limit and checksum holds; 1 one is missed, a suite failed, or the
+results cannot be written (one line naming the path); 2 usage error (unknown option, a missing or
+bad value, no suite matching the filters: one line and this text on stderr).`;
+
+const OPTIONS = {
+  quick: { type: 'boolean' },
+  list: { type: 'boolean' },
+  out: { type: 'string' },
+  looseness: { type: 'string' },
+  retries: { type: 'string' },
+} as const;
+
+/** The command line (name filters are the positionals); throws UsageError. `help` asks for USAGE. */
+export function parseArgs(argv: string[]): RunOptions & { help: boolean } {
+  const { values, positionals } = parseCommandLine(argv, OPTIONS, Number.POSITIVE_INFINITY);
+  const quick = values.quick === true;
+  let retries: number | undefined;
+  if (values.retries !== undefined) {
+    retries = /^[0-9]+$/.test(values.retries) ? Number(values.retries) : Number.NaN;
+    if (!Number.isSafeInteger(retries)) throw new UsageError(`--retries must be an integer >= 0, got "${values.retries}"`);
   }
-  const envLooseness = process.env.BENCH_LOOSENESS;
-  if (Number.isNaN(options.looseness)) options.looseness = envLooseness ? Number(envLooseness) : options.quick ? QUICK_LOOSENESS : 1;
-  if (!(options.looseness >= 1)) throw new UsageError('--looseness must be a number >= 1');
-  return options;
-}
-
-class UsageError extends Error {}
-
-function requireValue(argv: string[], i: number, flag: string): string {
-  const v = argv[i];
-  if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-  return v;
+  const given = values.looseness ?? process.env.BENCH_LOOSENESS;
+  const looseness = given !== undefined && given !== '' ? Number(given) : quick ? QUICK_LOOSENESS : 1;
+  if (!(looseness >= 1) || !Number.isFinite(looseness)) {
+    throw new UsageError(`--looseness must be a number >= 1, got "${given}"${values.looseness === undefined ? ' (from BENCH_LOOSENESS)' : ''}`);
+  }
+  return {
+    quick,
+    out: values.out !== undefined ? resolve(values.out) : join(BENCH_DIR, 'results', 'latest.json'),
+    looseness,
+    filters: positionals,
+    list: values.list === true,
+    retries,
+    help: values.help === true,
+  };
 }
 
 export function discoverSuites(filters: string[]): Array<{ name: string; file: string }> {
@@ -165,25 +187,23 @@ export function renderTable(suites: SuiteResult[]): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let options: RunOptions;
-  try {
-    options = parseArgs(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`bench: ${error.message}\nusage: tsx bench/run.ts [--quick] [--out file] [--looseness n] [--retries n] [--list] [filter ...]\n`);
-      return 2;
-    }
-    throw error;
+  return runCli('bench', USAGE, () => runBench(argv));
+}
+
+async function runBench(argv: string[]): Promise<number> {
+  const options = parseArgs(argv);
+  if (options.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT_OK;
   }
   const suites = discoverSuites(options.filters);
   if (options.list) {
     for (const s of suites) process.stdout.write(`${s.name}\n`);
-    return 0;
+    return EXIT_OK;
   }
-  if (suites.length === 0) {
-    process.stderr.write(`bench: no suite matches ${options.filters.join(', ') || '(none found)'}\n`);
-    return 2;
-  }
+  if (suites.length === 0) throw new UsageError(`no suite matches ${options.filters.join(', ') || '(none found)'}`);
+  // Before minutes of measurement: the results must have somewhere to go.
+  prepareOutputFile(options.out, 'results file');
   process.stderr.write(`bench: ${suites.length} suite(s), ${options.quick ? 'quick' : 'full'} mode, looseness x${options.looseness}\n`);
   const results: SuiteResult[] = [];
   for (const s of suites) {
@@ -207,15 +227,9 @@ export async function main(argv: string[]): Promise<number> {
   writeFileSync(htmlOut, renderBenchHtml(report));
   process.stdout.write(`${renderTable(results)}\n`);
   process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: results written to ${options.out}, chart to ${htmlOut}\n`);
-  return pass ? 0 : 1;
+  return pass ? EXIT_OK : EXIT_FAILED;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error) => {
-      process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exit(1);
-    },
-  );
+if (isEntryScript(import.meta.url)) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -16,7 +16,7 @@
  * revokes it, its next sync is refused (its taps stay in its journal); at 15:00 the unit is
  * recovered, re-enrolled with a new key, and drains its journal, so the day still reconciles.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   LIMITS,
@@ -32,6 +32,7 @@ import {
 } from '#core';
 import { buildGateway, DEFAULT_SUBWAY_NETWORK_CSV } from '#gateway/app';
 import { IssuerKeyService, type MasterKeySet } from '#issuer/issuer-key-service';
+import { readTextFile } from '#tools/cli';
 import { initDevicePki, startDevicePkiListener } from '#gateway/pki/start-device-pki';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import type { DeviceTapResult } from '#validator/device';
@@ -72,7 +73,16 @@ export interface CityDayOptions {
   firstDay?: number;
   /** Minutes between sync attempts of an online station gate (P+R and park gates: twice that, buses: four times). Default 30, quick 60. */
   syncEveryMin?: number;
+  /** The subway network CSV (default env SUBWAY_NETWORK_CSV, else ../shared/data/beijing-subway-sections.csv). */
+  subwayCsvPath?: string;
 }
+
+/** The network CSV a run reads: the option, else env SUBWAY_NETWORK_CSV, else the shared data beside the clone. */
+export function subwayCsvPathOf(options: Pick<CityDayOptions, 'subwayCsvPath'>): string {
+  return options.subwayCsvPath ?? process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV;
+}
+
+export const SUBWAY_CSV_HINT = 'the demo reads ../shared/data/beijing-subway-sections.csv; give --subway-csv or set SUBWAY_NETWORK_CSV';
 
 export const DEFAULT_FIRST_DAY = 20270106;
 const MIN = 60_000;
@@ -142,6 +152,10 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const syncEveryMs = (options.syncEveryMin ?? (options.quick ? 60 : 30)) * MIN;
   const progress = new ProgressBar(options.progress);
 
+  // The network first: a missing file is reported before anything is created or started.
+  const csvPath = subwayCsvPathOf(options);
+  const csv = readTextFile(csvPath, 'subway network CSV', SUBWAY_CSV_HINT);
+
   const stateDir = join(options.outDir, 'state');
   rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(join(stateDir, 'devices'), { recursive: true });
@@ -169,6 +183,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     keys,
     clock: clock.now,
     adminToken,
+    subwayNetworkCsvPath: csvPath,
     policies: {
       lossExpiryIntervalMs: 0,
       // The demo issues hundreds of cards: a cheaper scrypt than production's N=16384 (demo only).
@@ -199,12 +214,6 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   let fleet: Fleet | null = null;
   try {
     // --- fleet ------------------------------------------------------------------------------
-    const csvPath = process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV;
-    if (!existsSync(csvPath))
-      throw new Error(
-        `the subway network ${csvPath} is missing (the repository reads ../shared/data/beijing-subway-sections.csv; set SUBWAY_NETWORK_CSV to its path)`,
-      );
-    const csv = readFileSync(csvPath, 'utf8');
     const fareTablesJson = encodeFareTablesJson(defaultFareTablesSpec(csv, 1, 0));
     const fares: FareTables = parseFareTablesJson(fareTablesJson);
     progress.start('validators');

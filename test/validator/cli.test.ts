@@ -65,9 +65,10 @@ describe('validator CLI', () => {
     ]);
     expect(badStation.code).toBe(2);
     expect(badStation.stderr).toMatch(/not in the subway network/);
+    // A missing device database is a failed job naming the file (exit 1), not a usage error.
     const noDb = await run(['status', '--db', tmp.file('missing.db')]);
-    expect(noDb.code).toBe(2);
-    expect(noDb.stderr).toMatch(/validator init/);
+    expect(noDb.code).toBe(1);
+    expect(noDb.stderr).toMatch(/missing\.db: no such device database \(run "validator init" first\)/);
   });
 
   it('init at a named station, a scripted stream of taps (entry, exit, torn, recovered), sync, status', async () => {

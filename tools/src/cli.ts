@@ -6,10 +6,11 @@
  *
  * Exit codes, the same for every CLI: 0 the job succeeded, 1 the job failed (including a
  * missing or unreadable file: one line naming the path), 2 usage (a one-line message, then the
- * usage text on stderr).
+ * usage text on stderr). `-h`/`--help` on any command prints that command's usage on stdout,
+ * exit 0.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
@@ -40,15 +41,38 @@ export interface ParsedCommandLine<V> {
   positionals: string[];
 }
 
-/** The words Node's parser uses, told as a person would read them (no stack, no error code). */
-function usageMessageOf(error: Error): string {
-  return error.message.replace(/^TypeError \[[A-Z_]+\]: /, '').replace(/\. To specify a positional argument starting with a '-'.*$/s, '');
+/**
+ * Node's parser messages, told in one line as a person would read them (no stack, no error code,
+ * no multi-line advice): "unknown option '--x'", "option '--db' needs a value", "option '--json'
+ * takes no value".
+ */
+export function usageMessageOf(error: Error): string {
+  const message = error.message.replace(/^TypeError \[[A-Z_]+\]: /, '');
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown option '${unknown[1]}'`;
+  const missing = /^Option '(-[^' ]+)(?: <value>)?' argument missing/.exec(message);
+  if (missing) return `option '${normaliseFlag(missing[1])}' needs a value`;
+  const ambiguous = /^Option '(-[^' ]+)' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    const flag = normaliseFlag(ambiguous[1]);
+    return `option '${flag}' needs a value (a value starting with '-' is written ${flag}=-VALUE)`;
+  }
+  const noValue = /^Option '(-[^' ]+)' does not take an argument/.exec(message);
+  if (noValue) return `option '${normaliseFlag(noValue[1])}' takes no value`;
+  return message.replace(/\. To specify a positional argument starting with a '-'.*$/s, '').replace(/\s*\n\s*/g, ' ');
+}
+
+/** "-d, --db" (Node's wording for an option with a short alias) -> "--db". */
+function normaliseFlag(flag: string): string {
+  const long = /--[^ ,]+/.exec(flag);
+  return long ? long[0] : flag;
 }
 
 /**
  * Parses `argv` strictly against `options` (every CLI also accepts `-h/--help`). Unknown flags,
  * a flag missing its value and a value given to a boolean are UsageErrors; so are more
- * positionals than `maxPositionals`.
+ * positionals than `maxPositionals` (`Infinity` for free lists such as name filters). The last
+ * of a repeated flag wins (unless declared `multiple`).
  */
 export function parseCommandLine<const O extends OptionSpec>(
   argv: readonly string[],
@@ -65,11 +89,7 @@ export function parseCommandLine<const O extends OptionSpec>(
       allowPositionals: true,
       allowNegative: false,
     });
-    if (parsed.positionals.length > maxPositionals) {
-      throw new UsageError(
-        maxPositionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : `unexpected argument "${parsed.positionals[maxPositionals]}"`,
-      );
-    }
+    if (parsed.positionals.length > maxPositionals) throw new UsageError(`unexpected argument '${parsed.positionals[maxPositionals]}'`);
     return parsed as never;
   } catch (error) {
     if (error instanceof UsageError) throw error;
@@ -77,6 +97,12 @@ export function parseCommandLine<const O extends OptionSpec>(
     if (code.startsWith('ERR_PARSE_ARGS')) throw new UsageError(usageMessageOf(error as Error));
     throw error;
   }
+}
+
+/** A string option the command cannot do without: absent or empty is a UsageError. */
+export function requiredOption(name: string, value: string | undefined): string {
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
+  return value;
 }
 
 /** An integer option within [min, max]; absent gives `fallback`. */
@@ -90,17 +116,54 @@ export function intOption(name: string, value: string | undefined, min: number, 
   return n;
 }
 
-/** Reads a text file the command needs; a missing or unreadable one is a FileError naming the path. */
-export function readTextFile(path: string, what = 'file'): string {
+/**
+ * Reads a text file the command needs; a missing or unreadable one is a FileError naming the
+ * path ("<path>: no such <what>", then the hint in parentheses when given).
+ */
+export function readTextFile(path: string, what = 'file', hint?: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw fileErrorOf(path, error, what);
+    throw fileErrorOf(path, error, what, hint);
   }
 }
 
-/** The one-line reason of a file-system error (ENOENT, EACCES, EISDIR), naming the path. */
-export function fileErrorOf(path: string, error: unknown, what = 'file'): FileError {
+/** Throws the FileError of `readTextFile` when `path` cannot be read, without reading it. */
+export function assertReadableFile(path: string, what = 'file', hint?: string): void {
+  try {
+    if (statSync(path).isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    throw fileErrorOf(path, error, what, hint);
+  }
+}
+
+/**
+ * Makes sure an output file can be written before the work that produces it starts: creates its
+ * folder (recursive) and checks it is writable; else a FileError naming the path.
+ */
+export function prepareOutputFile(path: string, what = 'output file'): void {
+  const folder = dirname(path);
+  try {
+    mkdirSync(folder, { recursive: true });
+    accessSync(folder, constants.W_OK);
+    if (existsSync(path) && statSync(path).isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const reason =
+      code === 'EISDIR'
+        ? `is a folder, not a ${what}`
+        : code === 'ENOTDIR' || code === 'EEXIST'
+          ? `cannot write ${what} (a part of ${folder} is a file, not a folder)`
+          : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+            ? `cannot write ${what} in ${folder} (permission denied)`
+            : `cannot write ${what} (${code ?? (error as Error).message})`;
+    throw new FileError(path, reason);
+  }
+}
+
+/** The one-line reason of a file-system error (ENOENT, EACCES, EISDIR, ENOTDIR), naming the path. */
+export function fileErrorOf(path: string, error: unknown, what = 'file', hint?: string): FileError {
   const code = (error as { code?: string }).code;
   const reason =
     code === 'ENOENT'
@@ -109,8 +172,10 @@ export function fileErrorOf(path: string, error: unknown, what = 'file'): FileEr
         ? `${what} not readable (permission denied)`
         : code === 'EISDIR'
           ? `is a folder, not a ${what}`
-          : `cannot read ${what} (${code ?? (error as Error).message})`;
-  return new FileError(path, reason);
+          : code === 'ENOTDIR'
+            ? `no such ${what} (a part of the path is a file, not a folder)`
+            : `cannot read ${what} (${code ?? (error as Error).message})`;
+  return new FileError(path, hint ? `${reason} (${hint})` : reason);
 }
 
 export interface CliIo {
@@ -123,10 +188,25 @@ export const processIo: CliIo = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
+/** CliIo over two writable streams (a command whose caller hands it streams, e.g. in tests). */
+export function streamIo(streams: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): CliIo {
+  return {
+    out: (line) => streams.stdout.write(`${line}\n`),
+    err: (line) => streams.stderr.write(`${line}\n`),
+  };
+}
+
+/** The first line of a message (an error from a library may span lines; the CLIs print one). */
+function oneLine(message: string): string {
+  return message.split('\n').find((line) => line.trim() !== '') ?? message;
+}
+
 /**
  * Runs a command's body and turns its errors into the project's exit codes: UsageError ->
  * "<name>: message" and the usage on stderr, exit 2; FileError and any other error -> one line
- * "<name>: message", exit 1 (never a stack trace; messages name files and settings, never secrets).
+ * "<name>: message", exit 1 (never a stack trace, unless CLI_DEBUG=1 asks for one; messages name
+ * files and settings, never secrets). A UsageError names the flag; the usage is the one of the
+ * command that was run (pass a subcommand's own usage for a subcommand).
  */
 export async function runCli(name: string, usage: string, body: () => Promise<number> | number, io: CliIo = processIo): Promise<number> {
   try {
@@ -143,11 +223,12 @@ export async function runCli(name: string, usage: string, body: () => Promise<nu
     }
     const code = (error as { code?: string; path?: string }).code;
     const path = (error as { path?: string }).path;
-    if (path && (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'EPERM')) {
+    if (path && (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'EPERM' || code === 'ENOTDIR')) {
       io.err(`${name}: ${fileErrorOf(path, error).message}`);
       return EXIT_FAILED;
     }
-    io.err(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    io.err(`${name}: ${oneLine(error instanceof Error ? error.message : String(error))}`);
+    if (process.env.CLI_DEBUG === '1' && error instanceof Error && error.stack) io.err(error.stack);
     return EXIT_FAILED;
   }
 }

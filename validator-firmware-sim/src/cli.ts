@@ -1,11 +1,12 @@
 /**
  * `npm run validator -- <command>`: the validator firmware simulator from a terminal.
- * See HELP below (printed by --help) for every command and option.
+ * See HELP below (printed by --help) for every command and option; `<command> --help` prints
+ * one command's. Arguments are parsed by the project's one CLI kit (tools/src/cli.ts: node:util
+ * parseArgs, strict) and errors end in its exit codes: 0 done, 1 failed, 2 usage.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import {
   defaultFareTablesSpec,
   encodeFareTablesJson,
@@ -17,9 +18,23 @@ import {
   type DeviceKind,
   type Operator,
 } from '#core';
-import { defaultSubwayNetworkCsv } from '#tools/shared-data';
 import { IssuerKeyService } from '#issuer/issuer-key-service';
-import { readKeyFile } from '#issuer/key-file';
+import { KeyFileError, readKeyFile } from '#issuer/key-file';
+import {
+  type CliIo,
+  EXIT_FAILED,
+  EXIT_OK,
+  FileError,
+  intOption,
+  isEntryScript,
+  parseCommandLine,
+  readTextArgument,
+  readTextFile,
+  requiredOption,
+  runCli,
+  UsageError,
+} from '#tools/cli';
+import { defaultSubwayNetworkCsv } from '#tools/shared-data';
 import { Device, initDevice, type DeviceTapResult } from './device.ts';
 import { DEVICE_KINDS, isDeviceKind, terminalIdFor, type DeviceProfile } from './device-profile.ts';
 import { registerDevice } from './gateway-admin.ts';
@@ -29,26 +44,15 @@ import { CardWallet, type PersistentCard } from './rider/card-wallet.ts';
 import { issueCardIntoWallet } from './rider/issue-cards.ts';
 import { parseTapLine, parseTapStream, type ScriptedTap } from './rider/tap-stream.ts';
 import { SyncClient } from './sync-client.ts';
-import { deviceTlsFor, PKI_HELP, runPkiCommand } from './pki/device-tls.ts';
+import { deviceTlsFor, ENROL_OPTIONS_HELP, RENEW_OPTIONS_HELP, runPkiCommand } from './pki/device-tls.ts';
 
-export const HELP = `validator: the offline validator firmware simulator (subway gate, bus validator, P+R gate, park gate)
+const DEFAULT_DB = './var/validator.db';
+const DEFAULT_WALLET = './var/cards.db';
 
-Usage: npm run validator -- <command> [options]
+const DB_OPTION_HELP = `  --db PATH                 the device database (one SQLite file per device); default ${DEFAULT_DB}
+`;
 
-Commands
-  init      Create the device database, personalise its software PSAM, register it with the gateway
-  run       Run the device: taps from a scripted rider stream (--taps) or typed at a prompt
-  sync      Upload unsent journal rows, download blacklist and fare-table updates (until drained)
-  status    Print the device's counters, journal level and versions (JSON)
-  enrol     Make the device's own key and CSR and get its certificate (then sync uses mutual TLS)
-  renew     Renew the device certificate over mutual TLS (sync also renews by itself when due)
-  wallet    Riders' simulated cards: "wallet issue" (issued and loaded through the gateway), "wallet list"
-
-Every command
-  --db PATH                 the device database (one SQLite file per device); default ./var/validator.db
-
-init
-  --device-id ID            device id (letters, digits, . _ -), as registered at the gateway
+const INIT_OPTIONS_HELP = `  --device-id ID            device id (letters, digits, . _ -), as registered at the gateway
   --kind KIND               ${DEVICE_KINDS.join(' | ')}
   --station NAME|CODE       subway/suburban gates: the station (a name from the network, e.g. 西单)
   --line ID --stop N        bus validators: the line id and the stop the bus starts at
@@ -64,14 +68,14 @@ init
                             <db>.psam.json (mode 0600), never into the database.
   --fare-tables FILE        initial fare tables JSON (default: built from --subway-csv)
   --subway-csv PATH         the network CSV (default: env SUBWAY_NETWORK_CSV or ../shared/data/beijing-subway-sections.csv)
+`;
 
-run
-  --taps FILE               JSON-lines rider stream, one tap per line ("-" = standard input); without it,
+const RUN_OPTIONS_HELP = `  --taps FILE               JSON-lines rider stream, one tap per line ("-" = standard input); without it,
                             an interactive prompt reads "<card number> [stop]" or a JSON tap per line
                             Line format: {"card": "<16 digits>" | "cardImage": "<file>", "at": "<ISO time>" |
                             "atMs": <epoch ms>, "stop": <bus stop>, "tear": "before-write" | "after-write"}
   --wallet PATH             the riders' card wallet (SQLite) that "card" numbers are taken from
-                            (default ./var/cards.db)
+                            (default ${DEFAULT_WALLET})
   --from N                  skip the stream's first N taps (resume after a restart)
   --json                    print one JSON object per tap instead of a text line
   --sync-every-ms N         background sync period while running (default 5000; needs a gateway)
@@ -81,67 +85,113 @@ run
                             fault injection for crash tests: the process SIGKILLs itself right after the
                             N-th successful card debit (the card has committed, the device's journal not)
   A tap's line is printed only after its journal row is durable (the gate opens then).
-
-sync
-  --batch N                 journal rows per upload (default and maximum 5000)
-
-${PKI_HELP}
-wallet issue
-  --wallet PATH --gateway URL --operator-token TOKEN --count N --load YUAN
-                            issue N cards through the gateway and load YUAN on each (e.g. --load 50.00)
-wallet list
-  --wallet PATH             card numbers and effective balances
-
-Exit status: 0 success, 1 failure, 2 usage error.
 `;
+
+const SYNC_OPTIONS_HELP = `  --batch N                 journal rows per upload (default and maximum 5000)
+`;
+
+const WALLET_ISSUE_OPTIONS_HELP = `  --wallet PATH --gateway URL --operator-token TOKEN --count N --load YUAN
+                            issue N cards through the gateway and load YUAN on each (e.g. --load 50.00);
+                            the wallet (default ${DEFAULT_WALLET}) is created if missing, the token defaults
+                            to env GATEWAY_ADMIN_TOKEN, --count to 1, --load to 0.00
+`;
+
+const WALLET_LIST_OPTIONS_HELP = `  --wallet PATH             card numbers and effective balances (default ${DEFAULT_WALLET})
+`;
+
+const EXIT_HELP = `Exit status: 0 done; 1 the job failed (a missing or unreadable file, a refused request, sync not
+drained), one line on stderr; 2 usage error (unknown command or option, a missing or bad value),
+one line and the usage on stderr.`;
+
+interface CommandDoc {
+  /** As typed after "validator": "init", "wallet issue". */
+  name: string;
+  summary: string;
+  /** Whether the command works on a device database (--db). */
+  db: boolean;
+  options: string;
+}
+
+const COMMANDS: readonly CommandDoc[] = [
+  { name: 'init', summary: 'Create the device database, personalise its software PSAM, register it with the gateway', db: true, options: INIT_OPTIONS_HELP },
+  { name: 'run', summary: 'Run the device: taps from a scripted rider stream (--taps) or typed at a prompt', db: true, options: RUN_OPTIONS_HELP },
+  { name: 'sync', summary: 'Upload unsent journal rows, download blacklist and fare-table updates (until drained)', db: true, options: SYNC_OPTIONS_HELP },
+  { name: 'status', summary: "Print the device's counters, journal level and versions (JSON)", db: true, options: '' },
+  { name: 'enrol', summary: "Make the device's own key and CSR and get its certificate (then sync uses mutual TLS)", db: true, options: ENROL_OPTIONS_HELP },
+  { name: 'renew', summary: 'Renew the device certificate over mutual TLS (sync also renews by itself when due)', db: true, options: RENEW_OPTIONS_HELP },
+  { name: 'wallet issue', summary: "Issue riders' simulated cards through the gateway and load them", db: false, options: WALLET_ISSUE_OPTIONS_HELP },
+  { name: 'wallet list', summary: "List the riders' simulated cards and their balances", db: false, options: WALLET_LIST_OPTIONS_HELP },
+];
+
+function commandDoc(name: string): CommandDoc {
+  const doc = COMMANDS.find((c) => c.name === name);
+  if (doc === undefined) throw new Error(`no help for ${name}`);
+  return doc;
+}
+
+export const HELP = `validator: the offline validator firmware simulator (subway gate, bus validator, P+R gate, park gate)
+
+Usage: npm run validator -- <command> [options]
+       npm run validator -- <command> --help      one command's options
+
+Commands
+  init      Create the device database, personalise its software PSAM, register it with the gateway
+  run       Run the device: taps from a scripted rider stream (--taps) or typed at a prompt
+  sync      Upload unsent journal rows, download blacklist and fare-table updates (until drained)
+  status    Print the device's counters, journal level and versions (JSON)
+  enrol     Make the device's own key and CSR and get its certificate (then sync uses mutual TLS)
+  renew     Renew the device certificate over mutual TLS (sync also renews by itself when due)
+  wallet    Riders' simulated cards: "wallet issue" (issued and loaded through the gateway), "wallet list"
+
+Every device command (all but wallet)
+${DB_OPTION_HELP}  -h, --help                print the command's usage
+
+${COMMANDS.filter((c) => c.options !== '')
+  .map((c) => `${c.name}\n${c.options}`)
+  .join('\n')}
+${EXIT_HELP}`;
+
+/** One command's usage: what it does, its options, the exit codes. */
+export function commandHelp(name: string): string {
+  if (name === 'wallet') {
+    return `validator wallet: the riders' simulated cards
+
+Usage: npm run validator -- wallet issue [options]
+       npm run validator -- wallet list [options]
+
+wallet issue
+${WALLET_ISSUE_OPTIONS_HELP}
+wallet list
+${WALLET_LIST_OPTIONS_HELP}
+${EXIT_HELP}`;
+  }
+  const doc = commandDoc(name);
+  return `validator ${doc.name}: ${doc.summary}
+
+Usage: npm run validator -- ${doc.name} [options]
+
+Options
+${doc.db ? DB_OPTION_HELP : ''}${doc.options}  -h, --help                print this text
+
+${EXIT_HELP}`;
+}
 
 const DEFAULT_SUBWAY_CSV = defaultSubwayNetworkCsv();
 
-class UsageError extends Error {
-  override readonly name = 'UsageError';
+const DB_OPTION = { db: { type: 'string' } } as const;
+
+/** A non-negative whole number option (absent: `fallback`). */
+function count(name: string, value: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  return intOption(name, value, min, max, fallback);
 }
 
-type Options = Record<string, string | boolean>;
-
-/** Minimal flag parser: --name value, --flag, --name=value. */
-export function parseCliArgs(argv: string[]): { command: string | null; sub: string | null; options: Options } {
-  const options: Options = {};
-  const positional: string[] = [];
-  const booleans = new Set(['json', 'no-sync', 'help', 'h', 'if-due']);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg.startsWith('--') || arg === '-h') {
-      const eq = arg.indexOf('=');
-      const name = arg === '-h' ? 'help' : arg.slice(2, eq > 0 ? eq : undefined);
-      if (eq > 0) options[name] = arg.slice(eq + 1);
-      else if (booleans.has(name)) options[name] = true;
-      else {
-        const value = argv[i + 1];
-        if (value === undefined || (value.startsWith('--') && value !== '-')) throw new UsageError(`--${name} needs a value`);
-        options[name] = value;
-        i++;
-      }
-    } else positional.push(arg);
-  }
-  return { command: positional[0] ?? null, sub: positional[1] ?? null, options };
+/** A whole number option the command needs. */
+function requiredCount(name: string, value: string | undefined): number {
+  return intOption(name, requiredOption(name, value), 0, Number.MAX_SAFE_INTEGER, 0);
 }
 
-function str(options: Options, name: string, fallback?: string): string {
-  const value = options[name];
-  if (typeof value === 'string') return value;
-  if (fallback !== undefined) return fallback;
-  throw new UsageError(`--${name} is required`);
-}
-
-function int(options: Options, name: string, fallback?: number): number {
-  const value = options[name];
-  if (value === undefined) {
-    if (fallback !== undefined) return fallback;
-    throw new UsageError(`--${name} is required`);
-  }
-  const n = Number(value);
-  if (typeof value !== 'string' || !Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer`);
-  return n;
+function dbPathOf(db: string | undefined): string {
+  return resolve(db ?? DEFAULT_DB);
 }
 
 function operatorOf(kind: DeviceKind): Operator {
@@ -152,20 +202,54 @@ function operatorOf(kind: DeviceKind): Operator {
   return 'park';
 }
 
-function loadFareTablesJson(options: Options): string {
-  if (typeof options['fare-tables'] === 'string') return readFileSync(options['fare-tables'], 'utf8');
-  const csvPath = str(options, 'subway-csv', process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_CSV);
-  if (!existsSync(csvPath)) throw new UsageError(`subway network CSV not found at ${csvPath}: give --subway-csv or --fare-tables`);
-  return encodeFareTablesJson(defaultFareTablesSpec(readFileSync(csvPath, 'utf8'), 1, 0));
+const INIT_OPTIONS = {
+  ...DB_OPTION,
+  'device-id': { type: 'string' },
+  kind: { type: 'string' },
+  station: { type: 'string' },
+  line: { type: 'string' },
+  stop: { type: 'string' },
+  lot: { type: 'string' },
+  park: { type: 'string' },
+  gateway: { type: 'string' },
+  'operator-token': { type: 'string' },
+  credential: { type: 'string' },
+  'key-file': { type: 'string' },
+  'fare-tables': { type: 'string' },
+  'subway-csv': { type: 'string' },
+} as const;
+
+function loadFareTablesJson(fareTables: string | undefined, subwayCsv: string | undefined): string {
+  if (fareTables !== undefined) return readTextFile(fareTables, 'fare tables file');
+  const csvPath = subwayCsv ?? process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_CSV;
+  return encodeFareTablesJson(defaultFareTablesSpec(readTextFile(csvPath, 'subway network CSV', 'give --subway-csv or --fare-tables'), 1, 0));
 }
 
-async function commandInit(options: Options, out: (line: string) => void): Promise<void> {
-  const dbPath = resolve(str(options, 'db', './var/validator.db'));
-  const deviceId = str(options, 'device-id');
+/** The PSAM's key material from the issuer's development key file (a missing or bad file: one line naming it). */
+function psamKeyMaterialFrom(keyFile: string) {
+  if (!existsSync(keyFile)) throw new FileError(keyFile, 'no such key file (start the gateway once to create it, or give --key-file)');
+  let keys: ReturnType<typeof readKeyFile>;
+  try {
+    keys = readKeyFile(keyFile);
+  } catch (error) {
+    if (error instanceof KeyFileError && !error.message.includes(keyFile)) throw new FileError(keyFile, error.message);
+    throw error;
+  }
+  return IssuerKeyService.fromKeySets(keys.keySets, keys.currentKeyVersion).psamKeyMaterial();
+}
+
+async function commandInit(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values: options } = parseCommandLine(argv, INIT_OPTIONS);
+  if (options.help) {
+    io.out(commandHelp('init'));
+    return EXIT_OK;
+  }
+  const dbPath = dbPathOf(options.db);
+  const deviceId = requiredOption('device-id', options['device-id']);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(deviceId)) throw new UsageError('--device-id must be letters, digits, . _ - (at most 64)');
-  const kind = str(options, 'kind');
+  const kind = requiredOption('kind', options.kind);
   if (!isDeviceKind(kind)) throw new UsageError(`--kind must be one of ${DEVICE_KINDS.join(', ')}`);
-  const fareJson = loadFareTablesJson(options);
+  const fareJson = loadFareTablesJson(options['fare-tables'], options['subway-csv']);
   const fares = parseFareTablesJson(fareJson);
   const profile: DeviceProfile = {
     deviceId,
@@ -180,7 +264,7 @@ async function commandInit(options: Options, out: (line: string) => void): Promi
     terminalIdHex: terminalIdFor(deviceId),
   };
   if (kind.startsWith('subway') || kind.startsWith('suburban')) {
-    const station = str(options, 'station');
+    const station = requiredOption('station', options.station);
     if (/^[0-9]+$/.test(station)) profile.stationCode = Number(station);
     else if (kind.startsWith('subway')) {
       try {
@@ -195,55 +279,68 @@ async function commandInit(options: Options, out: (line: string) => void): Promi
     }
     profile.stationName = station;
   } else if (kind === 'bus') {
-    profile.busLine = int(options, 'line');
-    profile.busStop = int(options, 'stop', 0);
+    profile.busLine = requiredCount('line', options.line);
+    profile.busStop = count('stop', options.stop, 0);
     if (!fares.busLineById.has(profile.busLine))
       throw new UsageError(`bus line ${profile.busLine} is not in the fare tables (known: ${[...fares.busLineById.keys()].join(', ')})`);
   } else if (kind === 'pr-entry' || kind === 'pr-exit') {
-    profile.lotId = int(options, 'lot');
+    profile.lotId = requiredCount('lot', options.lot);
     if (!fares.lotById.has(profile.lotId)) throw new UsageError(`P+R lot ${profile.lotId} is not in the fare tables`);
   } else {
-    profile.parkId = int(options, 'park');
+    profile.parkId = requiredCount('park', options.park);
     if (!fares.parkById.has(profile.parkId)) throw new UsageError(`park ${profile.parkId} is not in the fare tables`);
   }
 
+  let registration: { url: string; credential: string | undefined; token: string } | undefined;
+  if (options.gateway !== undefined) {
+    const token = options['operator-token'] ?? process.env.GATEWAY_ADMIN_TOKEN ?? '';
+    if (options.credential === undefined && token === '')
+      throw new UsageError('registering needs --operator-token (or env GATEWAY_ADMIN_TOKEN), or give --credential');
+    registration = { url: options.gateway, credential: options.credential, token };
+  }
+
   // PSAM personalisation (development: from the issuer's key file).
-  const keyFile = resolve(str(options, 'key-file', process.env.GATEWAY_KEY_FILE ?? './var/issuer-keys.json'));
-  if (!existsSync(keyFile)) throw new UsageError(`key file ${keyFile} not found (start the gateway once to create it, or give --key-file)`);
-  const keys = readKeyFile(keyFile);
-  const material = IssuerKeyService.fromKeySets(keys.keySets, keys.currentKeyVersion).psamKeyMaterial();
+  const material = psamKeyMaterialFrom(resolve(options['key-file'] ?? process.env.GATEWAY_KEY_FILE ?? './var/issuer-keys.json'));
+  mkdirSync(dirname(dbPath), { recursive: true });
   writePsamFile(psamFilePath(dbPath), profile.terminalIdHex, material);
 
   let gateway: { url: string; credential: string } | undefined;
-  if (typeof options.gateway === 'string') {
-    const url = options.gateway;
-    let credential = typeof options.credential === 'string' ? options.credential : undefined;
-    if (credential === undefined) {
-      const token = str(options, 'operator-token', process.env.GATEWAY_ADMIN_TOKEN ?? '');
-      if (token === '') throw new UsageError('registering needs --operator-token (or env GATEWAY_ADMIN_TOKEN), or give --credential');
-      credential = await registerDevice(url, token, profile);
-    }
-    gateway = { url, credential };
+  if (registration !== undefined) {
+    const credential = registration.credential ?? (await registerDevice(registration.url, registration.token, profile));
+    gateway = { url: registration.url, credential };
   }
   const state = initDevice(dbPath, { profile, fareTablesJson: fareJson, gateway, nowMs: Date.now() });
-  out(
+  io.out(
     `initialised ${deviceId} (${kind}${profile.stationName ? ` at ${profile.stationName}` : ''}${kind === 'bus' ? ` on line ${profile.busLine}` : ''}) ` +
       `terminal ${profile.terminalIdHex}, fare tables v${fares.version}, next seq ${state.nextDeviceSeq}${gateway ? `, registered at ${gateway.url}` : ', no gateway'}`,
   );
+  return EXIT_OK;
 }
 
-function openDevice(options: Options): Device {
-  const dbPath = resolve(str(options, 'db', './var/validator.db'));
-  if (!existsSync(dbPath)) throw new UsageError(`device database ${dbPath} does not exist: run "validator init" first`);
-  const psam = readPsamFile(psamFilePath(dbPath));
+/** Opens an initialised device: its database and its PSAM file must exist (else one line naming the missing one). */
+function openDevice(dbPath: string): Device {
+  if (!existsSync(dbPath)) throw new FileError(dbPath, 'no such device database (run "validator init" first)');
+  if (statSync(dbPath).isDirectory()) throw new FileError(dbPath, 'is a folder, not a device database');
+  const psamPath = psamFilePath(dbPath);
+  if (!existsSync(psamPath)) throw new FileError(psamPath, 'no such PSAM file (run "validator init" again to personalise the PSAM)');
+  const psam = readPsamFile(psamPath);
   try {
     return Device.open(dbPath, { psamKeys: psam.keys });
   } catch (error) {
     if ((error as { code?: string }).code === 'SQLITE_BUSY') {
-      throw new UsageError(`device database ${dbPath} is in use by a running validator (it holds the database lock; use "status" at its prompt)`);
+      throw new Error(`device database ${dbPath} is in use by a running validator (it holds the database lock; use "status" at its prompt)`);
     }
     throw error;
   }
+}
+
+/** The riders' wallet; `create` makes it (and its folder) when missing, else a missing wallet is one line naming it. */
+function openWallet(path: string, create: boolean): CardWallet {
+  if (!existsSync(path)) {
+    if (!create) throw new FileError(path, 'no such card wallet (issue cards into it with "validator wallet issue")');
+    mkdirSync(dirname(path), { recursive: true });
+  }
+  return new CardWallet(path);
 }
 
 /** Simulated radio time: the card answers each command after `ms` (blocking, like a reader driver). */
@@ -276,14 +373,36 @@ export function formatTapLine(index: number, result: DeviceTapResult): string {
   return parts.join('  ');
 }
 
-async function commandRun(options: Options, out: (line: string) => void, err: (line: string) => void): Promise<void> {
-  const device = openDevice(options);
-  const walletPath = resolve(str(options, 'wallet', './var/cards.db'));
-  let wallet: CardWallet | null = null;
-  const latencyMs = int(options, 'card-latency-ms', 0);
+const RUN_OPTIONS = {
+  ...DB_OPTION,
+  taps: { type: 'string' },
+  wallet: { type: 'string' },
+  from: { type: 'string' },
+  json: { type: 'boolean' },
+  'sync-every-ms': { type: 'string' },
+  'no-sync': { type: 'boolean' },
+  'card-latency-ms': { type: 'string' },
+  'kill-after-card-writes': { type: 'string' },
+} as const;
+
+async function commandRun(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values: options } = parseCommandLine(argv, RUN_OPTIONS);
+  if (options.help) {
+    io.out(commandHelp('run'));
+    return EXIT_OK;
+  }
+  const { out, err } = io;
+  // Every option is checked and the tap stream read before the device opens.
+  const latencyMs = count('card-latency-ms', options['card-latency-ms'], 0);
   const json = options.json === true;
-  const from = int(options, 'from', 0);
-  const killAfterWrites = int(options, 'kill-after-card-writes', 0);
+  const from = count('from', options.from, 0);
+  const killAfterWrites = count('kill-after-card-writes', options['kill-after-card-writes'], 0);
+  const every = count('sync-every-ms', options['sync-every-ms'], 5_000, 1);
+  const taps = options.taps === undefined ? null : parseTapStream(readTextArgument(options.taps));
+  const walletPath = resolve(options.wallet ?? DEFAULT_WALLET);
+  const dbPath = dbPathOf(options.db);
+  const device = openDevice(dbPath);
+  let wallet: CardWallet | null = null;
   let cardWrites = 0;
   const afterCardWrite = (command: string, response: { sw: number }): void => {
     if (command !== 'debitForPurchase' || response.sw !== 0x9000) return;
@@ -298,13 +417,7 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
   let syncing: Promise<unknown> = Promise.resolve();
   if (link !== undefined && options['no-sync'] !== true) {
     // With a device certificate (validator enrol), sync goes over mutual TLS to the device port.
-    const client = new SyncClient({
-      device,
-      gatewayUrl: link.url,
-      credential: link.credential,
-      ...deviceTlsFor(resolve(str(options, 'db', './var/validator.db'))),
-    });
-    const every = int(options, 'sync-every-ms', 5_000);
+    const client = new SyncClient({ device, gatewayUrl: link.url, credential: link.credential, ...deviceTlsFor(dbPath) });
     const tick = (): void => {
       syncing = client
         .drain({ maxRounds: 50 })
@@ -320,7 +433,7 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
   const doTap = (tap: ScriptedTap): void => {
     let card: PersistentCard;
     if (tap.card !== null) {
-      wallet ??= new CardWallet(walletPath);
+      wallet ??= openWallet(walletPath, false);
       card = wallet.present(tap.card, undefined, afterCardWrite);
     } else card = presentCardFile(resolve(tap.cardImage as string));
     if (tap.tear !== null) card.simulator.tearAt({ command: 'debitForPurchase', moment: tap.tear });
@@ -334,9 +447,9 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
   };
 
   try {
-    if (typeof options.taps === 'string') {
-      const text = options.taps === '-' ? readFileSync(0, 'utf8') : readFileSync(resolve(options.taps), 'utf8');
-      const taps = parseTapStream(text);
+    if (taps !== null) {
+      // A stream that names wallet cards needs the wallet before its first tap.
+      if (taps.some((tap) => tap.index >= from && tap.card !== null)) wallet = openWallet(walletPath, false);
       for (const tap of taps) {
         if (tap.index < from) continue;
         doTap(tap);
@@ -377,125 +490,220 @@ async function commandRun(options: Options, out: (line: string) => void, err: (l
     device.checkpoint();
     device.close();
   }
+  return EXIT_OK;
 }
 
-async function commandSync(options: Options, out: (line: string) => void): Promise<boolean> {
-  const device = openDevice(options);
+const SYNC_OPTIONS = { ...DB_OPTION, batch: { type: 'string' } } as const;
+
+async function commandSync(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values: options } = parseCommandLine(argv, SYNC_OPTIONS);
+  if (options.help) {
+    io.out(commandHelp('sync'));
+    return EXIT_OK;
+  }
+  const batchRecords = count('batch', options.batch, 5_000, 1, 5_000);
+  const dbPath = dbPathOf(options.db);
+  const device = openDevice(dbPath);
   try {
     const link = device.gatewayLink();
-    if (link === undefined) throw new UsageError('this device has no gateway: run "validator init --gateway URL ..."');
-    const client = new SyncClient({
-      device,
-      gatewayUrl: link.url,
-      credential: link.credential,
-      batchRecords: int(options, 'batch', 5_000),
-      ...deviceTlsFor(resolve(str(options, 'db', './var/validator.db'))),
-    });
+    if (link === undefined) throw new Error('this device has no gateway: run "validator init --gateway URL ..."');
+    const client = new SyncClient({ device, gatewayUrl: link.url, credential: link.credential, batchRecords, ...deviceTlsFor(dbPath) });
     const result = await client.drain();
     device.checkpoint();
-    out(JSON.stringify({ ...result, state: device.status() }));
-    return result.status === 'drained';
+    io.out(JSON.stringify({ ...result, state: device.status() }));
+    return result.status === 'drained' ? EXIT_OK : EXIT_FAILED;
   } finally {
     device.close();
   }
 }
 
-async function commandWallet(sub: string | null, options: Options, out: (line: string) => void): Promise<void> {
-  const wallet = new CardWallet(resolve(str(options, 'wallet', './var/cards.db')));
+async function commandStatus(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values: options } = parseCommandLine(argv, DB_OPTION);
+  if (options.help) {
+    io.out(commandHelp('status'));
+    return EXIT_OK;
+  }
+  const device = openDevice(dbPathOf(options.db));
   try {
-    if (sub === 'list') {
-      for (const cardNo of wallet.cardNumbers()) {
-        const image = wallet.image(cardNo);
-        out(`${cardNo}  balance ${formatYuan(image.balanceFen - image.overdraftUsedFen)}${image.locked ? '  LOCKED' : ''}`);
-      }
-      return;
-    }
-    if (sub !== 'issue') throw new UsageError('wallet needs "issue" or "list"');
-    const count = int(options, 'count', 1);
-    const amountFen = parseYuan(str(options, 'load', '0'));
+    io.out(JSON.stringify(device.status(), null, 2));
+  } finally {
+    device.close();
+  }
+  return EXIT_OK;
+}
+
+const PKI_OPTIONS = {
+  enrol: { ...DB_OPTION, code: { type: 'string' }, 'operator-token': { type: 'string' }, gateway: { type: 'string' } },
+  renew: { ...DB_OPTION, 'device-url': { type: 'string' }, 'if-due': { type: 'boolean' } },
+} as const;
+
+async function commandPki(command: 'enrol' | 'renew', argv: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandLine(argv, { ...PKI_OPTIONS.enrol, ...PKI_OPTIONS.renew });
+  // One parse for both (their option values share a type); a flag of the other command is refused here.
+  const allowed = new Set<string>([...Object.keys(PKI_OPTIONS[command]), 'help']);
+  const stray = Object.keys(values).find((name) => !allowed.has(name));
+  if (stray !== undefined) throw new UsageError(`unknown option '--${stray}'`);
+  if (values.help) {
+    io.out(commandHelp(command));
+    return EXIT_OK;
+  }
+  const dbPath = dbPathOf(values.db);
+  const device = openDevice(dbPath);
+  const deviceId = device.deviceId;
+  const link = device.gatewayLink();
+  device.close();
+  const summary = await runPkiCommand(command, {
+    dbPath,
+    deviceId,
+    link,
+    code: values.code,
+    operatorToken: values['operator-token'] ?? (command === 'enrol' && values.code === undefined ? process.env.GATEWAY_ADMIN_TOKEN || undefined : undefined),
+    gatewayUrl: values.gateway,
+    deviceUrl: values['device-url'],
+    ifDue: values['if-due'] === true,
+  });
+  io.out(JSON.stringify(summary));
+  return EXIT_OK;
+}
+
+const WALLET_OPTIONS = {
+  issue: {
+    wallet: { type: 'string' },
+    gateway: { type: 'string' },
+    'operator-token': { type: 'string' },
+    count: { type: 'string' },
+    load: { type: 'string' },
+  },
+  list: { wallet: { type: 'string' } },
+} as const;
+
+async function commandWalletIssue(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values: options } = parseCommandLine(argv, WALLET_OPTIONS.issue);
+  if (options.help) {
+    io.out(commandHelp('wallet issue'));
+    return EXIT_OK;
+  }
+  const gatewayUrl = requiredOption('gateway', options.gateway);
+  const operatorToken = requiredOption('operator-token', options['operator-token'] ?? process.env.GATEWAY_ADMIN_TOKEN);
+  const cards = count('count', options.count, 1);
+  let amountFen: number;
+  try {
+    amountFen = parseYuan(options.load ?? '0');
+  } catch {
+    throw new UsageError(`--load needs an amount in yuan such as 50.00, got "${options.load}"`);
+  }
+  const wallet = openWallet(resolve(options.wallet ?? DEFAULT_WALLET), true);
+  try {
     let counterToken: string | undefined;
-    for (let i = 0; i < count; i++) {
-      const issued = await issueCardIntoWallet(
-        wallet,
-        { gatewayUrl: str(options, 'gateway'), operatorToken: str(options, 'operator-token', process.env.GATEWAY_ADMIN_TOKEN), amountFen },
-        counterToken,
-      );
+    for (let i = 0; i < cards; i++) {
+      const issued = await issueCardIntoWallet(wallet, { gatewayUrl, operatorToken, amountFen }, counterToken);
       counterToken = issued.counterToken;
-      out(`issued ${issued.cardNo} with ${formatYuan(amountFen)}`);
+      io.out(`issued ${issued.cardNo} with ${formatYuan(amountFen)}`);
     }
   } finally {
     wallet.close();
   }
+  return EXIT_OK;
 }
 
+function commandWalletList(argv: readonly string[], io: CliIo): number {
+  const { values: options } = parseCommandLine(argv, WALLET_OPTIONS.list);
+  if (options.help) {
+    io.out(commandHelp('wallet list'));
+    return EXIT_OK;
+  }
+  const wallet = openWallet(resolve(options.wallet ?? DEFAULT_WALLET), false);
+  try {
+    for (const cardNo of wallet.cardNumbers()) {
+      const image = wallet.image(cardNo);
+      io.out(`${cardNo}  balance ${formatYuan(image.balanceFen - image.overdraftUsedFen)}${image.locked ? '  LOCKED' : ''}`);
+    }
+  } finally {
+    wallet.close();
+  }
+  return EXIT_OK;
+}
+
+/** `validator wallet <issue|list>`; `wallet --help` prints both. */
+async function commandWallet(argv: readonly string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'issue') return commandWalletIssue(rest, io);
+  if (sub === 'list') return commandWalletList(rest, io);
+  if (sub === undefined || sub.startsWith('-')) {
+    const { values } = parseCommandLine(argv, {});
+    if (values.help) {
+      io.out(commandHelp('wallet'));
+      return EXIT_OK;
+    }
+    throw new UsageError('wallet needs "issue" or "list"');
+  }
+  throw new UsageError(`unknown wallet command '${sub}' (wallet issue, wallet list)`);
+}
+
+const DEVICE_COMMANDS = ['init', 'run', 'sync', 'status', 'enrol', 'renew'] as const;
+
+/** The usage printed with a usage error: the command's own when the command is known, else the full help. */
+function usageFor(argv: readonly string[]): string {
+  const [command, sub] = argv;
+  if ((DEVICE_COMMANDS as readonly string[]).includes(command)) return commandHelp(command);
+  if (command === 'wallet') return sub === 'issue' || sub === 'list' ? commandHelp(`wallet ${sub}`) : commandHelp('wallet');
+  return HELP;
+}
+
+/** Runs one command line; returns the exit code (0 done, 1 failed, 2 usage) instead of exiting. */
 export async function main(
   argv: string[],
   out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
   err: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
 ): Promise<number> {
-  try {
-    const { command, sub, options } = parseCliArgs(argv);
-    if (options.help === true || command === null || command === 'help') {
-      out(HELP);
-      return command === null && options.help !== true ? 2 : 0;
-    }
-    switch (command) {
-      case 'init':
-        await commandInit(options, out);
-        return 0;
-      case 'run':
-        await commandRun(options, out, err);
-        return 0;
-      case 'sync':
-        return (await commandSync(options, out)) ? 0 : 1;
-      case 'status': {
-        const device = openDevice(options);
-        try {
-          out(JSON.stringify(device.status(), null, 2));
-        } finally {
-          device.close();
+  const io: CliIo = { out, err };
+  return runCli(
+    'validator',
+    usageFor(argv),
+    async () => {
+      const [command, ...rest] = argv;
+      switch (command) {
+        case 'init':
+          return commandInit(rest, io);
+        case 'run':
+          return commandRun(rest, io);
+        case 'sync':
+          return commandSync(rest, io);
+        case 'status':
+          return commandStatus(rest, io);
+        case 'enrol':
+        case 'renew':
+          return commandPki(command, rest, io);
+        case 'wallet':
+          return commandWallet(rest, io);
+        case 'help': {
+          // "validator help [command [sub]]"
+          const [topic, sub] = rest;
+          if (topic === undefined) out(HELP);
+          else if ((DEVICE_COMMANDS as readonly string[]).includes(topic) || topic === 'wallet') out(usageFor([topic, sub ?? '']));
+          else throw new UsageError(`unknown command '${topic}'`);
+          return EXIT_OK;
         }
-        return 0;
+        case undefined:
+          throw new UsageError('missing command');
+        default: {
+          if (!command.startsWith('-')) throw new UsageError(`unknown command '${command}'`);
+          // Only -h/--help may come before the command ("validator --help init" = "validator init --help").
+          if (command === '-h' || command === '--help') {
+            if (rest.length === 0) out(HELP);
+            else if (usageFor(rest) !== HELP) out(usageFor(rest));
+            else throw new UsageError(`unknown command '${rest[0]}'`);
+            return EXIT_OK;
+          }
+          throw new UsageError(`the command comes first: validator <command> [options] (got '${command}')`);
+        }
       }
-      case 'wallet':
-        await commandWallet(sub, options, out);
-        return 0;
-      case 'enrol':
-      case 'renew': {
-        const device = openDevice(options);
-        const deviceId = device.deviceId;
-        const link = device.gatewayLink();
-        device.close();
-        const text = (name: string): string | undefined => (typeof options[name] === 'string' ? (options[name] as string) : undefined);
-        const summary = await runPkiCommand(command, {
-          dbPath: resolve(str(options, 'db', './var/validator.db')),
-          deviceId,
-          link,
-          code: text('code'),
-          operatorToken:
-            text('operator-token') ?? (command === 'enrol' && text('code') === undefined ? process.env.GATEWAY_ADMIN_TOKEN || undefined : undefined),
-          gatewayUrl: text('gateway'),
-          deviceUrl: text('device-url'),
-          ifDue: options['if-due'] === true,
-        });
-        out(JSON.stringify(summary));
-        return 0;
-      }
-      default:
-        throw new UsageError(`unknown command "${command}" (try --help)`);
-    }
-  } catch (error) {
-    if (error instanceof UsageError) {
-      err(`validator: ${error.message}`);
-      return 2;
-    }
-    err(`validator: ${(error as Error).message}`);
-    return 1;
-  }
+    },
+    io,
+  );
 }
 
-const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isMain) {
+if (isEntryScript(import.meta.url)) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -17,18 +17,22 @@ import { IDENTITY_FILE, loadDeviceIdentity, needsRenewal, type DeviceIdentity } 
 import { createMtlsFetch, type MtlsFetch } from './mtls-fetch.ts';
 import { join } from 'node:path';
 
-export const PKI_HELP = `enrol
-  --code CODE               the one-time enrolment code an operator created
+/** The options of `validator enrol` (its help text and the full help's "enrol" section). */
+export const ENROL_OPTIONS_HELP = `  --code CODE               the one-time enrolment code an operator created
                             (POST /v1/devices/{id}/enrolment on the gateway)
   --operator-token TOKEN    or: create the code and enrol in one go (default env GATEWAY_ADMIN_TOKEN)
                             without either, the device's own credential from "init" is used
   --gateway URL             the main API (default: the gateway the device was registered with)
   The device makes its own RSA key and CSR; the key stays in <db>.pki/ (mode 0600). Once enrolled,
   sync goes to the gateway's mutual-TLS device port (DEVICE_PORT, default 8443).
-renew
-  --device-url URL          the device port (default: the one announced at enrolment)
+`;
+
+/** The options of `validator renew`. */
+export const RENEW_OPTIONS_HELP = `  --device-url URL          the device port (default: the one announced at enrolment)
   --if-due                  renew only when a third of the certificate's lifetime is left
 `;
+
+export const PKI_HELP = `enrol\n${ENROL_OPTIONS_HELP}renew\n${RENEW_OPTIONS_HELP}`;
 
 export function identityDirFor(dbPath: string): string {
   return `${dbPath}.pki`;
