@@ -136,6 +136,20 @@ describe('validator CLI, in-process', () => {
       expect(r.err).toEqual([`validator: ${message}`]);
     }
 
+    // Without --key-file the PSAM is personalised from the gateway's secrets folder, by the gateway's own settings.
+    const saved = { file: process.env.GATEWAY_KEY_FILE, secrets: process.env.GATEWAY_SECRETS_DIR };
+    delete process.env.GATEWAY_KEY_FILE;
+    process.env.GATEWAY_SECRETS_DIR = join(dir, 'secrets');
+    try {
+      const r = await inProcess(['init', '--db', join(dir, 'd.db'), ...bus]);
+      expect(r.code).toBe(1);
+      expect(r.err[0]).toMatch(new RegExp(`^validator: ${join(dir, 'secrets', 'issuer-keys.json')}: no such key file`));
+    } finally {
+      if (saved.file === undefined) delete process.env.GATEWAY_KEY_FILE;
+      else process.env.GATEWAY_KEY_FILE = saved.file;
+      if (saved.secrets === undefined) delete process.env.GATEWAY_SECRETS_DIR;
+      else process.env.GATEWAY_SECRETS_DIR = saved.secrets;
+    }
     const wallet = join(dir, 'none', 'cards.db');
     const list = await inProcess(['wallet', 'list', '--wallet', wallet]);
     expect(list.code).toBe(1);

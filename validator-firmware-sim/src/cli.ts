@@ -5,7 +5,7 @@
  * parseArgs, strict) and errors end in its exit codes: 0 done, 1 failed, 2 usage.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
   defaultFareTablesSpec,
@@ -62,7 +62,8 @@ const INIT_OPTIONS_HELP = `  --device-id ID            device id (letters, digit
   --operator-token TOKEN    operator Bearer token to register the device (default: env GATEWAY_ADMIN_TOKEN)
   --credential TOKEN        use an existing device credential instead of registering
   --key-file PATH           the issuer's development key file the PSAM is personalised from
-                            (default: env GATEWAY_KEY_FILE or ./var/issuer-keys.json). In production this
+                            (default: env GATEWAY_KEY_FILE, else issuer-keys.json in the gateway's secrets
+                            folder: env GATEWAY_SECRETS_DIR or ./var/secrets). In production this
                             step is PSAM personalisation in a secure room; the PSAM gets the purchase and
                             block master keys only (never load or TAC keys). They are written to
                             <db>.psam.json (mode 0600), never into the database.
@@ -225,6 +226,11 @@ function loadFareTablesJson(fareTables: string | undefined, subwayCsv: string | 
   return encodeFareTablesJson(defaultFareTablesSpec(readTextFile(csvPath, 'subway network CSV', 'give --subway-csv or --fare-tables'), 1, 0));
 }
 
+/** Where the gateway keeps the development key file, by the same settings (GATEWAY_KEY_FILE, GATEWAY_SECRETS_DIR). */
+function defaultKeyFile(): string {
+  return process.env.GATEWAY_KEY_FILE || join(process.env.GATEWAY_SECRETS_DIR || './var/secrets', 'issuer-keys.json');
+}
+
 /** The PSAM's key material from the issuer's development key file (a missing or bad file: one line naming it). */
 function psamKeyMaterialFrom(keyFile: string) {
   if (!existsSync(keyFile)) throw new FileError(keyFile, 'no such key file (start the gateway once to create it, or give --key-file)');
@@ -300,7 +306,7 @@ async function commandInit(argv: readonly string[], io: CliIo): Promise<number> 
   }
 
   // PSAM personalisation (development: from the issuer's key file).
-  const material = psamKeyMaterialFrom(resolve(options['key-file'] ?? process.env.GATEWAY_KEY_FILE ?? './var/issuer-keys.json'));
+  const material = psamKeyMaterialFrom(resolve(options['key-file'] ?? defaultKeyFile()));
   mkdirSync(dirname(dbPath), { recursive: true });
   writePsamFile(psamFilePath(dbPath), profile.terminalIdHex, material);
 
