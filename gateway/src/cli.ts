@@ -8,8 +8,9 @@
  * flags and missing values exit 2 with one line and the usage; a missing file is one line naming
  * the path, exit 1.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { type CliIo, EXIT_FAILED, EXIT_OK, FileError, isEntryScript, parseCommandLine, processIo, runCli, UsageError } from '#tools/cli';
 import { ConfigError, describeConfig, type GatewayConfig, type LoadedConfig, loadConfig } from './config.ts';
 import { CA_CERT_FILE, CA_KEY_FILE, deviceCaExists, ensureServerTls, loadDeviceCa, SERVER_CERT_FILE, SERVER_KEY_FILE } from './pki/device-ca.ts';
@@ -34,6 +35,8 @@ Commands
                             revoke the device's certificates, enrolment codes and credentials
   pki list [--device DEVICE_ID]
                             certificates with status (active, expired, revoked)
+  backup --to FILE          an online copy of the SQLite database (SQLite's backup API), safe
+                            while the gateway runs; checked with PRAGMA integrity_check
 
 Every command answers --help. The configuration is the one of npm start: environment variables
 and, optionally, the JSON file named by GATEWAY_CONFIG_FILE (table in docs/operations.md).
@@ -62,6 +65,16 @@ export const PKI_HELP = `Usage: npm run gateway -- pki <init|status|enrol|revoke
 
 Run "npm run gateway -- pki <command> --help" for one command.
 ${EXIT_CODES}
+`;
+
+export const BACKUP_HELP = `Usage: npm run gateway -- backup --to FILE
+
+Copies the embedded SQLite database (GATEWAY_DB) to FILE with SQLite's online backup API, page by
+page, while the gateway keeps serving (a consistent snapshot: writes committed after the copy
+began are not in it). FILE must not exist. The copy is then opened and checked (PRAGMA
+integrity_check, migrations recorded) before the command reports success. The secrets folder is
+not in the copy: back it up separately. On PostgreSQL use pg_dump (docs/operations.md).
+\${EXIT_CODES}
 `;
 
 const PKI_COMMAND_HELP: Record<string, string> = {
@@ -105,6 +118,7 @@ ${EXIT_CODES}
 function usageFor(argv: readonly string[]): string {
   const [area, command] = argv;
   if (area === 'config') return CONFIG_HELP;
+  if (area === 'backup') return BACKUP_HELP;
   if (area === 'pki') return (command !== undefined && PKI_COMMAND_HELP[command]) || PKI_HELP;
   return HELP;
 }
@@ -245,6 +259,60 @@ async function pkiCommand(command: string | undefined, args: string[], io: CliIo
   }
 }
 
+/** `backup --to FILE`: SQLite's online backup API on a connection of its own, then a check of the copy. */
+async function backupCommand(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseCommandLine(args, { to: { type: 'string' } }, 0);
+  if (parsed.values.help) {
+    io.out(BACKUP_HELP);
+    return EXIT_OK;
+  }
+  const to = parsed.values.to;
+  if (to === undefined || to === '') throw new UsageError('backup needs --to FILE');
+  const { config } = configOrThrow();
+  if (config.databaseUrl) throw new Error('backup copies the embedded SQLite database; this gateway uses PostgreSQL (GATEWAY_DATABASE_URL): use pg_dump');
+  if (!existsSync(config.sqlitePath)) throw new FileError(config.sqlitePath, 'no such database (GATEWAY_DB)');
+  const target = resolve(to);
+  if (existsSync(target)) throw new Error(`${target} exists: the backup never overwrites a file`);
+  if (!existsSync(dirname(target))) throw new FileError(dirname(target), 'no such folder for the backup');
+  const started = Date.now();
+  const source = new Database(config.sqlitePath, { readonly: true, fileMustExist: true });
+  let pages = 0;
+  try {
+    const result = await source.backup(target);
+    pages = result.totalPages;
+  } catch (error) {
+    rmSync(target, { force: true });
+    throw error;
+  } finally {
+    source.close();
+  }
+  const copy = new Database(target, { readonly: true, fileMustExist: true });
+  try {
+    const integrity = copy.pragma('integrity_check', { simple: true });
+    if (integrity !== 'ok') throw new Error(`the copy ${target} fails PRAGMA integrity_check: ${String(integrity)}`);
+    const migrations = copy.prepare('SELECT COUNT(*) AS n, MAX(id) AS latest FROM schema_migrations').get() as { n: number; latest: number | null };
+    io.out(
+      JSON.stringify(
+        {
+          from: config.sqlitePath,
+          to: target,
+          pages,
+          bytes: statSync(target).size,
+          integrity: 'ok',
+          migrations: migrations.n,
+          latestMigration: migrations.latest,
+          tookMs: Date.now() - started,
+        },
+        null,
+        2,
+      ),
+    );
+  } finally {
+    copy.close();
+  }
+  return EXIT_OK;
+}
+
 function configCommand(args: string[], io: CliIo): number {
   const parsed = parseCommandLine(args, {}, 0);
   if (parsed.values.help) {
@@ -273,9 +341,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           return EXIT_OK;
         }
         if (area === 'config') return configCommand(rest, io);
+        if (area === 'backup') return await backupCommand(rest, io);
         if (area === 'pki') return await pkiCommand(rest[0], rest.slice(1), io);
         if (area.startsWith('-')) parseCommandLine([area], {}, 0);
-        throw new UsageError(`unknown command "${area}" (config, pki)`);
+        throw new UsageError(`unknown command "${area}" (config, pki, backup)`);
       } catch (error) {
         // Several configuration or secrets problems: one line each.
         if (error instanceof ConfigError || error instanceof SecretsError) {
