@@ -8,17 +8,19 @@
  * - routes/index.ts lists the route modules; append yours there;
  * - declare `config: { roles: [...] }` on each route (operators may always call), throw
  *   `ApiError(code, detail)` for business errors (http/problem.ts), and give every route
- *   request and response schemas (`withProblems` adds the problem responses).
+ *   request and response schemas in TypeBox with summary, description and examples
+ *   (http/wire.ts: `problems(...)` declares the problem responses).
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Ajv } from 'ajv';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { LIMITS } from '#core';
 import { defaultSubwayNetworkCsv } from '#tools/shared-data';
 import { registerAuthHook } from './auth/auth-hook.ts';
 import { DEFAULT_KDF } from './auth/passwords.ts';
-import type { GatewayContext, GatewayPolicies } from './http/gateway-context.ts';
+import type { GatewayContext, GatewayPolicies, GatewayRouteConfig } from './http/gateway-context.ts';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemFor, problemSchema } from './http/problem.ts';
 import { installTransportProblems, TRANSPORT_PROBLEM_OPTIONS } from './http/transport-problems.ts';
 import { YUAN_FORMAT, YUAN_REGEX } from './http/schemas.ts';
@@ -133,6 +135,8 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
       plugins: [
         (ajv: Ajv) => {
           ajv.addFormat(YUAN_FORMAT, YUAN_REGEX);
+          // Named OpenAPI examples on request bodies (http/wire.ts withExamples): documentation only.
+          ajv.addKeyword({ keyword: 'x-examples' });
           return ajv;
         },
       ],
@@ -145,12 +149,16 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   });
   app.decorate('gateway', context);
   // Every registered route, for the OpenAPI completeness test and operators' introspection.
-  const gatewayRoutes: Array<{ method: string; url: string; hidden: boolean }> = [];
+  const gatewayRoutes: Array<{ method: string; url: string; hidden: boolean; roles: GatewayRouteConfig['roles']; public: boolean }> = [];
   app.decorate('gatewayRoutes', gatewayRoutes);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const schema = route.schema as { hide?: boolean } | undefined;
-    for (const method of methods) if (method !== 'HEAD') gatewayRoutes.push({ method, url: route.url, hidden: schema?.hide === true });
+    const config = (route.config ?? {}) as GatewayRouteConfig;
+    for (const method of methods) {
+      if (method !== 'HEAD')
+        gatewayRoutes.push({ method, url: route.url, hidden: schema?.hide === true, roles: config.roles ?? [], public: config.public === true });
+    }
   });
   app.addSchema(problemSchema);
   app.addSchema(deviceSchema);
@@ -217,7 +225,10 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
-  for (const routes of ROUTE_MODULES) await app.register(routes);
+  // Route schemas are TypeBox (http/wire.ts): the type provider derives request and reply types
+  // from them; validation stays with the ajv options above.
+  const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+  for (const routes of ROUTE_MODULES) await typed.register(routes);
 
   // Temporary losses expire by themselves: the timer keeps the delta log current even when
   // nobody reads (every read also runs the same idempotent job).

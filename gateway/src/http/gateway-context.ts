@@ -78,8 +78,8 @@ export interface GatewayRouteConfig {
 declare module 'fastify' {
   interface FastifyInstance {
     gateway: GatewayContext;
-    /** Every route registered (method, url, hidden from OpenAPI). */
-    gatewayRoutes: ReadonlyArray<{ method: string; url: string; hidden: boolean }>;
+    /** Every route registered (method, url, hidden from OpenAPI, its roles, public). */
+    gatewayRoutes: ReadonlyArray<{ method: string; url: string; hidden: boolean; roles?: readonly Role[]; public?: boolean }>;
   }
   interface FastifyRequest {
     /** Set by the auth hook for every authenticated route; null on public routes. */

@@ -43,7 +43,10 @@ export const idempotencyHeaders = {
 
 const problemRef = { $ref: 'Problem#' } as const;
 
-/** Adds the problem responses every authenticated route can produce. */
+/**
+ * Adds the problem responses every authenticated route can produce.
+ * @deprecated declares them as application/json: use `problems(...)` of http/wire.ts (converted routes do).
+ */
 export function withProblems<T extends Record<string, unknown>>(responses: T, extra: number[] = []) {
   const out: Record<string, unknown> = { ...responses };
   for (const status of [400, 401, 403, 413, 415, ...extra]) out[String(status)] = problemRef;

@@ -1,9 +1,10 @@
 /**
  * Every route module, registered in this order by app.ts. Each module is a Fastify plugin
- * `(app) => Promise<void>` that reads `app.gateway` and declares `config.roles` per route.
+ * `(app: GatewayApp) => Promise<void>` that reads `app.gateway` and declares `config.roles` per
+ * route; its schemas are TypeBox (http/wire.ts), so request and reply types come from them.
  * To add routes: import the module and append it here.
  */
-import type { FastifyInstance } from 'fastify';
+import type { GatewayApp } from '../http/wire.ts';
 import { authRoutes } from './auth.ts';
 import { blacklistRoutes } from './blacklist.ts';
 import { cardsRoutes } from './cards.ts';
@@ -21,7 +22,8 @@ import { ledgerRoutes } from './ledger.ts';
 import { reportRoutes } from './reports.ts';
 import { devicePkiRoutes } from '../pki/pki-routes.ts';
 
-export type RouteModule = (app: FastifyInstance) => Promise<void>;
+/** A module receives the instance with the TypeBox type provider (http/wire.ts GatewayApp). */
+export type RouteModule = (app: GatewayApp) => Promise<void>;
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
   healthRoutes,
