@@ -75,6 +75,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'GATEWAY_DEVICE_HOSTNAMES', defaultText: '–', meaning: 'more names/IPs for the listener certificate, comma-separated' },
   { name: 'GATEWAY_DEVICE_CERT_DAYS', defaultText: '7', meaning: 'device certificate lifetime, days (1..90)' },
   { name: 'GATEWAY_ENROLMENT_CODE_HOURS', defaultText: '72', meaning: 'enrolment code lifetime, hours (1..720)' },
+  {
+    name: 'GATEWAY_SANDBOX',
+    defaultText: '0',
+    meaning:
+      '1: the sandbox (docs/gateway-api.md, Sandbox): only on a SQLite file and issuer keys it created itself, a movable clock and virtual cards; never PostgreSQL',
+  },
 ];
 
 const KNOWN = new Set(CONFIG_VARIABLES.map((v) => v.name));
@@ -109,6 +115,8 @@ export interface GatewayConfig {
   jobsIntervalMs: number | undefined;
   shutdownGraceMs: number;
   pki: DevicePkiConfig;
+  /** GATEWAY_SANDBOX=1: the sandbox (gateway/src/sandbox): its own SQLite file and keys, a movable clock, virtual cards. */
+  sandbox: boolean;
   /** The file the configuration was read from, if any. */
   configFile: string | undefined;
   /** Where each variable's value came from. */
@@ -346,6 +354,13 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
   const codeHours = int('GATEWAY_ENROLMENT_CODE_HOURS', 72, 1, 720, 'hours') as number;
   if (modeText !== 'off' && port !== 0 && port === devicePort) problems.push(`DEVICE_PORT must differ from PORT (both ${port})`);
 
+  const sandboxText = (raw('GATEWAY_SANDBOX') ?? '0').trim().toLowerCase();
+  if (!['0', '1', 'true', 'false'].includes(sandboxText)) problems.push(`GATEWAY_SANDBOX must be 1 (sandbox) or 0, got ${JSON.stringify(sandboxText)}`);
+  const sandbox = sandboxText === '1' || sandboxText === 'true';
+  if (sandbox && databaseUrl !== undefined) {
+    problems.push('GATEWAY_SANDBOX=1 runs only on a SQLite file the sandbox created, never on PostgreSQL: unset GATEWAY_DATABASE_URL');
+  }
+
   for (const name of Object.keys(env)) {
     if (name.startsWith('GATEWAY_') && !KNOWN.has(name) && !OTHER_GATEWAY_VARIABLES.includes(name)) {
       warnings.push(`unknown variable ${name} is ignored${suggestionFor(name)}`);
@@ -380,6 +395,7 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
       certificateValidityMs: certDays * 24 * 60 * 60 * 1000,
       enrolmentCodeTtlMs: codeHours * 60 * 60 * 1000,
     },
+    sandbox,
     configFile,
     sources,
   };
@@ -448,6 +464,7 @@ export function describeConfig(loaded: LoadedConfig): Record<string, unknown> {
     GATEWAY_DEVICE_HOSTNAMES: config.pki.hostnames.join(','),
     GATEWAY_DEVICE_CERT_DAYS: config.pki.certificateValidityMs / (24 * 60 * 60 * 1000),
     GATEWAY_ENROLMENT_CODE_HOURS: config.pki.enrolmentCodeTtlMs / (60 * 60 * 1000),
+    GATEWAY_SANDBOX: config.sandbox ? 1 : 0,
   };
   const settings: Record<string, { value: string | number | null; source: string }> = {};
   for (const [name, v] of Object.entries(value)) settings[name] = { value: v, source: config.sources[name] ?? 'default' };

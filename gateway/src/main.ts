@@ -19,11 +19,12 @@ import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { issuerKeyServiceFromFile, readKeyFile } from '#issuer/key-file';
+import { issuerKeyServiceFromFile, loadOrCreateSandboxKeyFile, readKeyFile } from '#issuer/key-file';
 import { buildGateway } from './app.ts';
 import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
 import { SERVER_CERT_FILE, SERVER_KEY_FILE } from './pki/device-ca.ts';
 import { devicePkiFromConfig, startDevicePkiListener } from './pki/start-device-pki.ts';
+import { buildSandboxGateway, openSandbox, sandboxStartRefusals } from './sandbox/sandbox-start.ts';
 import { adminTokenFor, assertSecretsSafe, readAdminTokenFile, SecretsError, StartupFiles } from './secrets.ts';
 import { createStore } from './store/create-store.ts';
 import type { Store } from './store/store-port.ts';
@@ -50,6 +51,9 @@ function preflight(config: GatewayConfig) {
     const message = (error as Error).message;
     throw new StartError([message.includes(config.keyFile) ? message : `${config.keyFile}: ${message}`]);
   }
+  // The sandbox runs only on its own database and keys; a real gateway never on them.
+  const refusals = sandboxStartRefusals(config);
+  if (refusals.length > 0) throw new StartError(refusals);
   return devicePkiFromConfig(config.pki);
 }
 
@@ -61,6 +65,8 @@ async function start(): Promise<void> {
   let store: Store | null = null;
   let app: FastifyInstance | null = null;
   let deviceListener: DeviceListener | null = null;
+  // Checked before the store opens the file (which creates it).
+  const sandboxDatabaseIsNew = config.sandbox && !existsSync(config.sqlitePath);
   try {
     if (!config.databaseUrl) {
       files.mkdir(dirname(config.sqlitePath), 0o755);
@@ -71,11 +77,13 @@ async function start(): Promise<void> {
       // First start at the default path: a development key set, in the secrets folder (0700).
       files.mkdir(dirname(config.keyFile), 0o700);
       files.willCreate(config.keyFile);
+      // The sandbox generates sandbox keys (marked so), never a development key set.
+      if (config.sandbox) loadOrCreateSandboxKeyFile(config.keyFile);
     }
     const keys = issuerKeyServiceFromFile(config.keyFile);
     const admin = adminTokenFor(config, files);
     if (config.jobsIntervalMs !== undefined) process.env.GATEWAY_JOBS_INTERVAL_MS = String(config.jobsIntervalMs);
-    app = await buildGateway({
+    const gatewayOptions = {
       store,
       keys,
       adminToken: admin.token,
@@ -83,7 +91,13 @@ async function start(): Promise<void> {
       subwayNetworkCsvPath: config.subwayNetworkCsvPath,
       devicePki,
       policies: config.clockSkewAlertMs === undefined ? {} : { deviceClockSkewAlertMs: config.clockSkewAlertMs },
-    });
+    };
+    // The sandbox: its clock, the card service (its own key holder) and the Sandbox header.
+    app = config.sandbox
+      ? await buildSandboxGateway({ ...gatewayOptions, sandbox: await openSandbox(store, config.keyFile, { created: sandboxDatabaseIsNew }) })
+      : await buildGateway(gatewayOptions);
+    if (config.sandbox)
+      app.log.warn({ database: config.sqlitePath, keyFile: config.keyFile }, 'SANDBOX: sandbox keys and database, movable clock, virtual cards; no real money');
     for (const warning of warnings) app.log.warn(warning);
     if (config.configFile) app.log.info({ configFile: config.configFile }, 'configuration file read (the environment wins over it)');
     if (admin.source !== 'env') {

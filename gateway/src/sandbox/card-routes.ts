@@ -1,0 +1,426 @@
+/**
+ * The sandbox card service over HTTP: `/v1/sandbox/cards/{cardNo}/...`, one route per card
+ * command, JSON bodies of hex fields (virtual-cards.ts holds the cards). Every command answers
+ * 200 with the card's status word (`sw`, "9000" = success) and data, as a card reader would
+ * report them, plus the fields parsed; a torn command answers `answered: false`, `sw` "0000"
+ * (the card lost power: no answer). Counters, app sessions (their own card only) and operators
+ * may call them.
+ */
+import type { FastifyInstance } from 'fastify';
+import {
+  LIMITS,
+  SW,
+  type CardResponse,
+  type CardRecordKind,
+  algorithmFromId,
+  parseLogRecord,
+  parseLoadInit,
+  transactionDateBytes,
+  transactionTimeBytes,
+} from '#core';
+import { ApiError } from '../http/problem.ts';
+import { hexToBytes } from '../http/schemas.ts';
+import {
+  AUTHENTICATED,
+  BEARER,
+  CardNoParams,
+  Hex,
+  problems,
+  type Static,
+  StringEnum,
+  Type,
+  WITH_BODY,
+  money,
+  withExamples,
+  yuanAndFen,
+  Yuan,
+} from '../http/wire.ts';
+import { parseWireYuan } from '../http/yuan-wire.ts';
+import type { VirtualCards } from './virtual-cards.ts';
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase();
+const swHex = (sw: number): string => sw.toString(16).toUpperCase().padStart(4, '0');
+
+const TEARABLE = [
+  'initializeForLoad',
+  'creditForLoad',
+  'updateRecord',
+  'initializeForPurchase',
+  'debitForPurchase',
+  'updateCappDataCache',
+  'applicationBlock',
+  'applicationUnblock',
+] as const;
+
+/** The fields every card answer has. */
+const answerFields = {
+  sw: Type.String({
+    pattern: '^[0-9A-F]{4}$',
+    description:
+      "Status word: 9000 success, 0000 no answer (torn), else the card's refusal (6985 out of order, 9302 MAC error, 9402 over the balance cap, 6A83 not found)",
+    examples: ['9000'],
+  }),
+  answered: Type.Boolean({ description: 'false: the card lost power during the command (an armed tear) and gave no answer' }),
+  data: Type.String({ pattern: '^([0-9A-F]{2})*$', description: 'Response data, hex (empty when none)', examples: [''] }),
+};
+
+function base(response: CardResponse) {
+  return { sw: swHex(response.sw), answered: response.sw !== 0, data: hex(response.data) };
+}
+
+const ParkPass = Type.Object({
+  year: Type.Integer({ description: 'Pass year (0 = empty slot)' }),
+  visits: Type.Integer(),
+  lastParkId: Type.Integer(),
+  lastEntryTime: Type.Integer({ description: 'epoch seconds' }),
+});
+
+const LogRecord = Type.Object(
+  {
+    atc: Type.Integer({ description: 'ATC of the transaction (online ATC for loads, offline for purchases), before the increment' }),
+    type: Type.Integer({ description: 'Transaction type: 2 load, 6 purchase, 9 composite purchase' }),
+    ...money('amount', 'Transaction amount', 5000),
+    ...money('overdraft', 'Overdraft used after the transaction', 0),
+    terminalId: Type.String({ description: '6-byte terminal id, hex' }),
+    date: Type.Integer({ description: 'YYYYMMDD' }),
+    time: Type.Integer({ description: 'hhmmss' }),
+  },
+  { additionalProperties: false },
+);
+
+const CardState = Type.Object(
+  {
+    cardNo: Type.String(),
+    ...money('balance', 'Effective balance (balance - overdraft used)', 5000),
+    onlineAtc: Type.Integer({ description: 'Online ATC: the next load uses it' }),
+    offlineAtc: Type.Integer({ description: 'Offline ATC: the next purchase uses it' }),
+    keyVersion: Type.Integer(),
+    algorithm: Type.String(),
+    locked: Type.Boolean(),
+    parkPasses: Type.Array(ParkPass, { description: '[previous, current] park-pass slots' }),
+    log: Type.Array(LogRecord, { description: 'The transaction log, newest first (READ RECORD 1..10)' }),
+    tearArmed: Type.Union([Type.Object({ command: Type.String(), moment: Type.String() }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+
+const InitLoadBody = Type.Object(
+  {
+    amount: Yuan('Amount to load, yuan', '50.00'),
+    terminalId: Hex(6, 'Terminal id of the counter or app (6 bytes)', '0000000001A1'),
+    keyIndex: Type.Optional(Type.Integer({ minimum: 0, maximum: 255, description: 'Load key index (1, the only one the card has)', default: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+const InitLoadAnswer = Type.Object({
+  ...answerFields,
+  balanceBeforeFen: Type.Optional(Type.Integer({ description: 'POST /v1/loads balanceBeforeFen' })),
+  onlineAtc: Type.Optional(Type.Integer({ description: 'POST /v1/loads onlineAtc' })),
+  keyVersion: Type.Optional(Type.Integer()),
+  algorithm: Type.Optional(Type.String()),
+  cardRandom: Type.Optional(Type.String({ description: 'POST /v1/loads cardRandom' })),
+  mac1: Type.Optional(Type.String({ description: 'POST /v1/loads mac1' })),
+});
+
+const CreditBody = Type.Object(
+  {
+    date: Type.Integer({ minimum: 19000101, maximum: 99991231, description: 'YYYYMMDD, the `date` of the POST /v1/loads answer', examples: [20260310] }),
+    time: Type.Integer({ minimum: 0, maximum: 235959, description: 'hhmmss, the `time` of the POST /v1/loads answer', examples: [100000] }),
+    mac2: Hex(4, 'The `mac2` of the POST /v1/loads answer', '1A2B3C4D'),
+  },
+  { additionalProperties: false },
+);
+
+const CreditAnswer = Type.Object({ ...answerFields, tac: Type.Optional(Type.String({ description: 'TAC of the load: POST /v1/loads/{id}/confirm { tac }' })) });
+
+const BalanceAnswer = Type.Object({ ...answerFields, balance: Type.Optional(Type.String()), balanceFen: Type.Optional(Type.Integer()) });
+
+const ReadRecordBody = Type.Object(
+  { index: Type.Integer({ minimum: 1, maximum: LIMITS.cardLogRecords, description: 'Log record number, 1 = newest', examples: [1] }) },
+  { additionalProperties: false },
+);
+const ReadRecordAnswer = Type.Object({ ...answerFields, record: Type.Optional(LogRecord) });
+
+const ProveBody = Type.Object(
+  {
+    transactionType: Type.Integer({ enum: [2, 6, 9], description: '2 load, 6 purchase, 9 composite purchase', examples: [2] }),
+    atc: Type.Integer({ minimum: 0, maximum: 0xffff, description: 'The ATC the transaction used', examples: [0] }),
+  },
+  { additionalProperties: false },
+);
+const ProveAnswer = Type.Object({ ...answerFields, mac: Type.Optional(Type.String()), tac: Type.Optional(Type.String()) });
+
+const ChallengeAnswer = Type.Object({
+  ...answerFields,
+  challenge: Type.Optional(Type.String({ description: '4 bytes, hex: for a park-pass sale or an unblock' })),
+});
+
+const UpdateRecordBody = Type.Object(
+  {
+    kind: StringEnum(['functions', 'park-pass-current', 'park-pass-previous'] as const, { description: 'The `write.kind` of the gateway answer' }),
+    record: Type.String({ pattern: '^[0-9A-Fa-f]{2,64}$', description: 'The `write.record` of the gateway answer, hex' }),
+    mac: Hex(4, 'The `write.mac` of the gateway answer'),
+  },
+  { additionalProperties: false },
+);
+const PlainAnswer = Type.Object({ ...answerFields });
+
+const TearBody = Type.Object(
+  {
+    command: StringEnum(TEARABLE, { description: 'The next call of this command loses power' }),
+    moment: StringEnum(['before-write', 'after-write'] as const, {
+      description: 'before-write: nothing changes on the card; after-write: the card commits, the answer is lost',
+    }),
+  },
+  { additionalProperties: false },
+);
+const TearAnswer = Type.Object(
+  { tearArmed: Type.Union([Type.Object({ command: Type.String(), moment: Type.String() }), Type.Null()]) },
+  { additionalProperties: false },
+);
+
+type Params = Static<typeof CardNoParams>;
+
+export function sandboxCardRoutes(cards: VirtualCards) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    const common = (summary: string, description: string) => ({
+      tags: ['sandbox'],
+      summary,
+      description: `${description} Sandbox only: a virtual card for a card this gateway issued (its state as issued the first time it is addressed).`,
+      security: BEARER,
+      params: CardNoParams,
+    });
+    const errors = problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found');
+    const roles = { roles: ['counter', 'app'] as const };
+
+    app.get<{ Params: Params }>(
+      '/v1/sandbox/cards/:cardNo',
+      {
+        config: roles,
+        schema: {
+          ...common('A virtual card: purse, counters, park passes, log (no keys)', 'What a reader would see of the card.'),
+          response: { 200: CardState, ...errors },
+        },
+      },
+      async (request) => {
+        const { cardNo } = request.params;
+        const image = await cards.image(cardNo);
+        return {
+          cardNo,
+          ...yuanAndFen('balance', image.balanceFen - image.overdraftUsedFen),
+          onlineAtc: image.onlineAtc,
+          offlineAtc: image.offlineAtc,
+          keyVersion: image.keyVersion,
+          algorithm: image.algorithm,
+          locked: image.locked,
+          parkPasses: image.parkPasses.map((p) => ({ year: p.year, visits: p.visits, lastParkId: p.lastParkId, lastEntryTime: p.lastEntryTime })),
+          log: image.log.map((r) => ({
+            atc: r.atc,
+            type: r.type,
+            ...yuanAndFen('amount', r.amountFen),
+            ...yuanAndFen('overdraft', r.overdraftFen),
+            terminalId: r.terminalId,
+            date: r.date,
+            time: r.time,
+          })),
+          tearArmed: cards.armedTear(cardNo),
+        };
+      },
+    );
+
+    app.post<{ Params: Params }>(
+      '/v1/sandbox/cards/:cardNo/get-challenge',
+      {
+        config: roles,
+        schema: {
+          ...common('GET CHALLENGE', 'A 4-byte random for the next MAC-protected write (park pass, unblock); valid for the very next command.'),
+          response: { 200: ChallengeAnswer, ...errors },
+        },
+      },
+      async (request) => {
+        const answer = await cards.run(request.params.cardNo, (card) => card.getChallenge());
+        return { ...base(answer), ...(answer.sw === SW.success ? { challenge: hex(answer.data) } : {}) };
+      },
+    );
+
+    app.post<{ Params: Params; Body: Static<typeof InitLoadBody> }>(
+      '/v1/sandbox/cards/:cardNo/initialize-for-load',
+      {
+        config: roles,
+        schema: {
+          ...common(
+            'INITIALIZE FOR LOAD',
+            'Starts a load on the card: its answer, parsed, is what POST /v1/loads takes (onlineAtc, cardRandom, balanceBeforeFen, mac1, keyVersion, algorithm).',
+          ),
+          body: withExamples(InitLoadBody, { fifty: { value: { amount: '50.00', terminalId: '0000000001A1' } } }),
+          response: { 200: InitLoadAnswer, ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found', 'invalid-amount') },
+        },
+      },
+      async (request) => {
+        const amountFen = parseWireYuan(request.body.amount, 'amount');
+        const terminalId = hexToBytes(request.body.terminalId, 6, 'terminalId');
+        const answer = await cards.run(
+          request.params.cardNo,
+          (card) => card.initializeForLoad(request.body.keyIndex ?? 1, amountFen, terminalId),
+          'initializeForLoad',
+        );
+        const init = answer.sw === SW.success ? parseLoadInit(answer.data) : null;
+        if (init === null) return base(answer);
+        return {
+          ...base(answer),
+          balanceBeforeFen: init.balanceFen,
+          onlineAtc: init.onlineAtc,
+          keyVersion: init.keyVersion,
+          algorithm: algorithmFromId(init.algorithmId),
+          cardRandom: hex(init.random),
+          mac1: hex(init.mac1),
+        };
+      },
+    );
+
+    app.post<{ Params: Params; Body: Static<typeof CreditBody> }>(
+      '/v1/sandbox/cards/:cardNo/credit-for-load',
+      {
+        config: roles,
+        schema: {
+          ...common(
+            'CREDIT FOR LOAD',
+            "Completes the load begun by INITIALIZE FOR LOAD with the gateway's MAC2; the answer is the TAC to confirm the load with.",
+          ),
+          body: withExamples(CreditBody, { credit: { value: { date: 20260310, time: 100000, mac2: '1A2B3C4D' } } }),
+          response: { 200: CreditAnswer, ...errors },
+        },
+      },
+      async (request) => {
+        const { date, time, mac2 } = request.body;
+        let dateBytes: Uint8Array;
+        let timeBytes: Uint8Array;
+        try {
+          dateBytes = transactionDateBytes(date);
+          timeBytes = transactionTimeBytes(time);
+        } catch {
+          throw new ApiError('invalid-request', 'date must be YYYYMMDD and time hhmmss, as the POST /v1/loads answer gives them');
+        }
+        const mac = hexToBytes(mac2, 4, 'mac2');
+        const answer = await cards.run(request.params.cardNo, (card) => card.creditForLoad(dateBytes, timeBytes, mac), 'creditForLoad');
+        return { ...base(answer), ...(answer.sw === SW.success ? { tac: hex(answer.data.slice(0, 4)) } : {}) };
+      },
+    );
+
+    app.post<{ Params: Params }>(
+      '/v1/sandbox/cards/:cardNo/get-balance',
+      { config: roles, schema: { ...common('GET BALANCE', 'The effective balance (balance - overdraft used).'), response: { 200: BalanceAnswer, ...errors } } },
+      async (request) => {
+        const answer = await cards.run(request.params.cardNo, (card) => card.getBalance());
+        if (answer.sw !== SW.success) return base(answer);
+        const fen = new DataView(answer.data.buffer, answer.data.byteOffset, 4).getInt32(0);
+        return { ...base(answer), ...yuanAndFen('balance', fen) };
+      },
+    );
+
+    app.post<{ Params: Params; Body: Static<typeof ReadRecordBody> }>(
+      '/v1/sandbox/cards/:cardNo/read-record',
+      {
+        config: roles,
+        schema: {
+          ...common(
+            'READ RECORD (the transaction log)',
+            "One record of the card's log, 1 = newest (6A83: no such record). The log is the card evidence of POST /v1/cards/{cardNo}/log-evidence.",
+          ),
+          body: withExamples(ReadRecordBody, { newest: { value: { index: 1 } } }),
+          response: { 200: ReadRecordAnswer, ...errors },
+        },
+      },
+      async (request) => {
+        const answer = await cards.run(request.params.cardNo, (card) => card.readLogRecord(request.body.index));
+        if (answer.sw !== SW.success) return base(answer);
+        const r = parseLogRecord(answer.data);
+        return {
+          ...base(answer),
+          record: {
+            atc: r.atc,
+            type: r.type,
+            ...yuanAndFen('amount', r.amountFen),
+            ...yuanAndFen('overdraft', r.overdraftFen),
+            terminalId: r.terminalId,
+            date: r.date,
+            time: r.time,
+          },
+        };
+      },
+    );
+
+    app.post<{ Params: Params; Body: Static<typeof ProveBody> }>(
+      '/v1/sandbox/cards/:cardNo/get-transaction-prove',
+      {
+        config: roles,
+        schema: {
+          ...common(
+            'GET TRANSACTION PROVE',
+            'The MAC and TAC of a committed transaction by type and ATC: the proof of a torn load the card did credit (6A83: no such transaction).',
+          ),
+          body: withExamples(ProveBody, { load: { value: { transactionType: 2, atc: 0 } } }),
+          response: { 200: ProveAnswer, ...errors },
+        },
+      },
+      async (request) => {
+        const answer = await cards.run(request.params.cardNo, (card) => card.getTransactionProve(request.body.transactionType, request.body.atc));
+        if (answer.sw !== SW.success) return base(answer);
+        return { ...base(answer), mac: hex(answer.data.slice(0, 4)), tac: hex(answer.data.slice(4, 8)) };
+      },
+    );
+
+    app.post<{ Params: Params; Body: Static<typeof UpdateRecordBody> }>(
+      '/v1/sandbox/cards/:cardNo/update-record',
+      {
+        config: roles,
+        schema: {
+          ...common(
+            'UPDATE RECORD (issuer-authorised write)',
+            "Writes a record the gateway authorised (a park-pass sale's `write`), MAC over the challenge of the GET CHALLENGE just before.",
+          ),
+          body: withExamples(UpdateRecordBody, { pass: { value: { kind: 'park-pass-current', record: '5001000007EA00000000000000000000', mac: '1A2B3C4D' } } }),
+          response: { 200: PlainAnswer, ...errors },
+        },
+      },
+      async (request) => {
+        const { kind, record, mac } = request.body;
+        if (record.length % 2 !== 0) throw new ApiError('invalid-hex', 'record must be whole bytes of hex');
+        const recordBytes = new Uint8Array(Buffer.from(record, 'hex'));
+        const macBytes = hexToBytes(mac, 4, 'mac');
+        const answer = await cards.run(request.params.cardNo, (card) => card.updateRecord(kind as CardRecordKind, recordBytes, macBytes), 'updateRecord');
+        return base(answer);
+      },
+    );
+
+    app.post<{ Params: Params; Body: Static<typeof TearBody> }>(
+      '/v1/sandbox/cards/:cardNo/tear',
+      {
+        config: roles,
+        schema: {
+          ...common(
+            'Tear the next command',
+            'The next call of `command` on this card loses power: before-write, nothing changes; after-write, the card commits but the answer is lost (answered: false). One tear at a time.',
+          ),
+          body: withExamples(TearBody, { creditCommits: { value: { command: 'creditForLoad', moment: 'after-write' } } }),
+          response: { 200: TearAnswer, ...errors },
+        },
+      },
+      async (request) => {
+        const point = { command: request.body.command, moment: request.body.moment };
+        await cards.tear(request.params.cardNo, point);
+        return { tearArmed: point };
+      },
+    );
+
+    app.delete<{ Params: Params }>(
+      '/v1/sandbox/cards/:cardNo/tear',
+      { config: roles, schema: { ...common('Disarm the tear', 'The armed tear, if any, is removed.'), response: { 200: TearAnswer, ...errors } } },
+      async (request) => {
+        await cards.tear(request.params.cardNo, null);
+        return { tearArmed: null };
+      },
+    );
+  };
+}
