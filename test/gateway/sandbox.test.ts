@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TRANSACTION_TYPE } from '#core';
+import { buildGateway } from '#gateway/app';
 import { isoBeijing } from '#gateway/http/wire';
 import { parkPassYearOnSale } from '#gateway/services/park-passes';
 import { REFUND_PAYOUT_MARGIN_MS } from '#gateway/services/refunds';
@@ -142,10 +143,42 @@ describe('Sandbox: true on every answer', () => {
   });
 });
 
+describe('the sandbox in the published contract', () => {
+  it('every sandbox operation has a summary, a description, bearer security, examples and problem+json errors; a gateway without the sandbox has none', async () => {
+    const doc = (await s.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const paths = Object.keys(doc.paths).filter((p) => p.startsWith('/v1/sandbox/'));
+    expect(paths.length).toBeGreaterThanOrEqual(10);
+    for (const path of paths) {
+      for (const [method, op] of Object.entries(doc.paths[path] as Record<string, Record<string, any>>)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        expect(op.summary, where).toBeTruthy();
+        expect(op.description, where).toBeTruthy();
+        expect(op.security, where).toEqual([{ bearerAuth: [] }]);
+        expect(Object.keys(op.responses['200'].content['application/json'].examples ?? {}), where).not.toHaveLength(0);
+        if (op.requestBody) expect(Object.keys(op.requestBody.content['application/json'].examples ?? {}), where).not.toHaveLength(0);
+        for (const status of ['400', '401', '403', '500', ...(path.includes('{cardNo}') ? ['404'] : [])]) {
+          expect(Object.keys(op.responses[status]?.content ?? {}), `${where} ${status}`).toEqual(['application/problem+json']);
+        }
+      }
+    }
+    const store = new SqliteStore({ path: join(s.dir, 'plain.db') });
+    const plain = await buildGateway({ store, keys: s.gatewayKeys, adminToken: ADMIN, metricsRefreshIntervalMs: 0, policies: { lossExpiryIntervalMs: 0 } });
+    try {
+      const res = await plain.inject({ method: 'GET', url: '/openapi.json' });
+      expect(res.headers.sandbox).toBeUndefined();
+      expect(Object.keys(res.json().paths).filter((p) => p.startsWith('/v1/sandbox'))).toEqual([]);
+      expect((await plain.inject({ method: 'GET', url: '/v1/sandbox/clock', headers: admin })).statusCode).toBe(404);
+    } finally {
+      await plain.close();
+      await store.close();
+    }
+  });
+});
+
 describe('the sandbox clock', () => {
   it('moves forward only: by a duration or to a later instant; backwards is a problem and changes nothing', async () => {
     const before = (await s.app.inject({ method: 'GET', url: '/v1/sandbox/clock', headers: counter })).json();
-    expect(before).toMatchObject({ nowMs: START_MS, nowAt: '2026-03-10T10:00:00.000+08:00', offsetMs: 0 });
+    expect(before).toMatchObject({ nowMs: START_MS, nowAt: '2026-03-10T10:00:00.000+08:00', offsetSeconds: 0 });
 
     const negative = await moveClock({ by: '-P1D' });
     expect(negative.statusCode).toBe(400);

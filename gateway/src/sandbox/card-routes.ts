@@ -200,7 +200,41 @@ export function sandboxCardRoutes(cards: VirtualCards) {
         config: roles,
         schema: {
           ...common('A virtual card: purse, counters, park passes, log (no keys)', 'What a reader would see of the card.'),
-          response: { 200: CardState, ...errors },
+          response: {
+            200: withExamples(CardState, {
+              loaded: {
+                value: {
+                  cardNo: '1000000000000016',
+                  balance: '50.00',
+                  balanceFen: 5000,
+                  onlineAtc: 1,
+                  offlineAtc: 0,
+                  keyVersion: 1,
+                  algorithm: '3des',
+                  locked: false,
+                  parkPasses: [
+                    { year: 0, visits: 0, lastParkId: 0, lastEntryTime: 0 },
+                    { year: 0, visits: 0, lastParkId: 0, lastEntryTime: 0 },
+                  ],
+                  log: [
+                    {
+                      atc: 0,
+                      type: 2,
+                      amount: '50.00',
+                      amountFen: 5000,
+                      overdraft: '0.00',
+                      overdraftFen: 0,
+                      terminalId: '0000000001A1',
+                      date: 20260310,
+                      time: 100000,
+                    },
+                  ],
+                  tearArmed: null,
+                },
+              },
+            }),
+            ...errors,
+          },
         },
       },
       async (request) => {
@@ -235,7 +269,10 @@ export function sandboxCardRoutes(cards: VirtualCards) {
         config: roles,
         schema: {
           ...common('GET CHALLENGE', 'A 4-byte random for the next MAC-protected write (park pass, unblock); valid for the very next command.'),
-          response: { 200: ChallengeAnswer, ...errors },
+          response: {
+            200: withExamples(ChallengeAnswer, { challenge: { value: { sw: '9000', answered: true, data: '1A2B3C4D', challenge: '1A2B3C4D' } } }),
+            ...errors,
+          },
         },
       },
       async (request) => {
@@ -254,7 +291,25 @@ export function sandboxCardRoutes(cards: VirtualCards) {
             'Starts a load on the card: its answer, parsed, is what POST /v1/loads takes (onlineAtc, cardRandom, balanceBeforeFen, mac1, keyVersion, algorithm).',
           ),
           body: withExamples(InitLoadBody, { fifty: { value: { amount: '50.00', terminalId: '0000000001A1' } } }),
-          response: { 200: InitLoadAnswer, ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found', 'invalid-amount') },
+          response: {
+            200: withExamples(InitLoadAnswer, {
+              initialised: {
+                value: {
+                  sw: '9000',
+                  answered: true,
+                  data: '00000000000001001A2B3C4D5E6F7A8B',
+                  balanceBeforeFen: 0,
+                  onlineAtc: 0,
+                  keyVersion: 1,
+                  algorithm: '3des',
+                  cardRandom: '1A2B3C4D',
+                  mac1: '5E6F7A8B',
+                },
+              },
+              overCap: { summary: 'Over the 1,000-yuan balance cap', value: { sw: '9402', answered: true, data: '' } },
+            }),
+            ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found', 'invalid-amount'),
+          },
         },
       },
       async (request) => {
@@ -289,7 +344,13 @@ export function sandboxCardRoutes(cards: VirtualCards) {
             "Completes the load begun by INITIALIZE FOR LOAD with the gateway's MAC2; the answer is the TAC to confirm the load with.",
           ),
           body: withExamples(CreditBody, { credit: { value: { date: 20260310, time: 100000, mac2: '1A2B3C4D' } } }),
-          response: { 200: CreditAnswer, ...errors },
+          response: {
+            200: withExamples(CreditAnswer, {
+              credited: { value: { sw: '9000', answered: true, data: '9C8D7E6F', tac: '9C8D7E6F' } },
+              torn: { summary: 'Torn: no answer', value: { sw: '0000', answered: false, data: '' } },
+            }),
+            ...errors,
+          },
         },
       },
       async (request) => {
@@ -310,7 +371,16 @@ export function sandboxCardRoutes(cards: VirtualCards) {
 
     app.post<{ Params: Params }>(
       '/v1/sandbox/cards/:cardNo/get-balance',
-      { config: roles, schema: { ...common('GET BALANCE', 'The effective balance (balance - overdraft used).'), response: { 200: BalanceAnswer, ...errors } } },
+      {
+        config: roles,
+        schema: {
+          ...common('GET BALANCE', 'The effective balance (balance - overdraft used).'),
+          response: {
+            200: withExamples(BalanceAnswer, { balance: { value: { sw: '9000', answered: true, data: '00001388', balance: '50.00', balanceFen: 5000 } } }),
+            ...errors,
+          },
+        },
+      },
       async (request) => {
         const answer = await cards.run(request.params.cardNo, (card) => card.getBalance());
         if (answer.sw !== SW.success) return base(answer);
@@ -329,7 +399,30 @@ export function sandboxCardRoutes(cards: VirtualCards) {
             "One record of the card's log, 1 = newest (6A83: no such record). The log is the card evidence of POST /v1/cards/{cardNo}/log-evidence.",
           ),
           body: withExamples(ReadRecordBody, { newest: { value: { index: 1 } } }),
-          response: { 200: ReadRecordAnswer, ...errors },
+          response: {
+            200: withExamples(ReadRecordAnswer, {
+              load: {
+                value: {
+                  sw: '9000',
+                  answered: true,
+                  data: '000000000000001388020000000001A120260310100000',
+                  record: {
+                    atc: 0,
+                    type: 2,
+                    amount: '50.00',
+                    amountFen: 5000,
+                    overdraft: '0.00',
+                    overdraftFen: 0,
+                    terminalId: '0000000001A1',
+                    date: 20260310,
+                    time: 100000,
+                  },
+                },
+              },
+              none: { summary: 'No such record', value: { sw: '6A83', answered: true, data: '' } },
+            }),
+            ...errors,
+          },
         },
       },
       async (request) => {
@@ -361,7 +454,13 @@ export function sandboxCardRoutes(cards: VirtualCards) {
             'The MAC and TAC of a committed transaction by type and ATC: the proof of a torn load the card did credit (6A83: no such transaction).',
           ),
           body: withExamples(ProveBody, { load: { value: { transactionType: 2, atc: 0 } } }),
-          response: { 200: ProveAnswer, ...errors },
+          response: {
+            200: withExamples(ProveAnswer, {
+              proved: { value: { sw: '9000', answered: true, data: '5E6F7A8B9C8D7E6F', mac: '5E6F7A8B', tac: '9C8D7E6F' } },
+              none: { value: { sw: '6A83', answered: true, data: '' } },
+            }),
+            ...errors,
+          },
         },
       },
       async (request) => {
@@ -381,7 +480,13 @@ export function sandboxCardRoutes(cards: VirtualCards) {
             "Writes a record the gateway authorised (a park-pass sale's `write`), MAC over the challenge of the GET CHALLENGE just before.",
           ),
           body: withExamples(UpdateRecordBody, { pass: { value: { kind: 'park-pass-current', record: '5001000007EA00000000000000000000', mac: '1A2B3C4D' } } }),
-          response: { 200: PlainAnswer, ...errors },
+          response: {
+            200: withExamples(PlainAnswer, {
+              written: { value: { sw: '9000', answered: true, data: '' } },
+              macError: { value: { sw: '9302', answered: true, data: '' } },
+            }),
+            ...errors,
+          },
         },
       },
       async (request) => {
@@ -404,7 +509,7 @@ export function sandboxCardRoutes(cards: VirtualCards) {
             'The next call of `command` on this card loses power: before-write, nothing changes; after-write, the card commits but the answer is lost (answered: false). One tear at a time.',
           ),
           body: withExamples(TearBody, { creditCommits: { value: { command: 'creditForLoad', moment: 'after-write' } } }),
-          response: { 200: TearAnswer, ...errors },
+          response: { 200: withExamples(TearAnswer, { armed: { value: { tearArmed: { command: 'creditForLoad', moment: 'after-write' } } } }), ...errors },
         },
       },
       async (request) => {
@@ -416,7 +521,13 @@ export function sandboxCardRoutes(cards: VirtualCards) {
 
     app.delete<{ Params: Params }>(
       '/v1/sandbox/cards/:cardNo/tear',
-      { config: roles, schema: { ...common('Disarm the tear', 'The armed tear, if any, is removed.'), response: { 200: TearAnswer, ...errors } } },
+      {
+        config: roles,
+        schema: {
+          ...common('Disarm the tear', 'The armed tear, if any, is removed.'),
+          response: { 200: withExamples(TearAnswer, { disarmed: { value: { tearArmed: null } } }), ...errors },
+        },
+      },
       async (request) => {
         await cards.tear(request.params.cardNo, null);
         return { tearArmed: null };

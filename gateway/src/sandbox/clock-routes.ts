@@ -28,7 +28,7 @@ export function parseDuration(text: string): number | null {
 const ClockAnswer = Type.Object(
   {
     ...timestamp('nowMs', 'Sandbox time now'),
-    offsetMs: Type.Integer({ description: 'How far the sandbox clock is ahead of real time, milliseconds', examples: [1_296_000_000] }),
+    offsetSeconds: Type.Integer({ description: 'How far the sandbox clock is ahead of real time, seconds', examples: [1_296_000] }),
   },
   { additionalProperties: false },
 );
@@ -57,7 +57,7 @@ const MoveAnswer = Type.Object(
   {
     ...timestamp('fromMs', 'Sandbox time before the move'),
     ...timestamp('nowMs', 'Sandbox time after the move'),
-    offsetMs: Type.Integer({ description: 'How far the sandbox clock is ahead of real time, milliseconds' }),
+    offsetSeconds: Type.Integer({ description: 'How far the sandbox clock is ahead of real time, seconds' }),
     jobs: Type.Object(
       {
         temporaryLossesExpired: Type.Integer({ description: 'Temporary loss reports that expired (the card is active again)', examples: [1] }),
@@ -72,7 +72,7 @@ const MoveAnswer = Type.Object(
 export function sandboxClockRoutes(clock: SandboxClock) {
   return async function routes(app: FastifyInstance): Promise<void> {
     const { store } = app.gateway;
-    const now = () => ({ ...msAndIso('nowMs', clock.now()), offsetMs: clock.offsetMs });
+    const now = () => ({ ...msAndIso('nowMs', clock.now()), offsetSeconds: Math.floor(clock.offsetMs / 1000) });
 
     app.get(
       '/v1/sandbox/clock',
@@ -84,7 +84,7 @@ export function sandboxClockRoutes(clock: SandboxClock) {
           description: "The sandbox gateway's clock: real time plus how far it was moved forward (sandbox only).",
           security: BEARER,
           response: {
-            200: withExamples(ClockAnswer, { now: { value: { nowMs: 1_798_000_000_000, nowAt: '2026-12-23T16:26:40.000+08:00', offsetMs: 0 } } }),
+            200: withExamples(ClockAnswer, { now: { value: { nowMs: 1_798_000_000_000, nowAt: '2026-12-23T12:26:40.000+08:00', offsetSeconds: 0 } } }),
             ...problems(...AUTHENTICATED),
           },
         },
@@ -107,7 +107,21 @@ export function sandboxClockRoutes(clock: SandboxClock) {
             fifteenDays: { summary: 'Past the 15-day temporary loss', value: { by: 'P15D' } },
             instant: { value: { to: '2027-01-21T10:00:00+08:00' } },
           }),
-          response: { 200: MoveAnswer, ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-duration', 'sandbox-clock-backwards') },
+          response: {
+            200: withExamples(MoveAnswer, {
+              fifteenDays: {
+                value: {
+                  fromMs: 1773108000000,
+                  fromAt: '2026-03-10T10:00:00.000+08:00',
+                  nowMs: 1774404000000,
+                  nowAt: '2026-03-25T10:00:00.000+08:00',
+                  offsetSeconds: 1296000,
+                  jobs: { temporaryLossesExpired: 1, refundsPaid: [] },
+                },
+              },
+            }),
+            ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-duration', 'sandbox-clock-backwards'),
+          },
         },
       },
       async (request) => {
@@ -146,7 +160,7 @@ export function sandboxClockRoutes(clock: SandboxClock) {
         return {
           ...msAndIso('fromMs', moved.fromMs),
           ...msAndIso('nowMs', moved.toMs),
-          offsetMs: clock.offsetMs,
+          offsetSeconds: Math.floor(clock.offsetMs / 1000),
           jobs: { temporaryLossesExpired, refundsPaid: refundsPaid.map(String) },
         };
       },
