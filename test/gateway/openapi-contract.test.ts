@@ -38,19 +38,12 @@ const TO_CONVERT = new Set<string>([
   'GET /v1/fare-tables',
   'GET /v1/fare-tables/{version}',
   // devices.ts, sync.ts, pki-routes.ts
-  'POST /v1/devices',
-  'GET /v1/devices',
   'POST /v1/devices/{deviceId}/sync',
   'POST /v1/devices/{deviceId}/enrolment',
   'POST /v1/devices/{deviceId}/certificate',
   'POST /v1/devices/{deviceId}/revocation',
   'GET /v1/devices/{deviceId}/certificates',
-  // ops.ts
-  'GET /v1/ops/devices/stale',
-  'GET /v1/ops/devices/clock-skew',
   'GET /v1/ops/devices/certificates',
-  'GET /v1/ops/audit',
-  'GET /v1/ops/anomalies',
   // ledger.ts, reports.ts
   'GET /v1/ledger/balances',
   'GET /v1/ledger/reconciliation',
