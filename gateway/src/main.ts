@@ -10,6 +10,10 @@
  * never created here (`npm run gateway -- pki init`); the device listener runs when one exists.
  * Secrets are never printed: the log names files, never a token or a key.
  *
+ * GATEWAY_SANDBOX=1 (gateway/src/sandbox): the same start on the sandbox's own SQLite file and
+ * keys (created and marked on the first start), its movable clock and virtual cards; the start
+ * checks refuse anything else, and a gateway without it refuses what the sandbox created.
+ *
  * Stop: SIGTERM or SIGINT sets `lifecycle.shuttingDown` (readiness turns 503), closes the
  * listeners to new connections, lets in-flight requests finish for GATEWAY_SHUTDOWN_GRACE_S
  * (default 10 s; then the remaining connections are closed), closes the store (and the PostgreSQL

@@ -80,6 +80,16 @@ describe('GATEWAY_SANDBOX=1 starts only on what the sandbox created', () => {
     await expectRefused(cwd, { GATEWAY_SANDBOX: '1' }, /GATEWAY_SANDBOX=1 refuses the database .*gateway\.db: it was not created by the sandbox/);
   });
 
+  it('refuses its own database when the sandbox keys its cards were made with are gone', async () => {
+    const cwd = folder();
+    await makeDatabase(join(cwd, 'var/db/gateway.db'), true);
+    await expectRefused(
+      cwd,
+      { GATEWAY_SANDBOX: '1' },
+      /GATEWAY_SANDBOX=1 refuses the database .*gateway\.db: its cards were made with sandbox keys, and the key file .* is gone/,
+    );
+  });
+
   it('refuses PostgreSQL (GATEWAY_DATABASE_URL)', async () => {
     const cwd = folder();
     await expectRefused(

@@ -318,6 +318,41 @@ describe('virtual cards', () => {
     expect(evidence.json()).toEqual({ confirmed: [], voided: [load.id], reinstated: [] });
   });
 
+  it('an app session runs a whole top-up on its own virtual card; another card answers 404 as if it did not exist', async () => {
+    const cardNo = await issueCard();
+    const other = await issueCard();
+    const opened = await s.app.inject({ method: 'POST', url: '/v1/auth/app-sessions', payload: { cardNo, password: '07123X' } });
+    expect(opened.statusCode, opened.body).toBe(201);
+    const app = { authorization: `Bearer ${opened.json().token}` };
+    const changed = await s.app.inject({
+      method: 'POST',
+      url: '/v1/auth/app-password',
+      headers: app,
+      payload: { currentPassword: '07123X', newPassword: 'sandbox-secret-1' },
+    });
+    expect(changed.statusCode, changed.body).toBe(200);
+
+    const init = (await card(cardNo, 'initialize-for-load', { amount: '20.00', terminalId: TERMINAL }, app)).json();
+    expect(init.sw).toBe('9000');
+    const { onlineAtc, cardRandom, balanceBeforeFen, mac1, keyVersion, algorithm } = init;
+    const load = await s.app.inject({
+      method: 'POST',
+      url: '/v1/loads',
+      headers: { ...app, 'idempotency-key': 'app-load' },
+      payload: { cardNo, amount: '20.00', paymentSource: 'app', terminalId: TERMINAL, onlineAtc, cardRandom, balanceBeforeFen, mac1, keyVersion, algorithm },
+    });
+    expect(load.statusCode, load.body).toBe(201);
+    const { id, date, time, mac2 } = load.json();
+    const tac = (await card(cardNo, 'credit-for-load', { date, time, mac2 }, app)).json().tac;
+    const confirmed = await s.app.inject({ method: 'POST', url: `/v1/loads/${id}/confirm`, headers: app, payload: { tac } });
+    expect(confirmed.json().status).toBe('confirmed');
+    expect((await card(cardNo, 'get-balance', undefined, app)).json().balanceFen).toBe(2_000);
+
+    const foreign = await card(other, 'get-balance', undefined, app);
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.json().code).toBe('card-not-found');
+  });
+
   it('a tear can be disarmed; a card the gateway did not issue is 404', async () => {
     const cardNo = await issueCard();
     await card(cardNo, 'tear', { command: 'initializeForLoad', moment: 'before-write' });

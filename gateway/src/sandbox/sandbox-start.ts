@@ -2,7 +2,8 @@
  * The sandbox's start rules (main.ts runs them before anything is written):
  * - GATEWAY_SANDBOX=1 runs only on a SQLite file the sandbox created (a missing file is created
  *   and marked; an existing one must carry the mark) and on sandbox keys (`"sandbox": true`; a
- *   missing key file at the default path is generated as such). PostgreSQL is refused by the
+ *   missing key file at the default path is generated as such, unless the sandbox database
+ *   exists already: its cards were made with the keys that are gone). PostgreSQL is refused by the
  *   configuration itself (config.ts).
  * - A gateway without the sandbox refuses a sandbox database and sandbox keys.
  * Each refusal is one line; nothing is created or changed.
@@ -34,6 +35,11 @@ export function sandboxStartRefusals(config: Pick<GatewayConfig, 'sandbox' | 'ke
     } catch (error) {
       refusals.push(`GATEWAY_SANDBOX=1 refuses ${config.sqlitePath}: not a SQLite database (${(error as Error).message})`);
       return refusals;
+    }
+    if (kind === 'sandbox' && keys === null) {
+      refusals.push(
+        `GATEWAY_SANDBOX=1 refuses the database ${config.sqlitePath}: its cards were made with sandbox keys, and the key file ${config.keyFile} is gone (start a new sandbox: a new GATEWAY_DB)`,
+      );
     }
     if (kind === 'not-sandbox') {
       refusals.push(
