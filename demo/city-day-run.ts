@@ -41,7 +41,7 @@ import { enrolDevice } from '#validator/pki/enrolment';
 import type { DrainResult } from '#validator/sync-client';
 import { EventQueue } from './event-queue.ts';
 import { buildFleet, closeFleet, isOnline, timedTap, type Fleet, type SimDevice, type Station } from './fleet.ts';
-import { GatewayClient, GatewayHttpError } from './gateway-client.ts';
+import { bearer, GatewayClient, GatewayHttpError, type GatewayAnswer } from './gateway-client.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { buildReport, type CityDayReport, type IdentityFacts, type RunFacts } from './report.ts';
 import {
@@ -54,6 +54,7 @@ import {
   type LoadChannel,
   type LoadEnding,
   type LoadOutcome,
+  type PaymentSource,
   type RiderCard,
 } from './rider-cards.ts';
 import { SeededRandom } from './seeded-random.ts';
@@ -124,7 +125,14 @@ interface Incidents {
     secondDevice: string | null;
     cardLockedAfter: boolean;
   } | null;
-  refund: { rider: Rider; offlineBus: SimDevice; lateTap: DeviceTapResult | null; refundId: string | null; requestedMs: number; refund: any } | null;
+  refund: {
+    rider: Rider;
+    offlineBus: SimDevice;
+    lateTap: DeviceTapResult | null;
+    refundId: string | null;
+    requestedMs: number;
+    refund: GatewayAnswer<'get', '/v1/refunds/{id}'> | null;
+  } | null;
   stolen: NonNullable<IdentityFacts['stolen']> | null;
 }
 
@@ -207,7 +215,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const branches = ['branch-01', 'branch-02', 'branch-03'];
   const counters: string[] = [];
   for (const branchId of branches) {
-    counters.push((await gateway.post<{ token: string }>('/v1/auth/tokens', operator, { role: 'counter', label: `teller ${branchId}`, branchId })).token);
+    counters.push((await gateway.post('/v1/auth/tokens', operator, { body: { role: 'counter', label: `teller ${branchId}`, branchId } })).token);
   }
   const counterFor = (rider: { index: number }): string => counters[rider.index % counters.length];
 
@@ -235,12 +243,16 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
 
     // Once the CA exists the main API refuses validator sync with the bearer credential.
     const probeDevice = theFleet.devices[0];
-    const probe = await gateway.call('POST', `/v1/devices/${probeDevice.id}/sync`, {
-      token: probeDevice.credential,
-      body: {},
-      expect: [403, 401, 200, 400, 415],
+    const probe = await gateway.api.POST('/v1/devices/{deviceId}/sync', {
+      params: { path: { deviceId: probeDevice.id } },
+      headers: bearer(probeDevice.credential),
+      parseAs: 'text', // a 200 would be msgpack
     });
-    const mainApiBearerSync = { deviceId: probeDevice.id, status: probe.status, code: (probe.body as { code?: string } | null)?.code ?? null };
+    if (![403, 401, 200, 400, 415].includes(probe.response.status))
+      throw new GatewayHttpError('POST', `/v1/devices/${probeDevice.id}/sync`, probe.response.status, probe.error ?? probe.data ?? null);
+    // The contract documents the sync route's problems as msgpack; this refusal comes before the route, as problem+json.
+    const refusal = probe.error as { code?: string } | undefined;
+    const mainApiBearerSync = { deviceId: probeDevice.id, status: probe.response.status, code: refusal?.code ?? null };
     let reenrolledAfterExpiry = 0;
 
     // --- facts gathered for the report ------------------------------------------------------
@@ -320,9 +332,15 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     }
 
     let loadSeq = 0;
-    const doLoad = async (rider: Rider, channel: LoadChannel, amountFen: number, ending: LoadEnding, paymentSource?: string): Promise<LoadOutcome | null> => {
+    const doLoad = async (
+      rider: Rider,
+      channel: LoadChannel,
+      amountFen: number,
+      ending: LoadEnding,
+      paymentSource?: PaymentSource,
+    ): Promise<LoadOutcome | null> => {
       const token = channel === 'app' ? await appSession(gateway, rider, clock.nowMs) : counterFor(rider);
-      const source = paymentSource ?? (channel === 'app' ? 'app' : planRandom.pick(['cash', 'bank-account', 'other-bank-card']));
+      const source = paymentSource ?? (channel === 'app' ? 'app' : planRandom.pick<PaymentSource>(['cash', 'bank-account', 'other-bank-card']));
       const balance = effectiveBalance(rider);
       // Respect the 1,000-yuan cap: top up less (or not at all) when the card is nearly full.
       if (balance + amountFen > LIMITS.balanceCapFen) return null;
@@ -562,8 +580,9 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       // refused and its taps stay in its journal; recovered at 15:00, the operator enrols it
       // again (a new key on the device) and it drains its journal over mutual TLS.
       queue.at(t(d, 13), async () => {
-        const answer = await gateway.post<{ revokedSerials: string[]; credentialsRevoked: number }>(`/v1/devices/${stolenBus.id}/revocation`, operator, {
-          reason: 'stolen',
+        const answer = await gateway.post('/v1/devices/{deviceId}/revocation', operator, {
+          params: { path: { deviceId: stolenBus.id } },
+          body: { reason: 'stolen' },
         });
         incidents.stolen = {
           deviceId: stolenBus.id,
@@ -617,7 +636,10 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       incidents.temporaryLoss = { rider: temporary, reportedMs: t(d, 10, 30), version: null, finderTap: null, finderDevice: null, deviceHadIt: false };
       queue.at(t(d, 10, 30), async () => {
         const token = await appSession(gateway, temporary, clock.nowMs);
-        const answer = await gateway.post<{ blacklistVersion: number | null }>(`/v1/cards/${temporary.cardNo}/loss-reports`, token, { kind: 'temporary' });
+        const answer = await gateway.post('/v1/cards/{cardNo}/loss-reports', token, {
+          params: { path: { cardNo: temporary.cardNo } },
+          body: { kind: 'temporary' },
+        });
         incidents.temporaryLoss!.version = answer.blacklistVersion;
         facts.lossReports.push({ cardNo: temporary.cardNo, kind: 'temporary-loss', version: answer.blacklistVersion, reportedMs: clock.nowMs });
       });
@@ -642,8 +664,9 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
         cardLockedAfter: false,
       };
       queue.at(t(d, 11), async () => {
-        const answer = await gateway.post<{ blacklistVersion: number | null }>(`/v1/cards/${formal.cardNo}/loss-reports`, counterFor(formal), {
-          kind: 'formal',
+        const answer = await gateway.post('/v1/cards/{cardNo}/loss-reports', counterFor(formal), {
+          params: { path: { cardNo: formal.cardNo } },
+          body: { kind: 'formal' },
         });
         incidents.formalLoss!.version = answer.blacklistVersion;
         facts.lossReports.push({ cardNo: formal.cardNo, kind: 'formal-loss', version: answer.blacklistVersion, reportedMs: clock.nowMs });
@@ -674,12 +697,12 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
         broken.goneAtMs = t(d, 18, 30);
       });
       queue.at(t(d, 19), async () => {
-        const refund = await gateway.post<{ id: string; blacklistVersion: number }>(`/v1/cards/${broken.cardNo}/refunds`, counterFor(broken), {
-          destinationAccount: `6222${String(broken.index).padStart(12, '0')}`,
-          destinationName: broken.holderName,
+        const refund = await gateway.post('/v1/cards/{cardNo}/refunds', counterFor(broken), {
+          params: { path: { cardNo: broken.cardNo } },
+          body: { destinationAccount: `6222${String(broken.index).padStart(12, '0')}`, destinationName: broken.holderName },
         });
         incidents.refund!.refundId = refund.id;
-        facts.lossReports.push({ cardNo: broken.cardNo, kind: 'refunded', version: refund.blacklistVersion, reportedMs: clock.nowMs });
+        facts.lossReports.push({ cardNo: broken.cardNo, kind: 'refunded', version: refund.blacklistVersion ?? null, reportedMs: clock.nowMs });
       });
     };
 
@@ -715,50 +738,49 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     // The refund waits for the dead bus; at its deadline the gateway pays what it knows.
     const refund = incidents.refund!;
     if (refund.refundId !== null) {
-      const waiting = await gateway.get<{ status: string; deadlineMs: number }>(`/v1/refunds/${refund.refundId}`, counterFor(refund.rider));
+      const refundPath = { params: { path: { id: refund.refundId } } };
+      const waiting = await gateway.get('/v1/refunds/{id}', counterFor(refund.rider), refundPath);
       if (waiting.status === 'waiting') {
         clock.advanceTo(waiting.deadlineMs - 50 * MIN);
-        await gateway.post('/v1/ops/jobs/run', operator, undefined);
+        await gateway.post('/v1/ops/jobs/run', operator);
       }
-      refund.refund = await gateway.get(`/v1/refunds/${refund.refundId}`, counterFor(refund.rider));
+      refund.refund = await gateway.get('/v1/refunds/{id}', counterFor(refund.rider), refundPath);
     }
     // The bus's modem is repaired: it uploads its journal; the broken card's ride is a late tap.
     clock.advanceTo(clock.nowMs + 30 * MIN);
     offlineBus.offline = offlineBus.offline.map((w) => (w.untilMs === Number.MAX_SAFE_INTEGER ? { ...w, untilMs: clock.nowMs } : w));
     for (const w of facts.offlineWindows) if (w.deviceId === offlineBus.id && w.untilMs === -1) w.untilMs = clock.nowMs;
     for (const device of theFleet.devices) await syncOne(device);
-    if (refund.refundId !== null) refund.refund = await gateway.get(`/v1/refunds/${refund.refundId}`, counterFor(refund.rider));
+    if (refund.refundId !== null)
+      refund.refund = await gateway.get('/v1/refunds/{id}', counterFor(refund.rider), { params: { path: { id: refund.refundId } } });
 
     // Loads still pending: the riders' cards are read at a counter (card evidence decides them).
     const pendingLoads = facts.loads.filter((l) => l.ending !== 'complete');
     const settledAtCounter = new Set<number>();
     for (const load of pendingLoads) {
-      const state = await gateway.get<{ status: string }>(`/v1/loads/${load.loadId}`, counters[0]);
+      const state = await gateway.get('/v1/loads/{id}', counters[0], { params: { path: { id: load.loadId } } });
       if (state.status !== 'pending' || settledAtCounter.has(load.riderIndex)) continue;
       settledAtCounter.add(load.riderIndex);
       await counterCardRead(gateway, riders[load.riderIndex], counterFor(riders[load.riderIndex]));
     }
-    const loadStates = new Map<string, { status: string; resolution: string | null }>();
-    for (const load of pendingLoads) loadStates.set(load.loadId, await gateway.get(`/v1/loads/${load.loadId}`, counters[0]));
+    const loadStates = new Map<string, GatewayAnswer<'get', '/v1/loads/{id}'>>();
+    for (const load of pendingLoads) loadStates.set(load.loadId, await gateway.get('/v1/loads/{id}', counters[0], { params: { path: { id: load.loadId } } }));
 
     const afterFinalSync = await crossCheck(gateway, counters[0], riders, theFleet, incidents.refund?.rider.cardNo ?? null, creditedLoads());
     const reconciliation = await gateway.get('/v1/ledger/reconciliation', operator);
-    const balances = await gateway.get<{ accounts: Array<{ account: string; balanceFen: number }> }>('/v1/ledger/balances', operator);
-    const clearing = [];
-    const teller = [];
+    const balances = await gateway.get('/v1/ledger/balances', operator);
+    const clearing: Array<GatewayAnswer<'get', '/v1/reports/clearing'>> = [];
+    const teller: Array<GatewayAnswer<'get', '/v1/reports/teller'>> = [];
     for (let d = -1; d < options.days + 3; d++) {
       const day = isoDay(t(d, 12));
-      clearing.push(await gateway.get(`/v1/reports/clearing?day=${day}`, operator));
-      teller.push(await gateway.get(`/v1/reports/teller?day=${day}`, operator));
+      clearing.push(await gateway.get('/v1/reports/clearing', operator, { params: { query: { day } } }));
+      teller.push(await gateway.get('/v1/reports/teller', operator, { params: { query: { day } } }));
     }
-    const blacklist = await gateway.get<{ entries: Array<{ cardNo: string; op: 'add' | 'remove'; reason: string; version: number }>; version: number }>(
-      '/v1/blacklist?since=0',
-      operator,
-    );
+    const blacklist = await gateway.get('/v1/blacklist', operator, { params: { query: { since: '0' } } });
     // Every certificate the CA issued, as the gateway recorded them (per device: exact, no paging).
     const certificates: IdentityFacts['certificates'] = [];
     for (const device of theFleet.devices) {
-      const answer = await gateway.get<{ certificates: IdentityFacts['certificates'] }>(`/v1/devices/${device.id}/certificates`, operator);
+      const answer = await gateway.get('/v1/devices/{deviceId}/certificates', operator, { params: { path: { deviceId: device.id } } });
       for (const c of answer.certificates) certificates.push({ deviceId: c.deviceId, serial: c.serial, issuedVia: c.issuedVia, status: c.status });
     }
     progress.finish();
@@ -871,7 +893,7 @@ async function crossCheck(
   // Loads that reached the card but whose confirmation the gateway never got, still pending there.
   const creditedPendingByCard = new Map<string, number>();
   for (const load of creditedLoads) {
-    const state = await gateway.get<{ status: string }>(`/v1/loads/${load.loadId}`, counterToken);
+    const state = await gateway.get('/v1/loads/{id}', counterToken, { params: { path: { id: load.loadId } } });
     if (state.status === 'pending') creditedPendingByCard.set(load.cardNo, (creditedPendingByCard.get(load.cardNo) ?? 0) + load.amountFen);
   }
   const unsyncedByCard = new Map<string, number>();
@@ -890,7 +912,7 @@ async function crossCheck(
   const excluded: CrossCheck['excluded'] = [];
   const mismatched: CrossCheck['mismatchedCards'] = [];
   for (const rider of riders) {
-    const card = await gateway.get<{ balanceFen: number; lastOnlineAtc: number }>(`/v1/cards/${rider.cardNo}`, counterToken);
+    const card = await gateway.get('/v1/cards/{cardNo}', counterToken, { params: { path: { cardNo: rider.cardNo } } });
     const cardBalanceFen = effectiveBalance(rider);
     if (rider.cardNo === refundedCardNo) {
       excluded.push({

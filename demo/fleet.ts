@@ -185,11 +185,7 @@ export async function buildFleet(options: BuildFleetOptions): Promise<Fleet> {
     placeText: string,
     registerPlace: Record<string, string>,
   ): Promise<SimDevice> => {
-    const registration = await gateway.post<{ credential: string }>('/v1/devices', options.operatorToken, {
-      deviceId: id,
-      kind: gatewayKind,
-      ...registerPlace,
-    });
+    const registration = await gateway.post('/v1/devices', options.operatorToken, { body: { deviceId: id, kind: gatewayKind, ...registerPlace } });
     const profile: DeviceProfile = {
       deviceId: id,
       kind,

@@ -1,7 +1,30 @@
 /**
- * A small JSON client for the gateway's HTTP API, over real loopback HTTP (global fetch).
- * The demo talks to the gateway only through it (and validators through their SyncClient).
+ * The demo's client of the gateway's HTTP API, over real loopback HTTP (global fetch), typed by the
+ * contract: openapi-fetch over `paths` from demo/gateway-api-types.ts, which `npm run api:types`
+ * generates from the gateway's OpenAPI document. Paths, path and query parameters, headers,
+ * request bodies and answers are checked against the document, so a renamed field or route breaks
+ * the demo's typecheck. The demo talks to the gateway only through it (and validators through their
+ * SyncClient, msgpack over mutual TLS, which is not part of the JSON API).
  */
+import createClient, { type Client, type ClientPathsWithMethod, type MaybeOptionalInit, type MethodResponse } from 'openapi-fetch';
+import type { components, paths } from './gateway-api-types.ts';
+
+export type { components, paths } from './gateway-api-types.ts';
+/** The shared schemas of the OpenAPI document (Problem, Device, …). */
+export type GatewaySchemas = components['schemas'];
+
+/** The typed JSON client: every answer is parsed as application/json. */
+export type GatewayApi = Client<paths, 'application/json'>;
+type Method = 'get' | 'post';
+/** The documented paths that answer `method`. */
+export type GatewayPath<M extends Method> = ClientPathsWithMethod<GatewayApi, M>;
+/** The body of a 2xx answer to `method path`, as documented. */
+export type GatewayAnswer<M extends Method, P extends GatewayPath<M>> = MethodResponse<GatewayApi, M, P>;
+/** What a call to `method path` takes (params, body, headers); optional when nothing in it is required. */
+type Init<M extends Method, P extends GatewayPath<M>> = MaybeOptionalInit<paths[P], M>;
+type InitArgs<M extends Method, P extends GatewayPath<M>> = undefined extends Init<M, P> ? [init?: Init<M, P>] : [init: Init<M, P>];
+/** The JSON request body of `method path`, as documented. */
+export type GatewayBody<M extends Method, P extends GatewayPath<M>> = Exclude<Init<M, P>, undefined> extends { body?: infer B } ? Exclude<B, undefined> : never;
 
 export class GatewayHttpError extends Error {
   override readonly name = 'GatewayHttpError';
@@ -21,47 +44,45 @@ export class GatewayHttpError extends Error {
   }
 }
 
-export interface RequestOptions {
-  token?: string;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Statuses that are answers, not errors (default: 200 and 201). */
-  expect?: readonly number[];
+/** The Authorization header of a bearer token (none without one). */
+export function bearer(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
 }
 
 export class GatewayClient {
   /** Requests made, for the report. */
   requests = 0;
+  /** openapi-fetch itself, for answers that are not errors when they are not 2xx: { data, error, response }. */
+  readonly api: GatewayApi;
 
-  constructor(readonly baseUrl: string) {}
-
-  async call<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<{ status: number; body: T }> {
-    const headers: Record<string, string> = { accept: 'application/json', ...(options.headers ?? {}) };
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    let payload: string | undefined;
-    if (options.body !== undefined) {
-      headers['content-type'] = 'application/json';
-      payload = JSON.stringify(options.body);
-    }
-    this.requests++;
-    const response = await fetch(`${this.baseUrl}${path}`, { method, headers, body: payload });
-    const text = await response.text();
-    let body: unknown = text;
-    try {
-      body = text.length === 0 ? null : JSON.parse(text);
-    } catch {
-      // keep the text
-    }
-    const expect = options.expect ?? [200, 201];
-    if (!expect.includes(response.status)) throw new GatewayHttpError(method, path, response.status, body);
-    return { status: response.status, body: body as T };
+  constructor(readonly baseUrl: string) {
+    this.api = createClient<paths, 'application/json'>({ baseUrl, headers: { accept: 'application/json' } });
+    this.api.use({
+      onRequest: () => {
+        this.requests++;
+        return undefined;
+      },
+    });
   }
 
-  async post<T = any>(path: string, token: string | undefined, body: unknown, headers?: Record<string, string>): Promise<T> {
-    return (await this.call<T>('POST', path, { token, body, headers })).body;
+  /** POST as `token`: the 2xx answer's body; any other status throws GatewayHttpError. */
+  async post<P extends GatewayPath<'post'>>(path: P, token: string | undefined, ...init: InitArgs<'post', P>): Promise<GatewayAnswer<'post', P>> {
+    const options = init[0] as { headers?: Record<string, string> } | undefined;
+    // The generic init is checked at the call site; openapi-fetch cannot re-check it through P.
+    const answer = await this.api.POST(path, { ...options, headers: { ...options?.headers, ...bearer(token) } } as never);
+    return this.ok('POST', answer);
   }
 
-  async get<T = any>(path: string, token: string | undefined): Promise<T> {
-    return (await this.call<T>('GET', path, { token })).body;
+  /** GET as `token`: the 2xx answer's body; any other status throws GatewayHttpError. */
+  async get<P extends GatewayPath<'get'>>(path: P, token: string | undefined, ...init: InitArgs<'get', P>): Promise<GatewayAnswer<'get', P>> {
+    const options = init[0] as { headers?: Record<string, string> } | undefined;
+    const answer = await this.api.GET(path, { ...options, headers: { ...options?.headers, ...bearer(token) } } as never);
+    return this.ok('GET', answer);
+  }
+
+  private ok<T>(method: string, answer: { data?: unknown; error?: unknown; response: Response }): T {
+    if (answer.response.ok) return (answer.data ?? null) as T;
+    const url = new URL(answer.response.url);
+    throw new GatewayHttpError(method, `${url.pathname}${url.search}`, answer.response.status, answer.error ?? null);
   }
 }

@@ -7,7 +7,11 @@
 import type { DeviceKind, Operator } from '#core';
 import type { CityDayOptions, CrossCheck } from './city-day-run.ts';
 import type { Fleet } from './fleet.ts';
+import type { GatewayAnswer } from './gateway-client.ts';
 import type { LoadOutcome } from './rider-cards.ts';
+
+/** GET /v1/ledger/reconciliation, as the gateway answers it. */
+export type GatewayReconciliation = GatewayAnswer<'get', '/v1/ledger/reconciliation'>;
 
 export interface TapFact {
   deviceId: string;
@@ -97,20 +101,26 @@ export interface ReportInput {
       secondResult: string | null;
       locked: boolean;
     } | null;
-    refund: { cardNo: string; offlineBus: string; lateTapResult: string | null; lateTapChargeFen: number; refund: any } | null;
+    refund: {
+      cardNo: string;
+      offlineBus: string;
+      lateTapResult: string | null;
+      lateTapChargeFen: number;
+      refund: GatewayAnswer<'get', '/v1/refunds/{id}'> | null;
+    } | null;
   };
-  loadStates: Map<string, { status: string; resolution: string | null }>;
+  loadStates: Map<string, Pick<GatewayAnswer<'get', '/v1/loads/{id}'>, 'status' | 'resolution'>>;
   /** Null when the run had no device PKI (unit tests of the verdict). */
   identity: IdentityFacts | null;
   crossCheck: { beforeFinalSync: CrossCheck; afterFinalSync: CrossCheck };
   gateway: {
     url: string;
     requests: number;
-    reconciliation: any;
-    balances: Array<{ account: string; balanceFen: number }>;
-    clearing: any[];
-    teller: any[];
-    blacklist: { entries: Array<{ cardNo: string; op: 'add' | 'remove'; reason: string; version: number }>; version: number };
+    reconciliation: GatewayReconciliation;
+    balances: GatewayAnswer<'get', '/v1/ledger/balances'>['accounts'];
+    clearing: Array<GatewayAnswer<'get', '/v1/reports/clearing'>>;
+    teller: Array<GatewayAnswer<'get', '/v1/reports/teller'>>;
+    blacklist: GatewayAnswer<'get', '/v1/blacklist'>;
   };
   stateDir: string;
   wallClockMs: number;
@@ -212,7 +222,7 @@ export interface CityDayReport {
   };
   sync: { rounds: number; uploaded: number; failures: number; offlineWindows: Array<{ deviceId: string; from: string; until: string; hours: number }> };
   reconciliation: {
-    gateway: any;
+    gateway: GatewayReconciliation;
     ledger: Array<{ account: string; balanceFen: number }>;
     moneyIdentity: { moneyInFen: number; moneyOutFen: number; heldFen: number; held: Array<{ account: string; fen: number }>; differenceFen: number };
     crossCheck: { beforeFinalSync: CrossCheck; afterFinalSync: CrossCheck };
@@ -312,10 +322,12 @@ export function buildReport(input: ReportInput): CityDayReport {
   const revenueByOperator = new Map<string, { debits: number; amountFen: number }>();
   for (const day of gateway.clearing) {
     for (const row of day.operators ?? []) {
-      const entry = revenueByOperator.get(row.operator) ?? { debits: 0, amountFen: 0 };
-      entry.debits += row.debits;
-      entry.amountFen += row.amountFen;
-      revenueByOperator.set(row.operator, entry);
+      // The contract does not promise a row's fields (not required in its schema).
+      const operator = row.operator ?? 'unknown';
+      const entry = revenueByOperator.get(operator) ?? { debits: 0, amountFen: 0 };
+      entry.debits += row.debits ?? 0;
+      entry.amountFen += row.amountFen ?? 0;
+      revenueByOperator.set(operator, entry);
     }
   }
   const balance = (account: string): number => gateway.balances.find((b) => b.account === account)?.balanceFen ?? 0;
@@ -352,16 +364,18 @@ export function buildReport(input: ReportInput): CityDayReport {
   const r = input.incidents.refund;
   if (r?.refund) {
     const view = r.refund;
+    // Fields the contract marks optional: absent reads as not (yet) there.
+    const paidMs = view.paidMs ?? null;
     refunds.push({
       cardNo: view.cardNo,
       status: view.status,
-      settledBy: view.settledBy,
-      paidFen: view.paidFen,
-      writtenOffFen: view.writtenOffFen,
-      requestedAt: beijingText(view.requestedMs),
-      paidAt: view.paidMs === null ? null : beijingText(view.paidMs),
+      settledBy: view.settledBy ?? null,
+      paidFen: view.paidFen ?? null,
+      writtenOffFen: view.writtenOffFen ?? 0,
+      requestedAt: view.requestedMs === undefined ? 'unknown' : beijingText(view.requestedMs),
+      paidAt: paidMs === null ? null : beijingText(paidMs),
       deadline: beijingText(view.deadlineMs),
-      withinTwoNaturalDays: view.paidMs !== null && view.paidMs <= view.deadlineMs,
+      withinTwoNaturalDays: paidMs !== null && paidMs <= view.deadlineMs,
       lateTapOnDevice: r.offlineBus,
       lateTapChargeFen: r.lateTapChargeFen,
     });

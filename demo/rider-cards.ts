@@ -5,19 +5,12 @@
  * torn top-ups, park-pass sales written with an issuer-authorised record write, and the
  * counter's card read that settles pending loads from card evidence.
  */
-import {
-  CardSimulator,
-  SW,
-  effectiveBalanceFen,
-  parseCardImage,
-  parseCardView,
-  transactionDateBytes,
-  transactionTimeBytes,
-  type CardRecordKind,
-  type HolderProfile,
-} from '#core';
+import { CardSimulator, SW, effectiveBalanceFen, parseCardImage, parseCardView, transactionDateBytes, transactionTimeBytes, type HolderProfile } from '#core';
 import { loadRequestFromCard } from '#validator/rider/issue-cards';
-import type { GatewayClient } from './gateway-client.ts';
+import type { GatewayAnswer, GatewayBody, GatewayClient } from './gateway-client.ts';
+
+/** How a top-up or a park pass is paid (the gateway's enum). */
+export type PaymentSource = GatewayBody<'post', '/v1/loads'>['paymentSource'];
 import type { SeededRandom } from './seeded-random.ts';
 
 export type LoadChannel = 'counter' | 'app';
@@ -41,7 +34,7 @@ export interface LoadOutcome {
   loadId: string;
   amountFen: number;
   channel: LoadChannel;
-  paymentSource: string;
+  paymentSource: PaymentSource;
   ending: LoadEnding;
 }
 
@@ -65,11 +58,8 @@ export async function issueRiderCard(
 ): Promise<RiderCard> {
   const ssn = socialSecurityNo(random);
   const holderName = `乘客${index + 1}`;
-  const answer = await gateway.post<{ card: { cardNo: string }; cardImage: string }>('/v1/cards', counterToken, {
-    holderName,
-    socialSecurityNo: ssn,
-    profile,
-    algorithm: random.chance(0.5) ? 'sm4' : '3des',
+  const answer = await gateway.post('/v1/cards', counterToken, {
+    body: { holderName, socialSecurityNo: ssn, profile, algorithm: random.chance(0.5) ? 'sm4' : '3des' },
   });
   const image = parseCardImage(Uint8Array.from(Buffer.from(answer.cardImage, 'hex')));
   const cardRandom = random.fork(index);
@@ -89,13 +79,10 @@ export async function issueRiderCard(
 /** Logs into the app (changing the initial password the first time). */
 export async function appSession(gateway: GatewayClient, rider: RiderCard, nowMs: number): Promise<string> {
   if (rider.appToken !== null && rider.appTokenExpiresMs > nowMs + 60_000) return rider.appToken;
-  const session = await gateway.post<{ token: string; expiresMs: number; mustChangePassword: boolean }>('/v1/auth/app-sessions', undefined, {
-    cardNo: rider.cardNo,
-    password: rider.appPassword,
-  });
+  const session = await gateway.post('/v1/auth/app-sessions', undefined, { body: { cardNo: rider.cardNo, password: rider.appPassword } });
   if (session.mustChangePassword) {
     const newPassword = `pw-${rider.cardNo.slice(-6)}-demo`;
-    await gateway.post('/v1/auth/app-password', session.token, { currentPassword: rider.appPassword, newPassword });
+    await gateway.post('/v1/auth/app-password', session.token, { body: { currentPassword: rider.appPassword, newPassword } });
     rider.appPassword = newPassword;
   }
   rider.appToken = session.token;
@@ -120,30 +107,34 @@ export async function topUp(
   channel: LoadChannel,
   token: string,
   amountFen: number,
-  paymentSource: string,
+  paymentSource: PaymentSource,
   ending: LoadEnding,
   idempotencyKey: string,
 ): Promise<LoadOutcome> {
   const terminal = channel === 'app' ? APP_TERMINAL : COUNTER_TERMINAL;
-  const body = loadRequestFromCard(rider.card, rider.cardNo, amountFen, terminal, paymentSource);
-  const load = await gateway.post<{ id: string; mac2: string; date: number; time: number }>('/v1/loads', token, body, { 'idempotency-key': idempotencyKey });
+  const body: GatewayBody<'post', '/v1/loads'> = { ...loadRequestFromCard(rider.card, rider.cardNo, amountFen, terminal, paymentSource), paymentSource };
+  const load = await gateway.post('/v1/loads', token, { body, params: { header: { 'idempotency-key': idempotencyKey } } });
   const outcome: LoadOutcome = { loadId: load.id, amountFen, channel, paymentSource, ending };
   if (ending === 'torn-before-credit') return outcome;
   const credit = rider.card.creditForLoad(transactionDateBytes(load.date), transactionTimeBytes(load.time), Buffer.from(load.mac2, 'hex'));
   if (credit.sw !== SW.success) throw new Error(`CREDIT FOR LOAD on ${rider.cardNo}: SW ${credit.sw.toString(16)}`);
   if (ending === 'confirm-lost') return outcome;
-  await gateway.post(`/v1/loads/${load.id}/confirm`, token, { tac: hex(credit.data.slice(0, 4)) });
+  await gateway.post('/v1/loads/{id}/confirm', token, { params: { path: { id: load.id } }, body: { tac: hex(credit.data.slice(0, 4)) } });
   return outcome;
 }
 
 /** The counter reads the card (online ATC and log) and sends it as evidence for pending loads. */
-export async function counterCardRead(gateway: GatewayClient, rider: RiderCard, counterToken: string): Promise<{ confirmed: string[]; voided: string[] }> {
+export async function counterCardRead(
+  gateway: GatewayClient,
+  rider: RiderCard,
+  counterToken: string,
+): Promise<GatewayAnswer<'post', '/v1/cards/{cardNo}/log-evidence'>> {
   const viewAnswer = rider.card.readCardView();
   if (viewAnswer.sw !== SW.success) throw new Error(`read card ${rider.cardNo}: SW ${viewAnswer.sw.toString(16)}`);
   const view = parseCardView(viewAnswer.data);
-  return gateway.post(`/v1/cards/${rider.cardNo}/log-evidence`, counterToken, {
-    onlineAtc: view.onlineAtc,
-    log: view.log.map((entry) => ({ atc: entry.atc, amountFen: entry.amountFen, type: entry.type })),
+  return gateway.post('/v1/cards/{cardNo}/log-evidence', counterToken, {
+    params: { path: { cardNo: rider.cardNo } },
+    body: { onlineAtc: view.onlineAtc, log: view.log.map((entry) => ({ atc: entry.atc, amountFen: entry.amountFen, type: entry.type })) },
   });
 }
 
@@ -153,17 +144,15 @@ export async function buyParkPass(
   rider: RiderCard,
   token: string,
   idempotencyKey: string,
-  paymentSource?: string,
+  paymentSource?: PaymentSource,
 ): Promise<{ passYear: number }> {
   const challenge = rider.card.getChallenge();
   if (challenge.sw !== SW.success) throw new Error(`GET CHALLENGE: SW ${challenge.sw.toString(16)}`);
   const passes = rider.card.image().parkPasses;
-  const sale = await gateway.post<{ passYear: number; write: { kind: CardRecordKind; record: string; mac: string } }>(
-    `/v1/cards/${rider.cardNo}/park-passes`,
-    token,
-    { challenge: hex(challenge.data), cardPassYears: [passes[0].year, passes[1].year], ...(paymentSource === undefined ? {} : { paymentSource }) },
-    { 'idempotency-key': idempotencyKey },
-  );
+  const sale = await gateway.post('/v1/cards/{cardNo}/park-passes', token, {
+    params: { path: { cardNo: rider.cardNo }, header: { 'idempotency-key': idempotencyKey } },
+    body: { challenge: hex(challenge.data), cardPassYears: [passes[0].year, passes[1].year], ...(paymentSource === undefined ? {} : { paymentSource }) },
+  });
   const written = rider.card.updateRecord(sale.write.kind, Buffer.from(sale.write.record, 'hex'), Buffer.from(sale.write.mac, 'hex'));
   if (written.sw !== SW.success) throw new Error(`UPDATE RECORD park pass: SW ${written.sw.toString(16)}`);
   return { passYear: sale.passYear };
