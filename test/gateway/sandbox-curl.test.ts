@@ -68,6 +68,9 @@ describe('the documented sandbox top-up', () => {
     expect(env).toMatchObject({ GATEWAY_SANDBOX: '1', PORT: '8080' });
     expect(blocks[0]).toContain(`GW=\${GW:-http://127.0.0.1:8080}`);
 
+    const tools = await runBash('for t in curl jq; do command -v "$t" >/dev/null || echo "$t"; done', tmpdir(), process.env);
+    expect(tools.stdout.trim(), 'the documented block needs bash, curl and jq on the PATH').toBe('');
+
     cwd = mkdtempSync(join(tmpdir(), 'sandbox-curl-'));
     gateway = await startGateway(cwd, cleanEnv({ ...env, PORT: '0' }));
     expect(gateway.output()).toContain('SANDBOX');

@@ -306,6 +306,18 @@ describe('virtual cards', () => {
     expect(await loadStatus(load.id)).toBe('confirmed');
   });
 
+  it('a torn CREDIT FOR LOAD proved by GET TRANSACTION PROVE: the proved TAC confirms the load', async () => {
+    const cardNo = await issueCard();
+    const load = await authorisedLoad(cardNo, '40.00', 'torn-prove');
+    await card(cardNo, 'tear', { command: 'creditForLoad', moment: 'after-write' });
+    expect((await card(cardNo, 'credit-for-load', { date: load.date, time: load.time, mac2: load.mac2 })).json().answered).toBe(false);
+    const prove = (await card(cardNo, 'get-transaction-prove', { transactionType: TRANSACTION_TYPE.load, atc: 0 })).json();
+    expect(prove).toMatchObject({ sw: '9000', mac: load.mac2 });
+    const confirmed = await s.app.inject({ method: 'POST', url: `/v1/loads/${load.id}/confirm`, headers: counter, payload: { tac: prove.tac } });
+    expect(confirmed.json().status).toBe('confirmed');
+    expect((await card(cardNo, 'get-balance')).json().balanceFen).toBe(4_000);
+  });
+
   it('a torn CREDIT FOR LOAD that the card did not commit: the log proves it, the load is voided', async () => {
     const cardNo = await issueCard();
     const load = await authorisedLoad(cardNo, '30.00', 'torn-before');
