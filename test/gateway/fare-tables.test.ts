@@ -20,6 +20,7 @@ import {
   type SyncRequest,
   type SyncResponse,
 } from '#core';
+import { isoBeijing } from '#gateway/http/wire';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import { serviceAvailable } from '../support/services.ts';
 import { assertPostgresUp, dropSchema, freshSchemaName, newPgStore } from '../store/pg-test-db.ts';
@@ -85,7 +86,19 @@ function contract(makeStoreHarness: () => Promise<{ h: Harness; cleanup: () => P
 
   it('an operator publishes version 2 with its effective date; it is listed, served as devices get it, in force from its date, and audited', async () => {
     expect(await listing(h)).toEqual({
-      fareTables: [{ version: 1, effectiveFromMs: 0, builtIn: true, sha256: null, bytes: null, publishedBy: null, publishedMs: null }],
+      fareTables: [
+        {
+          version: 1,
+          effectiveFromMs: 0,
+          effectiveFromAt: isoBeijing(0),
+          builtIn: true,
+          sha256: null,
+          bytes: null,
+          publishedBy: null,
+          publishedMs: null,
+          publishedAt: null,
+        },
+      ],
       inForceVersion: 1,
     });
     const effectiveFromMs = h.clock.nowMs + DAY_MS;
@@ -96,11 +109,13 @@ function contract(makeStoreHarness: () => Promise<{ h: Harness; cleanup: () => P
     expect(res.json()).toEqual({
       version: 2,
       effectiveFromMs,
+      effectiveFromAt: isoBeijing(effectiveFromMs),
       builtIn: false,
       sha256: createHash('sha256').update(text).digest('hex'),
       bytes: Buffer.byteLength(text),
       publishedBy: 'operator:admin',
       publishedMs: h.clock.nowMs,
+      publishedAt: isoBeijing(h.clock.nowMs),
     });
     expect((await listing(h)).fareTables.map((t) => t.version)).toEqual([1, 2]);
     expect((await listing(h)).inForceVersion).toBe(1);

@@ -144,7 +144,7 @@ describe('fares', () => {
     const counter = await h.counterToken();
     const res = await h.request('GET', `/v1/fares/subway?from=${encodeURIComponent('苹果园')}&to=${encodeURIComponent('古城')}`, { token: counter });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ from: '苹果园', to: '古城', distanceM: 2569, fare: '3.00' });
+    expect(res.json()).toEqual({ from: '苹果园', to: '古城', distanceM: 2569, fare: '3.00', fareFen: 300 });
     const unknown = await h.request('GET', `/v1/fares/subway?from=${encodeURIComponent('苹果园')}&to=Atlantis`, { token: counter });
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json()).toMatchObject({ code: 'station-not-found', station: 'Atlantis' });
