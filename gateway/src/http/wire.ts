@@ -35,7 +35,7 @@
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
-import { formatYuan } from '#core';
+import { formatYuan, LIMITS } from '#core';
 import { type Static, type TInteger, type TNull, type TSchema, type TString, type TUnion, Type } from 'typebox';
 import { beijingIsoTime } from './csv.ts';
 import { errorEntry, PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts';
@@ -55,9 +55,16 @@ export type GatewayApp = FastifyInstance<
 // ---------------------------------------------------------------------------------------------
 // Small shapes
 
-/** `T | null` (OpenAPI 3.1: anyOf with null). */
+/**
+ * `T | null`. A schema with one `type` is written `type: [t, 'null']` (null added to an `enum`),
+ * what OpenAPI 3.1 readers and client generators read best; anything else `anyOf` with null.
+ */
 export function Nullable<T extends TSchema>(schema: T): TUnion<[T, TNull]> {
-  return Type.Union([schema, Type.Null()]);
+  const plain = schema as unknown as { type?: unknown; enum?: unknown[] };
+  if (typeof plain.type !== 'string') return Type.Union([schema, Type.Null()]);
+  const out = { ...schema, type: [plain.type, 'null'] } as unknown as Record<string, unknown>;
+  if (Array.isArray(plain.enum)) out.enum = [...plain.enum, null];
+  return out as unknown as TUnion<[T, TNull]>;
 }
 
 /** A string enum written as `{ type: 'string', enum: [...] }` (what generated clients read best). */
@@ -86,6 +93,17 @@ export const QueryInt = (description: string, example = '100') => Type.String({ 
 /** `{ id }` path parameters of a numeric id (loads, refunds). */
 export const IdParams = (description: string) =>
   Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,15}$', description, examples: ['12'] }) }, { additionalProperties: false });
+
+/** The `Idempotency-Key` request header (POST /v1/loads, park-pass sales). */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.String({
+    minLength: 1,
+    maxLength: LIMITS.idempotencyKeyMaxLength,
+    pattern: '^[\\x21-\\x7E]+$',
+    description: 'Client-chosen key (printable ASCII): a retry with the same key and body returns the first answer',
+    examples: ['till-7-2025-12-20-0001'],
+  }),
+});
 
 /** `{ cardNo }` path parameters. */
 export const CardNoParams = Type.Object({ cardNo: CardNo() }, { additionalProperties: false });
@@ -256,8 +274,9 @@ export function problems(...specs: Array<number | string>): Record<number, TSche
   for (const spec of specs) {
     const status = typeof spec === 'number' ? spec : errorEntry(spec).status;
     if (typeof spec === 'string' && errorEntry(spec).status === 500 && spec !== 'internal') throw new Error(`unknown problem code ${spec}`);
-    const codes = codesByStatus.get(status) ?? new Set(COMMON_CODES[status] ?? []);
-    if (typeof spec === 'string') codes.add(spec);
+    const codes = codesByStatus.get(status) ?? new Set<string>();
+    // A status names the codes any route answers with it; a code adds itself.
+    for (const code of typeof spec === 'number' ? (COMMON_CODES[status] ?? []) : [spec]) codes.add(code);
     codesByStatus.set(status, codes);
   }
   const out: Record<number, TSchema & ProblemResponse> = {};

@@ -2,49 +2,108 @@
  * Credentials: operators create counter (and operator) tokens; cardholders open app sessions
  * with card number + service password and must change the initial password first.
  */
-import type { FastifyInstance } from 'fastify';
 import { changeAppPassword, openAppSession } from '../auth/app-login.ts';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { hashToken, issueToken } from '../auth/tokens.ts';
 import { ApiError } from '../http/problem.ts';
-import { bearerSecurity, CARD_NO_PATTERN, withProblems } from '../http/schemas.ts';
+import {
+  AUTHENTICATED,
+  BEARER,
+  CardNo,
+  type GatewayApp,
+  isoBeijing,
+  Nullable,
+  nullableTimestamp,
+  problems,
+  PUBLIC,
+  StringEnum,
+  Type,
+  timestamp,
+  WITH_BODY,
+  withExamples,
+} from '../http/wire.ts';
+import { EXAMPLE_CARD_NO, EXAMPLE_MS } from './card-schemas.ts';
 
-const PASSWORD = { type: 'string', minLength: 6, maxLength: 64 } as const;
+const TokenBody = Type.Object(
+  {
+    role: StringEnum(['operator', 'counter'], { description: "operator: the issuer's staff; counter: a bank branch or service point" }),
+    label: Type.String({ minLength: 1, maxLength: 64, description: 'what the token is for (shown in the audit log)', examples: ['teller system, branch B12'] }),
+    branchId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'bank branch or service point (required for counters)', examples: ['B12'] }),
+    ),
+    ttlMinutes: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 5_256_000, description: 'lifetime in minutes; without it the token does not expire', examples: [1440] }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
-export async function authRoutes(app: FastifyInstance): Promise<void> {
+const TokenAnswer = Type.Object({
+  token: Type.String({ description: 'the bearer token: shown once, stored only as a hash' }),
+  role: StringEnum(['operator', 'counter'], { description: 'its role' }),
+  subject: Type.String({ description: 'who it acts as: the branch for a counter, the label for an operator' }),
+  branchId: Nullable(Type.String({ description: 'the branch of a counter token; null for operators' })),
+  ...nullableTimestamp('expiresMs', 'when it expires', EXAMPLE_MS + 86_400_000),
+});
+
+const SessionBody = Type.Object(
+  {
+    cardNo: CardNo(),
+    password: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: 'the service password (initially the last 6 characters of the social security number)',
+      examples: ['07123X'],
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const SessionAnswer = Type.Object({
+  token: Type.String({ description: "the app session's bearer token" }),
+  ...timestamp('expiresMs', 'when the session expires', EXAMPLE_MS + 12 * 3_600_000),
+  mustChangePassword: Type.Boolean({ description: 'true while the initial password is unchanged: only POST /v1/auth/app-password is allowed until then' }),
+});
+
+const PasswordBody = Type.Object(
+  {
+    currentPassword: Type.String({ minLength: 1, maxLength: 64, description: 'the current service password', examples: ['07123X'] }),
+    newPassword: Type.String({ minLength: 6, maxLength: 64, description: 'the new service password (6..64 characters)', examples: ['a-better-secret'] }),
+  },
+  { additionalProperties: false },
+);
+
+const EXAMPLE_TOKEN = 'tok_3q2XbVY0b7kFh8K1mN4pR6sT9uW2xZ5a';
+
+export async function authRoutes(app: GatewayApp): Promise<void> {
   const { store, clock, policies } = app.gateway;
 
-  app.post<{ Body: { role: 'operator' | 'counter'; label: string; branchId?: string; ttlMinutes?: number } }>(
+  app.post(
     '/v1/auth/tokens',
     {
       schema: {
         tags: ['auth'],
-        summary: 'Create an operator or counter token (returned once, stored only as a hash)',
-        security: bearerSecurity,
-        body: {
-          type: 'object',
-          required: ['role', 'label'],
-          additionalProperties: false,
-          properties: {
-            role: { type: 'string', enum: ['operator', 'counter'] },
-            label: { type: 'string', minLength: 1, maxLength: 64 },
-            branchId: { type: 'string', minLength: 1, maxLength: 64, description: 'bank branch or service point (required for counters)' },
-            ttlMinutes: { type: 'integer', minimum: 1, maximum: 5_256_000 },
-          },
-        },
-        response: withProblems({
-          201: {
-            type: 'object',
-            required: ['token', 'role', 'subject'],
-            properties: {
-              token: { type: 'string' },
-              role: { type: 'string' },
-              subject: { type: 'string' },
-              branchId: { type: ['string', 'null'] },
-              expiresMs: { type: ['integer', 'null'] },
-            },
-          },
+        summary: 'Create an operator or counter token',
+        description:
+          'Operators only. The token is returned once and stored only as a hash; a counter token needs its `branchId` (the branch it serves and reports for).',
+        security: BEARER,
+        body: withExamples(TokenBody, {
+          counter: { summary: "A token for a branch's teller system", value: { role: 'counter', label: 'teller system, branch B12', branchId: 'B12' } },
+          operator: { summary: 'A day-long operator token', value: { role: 'operator', label: 'night shift', ttlMinutes: 1440 } },
         }),
+        response: {
+          201: withExamples(
+            TokenAnswer,
+            {
+              counter: {
+                summary: 'A counter token that does not expire',
+                value: { token: EXAMPLE_TOKEN, role: 'counter', subject: 'B12', branchId: 'B12', expiresMs: null, expiresAt: null },
+              },
+            },
+            'The token (shown once)',
+          ),
+          ...problems(...AUTHENTICATED, ...WITH_BODY),
+        },
       },
     },
     async (request, reply) => {
@@ -57,31 +116,44 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
       const token = await store.transaction((tx) =>
         issueToken(tx, { role: body.role, subject, branchId: body.branchId ?? null, label: body.label, createdBy: actorOf(principal), nowMs, expiresMs }),
       );
-      reply.code(201);
-      return { token, role: body.role, subject, branchId: body.branchId ?? null, expiresMs };
+      return reply
+        .code(201)
+        .send({ token, role: body.role, subject, branchId: body.branchId ?? null, expiresMs, expiresAt: expiresMs === null ? null : isoBeijing(expiresMs) });
     },
   );
 
-  app.post<{ Body: { cardNo: string; password: string } }>(
+  app.post(
     '/v1/auth/app-sessions',
     {
       config: { public: true },
       schema: {
         tags: ['auth'],
-        summary: 'Open a cardholder app session with card number + service password (initial password: last 6 of the social security number)',
-        body: {
-          type: 'object',
-          required: ['cardNo', 'password'],
-          additionalProperties: false,
-          properties: { cardNo: { type: 'string', pattern: CARD_NO_PATTERN }, password: { type: 'string', minLength: 1, maxLength: 64 } },
-        },
-        response: withProblems({
-          201: {
-            type: 'object',
-            required: ['token', 'expiresMs', 'mustChangePassword'],
-            properties: { token: { type: 'string' }, expiresMs: { type: 'integer' }, mustChangePassword: { type: 'boolean' } },
-          },
+        summary: 'Open a cardholder app session',
+        description:
+          'With the card number and the service password (initially the last 6 characters of the social security number, which must be changed first). ' +
+          "A wrong number or password is `401 invalid-credentials` (the same answer for both); repeated failures lock the card's login for a while (`403 account-locked`).",
+        security: PUBLIC,
+        body: withExamples(SessionBody, {
+          login: { summary: 'First login with the initial password', value: { cardNo: EXAMPLE_CARD_NO, password: '07123X' } },
         }),
+        response: {
+          201: withExamples(
+            SessionAnswer,
+            {
+              first: {
+                summary: 'The initial password must be changed',
+                value: {
+                  token: EXAMPLE_TOKEN,
+                  expiresMs: EXAMPLE_MS + 12 * 3_600_000,
+                  expiresAt: isoBeijing(EXAMPLE_MS + 12 * 3_600_000),
+                  mustChangePassword: true,
+                },
+              },
+            },
+            'The session',
+          ),
+          ...problems(400, 500, ...WITH_BODY, 'invalid-credentials', 'account-locked'),
+        },
       },
     },
     async (request, reply) => {
@@ -91,26 +163,32 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
         sessionTtlMs: policies.appSessionTtlMs,
         kdf: policies.passwordKdf,
       });
-      reply.code(201);
-      return session;
+      return reply.code(201).send({ ...session, expiresAt: isoBeijing(session.expiresMs) });
     },
   );
 
-  app.post<{ Body: { currentPassword: string; newPassword: string } }>(
+  app.post(
     '/v1/auth/app-password',
     {
       config: { roles: ['app'], allowPasswordChangePending: true },
       schema: {
         tags: ['auth'],
-        summary: 'Change the service password (required before any other use of an app session)',
-        security: bearerSecurity,
-        body: {
-          type: 'object',
-          required: ['currentPassword', 'newPassword'],
-          additionalProperties: false,
-          properties: { currentPassword: { type: 'string', minLength: 1, maxLength: 64 }, newPassword: PASSWORD },
+        summary: 'Change the service password',
+        description:
+          'Required before any other use of an app session opened with the initial password (the other routes answer `403 password-change-required` until then). ' +
+          'A wrong current password is `401 invalid-credentials`. App sessions only.',
+        security: BEARER,
+        body: withExamples(PasswordBody, {
+          change: { summary: 'Replace the initial password', value: { currentPassword: '07123X', newPassword: 'a-better-secret' } },
+        }),
+        response: {
+          200: withExamples(
+            Type.Object({ changed: Type.Boolean({ description: 'true: the new password is in force' }) }),
+            { changed: { summary: 'Changed', value: { changed: true } } },
+            'The password was changed',
+          ),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-credentials', 'account-locked'),
         },
-        response: withProblems({ 200: { type: 'object', required: ['changed'], properties: { changed: { type: 'boolean' } } } }),
       },
     },
     async (request) => {

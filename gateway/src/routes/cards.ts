@@ -1,14 +1,40 @@
 /**
  * Cards: issuance (personalisation), status and the back office's balance, transactions,
  * function opening, replacement after a formal loss, cancellation and the counter unblock.
+ * Each shape is written once in TypeBox (card-schemas.ts, http/wire.ts).
  */
-import type { FastifyInstance } from 'fastify';
-import { LIMITS, type CipherAlgorithm, type CardGeneration, type HolderProfile } from '#core';
+import { LIMITS } from '#core';
 import { hashPassword, initialServicePassword } from '../auth/passwords.ts';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { ApiError } from '../http/problem.ts';
-import { bearerSecurity, cardNoParams, hexSchema, hexToBytes, queryInt, queryIntSchema, withProblems, yuanSchema } from '../http/schemas.ts';
-import { parseWireYuan, toWireYuan } from '../http/yuan-wire.ts';
+import { hexToBytes, queryInt } from '../http/schemas.ts';
+import {
+  AUTHENTICATED,
+  BEARER,
+  CardNo,
+  CardNoParams,
+  type GatewayApp,
+  Hex,
+  IntegerEnum,
+  isoBeijing,
+  money,
+  Nullable,
+  nullableMoney,
+  nullableTimestamp,
+  problems,
+  QueryInt,
+  type Static,
+  StringEnum,
+  Type,
+  timestamp,
+  WITH_BODY,
+  withExamples,
+  withIso,
+  Yuan,
+  yuanAndFen,
+  nullableYuanAndFen,
+} from '../http/wire.ts';
+import { parseWireYuan } from '../http/yuan-wire.ts';
 import type { Tx } from '../store/store-port.ts';
 import { blacklistListing } from '../services/blacklist.ts';
 import {
@@ -25,12 +51,23 @@ import {
 import { decodeHistoryCursor, encodeHistoryCursor, listCardTransactions } from '../services/card-history.ts';
 import { requireIssuableCardNo, requireUnexpired } from '../services/card-rules.ts';
 import { currentLossReport } from '../services/loss-reports.ts';
-import { authorisedWriteSchema, cardSchema } from './card-schemas.ts';
+import {
+  AuthorisedWriteSchema,
+  CardSchema,
+  type CardWire,
+  EXAMPLE_CARD,
+  EXAMPLE_CARD_NO,
+  EXAMPLE_LOSS_REPORT,
+  EXAMPLE_MS,
+  EXAMPLE_WRITE,
+  lossReportToWire,
+} from './card-schemas.ts';
 
 const SSN_PATTERN = '^[0-9]{17}[0-9X]$';
+const EXAMPLE_IMAGE = '031000000000000000160000';
 
 /** Card as the API shows it: the row, its account, blacklist listing and open loss report. */
-export async function presentCard(tx: Tx, card: CardRow) {
+export async function presentCard(tx: Tx, card: CardRow): Promise<CardWire> {
   const account = await findCardAccount(tx, card.cardNo);
   const lastOfflineAtc = await highestOfflineAtcSeen(tx, card.cardNo);
   const listing = await blacklistListing(tx, card.cardNo);
@@ -44,7 +81,7 @@ export async function presentCard(tx: Tx, card: CardRow) {
     algorithm: card.algorithm,
     keyVersion: card.keyVersion,
     expiryDate: card.expiryDate,
-    overdraftLimit: toWireYuan(card.overdraftLimitFen),
+    ...yuanAndFen('overdraftLimit', card.overdraftLimitFen),
     transitOpened: card.transitOpened,
     suburbanOpened: card.suburbanOpened,
     holderName: card.holderName,
@@ -52,12 +89,12 @@ export async function presentCard(tx: Tx, card: CardRow) {
     replaces: card.replaces,
     replacedBy: card.replacedBy,
     issuedMs: card.issuedMs,
-    balance: toWireYuan(balanceFen),
-    balanceFen,
+    issuedAt: isoBeijing(card.issuedMs),
+    ...yuanAndFen('balance', balanceFen),
     lastOfflineAtc,
     lastOnlineAtc: account?.lastOnlineAtc ?? -1,
-    blacklist: listing ? { reason: listing.reason, version: listing.version, sinceMs: listing.sinceMs } : null,
-    lossReport: report,
+    blacklist: listing ? { reason: listing.reason, version: listing.version, sinceMs: listing.sinceMs, sinceAt: isoBeijing(listing.sinceMs) } : null,
+    lossReport: report ? lossReportToWire(report) : null,
   };
 }
 
@@ -67,74 +104,160 @@ function defaultExpiryDate(nowMs: number): number {
   return (d.getUTCFullYear() + 10) * 10_000 + (d.getUTCMonth() + 1) * 100 + Math.min(d.getUTCDate(), 28);
 }
 
-const issueBody = {
-  type: 'object',
-  required: ['holderName', 'socialSecurityNo', 'profile'],
-  additionalProperties: false,
-  properties: {
-    cardNo: { type: 'string', pattern: '^[0-9]{16}$', description: 'Optional explicit card number; generated when absent' },
-    holderName: { type: 'string', minLength: 1, maxLength: 64 },
-    socialSecurityNo: {
-      type: 'string',
+const Algorithm = (description: string) => StringEnum(['3des', 'sm4'], { description });
+const ExpiryDate = (description: string) => Type.Integer({ minimum: 20000101, maximum: 29991231, description, examples: [20351220] });
+const Challenge = Hex(4, "The card's GET CHALLENGE answer (4 bytes)", '9F3A12C4');
+
+export const IssueCardBody = Type.Object(
+  {
+    cardNo: Type.Optional(
+      CardNo(
+        "Optional explicit card number; generated when absent. In the issuer's own ranges the last digit must be the Luhn check digit; other numbers must start with a configured prefix",
+      ),
+    ),
+    holderName: Type.String({ minLength: 1, maxLength: 64, description: "the holder's name", examples: ['张三'] }),
+    socialSecurityNo: Type.String({
       pattern: SSN_PATTERN,
       description: 'Used once to derive the initial service password (its last 6 characters); never stored or returned',
-    },
-    profile: { type: 'string', enum: ['adult', 'student', 'senior'] },
-    generation: { type: 'integer', enum: [1, 2, 3], default: 3 },
-    algorithm: { type: 'string', enum: ['3des', 'sm4'], default: 'sm4' },
-    expiryDate: { type: 'integer', minimum: 20000101, maximum: 29991231, description: 'YYYYMMDD; default ten years' },
-    overdraftLimit: yuanSchema('Overdraft limit, yuan (default 20.00)'),
-    transitOpened: { type: 'boolean', default: true },
-    suburbanOpened: { type: 'boolean', default: false },
+      examples: ['11010119900307123X'],
+    }),
+    profile: StringEnum(['adult', 'student', 'senior'], { description: 'holder profile (fare discounts)' }),
+    generation: Type.Optional(IntegerEnum([1, 2, 3], { default: 3, description: 'card generation (default 3)' })),
+    algorithm: Type.Optional(StringEnum(['3des', 'sm4'], { default: 'sm4', description: 'purse cipher (default sm4)' })),
+    expiryDate: Type.Optional(ExpiryDate('YYYYMMDD, a calendar date not before today (Beijing); default ten years')),
+    overdraftLimit: Type.Optional(Yuan('Overdraft limit, yuan (default 20.00, at most 1000.00)', '20.00')),
+    transitOpened: Type.Optional(Type.Boolean({ default: true, description: 'open the transit function (default true on generation 3)' })),
+    suburbanOpened: Type.Optional(Type.Boolean({ default: false, description: 'open the suburban-rail function (default false)' })),
   },
-} as const;
+  { additionalProperties: false },
+);
+export type IssueCardBody = Static<typeof IssueCardBody>;
 
-interface IssueBody {
-  cardNo?: string;
-  holderName: string;
-  socialSecurityNo: string;
-  profile: HolderProfile;
-  generation?: CardGeneration;
-  algorithm?: CipherAlgorithm;
-  expiryDate?: number;
-  overdraftLimit?: string;
-  transitOpened?: boolean;
-  suburbanOpened?: boolean;
-}
+const CardImage = Type.String({ description: 'encodeCardImage bytes, hex: load into the card simulator', examples: [EXAMPLE_IMAGE] });
+const IssuedCard = Type.Object({ card: CardSchema, cardImage: CardImage });
 
-const challengeBody = (extra: Record<string, unknown> = {}, required: string[] = []) =>
-  ({
-    type: 'object',
-    required: ['challenge', ...required],
-    additionalProperties: false,
-    properties: { challenge: hexSchema(4, "The card's GET CHALLENGE answer (4 bytes)"), ...extra },
-  }) as const;
+export const TransactionSchema = Type.Object({
+  id: Type.String({ description: 'unique and stable: tap:<deviceId>:<deviceSeq> or load:<id>', examples: ['tap:GATE-01:42'] }),
+  kind: StringEnum(['purchase', 'refused-tap', 'load'], {
+    description: 'purchase: the card was debited (amount may be 0); refused-tap: a tap that debited nothing; load: a top-up',
+  }),
+  result: StringEnum(['accepted', 'refused', 'written-off', 'quarantined', 'pending', 'voided'], {
+    description:
+      'purchase: accepted, written-off (the refund was already paid) or quarantined (TAC does not verify); refused-tap: refused; load: accepted, pending or voided',
+  }),
+  resultCode: Nullable(Type.Integer({ description: "the validator's tap result code (null for loads)" })),
+  resultName: Nullable(Type.String({ description: 'its name, e.g. ACCEPTED, ALREADY_ENTERED, BLACKLISTED' })),
+  ...timestamp('atMs', 'when it happened (a recovered torn debit: the original transaction)', EXAMPLE_MS),
+  ...money('amount', 'amount debited or loaded', 400),
+  status: Type.String({ description: "the record's state in the back office (a tap: verified, quarantined, …; a load: pending, confirmed, voided)" }),
+  atc: Type.Integer({ description: "the card's transaction counter for this record (offline ATC for taps, online ATC for loads)" }),
+  ...nullableMoney('balanceAfter', 'purse balance after the record, as the card reported it', 4200),
+  operator: Nullable(Type.String({ description: 'operator the tap belongs to (subway, bus, pr, park, suburban); null for loads' })),
+  deviceId: Nullable(Type.String({ description: 'validator that uploaded the record; null for loads' })),
+  ...nullableTimestamp('recoveredAtMs', 'a torn debit recovered at a later tap: when it was recovered (atMs is the original transaction)', EXAMPLE_MS),
+});
 
-export async function cardsRoutes(app: FastifyInstance): Promise<void> {
+export const TransactionsQuery = Type.Object(
+  {
+    limit: Type.Optional(QueryInt('page size: 1..500, default 100', '100')),
+    before: Type.Optional(QueryInt('only records that happened before this epoch ms (where the first page starts)', String(EXAMPLE_MS))),
+    cursor: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]{1,400}$',
+        description: "the previous answer's nextCursor: the next page",
+        examples: ['WzE3NzMxMDgwMDAwMDAsMCwiIiwxMl0'],
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const TransactionsPage = Type.Object({
+  cardNo: CardNo(),
+  transactions: Type.Array(TransactionSchema, { description: 'newest first' }),
+  more: Type.Boolean({ description: 'more records follow this page' }),
+  nextCursor: Nullable(Type.String({ description: 'pass as cursor for the next page; null on the last page' })),
+});
+
+const FunctionsBody = Type.Object(
+  {
+    challenge: Challenge,
+    transit: Type.Optional(Type.Boolean({ description: 'open the transit function' })),
+    suburban: Type.Optional(Type.Boolean({ description: 'open the suburban-rail function (needs transit)' })),
+  },
+  { additionalProperties: false },
+);
+
+const ReplacementBody = Type.Object(
+  {
+    algorithm: Type.Optional(Algorithm('purse cipher of the new card (default: as the old card)')),
+    expiryDate: Type.Optional(ExpiryDate('YYYYMMDD of the new card, a calendar date not before today (Beijing); default ten years')),
+  },
+  { additionalProperties: false },
+);
+
+const UnblockBody = Type.Object({ challenge: Challenge }, { additionalProperties: false });
+const UnblockAnswer = Type.Object({
+  cardNo: CardNo(),
+  mac: Hex(4, 'APPLICATION UNBLOCK command MAC, hex', '5E6F7A8B'),
+});
+
+const CARD_404 = 'card-not-found';
+
+/** Example answers and bodies (the walker validates each one against its schema). */
+const issuedExample = { card: EXAMPLE_CARD, cardImage: EXAMPLE_IMAGE };
+const lostCard: CardWire = {
+  ...EXAMPLE_CARD,
+  status: 'formal-loss',
+  blacklist: { reason: 'formal-loss', version: 12, sinceMs: EXAMPLE_MS, sinceAt: isoBeijing(EXAMPLE_MS) },
+  lossReport: { ...EXAMPLE_LOSS_REPORT, kind: 'formal', expiresMs: null, expiresAt: null },
+};
+
+export async function cardsRoutes(app: GatewayApp): Promise<void> {
   const { store, keys, clock, policies } = app.gateway;
 
-  app.post<{ Body: IssueBody }>(
+  app.post(
     '/v1/cards',
     {
       config: { roles: ['counter'] },
       schema: {
         tags: ['cards'],
-        summary: 'Issue (personalise) a card; returns the card image for the simulator',
-        security: bearerSecurity,
-        body: issueBody,
-        response: withProblems(
-          {
-            201: {
-              type: 'object',
-              required: ['card', 'cardImage'],
-              properties: {
-                card: cardSchema,
-                cardImage: { type: 'string', description: 'encodeCardImage bytes, hex: load into the card simulator' },
-              },
+        summary: 'Issue (personalise) a card',
+        description:
+          'Personalises a card for a holder and answers the card with its image (hex) for the card simulator. Without `cardNo` the gateway numbers the card ' +
+          '(prefix, sequence, Luhn check digit). The initial service password of the app is the last 6 characters of the social security number. ' +
+          'An impossible `expiryDate` is `400 invalid-date`, one before today `400 card-already-expired`.',
+        security: BEARER,
+        body: withExamples(IssueCardBody, {
+          adult: { summary: 'An adult card, numbered by the gateway', value: { holderName: '张三', socialSecurityNo: '11010119900307123X', profile: 'adult' } },
+          explicit: {
+            summary: 'An explicit number, a 3DES card without transit',
+            value: {
+              cardNo: EXAMPLE_CARD_NO,
+              holderName: '李四',
+              socialSecurityNo: '110101200001011234',
+              profile: 'student',
+              algorithm: '3des',
+              expiryDate: 20301231,
+              overdraftLimit: '10.00',
+              transitOpened: false,
             },
           },
-          [409],
-        ),
+        }),
+        response: {
+          201: withExamples(IssuedCard, { issued: { summary: 'The issued card and its image', value: issuedExample } }, 'The issued card'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            'invalid-amount',
+            'invalid-date',
+            'card-already-expired',
+            'card-number-check-digit',
+            'card-number-out-of-range',
+            'card-exists',
+            'generation-not-supported',
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -170,21 +293,30 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
         );
         return { card: await presentCard(tx, issued.card), cardImage: issued.imageHex };
       });
-      reply.code(201);
-      return result;
+      return reply.code(201).send(result);
     },
   );
 
-  app.get<{ Params: { cardNo: string } }>(
+  app.get(
     '/v1/cards/:cardNo',
     {
       config: { roles: ['counter', 'app'] },
       schema: {
         tags: ['cards'],
         summary: "Card status and the back office's (shadow) balance",
-        security: bearerSecurity,
-        params: cardNoParams,
-        response: withProblems({ 200: cardSchema }, [404]),
+        description:
+          "The card as the back office knows it: status, functions, blacklist listing, open loss report and the shadow balance (loads and uploaded purchases; validators upload late, so the card's own balance may be lower). " +
+          'An app session sees only its own card: another card is `404 card-not-found`, as for a card that does not exist.',
+        security: BEARER,
+        params: CardNoParams,
+        response: {
+          200: withExamples(
+            CardSchema,
+            { active: { summary: 'An active card', value: EXAMPLE_CARD }, lost: { summary: 'A formally lost card, blacklisted', value: lostCard } },
+            'The card',
+          ),
+          ...problems(...AUTHENTICATED, CARD_404),
+        },
       },
     },
     async (request) => {
@@ -193,76 +325,73 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: { cardNo: string }; Querystring: { limit?: string; before?: string; cursor?: string } }>(
+  app.get(
     '/v1/cards/:cardNo/transactions',
     {
       config: { roles: ['counter', 'app'] },
       schema: {
         tags: ['cards'],
-        summary: "The card's history as the back office knows it (uploaded taps with their results, and loads), newest first",
+        summary: "The card's history: uploaded taps with their results, and loads, newest first",
         description:
           "Newest first, by time and then a unique record id, in keyset pages: while `more` is true, ask again with `cursor` = the answer's `nextCursor`; " +
-          'no record is skipped or repeated, even when many share a millisecond. `before` only sets where the first page starts (records strictly before that epoch ms).',
-        security: bearerSecurity,
-        params: cardNoParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: queryIntSchema('at most 500, default 100'),
-            before: queryIntSchema('only transactions that happened before this epoch ms (where the first page starts)'),
-            cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,400}$', description: "the previous answer's nextCursor: the next page" },
-          },
-        },
-        response: withProblems(
-          {
-            200: {
-              type: 'object',
-              required: ['cardNo', 'transactions', 'more', 'nextCursor'],
-              properties: {
-                cardNo: { type: 'string' },
-                more: { type: 'boolean', description: 'more records follow this page' },
-                nextCursor: { type: ['string', 'null'], description: 'pass as cursor for the next page; null on the last page' },
-                transactions: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    required: ['id', 'kind', 'result', 'resultCode', 'resultName', 'atMs', 'amount', 'amountFen'],
-                    properties: {
-                      id: { type: 'string', description: 'unique and stable: tap:<deviceId>:<deviceSeq> or load:<id>' },
-                      kind: {
-                        type: 'string',
-                        enum: ['purchase', 'refused-tap', 'load'],
-                        description: 'purchase: the card was debited (amount may be 0); refused-tap: a tap that debited nothing; load: a top-up',
-                      },
-                      result: {
-                        type: 'string',
-                        enum: ['accepted', 'refused', 'written-off', 'quarantined', 'pending', 'voided'],
-                        description:
-                          'purchase: accepted, written-off (the refund was already paid) or quarantined (TAC does not verify); refused-tap: refused; load: accepted, pending or voided',
-                      },
-                      resultCode: { type: ['integer', 'null'], description: "the validator's tap result code (null for loads)" },
-                      resultName: { type: ['string', 'null'], description: 'its name, e.g. ACCEPTED, ALREADY_ENTERED, BLACKLISTED' },
-                      atMs: { type: 'integer' },
-                      amount: { type: 'string' },
-                      amountFen: { type: 'integer' },
-                      status: { type: 'string' },
-                      atc: { type: 'integer' },
-                      balanceAfter: { type: ['string', 'null'] },
-                      operator: { type: ['string', 'null'] },
-                      deviceId: { type: ['string', 'null'] },
-                      recoveredAtMs: {
-                        type: ['integer', 'null'],
-                        description: 'a torn debit recovered at a later tap: when it was recovered (atMs is the original transaction); else null',
-                      },
+          'no record is skipped or repeated, even when many share a millisecond. `before` only sets where the first page starts (records strictly before that epoch ms). ' +
+          'A refused tap is never shown as a purchase; a torn debit recovered later is listed at its original time with `recoveredAtMs`.',
+        security: BEARER,
+        params: CardNoParams,
+        querystring: TransactionsQuery,
+        response: {
+          200: withExamples(
+            TransactionsPage,
+            {
+              page: {
+                summary: 'A purchase and a load, more to come',
+                value: {
+                  cardNo: EXAMPLE_CARD_NO,
+                  transactions: [
+                    {
+                      id: 'tap:GATE-01:42',
+                      kind: 'purchase',
+                      result: 'accepted',
+                      resultCode: 0,
+                      resultName: 'ACCEPTED',
+                      atMs: EXAMPLE_MS + 60_000,
+                      at: isoBeijing(EXAMPLE_MS + 60_000),
+                      ...yuanAndFen('amount', 400),
+                      status: 'verified',
+                      atc: 4,
+                      ...yuanAndFen('balanceAfter', 4600),
+                      operator: 'subway',
+                      deviceId: 'GATE-01',
+                      recoveredAtMs: null,
+                      recoveredAt: null,
                     },
-                  },
+                    {
+                      id: 'load:12',
+                      kind: 'load',
+                      result: 'accepted',
+                      resultCode: null,
+                      resultName: null,
+                      atMs: EXAMPLE_MS,
+                      at: isoBeijing(EXAMPLE_MS),
+                      ...yuanAndFen('amount', 5000),
+                      status: 'confirmed',
+                      atc: 1,
+                      ...nullableYuanAndFen('balanceAfter', null),
+                      operator: null,
+                      deviceId: null,
+                      recoveredAtMs: null,
+                      recoveredAt: null,
+                    },
+                  ],
+                  more: true,
+                  nextCursor: 'WzE3NzMxMDgwMDAwMDAsMCwiIiwxMl0',
                 },
               },
             },
-          },
-          [404],
-        ),
+            'One page of the history',
+          ),
+          ...problems(...AUTHENTICATED, CARD_404),
+        },
       },
     },
     async (request) => {
@@ -276,9 +405,9 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
         return {
           cardNo: request.params.cardNo,
           transactions: page.transactions.map((t) => ({
-            ...t,
-            amount: toWireYuan(t.amountFen),
-            balanceAfter: t.balanceAfterFen === null ? null : toWireYuan(t.balanceAfterFen),
+            ...withIso(t, 'atMs', 'recoveredAtMs'),
+            ...yuanAndFen('amount', t.amountFen),
+            ...nullableYuanAndFen('balanceAfter', t.balanceAfterFen),
           })),
           more: page.next !== null,
           nextCursor: page.next === null ? null : encodeHistoryCursor(page.next),
@@ -287,20 +416,29 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Params: { cardNo: string }; Body: { challenge: string; transit?: boolean; suburban?: boolean } }>(
+  app.post(
     '/v1/cards/:cardNo/functions',
     {
       config: { roles: ['counter'] },
       schema: {
         tags: ['cards'],
-        summary: 'Open the transit and/or suburban-rail functions (seed q. 15, 44); returns the authorised card write',
-        security: bearerSecurity,
-        params: cardNoParams,
-        body: challengeBody({ transit: { type: 'boolean' }, suburban: { type: 'boolean' } }),
-        response: withProblems(
-          { 200: { type: 'object', required: ['card', 'write'], properties: { card: cardSchema, write: authorisedWriteSchema } } },
-          [404, 409],
-        ),
+        summary: 'Open the transit and/or suburban-rail functions',
+        description:
+          'Answers the issuer-authorised record write for the card that gave the challenge (GET CHALLENGE): send UPDATE RECORD(kind, record, mac) to it. Only third-generation cards carry the functions (`409 generation-not-supported`); suburban rail needs transit.',
+        security: BEARER,
+        params: CardNoParams,
+        body: withExamples(FunctionsBody, {
+          transit: { summary: 'Open transit', value: { challenge: '9F3A12C4', transit: true } },
+          both: { summary: 'Open transit and suburban rail', value: { challenge: '9F3A12C4', transit: true, suburban: true } },
+        }),
+        response: {
+          200: withExamples(
+            Type.Object({ card: CardSchema, write: AuthorisedWriteSchema }),
+            { opened: { summary: 'The card and the write', value: { card: EXAMPLE_CARD, write: EXAMPLE_WRITE } } },
+            'The card and the authorised write',
+          ),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-hex', CARD_404, 'card-not-active', 'generation-not-supported'),
+        },
       },
     },
     async (request) => {
@@ -320,33 +458,45 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Params: { cardNo: string }; Body: { algorithm?: CipherAlgorithm; expiryDate?: number } }>(
+  app.post(
     '/v1/cards/:cardNo/replacement',
     {
       config: { roles: ['counter'] },
       schema: {
         tags: ['cards'],
-        summary: 'Replacement after a formal loss: a new card for the holder; the old card is blacklisted "replaced" forever',
-        security: bearerSecurity,
-        params: cardNoParams,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            algorithm: { type: 'string', enum: ['3des', 'sm4'] },
-            expiryDate: { type: 'integer', minimum: 20000101, maximum: 29991231 },
-          },
-        },
-        response: withProblems(
-          {
-            201: {
-              type: 'object',
-              required: ['oldCard', 'card', 'cardImage'],
-              properties: { oldCard: cardSchema, card: cardSchema, cardImage: { type: 'string' } },
+        summary: 'Replace a formally lost card',
+        description:
+          'A new card for the holder after a formal loss report: the balance moves to the new card and the old card is blacklisted `replaced` forever (it can never be unblocked). ' +
+          'Without a formal loss report first: `409 formal-loss-required`.',
+        security: BEARER,
+        params: CardNoParams,
+        body: withExamples(ReplacementBody, {
+          defaults: { summary: 'Same cipher, ten years', value: {} },
+          explicit: { summary: 'SM4, an explicit expiry', value: { algorithm: 'sm4', expiryDate: 20351220 } },
+        }),
+        response: {
+          201: withExamples(
+            Type.Object({ oldCard: CardSchema, card: CardSchema, cardImage: CardImage }),
+            {
+              replaced: {
+                summary: 'The old card, replaced, and the new one',
+                value: {
+                  oldCard: {
+                    ...lostCard,
+                    status: 'replaced',
+                    replacedBy: '1000000000000024',
+                    blacklist: { reason: 'replaced', version: 13, sinceMs: EXAMPLE_MS, sinceAt: isoBeijing(EXAMPLE_MS) },
+                    lossReport: null,
+                  },
+                  card: { ...EXAMPLE_CARD, cardNo: '1000000000000024', replaces: EXAMPLE_CARD_NO },
+                  cardImage: EXAMPLE_IMAGE,
+                },
+              },
             },
-          },
-          [404, 409],
-        ),
+            'The old card and the new card with its image',
+          ),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-date', 'card-already-expired', CARD_404, 'card-replaced', 'formal-loss-required'),
+        },
       },
     },
     async (request, reply) => {
@@ -369,21 +519,38 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
         );
         return { oldCard: await presentCard(tx, oldCard), card: await presentCard(tx, issued.card), cardImage: issued.imageHex };
       });
-      reply.code(201);
-      return result;
+      return reply.code(201).send(result);
     },
   );
 
-  app.post<{ Params: { cardNo: string } }>(
+  app.post(
     '/v1/cards/:cardNo/cancellation',
     {
       config: { roles: ['counter'] },
       schema: {
         tags: ['cards'],
-        summary: 'Cancel the card (seed q. 33-35): blacklisted "cancelled" for good',
-        security: bearerSecurity,
-        params: cardNoParams,
-        response: withProblems({ 200: cardSchema }, [404, 409]),
+        summary: 'Cancel the card',
+        description:
+          'The card is blacklisted `cancelled` for good; a replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`.',
+        security: BEARER,
+        params: CardNoParams,
+        response: {
+          200: withExamples(
+            CardSchema,
+            {
+              cancelled: {
+                summary: 'The cancelled card',
+                value: {
+                  ...EXAMPLE_CARD,
+                  status: 'cancelled',
+                  blacklist: { reason: 'cancelled', version: 14, sinceMs: EXAMPLE_MS, sinceAt: isoBeijing(EXAMPLE_MS) },
+                },
+              },
+            },
+            'The cancelled card',
+          ),
+          ...problems(...AUTHENTICATED, CARD_404, 'card-replaced', 'card-not-active'),
+        },
       },
     },
     async (request) => {
@@ -392,26 +559,22 @@ export async function cardsRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Params: { cardNo: string }; Body: { challenge: string } }>(
+  app.post(
     '/v1/cards/:cardNo/unblock',
     {
       config: { roles: ['counter'] },
       schema: {
         tags: ['cards'],
-        summary: 'APPLICATION UNBLOCK of a locked card at a counter; refused for replaced, formally lost, refunded, cloned or cancelled cards',
-        security: bearerSecurity,
-        params: cardNoParams,
-        body: challengeBody(),
-        response: withProblems(
-          {
-            200: {
-              type: 'object',
-              required: ['cardNo', 'mac'],
-              properties: { cardNo: { type: 'string' }, mac: { type: 'string', description: 'APPLICATION UNBLOCK command MAC, hex' } },
-            },
-          },
-          [404, 409],
-        ),
+        summary: 'APPLICATION UNBLOCK of a locked card at a counter',
+        description:
+          "Answers the command MAC for APPLICATION UNBLOCK over the card's challenge. Refused for replaced (`409 card-replaced`), formally lost, refunded, cloned or cancelled cards (`409 unblock-refused`).",
+        security: BEARER,
+        params: CardNoParams,
+        body: withExamples(UnblockBody, { unblock: { summary: "The card's challenge", value: { challenge: '9F3A12C4' } } }),
+        response: {
+          200: withExamples(UnblockAnswer, { mac: { summary: 'The command MAC', value: { cardNo: EXAMPLE_CARD_NO, mac: '5E6F7A8B' } } }, 'The command MAC'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-hex', CARD_404, 'card-replaced', 'unblock-refused'),
+        },
       },
     },
     async (request) => {

@@ -2,14 +2,32 @@
  * POST /v1/loads, GET /v1/loads/{id}, POST /v1/loads/{id}/confirm, POST /v1/loads/{id}/void,
  * POST /v1/cards/{cardNo}/log-evidence. Business rules live in services/loads.ts.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { LIMITS, type CipherAlgorithm } from '#core';
+import type { FastifyRequest } from 'fastify';
+import { LIMITS } from '#core';
 import { ApiError, errorEntry } from '../http/problem.ts';
-import { bearerSecurity, cardNoParams, hexSchema, hexToBytes, idempotencyHeaders, withProblems, YUAN_REGEX, yuanSchema } from '../http/schemas.ts';
+import { hexToBytes, YUAN_REGEX } from '../http/schemas.ts';
+import {
+  AUTHENTICATED,
+  BEARER,
+  CardNo,
+  CardNoParams,
+  type GatewayApp,
+  Hex,
+  IdempotencyHeaders,
+  IdParams,
+  problems,
+  type Static,
+  StringEnum,
+  Type,
+  WITH_BODY,
+  isoBeijing,
+  withExamples,
+  Yuan,
+} from '../http/wire.ts';
 import { parseWireYuan, toWireYuan } from '../http/yuan-wire.ts';
 import { requirePrincipal } from '../auth/scope.ts';
 import type { Principal } from '../auth/principal.ts';
-import { PAYMENT_SOURCES, type PaymentSource } from '../services/ledger.ts';
+import { PAYMENT_SOURCES } from '../services/ledger.ts';
 import {
   authorizeLoad,
   confirmLoad,
@@ -26,15 +44,14 @@ import {
 import { auditInTransaction, markAudited } from '../services/audit.ts';
 // Registers the money routes' problem codes in the error table (a side-effect import).
 import './money-problems.ts';
-import { loadSchema } from './money-schemas.ts';
+import { EXAMPLE_CARD_NO } from './card-schemas.ts';
+import { EXAMPLE_CONFIRMED_LOAD, EXAMPLE_LOAD, LoadSchema, type LoadWire, loadToWire } from './money-schemas.ts';
+
+export { loadToWire };
 
 export function moneyCaller(principal: Principal): MoneyCaller {
   const branch = principal.role === 'counter' ? (principal.branchId ?? principal.subject) : principal.role;
   return { role: principal.role, scope: `${principal.role}:${principal.subject}`, branch };
-}
-
-export function loadToWire(load: LoadView) {
-  return { ...load, amount: toWireYuan(load.amountFen) };
 }
 
 function unwrap(outcome: LoadOutcome): LoadView {
@@ -42,25 +59,78 @@ function unwrap(outcome: LoadOutcome): LoadView {
   return outcome.load;
 }
 
-const loadIdParams = {
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } },
-  additionalProperties: false,
-} as const;
+const LoadIdParams = IdParams('load id');
 
-interface LoadBody {
-  cardNo: string;
-  amount: string;
-  paymentSource: PaymentSource;
-  onlineAtc: number;
-  cardRandom: string;
-  balanceBeforeFen: number;
-  mac1: string;
-  keyVersion: number;
-  algorithm: CipherAlgorithm;
-  terminalId: string;
-}
+export const LoadBody = Type.Object(
+  {
+    cardNo: CardNo(),
+    amount: Yuan('Amount to load, yuan: 10..1,000; counters load whole multiples of 10', '50.00'),
+    paymentSource: StringEnum(PAYMENT_SOURCES, { description: 'a counter: bank-account, cash or other-bank-card; the app: app' }),
+    onlineAtc: Type.Integer({ minimum: 0, maximum: 65535, description: 'INITIALIZE FOR LOAD: online ATC', examples: [1] }),
+    cardRandom: Hex(4, 'INITIALIZE FOR LOAD: card random', '1F2E3D4C'),
+    balanceBeforeFen: Type.Integer({
+      minimum: -LIMITS.overdraftLimitFen * 50,
+      maximum: LIMITS.balanceCapFen,
+      description: 'INITIALIZE FOR LOAD: effective balance, fen (negative in overdraft)',
+      examples: [4600],
+    }),
+    mac1: Hex(4, 'INITIALIZE FOR LOAD: MAC1', 'A1B2C3D4'),
+    keyVersion: Type.Integer({ minimum: 0, maximum: 255, description: 'INITIALIZE FOR LOAD: key version', examples: [1] }),
+    algorithm: StringEnum(['3des', 'sm4'], { description: 'INITIALIZE FOR LOAD: algorithm' }),
+    terminalId: Hex(6, 'Terminal id used in INITIALIZE FOR LOAD', '000000000001'),
+  },
+  { additionalProperties: false },
+);
+type LoadBody = Static<typeof LoadBody>;
+
+const ConfirmBody = Type.Object(
+  {
+    tac: Hex(4, 'TAC answered by CREDIT FOR LOAD', '7E8F9A0B'),
+    newBalanceFen: Type.Optional(
+      Type.Integer({
+        minimum: -LIMITS.balanceCapFen,
+        maximum: LIMITS.balanceCapFen,
+        description: 'balance after the credit, fen; default balance before + amount',
+        examples: [9600],
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const LogEvidenceBody = Type.Object(
+  {
+    onlineAtc: Type.Integer({ minimum: 0, maximum: 65535, description: "the card's online ATC now", examples: [2] }),
+    log: Type.Array(
+      Type.Object({
+        atc: Type.Integer({ minimum: 0, maximum: 65535, description: "the record's ATC" }),
+        amountFen: Type.Integer({ minimum: 0, maximum: LIMITS.balanceCapFen, description: "the record's amount, fen" }),
+        type: Type.Integer({ minimum: 0, maximum: 255, description: 'transaction type: 2 = load (other records are ignored)' }),
+      }),
+      { maxItems: LIMITS.cardLogRecords, description: "the card's transaction log (READ RECORD)" },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const Settled = Type.Object({
+  confirmed: Type.Array(Type.String(), { description: 'load ids the card shows credited: confirmed' }),
+  voided: Type.Array(Type.String(), { description: 'load ids the card shows never credited: voided, the payment returned' }),
+  reinstated: Type.Array(Type.String(), { description: 'teller-voided loads the card shows credited (void-reversed): re-charge the payer' }),
+});
+
+const LOAD_BODY_EXAMPLE: LoadBody = {
+  cardNo: EXAMPLE_CARD_NO,
+  amount: '50.00',
+  paymentSource: 'cash',
+  onlineAtc: 1,
+  cardRandom: '1F2E3D4C',
+  balanceBeforeFen: 4600,
+  mac1: 'A1B2C3D4',
+  keyVersion: 1,
+  algorithm: 'sm4',
+  terminalId: '000000000001',
+};
 
 /** Loads of an app session are its own card's, paid in the app; counters take the other sources. */
 function checkCallerRules(principal: Principal, body: LoadBody): void {
@@ -101,8 +171,8 @@ async function loadInScope(request: FastifyRequest, load: LoadView | undefined):
   return load;
 }
 
-export async function loadRoutes(app: FastifyInstance): Promise<void> {
-  app.post<{ Body: LoadBody; Headers: { 'idempotency-key': string } }>(
+export async function loadRoutes(app: GatewayApp): Promise<void> {
+  app.post(
     '/v1/loads',
     {
       config: { roles: ['counter', 'app'] },
@@ -111,33 +181,41 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         tags: ['loads'],
         summary: 'Authorise a load (top-up): verify the card MAC1, take the payment, return MAC2',
         description:
-          "Send the fields of the card's INITIALIZE FOR LOAD answer. Counter loads are whole multiples of 10 yuan; the balance after the load may not exceed 1,000 yuan. " +
-          "The same Idempotency-Key with the same body answers the first answer; with a different body 409. The load stays pending until the card's TAC (confirm) or card evidence decides it.",
-        security: bearerSecurity,
-        headers: idempotencyHeaders,
-        body: {
-          type: 'object',
-          required: ['cardNo', 'amount', 'paymentSource', 'onlineAtc', 'cardRandom', 'balanceBeforeFen', 'mac1', 'keyVersion', 'algorithm', 'terminalId'],
-          additionalProperties: false,
-          properties: {
-            cardNo: cardNoParams.properties.cardNo,
-            amount: yuanSchema('Amount to load, yuan'),
-            paymentSource: { type: 'string', enum: [...PAYMENT_SOURCES] },
-            onlineAtc: { type: 'integer', minimum: 0, maximum: 65535, description: 'INITIALIZE FOR LOAD: online ATC' },
-            cardRandom: hexSchema(4, 'INITIALIZE FOR LOAD: card random'),
-            balanceBeforeFen: {
-              type: 'integer',
-              minimum: -LIMITS.overdraftLimitFen * 50,
-              maximum: LIMITS.balanceCapFen,
-              description: 'INITIALIZE FOR LOAD: effective balance, fen (negative in overdraft)',
-            },
-            mac1: hexSchema(4, 'INITIALIZE FOR LOAD: MAC1'),
-            keyVersion: { type: 'integer', minimum: 0, maximum: 255 },
-            algorithm: { type: 'string', enum: ['3des', 'sm4'] },
-            terminalId: hexSchema(6, 'Terminal id used in INITIALIZE FOR LOAD'),
-          },
+          "Send the fields of the card's INITIALIZE FOR LOAD answer. A load is 10..1,000 yuan (`400 load-amount-out-of-range`); counter loads are whole multiples of 10 yuan " +
+          '(`400 counter-load-step`); the balance after the load may not exceed 1,000 yuan (`409 balance-cap-exceeded`). ' +
+          'The same Idempotency-Key with the same body answers the first answer again (header `idempotent-replayed: true`); with a different body `409 idempotency-key-reused`. ' +
+          "The load stays pending until the card's TAC (confirm) or card evidence decides it. An app session loads only its own card, paid with `app`.",
+        security: BEARER,
+        headers: IdempotencyHeaders,
+        body: withExamples(LoadBody, {
+          counter: { summary: 'A counter takes 50 yuan in cash', value: LOAD_BODY_EXAMPLE },
+          app: { summary: 'The app loads 30 yuan', value: { ...LOAD_BODY_EXAMPLE, amount: '30', paymentSource: 'app' } },
+        }),
+        response: {
+          201: withExamples(LoadSchema, { pending: { summary: 'Authorised: send MAC2 to the card', value: EXAMPLE_LOAD } }, 'The authorised load (pending)'),
+          200: withExamples(
+            LoadSchema,
+            { replay: { summary: 'The first answer again', value: EXAMPLE_LOAD } },
+            'The first answer again (same Idempotency-Key and body)',
+          ),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            'invalid-amount',
+            'invalid-hex',
+            'load-amount-out-of-range',
+            'counter-load-step',
+            'mac1-invalid',
+            'payment-source-not-allowed',
+            'idempotency-key-required',
+            'card-not-found',
+            'card-not-active',
+            'balance-cap-exceeded',
+            'load-init-replayed',
+            'load-init-stale',
+            'idempotency-key-reused',
+          ),
         },
-        response: withProblems({ 201: loadSchema, 200: loadSchema }, [404, 409]),
       },
     },
     async (request, reply) => {
@@ -204,20 +282,30 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
       if (outcome.kind === 'replay') reply.header('idempotent-replayed', 'true');
       const answer = outcome.body;
       if (answer.error) throw new ApiError(answer.error.code, answer.error.detail);
-      return reply.code(outcome.statusCode).send(answer.load);
+      // Re-derived from the stored load: an answer stored before a field was added gains it too.
+      return reply.code(outcome.statusCode as 200 | 201).send(loadToWire(answer.load as unknown as LoadView));
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get(
     '/v1/loads/:id',
     {
       config: { roles: ['counter', 'app'] },
       schema: {
         tags: ['loads'],
         summary: 'A load and its state',
-        security: bearerSecurity,
-        params: loadIdParams,
-        response: withProblems({ 200: loadSchema }, [404]),
+        description:
+          "A load with its state (`pending`, `confirmed`, `voided`) and what decided it. An app session sees only its own card's loads: another card's load is `404 load-not-found`, as for a load that does not exist.",
+        security: BEARER,
+        params: LoadIdParams,
+        response: {
+          200: withExamples(
+            LoadSchema,
+            { pending: { summary: 'A pending load', value: EXAMPLE_LOAD }, confirmed: { summary: 'Confirmed by its TAC', value: EXAMPLE_CONFIRMED_LOAD } },
+            'The load',
+          ),
+          ...problems(...AUTHENTICATED, 'load-not-found'),
+        },
       },
     },
     async (request) => {
@@ -227,7 +315,7 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { tac: string; newBalanceFen?: number } }>(
+  app.post(
     '/v1/loads/:id/confirm',
     {
       config: { roles: ['counter', 'app'] },
@@ -236,19 +324,15 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         tags: ['loads'],
         summary: "Confirm a load with the card's TAC from CREDIT FOR LOAD",
         description:
-          'The TAC covers newBalance(4) || onlineATC(2) || amount(4) || 02 || terminalId(6) || date(4) || time(3). newBalanceFen defaults to balance before + amount.',
-        security: bearerSecurity,
-        params: loadIdParams,
-        body: {
-          type: 'object',
-          required: ['tac'],
-          additionalProperties: false,
-          properties: {
-            tac: hexSchema(4, 'TAC answered by CREDIT FOR LOAD'),
-            newBalanceFen: { type: 'integer', minimum: -LIMITS.balanceCapFen, maximum: LIMITS.balanceCapFen },
-          },
+          'The TAC covers newBalance(4) || onlineATC(2) || amount(4) || 02 || terminalId(6) || date(4) || time(3); a TAC that does not verify is `400 tac-invalid`. ' +
+          'newBalanceFen defaults to balance before + amount. Confirming a confirmed load answers it again; a teller-voided load the card proves credited is reinstated (resolution `void-reversed`).',
+        security: BEARER,
+        params: LoadIdParams,
+        body: withExamples(ConfirmBody, { tac: { summary: 'The TAC from CREDIT FOR LOAD', value: { tac: '7E8F9A0B' } } }),
+        response: {
+          200: withExamples(LoadSchema, { confirmed: { summary: 'Confirmed', value: EXAMPLE_CONFIRMED_LOAD } }, 'The confirmed load'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-hex', 'tac-invalid', 'load-not-found', 'load-not-pending'),
         },
-        response: withProblems({ 200: loadSchema }, [404, 409]),
       },
     },
     async (request) => {
@@ -272,7 +356,7 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Params: { id: string } }>(
+  app.post(
     '/v1/loads/:id/void',
     {
       config: { roles: ['counter'] },
@@ -280,11 +364,30 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
         tags: ['loads'],
         summary: 'A teller voids a pending load that never reached the card; the payment is returned',
         description:
+          "Only a pending load of the teller's own branch (another branch's: `403 forbidden`; not pending: `409 load-not-pending`). " +
           "The MAC2 already issued cannot be taken back: if the card is credited with it after all, its proof (the TAC on confirm, or card evidence past the load's online ATC) " +
           'reinstates the load (status confirmed, resolution void-reversed) and records a load-void-reversed anomaly: the payer must be re-charged.',
-        security: bearerSecurity,
-        params: loadIdParams,
-        response: withProblems({ 200: loadSchema }, [404, 409]),
+        security: BEARER,
+        params: LoadIdParams,
+        response: {
+          200: withExamples(
+            LoadSchema,
+            {
+              voided: {
+                summary: 'Voided by the teller',
+                value: {
+                  ...EXAMPLE_LOAD,
+                  status: 'voided',
+                  resolution: 'teller-void',
+                  resolvedMs: EXAMPLE_LOAD.createdMs + 600_000,
+                  resolvedAt: isoBeijing(EXAMPLE_LOAD.createdMs + 600_000),
+                },
+              },
+            },
+            'The voided load',
+          ),
+          ...problems(...AUTHENTICATED, 'load-not-found', 'load-not-pending'),
+        },
       },
     },
     async (request) => {
@@ -303,51 +406,30 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Params: { cardNo: string }; Body: { onlineAtc: number; log: Array<{ atc: number; amountFen: number; type: number }> } }>(
+  app.post(
     '/v1/cards/:cardNo/log-evidence',
     {
       config: { roles: ['counter'] },
       bodyLimit: LIMITS.jsonBodyBytes,
       schema: {
         tags: ['loads'],
-        summary: "Card evidence read at a counter (online ATC and transaction log) settles the card's pending loads",
-        security: bearerSecurity,
-        params: cardNoParams,
-        body: {
-          type: 'object',
-          required: ['onlineAtc', 'log'],
-          additionalProperties: false,
-          properties: {
-            onlineAtc: { type: 'integer', minimum: 0, maximum: 65535 },
-            log: {
-              type: 'array',
-              maxItems: LIMITS.cardLogRecords,
-              items: {
-                type: 'object',
-                required: ['atc', 'amountFen', 'type'],
-                properties: {
-                  atc: { type: 'integer', minimum: 0, maximum: 65535 },
-                  amountFen: { type: 'integer', minimum: 0, maximum: LIMITS.balanceCapFen },
-                  type: { type: 'integer', minimum: 0, maximum: 255 },
-                },
-              },
-            },
-          },
+        summary: "Card evidence read at a counter settles the card's pending loads",
+        description:
+          "The card's online ATC and its transaction log (READ RECORD), read at a counter, decide each pending load of the card: credited → confirmed, " +
+          'provably not credited → voided and the payment returned; a teller-voided load the card shows credited is reinstated.',
+        security: BEARER,
+        params: CardNoParams,
+        body: withExamples(LogEvidenceBody, {
+          read: { summary: 'Online ATC 2, one load in the log', value: { onlineAtc: 2, log: [{ atc: 1, amountFen: 5000, type: 2 }] } },
+        }),
+        response: {
+          200: withExamples(
+            Settled,
+            { settled: { summary: 'Load 12 confirmed', value: { confirmed: ['12'], voided: [], reinstated: [] } } },
+            'The loads it decided',
+          ),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found'),
         },
-        response: withProblems(
-          {
-            200: {
-              type: 'object',
-              required: ['confirmed', 'voided', 'reinstated'],
-              properties: {
-                confirmed: { type: 'array', items: { type: 'string' } },
-                voided: { type: 'array', items: { type: 'string' } },
-                reinstated: { type: 'array', items: { type: 'string' }, description: 'teller-voided loads the card shows credited (void-reversed)' },
-              },
-            },
-          },
-          [404],
-        ),
       },
     },
     async (request) => {
@@ -365,6 +447,6 @@ export async function loadRoutes(app: FastifyInstance): Promise<void> {
 }
 
 interface StoredAnswer {
-  load?: ReturnType<typeof loadToWire>;
+  load?: LoadWire;
   error?: { code: string; detail: string };
 }

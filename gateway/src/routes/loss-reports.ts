@@ -1,67 +1,85 @@
 /**
- * Loss reports (seed q. 17-21). Temporary reports may be filed online (app), at a counter or by
- * an operator (hotline); a formal report, and lifting a temporary one early, need the holder at a
- * counter with ID (q. 18-19), so the app may not.
+ * Loss reports (domain rules: seed questions 17-21). Temporary reports may be filed online (app),
+ * at a counter or by an operator (hotline); a formal report, and lifting a temporary one early,
+ * need the holder at a counter with ID (q. 18-19), so the app may not.
  */
-import type { FastifyInstance } from 'fastify';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { ApiError } from '../http/problem.ts';
-import { bearerSecurity, cardNoParams, withProblems } from '../http/schemas.ts';
+import { AUTHENTICATED, BEARER, CardNoParams, type GatewayApp, Nullable, problems, StringEnum, Type, WITH_BODY, withExamples } from '../http/wire.ts';
 import { requireCard } from '../services/cards.ts';
-import { currentLossReport, liftLossReport, reportLoss, type LossKind } from '../services/loss-reports.ts';
-import { lossReportSchema } from './card-schemas.ts';
+import { currentLossReport, liftLossReport, reportLoss } from '../services/loss-reports.ts';
+import { EXAMPLE_LOSS_REPORT, EXAMPLE_MS, LOSS_KINDS, LossReportSchema, lossReportToWire } from './card-schemas.ts';
+import { isoBeijing } from '../http/wire.ts';
 
-const lossResult = {
-  type: 'object',
-  required: ['report', 'blacklistVersion'],
-  properties: { report: lossReportSchema, blacklistVersion: { type: ['integer', 'null'] } },
-} as const;
+const LossResult = Type.Object({
+  report: LossReportSchema,
+  blacklistVersion: Nullable(Type.Integer({ description: 'the blacklist version that carries the change; null when the blacklist did not change' })),
+});
 
-export async function lossReportsRoutes(app: FastifyInstance): Promise<void> {
+const LossReportBody = Type.Object(
+  { kind: StringEnum(LOSS_KINDS, { description: 'temporary (app, counter or hotline) or formal (at a counter with ID only)' }) },
+  { additionalProperties: false },
+);
+
+const CARD_404 = 'card-not-found';
+
+export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
   const { store, clock, policies } = app.gateway;
 
-  app.post<{ Params: { cardNo: string }; Body: { kind: LossKind } }>(
+  app.post(
     '/v1/cards/:cardNo/loss-reports',
     {
       config: { roles: ['counter', 'app'] },
       schema: {
         tags: ['loss reports'],
-        summary: 'Report a card lost: temporary (expires by itself after 15 days) or formal (permanent; opens replacement)',
-        security: bearerSecurity,
-        params: cardNoParams,
-        body: {
-          type: 'object',
-          required: ['kind'],
-          additionalProperties: false,
-          properties: { kind: { type: 'string', enum: ['temporary', 'formal'] } },
+        summary: 'Report a card lost',
+        description:
+          'The card is blacklisted at once. A temporary report expires by itself after 15 days; a formal one is permanent and opens replacement. ' +
+          'A formal report is made at a counter with ID: from the app it is `403 forbidden`. A formal report on a card with a temporary one upgrades it; a second report of the same kind is `409 loss-report-exists`.',
+        security: BEARER,
+        params: CardNoParams,
+        body: withExamples(LossReportBody, {
+          temporary: { summary: 'A temporary loss (app, counter or hotline)', value: { kind: 'temporary' } },
+          formal: { summary: 'A formal loss (counter)', value: { kind: 'formal' } },
+        }),
+        response: {
+          201: withExamples(
+            LossResult,
+            { temporary: { summary: 'A temporary report, blacklisted in version 12', value: { report: EXAMPLE_LOSS_REPORT, blacklistVersion: 12 } } },
+            'The report and the blacklist version',
+          ),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, CARD_404, 'card-replaced', 'loss-report-exists', 'card-not-active'),
         },
-        response: withProblems({ 201: lossResult }, [404, 409]),
       },
     },
     async (request, reply) => {
       const principal = requirePrincipal(request);
       if (principal.role === 'app' && request.body.kind === 'formal') {
-        throw new ApiError('forbidden', 'a formal loss report is made at a counter with ID (seed q. 19)');
+        throw new ApiError('forbidden', 'a formal loss report is made at a counter with ID');
       }
       const nowMs = clock();
       const result = await store.transaction((tx) =>
         reportLoss(tx, request.params.cardNo, request.body.kind, actorOf(principal), nowMs, policies.temporaryLossMs),
       );
-      reply.code(201);
-      return result;
+      return reply.code(201).send({ report: lossReportToWire(result.report), blacklistVersion: result.blacklistVersion });
     },
   );
 
-  app.get<{ Params: { cardNo: string } }>(
+  app.get(
     '/v1/cards/:cardNo/loss-reports/current',
     {
       config: { roles: ['counter', 'app'] },
       schema: {
         tags: ['loss reports'],
         summary: 'The open loss report of the card',
-        security: bearerSecurity,
-        params: cardNoParams,
-        response: withProblems({ 200: lossReportSchema }, [404]),
+        description:
+          'The loss report that is open now; `404 loss-report-not-found` when the card has none (a temporary report that expired is no longer open).',
+        security: BEARER,
+        params: CardNoParams,
+        response: {
+          200: withExamples(LossReportSchema, { open: { summary: 'An open temporary report', value: EXAMPLE_LOSS_REPORT } }, 'The open report'),
+          ...problems(...AUTHENTICATED, CARD_404, 'loss-report-not-found'),
+        },
       },
     },
     async (request) => {
@@ -70,26 +88,45 @@ export async function lossReportsRoutes(app: FastifyInstance): Promise<void> {
         await requireCard(tx, request.params.cardNo, nowMs);
         const report = await currentLossReport(tx, request.params.cardNo);
         if (!report) throw new ApiError('loss-report-not-found', `card ${request.params.cardNo} has no current loss report`);
-        return report;
+        return lossReportToWire(report);
       });
     },
   );
 
-  app.delete<{ Params: { cardNo: string } }>(
+  app.delete(
     '/v1/cards/:cardNo/loss-reports/current',
     {
       config: { roles: ['counter'] },
       schema: {
         tags: ['loss reports'],
-        summary: 'Lift the temporary loss report early (card and ID at a counter); refused once the card was replaced',
-        security: bearerSecurity,
-        params: cardNoParams,
-        response: withProblems({ 200: lossResult }, [404, 409]),
+        summary: 'Lift a temporary loss report early',
+        description:
+          'With the card and ID at a counter: the report ends (`unblocked`) and the card leaves the blacklist. A formal report is permanent (`409 unblock-refused`); ' +
+          'a card that was replaced can never be unblocked (`409 card-replaced`).',
+        security: BEARER,
+        params: CardNoParams,
+        response: {
+          200: withExamples(
+            LossResult,
+            {
+              lifted: {
+                summary: 'The report ended, the card removed from the blacklist in version 13',
+                value: {
+                  report: { ...EXAMPLE_LOSS_REPORT, endedMs: EXAMPLE_MS + 3_600_000, endedAt: isoBeijing(EXAMPLE_MS + 3_600_000), endReason: 'unblocked' },
+                  blacklistVersion: 13,
+                },
+              },
+            },
+            'The ended report and the blacklist version',
+          ),
+          ...problems(...AUTHENTICATED, CARD_404, 'card-replaced', 'loss-report-not-found', 'unblock-refused'),
+        },
       },
     },
     async (request) => {
       const nowMs = clock();
-      return store.transaction((tx) => liftLossReport(tx, request.params.cardNo, nowMs));
+      const result = await store.transaction((tx) => liftLossReport(tx, request.params.cardNo, nowMs));
+      return { report: lossReportToWire(result.report), blacklistVersion: result.blacklistVersion };
     },
   );
 }

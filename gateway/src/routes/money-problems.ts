@@ -16,7 +16,8 @@ export const MONEY_ERROR_CODES = {
   'tac-invalid': { status: 400, title: 'The card TAC does not verify' },
   'payment-source-not-allowed': { status: 400, title: 'This caller cannot take this payment source' },
   'idempotency-key-required': { status: 400, title: 'POST /v1/loads needs an Idempotency-Key header' },
-  'lost-card-no-refund': { status: 409, title: 'A lost card is not refunded (seed question 46)' },
+  // A lost card's value is on the chip (seed question 46).
+  'lost-card-no-refund': { status: 409, title: 'A lost card is not refunded' },
   'refund-not-found': { status: 404, title: 'No such refund' },
   'invalid-msgpack': { status: 400, title: 'The body is not a valid msgpack sync request' },
   'invalid-sync-batch': { status: 400, title: 'The sync request does not match the journal contract' },

@@ -2,22 +2,44 @@
  * POST /v1/cards/{cardNo}/refunds (broken card), GET /v1/refunds/{id}, POST /v1/ops/jobs/run.
  * Rules in services/refunds.ts; the destination account is shown masked in every answer.
  */
-import type { FastifyInstance } from 'fastify';
 import { LIMITS } from '#core';
 import { ApiError } from '../http/problem.ts';
-import { bearerSecurity, cardNoParams, withProblems } from '../http/schemas.ts';
-import { toWireYuan } from '../http/yuan-wire.ts';
+import {
+  AUTHENTICATED,
+  BEARER,
+  CardNoParams,
+  type GatewayApp,
+  IdParams,
+  isoBeijing,
+  problems,
+  Type,
+  timestamp,
+  WITH_BODY,
+  withExamples,
+} from '../http/wire.ts';
 import { requirePrincipal } from '../auth/scope.ts';
-import { getRefund, requestRefund, type RefundView } from '../services/refunds.ts';
+import { getRefund, requestRefund } from '../services/refunds.ts';
 import { runDueJobs, startJobTimer } from '../services/jobs.ts';
 // Registers the money routes' problem codes in the error table (a side-effect import).
 import './money-problems.ts';
-import { refundSchema } from './money-schemas.ts';
+import { EXAMPLE_MS } from './card-schemas.ts';
+import { EXAMPLE_PAID_REFUND, EXAMPLE_REFUND, RefundSchema, refundToWire } from './money-schemas.ts';
 import { moneyCaller } from './loads.ts';
 
-export function refundToWire(refund: RefundView) {
-  return { ...refund, paid: refund.paidFen === null ? null : toWireYuan(refund.paidFen) };
-}
+export { refundToWire };
+
+const RefundBody = Type.Object(
+  {
+    destinationAccount: Type.String({ pattern: '^[0-9]{10,30}$', description: 'bank account number, digits', examples: ['6222020200112233456789'] }),
+    destinationName: Type.String({ minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001F]+$', description: 'account holder name', examples: ['张三'] }),
+  },
+  { additionalProperties: false },
+);
+
+const JobsReport = Type.Object({
+  refundsPaid: Type.Array(Type.String(), { description: 'ids of the refunds this run paid' }),
+  ...timestamp('ranAtMs', 'the gateway clock the jobs ran at', EXAMPLE_MS),
+});
 
 /** Due jobs (refund payouts) run on this timer too: GATEWAY_JOBS_INTERVAL_MS, default one minute, 0 = off. */
 export function jobsIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
@@ -27,10 +49,10 @@ export function jobsIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isSafeInteger(value) && value >= 0 ? value : 60_000;
 }
 
-export async function refundRoutes(app: FastifyInstance): Promise<void> {
+export async function refundRoutes(app: GatewayApp): Promise<void> {
   const stopJobs = startJobTimer(app.gateway.store, app.gateway.clock, jobsIntervalMs(), (error) => app.log.error({ err: error }, 'due jobs failed'));
   app.addHook('onClose', async () => stopJobs());
-  app.post<{ Params: { cardNo: string }; Body: { destinationAccount: string; destinationName: string } }>(
+  app.post(
     '/v1/cards/:cardNo/refunds',
     {
       config: { roles: ['counter'] },
@@ -40,20 +62,18 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Refund the purse balance of a broken card to a bank account within 2 natural days',
         description:
           'Blacklists the card at once (refunded, final). The shadow balance is paid as soon as every device registered before the blacklisting has drained its journal after downloading it, ' +
-          'else at the deadline (end of the 2nd natural day after the request, Beijing time) with what is known; later taps are written off. Lost cards get no refund (409 lost-card-no-refund). ' +
+          'else at the deadline (end of the 2nd natural day after the request, Beijing time) with what is known; later taps are written off. Lost cards get no refund (`409 lost-card-no-refund`). ' +
           'A second request for the same card answers the first refund (200).',
-        security: bearerSecurity,
-        params: cardNoParams,
-        body: {
-          type: 'object',
-          required: ['destinationAccount', 'destinationName'],
-          additionalProperties: false,
-          properties: {
-            destinationAccount: { type: 'string', pattern: '^[0-9]{10,30}$', description: 'bank account number, digits' },
-            destinationName: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001F]+$', description: 'account holder name' },
-          },
+        security: BEARER,
+        params: CardNoParams,
+        body: withExamples(RefundBody, {
+          refund: { summary: "Pay to the holder's bank account", value: { destinationAccount: '6222020200112233456789', destinationName: '张三' } },
+        }),
+        response: {
+          201: withExamples(RefundSchema, { waiting: { summary: 'Requested: waiting for two devices', value: EXAMPLE_REFUND } }, 'The refund, requested'),
+          200: withExamples(RefundSchema, { again: { summary: 'The first request, now paid', value: EXAMPLE_PAID_REFUND } }, 'The refund requested earlier'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found', 'card-not-active', 'lost-card-no-refund'),
         },
-        response: withProblems({ 201: refundSchema, 200: refundSchema }, [404, 409]),
       },
     },
     async (request, reply) => {
@@ -67,16 +87,24 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  app.get(
     '/v1/refunds/:id',
     {
       config: { roles: ['counter'] },
       schema: {
         tags: ['refunds'],
         summary: 'A refund and its state',
-        security: bearerSecurity,
-        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } } },
-        response: withProblems({ 200: refundSchema }, [404]),
+        description: 'The refund with what was paid, when, and the devices it still waits for; the destination account is masked.',
+        security: BEARER,
+        params: IdParams('refund id'),
+        response: {
+          200: withExamples(
+            RefundSchema,
+            { waiting: { summary: 'Waiting for devices', value: EXAMPLE_REFUND }, paid: { summary: 'Paid', value: EXAMPLE_PAID_REFUND } },
+            'The refund',
+          ),
+          ...problems(...AUTHENTICATED, 'refund-not-found'),
+        },
       },
     },
     async (request) => {
@@ -92,20 +120,24 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         tags: ['ops'],
-        summary: 'Run due jobs now (refund payouts) at the gateway clock; the timer in main does the same',
-        security: bearerSecurity,
-        response: withProblems({
-          200: {
-            type: 'object',
-            required: ['refundsPaid', 'ranAtMs'],
-            properties: { refundsPaid: { type: 'array', items: { type: 'string' } }, ranAtMs: { type: 'integer' } },
-          },
-        }),
+        summary: 'Run due jobs now (refund payouts) at the gateway clock',
+        description:
+          'Pays the refunds that are due (devices drained, or the deadline passed). A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.',
+        security: BEARER,
+        response: {
+          200: withExamples(
+            JobsReport,
+            { ran: { summary: 'One refund paid', value: { refundsPaid: ['4'], ranAtMs: EXAMPLE_MS, ranAt: isoBeijing(EXAMPLE_MS) } } },
+            'What the run did',
+          ),
+          ...problems(...AUTHENTICATED),
+        },
       },
     },
     async () => {
       const { store, clock } = app.gateway;
-      return runDueJobs(store, clock());
+      const report = await runDueJobs(store, clock());
+      return { ...report, ranAt: isoBeijing(report.ranAtMs) };
     },
   );
 }

@@ -150,7 +150,7 @@ export async function issueCard(
   cardNoPrefix: string,
 ): Promise<IssuedCard> {
   if (input.generation !== 3 && (input.transitOpened || input.suburbanOpened)) {
-    throw new ApiError('generation-not-supported', 'only third-generation cards carry the transit functions (seed q. 24)');
+    throw new ApiError('generation-not-supported', 'only third-generation cards carry the transit functions'); // seed q. 24
   }
   if (input.suburbanOpened && !input.transitOpened) {
     throw new ApiError('invalid-request', 'suburban rail needs the transit function');
@@ -304,7 +304,7 @@ export async function openFunctions(
 ): Promise<{ card: CardRow; write: AuthorisedWrite }> {
   const card = await requireCard(tx, cardNo, nowMs);
   if (card.status !== 'active') throw new ApiError('card-not-active', `card ${cardNo} is ${card.status}`);
-  if (card.generation !== 3) throw new ApiError('generation-not-supported', 'only third-generation cards carry the transit functions (seed q. 24)');
+  if (card.generation !== 3) throw new ApiError('generation-not-supported', 'only third-generation cards carry the transit functions'); // seed q. 24
   const transitOpened = card.transitOpened || request.transit || request.suburban;
   const suburbanOpened = card.suburbanOpened || request.suburban;
   await tx.run('UPDATE cards SET transit_opened = ?, suburban_opened = ?, updated_ms = ? WHERE card_no = ?', [
@@ -331,7 +331,7 @@ export async function authoriseUnblock(
   nowMs: number,
 ): Promise<{ card: CardRow; macHex: string }> {
   const card = await requireCard(tx, cardNo, nowMs);
-  if (card.status === 'replaced') throw new ApiError('card-replaced', `card ${cardNo} was replaced and can never be unblocked (seed q. 21)`);
+  if (card.status === 'replaced') throw new ApiError('card-replaced', `card ${cardNo} was replaced and can never be unblocked`); // seed q. 21
   const listing = await blacklistListing(tx, cardNo);
   if (card.status !== 'active' || listing) {
     throw new ApiError('unblock-refused', `card ${cardNo} is ${card.status}; only an active card can be unblocked`);

@@ -81,7 +81,7 @@ export async function reportLoss(tx: Tx, cardNo: string, kind: LossKind, actor: 
 export async function liftLossReport(tx: Tx, cardNo: string, nowMs: number): Promise<{ report: LossReport; blacklistVersion: number | null }> {
   const card = await requireCard(tx, cardNo, nowMs);
   if (card.status === 'replaced') {
-    throw new ApiError('card-replaced', `card ${cardNo} was replaced by another card and can never be unblocked (seed q. 21)`);
+    throw new ApiError('card-replaced', `card ${cardNo} was replaced by another card and can never be unblocked`); // seed q. 21
   }
   const open = await currentLossReport(tx, cardNo);
   if (!open) throw new ApiError('loss-report-not-found', `card ${cardNo} has no current loss report`);

@@ -86,7 +86,7 @@ export async function sellParkPass(
     const passYear = parkPassYearOnSale(nowMs);
     if (passYear === null) throw new ApiError('outside-sale-window', 'park passes are sold from 15 December to 15 January (Beijing time)');
     if (card.status !== 'active') throw new ApiError('card-not-active', `card ${request.cardNo} is ${card.status}`);
-    if (card.generation !== 3) throw new ApiError('generation-not-supported', 'only third-generation cards carry the park pass (seed q. 24)');
+    if (card.generation !== 3) throw new ApiError('generation-not-supported', 'only third-generation cards carry the park pass'); // seed q. 24
     const inserted = await tx.get<{ id: number }>(
       `INSERT INTO park_pass_sales (card_no, pass_year, amount_fen, payment_source, idempotency_key, fingerprint, sold_by, sold_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,

@@ -155,7 +155,7 @@ export async function requestRefund(
   const card = await tx.get<{ status: string }>('SELECT status FROM cards WHERE card_no = ?', [cardNo]);
   if (card === undefined) return { ok: false, code: 'card-not-found', detail: 'no such card' };
   if (LOST_STATUSES.has(card.status)) {
-    return { ok: false, code: 'lost-card-no-refund', detail: 'a lost card is not refunded: the value is on the chip (seed q. 46)' };
+    return { ok: false, code: 'lost-card-no-refund', detail: 'a lost card is not refunded: the value is on the chip' }; // seed q. 46
   }
   let version: number | null;
   if (card.status === 'cancelled') {
