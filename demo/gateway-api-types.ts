@@ -28,18 +28,42 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The process answers */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @enum {string} */
+              /**
+               * @description always ok: the process answers
+               * @enum {string}
+               */
               status: 'ok';
-              /** @description the configured store (sqlite or postgres) */
+              /**
+               * @description the configured store (sqlite or postgres)
+               * @example sqlite
+               */
               store: string;
             };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -81,49 +105,40 @@ export interface paths {
             'text/plain': string;
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -145,7 +160,7 @@ export interface paths {
     };
     /**
      * Readiness: store reachable, migrations applied, issuer keys loaded, not shutting down (no authentication)
-     * @description 200 with each check's status, or 503 application/problem+json (code not-ready) whose `failing` names the failed checks and `checks` gives every check's detail.
+     * @description 200 with each check's status, or 503 application/problem+json (code not-ready) whose members `failing` (the names of the failed checks: store, migrations, keys, lifecycle) and `checks` (every check's status and detail, as in the 200 answer) say what is wrong. A load balancer sends traffic only to a ready instance.
      */
     get: {
       parameters: {
@@ -156,7 +171,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description Ready: every check passed */
         200: {
           headers: {
             [name: string]: unknown;
@@ -166,83 +181,97 @@ export interface paths {
               checks: {
                 /** @description the issuer keys answer (no key material is read) */
                 keys: {
+                  /**
+                   * @description what was found (a failure names the cause)
+                   * @example ok
+                   */
                   detail: string;
-                  /** @enum {string} */
+                  /**
+                   * @description ok or fail: the issuer keys answer (no key material is read)
+                   * @enum {string}
+                   */
                   status: 'ok' | 'fail';
                 };
                 /** @description fail once a SIGTERM/SIGINT started the graceful shutdown */
                 lifecycle: {
+                  /**
+                   * @description what was found (a failure names the cause)
+                   * @example ok
+                   */
                   detail: string;
-                  /** @enum {string} */
+                  /**
+                   * @description ok or fail: fail once a SIGTERM/SIGINT started the graceful shutdown
+                   * @enum {string}
+                   */
                   status: 'ok' | 'fail';
                 };
                 /** @description every schema migration of this build is applied */
                 migrations: {
-                  /** @description highest migration id in the database */
+                  /** @description highest migration id in the database; null when none or unreadable */
                   current: number | null;
+                  /**
+                   * @description what was found (a failure names the cause)
+                   * @example ok
+                   */
                   detail: string;
-                  /** @description highest migration id this build knows */
+                  /**
+                   * @description highest migration id this build knows
+                   * @example 200
+                   */
                   expected: number;
-                  /** @enum {string} */
+                  /**
+                   * @description ok or fail: every schema migration of this build is applied
+                   * @enum {string}
+                   */
                   status: 'ok' | 'fail';
                 };
                 /** @description a read-only round trip to the database within the timeout */
                 store: {
+                  /**
+                   * @description what was found (a failure names the cause)
+                   * @example ok
+                   */
                   detail: string;
-                  /** @enum {string} */
+                  /**
+                   * @description ok or fail: a read-only round trip to the database within the timeout
+                   * @enum {string}
+                   */
                   status: 'ok' | 'fail';
                 };
               };
-              /** @enum {string} */
+              /**
+               * @description every check passed
+               * @enum {string}
+               */
               status: 'ready';
             };
           };
         };
-        /** @description not ready: problem details (code not-ready) with `failing` and `checks` */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Service unavailable. Codes: `not-ready` */
         503: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/problem+json': {
-              checks: {
-                /** @description the issuer keys answer (no key material is read) */
-                keys: {
-                  detail: string;
-                  /** @enum {string} */
-                  status: 'ok' | 'fail';
-                };
-                /** @description fail once a SIGTERM/SIGINT started the graceful shutdown */
-                lifecycle: {
-                  detail: string;
-                  /** @enum {string} */
-                  status: 'ok' | 'fail';
-                };
-                /** @description every schema migration of this build is applied */
-                migrations: {
-                  /** @description highest migration id in the database */
-                  current: number | null;
-                  detail: string;
-                  /** @description highest migration id this build knows */
-                  expected: number;
-                  /** @enum {string} */
-                  status: 'ok' | 'fail';
-                };
-                /** @description a read-only round trip to the database within the timeout */
-                store: {
-                  detail: string;
-                  /** @enum {string} */
-                  status: 'ok' | 'fail';
-                };
-              };
-              code: string;
-              detail: string;
-              failing: ('store' | 'migrations' | 'keys' | 'lifecycle')[];
-              instance?: string;
-              status: number;
-              title: string;
-              type: string;
-            };
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -264,7 +293,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Change the service password (required before any other use of an app session) */
+    /**
+     * Change the service password
+     * @description Required before any other use of an app session opened with the initial password (the other routes answer `403 password-change-required` until then). A wrong current password is `401 invalid-credentials`. App sessions only.
+     */
     post: {
       parameters: {
         query?: never;
@@ -275,66 +307,84 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /**
+             * @description the current service password
+             * @example 07123X
+             */
             currentPassword: string;
+            /**
+             * @description the new service password (6..64 characters)
+             * @example a-better-secret
+             */
             newPassword: string;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The password was changed */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /** @description true: the new password is in force */
               changed: boolean;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated`, `invalid-credentials` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `account-locked` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -354,7 +404,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Open a cardholder app session with card number + service password (initial password: last 6 of the social security number) */
+    /**
+     * Open a cardholder app session
+     * @description With the card number and the service password (initially the last 6 characters of the social security number, which must be changed first). A wrong number or password is `401 invalid-credentials` (the same answer for both); repeated failures lock the card's login for a while (`403 account-locked`).
+     */
     post: {
       parameters: {
         query?: never;
@@ -365,68 +418,96 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /**
+             * @description 16-digit card number
+             * @example 1000000000000016
+             */
             cardNo: string;
+            /**
+             * @description the service password (initially the last 6 characters of the social security number)
+             * @example 07123X
+             */
             password: string;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The session */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description when the session expires (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T22:00:00.000+08:00
+               */
+              expiresAt: string;
+              /**
+               * @description when the session expires (epoch milliseconds)
+               * @example 1766239200000
+               */
               expiresMs: number;
+              /** @description true while the initial password is unchanged: only POST /v1/auth/app-password is allowed until then */
               mustChangePassword: boolean;
+              /** @description the app session's bearer token */
               token: string;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `invalid-credentials` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `account-locked` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -446,7 +527,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Create an operator or counter token (returned once, stored only as a hash) */
+    /**
+     * Create an operator or counter token
+     * @description Operators only. The token is returned once and stored only as a hash; a counter token needs its `branchId` (the branch it serves and reports for).
+     */
     post: {
       parameters: {
         query?: never;
@@ -457,74 +541,113 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description bank branch or service point (required for counters) */
+            /**
+             * @description bank branch or service point (required for counters)
+             * @example B12
+             */
             branchId?: string;
+            /**
+             * @description what the token is for (shown in the audit log)
+             * @example teller system, branch B12
+             */
             label: string;
-            /** @enum {string} */
+            /**
+             * @description operator: the issuer's staff; counter: a bank branch or service point
+             * @enum {string}
+             */
             role: 'operator' | 'counter';
+            /**
+             * @description lifetime in minutes; without it the token does not expire
+             * @example 1440
+             */
             ttlMinutes?: number;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The token (shown once) */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              branchId?: string | null;
-              expiresMs?: number | null;
-              role: string;
+              /** @description the branch of a counter token; null for operators */
+              branchId: string | null;
+              /**
+               * @description when it expires; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-21T10:00:00.000+08:00
+               */
+              expiresAt: string | null;
+              /**
+               * @description when it expires; null when there is none (epoch milliseconds)
+               * @example 1766282400000
+               */
+              expiresMs: number | null;
+              /**
+               * @description its role
+               * @enum {string}
+               */
+              role: 'operator' | 'counter';
+              /** @description who it acts as: the branch for a counter, the label for an operator */
               subject: string;
+              /** @description the bearer token: shown once, stored only as a hash */
               token: string;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -655,7 +778,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Issue (personalise) a card; returns the card image for the simulator */
+    /**
+     * Issue (personalise) a card
+     * @description Personalises a card for a holder and answers the card with its image (hex) for the card simulator. Without `cardNo` the gateway numbers the card (prefix, sequence, Luhn check digit). The initial service password of the app is the last 6 characters of the social security number. An impossible `expiryDate` is `400 invalid-date`, one before today `400 card-already-expired`.
+     */
     post: {
       parameters: {
         query?: never;
@@ -667,39 +793,63 @@ export interface paths {
         content: {
           'application/json': {
             /**
+             * @description purse cipher (default sm4)
              * @default sm4
              * @enum {string}
              */
             algorithm?: '3des' | 'sm4';
-            /** @description Optional explicit card number; generated when absent */
+            /**
+             * @description Optional explicit card number; generated when absent. In the issuer's own ranges the last digit must be the Luhn check digit; other numbers must start with a configured prefix
+             * @example 1000000000000016
+             */
             cardNo?: string;
-            /** @description YYYYMMDD; default ten years */
+            /**
+             * @description YYYYMMDD, a calendar date not before today (Beijing); default ten years
+             * @example 20351220
+             */
             expiryDate?: number;
             /**
+             * @description card generation (default 3)
              * @default 3
              * @enum {integer}
              */
             generation?: 1 | 2 | 3;
+            /**
+             * @description the holder's name
+             * @example 张三
+             */
             holderName: string;
             /**
              * Format: yuan
-             * @description Overdraft limit, yuan (default 20.00)
-             * @example 50.00
+             * @description Overdraft limit, yuan (default 20.00, at most 1000.00)
+             * @example 20.00
              */
             overdraftLimit?: string;
-            /** @enum {string} */
+            /**
+             * @description holder profile (fare discounts)
+             * @enum {string}
+             */
             profile: 'adult' | 'student' | 'senior';
-            /** @description Used once to derive the initial service password (its last 6 characters); never stored or returned */
+            /**
+             * @description Used once to derive the initial service password (its last 6 characters); never stored or returned
+             * @example 11010119900307123X
+             */
             socialSecurityNo: string;
-            /** @default false */
+            /**
+             * @description open the suburban-rail function (default false)
+             * @default false
+             */
             suburbanOpened?: boolean;
-            /** @default true */
+            /**
+             * @description open the transit function (default true on generation 3)
+             * @default true
+             */
             transitOpened?: boolean;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The issued card */
         201: {
           headers: {
             [name: string]: unknown;
@@ -707,109 +857,232 @@ export interface paths {
           content: {
             'application/json': {
               card: {
-                /** @enum {string} */
+                /**
+                 * @description purse cipher
+                 * @enum {string}
+                 */
                 algorithm: '3des' | 'sm4';
-                /** @description The back office's shadow balance, yuan (effective: may be negative within the overdraft) */
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+                 * @example 46.00
+                 */
                 balance: string;
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+                 * @example 4600
+                 */
                 balanceFen: number;
-                blacklist?: {
-                  reason?: string;
-                  sinceMs?: number;
-                  version?: number;
+                /** @description the card's blacklist listing; null when it is not listed */
+                blacklist: {
+                  /**
+                   * @description why the card is listed
+                   * @enum {string}
+                   */
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                  /**
+                   * @description listed since (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  sinceAt: string;
+                  /**
+                   * @description listed since (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  sinceMs: number;
+                  /** @description the blacklist version that listed it */
+                  version: number;
                 } | null;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
                 cardNo: string;
-                /** @description YYYYMMDD */
-                expiryDate?: number;
-                /** @enum {integer} */
+                /**
+                 * @description YYYYMMDD (Beijing date); the card is valid through it
+                 * @example 20351220
+                 */
+                expiryDate: number;
+                /**
+                 * @description card generation; only 3 carries the transit and park functions
+                 * @enum {integer}
+                 */
                 generation: 1 | 2 | 3;
-                holderName?: string;
-                issuedMs?: number;
-                issuerCode?: string;
-                keyVersion?: number;
-                /** @description The highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
-                lastOfflineAtc?: number | null;
-                /** @description -1 when no load has been seen */
-                lastOnlineAtc?: number;
-                lossReport?: {
+                /** @description the holder's name */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description issuer code written on the card
+                 * @example 1000
+                 */
+                issuerCode: string;
+                /** @description issuer key version the card keys derive from */
+                keyVersion: number;
+                /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+                lastOfflineAtc: number | null;
+                /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+                lastOnlineAtc: number;
+                lossReport: {
+                  /**
+                   * @description 16-digit card number
+                   * @example 1000000000000016
+                   */
                   cardNo: string;
-                  /** @description expired | unblocked | upgraded | replaced | cancelled */
-                  endReason: string | null;
+                  /**
+                   * @description why the report ended; null while it is open
+                   * @enum {string|null}
+                   */
+                  endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                  /**
+                   * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  endedAt: string | null;
+                  /**
+                   * @description when the report ended; null when there is none (epoch milliseconds)
+                   * @example 1766196000000
+                   */
                   endedMs: number | null;
-                  /** @description Temporary reports end by themselves at this time (15 days) */
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-01-04T10:00:00.000+08:00
+                   */
+                  expiresAt: string | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                   * @example 1767492000000
+                   */
                   expiresMs: number | null;
+                  /** @description loss report id */
                   id: number;
-                  /** @enum {string} */
+                  /**
+                   * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                   * @enum {string}
+                   */
                   kind: 'temporary' | 'formal';
+                  /**
+                   * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  reportedAt: string;
+                  /**
+                   * @description when the loss was reported (epoch milliseconds)
+                   * @example 1766196000000
+                   */
                   reportedMs: number;
                 } | null;
-                /** @description yuan */
-                overdraftLimit?: string;
-                /** @enum {string} */
+                /**
+                 * @description how far the purse may go below zero on one last ride (yuan)
+                 * @example 20.00
+                 */
+                overdraftLimit: string;
+                /**
+                 * @description how far the purse may go below zero on one last ride (fen)
+                 * @example 2000
+                 */
+                overdraftLimitFen: number;
+                /**
+                 * @description holder profile (fare discounts)
+                 * @enum {string}
+                 */
                 profile: 'adult' | 'student' | 'senior';
-                replacedBy?: string | null;
-                replaces?: string | null;
-                /** @enum {string} */
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
                 status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
-                suburbanOpened?: boolean;
-                transitOpened?: boolean;
+                /** @description the suburban-rail function is open */
+                suburbanOpened: boolean;
+                /** @description the transit function is open */
+                transitOpened: boolean;
               };
-              /** @description encodeCardImage bytes, hex: load into the card simulator */
+              /**
+               * @description encodeCardImage bytes, hex: load into the card simulator
+               * @example 031000000000000000160000
+               */
               cardImage: string;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-amount`, `invalid-date`, `card-already-expired`, `card-number-check-digit`, `card-number-out-of-range` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-exists`, `generation-not-supported` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -827,126 +1100,234 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Card status and the back office's (shadow) balance */
+    /**
+     * Card status and the back office's (shadow) balance
+     * @description The card as the back office knows it: status, functions, blacklist listing, open loss report and the shadow balance (loads and uploaded purchases; validators upload late, so the card's own balance may be lower). An app session sees only its own card: another card is `404 card-not-found`, as for a card that does not exist.
+     */
     get: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The card */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @enum {string} */
+              /**
+               * @description purse cipher
+               * @enum {string}
+               */
               algorithm: '3des' | 'sm4';
-              /** @description The back office's shadow balance, yuan (effective: may be negative within the overdraft) */
+              /**
+               * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+               * @example 46.00
+               */
               balance: string;
+              /**
+               * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+               * @example 4600
+               */
               balanceFen: number;
-              blacklist?: {
-                reason?: string;
-                sinceMs?: number;
-                version?: number;
+              /** @description the card's blacklist listing; null when it is not listed */
+              blacklist: {
+                /**
+                 * @description why the card is listed
+                 * @enum {string}
+                 */
+                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                /**
+                 * @description listed since (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                sinceAt: string;
+                /**
+                 * @description listed since (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                sinceMs: number;
+                /** @description the blacklist version that listed it */
+                version: number;
               } | null;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              /** @description YYYYMMDD */
-              expiryDate?: number;
-              /** @enum {integer} */
+              /**
+               * @description YYYYMMDD (Beijing date); the card is valid through it
+               * @example 20351220
+               */
+              expiryDate: number;
+              /**
+               * @description card generation; only 3 carries the transit and park functions
+               * @enum {integer}
+               */
               generation: 1 | 2 | 3;
-              holderName?: string;
-              issuedMs?: number;
-              issuerCode?: string;
-              keyVersion?: number;
-              /** @description The highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
-              lastOfflineAtc?: number | null;
-              /** @description -1 when no load has been seen */
-              lastOnlineAtc?: number;
-              lossReport?: {
+              /** @description the holder's name */
+              holderName: string;
+              /**
+               * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              issuedAt: string;
+              /**
+               * @description when the card was issued (epoch milliseconds)
+               * @example 1766196000000
+               */
+              issuedMs: number;
+              /**
+               * @description issuer code written on the card
+               * @example 1000
+               */
+              issuerCode: string;
+              /** @description issuer key version the card keys derive from */
+              keyVersion: number;
+              /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+              lastOfflineAtc: number | null;
+              /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+              lastOnlineAtc: number;
+              lossReport: {
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
                 cardNo: string;
-                /** @description expired | unblocked | upgraded | replaced | cancelled */
-                endReason: string | null;
+                /**
+                 * @description why the report ended; null while it is open
+                 * @enum {string|null}
+                 */
+                endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                /**
+                 * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                endedAt: string | null;
+                /**
+                 * @description when the report ended; null when there is none (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 endedMs: number | null;
-                /** @description Temporary reports end by themselves at this time (15 days) */
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-01-04T10:00:00.000+08:00
+                 */
+                expiresAt: string | null;
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                 * @example 1767492000000
+                 */
                 expiresMs: number | null;
+                /** @description loss report id */
                 id: number;
-                /** @enum {string} */
+                /**
+                 * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                 * @enum {string}
+                 */
                 kind: 'temporary' | 'formal';
+                /**
+                 * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                reportedAt: string;
+                /**
+                 * @description when the loss was reported (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 reportedMs: number;
               } | null;
-              /** @description yuan */
-              overdraftLimit?: string;
-              /** @enum {string} */
+              /**
+               * @description how far the purse may go below zero on one last ride (yuan)
+               * @example 20.00
+               */
+              overdraftLimit: string;
+              /**
+               * @description how far the purse may go below zero on one last ride (fen)
+               * @example 2000
+               */
+              overdraftLimitFen: number;
+              /**
+               * @description holder profile (fare discounts)
+               * @enum {string}
+               */
               profile: 'adult' | 'student' | 'senior';
-              replacedBy?: string | null;
-              replaces?: string | null;
-              /** @enum {string} */
+              /**
+               * @description the card that replaced this one; null if none
+               * @example 1000000000000016
+               */
+              replacedBy: string | null;
+              /**
+               * @description the card this one replaced; null if none
+               * @example 1000000000000016
+               */
+              replaces: string | null;
+              /**
+               * @description card status
+               * @enum {string}
+               */
               status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
-              suburbanOpened?: boolean;
-              transitOpened?: boolean;
+              /** @description the suburban-rail function is open */
+              suburbanOpened: boolean;
+              /** @description the transit function is open */
+              transitOpened: boolean;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -968,135 +1349,243 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Cancel the card (seed q. 33-35): blacklisted "cancelled" for good */
+    /**
+     * Cancel the card
+     * @description The card is blacklisted `cancelled` for good; a replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`.
+     */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The cancelled card */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @enum {string} */
+              /**
+               * @description purse cipher
+               * @enum {string}
+               */
               algorithm: '3des' | 'sm4';
-              /** @description The back office's shadow balance, yuan (effective: may be negative within the overdraft) */
+              /**
+               * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+               * @example 46.00
+               */
               balance: string;
+              /**
+               * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+               * @example 4600
+               */
               balanceFen: number;
-              blacklist?: {
-                reason?: string;
-                sinceMs?: number;
-                version?: number;
+              /** @description the card's blacklist listing; null when it is not listed */
+              blacklist: {
+                /**
+                 * @description why the card is listed
+                 * @enum {string}
+                 */
+                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                /**
+                 * @description listed since (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                sinceAt: string;
+                /**
+                 * @description listed since (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                sinceMs: number;
+                /** @description the blacklist version that listed it */
+                version: number;
               } | null;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              /** @description YYYYMMDD */
-              expiryDate?: number;
-              /** @enum {integer} */
+              /**
+               * @description YYYYMMDD (Beijing date); the card is valid through it
+               * @example 20351220
+               */
+              expiryDate: number;
+              /**
+               * @description card generation; only 3 carries the transit and park functions
+               * @enum {integer}
+               */
               generation: 1 | 2 | 3;
-              holderName?: string;
-              issuedMs?: number;
-              issuerCode?: string;
-              keyVersion?: number;
-              /** @description The highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
-              lastOfflineAtc?: number | null;
-              /** @description -1 when no load has been seen */
-              lastOnlineAtc?: number;
-              lossReport?: {
+              /** @description the holder's name */
+              holderName: string;
+              /**
+               * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              issuedAt: string;
+              /**
+               * @description when the card was issued (epoch milliseconds)
+               * @example 1766196000000
+               */
+              issuedMs: number;
+              /**
+               * @description issuer code written on the card
+               * @example 1000
+               */
+              issuerCode: string;
+              /** @description issuer key version the card keys derive from */
+              keyVersion: number;
+              /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+              lastOfflineAtc: number | null;
+              /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+              lastOnlineAtc: number;
+              lossReport: {
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
                 cardNo: string;
-                /** @description expired | unblocked | upgraded | replaced | cancelled */
-                endReason: string | null;
+                /**
+                 * @description why the report ended; null while it is open
+                 * @enum {string|null}
+                 */
+                endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                /**
+                 * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                endedAt: string | null;
+                /**
+                 * @description when the report ended; null when there is none (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 endedMs: number | null;
-                /** @description Temporary reports end by themselves at this time (15 days) */
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-01-04T10:00:00.000+08:00
+                 */
+                expiresAt: string | null;
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                 * @example 1767492000000
+                 */
                 expiresMs: number | null;
+                /** @description loss report id */
                 id: number;
-                /** @enum {string} */
+                /**
+                 * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                 * @enum {string}
+                 */
                 kind: 'temporary' | 'formal';
+                /**
+                 * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                reportedAt: string;
+                /**
+                 * @description when the loss was reported (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 reportedMs: number;
               } | null;
-              /** @description yuan */
-              overdraftLimit?: string;
-              /** @enum {string} */
+              /**
+               * @description how far the purse may go below zero on one last ride (yuan)
+               * @example 20.00
+               */
+              overdraftLimit: string;
+              /**
+               * @description how far the purse may go below zero on one last ride (fen)
+               * @example 2000
+               */
+              overdraftLimitFen: number;
+              /**
+               * @description holder profile (fare discounts)
+               * @enum {string}
+               */
               profile: 'adult' | 'student' | 'senior';
-              replacedBy?: string | null;
-              replaces?: string | null;
-              /** @enum {string} */
+              /**
+               * @description the card that replaced this one; null if none
+               * @example 1000000000000016
+               */
+              replacedBy: string | null;
+              /**
+               * @description the card this one replaced; null if none
+               * @example 1000000000000016
+               */
+              replaces: string | null;
+              /**
+               * @description card status
+               * @enum {string}
+               */
               status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
-              suburbanOpened?: boolean;
-              transitOpened?: boolean;
+              /** @description the suburban-rail function is open */
+              suburbanOpened: boolean;
+              /** @description the transit function is open */
+              transitOpened: boolean;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `card-not-active` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -1116,13 +1605,19 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Open the transit and/or suburban-rail functions (seed q. 15, 44); returns the authorised card write */
+    /**
+     * Open the transit and/or suburban-rail functions
+     * @description Answers the issuer-authorised record write for the card that gave the challenge (GET CHALLENGE): send UPDATE RECORD(kind, record, mac) to it. Only third-generation cards carry the functions (`409 generation-not-supported`); suburban rail needs transit.
+     */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
@@ -1130,15 +1625,20 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description The card's GET CHALLENGE answer (4 bytes) */
+            /**
+             * @description The card's GET CHALLENGE answer (4 bytes)
+             * @example 9F3A12C4
+             */
             challenge: string;
+            /** @description open the suburban-rail function (needs transit) */
             suburban?: boolean;
+            /** @description open the transit function */
             transit?: boolean;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The card and the authorised write */
         200: {
           headers: {
             [name: string]: unknown;
@@ -1146,125 +1646,254 @@ export interface paths {
           content: {
             'application/json': {
               card: {
-                /** @enum {string} */
+                /**
+                 * @description purse cipher
+                 * @enum {string}
+                 */
                 algorithm: '3des' | 'sm4';
-                /** @description The back office's shadow balance, yuan (effective: may be negative within the overdraft) */
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+                 * @example 46.00
+                 */
                 balance: string;
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+                 * @example 4600
+                 */
                 balanceFen: number;
-                blacklist?: {
-                  reason?: string;
-                  sinceMs?: number;
-                  version?: number;
+                /** @description the card's blacklist listing; null when it is not listed */
+                blacklist: {
+                  /**
+                   * @description why the card is listed
+                   * @enum {string}
+                   */
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                  /**
+                   * @description listed since (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  sinceAt: string;
+                  /**
+                   * @description listed since (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  sinceMs: number;
+                  /** @description the blacklist version that listed it */
+                  version: number;
                 } | null;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
                 cardNo: string;
-                /** @description YYYYMMDD */
-                expiryDate?: number;
-                /** @enum {integer} */
+                /**
+                 * @description YYYYMMDD (Beijing date); the card is valid through it
+                 * @example 20351220
+                 */
+                expiryDate: number;
+                /**
+                 * @description card generation; only 3 carries the transit and park functions
+                 * @enum {integer}
+                 */
                 generation: 1 | 2 | 3;
-                holderName?: string;
-                issuedMs?: number;
-                issuerCode?: string;
-                keyVersion?: number;
-                /** @description The highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
-                lastOfflineAtc?: number | null;
-                /** @description -1 when no load has been seen */
-                lastOnlineAtc?: number;
-                lossReport?: {
+                /** @description the holder's name */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description issuer code written on the card
+                 * @example 1000
+                 */
+                issuerCode: string;
+                /** @description issuer key version the card keys derive from */
+                keyVersion: number;
+                /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+                lastOfflineAtc: number | null;
+                /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+                lastOnlineAtc: number;
+                lossReport: {
+                  /**
+                   * @description 16-digit card number
+                   * @example 1000000000000016
+                   */
                   cardNo: string;
-                  /** @description expired | unblocked | upgraded | replaced | cancelled */
-                  endReason: string | null;
+                  /**
+                   * @description why the report ended; null while it is open
+                   * @enum {string|null}
+                   */
+                  endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                  /**
+                   * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  endedAt: string | null;
+                  /**
+                   * @description when the report ended; null when there is none (epoch milliseconds)
+                   * @example 1766196000000
+                   */
                   endedMs: number | null;
-                  /** @description Temporary reports end by themselves at this time (15 days) */
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-01-04T10:00:00.000+08:00
+                   */
+                  expiresAt: string | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                   * @example 1767492000000
+                   */
                   expiresMs: number | null;
+                  /** @description loss report id */
                   id: number;
-                  /** @enum {string} */
+                  /**
+                   * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                   * @enum {string}
+                   */
                   kind: 'temporary' | 'formal';
+                  /**
+                   * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  reportedAt: string;
+                  /**
+                   * @description when the loss was reported (epoch milliseconds)
+                   * @example 1766196000000
+                   */
                   reportedMs: number;
                 } | null;
-                /** @description yuan */
-                overdraftLimit?: string;
-                /** @enum {string} */
+                /**
+                 * @description how far the purse may go below zero on one last ride (yuan)
+                 * @example 20.00
+                 */
+                overdraftLimit: string;
+                /**
+                 * @description how far the purse may go below zero on one last ride (fen)
+                 * @example 2000
+                 */
+                overdraftLimitFen: number;
+                /**
+                 * @description holder profile (fare discounts)
+                 * @enum {string}
+                 */
                 profile: 'adult' | 'student' | 'senior';
-                replacedBy?: string | null;
-                replaces?: string | null;
-                /** @enum {string} */
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
                 status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
-                suburbanOpened?: boolean;
-                transitOpened?: boolean;
+                /** @description the suburban-rail function is open */
+                suburbanOpened: boolean;
+                /** @description the transit function is open */
+                transitOpened: boolean;
               };
               /** @description An issuer-authorised record write: send UPDATE RECORD(kind, record, mac) to the card that gave the challenge */
               write: {
-                /** @enum {string} */
+                /**
+                 * @description which record to write
+                 * @enum {string}
+                 */
                 kind: 'functions' | 'park-pass-current' | 'park-pass-previous';
-                /** @description command MAC over the card challenge, hex */
+                /**
+                 * @description command MAC over the card challenge, hex
+                 * @example 1A2B3C4D
+                 */
                 mac: string;
-                /** @description record bytes, hex */
+                /**
+                 * @description record bytes, hex
+                 * @example 0301000000000000
+                 */
                 record: string;
               };
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-hex` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `generation-not-supported` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -1284,13 +1913,19 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Card evidence read at a counter (online ATC and transaction log) settles the card's pending loads */
+    /**
+     * Card evidence read at a counter settles the card's pending loads
+     * @description The card's online ATC and its transaction log (READ RECORD), read at a counter, decide each pending load of the card: credited → confirmed, provably not credited → voided and the payment returned; a teller-voided load the card shows credited is reinstated.
+     */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
@@ -1298,82 +1933,101 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description the card's transaction log (READ RECORD) */
             log: {
+              /** @description the record's amount, fen */
               amountFen: number;
+              /** @description the record's ATC */
               atc: number;
+              /** @description transaction type: 2 = load (other records are ignored) */
               type: number;
             }[];
+            /**
+             * @description the card's online ATC now
+             * @example 2
+             */
             onlineAtc: number;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The loads it decided */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /** @description load ids the card shows credited: confirmed */
               confirmed: string[];
-              /** @description teller-voided loads the card shows credited (void-reversed) */
+              /** @description teller-voided loads the card shows credited (void-reversed): re-charge the payer */
               reinstated: string[];
+              /** @description load ids the card shows never credited: voided, the payment returned */
               voided: string[];
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -1393,13 +2047,19 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Report a card lost: temporary (expires by itself after 15 days) or formal (permanent; opens replacement) */
+    /**
+     * Report a card lost
+     * @description The card is blacklisted at once. A temporary report expires by itself after 15 days; a formal one is permanent and opens replacement. A formal report is made at a counter with ID: from the app it is `403 forbidden`. A formal report on a card with a temporary one upgrades it; a second report of the same kind is `409 loss-report-exists`.
+     */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
@@ -1407,96 +2067,146 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @enum {string} */
+            /**
+             * @description temporary (app, counter or hotline) or formal (at a counter with ID only)
+             * @enum {string}
+             */
             kind: 'temporary' | 'formal';
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The report and the blacklist version */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /** @description the blacklist version that carries the change; null when the blacklist did not change */
               blacklistVersion: number | null;
               report: {
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
                 cardNo: string;
-                /** @description expired | unblocked | upgraded | replaced | cancelled */
-                endReason: string | null;
+                /**
+                 * @description why the report ended; null while it is open
+                 * @enum {string|null}
+                 */
+                endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                /**
+                 * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                endedAt: string | null;
+                /**
+                 * @description when the report ended; null when there is none (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 endedMs: number | null;
-                /** @description Temporary reports end by themselves at this time (15 days) */
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-01-04T10:00:00.000+08:00
+                 */
+                expiresAt: string | null;
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                 * @example 1767492000000
+                 */
                 expiresMs: number | null;
+                /** @description loss report id */
                 id: number;
-                /** @enum {string} */
+                /**
+                 * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                 * @enum {string}
+                 */
                 kind: 'temporary' | 'formal';
+                /**
+                 * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                reportedAt: string;
+                /**
+                 * @description when the loss was reported (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 reportedMs: number;
               };
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `loss-report-exists`, `card-not-active` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -1514,194 +2224,263 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The open loss report of the card */
+    /**
+     * The open loss report of the card
+     * @description The loss report that is open now; `404 loss-report-not-found` when the card has none (a temporary report that expired is no longer open).
+     */
     get: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The open report */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              /** @description expired | unblocked | upgraded | replaced | cancelled */
-              endReason: string | null;
+              /**
+               * @description why the report ended; null while it is open
+               * @enum {string|null}
+               */
+              endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+              /**
+               * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              endedAt: string | null;
+              /**
+               * @description when the report ended; null when there is none (epoch milliseconds)
+               * @example 1766196000000
+               */
               endedMs: number | null;
-              /** @description Temporary reports end by themselves at this time (15 days) */
+              /**
+               * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-01-04T10:00:00.000+08:00
+               */
+              expiresAt: string | null;
+              /**
+               * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+               * @example 1767492000000
+               */
               expiresMs: number | null;
+              /** @description loss report id */
               id: number;
-              /** @enum {string} */
+              /**
+               * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+               * @enum {string}
+               */
               kind: 'temporary' | 'formal';
+              /**
+               * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              reportedAt: string;
+              /**
+               * @description when the loss was reported (epoch milliseconds)
+               * @example 1766196000000
+               */
               reportedMs: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found`, `loss-report-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
     };
     put?: never;
     post?: never;
-    /** Lift the temporary loss report early (card and ID at a counter); refused once the card was replaced */
+    /**
+     * Lift a temporary loss report early
+     * @description With the card and ID at a counter: the report ends (`unblocked`) and the card leaves the blacklist. A formal report is permanent (`409 unblock-refused`); a card that was replaced can never be unblocked (`409 card-replaced`).
+     */
     delete: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The ended report and the blacklist version */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /** @description the blacklist version that carries the change; null when the blacklist did not change */
               blacklistVersion: number | null;
               report: {
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
                 cardNo: string;
-                /** @description expired | unblocked | upgraded | replaced | cancelled */
-                endReason: string | null;
+                /**
+                 * @description why the report ended; null while it is open
+                 * @enum {string|null}
+                 */
+                endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                /**
+                 * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                endedAt: string | null;
+                /**
+                 * @description when the report ended; null when there is none (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 endedMs: number | null;
-                /** @description Temporary reports end by themselves at this time (15 days) */
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-01-04T10:00:00.000+08:00
+                 */
+                expiresAt: string | null;
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                 * @example 1767492000000
+                 */
                 expiresMs: number | null;
+                /** @description loss report id */
                 id: number;
-                /** @enum {string} */
+                /**
+                 * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                 * @enum {string}
+                 */
                 kind: 'temporary' | 'formal';
+                /**
+                 * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                reportedAt: string;
+                /**
+                 * @description when the loss was reported (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 reportedMs: number;
               };
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found`, `loss-report-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `unblock-refused` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -1720,16 +2499,25 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Sell the park annual pass (15 Dec - 15 Jan, 100 yuan); idempotent by Idempotency-Key; returns the authorised card write */
+    /**
+     * Sell the park annual pass
+     * @description Sold from 15 December to 15 January (Beijing time) for 100 yuan (`409 outside-sale-window` otherwise), one per card and year (`409 park-pass-already-sold`), only on third-generation cards. Answers the authorised record write for the card that gave the challenge. Idempotent by `Idempotency-Key`: the same key and body answer the first sale again (200), the same key with another body is `409 idempotency-key-reused`.
+     */
     post: {
       parameters: {
         query?: never;
         header: {
-          /** @description Client-chosen key: a retry with the same key and body returns the first answer */
+          /**
+           * @description Client-chosen key (printable ASCII): a retry with the same key and body returns the first answer
+           * @example till-7-2025-12-20-0001
+           */
           'idempotency-key': string;
         };
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
@@ -1737,12 +2525,21 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description Pass years in the card's [previous, current] slots as read from the card; the new pass goes to the older slot */
+            /**
+             * @description Pass years in the card's [previous, current] slots as read from the card (0 = empty); the new pass goes to the older slot
+             * @example [
+             *       0,
+             *       2025
+             *     ]
+             */
             cardPassYears?: number[];
-            /** @description The card's GET CHALLENGE answer (4 bytes) */
+            /**
+             * @description The card's GET CHALLENGE answer (4 bytes)
+             * @example 9F3A12C4
+             */
             challenge: string;
             /**
-             * @description default: cash at a counter, app in the app
+             * @description default: cash at a counter; always app in the app
              * @enum {string}
              */
             paymentSource?: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
@@ -1750,85 +2547,226 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The same sale again */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['ParkPassSale'];
+            'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
+              cardNo: string;
+              /**
+               * @description the pass year: valid from 1 January of that year to 31 January of the next
+               * @example 2026
+               */
+              passYear: number;
+              /**
+               * @description how it was paid
+               * @enum {string}
+               */
+              paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+              /**
+               * @description price paid (yuan)
+               * @example 100.00
+               */
+              price: string;
+              /**
+               * @description price paid (fen)
+               * @example 10000
+               */
+              priceFen: number;
+              /** @description sale id */
+              saleId: number;
+              /**
+               * @description when it was sold (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              soldAt: string;
+              /**
+               * @description when it was sold (epoch milliseconds)
+               * @example 1766196000000
+               */
+              soldMs: number;
+              /**
+               * @description first day of validity, YYYYMMDD
+               * @example 20260101
+               */
+              validFrom: number;
+              /**
+               * @description last day of validity, YYYYMMDD
+               * @example 20270131
+               */
+              validUntil: number;
+              /** @description An issuer-authorised record write: send UPDATE RECORD(kind, record, mac) to the card that gave the challenge */
+              write: {
+                /**
+                 * @description which record to write
+                 * @enum {string}
+                 */
+                kind: 'functions' | 'park-pass-current' | 'park-pass-previous';
+                /**
+                 * @description command MAC over the card challenge, hex
+                 * @example 1A2B3C4D
+                 */
+                mac: string;
+                /**
+                 * @description record bytes, hex
+                 * @example 0301000000000000
+                 */
+                record: string;
+              };
+            };
           };
         };
-        /** @description Default Response */
+        /** @description The sale and the card write */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['ParkPassSale'];
+            'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
+              cardNo: string;
+              /**
+               * @description the pass year: valid from 1 January of that year to 31 January of the next
+               * @example 2026
+               */
+              passYear: number;
+              /**
+               * @description how it was paid
+               * @enum {string}
+               */
+              paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+              /**
+               * @description price paid (yuan)
+               * @example 100.00
+               */
+              price: string;
+              /**
+               * @description price paid (fen)
+               * @example 10000
+               */
+              priceFen: number;
+              /** @description sale id */
+              saleId: number;
+              /**
+               * @description when it was sold (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              soldAt: string;
+              /**
+               * @description when it was sold (epoch milliseconds)
+               * @example 1766196000000
+               */
+              soldMs: number;
+              /**
+               * @description first day of validity, YYYYMMDD
+               * @example 20260101
+               */
+              validFrom: number;
+              /**
+               * @description last day of validity, YYYYMMDD
+               * @example 20270131
+               */
+              validUntil: number;
+              /** @description An issuer-authorised record write: send UPDATE RECORD(kind, record, mac) to the card that gave the challenge */
+              write: {
+                /**
+                 * @description which record to write
+                 * @enum {string}
+                 */
+                kind: 'functions' | 'park-pass-current' | 'park-pass-previous';
+                /**
+                 * @description command MAC over the card challenge, hex
+                 * @example 1A2B3C4D
+                 */
+                mac: string;
+                /**
+                 * @description record bytes, hex
+                 * @example 0301000000000000
+                 */
+                record: string;
+              };
+            };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-hex` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `generation-not-supported`, `outside-sale-window`, `park-pass-already-sold`, `idempotency-key-reused` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -1850,14 +2788,17 @@ export interface paths {
     put?: never;
     /**
      * Refund the purse balance of a broken card to a bank account within 2 natural days
-     * @description Blacklists the card at once (refunded, final). The shadow balance is paid as soon as every device registered before the blacklisting has drained its journal after downloading it, else at the deadline (end of the 2nd natural day after the request, Beijing time) with what is known; later taps are written off. Lost cards get no refund (409 lost-card-no-refund). A second request for the same card answers the first refund (200).
+     * @description Blacklists the card at once (refunded, final). The shadow balance is paid as soon as every device registered before the blacklisting has drained its journal after downloading it, else at the deadline (end of the 2nd natural day after the request, Beijing time) with what is known; later taps are written off. Lost cards get no refund (`409 lost-card-no-refund`). A second request for the same card answers the first refund (200).
      */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
@@ -1865,143 +2806,312 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description bank account number, digits */
+            /**
+             * @description bank account number, digits
+             * @example 6222020200112233456789
+             */
             destinationAccount: string;
-            /** @description account holder name */
+            /**
+             * @description account holder name
+             * @example 张三
+             */
             destinationName: string;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The refund requested earlier */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              blacklistVersion?: number;
+              /** @description the blacklist version that listed the card refunded */
+              blacklistVersion: number;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              /** @description end of the 2nd natural day after the request, Beijing time */
+              /**
+               * @description the end of the 2nd natural day after the request, Beijing time: paid by then (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-22T23:59:59.999+08:00
+               */
+              deadlineAt: string;
+              /**
+               * @description the end of the 2nd natural day after the request, Beijing time: paid by then (epoch milliseconds)
+               * @example 1766419199999
+               */
               deadlineMs: number;
-              /** @description masked: only the last 4 digits */
+              /**
+               * @description the bank account, masked: only the last 4 digits
+               * @example ************6789
+               */
               destinationAccount: string;
-              destinationName?: string;
+              /** @description account holder name */
+              destinationName: string;
+              /**
+               * @description refund id
+               * @example 4
+               */
               id: string;
-              /** @description yuan paid to the account */
-              paid?: string | null;
-              paidFen?: number | null;
-              paidMs?: number | null;
-              /** @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited */
-              pendingLoadsFen?: number;
-              /** @description overdraft left unpaid by an overdrawn card */
-              receivableFen?: number | null;
-              requestedMs?: number;
-              /** @enum {string|null} */
-              settledBy?: 'watermarks' | 'deadline' | null;
-              /** @enum {string} */
+              /**
+               * @description paid to the account; null when it does not apply (yuan)
+               * @example 46.00
+               */
+              paid: string | null;
+              /**
+               * @description when it was paid; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T12:00:00.000+08:00
+               */
+              paidAt: string | null;
+              /**
+               * @description paid to the account; null when it does not apply (fen)
+               * @example 4600
+               */
+              paidFen: number | null;
+              /**
+               * @description when it was paid; null when there is none (epoch milliseconds)
+               * @example 1766203200000
+               */
+              paidMs: number | null;
+              /**
+               * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (yuan)
+               * @example 0.00
+               */
+              pendingLoads: string;
+              /**
+               * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (fen)
+               * @example 0
+               */
+              pendingLoadsFen: number;
+              /**
+               * @description overdraft left unpaid by an overdrawn card; null when it does not apply (yuan)
+               * @example 0.00
+               */
+              receivable: string | null;
+              /**
+               * @description overdraft left unpaid by an overdrawn card; null when it does not apply (fen)
+               * @example 0
+               */
+              receivableFen: number | null;
+              /**
+               * @description when the refund was requested (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              requestedAt: string;
+              /**
+               * @description when the refund was requested (epoch milliseconds)
+               * @example 1766196000000
+               */
+              requestedMs: number;
+              /**
+               * @description watermarks: every device synced past the blacklisting; deadline: paid at the deadline with what was known; null while waiting
+               * @enum {string|null}
+               */
+              settledBy: 'watermarks' | 'deadline' | null;
+              /**
+               * @description waiting for the devices or the deadline; paid
+               * @enum {string}
+               */
               status: 'waiting' | 'paid';
-              waitingForDevices?: string[];
-              /** @description late taps uploaded after the payout, written off */
-              writtenOffFen?: number;
+              /** @description devices still to drain their journals before the balance is final (empty once paid) */
+              waitingForDevices: string[];
+              /**
+               * @description late taps uploaded after the payout, written off (yuan)
+               * @example 0.00
+               */
+              writtenOff: string;
+              /**
+               * @description late taps uploaded after the payout, written off (fen)
+               * @example 0
+               */
+              writtenOffFen: number;
             };
           };
         };
-        /** @description Default Response */
+        /** @description The refund, requested */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              blacklistVersion?: number;
+              /** @description the blacklist version that listed the card refunded */
+              blacklistVersion: number;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              /** @description end of the 2nd natural day after the request, Beijing time */
+              /**
+               * @description the end of the 2nd natural day after the request, Beijing time: paid by then (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-22T23:59:59.999+08:00
+               */
+              deadlineAt: string;
+              /**
+               * @description the end of the 2nd natural day after the request, Beijing time: paid by then (epoch milliseconds)
+               * @example 1766419199999
+               */
               deadlineMs: number;
-              /** @description masked: only the last 4 digits */
+              /**
+               * @description the bank account, masked: only the last 4 digits
+               * @example ************6789
+               */
               destinationAccount: string;
-              destinationName?: string;
+              /** @description account holder name */
+              destinationName: string;
+              /**
+               * @description refund id
+               * @example 4
+               */
               id: string;
-              /** @description yuan paid to the account */
-              paid?: string | null;
-              paidFen?: number | null;
-              paidMs?: number | null;
-              /** @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited */
-              pendingLoadsFen?: number;
-              /** @description overdraft left unpaid by an overdrawn card */
-              receivableFen?: number | null;
-              requestedMs?: number;
-              /** @enum {string|null} */
-              settledBy?: 'watermarks' | 'deadline' | null;
-              /** @enum {string} */
+              /**
+               * @description paid to the account; null when it does not apply (yuan)
+               * @example 46.00
+               */
+              paid: string | null;
+              /**
+               * @description when it was paid; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T12:00:00.000+08:00
+               */
+              paidAt: string | null;
+              /**
+               * @description paid to the account; null when it does not apply (fen)
+               * @example 4600
+               */
+              paidFen: number | null;
+              /**
+               * @description when it was paid; null when there is none (epoch milliseconds)
+               * @example 1766203200000
+               */
+              paidMs: number | null;
+              /**
+               * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (yuan)
+               * @example 0.00
+               */
+              pendingLoads: string;
+              /**
+               * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (fen)
+               * @example 0
+               */
+              pendingLoadsFen: number;
+              /**
+               * @description overdraft left unpaid by an overdrawn card; null when it does not apply (yuan)
+               * @example 0.00
+               */
+              receivable: string | null;
+              /**
+               * @description overdraft left unpaid by an overdrawn card; null when it does not apply (fen)
+               * @example 0
+               */
+              receivableFen: number | null;
+              /**
+               * @description when the refund was requested (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              requestedAt: string;
+              /**
+               * @description when the refund was requested (epoch milliseconds)
+               * @example 1766196000000
+               */
+              requestedMs: number;
+              /**
+               * @description watermarks: every device synced past the blacklisting; deadline: paid at the deadline with what was known; null while waiting
+               * @enum {string|null}
+               */
+              settledBy: 'watermarks' | 'deadline' | null;
+              /**
+               * @description waiting for the devices or the deadline; paid
+               * @enum {string}
+               */
               status: 'waiting' | 'paid';
-              waitingForDevices?: string[];
-              /** @description late taps uploaded after the payout, written off */
-              writtenOffFen?: number;
+              /** @description devices still to drain their journals before the balance is final (empty once paid) */
+              waitingForDevices: string[];
+              /**
+               * @description late taps uploaded after the payout, written off (yuan)
+               * @example 0.00
+               */
+              writtenOff: string;
+              /**
+               * @description late taps uploaded after the payout, written off (fen)
+               * @example 0
+               */
+              writtenOffFen: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `lost-card-no-refund` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -2021,13 +3131,19 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Replacement after a formal loss: a new card for the holder; the old card is blacklisted "replaced" forever */
+    /**
+     * Replace a formally lost card
+     * @description A new card for the holder after a formal loss report: the balance moves to the new card and the old card is blacklisted `replaced` forever (it can never be unblocked). Without a formal loss report first: `409 formal-loss-required`.
+     */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
@@ -2035,14 +3151,21 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @enum {string} */
+            /**
+             * @description purse cipher of the new card (default: as the old card)
+             * @enum {string}
+             */
             algorithm?: '3des' | 'sm4';
+            /**
+             * @description YYYYMMDD of the new card, a calendar date not before today (Beijing); default ten years
+             * @example 20351220
+             */
             expiryDate?: number;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The old card and the new card with its image */
         201: {
           headers: {
             [name: string]: unknown;
@@ -2050,164 +3173,399 @@ export interface paths {
           content: {
             'application/json': {
               card: {
-                /** @enum {string} */
+                /**
+                 * @description purse cipher
+                 * @enum {string}
+                 */
                 algorithm: '3des' | 'sm4';
-                /** @description The back office's shadow balance, yuan (effective: may be negative within the overdraft) */
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+                 * @example 46.00
+                 */
                 balance: string;
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+                 * @example 4600
+                 */
                 balanceFen: number;
-                blacklist?: {
-                  reason?: string;
-                  sinceMs?: number;
-                  version?: number;
+                /** @description the card's blacklist listing; null when it is not listed */
+                blacklist: {
+                  /**
+                   * @description why the card is listed
+                   * @enum {string}
+                   */
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                  /**
+                   * @description listed since (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  sinceAt: string;
+                  /**
+                   * @description listed since (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  sinceMs: number;
+                  /** @description the blacklist version that listed it */
+                  version: number;
                 } | null;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
                 cardNo: string;
-                /** @description YYYYMMDD */
-                expiryDate?: number;
-                /** @enum {integer} */
+                /**
+                 * @description YYYYMMDD (Beijing date); the card is valid through it
+                 * @example 20351220
+                 */
+                expiryDate: number;
+                /**
+                 * @description card generation; only 3 carries the transit and park functions
+                 * @enum {integer}
+                 */
                 generation: 1 | 2 | 3;
-                holderName?: string;
-                issuedMs?: number;
-                issuerCode?: string;
-                keyVersion?: number;
-                /** @description The highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
-                lastOfflineAtc?: number | null;
-                /** @description -1 when no load has been seen */
-                lastOnlineAtc?: number;
-                lossReport?: {
+                /** @description the holder's name */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description issuer code written on the card
+                 * @example 1000
+                 */
+                issuerCode: string;
+                /** @description issuer key version the card keys derive from */
+                keyVersion: number;
+                /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+                lastOfflineAtc: number | null;
+                /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+                lastOnlineAtc: number;
+                lossReport: {
+                  /**
+                   * @description 16-digit card number
+                   * @example 1000000000000016
+                   */
                   cardNo: string;
-                  /** @description expired | unblocked | upgraded | replaced | cancelled */
-                  endReason: string | null;
+                  /**
+                   * @description why the report ended; null while it is open
+                   * @enum {string|null}
+                   */
+                  endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                  /**
+                   * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  endedAt: string | null;
+                  /**
+                   * @description when the report ended; null when there is none (epoch milliseconds)
+                   * @example 1766196000000
+                   */
                   endedMs: number | null;
-                  /** @description Temporary reports end by themselves at this time (15 days) */
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-01-04T10:00:00.000+08:00
+                   */
+                  expiresAt: string | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                   * @example 1767492000000
+                   */
                   expiresMs: number | null;
+                  /** @description loss report id */
                   id: number;
-                  /** @enum {string} */
+                  /**
+                   * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                   * @enum {string}
+                   */
                   kind: 'temporary' | 'formal';
+                  /**
+                   * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  reportedAt: string;
+                  /**
+                   * @description when the loss was reported (epoch milliseconds)
+                   * @example 1766196000000
+                   */
                   reportedMs: number;
                 } | null;
-                /** @description yuan */
-                overdraftLimit?: string;
-                /** @enum {string} */
+                /**
+                 * @description how far the purse may go below zero on one last ride (yuan)
+                 * @example 20.00
+                 */
+                overdraftLimit: string;
+                /**
+                 * @description how far the purse may go below zero on one last ride (fen)
+                 * @example 2000
+                 */
+                overdraftLimitFen: number;
+                /**
+                 * @description holder profile (fare discounts)
+                 * @enum {string}
+                 */
                 profile: 'adult' | 'student' | 'senior';
-                replacedBy?: string | null;
-                replaces?: string | null;
-                /** @enum {string} */
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
                 status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
-                suburbanOpened?: boolean;
-                transitOpened?: boolean;
+                /** @description the suburban-rail function is open */
+                suburbanOpened: boolean;
+                /** @description the transit function is open */
+                transitOpened: boolean;
               };
+              /**
+               * @description encodeCardImage bytes, hex: load into the card simulator
+               * @example 031000000000000000160000
+               */
               cardImage: string;
               oldCard: {
-                /** @enum {string} */
+                /**
+                 * @description purse cipher
+                 * @enum {string}
+                 */
                 algorithm: '3des' | 'sm4';
-                /** @description The back office's shadow balance, yuan (effective: may be negative within the overdraft) */
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+                 * @example 46.00
+                 */
                 balance: string;
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+                 * @example 4600
+                 */
                 balanceFen: number;
-                blacklist?: {
-                  reason?: string;
-                  sinceMs?: number;
-                  version?: number;
+                /** @description the card's blacklist listing; null when it is not listed */
+                blacklist: {
+                  /**
+                   * @description why the card is listed
+                   * @enum {string}
+                   */
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                  /**
+                   * @description listed since (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  sinceAt: string;
+                  /**
+                   * @description listed since (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  sinceMs: number;
+                  /** @description the blacklist version that listed it */
+                  version: number;
                 } | null;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
                 cardNo: string;
-                /** @description YYYYMMDD */
-                expiryDate?: number;
-                /** @enum {integer} */
+                /**
+                 * @description YYYYMMDD (Beijing date); the card is valid through it
+                 * @example 20351220
+                 */
+                expiryDate: number;
+                /**
+                 * @description card generation; only 3 carries the transit and park functions
+                 * @enum {integer}
+                 */
                 generation: 1 | 2 | 3;
-                holderName?: string;
-                issuedMs?: number;
-                issuerCode?: string;
-                keyVersion?: number;
-                /** @description The highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
-                lastOfflineAtc?: number | null;
-                /** @description -1 when no load has been seen */
-                lastOnlineAtc?: number;
-                lossReport?: {
+                /** @description the holder's name */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description issuer code written on the card
+                 * @example 1000
+                 */
+                issuerCode: string;
+                /** @description issuer key version the card keys derive from */
+                keyVersion: number;
+                /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+                lastOfflineAtc: number | null;
+                /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+                lastOnlineAtc: number;
+                lossReport: {
+                  /**
+                   * @description 16-digit card number
+                   * @example 1000000000000016
+                   */
                   cardNo: string;
-                  /** @description expired | unblocked | upgraded | replaced | cancelled */
-                  endReason: string | null;
+                  /**
+                   * @description why the report ended; null while it is open
+                   * @enum {string|null}
+                   */
+                  endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                  /**
+                   * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  endedAt: string | null;
+                  /**
+                   * @description when the report ended; null when there is none (epoch milliseconds)
+                   * @example 1766196000000
+                   */
                   endedMs: number | null;
-                  /** @description Temporary reports end by themselves at this time (15 days) */
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-01-04T10:00:00.000+08:00
+                   */
+                  expiresAt: string | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                   * @example 1767492000000
+                   */
                   expiresMs: number | null;
+                  /** @description loss report id */
                   id: number;
-                  /** @enum {string} */
+                  /**
+                   * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                   * @enum {string}
+                   */
                   kind: 'temporary' | 'formal';
+                  /**
+                   * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  reportedAt: string;
+                  /**
+                   * @description when the loss was reported (epoch milliseconds)
+                   * @example 1766196000000
+                   */
                   reportedMs: number;
                 } | null;
-                /** @description yuan */
-                overdraftLimit?: string;
-                /** @enum {string} */
+                /**
+                 * @description how far the purse may go below zero on one last ride (yuan)
+                 * @example 20.00
+                 */
+                overdraftLimit: string;
+                /**
+                 * @description how far the purse may go below zero on one last ride (fen)
+                 * @example 2000
+                 */
+                overdraftLimitFen: number;
+                /**
+                 * @description holder profile (fare discounts)
+                 * @enum {string}
+                 */
                 profile: 'adult' | 'student' | 'senior';
-                replacedBy?: string | null;
-                replaces?: string | null;
-                /** @enum {string} */
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
                 status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
-                suburbanOpened?: boolean;
-                transitOpened?: boolean;
+                /** @description the suburban-rail function is open */
+                suburbanOpened: boolean;
+                /** @description the transit function is open */
+                transitOpened: boolean;
               };
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-date`, `card-already-expired` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `formal-loss-required` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -2226,57 +3584,114 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * The card's history as the back office knows it (uploaded taps with their results, and loads), newest first
-     * @description Newest first, by time and then a unique record id, in keyset pages: while `more` is true, ask again with `cursor` = the answer's `nextCursor`; no record is skipped or repeated, even when many share a millisecond. `before` only sets where the first page starts (records strictly before that epoch ms).
+     * The card's history: uploaded taps with their results, and loads, newest first
+     * @description Newest first, by time and then a unique record id, in keyset pages: while `more` is true, ask again with `cursor` = the answer's `nextCursor`; no record is skipped or repeated, even when many share a millisecond. `before` only sets where the first page starts (records strictly before that epoch ms). A refused tap is never shown as a purchase; a torn debit recovered later is listed at its original time with `recoveredAtMs`.
      */
     get: {
       parameters: {
         query?: {
-          /** @description at most 500, default 100 */
+          /**
+           * @description page size: 1..500, default 100
+           * @example 100
+           */
           limit?: string;
-          /** @description only transactions that happened before this epoch ms (where the first page starts) */
+          /**
+           * @description only records that happened before this epoch ms (where the first page starts)
+           * @example 1766196000000
+           */
           before?: string;
-          /** @description the previous answer's nextCursor: the next page */
+          /**
+           * @description the previous answer's nextCursor: the next page
+           * @example WzE3NzMxMDgwMDAwMDAsMCwiIiwxMl0
+           */
           cursor?: string;
         };
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description One page of the history */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
               /** @description more records follow this page */
               more: boolean;
               /** @description pass as cursor for the next page; null on the last page */
               nextCursor: string | null;
+              /** @description newest first */
               transactions: {
+                /**
+                 * @description amount debited or loaded (yuan)
+                 * @example 4.00
+                 */
                 amount: string;
+                /**
+                 * @description amount debited or loaded (fen)
+                 * @example 400
+                 */
                 amountFen: number;
+                /**
+                 * @description when it happened (a recovered torn debit: the original transaction) (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                at: string;
+                /**
+                 * @description when it happened (a recovered torn debit: the original transaction) (epoch milliseconds)
+                 * @example 1766196000000
+                 */
                 atMs: number;
-                atc?: number;
-                balanceAfter?: string | null;
-                deviceId?: string | null;
-                /** @description unique and stable: tap:<deviceId>:<deviceSeq> or load:<id> */
+                /** @description the card's transaction counter for this record (offline ATC for taps, online ATC for loads) */
+                atc: number;
+                /**
+                 * @description purse balance after the record, as the card reported it; null when it does not apply (yuan)
+                 * @example 42.00
+                 */
+                balanceAfter: string | null;
+                /**
+                 * @description purse balance after the record, as the card reported it; null when it does not apply (fen)
+                 * @example 4200
+                 */
+                balanceAfterFen: number | null;
+                /** @description validator that uploaded the record; null for loads */
+                deviceId: string | null;
+                /**
+                 * @description unique and stable: tap:<deviceId>:<deviceSeq> or load:<id>
+                 * @example tap:GATE-01:42
+                 */
                 id: string;
                 /**
                  * @description purchase: the card was debited (amount may be 0); refused-tap: a tap that debited nothing; load: a top-up
                  * @enum {string}
                  */
                 kind: 'purchase' | 'refused-tap' | 'load';
-                operator?: string | null;
-                /** @description a torn debit recovered at a later tap: when it was recovered (atMs is the original transaction); else null */
-                recoveredAtMs?: number | null;
+                /** @description operator the tap belongs to (subway, bus, pr, park, suburban); null for loads */
+                operator: string | null;
+                /**
+                 * @description a torn debit recovered at a later tap: when it was recovered (atMs is the original transaction); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                recoveredAt: string | null;
+                /**
+                 * @description a torn debit recovered at a later tap: when it was recovered (atMs is the original transaction); null when there is none (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                recoveredAtMs: number | null;
                 /**
                  * @description purchase: accepted, written-off (the refund was already paid) or quarantined (TAC does not verify); refused-tap: refused; load: accepted, pending or voided
                  * @enum {string}
@@ -2286,63 +3701,55 @@ export interface paths {
                 resultCode: number | null;
                 /** @description its name, e.g. ACCEPTED, ALREADY_ENTERED, BLACKLISTED */
                 resultName: string | null;
-                status?: string;
+                /** @description the record's state in the back office (a tap: verified, quarantined, …; a load: pending, confirmed, voided) */
+                status: string;
               }[];
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -2364,13 +3771,19 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** APPLICATION UNBLOCK of a locked card at a counter; refused for replaced, formally lost, refunded, cloned or cancelled cards */
+    /**
+     * APPLICATION UNBLOCK of a locked card at a counter
+     * @description Answers the command MAC for APPLICATION UNBLOCK over the card's challenge. Refused for replaced (`409 card-replaced`), formally lost, refunded, cloned or cancelled cards (`409 unblock-refused`).
+     */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
-          /** @description 16-digit card number */
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
           cardNo: string;
         };
         cookie?: never;
@@ -2378,86 +3791,105 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description The card's GET CHALLENGE answer (4 bytes) */
+            /**
+             * @description The card's GET CHALLENGE answer (4 bytes)
+             * @example 9F3A12C4
+             */
             challenge: string;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The command MAC */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              /** @description APPLICATION UNBLOCK command MAC, hex */
+              /**
+               * @description APPLICATION UNBLOCK command MAC, hex
+               * @example 5E6F7A8B
+               */
               mac: string;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-hex` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `unblock-refused` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -3234,7 +4666,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Every fare-table version (the built-in 1, then the published ones, ascending) and the one in force now */
+    /**
+     * Every fare-table version (the built-in 1, then the published ones, ascending) and the one in force now
+     * @description The built-in version 1 (the configured network CSV with the default policies), then every published version with its effective date, checksum and publisher, ascending; inForceVersion is the one in force at the gateway clock. Devices receive the versions they need at sync.
+     */
     get: {
       parameters: {
         query?: never;
@@ -3244,24 +4679,47 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description Every version and the one in force */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /** @description the built-in version 1, then the published ones, ascending */
               fareTables: {
                 /** @description version 1: the configured network CSV with the default policies, built into the gateway */
                 builtIn: boolean;
+                /** @description length of that JSON text, bytes; null for the built-in table */
                 bytes: number | null;
-                /** @description in force from this instant (epoch ms) */
+                /**
+                 * @description in force from this instant (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-07-01T00:00:00.000+08:00
+                 */
+                effectiveFromAt: string;
+                /**
+                 * @description in force from this instant (epoch milliseconds)
+                 * @example 1782835200000
+                 */
                 effectiveFromMs: number;
-                /** @description role:subject of the operator */
+                /**
+                 * @description when it was published; null for the built-in table; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-06-20T10:00:00.000+08:00
+                 */
+                publishedAt: string | null;
+                /** @description role:subject of the operator who published it; null for the built-in table */
                 publishedBy: string | null;
+                /**
+                 * @description when it was published; null for the built-in table; null when there is none (epoch milliseconds)
+                 * @example 1781920800000
+                 */
                 publishedMs: number | null;
-                /** @description SHA-256 (hex) of the JSON text devices receive */
+                /** @description SHA-256 (hex) of the JSON text devices receive; null for the built-in table */
                 sha256: string | null;
+                /**
+                 * @description fare-table version (the built-in table is 1)
+                 * @example 2
+                 */
                 version: number;
               }[];
               /** @description the version in force at the gateway clock */
@@ -3269,49 +4727,40 @@ export interface paths {
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -3337,7 +4786,10 @@ export interface paths {
             busPolicy: Record<string, never>;
             /** @description in force from this instant (epoch ms, normally a Beijing midnight); not before the latest version's */
             effectiveFromMs: number;
-            /** @enum {string} */
+            /**
+             * @description bundle format
+             * @enum {string}
+             */
             format: 'fare-tables/1';
             /** @description core ParkAndRideLot[] */
             parkAndRideLots: Record<string, never>[];
@@ -3347,7 +4799,7 @@ export interface paths {
             parks: Record<string, never>[];
             /** @description core SuburbanRail */
             suburban: Record<string, never>;
-            /** @description the subway network sections CSV (data/beijing-subway-sections.csv format) */
+            /** @description the subway network sections CSV (line,from_station,to_station,distance_m) */
             subwayCsv: string;
             /** @description core SubwayFarePolicy */
             subwayPolicy: Record<string, never>;
@@ -3357,7 +4809,7 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The published version */
         201: {
           headers: {
             [name: string]: unknown;
@@ -3366,70 +4818,101 @@ export interface paths {
             'application/json': {
               /** @description version 1: the configured network CSV with the default policies, built into the gateway */
               builtIn: boolean;
+              /** @description length of that JSON text, bytes; null for the built-in table */
               bytes: number | null;
-              /** @description in force from this instant (epoch ms) */
+              /**
+               * @description in force from this instant (ISO 8601, Beijing time, +08:00)
+               * @example 2026-07-01T00:00:00.000+08:00
+               */
+              effectiveFromAt: string;
+              /**
+               * @description in force from this instant (epoch milliseconds)
+               * @example 1782835200000
+               */
               effectiveFromMs: number;
-              /** @description role:subject of the operator */
+              /**
+               * @description when it was published; null for the built-in table; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-06-20T10:00:00.000+08:00
+               */
+              publishedAt: string | null;
+              /** @description role:subject of the operator who published it; null for the built-in table */
               publishedBy: string | null;
+              /**
+               * @description when it was published; null for the built-in table; null when there is none (epoch milliseconds)
+               * @example 1781920800000
+               */
               publishedMs: number | null;
-              /** @description SHA-256 (hex) of the JSON text devices receive */
+              /** @description SHA-256 (hex) of the JSON text devices receive; null for the built-in table */
               sha256: string | null;
+              /**
+               * @description fare-table version (the built-in table is 1)
+               * @example 2
+               */
               version: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-fare-tables` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `fare-table-version-not-newer`, `fare-table-effective-before-latest`, `fare-table-effective-in-past` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -3447,19 +4930,26 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** One version's fare-tables bundle, exactly as devices receive it */
+    /**
+     * One version's fare-tables bundle, exactly as devices receive it
+     * @description The bundle of one version, byte for byte the JSON text devices receive at sync (for version 1, the built-in table). An unknown version is 404 fare-table-not-found.
+     */
     get: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description fare-table version
+           * @example 2
+           */
           version: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description core's fare-tables bundle (format 'fare-tables/1') */
+        /** @description core's fare-tables bundle */
         200: {
           headers: {
             [name: string]: unknown;
@@ -3470,58 +4960,49 @@ export interface paths {
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `fare-table-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -3541,11 +5022,22 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Subway distance and full fare between two stations (shortest path over the network) */
+    /**
+     * Subway distance and full fare between two stations (shortest path over the network)
+     * @description The undiscounted distance fare of the subway network the gateway serves (its network CSV): the shortest distance between the two stations and the fare by Beijing's distance bands. Discounts (monthly rail spending, student, elderly) and time rules are applied by the validators at each tap, not here. An unknown station is 404 station-not-found naming it (member `station`); two stations without a path are 404 route-not-found.
+     */
     get: {
       parameters: {
         query: {
+          /**
+           * @description station where the ride starts, by its name in the network (Chinese)
+           * @example 苹果园
+           */
           from: string;
+          /**
+           * @description station where the ride ends
+           * @example 古城
+           */
           to: string;
         };
         header?: never;
@@ -3554,73 +5046,93 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description Distance and full fare */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description shortest distance over the network, metres
+               * @example 2569
+               */
               distanceM: number;
-              /** @description yuan */
+              /**
+               * @description full (undiscounted) distance fare (yuan)
+               * @example 3.00
+               */
               fare: string;
+              /**
+               * @description full (undiscounted) distance fare (fen)
+               * @example 300
+               */
+              fareFen: number;
+              /**
+               * @description the station asked as from
+               * @example 苹果园
+               */
               from: string;
+              /**
+               * @description the station asked as to
+               * @example 古城
+               */
               to: string;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `station-not-found`, `route-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
+        /** @description Service unavailable. Codes: `unavailable` */
+        503: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -3828,13 +5340,16 @@ export interface paths {
     put?: never;
     /**
      * Authorise a load (top-up): verify the card MAC1, take the payment, return MAC2
-     * @description Send the fields of the card's INITIALIZE FOR LOAD answer. Counter loads are whole multiples of 10 yuan; the balance after the load may not exceed 1,000 yuan. The same Idempotency-Key with the same body answers the first answer; with a different body 409. The load stays pending until the card's TAC (confirm) or card evidence decides it.
+     * @description Send the fields of the card's INITIALIZE FOR LOAD answer. A load is 10..1,000 yuan (`400 load-amount-out-of-range`); counter loads are whole multiples of 10 yuan (`400 counter-load-step`); the balance after the load may not exceed 1,000 yuan (`409 balance-cap-exceeded`). The same Idempotency-Key with the same body answers the first answer again (header `idempotent-replayed: true`); with a different body `409 idempotency-key-reused`. The load stays pending until the card's TAC (confirm) or card evidence decides it. An app session loads only its own card, paid with `app`.
      */
     post: {
       parameters: {
         query?: never;
         header: {
-          /** @description Client-chosen key: a retry with the same key and body returns the first answer */
+          /**
+           * @description Client-chosen key (printable ASCII): a retry with the same key and body returns the first answer
+           * @example till-7-2025-12-20-0001
+           */
           'idempotency-key': string;
         };
         path?: never;
@@ -3843,160 +5358,335 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @enum {string} */
+            /**
+             * @description INITIALIZE FOR LOAD: algorithm
+             * @enum {string}
+             */
             algorithm: '3des' | 'sm4';
             /**
              * Format: yuan
-             * @description Amount to load, yuan
+             * @description Amount to load, yuan: 10..1,000; counters load whole multiples of 10
              * @example 50.00
              */
             amount: string;
-            /** @description INITIALIZE FOR LOAD: effective balance, fen (negative in overdraft) */
+            /**
+             * @description INITIALIZE FOR LOAD: effective balance, fen (negative in overdraft)
+             * @example 4600
+             */
             balanceBeforeFen: number;
-            /** @description 16-digit card number */
+            /**
+             * @description 16-digit card number
+             * @example 1000000000000016
+             */
             cardNo: string;
-            /** @description INITIALIZE FOR LOAD: card random */
+            /**
+             * @description INITIALIZE FOR LOAD: card random
+             * @example 1F2E3D4C
+             */
             cardRandom: string;
+            /**
+             * @description INITIALIZE FOR LOAD: key version
+             * @example 1
+             */
             keyVersion: number;
-            /** @description INITIALIZE FOR LOAD: MAC1 */
+            /**
+             * @description INITIALIZE FOR LOAD: MAC1
+             * @example A1B2C3D4
+             */
             mac1: string;
-            /** @description INITIALIZE FOR LOAD: online ATC */
+            /**
+             * @description INITIALIZE FOR LOAD: online ATC
+             * @example 1
+             */
             onlineAtc: number;
-            /** @enum {string} */
+            /**
+             * @description a counter: bank-account, cash or other-bank-card; the app: app
+             * @enum {string}
+             */
             paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
-            /** @description Terminal id used in INITIALIZE FOR LOAD */
+            /**
+             * @description Terminal id used in INITIALIZE FOR LOAD
+             * @example 000000000001
+             */
             terminalId: string;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The first answer again (same Idempotency-Key and body) */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @description yuan */
+              /**
+               * @description amount loaded (yuan)
+               * @example 50.00
+               */
               amount: string;
+              /**
+               * @description amount loaded (fen)
+               * @example 5000
+               */
               amountFen: number;
-              balanceBeforeFen?: number;
-              branch?: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (yuan)
+               * @example 46.00
+               */
+              balanceBefore: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (fen)
+               * @example 4600
+               */
+              balanceBeforeFen: number;
+              /**
+               * @description the branch (counter) or channel (app) that took the payment
+               * @example branch-001
+               */
+              branch: string;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              createdMs?: number;
-              /** @description YYYYMMDD (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description when the load was authorised (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              createdAt: string;
+              /**
+               * @description when the load was authorised (epoch milliseconds)
+               * @example 1766196000000
+               */
+              createdMs: number;
+              /**
+               * @description YYYYMMDD (Beijing) for CREDIT FOR LOAD
+               * @example 20251220
+               */
               date: number;
+              /**
+               * @description load id
+               * @example 12
+               */
               id: string;
-              /** @description MAC2 for CREDIT FOR LOAD, hex */
+              /**
+               * @description MAC2 for CREDIT FOR LOAD, hex
+               * @example C0FFEE01
+               */
               mac2: string;
+              /** @description INITIALIZE FOR LOAD: online ATC */
               onlineAtc: number;
-              /** @enum {string} */
+              /**
+               * @description how the payer paid
+               * @enum {string}
+               */
               paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
-              /** @description tac | next-load | card-log | purchase-chain | teller-void | void-reversed (a teller void the card proved credited) */
-              resolution?: string | null;
-              resolvedMs?: number | null;
-              /** @enum {string} */
+              /**
+               * @description what decided it: tac, next-load, card-log, purchase-chain, teller-void, or void-reversed (a teller void the card proved credited)
+               * @enum {string|null}
+               */
+              resolution: 'tac' | 'next-load' | 'card-log' | 'purchase-chain' | 'teller-void' | 'void-reversed' | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:05.000+08:00
+               */
+              resolvedAt: string | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (epoch milliseconds)
+               * @example 1766196005000
+               */
+              resolvedMs: number | null;
+              /**
+               * @description pending until the card's TAC or card evidence decides it; confirmed: on the card; voided: never reached the card, the payment returned
+               * @enum {string}
+               */
               status: 'pending' | 'confirmed' | 'voided';
+              /**
+               * @description terminal id used in INITIALIZE FOR LOAD
+               * @example 000000000001
+               */
               terminalId: string;
-              /** @description hhmmss (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description hhmmss (Beijing) for CREDIT FOR LOAD
+               * @example 100000
+               */
               time: number;
             };
           };
         };
-        /** @description Default Response */
+        /** @description The authorised load (pending) */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @description yuan */
+              /**
+               * @description amount loaded (yuan)
+               * @example 50.00
+               */
               amount: string;
+              /**
+               * @description amount loaded (fen)
+               * @example 5000
+               */
               amountFen: number;
-              balanceBeforeFen?: number;
-              branch?: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (yuan)
+               * @example 46.00
+               */
+              balanceBefore: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (fen)
+               * @example 4600
+               */
+              balanceBeforeFen: number;
+              /**
+               * @description the branch (counter) or channel (app) that took the payment
+               * @example branch-001
+               */
+              branch: string;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              createdMs?: number;
-              /** @description YYYYMMDD (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description when the load was authorised (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              createdAt: string;
+              /**
+               * @description when the load was authorised (epoch milliseconds)
+               * @example 1766196000000
+               */
+              createdMs: number;
+              /**
+               * @description YYYYMMDD (Beijing) for CREDIT FOR LOAD
+               * @example 20251220
+               */
               date: number;
+              /**
+               * @description load id
+               * @example 12
+               */
               id: string;
-              /** @description MAC2 for CREDIT FOR LOAD, hex */
+              /**
+               * @description MAC2 for CREDIT FOR LOAD, hex
+               * @example C0FFEE01
+               */
               mac2: string;
+              /** @description INITIALIZE FOR LOAD: online ATC */
               onlineAtc: number;
-              /** @enum {string} */
+              /**
+               * @description how the payer paid
+               * @enum {string}
+               */
               paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
-              /** @description tac | next-load | card-log | purchase-chain | teller-void | void-reversed (a teller void the card proved credited) */
-              resolution?: string | null;
-              resolvedMs?: number | null;
-              /** @enum {string} */
+              /**
+               * @description what decided it: tac, next-load, card-log, purchase-chain, teller-void, or void-reversed (a teller void the card proved credited)
+               * @enum {string|null}
+               */
+              resolution: 'tac' | 'next-load' | 'card-log' | 'purchase-chain' | 'teller-void' | 'void-reversed' | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:05.000+08:00
+               */
+              resolvedAt: string | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (epoch milliseconds)
+               * @example 1766196005000
+               */
+              resolvedMs: number | null;
+              /**
+               * @description pending until the card's TAC or card evidence decides it; confirmed: on the card; voided: never reached the card, the payment returned
+               * @enum {string}
+               */
               status: 'pending' | 'confirmed' | 'voided';
+              /**
+               * @description terminal id used in INITIALIZE FOR LOAD
+               * @example 000000000001
+               */
               terminalId: string;
-              /** @description hhmmss (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description hhmmss (Beijing) for CREDIT FOR LOAD
+               * @example 100000
+               */
               time: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-amount`, `invalid-hex`, `load-amount-out-of-range`, `counter-load-step`, `mac1-invalid`, `payment-source-not-allowed`, `idempotency-key-required` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `balance-cap-exceeded`, `load-init-replayed`, `load-init-stale`, `idempotency-key-reused` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -4014,103 +5704,170 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** A load and its state */
+    /**
+     * A load and its state
+     * @description A load with its state (`pending`, `confirmed`, `voided`) and what decided it. An app session sees only its own card's loads: another card's load is `404 load-not-found`, as for a load that does not exist.
+     */
     get: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description load id
+           * @example 12
+           */
           id: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The load */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @description yuan */
+              /**
+               * @description amount loaded (yuan)
+               * @example 50.00
+               */
               amount: string;
+              /**
+               * @description amount loaded (fen)
+               * @example 5000
+               */
               amountFen: number;
-              balanceBeforeFen?: number;
-              branch?: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (yuan)
+               * @example 46.00
+               */
+              balanceBefore: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (fen)
+               * @example 4600
+               */
+              balanceBeforeFen: number;
+              /**
+               * @description the branch (counter) or channel (app) that took the payment
+               * @example branch-001
+               */
+              branch: string;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              createdMs?: number;
-              /** @description YYYYMMDD (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description when the load was authorised (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              createdAt: string;
+              /**
+               * @description when the load was authorised (epoch milliseconds)
+               * @example 1766196000000
+               */
+              createdMs: number;
+              /**
+               * @description YYYYMMDD (Beijing) for CREDIT FOR LOAD
+               * @example 20251220
+               */
               date: number;
+              /**
+               * @description load id
+               * @example 12
+               */
               id: string;
-              /** @description MAC2 for CREDIT FOR LOAD, hex */
+              /**
+               * @description MAC2 for CREDIT FOR LOAD, hex
+               * @example C0FFEE01
+               */
               mac2: string;
+              /** @description INITIALIZE FOR LOAD: online ATC */
               onlineAtc: number;
-              /** @enum {string} */
+              /**
+               * @description how the payer paid
+               * @enum {string}
+               */
               paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
-              /** @description tac | next-load | card-log | purchase-chain | teller-void | void-reversed (a teller void the card proved credited) */
-              resolution?: string | null;
-              resolvedMs?: number | null;
-              /** @enum {string} */
+              /**
+               * @description what decided it: tac, next-load, card-log, purchase-chain, teller-void, or void-reversed (a teller void the card proved credited)
+               * @enum {string|null}
+               */
+              resolution: 'tac' | 'next-load' | 'card-log' | 'purchase-chain' | 'teller-void' | 'void-reversed' | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:05.000+08:00
+               */
+              resolvedAt: string | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (epoch milliseconds)
+               * @example 1766196005000
+               */
+              resolvedMs: number | null;
+              /**
+               * @description pending until the card's TAC or card evidence decides it; confirmed: on the card; voided: never reached the card, the payment returned
+               * @enum {string}
+               */
               status: 'pending' | 'confirmed' | 'voided';
+              /**
+               * @description terminal id used in INITIALIZE FOR LOAD
+               * @example 000000000001
+               */
               terminalId: string;
-              /** @description hhmmss (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description hhmmss (Beijing) for CREDIT FOR LOAD
+               * @example 100000
+               */
               time: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `load-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -4134,13 +5891,17 @@ export interface paths {
     put?: never;
     /**
      * Confirm a load with the card's TAC from CREDIT FOR LOAD
-     * @description The TAC covers newBalance(4) || onlineATC(2) || amount(4) || 02 || terminalId(6) || date(4) || time(3). newBalanceFen defaults to balance before + amount.
+     * @description The TAC covers newBalance(4) || onlineATC(2) || amount(4) || 02 || terminalId(6) || date(4) || time(3); a TAC that does not verify is `400 tac-invalid`. newBalanceFen defaults to balance before + amount. Confirming a confirmed load answers it again; a teller-voided load the card proves credited is reinstated (resolution `void-reversed`).
      */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description load id
+           * @example 12
+           */
           id: string;
         };
         cookie?: never;
@@ -4148,107 +5909,192 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /**
+             * @description balance after the credit, fen; default balance before + amount
+             * @example 9600
+             */
             newBalanceFen?: number;
-            /** @description TAC answered by CREDIT FOR LOAD */
+            /**
+             * @description TAC answered by CREDIT FOR LOAD
+             * @example 7E8F9A0B
+             */
             tac: string;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The confirmed load */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @description yuan */
+              /**
+               * @description amount loaded (yuan)
+               * @example 50.00
+               */
               amount: string;
+              /**
+               * @description amount loaded (fen)
+               * @example 5000
+               */
               amountFen: number;
-              balanceBeforeFen?: number;
-              branch?: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (yuan)
+               * @example 46.00
+               */
+              balanceBefore: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (fen)
+               * @example 4600
+               */
+              balanceBeforeFen: number;
+              /**
+               * @description the branch (counter) or channel (app) that took the payment
+               * @example branch-001
+               */
+              branch: string;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              createdMs?: number;
-              /** @description YYYYMMDD (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description when the load was authorised (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              createdAt: string;
+              /**
+               * @description when the load was authorised (epoch milliseconds)
+               * @example 1766196000000
+               */
+              createdMs: number;
+              /**
+               * @description YYYYMMDD (Beijing) for CREDIT FOR LOAD
+               * @example 20251220
+               */
               date: number;
+              /**
+               * @description load id
+               * @example 12
+               */
               id: string;
-              /** @description MAC2 for CREDIT FOR LOAD, hex */
+              /**
+               * @description MAC2 for CREDIT FOR LOAD, hex
+               * @example C0FFEE01
+               */
               mac2: string;
+              /** @description INITIALIZE FOR LOAD: online ATC */
               onlineAtc: number;
-              /** @enum {string} */
+              /**
+               * @description how the payer paid
+               * @enum {string}
+               */
               paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
-              /** @description tac | next-load | card-log | purchase-chain | teller-void | void-reversed (a teller void the card proved credited) */
-              resolution?: string | null;
-              resolvedMs?: number | null;
-              /** @enum {string} */
+              /**
+               * @description what decided it: tac, next-load, card-log, purchase-chain, teller-void, or void-reversed (a teller void the card proved credited)
+               * @enum {string|null}
+               */
+              resolution: 'tac' | 'next-load' | 'card-log' | 'purchase-chain' | 'teller-void' | 'void-reversed' | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:05.000+08:00
+               */
+              resolvedAt: string | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (epoch milliseconds)
+               * @example 1766196005000
+               */
+              resolvedMs: number | null;
+              /**
+               * @description pending until the card's TAC or card evidence decides it; confirmed: on the card; voided: never reached the card, the payment returned
+               * @enum {string}
+               */
               status: 'pending' | 'confirmed' | 'voided';
+              /**
+               * @description terminal id used in INITIALIZE FOR LOAD
+               * @example 000000000001
+               */
               terminalId: string;
-              /** @description hhmmss (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description hhmmss (Beijing) for CREDIT FOR LOAD
+               * @example 100000
+               */
               time: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-hex`, `tac-invalid` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `load-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `load-not-pending` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -4270,113 +6116,177 @@ export interface paths {
     put?: never;
     /**
      * A teller voids a pending load that never reached the card; the payment is returned
-     * @description The MAC2 already issued cannot be taken back: if the card is credited with it after all, its proof (the TAC on confirm, or card evidence past the load's online ATC) reinstates the load (status confirmed, resolution void-reversed) and records a load-void-reversed anomaly: the payer must be re-charged.
+     * @description Only a pending load of the teller's own branch (another branch's: `403 forbidden`; not pending: `409 load-not-pending`). The MAC2 already issued cannot be taken back: if the card is credited with it after all, its proof (the TAC on confirm, or card evidence past the load's online ATC) reinstates the load (status confirmed, resolution void-reversed) and records a load-void-reversed anomaly: the payer must be re-charged.
      */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description load id
+           * @example 12
+           */
           id: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The voided load */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @description yuan */
+              /**
+               * @description amount loaded (yuan)
+               * @example 50.00
+               */
               amount: string;
+              /**
+               * @description amount loaded (fen)
+               * @example 5000
+               */
               amountFen: number;
-              balanceBeforeFen?: number;
-              branch?: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (yuan)
+               * @example 46.00
+               */
+              balanceBefore: string;
+              /**
+               * @description INITIALIZE FOR LOAD: effective balance before the load (negative in overdraft) (fen)
+               * @example 4600
+               */
+              balanceBeforeFen: number;
+              /**
+               * @description the branch (counter) or channel (app) that took the payment
+               * @example branch-001
+               */
+              branch: string;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              createdMs?: number;
-              /** @description YYYYMMDD (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description when the load was authorised (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              createdAt: string;
+              /**
+               * @description when the load was authorised (epoch milliseconds)
+               * @example 1766196000000
+               */
+              createdMs: number;
+              /**
+               * @description YYYYMMDD (Beijing) for CREDIT FOR LOAD
+               * @example 20251220
+               */
               date: number;
+              /**
+               * @description load id
+               * @example 12
+               */
               id: string;
-              /** @description MAC2 for CREDIT FOR LOAD, hex */
+              /**
+               * @description MAC2 for CREDIT FOR LOAD, hex
+               * @example C0FFEE01
+               */
               mac2: string;
+              /** @description INITIALIZE FOR LOAD: online ATC */
               onlineAtc: number;
-              /** @enum {string} */
+              /**
+               * @description how the payer paid
+               * @enum {string}
+               */
               paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
-              /** @description tac | next-load | card-log | purchase-chain | teller-void | void-reversed (a teller void the card proved credited) */
-              resolution?: string | null;
-              resolvedMs?: number | null;
-              /** @enum {string} */
+              /**
+               * @description what decided it: tac, next-load, card-log, purchase-chain, teller-void, or void-reversed (a teller void the card proved credited)
+               * @enum {string|null}
+               */
+              resolution: 'tac' | 'next-load' | 'card-log' | 'purchase-chain' | 'teller-void' | 'void-reversed' | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:05.000+08:00
+               */
+              resolvedAt: string | null;
+              /**
+               * @description when it was confirmed or voided; null when there is none (epoch milliseconds)
+               * @example 1766196005000
+               */
+              resolvedMs: number | null;
+              /**
+               * @description pending until the card's TAC or card evidence decides it; confirmed: on the card; voided: never reached the card, the payment returned
+               * @enum {string}
+               */
               status: 'pending' | 'confirmed' | 'voided';
+              /**
+               * @description terminal id used in INITIALIZE FOR LOAD
+               * @example 000000000001
+               */
               terminalId: string;
-              /** @description hhmmss (Beijing) for CREDIT FOR LOAD */
+              /**
+               * @description hhmmss (Beijing) for CREDIT FOR LOAD
+               * @example 100000
+               */
               time: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `load-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `load-not-pending` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -4453,7 +6363,9 @@ export interface paths {
                 cardNo: string;
                 /** @description what was found, for a person */
                 detail: string;
+                /** @description the device whose record it is; null for atc-gap and load-void-reversed */
                 deviceId: string | null;
+                /** @description the record's sequence number on that device */
                 deviceSeq: number | null;
                 /** @description anomaly id, ascending */
                 id: number;
@@ -4462,7 +6374,9 @@ export interface paths {
                  * @example atc-gap
                  */
                 kind: string;
+                /** @description load-void-reversed: the reinstated load */
                 loadId: string | null;
+                /** @description atc-gap: true while the missing ATC has not arrived; null for other kinds */
                 open: boolean | null;
               }[];
               /** @description more anomalies match after this page */
@@ -4568,6 +6482,7 @@ export interface paths {
                  * @example 1773108000000
                  */
                 atMs: number;
+                /** @description the counter branch; null for operators */
                 branchId: string | null;
                 /** @description entry id, ascending */
                 id: number;
@@ -4598,6 +6513,7 @@ export interface paths {
                  * @example teller-07
                  */
                 subject: string;
+                /** @description what it acted on (card number, load id, device id, fare-table version) */
                 target: string | null;
               }[];
             };
@@ -4950,7 +6866,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Run due jobs now (refund payouts) at the gateway clock; the timer in main does the same */
+    /**
+     * Run due jobs now (refund payouts) at the gateway clock
+     * @description Pays the refunds that are due (devices drained, or the deadline passed). A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.
+     */
     post: {
       parameters: {
         query?: never;
@@ -4960,61 +6879,62 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description What the run did */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description the gateway clock the jobs ran at (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              ranAt: string;
+              /**
+               * @description the gateway clock the jobs ran at (epoch milliseconds)
+               * @example 1766196000000
+               */
               ranAtMs: number;
+              /** @description ids of the refunds this run paid */
               refundsPaid: string[];
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -5032,104 +6952,179 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** A refund and its state */
+    /**
+     * A refund and its state
+     * @description The refund with what was paid, when, and the devices it still waits for; the destination account is masked.
+     */
     get: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description refund id
+           * @example 12
+           */
           id: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The refund */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              blacklistVersion?: number;
+              /** @description the blacklist version that listed the card refunded */
+              blacklistVersion: number;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
               cardNo: string;
-              /** @description end of the 2nd natural day after the request, Beijing time */
+              /**
+               * @description the end of the 2nd natural day after the request, Beijing time: paid by then (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-22T23:59:59.999+08:00
+               */
+              deadlineAt: string;
+              /**
+               * @description the end of the 2nd natural day after the request, Beijing time: paid by then (epoch milliseconds)
+               * @example 1766419199999
+               */
               deadlineMs: number;
-              /** @description masked: only the last 4 digits */
+              /**
+               * @description the bank account, masked: only the last 4 digits
+               * @example ************6789
+               */
               destinationAccount: string;
-              destinationName?: string;
+              /** @description account holder name */
+              destinationName: string;
+              /**
+               * @description refund id
+               * @example 4
+               */
               id: string;
-              /** @description yuan paid to the account */
-              paid?: string | null;
-              paidFen?: number | null;
-              paidMs?: number | null;
-              /** @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited */
-              pendingLoadsFen?: number;
-              /** @description overdraft left unpaid by an overdrawn card */
-              receivableFen?: number | null;
-              requestedMs?: number;
-              /** @enum {string|null} */
-              settledBy?: 'watermarks' | 'deadline' | null;
-              /** @enum {string} */
+              /**
+               * @description paid to the account; null when it does not apply (yuan)
+               * @example 46.00
+               */
+              paid: string | null;
+              /**
+               * @description when it was paid; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T12:00:00.000+08:00
+               */
+              paidAt: string | null;
+              /**
+               * @description paid to the account; null when it does not apply (fen)
+               * @example 4600
+               */
+              paidFen: number | null;
+              /**
+               * @description when it was paid; null when there is none (epoch milliseconds)
+               * @example 1766203200000
+               */
+              paidMs: number | null;
+              /**
+               * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (yuan)
+               * @example 0.00
+               */
+              pendingLoads: string;
+              /**
+               * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (fen)
+               * @example 0
+               */
+              pendingLoadsFen: number;
+              /**
+               * @description overdraft left unpaid by an overdrawn card; null when it does not apply (yuan)
+               * @example 0.00
+               */
+              receivable: string | null;
+              /**
+               * @description overdraft left unpaid by an overdrawn card; null when it does not apply (fen)
+               * @example 0
+               */
+              receivableFen: number | null;
+              /**
+               * @description when the refund was requested (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              requestedAt: string;
+              /**
+               * @description when the refund was requested (epoch milliseconds)
+               * @example 1766196000000
+               */
+              requestedMs: number;
+              /**
+               * @description watermarks: every device synced past the blacklisting; deadline: paid at the deadline with what was known; null while waiting
+               * @enum {string|null}
+               */
+              settledBy: 'watermarks' | 'deadline' | null;
+              /**
+               * @description waiting for the devices or the deadline; paid
+               * @enum {string}
+               */
               status: 'waiting' | 'paid';
-              waitingForDevices?: string[];
-              /** @description late taps uploaded after the payout, written off */
-              writtenOffFen?: number;
+              /** @description devices still to drain their journals before the balance is final (empty once paid) */
+              waitingForDevices: string[];
+              /**
+               * @description late taps uploaded after the payout, written off (yuan)
+               * @example 0.00
+               */
+              writtenOff: string;
+              /**
+               * @description late taps uploaded after the payout, written off (fen)
+               * @example 0
+               */
+              writtenOffFen: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `refund-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -5393,8 +7388,17 @@ export interface components {
     Device: {
       /** @description blacklist version the device reported at its latest sync */
       blacklistVersion: number;
+      /**
+       * @description gateway time of that measurement; null when there is none (ISO 8601, Beijing time, +08:00)
+       * @example 2026-03-10T10:00:00.000+08:00
+       */
       clockSkewMeasuredAt: string | null;
+      /**
+       * @description gateway time of that measurement; null when there is none (epoch milliseconds)
+       * @example 1773108000000
+       */
       clockSkewMeasuredMs: number | null;
+      /** @description the device's clock minus the gateway's at its latest sync, milliseconds (a duration); positive: the device runs ahead; null before its first sync. Includes the request's transit time */
       clockSkewMs: number | null;
       /**
        * @description device id
@@ -5403,6 +7407,7 @@ export interface components {
       deviceId: string;
       /** @description fare-table version the device reported at its latest sync */
       fareTableVersion: number;
+      /** @description why it is flagged */
       flagReason: string | null;
       /** @description the device uploaded something suspicious (a forged TAC): its records need a person */
       flagged: boolean;
@@ -5411,10 +7416,21 @@ export interface components {
        * @enum {string}
        */
       kind: 'subway-gate' | 'bus-validator' | 'pr-gate' | 'park-gate';
+      /**
+       * @description its latest sync (gateway time); null when there is none (ISO 8601, Beijing time, +08:00)
+       * @example 2026-03-10T10:00:00.000+08:00
+       */
       lastSyncAt: string | null;
+      /**
+       * @description its latest sync (gateway time); null when there is none (epoch milliseconds)
+       * @example 1773108000000
+       */
       lastSyncMs: number | null;
+      /** @description bus line (bus validators) */
       line: string | null;
+      /** @description park-and-ride lot (P+R gates) */
       lot: string | null;
+      /** @description park (park gates) */
       park: string | null;
       /**
        * @description when it was registered (ISO 8601, Beijing time, +08:00)
@@ -5426,28 +7442,75 @@ export interface components {
        * @example 1772326800000
        */
       registeredMs: number;
+      /** @description subway station (subway gates) */
       station: string | null;
       /** @description highest journal sequence number stored exactly once (every record up to it is in) */
       watermark: number;
     };
     ParkPassSale: {
+      /**
+       * @description 16-digit card number
+       * @example 1000000000000016
+       */
       cardNo: string;
+      /**
+       * @description the pass year: valid from 1 January of that year to 31 January of the next
+       * @example 2026
+       */
       passYear: number;
-      paymentSource?: string;
+      /**
+       * @description how it was paid
+       * @enum {string}
+       */
+      paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+      /**
+       * @description price paid (yuan)
+       * @example 100.00
+       */
       price: string;
+      /**
+       * @description price paid (fen)
+       * @example 10000
+       */
+      priceFen: number;
+      /** @description sale id */
       saleId: number;
-      soldMs?: number;
-      /** @description YYYYMMDD */
-      validFrom?: number;
-      /** @description YYYYMMDD */
-      validUntil?: number;
+      /**
+       * @description when it was sold (ISO 8601, Beijing time, +08:00)
+       * @example 2025-12-20T10:00:00.000+08:00
+       */
+      soldAt: string;
+      /**
+       * @description when it was sold (epoch milliseconds)
+       * @example 1766196000000
+       */
+      soldMs: number;
+      /**
+       * @description first day of validity, YYYYMMDD
+       * @example 20260101
+       */
+      validFrom: number;
+      /**
+       * @description last day of validity, YYYYMMDD
+       * @example 20270131
+       */
+      validUntil: number;
       /** @description An issuer-authorised record write: send UPDATE RECORD(kind, record, mac) to the card that gave the challenge */
       write: {
-        /** @enum {string} */
+        /**
+         * @description which record to write
+         * @enum {string}
+         */
         kind: 'functions' | 'park-pass-current' | 'park-pass-previous';
-        /** @description command MAC over the card challenge, hex */
+        /**
+         * @description command MAC over the card challenge, hex
+         * @example 1A2B3C4D
+         */
         mac: string;
-        /** @description record bytes, hex */
+        /**
+         * @description record bytes, hex
+         * @example 0301000000000000
+         */
         record: string;
       };
     };
