@@ -22,22 +22,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import {
-  CardSimulator,
-  LIMITS,
-  SW,
-  algorithmFromId,
-  cardSerialFromCardNo,
-  diversifyKey,
-  makeCardNo,
-  parseLoadInit,
-  purchaseTacData,
-  tacSessionKey,
-  transactionMac,
-  type JournalRecord,
-  type SyncRequest,
-} from '#core';
+import { CardSimulator, LIMITS, SW, algorithmFromId, makeCardNo, parseLoadInit, type JournalRecord, type SyncRequest } from '#core';
 import type { BenchContext, SuiteResult } from './harness.ts';
+import { benchKeySet, cardTacKeys, genuineDebit } from './support/genuine-debits.ts';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import { PostgresStore } from '#gateway/store/postgres-store';
 import type { Store } from '#gateway/store/store-port';
@@ -54,11 +41,6 @@ const SEED_FEN = 50_000;
 const LOAD_FEN = 2_000;
 const TERMINAL = Uint8Array.of(0, 0, 0, 0, 0x01, 0xa1);
 const CALLER: MoneyCaller = { role: 'counter', scope: 'counter:bench', branch: 'bench' };
-
-function keySet(seed: number): MasterKeySet {
-  const key = (n: number) => Uint8Array.from({ length: 16 }, (_, i) => (seed * 37 + n * 11 + i * 17 + 3) & 0xff);
-  return { purchase: key(1), load: key(2), tac: key(3), block: key(4), issuer: key(5) };
-}
 
 /** xorshift32 card randomness: deterministic runs. */
 function seeded(seed: number): () => Uint8Array {
@@ -87,7 +69,7 @@ function stats(samplesUs: number[], opsPerSample: number, wallUs?: number) {
 
 /** Genuine purchase records for a device over its own cards, each card's offline ATC in order. */
 function syncBatches(master: MasterKeySet, deviceId: string, cardNos: string[], batches: number): JournalRecord[][] {
-  const tacKeys = cardNos.map((cardNo) => tacSessionKey(diversifyKey(master.tac, cardSerialFromCardNo(cardNo), '3des'), '3des'));
+  const tacKeys = cardTacKeys(master, cardNos);
   const nextAtc = new Array<number>(cardNos.length).fill(0);
   const balance = new Array<number>(cardNos.length).fill(SEED_FEN);
   const out: JournalRecord[][] = [];
@@ -97,38 +79,22 @@ function syncBatches(master: MasterKeySet, deviceId: string, cardNos: string[], 
     for (let i = 0; i < LIMITS.syncBatchRecords; i++) {
       const c = cursor++ % cardNos.length;
       const amountFen = 200 + ((c + i) % 5) * 100;
-      const record: JournalRecord = {
-        deviceId,
-        deviceSeq: b * LIMITS.syncBatchRecords + i + 1,
-        deviceKind: 'subway-exit',
-        operator: i % 3 === 0 ? 'bus' : 'subway',
-        resultCode: 0,
-        cardNo: cardNos[c],
-        cardAction: 'debit',
-        transactionType: 0x06,
-        amountFen,
-        balanceBeforeFen: balance[c],
-        balanceAfterFen: balance[c] - amountFen,
-        offlineAtc: nextAtc[c]++,
-        onlineAtc: 1,
-        terminalId: '202600000001',
-        tsn: b * LIMITS.syncBatchRecords + i + 1,
-        date: 20260310,
-        time: 100000,
-        tac: '',
-        keyVersion: 1,
-        algorithm: '3des',
-        fareTableVersion: 1,
-        place: 101,
-        line: 1,
-        occurredAtMs: NOW_MS,
-        recovered: false,
-      };
-      record.tac = Buffer.from(transactionMac(tacKeys[c], purchaseTacData(record), '3des'))
-        .toString('hex')
-        .toUpperCase();
+      batch.push(
+        genuineDebit(tacKeys[c], {
+          deviceId,
+          deviceSeq: b * LIMITS.syncBatchRecords + i + 1,
+          operator: i % 3 === 0 ? 'bus' : 'subway',
+          cardNo: cardNos[c],
+          amountFen,
+          balanceBeforeFen: balance[c],
+          offlineAtc: nextAtc[c]++,
+          terminalId: '202600000001',
+          tsn: b * LIMITS.syncBatchRecords + i + 1,
+          time: 100000,
+          occurredAtMs: NOW_MS,
+        }),
+      );
       balance[c] -= amountFen;
-      batch.push(record);
     }
     out.push(batch);
   }
@@ -244,7 +210,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const loadsPerRun = ctx.pick(600, 40);
   const syncBatchesPerDevice = ctx.pick(3, 1);
   const syncDevices = ctx.pick(4, 2);
-  const master = keySet(6);
+  const master = benchKeySet(6);
   const keys = IssuerKeyService.fromKeySets(new Map([[1, master]]), 1);
   // Sequential and concurrent loads each need fresh cards (a card's first INIT); sync cards are separate.
   const loadCards = Array.from({ length: loadsPerRun * 2 }, (_, i) => makeCardNo('1000', 10_000 + i));

@@ -18,22 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pack, unpack } from 'msgpackr';
-import {
-  LIMITS,
-  cardSerialFromCardNo,
-  diversifyKey,
-  makeCardNo,
-  purchaseTacData,
-  tacSessionKey,
-  transactionMac,
-  type JournalRecord,
-  type SyncRequest,
-  type SyncResponse,
-} from '#core';
+import { LIMITS, makeCardNo, type JournalRecord, type SyncRequest, type SyncResponse } from '#core';
 import type { BenchContext, SuiteResult } from './harness.ts';
+import { benchKeySet, cardTacKeys, genuineDebit } from './support/genuine-debits.ts';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import { DEFAULT_TAC_KEY_CACHE_CARDS, IssuerKeyService, type MasterKeySet } from '#issuer/issuer-key-service';
-import { ingestSyncBatch, type SyncDeps } from '#gateway/services/sync-ingest';
+import { ingestSyncBatch, JOURNAL_COLUMN_COUNT, JOURNAL_COLUMNS, pushJournalRow, type SyncDeps } from '#gateway/services/sync-ingest';
 import { checkSyncRequest } from '#gateway/services/sync-record-guard';
 import { addBlacklistEntry, blacklistDeltaSince } from '#gateway/services/blacklist';
 import { reconcile } from '#gateway/services/ledger';
@@ -44,11 +34,6 @@ const ADMIN = 'bench-sync-admin-token-0123456789';
 const NOW_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
 const LOAD_FEN = 100_000;
 
-function keySet(seed: number): MasterKeySet {
-  const key = (n: number) => Uint8Array.from({ length: 16 }, (_, i) => (seed * 37 + n * 11 + i * 17 + 3) & 0xff);
-  return { purchase: key(1), load: key(2), tac: key(3), block: key(4), issuer: key(5) };
-}
-
 interface Generator {
   batch(deviceId: string, terminalId: string, firstSeq: number): JournalRecord[];
   totalFen: number;
@@ -56,7 +41,7 @@ interface Generator {
 
 /** Genuine records: each card's TAC key diversified from the master, every card's ATC in order. */
 function recordGenerator(master: MasterKeySet, cardNos: string[]): Generator {
-  const tacKeys = cardNos.map((cardNo) => tacSessionKey(diversifyKey(master.tac, cardSerialFromCardNo(cardNo), '3des'), '3des'));
+  const tacKeys = cardTacKeys(master, cardNos);
   const nextAtc = new Array<number>(cardNos.length).fill(0);
   const balance = new Array<number>(cardNos.length).fill(LOAD_FEN);
   let cursor = 0;
@@ -67,41 +52,25 @@ function recordGenerator(master: MasterKeySet, cardNos: string[]): Generator {
       for (let i = 0; i < LIMITS.syncBatchRecords; i++) {
         const c = cursor++ % cardNos.length;
         const amountFen = 200 + ((c * 7 + i) % 5) * 100;
-        const record: JournalRecord = {
-          deviceId,
-          deviceSeq: firstSeq + i,
-          deviceKind: 'subway-exit',
-          operator: i % 3 === 0 ? 'bus' : 'subway',
-          resultCode: 0,
-          cardNo: cardNos[c],
-          cardAction: 'debit',
-          transactionType: 0x06,
-          amountFen,
-          balanceBeforeFen: balance[c],
-          balanceAfterFen: balance[c] - amountFen,
-          offlineAtc: nextAtc[c]++,
-          onlineAtc: 1,
-          // Each device its own PSAM terminal id: a (terminal, TSN) pair names one transaction, and
-          // the gateway quarantines the same debit claimed again under another ATC.
-          terminalId,
-          tsn: firstSeq + i,
-          date: 20260310,
-          time: 100000 + ((i % 5_000) % 60),
-          tac: '',
-          keyVersion: 1,
-          algorithm: '3des',
-          fareTableVersion: 1,
-          place: 101,
-          line: 1,
-          occurredAtMs: NOW_MS,
-          recovered: false,
-        };
-        record.tac = Buffer.from(transactionMac(tacKeys[c], purchaseTacData(record), '3des'))
-          .toString('hex')
-          .toUpperCase();
+        out.push(
+          genuineDebit(tacKeys[c], {
+            deviceId,
+            deviceSeq: firstSeq + i,
+            operator: i % 3 === 0 ? 'bus' : 'subway',
+            cardNo: cardNos[c],
+            amountFen,
+            balanceBeforeFen: balance[c],
+            offlineAtc: nextAtc[c]++,
+            // Each device its own PSAM terminal id: a (terminal, TSN) pair names one transaction, and
+            // the gateway quarantines the same debit claimed again under another ATC.
+            terminalId,
+            tsn: firstSeq + i,
+            time: 100000 + ((i % 5_000) % 60),
+            occurredAtMs: NOW_MS,
+          }),
+        );
         balance[c] -= amountFen;
         gen.totalFen += amountFen;
-        out.push(record);
       }
       return out;
     },
@@ -121,7 +90,7 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   const batches = ctx.pick(12, 2);
   const cardCount = ctx.pick(20_000, 5_000);
   const dir = mkdtempSync(join(tmpdir(), 'bench-sync-'));
-  const master = keySet(1);
+  const master = benchKeySet(1);
   const keys = IssuerKeyService.fromKeySets(new Map([[1, master]]), 1);
   const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => NOW_MS });
   try {
@@ -163,38 +132,13 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
     // Floor: the same rows, raw inserts, one prepared statement, one transaction per batch.
     store.db.exec('CREATE TABLE bench_raw_journal AS SELECT * FROM journal_records WHERE 0');
     store.db.exec('CREATE UNIQUE INDEX bench_raw_pk ON bench_raw_journal (device_id, device_seq)');
-    // Every column of journal_records, the two added later (written_off, recovered_at_ms) last.
-    const insert = store.db.prepare(`INSERT INTO bench_raw_journal VALUES (${new Array(26).fill('?').join(', ')})`);
+    // The row the service stores for each record (its own column list and values), one insert per row.
+    const insert = store.db.prepare(`INSERT INTO bench_raw_journal ${JOURNAL_COLUMNS} VALUES (${new Array(JOURNAL_COLUMN_COUNT).fill('?').join(', ')})`);
     const rawBatch = store.db.transaction((records: JournalRecord[]) => {
       for (const r of records) {
-        insert.run(
-          r.deviceId,
-          r.deviceSeq,
-          'accepted',
-          null,
-          r.cardNo,
-          r.cardAction,
-          r.operator,
-          r.deviceKind,
-          r.resultCode,
-          r.transactionType,
-          r.amountFen,
-          r.balanceBeforeFen,
-          r.balanceAfterFen,
-          r.offlineAtc,
-          r.onlineAtc,
-          r.terminalId,
-          r.tsn,
-          r.date,
-          r.time,
-          r.tac,
-          r.place,
-          r.line,
-          r.occurredAtMs,
-          NOW_MS,
-          0,
-          null,
-        );
+        const row: (string | number | null)[] = [];
+        pushJournalRow(row, r.deviceId, r, 'accepted', null, NOW_MS);
+        insert.run(row);
       }
     });
     const floorUs: number[] = [];

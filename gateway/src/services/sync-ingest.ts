@@ -138,9 +138,50 @@ export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean
   }
 }
 
-const JOURNAL_COLUMNS =
+/** The journal_records columns a stored record fills, in the order pushJournalRow appends them. */
+export const JOURNAL_COLUMNS =
   '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, recovered_at_ms, received_ms)';
 const JOURNAL_INSERT = `INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES`;
+export const JOURNAL_COLUMN_COUNT = 25;
+
+/** Appends the journal_records row of record `r` (JOURNAL_COLUMNS, in order) to `params`. */
+export function pushJournalRow(
+  params: (string | number | null)[],
+  deviceId: string,
+  r: JournalRecord,
+  status: (typeof STATUS_TEXT)[number],
+  reason: string | null,
+  nowMs: number,
+): void {
+  params.push(
+    deviceId,
+    r.deviceSeq,
+    status,
+    reason,
+    r.cardNo,
+    r.cardAction,
+    r.operator,
+    r.deviceKind,
+    r.resultCode,
+    r.transactionType,
+    r.amountFen,
+    r.balanceBeforeFen,
+    r.balanceAfterFen,
+    r.offlineAtc,
+    r.onlineAtc,
+    r.terminalId.toUpperCase(),
+    r.tsn,
+    r.date,
+    r.time,
+    r.tac.toUpperCase(),
+    r.place,
+    r.line,
+    r.recovered ? recoveredOccurredAtMs(r) : r.occurredAtMs,
+    // Older firmware dated a recovered record at the recovering tap and sent no recoveredAtMs.
+    r.recovered ? (r.recoveredAtMs ?? r.occurredAtMs) : null,
+    nowMs,
+  );
+}
 const DEBIT_INSERT = 'INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES';
 const JOURNAL_ROWS_PER_INSERT = 250;
 const DEBIT_ROWS_PER_INSERT = 500;
@@ -267,37 +308,9 @@ export async function ingestSyncBatch(
     const params: (string | number | null)[] = [];
     for (let k = from; k < to; k++) {
       const i = order[k];
-      const r = fresh[i];
-      params.push(
-        deviceId,
-        r.deviceSeq,
-        STATUS_TEXT[state[i]],
-        reason[i],
-        r.cardNo,
-        r.cardAction,
-        r.operator,
-        r.deviceKind,
-        r.resultCode,
-        r.transactionType,
-        r.amountFen,
-        r.balanceBeforeFen,
-        r.balanceAfterFen,
-        r.offlineAtc,
-        r.onlineAtc,
-        r.terminalId.toUpperCase(),
-        r.tsn,
-        r.date,
-        r.time,
-        r.tac.toUpperCase(),
-        r.place,
-        r.line,
-        r.recovered ? recoveredOccurredAtMs(r) : r.occurredAtMs,
-        // Older firmware dated a recovered record at the recovering tap and sent no recoveredAtMs.
-        r.recovered ? (r.recoveredAtMs ?? r.occurredAtMs) : null,
-        nowMs,
-      );
+      pushJournalRow(params, deviceId, fresh[i], STATUS_TEXT[state[i]], reason[i], nowMs);
     }
-    await tx.run(`${JOURNAL_INSERT} ${valuesList(to - from, 25)}`, params);
+    await tx.run(`${JOURNAL_INSERT} ${valuesList(to - from, JOURNAL_COLUMN_COUNT)}`, params);
   }
   let badTacs = 0;
   for (let i = 0; i < count; i++) {
