@@ -14,7 +14,9 @@
  * - no internal references (seed question numbers, issue numbers) in public text;
  * - every example (named media examples, `example`, schema `examples` at any depth, parameter
  *   examples) validates against its schema with ajv (JSON Schema 2020-12, as OpenAPI 3.1);
- * - `/docs` and its deep links answer.
+ * - `/docs` and its deep links answer;
+ * - live answers (success and problems) of the card, loss-report, park-pass, refund, load and
+ *   auth routes validate against the schema documented for their status and content type.
  *
  * Operations still being converted are in TO_CONVERT: their gaps are printed, not failed. The
  * list must end EMPTY; an entry whose operation has no gap left fails (remove it).
@@ -299,6 +301,84 @@ describe('OpenAPI contract', () => {
     expect(found).toEqual([]);
     expect((doc.components as Json).securitySchemes).toMatchObject({ bearerAuth: { type: 'http', scheme: 'bearer' } });
     expect(doc.components.schemas.Problem).toBeDefined();
+  });
+
+  it('live answers of the card, loss-report, park-pass, refund, load and auth routes match their documented schemas', async () => {
+    const seen: string[] = [];
+    const conforms = async (method: string, path: string, url: string, options: Parameters<Harness['request']>[2] = {}) => {
+      const res = await h.request(method, url, options);
+      const response = doc.paths[path]?.[method.toLowerCase()]?.responses?.[String(res.statusCode)];
+      const where = `${method} ${url} → ${res.statusCode}`;
+      expect(response, `${where} is a declared status`).toBeDefined();
+      const type = String(res.headers['content-type'] ?? '')
+        .split(';')[0]
+        .trim();
+      const media = response?.content?.[type];
+      expect(media?.schema, `${where} answers ${type}, declared`).toBeDefined();
+      const error = validate(media!.schema, res.json());
+      expect(error, `${where}: ${res.body.slice(0, 300)}`).toBeNull();
+      seen.push(where);
+      return res;
+    };
+    const admin = { token: 'admin-token-for-tests-0123456789' };
+    const counter = (
+      await conforms('POST', '/v1/auth/tokens', '/v1/auth/tokens', { ...admin, body: { role: 'counter', label: 'till', branchId: 'B12' } })
+    ).json().token;
+    const issue = async () =>
+      (
+        await conforms('POST', '/v1/cards', '/v1/cards', {
+          token: counter,
+          body: { holderName: '张三', socialSecurityNo: '11010119900307123X', profile: 'adult' },
+        })
+      ).json().card.cardNo as string;
+    const cardNo = await issue();
+    await conforms('GET', '/v1/cards/{cardNo}', `/v1/cards/${cardNo}`, { token: counter });
+    await conforms('GET', '/v1/cards/{cardNo}/transactions', `/v1/cards/${cardNo}/transactions`, { token: counter });
+    await conforms('POST', '/v1/cards/{cardNo}/functions', `/v1/cards/${cardNo}/functions`, {
+      token: counter,
+      body: { challenge: '9F3A12C4', suburban: true, transit: true },
+    });
+    await conforms('POST', '/v1/cards/{cardNo}/unblock', `/v1/cards/${cardNo}/unblock`, { token: counter, body: { challenge: '9F3A12C4' } });
+    const park = { token: counter, headers: { 'idempotency-key': 'park-1' }, body: { challenge: '9F3A12C4' } };
+    await conforms('POST', '/v1/cards/{cardNo}/park-passes', `/v1/cards/${cardNo}/park-passes`, park);
+    await conforms('POST', '/v1/cards/{cardNo}/park-passes', `/v1/cards/${cardNo}/park-passes`, park);
+    const session = (await conforms('POST', '/v1/auth/app-sessions', '/v1/auth/app-sessions', { body: { cardNo, password: '07123X' } })).json().token;
+    await conforms('POST', '/v1/auth/app-password', '/v1/auth/app-password', {
+      token: session,
+      body: { currentPassword: '07123X', newPassword: 'a-better-secret' },
+    });
+    await conforms('POST', '/v1/auth/app-sessions', '/v1/auth/app-sessions', { body: { cardNo, password: 'wrong-password' } });
+    await conforms('POST', '/v1/cards/{cardNo}/loss-reports', `/v1/cards/${cardNo}/loss-reports`, { token: counter, body: { kind: 'temporary' } });
+    await conforms('POST', '/v1/cards/{cardNo}/loss-reports', `/v1/cards/${cardNo}/loss-reports`, { token: counter, body: { kind: 'temporary' } });
+    await conforms('GET', '/v1/cards/{cardNo}/loss-reports/current', `/v1/cards/${cardNo}/loss-reports/current`, { token: counter });
+    await conforms('GET', '/v1/cards/{cardNo}', `/v1/cards/${cardNo}`, { token: counter });
+    await conforms('DELETE', '/v1/cards/{cardNo}/loss-reports/current', `/v1/cards/${cardNo}/loss-reports/current`, { token: counter });
+    await conforms('GET', '/v1/cards/{cardNo}/loss-reports/current', `/v1/cards/${cardNo}/loss-reports/current`, { token: counter });
+    await conforms('POST', '/v1/cards/{cardNo}/loss-reports', `/v1/cards/${cardNo}/loss-reports`, { token: counter, body: { kind: 'formal' } });
+    await conforms('POST', '/v1/cards/{cardNo}/replacement', `/v1/cards/${cardNo}/replacement`, { token: counter, body: {} });
+    await conforms('GET', '/v1/blacklist', '/v1/blacklist', { token: counter });
+    const broken = await issue();
+    const refund = await conforms('POST', '/v1/cards/{cardNo}/refunds', `/v1/cards/${broken}/refunds`, {
+      token: counter,
+      body: { destinationAccount: '6222020200112233456789', destinationName: '张三' },
+    });
+    await conforms('GET', '/v1/refunds/{id}', `/v1/refunds/${refund.json().id}`, { token: counter });
+    await conforms('POST', '/v1/ops/jobs/run', '/v1/ops/jobs/run', admin);
+    await conforms('POST', '/v1/cards/{cardNo}/cancellation', `/v1/cards/${await issue()}/cancellation`, { token: counter });
+    await conforms('POST', '/v1/cards/{cardNo}/log-evidence', `/v1/cards/${broken}/log-evidence`, { token: counter, body: { onlineAtc: 0, log: [] } });
+    // Problems: declared statuses, application/problem+json with the Problem schema.
+    await conforms('GET', '/v1/cards/{cardNo}', '/v1/cards/1000000000009999', { token: counter });
+    await conforms('GET', '/v1/cards/{cardNo}', `/v1/cards/${cardNo}`);
+    await conforms('POST', '/v1/cards', '/v1/cards', { token: counter, body: { holderName: 'x' } });
+    await conforms('POST', '/v1/cards', '/v1/cards', {
+      token: counter,
+      body: { holderName: 'x', socialSecurityNo: '11010119900307123X', profile: 'adult', expiryDate: 20300230 },
+    });
+    await conforms('GET', '/v1/loads/{id}', '/v1/loads/999', { token: counter });
+    await conforms('POST', '/v1/loads/{id}/void', '/v1/loads/999/void', { token: counter });
+    await conforms('GET', '/v1/refunds/{id}', '/v1/refunds/999', { token: counter });
+    await conforms('POST', '/v1/auth/tokens', '/v1/auth/tokens', { token: counter, body: { role: 'counter', label: 'x', branchId: 'B1' } });
+    expect(seen.length).toBeGreaterThan(30);
   });
 
   it('/docs and its deep links answer', async () => {
