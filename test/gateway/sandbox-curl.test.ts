@@ -4,12 +4,11 @@
  * command (only PORT becomes 0, any free port); the bash block runs there with GW set to the
  * gateway's address (the block's own variable) and must print the final balance, 50.00.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanEnv, ROOT, startGateway, type GatewayProcess } from './support/gateway-process.ts';
+import { type CliResult, cleanEnv, ROOT, runProgram, startGateway, type GatewayProcess } from './support/gateway-process.ts';
 
 /** The "## Sandbox" section of the API document. */
 function sandboxSection(): string {
@@ -35,16 +34,8 @@ function startEnvironment(command: string): Record<string, string> {
   return env;
 }
 
-function runBash(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function runBash(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return runProgram('bash', ['-c', script], cwd, env);
 }
 
 let gateway: GatewayProcess | undefined;

@@ -38,8 +38,13 @@ export function runGatewayToEnd(cwd: string, env: NodeJS.ProcessEnv): Promise<Cl
 }
 
 function runToEnd(script: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return runProgram(TSX, [script, ...args], cwd, env);
+}
+
+/** Runs `command` with `args` to its end, collecting what it writes. */
+export function runProgram(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, [script, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
