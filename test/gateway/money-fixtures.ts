@@ -131,6 +131,24 @@ export async function counterHeaders(h: MoneyHarness, branchId = 'branch-01'): P
   return { authorization: `Bearer ${res.json().token}` };
 }
 
+/**
+ * Bearer headers of an app session on `cardNo`: signs in with the first password (the last six of
+ * the holder's ID) and changes it, as the gateway requires before anything else.
+ */
+export async function appSessionHeaders(h: MoneyHarness, cardNo: string): Promise<Record<string, string>> {
+  const opened = await h.app.inject({ method: 'POST', url: '/v1/auth/app-sessions', payload: { cardNo, password: '07123X' } });
+  if (opened.statusCode !== 201) throw new Error(`app session: ${opened.statusCode} ${opened.body}`);
+  const headers = { authorization: `Bearer ${opened.json().token}` };
+  const changed = await h.app.inject({
+    method: 'POST',
+    url: '/v1/auth/app-password',
+    headers,
+    payload: { currentPassword: '07123X', newPassword: 'new-secret-1' },
+  });
+  if (changed.statusCode !== 200) throw new Error(`password change: ${changed.statusCode} ${changed.body}`);
+  return headers;
+}
+
 let cardSeed = 1;
 
 /** Issues a card through POST /v1/cards and puts its image into a card simulator. */

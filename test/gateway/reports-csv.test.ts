@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { formatYuan } from '#core';
 import { csvObjects, parseRfc4180 } from './support/rfc4180.ts';
 import {
+  appSessionHeaders,
   counterHeaders,
   initLoad,
   issueCard,
@@ -227,23 +228,9 @@ describe('content negotiation', () => {
 });
 
 describe('errors are problems whatever the Accept header', () => {
-  async function appSession(cardNo: string): Promise<Record<string, string>> {
-    const opened = await h.app.inject({ method: 'POST', url: '/v1/auth/app-sessions', payload: { cardNo, password: '07123X' } });
-    expect(opened.statusCode, opened.body).toBe(201);
-    const headers = { authorization: `Bearer ${opened.json().token}` };
-    const changed = await h.app.inject({
-      method: 'POST',
-      url: '/v1/auth/app-password',
-      headers,
-      payload: { currentPassword: '07123X', newPassword: 'new-secret-1' },
-    });
-    expect(changed.statusCode, changed.body).toBe(200);
-    return headers;
-  }
-
   it('401, 403 and 400 answer the same status and code for CSV as for JSON, as application/problem+json', async () => {
     const { cardNo } = await issueCard(h);
-    const app = await appSession(cardNo);
+    const app = await appSessionHeaders(h, cardNo);
     const device = await makeValidator(h, 'csv-err-gate', 9);
     const cases: Array<[string, Record<string, string>, number, string]> = [
       [`/v1/reports/clearing?day=${DAY}`, {}, 401, 'unauthenticated'],

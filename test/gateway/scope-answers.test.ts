@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
-import { counterHeaders, initLoad, issueCard, registerDevice, startMoneyGateway, type MoneyHarness } from './money-fixtures.ts';
+import { appSessionHeaders, counterHeaders, initLoad, issueCard, registerDevice, startMoneyGateway, type MoneyHarness } from './money-fixtures.ts';
 
 let h: MoneyHarness;
 let counter: Record<string, string>;
@@ -21,20 +21,6 @@ afterEach(async () => {
 
 const NO_SUCH_CARD = '1000999999999999';
 const NO_SUCH_LOAD = '999999';
-
-async function appSession(cardNo: string): Promise<Record<string, string>> {
-  const opened = await h.app.inject({ method: 'POST', url: '/v1/auth/app-sessions', payload: { cardNo, password: '07123X' } });
-  expect(opened.statusCode, opened.body).toBe(201);
-  const headers = { authorization: `Bearer ${opened.json().token}` };
-  const changed = await h.app.inject({
-    method: 'POST',
-    url: '/v1/auth/app-password',
-    headers,
-    payload: { currentPassword: '07123X', newPassword: 'new-secret-1' },
-  });
-  expect(changed.statusCode, changed.body).toBe(200);
-  return headers;
-}
 
 /** The problem with the asked-for identifier (a whole token) blanked out: what the caller learns. */
 function learned(res: LightMyRequestResponse, id: string): unknown {
@@ -58,7 +44,7 @@ describe('404 for what the caller may not know exists', () => {
   it("an app session: another card's routes answer exactly as for a card that does not exist", async () => {
     const mine = await issueCard(h);
     const other = await issueCard(h);
-    const app = await appSession(mine.cardNo);
+    const app = await appSessionHeaders(h, mine.cardNo);
     const loadBody = initLoad(other.card, other.cardNo, 5_000, 'app');
     const cardRoutes: Call[] = [
       { method: 'GET', url: (c) => `/v1/cards/${c}` },
@@ -85,7 +71,7 @@ describe('404 for what the caller may not know exists', () => {
   it("an app session: another card's load by id answers exactly as a load that does not exist", async () => {
     const mine = await issueCard(h);
     const other = await issueCard(h);
-    const app = await appSession(mine.cardNo);
+    const app = await appSessionHeaders(h, mine.cardNo);
     const made = await h.app.inject({
       method: 'POST',
       url: '/v1/loads',
@@ -143,7 +129,7 @@ describe('403 stays for what the role may never do, or for a resource the caller
 
   it('app session on its own card: routes its role may not call are 403 forbidden', async () => {
     const mine = await issueCard(h);
-    const app = await appSession(mine.cardNo);
+    const app = await appSessionHeaders(h, mine.cardNo);
     expect((await h.app.inject({ method: 'POST', url: `/v1/cards/${mine.cardNo}/cancellation`, headers: app })).statusCode).toBe(403);
     expect((await h.app.inject({ method: 'POST', url: `/v1/cards/${mine.cardNo}/refunds`, headers: app, payload: {} })).statusCode).toBe(403);
     // Another card on a route the role may never call: the role answers first, the same 403.
