@@ -5152,7 +5152,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Balance of every ledger account (debit positive, credit negative) */
+    /**
+     * Balance of every ledger account (debit positive, credit negative)
+     * @description The double-entry ledger the gateway posts every load, void, cleared debit and refund to: the balance of each account, debits positive and credits negative (a liability is negative). Operators only.
+     */
     get: {
       parameters: {
         query?: never;
@@ -5162,64 +5165,68 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description Every account with its balance */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /** @description every account with postings */
               accounts: {
+                /**
+                 * @description ledger account
+                 * @example liability:card-purse
+                 */
                 account: string;
+                /**
+                 * @description balance of the account: debits positive, credits negative (yuan)
+                 * @example -4600.00
+                 */
                 balance: string;
+                /**
+                 * @description balance of the account: debits positive, credits negative (fen)
+                 * @example -460000
+                 */
                 balanceFen: number;
               }[];
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -5239,7 +5246,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Reconciliation: card liability (ledger) = sum of shadow balances; every posting balances */
+    /**
+     * Reconciliation: card liability (ledger) = sum of shadow balances; every posting balances
+     * @description Checks the books: the card liability in the ledger equals the sum of the cards' shadow balances, every posting balances, and the money taken for pending loads is the same in the loads table and the ledger. `ok` is true when all hold; alert on false. Operators only.
+     */
     get: {
       parameters: {
         query?: never;
@@ -5249,74 +5259,107 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The reconciliation */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              cardLiability?: string;
+              /**
+               * @description card liability in the ledger (yuan)
+               * @example 4600.00
+               */
+              cardLiability: string;
+              /**
+               * @description card liability in the ledger (fen)
+               * @example 460000
+               */
               cardLiabilityFen: number;
-              /** @description yuan; "0.00" when the books agree */
+              /**
+               * @description card liability minus the sum of shadow balances; 0.00 when the books agree (yuan)
+               * @example 0.00
+               */
               discrepancy: string;
+              /**
+               * @description card liability minus the sum of shadow balances; 0.00 when the books agree (fen)
+               * @example 0
+               */
               discrepancyFen: number;
+              /** @description the books agree: no discrepancy, every posting balances, pending loads agree */
               ok: boolean;
-              /** @description money taken for loads not yet decided (loads table) */
-              pendingLoadsFen?: number;
-              /** @description the same from the ledger (liability:pending-loads) */
-              pendingLoadsLedgerFen?: number;
-              postings?: number;
+              /**
+               * @description money taken for loads not yet decided (loads table) (fen)
+               * @example 5000
+               */
+              pendingLoadsFen: number;
+              /**
+               * @description the same from the ledger (liability:pending-loads) (fen)
+               * @example 5000
+               */
+              pendingLoadsLedgerFen: number;
+              /**
+               * @description postings in the ledger
+               * @example 1204
+               */
+              postings: number;
+              /**
+               * @description sum of every ledger entry; 0 when every posting balances (fen)
+               * @example 0
+               */
               postingsBalanceFen: number;
-              sumShadowBalances?: string;
+              /**
+               * @description sum of the shadow balances of every card (yuan)
+               * @example 4600.00
+               */
+              sumShadowBalances: string;
+              /**
+               * @description sum of the shadow balances of every card (fen)
+               * @example 460000
+               */
               sumShadowBalancesFen: number;
+              /**
+               * @description postings whose entries do not sum to zero
+               * @example 0
+               */
               unbalancedPostings: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -7151,7 +7194,10 @@ export interface paths {
     get: {
       parameters: {
         query: {
-          /** @description Beijing natural day YYYY-MM-DD */
+          /**
+           * @description Beijing natural day YYYY-MM-DD
+           * @example 2026-03-10
+           */
           day: string;
         };
         header?: never;
@@ -7171,17 +7217,51 @@ export interface paths {
           };
           content: {
             'application/json': {
+              /**
+               * @description Beijing natural day YYYY-MM-DD
+               * @example 2026-03-10
+               */
               day: string;
+              /** @description one row per operator */
               operators: {
-                amountFen?: number;
-                debits?: number;
-                operator?: string;
-                quarantined?: number;
+                /**
+                 * @description their amount (fen)
+                 * @example 700
+                 */
+                amountFen: number;
+                /**
+                 * @description verified debits with a transaction date on that day
+                 * @example 2
+                 */
+                debits: number;
+                /**
+                 * @description transport operator
+                 * @enum {string}
+                 */
+                operator: 'subway' | 'bus' | 'pr' | 'park' | 'suburban';
+                /**
+                 * @description debits held back (TAC does not verify, replayed, cloned): never cleared
+                 * @example 0
+                 */
+                quarantined: number;
               }[];
+              /** @description every operator */
               totals: {
-                amountFen?: number;
-                debits?: number;
-                quarantined?: number;
+                /**
+                 * @description amount (fen)
+                 * @example 800
+                 */
+                amountFen: number;
+                /**
+                 * @description debits
+                 * @example 3
+                 */
+                debits: number;
+                /**
+                 * @description quarantined
+                 * @example 1
+                 */
+                quarantined: number;
               };
             };
             /**
@@ -7196,49 +7276,40 @@ export interface paths {
             'text/csv': string;
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -7265,8 +7336,15 @@ export interface paths {
     get: {
       parameters: {
         query: {
-          /** @description Beijing natural day YYYY-MM-DD */
+          /**
+           * @description Beijing natural day YYYY-MM-DD
+           * @example 2026-03-10
+           */
           day: string;
+          /**
+           * @description branch id (operators; a counter sees its own branch)
+           * @example branch-01
+           */
           branch?: string;
         };
         header?: never;
@@ -7286,31 +7364,116 @@ export interface paths {
           };
           content: {
             'application/json': {
-              branch?: string | null;
+              /** @description the branch; null: every branch (operators) */
+              branch: string | null;
+              /**
+               * @description Beijing natural day YYYY-MM-DD
+               * @example 2026-03-10
+               */
               day: string;
+              /** @description one row per payment source */
               sources: {
-                loadedFen?: number;
-                loads?: number;
-                netFen?: number;
-                paymentSource?: string;
-                voidedFen?: number;
-                voids?: number;
+                /**
+                 * @description amount of those loads (fen)
+                 * @example 5000
+                 */
+                loadedFen: number;
+                /**
+                 * @description loads decided as credited that day
+                 * @example 1
+                 */
+                loads: number;
+                /**
+                 * @description loaded minus voided (fen)
+                 * @example 5000
+                 */
+                netFen: number;
+                /**
+                 * @description how the loads were paid
+                 * @enum {string}
+                 */
+                paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+                /**
+                 * @description amount voided (fen)
+                 * @example 0
+                 */
+                voidedFen: number;
+                /**
+                 * @description loads voided (payment returned) that day
+                 * @example 0
+                 */
+                voids: number;
               }[];
+              /** @description the day in total */
               totals: {
-                loadedFen?: number;
-                loads?: number;
-                netFen?: number;
-                pending?: number;
-                voidedFen?: number;
-                voids?: number;
+                /**
+                 * @description loaded (fen)
+                 * @example 11000
+                 */
+                loadedFen: number;
+                /**
+                 * @description loads
+                 * @example 3
+                 */
+                loads: number;
+                /**
+                 * @description loaded minus voided (fen)
+                 * @example 8000
+                 */
+                netFen: number;
+                /**
+                 * @description loads of the day still pending (not decided yet)
+                 * @example 0
+                 */
+                pending: number;
+                /**
+                 * @description voided (fen)
+                 * @example 3000
+                 */
+                voidedFen: number;
+                /**
+                 * @description voids
+                 * @example 1
+                 */
+                voids: number;
               };
+              /** @description one entry per voided load */
               voids: {
-                amountFen?: number;
-                cardNo?: string;
-                loadId?: string;
-                paymentSource?: string;
-                resolution?: string;
-                voidedMs?: number;
+                /**
+                 * @description amount of the load (fen)
+                 * @example 3000
+                 */
+                amountFen: number;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description the voided load
+                 * @example 2
+                 */
+                loadId: string;
+                /**
+                 * @description how it was paid
+                 * @enum {string}
+                 */
+                paymentSource: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+                /**
+                 * @description how it was voided: teller-void, next-load or card-log
+                 * @example teller-void
+                 */
+                resolution: string;
+                /**
+                 * @description when it was voided (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T11:15:00.000+08:00
+                 */
+                voidedAt: string;
+                /**
+                 * @description when it was voided (epoch milliseconds)
+                 * @example 1773112500000
+                 */
+                voidedMs: number;
               }[];
             };
             /**
@@ -7325,49 +7488,40 @@ export interface paths {
             'text/csv': string;
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };

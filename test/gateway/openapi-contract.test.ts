@@ -37,11 +37,6 @@ const TO_CONVERT = new Set<string>([
   'POST /v1/devices/{deviceId}/revocation',
   'GET /v1/devices/{deviceId}/certificates',
   'GET /v1/ops/devices/certificates',
-  // ledger.ts, reports.ts
-  'GET /v1/ledger/balances',
-  'GET /v1/ledger/reconciliation',
-  'GET /v1/reports/teller',
-  'GET /v1/reports/clearing',
 ]);
 
 /** Integer `…Ms` answer fields that are durations or windows, not points in time (no ISO form). */

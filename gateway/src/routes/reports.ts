@@ -3,12 +3,27 @@
  * Each answers JSON, or CSV (services/reports-csv.ts) when the Accept header prefers text/csv.
  */
 import fastifyAccepts from '@fastify/accepts';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { requirePrincipal } from '../auth/scope.ts';
 import { CSV_MEDIA_TYPE, JSON_MEDIA_TYPE, prefersCsv, sendCsv } from '../http/csv.ts';
 import { ApiError } from '../http/problem.ts';
-import { bearerSecurity, withProblems } from '../http/schemas.ts';
-import { requirePrincipal } from '../auth/scope.ts';
-import { clearingReport, tellerReport } from '../services/reports.ts';
+import {
+  AUTHENTICATED,
+  BEARER,
+  CardNo,
+  Fen,
+  type GatewayApp,
+  Nullable,
+  problems,
+  type Static,
+  StringEnum,
+  type TSchema,
+  timestamp,
+  Type,
+  withIso,
+} from '../http/wire.ts';
+import { beijingDayRange } from '../services/money-time.ts';
+import { CLEARING_OPERATORS, type ClearingReport, clearingReport, type TellerReport, tellerReport } from '../services/reports.ts';
 import {
   CLEARING_CSV_EXAMPLE,
   CLEARING_CSV_HEADERS,
@@ -19,10 +34,10 @@ import {
   tellerReportCsv,
   tellerReportFilename,
 } from '../services/reports-csv.ts';
-import { beijingDayRange } from '../services/money-time.ts';
+import { PAYMENT_SOURCES } from '../services/ledger.ts';
 import { moneyCaller } from './loads.ts';
 
-const dayQuery = { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', description: 'Beijing natural day YYYY-MM-DD' } as const;
+const Day = Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', description: 'Beijing natural day YYYY-MM-DD', examples: ['2026-03-10'] });
 
 function dayRange(day: string) {
   const range = beijingDayRange(day);
@@ -30,13 +45,110 @@ function dayRange(day: string) {
   return range;
 }
 
-const amountRow = { type: 'integer' } as const;
+const Count = (description: string, example = 1) => Type.Integer({ description, examples: [example] });
+
+const TellerQuery = Type.Object(
+  {
+    day: Day,
+    branch: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'branch id (operators; a counter sees its own branch)', examples: ['branch-01'] }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const SourceTotals = Type.Object({
+  paymentSource: StringEnum(PAYMENT_SOURCES, { description: 'how the loads were paid' }),
+  loads: Count('loads decided as credited that day'),
+  loadedFen: Fen('amount of those loads', 5_000),
+  voids: Count('loads voided (payment returned) that day', 0),
+  voidedFen: Fen('amount voided', 0),
+  netFen: Fen('loaded minus voided', 5_000),
+});
+
+const TellerVoid = Type.Object({
+  loadId: Type.String({ description: 'the voided load', examples: ['2'] }),
+  cardNo: CardNo(),
+  amountFen: Fen('amount of the load', 3_000),
+  paymentSource: StringEnum(PAYMENT_SOURCES, { description: 'how it was paid' }),
+  resolution: Type.String({ description: 'how it was voided: teller-void, next-load or card-log', examples: ['teller-void'] }),
+  ...timestamp('voidedMs', 'when it was voided', Date.UTC(2026, 2, 10, 3, 15)),
+});
+
+const TellerReportJson = Type.Object({
+  day: Day,
+  branch: Nullable(Type.String({ description: 'the branch; null: every branch (operators)' })),
+  sources: Type.Array(SourceTotals, { description: 'one row per payment source' }),
+  totals: Type.Object(
+    {
+      loads: Count('loads', 3),
+      loadedFen: Fen('loaded', 11_000),
+      voids: Count('voids', 1),
+      voidedFen: Fen('voided', 3_000),
+      netFen: Fen('loaded minus voided', 8_000),
+      pending: Count('loads of the day still pending (not decided yet)', 0),
+    },
+    { description: 'the day in total' },
+  ),
+  voids: Type.Array(TellerVoid, { description: 'one entry per voided load' }),
+});
+type TellerReportJson = Static<typeof TellerReportJson>;
+
+const ClearingReportJson = Type.Object({
+  day: Day,
+  operators: Type.Array(
+    Type.Object({
+      operator: StringEnum(CLEARING_OPERATORS, { description: 'transport operator' }),
+      debits: Count('verified debits with a transaction date on that day', 2),
+      amountFen: Fen('their amount', 700),
+      quarantined: Count('debits held back (TAC does not verify, replayed, cloned): never cleared', 0),
+    }),
+    { description: 'one row per operator' },
+  ),
+  totals: Type.Object({ debits: Count('debits', 3), amountFen: Fen('amount', 800), quarantined: Count('quarantined', 1) }, { description: 'every operator' }),
+});
+type ClearingReportJson = Static<typeof ClearingReportJson>;
+
+const TELLER_EXAMPLE: TellerReportJson = {
+  day: '2026-03-10',
+  branch: 'branch-01',
+  sources: [
+    { paymentSource: 'bank-account', loads: 1, loadedFen: 5_000, voids: 0, voidedFen: 0, netFen: 5_000 },
+    { paymentSource: 'cash', loads: 2, loadedFen: 6_000, voids: 1, voidedFen: 3_000, netFen: 3_000 },
+    { paymentSource: 'other-bank-card', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
+    { paymentSource: 'app', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
+  ],
+  totals: { loads: 3, loadedFen: 11_000, voids: 1, voidedFen: 3_000, netFen: 8_000, pending: 0 },
+  voids: [
+    withIso(
+      { loadId: '2', cardNo: '1000000000000018', amountFen: 3_000, paymentSource: 'cash', resolution: 'teller-void', voidedMs: Date.UTC(2026, 2, 10, 3, 15) },
+      'voidedMs',
+    ),
+  ],
+};
+
+const CLEARING_EXAMPLE: ClearingReportJson = {
+  day: '2026-03-10',
+  operators: [
+    { operator: 'subway', debits: 2, amountFen: 700, quarantined: 0 },
+    { operator: 'bus', debits: 1, amountFen: 100, quarantined: 0 },
+    { operator: 'pr', debits: 0, amountFen: 0, quarantined: 0 },
+    { operator: 'park', debits: 0, amountFen: 0, quarantined: 0 },
+    { operator: 'suburban', debits: 0, amountFen: 0, quarantined: 1 },
+  ],
+  totals: { debits: 3, amountFen: 800, quarantined: 1 },
+};
+
+/** The JSON form of a teller report: each void's time with its ISO Beijing form beside it. */
+function tellerJson(report: TellerReport): TellerReportJson {
+  return { ...report, voids: report.voids.map((v) => withIso(v, 'voidedMs')) };
+}
 
 /**
  * The 200 answer in both representations: the JSON object, or the CSV download when the Accept
- * header prefers text/csv (OpenAPI lists both media types).
+ * header prefers text/csv (OpenAPI lists both media types, each with its example).
  */
-function jsonOrCsv(json: Record<string, unknown>, csv: { headers: readonly string[]; example: string; filename: string }) {
+function jsonOrCsv(json: TSchema, jsonExample: unknown, csv: { headers: readonly string[]; example: string; filename: string }) {
   return {
     description: `The report as JSON, or as CSV (UTF-8 with BOM, CRLF) when Accept prefers text/csv; CSV header: ${csv.headers.join(',')}`,
     headers: {
@@ -44,23 +156,31 @@ function jsonOrCsv(json: Record<string, unknown>, csv: { headers: readonly strin
       vary: { type: 'string', description: 'Accept' },
     },
     content: {
-      [JSON_MEDIA_TYPE]: { schema: json },
+      [JSON_MEDIA_TYPE]: { schema: json, examples: { report: { summary: 'A day at one branch', value: jsonExample } } },
       [CSV_MEDIA_TYPE]: { schema: { type: 'string', description: 'RFC 4180 CSV, UTF-8 with BOM' }, example: csv.example },
     },
   };
 }
 
 /** Vary: Accept on both answers; the CSV text when the caller prefers it, else the JSON object. */
-function answer<T>(request: FastifyRequest, reply: FastifyReply, report: T, csv: (report: T) => string, filename: (report: T) => string): T | FastifyReply {
+function answer<T, J>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  report: T,
+  json: (report: T) => J,
+  csv: (report: T) => string,
+  filename: (report: T) => string,
+): J {
   void reply.header('vary', 'Accept');
-  return prefersCsv(request) ? sendCsv(reply, filename(report), csv(report)) : report;
+  // The CSV download is sent as it is (sendCsv): the route's return value is then the reply itself.
+  return prefersCsv(request) ? (sendCsv(reply, filename(report), csv(report)) as unknown as J) : json(report);
 }
 
-export async function reportRoutes(app: FastifyInstance): Promise<void> {
+export async function reportRoutes(app: GatewayApp): Promise<void> {
   // request.accepts() for content negotiation, in this plugin's context only.
   await app.register(fastifyAccepts);
 
-  app.get<{ Querystring: { day: string; branch?: string } }>(
+  app.get(
     '/v1/reports/teller',
     {
       config: { roles: ['counter'] },
@@ -70,58 +190,16 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
         description:
           'JSON by default; CSV (text/csv, UTF-8 with BOM, yuan and fen columns, formula-escaped text) when the Accept header prefers text/csv. ' +
           'Records: one `source` per payment source, one `total`, one `void` per voided load.',
-        security: bearerSecurity,
-        querystring: {
-          type: 'object',
-          required: ['day'],
-          additionalProperties: false,
-          properties: { day: dayQuery, branch: { type: 'string', minLength: 1, maxLength: 64 } },
+        security: BEARER,
+        querystring: TellerQuery,
+        response: {
+          200: jsonOrCsv(TellerReportJson, TELLER_EXAMPLE, {
+            headers: TELLER_CSV_HEADERS,
+            example: TELLER_CSV_EXAMPLE,
+            filename: 'teller-<day>[-<branch>].csv',
+          }),
+          ...problems(...AUTHENTICATED),
         },
-        response: withProblems({
-          200: jsonOrCsv(
-            {
-              type: 'object',
-              required: ['day', 'sources', 'totals', 'voids'],
-              properties: {
-                day: { type: 'string' },
-                branch: { type: ['string', 'null'] },
-                sources: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    properties: {
-                      paymentSource: { type: 'string' },
-                      loads: amountRow,
-                      loadedFen: amountRow,
-                      voids: amountRow,
-                      voidedFen: amountRow,
-                      netFen: amountRow,
-                    },
-                  },
-                },
-                totals: {
-                  type: 'object',
-                  properties: { loads: amountRow, loadedFen: amountRow, voids: amountRow, voidedFen: amountRow, netFen: amountRow, pending: amountRow },
-                },
-                voids: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    properties: {
-                      loadId: { type: 'string' },
-                      cardNo: { type: 'string' },
-                      amountFen: amountRow,
-                      paymentSource: { type: 'string' },
-                      resolution: { type: 'string' },
-                      voidedMs: amountRow,
-                    },
-                  },
-                },
-              },
-            },
-            { headers: TELLER_CSV_HEADERS, example: TELLER_CSV_EXAMPLE, filename: 'teller-<day>[-<branch>].csv' },
-          ),
-        }),
       },
     },
     async (request, reply) => {
@@ -135,11 +213,11 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
       const range = dayRange(request.query.day);
       const { store } = app.gateway;
       const report = await store.transaction((tx) => tellerReport(tx, request.query.day, range, branch), { readOnly: true });
-      return answer(request, reply, report, tellerReportCsv, tellerReportFilename);
+      return answer(request, reply, report, tellerJson, tellerReportCsv, tellerReportFilename);
     },
   );
 
-  app.get<{ Querystring: { day: string } }>(
+  app.get(
     '/v1/reports/clearing',
     {
       schema: {
@@ -148,32 +226,23 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
         description:
           'JSON by default; CSV (text/csv, UTF-8 with BOM, yuan and fen columns, formula-escaped text) when the Accept header prefers text/csv. ' +
           'Records: one `operator` per operator, then one `total`.',
-        security: bearerSecurity,
-        querystring: { type: 'object', required: ['day'], additionalProperties: false, properties: { day: dayQuery } },
-        response: withProblems({
-          200: jsonOrCsv(
-            {
-              type: 'object',
-              required: ['day', 'operators', 'totals'],
-              properties: {
-                day: { type: 'string' },
-                operators: {
-                  type: 'array',
-                  items: { type: 'object', properties: { operator: { type: 'string' }, debits: amountRow, amountFen: amountRow, quarantined: amountRow } },
-                },
-                totals: { type: 'object', properties: { debits: amountRow, amountFen: amountRow, quarantined: amountRow } },
-              },
-            },
-            { headers: CLEARING_CSV_HEADERS, example: CLEARING_CSV_EXAMPLE, filename: 'clearing-<day>.csv' },
-          ),
-        }),
+        security: BEARER,
+        querystring: Type.Object({ day: Day }, { additionalProperties: false }),
+        response: {
+          200: jsonOrCsv(ClearingReportJson, CLEARING_EXAMPLE, {
+            headers: CLEARING_CSV_HEADERS,
+            example: CLEARING_CSV_EXAMPLE,
+            filename: 'clearing-<day>.csv',
+          }),
+          ...problems(...AUTHENTICATED),
+        },
       },
     },
     async (request, reply) => {
       const range = dayRange(request.query.day);
       const { store } = app.gateway;
       const report = await store.transaction((tx) => clearingReport(tx, request.query.day, range.yyyymmdd), { readOnly: true });
-      return answer(request, reply, report, clearingReportCsv, clearingReportFilename);
+      return answer(request, reply, report, (r: ClearingReport): ClearingReportJson => r, clearingReportCsv, clearingReportFilename);
     },
   );
 }
