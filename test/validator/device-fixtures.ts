@@ -4,7 +4,8 @@ import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import { makeCardImage, makeIssuer } from '../purse/fixtures.ts';
 import { Device, initDevice } from '#validator/device';
 import { terminalIdFor, type DeviceProfile } from '#validator/device-profile';
-import type { CardWallet } from '#validator/rider/card-wallet';
+import { CardWallet } from '#validator/rider/card-wallet';
+import { tempDir } from './temp-db.ts';
 
 export const ISSUER = makeIssuer();
 export const FARE_JSON = encodeFareTablesJson(defaultFareTablesSpec(SUBWAY_CSV, 1, 0));
@@ -61,4 +62,30 @@ export function issueCards(wallet: CardWallet, count: number, balanceFen = 5_000
     numbers.push(image.cardNo);
   }
   return numbers;
+}
+
+/** A temp folder with a card wallet, the subway entry GATE-IN-1 at 花园桥 and the exit GATE-OUT-1 at 潞城. */
+export interface SubwayGates {
+  tmp: ReturnType<typeof tempDir>;
+  wallet: CardWallet;
+  entry: Device;
+  exit: Device;
+}
+
+export function openSubwayGates(): SubwayGates {
+  const tmp = tempDir();
+  return {
+    tmp,
+    wallet: new CardWallet(tmp.file('cards.db')),
+    entry: createDevice(tmp.file('entry.db'), profile('GATE-IN-1', 'subway-entry', { stationCode: 花园桥, stationName: '花园桥' })),
+    exit: createDevice(tmp.file('exit.db'), profile('GATE-OUT-1', 'subway-exit', { stationCode: 潞城, stationName: '潞城' })),
+  };
+}
+
+/** Closes the gates and the wallet and removes the folder: pass the devices the test holds now (it may have reopened them). */
+export function closeSubwayGates(g: SubwayGates): void {
+  g.entry.close();
+  g.exit.close();
+  g.wallet.close();
+  g.tmp.cleanup();
 }

@@ -2,28 +2,19 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LIMITS, SW, TAP_RESULT, defaultFareTablesSpec, effectiveBalanceFen, encodeFareTablesJson, type CardPort } from '#core';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
 import type { Device } from '#validator/device';
-import { CardWallet } from '#validator/rider/card-wallet';
-import { tempDir } from './temp-db.ts';
-import { MORNING_MS, createDevice, issueCards, openDevice, profile, 花园桥, 潞城 } from './device-fixtures.ts';
+import type { CardWallet } from '#validator/rider/card-wallet';
+import { MORNING_MS, closeSubwayGates, createDevice, issueCards, openDevice, openSubwayGates, profile, type SubwayGates, 花园桥 } from './device-fixtures.ts';
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: SubwayGates['tmp'];
 let wallet: CardWallet;
 let entry: Device;
 let exit: Device;
 const MIN = 60_000;
 
 beforeEach(() => {
-  tmp = tempDir();
-  wallet = new CardWallet(tmp.file('cards.db'));
-  entry = createDevice(tmp.file('entry.db'), profile('GATE-IN-1', 'subway-entry', { stationCode: 花园桥, stationName: '花园桥' }));
-  exit = createDevice(tmp.file('exit.db'), profile('GATE-OUT-1', 'subway-exit', { stationCode: 潞城, stationName: '潞城' }));
+  ({ tmp, wallet, entry, exit } = openSubwayGates());
 });
-afterEach(() => {
-  entry.close();
-  exit.close();
-  wallet.close();
-  tmp.cleanup();
-});
+afterEach(() => closeSubwayGates({ tmp, wallet, entry, exit }));
 
 /** A card wrapper that dies (throws, as a killed process would stop) right after a command. */
 function dyingAfter(card: CardPort, command: 'debitForPurchase'): CardPort {

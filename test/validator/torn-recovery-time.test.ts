@@ -8,28 +8,19 @@ import { unpack, pack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TAP_RESULT, epochMsFromBeijing } from '#core';
 import type { Device } from '#validator/device';
-import { CardWallet } from '#validator/rider/card-wallet';
-import { tempDir } from './temp-db.ts';
-import { MORNING_MS, createDevice, issueCards, profile, 花园桥, 潞城 } from './device-fixtures.ts';
+import type { CardWallet } from '#validator/rider/card-wallet';
+import { MORNING_MS, closeSubwayGates, issueCards, openSubwayGates, type SubwayGates } from './device-fixtures.ts';
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: SubwayGates['tmp'];
 let wallet: CardWallet;
 let entry: Device;
 let exit: Device;
 const MIN = 60_000;
 
 beforeEach(() => {
-  tmp = tempDir();
-  wallet = new CardWallet(tmp.file('cards.db'));
-  entry = createDevice(tmp.file('entry.db'), profile('GATE-IN-1', 'subway-entry', { stationCode: 花园桥, stationName: '花园桥' }));
-  exit = createDevice(tmp.file('exit.db'), profile('GATE-OUT-1', 'subway-exit', { stationCode: 潞城, stationName: '潞城' }));
+  ({ tmp, wallet, entry, exit } = openSubwayGates());
 });
-afterEach(() => {
-  entry.close();
-  exit.close();
-  wallet.close();
-  tmp.cleanup();
-});
+afterEach(() => closeSubwayGates({ tmp, wallet, entry, exit }));
 
 describe('a recovered torn debit is dated at the original transaction', () => {
   for (const laterMin of [1, 6 * 60]) {
