@@ -306,5 +306,5 @@ describe('gateway SIGKILL mid-operation', () => {
       await store.close();
       for (const { device } of devices) device.close();
     }
-  });
+  }, 240_000);
 });

@@ -55,7 +55,7 @@ function npmStart(expectDeviceListener: boolean): Promise<Started> {
   return new Promise((resolve, reject) => {
     let mainUrl = '';
     let deviceUrl: string | null = null;
-    const timer = setTimeout(() => reject(new Error(`the built gateway did not start:\n${output.join('')}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`the built gateway did not start:\n${output.join('')}`)), 120_000);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString();
       output.push(text);
@@ -134,14 +134,14 @@ beforeAll(async () => {
       delete env[name];
   }
   // Production installs dependencies only, from the local cache where it has them.
-  run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], copy, 420_000);
+  run('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], copy, 1_200_000);
   // The build emits plain JavaScript; its typecheck is the suite's own `npm run typecheck`, and the
   // compiler is this tree's (dev dependencies are not installed in the copy).
   // (--noCheck emits without type information, so the node types, a dev dependency, are not needed.)
   writeFileSync(join(copy, 'tsconfig.emit-only.json'), JSON.stringify({ extends: './tsconfig.build.json', compilerOptions: { types: [] } }));
   run(process.execPath, [TSC, '-p', 'tsconfig.emit-only.json', '--noCheck'], copy, 180_000);
   run(process.execPath, ['tools/build/write-dist-package.mjs'], copy, 30_000);
-}, 720_000);
+}, 1_800_000);
 
 afterAll(() => {
   if (base) rmSync(base, { recursive: true, force: true });
@@ -161,7 +161,7 @@ describe('production: dependencies only, compiled JavaScript, npm start, SIGTERM
       const out = run(process.execPath, [cli, '--help'], copy, 30_000);
       expect(out, cli).toMatch(/usage/i);
     }
-  });
+  }, 120_000);
 
   it('serves, is ready, exports metrics, finishes an in-flight load on SIGTERM through npm, leaves no process, and the load survives', async () => {
     // The device CA exists only when an operator creates it; then the device listener runs too.
@@ -248,5 +248,5 @@ describe('production: dependencies only, compiled JavaScript, npm start, SIGTERM
       process.kill(second.child.pid!, 'SIGTERM');
       await new Promise((resolve) => second.child.on('exit', resolve));
     }
-  });
+  }, 300_000);
 });
