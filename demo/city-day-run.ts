@@ -43,7 +43,7 @@ import { EventQueue } from './event-queue.ts';
 import { buildFleet, closeFleet, isOnline, timedTap, type Fleet, type SimDevice, type Station } from './fleet.ts';
 import { bearer, GatewayClient, GatewayHttpError, type GatewayAnswer } from './gateway-client.ts';
 import { ProgressBar } from './progress-bar.ts';
-import { buildReport, type CityDayReport, type IdentityFacts, type RunFacts } from './report.ts';
+import { buildReport, emptyRunFacts, type CityDayReport, type IdentityFacts } from './report.ts';
 import {
   appSession,
   buyParkPass,
@@ -256,20 +256,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     let reenrolledAfterExpiry = 0;
 
     // --- facts gathered for the report ------------------------------------------------------
-    const facts: RunFacts = {
-      taps: [],
-      latenciesMs: [],
-      loads: [],
-      syncRounds: 0,
-      syncFailures: 0,
-      syncUploaded: 0,
-      offlineWindows: [],
-      lossReports: [],
-      deviceBlacklistSeen: new Map(),
-      parkPassesSold: 0,
-      tornTapsRecovered: 0,
-      syncWallMs: 0,
-    };
+    const facts = emptyRunFacts();
     const recordTap = (device: SimDevice, result: DeviceTapResult, latencyMs: number, nowMs: number): void => {
       facts.taps.push({
         deviceId: device.id,

@@ -40,6 +40,24 @@ export interface RunFacts {
   syncWallMs: number;
 }
 
+/** The facts of a run before anything happened. */
+export function emptyRunFacts(): RunFacts {
+  return {
+    taps: [],
+    latenciesMs: [],
+    loads: [],
+    syncRounds: 0,
+    syncFailures: 0,
+    syncUploaded: 0,
+    offlineWindows: [],
+    lossReports: [],
+    deviceBlacklistSeen: new Map(),
+    parkPassesSold: 0,
+    tornTapsRecovered: 0,
+    syncWallMs: 0,
+  };
+}
+
 /** Device identity (issue 9): what the CA issued, how the fleet synced, the stolen validator. */
 export interface IdentityFacts {
   caFingerprint: string;

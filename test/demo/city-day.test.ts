@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type CliResult } from '#demo/city-day';
 import { parseOptions } from '#demo/options';
-import { buildReport, percentile, type ReportInput } from '#demo/report';
+import { buildReport, emptyRunFacts, percentile, type ReportInput } from '#demo/report';
 import { SeededRandom } from '#demo/seeded-random';
 
 const sink = () =>
@@ -212,20 +212,7 @@ describe('report verdict', () => {
   });
   const input = (discrepancyFen: number, cardDifferenceFen: number): ReportInput => ({
     options: { riders: 1, devices: 0, days: 1, seed: 1, quick: true, outDir: '.', progress: false, firstDay: 20270106, syncEveryMin: 60 },
-    facts: {
-      taps: [],
-      latenciesMs: [],
-      loads: [],
-      syncRounds: 0,
-      syncFailures: 0,
-      syncUploaded: 0,
-      offlineWindows: [],
-      lossReports: [],
-      deviceBlacklistSeen: new Map(),
-      parkPassesSold: 0,
-      tornTapsRecovered: 0,
-      syncWallMs: 0,
-    },
+    facts: emptyRunFacts(),
     fleet: { devices: [], stations: [], buses: [], lots: [], parks: [], enrolWallMs: 0 },
     riders: [],
     incidents: { temporaryLoss: null, formalLoss: null, refund: null },
