@@ -111,13 +111,17 @@ export function moneyGatewayForEachTest(use: (t: { h: MoneyHarness; counter: Rec
   afterEach(async () => {
     const h = current;
     current = undefined;
-    if (h === undefined) return;
-    try {
-      await assertBooksBalance(h);
-    } finally {
-      await h.close();
-    }
+    if (h !== undefined) await closeCheckingBooks(h);
   });
+}
+
+/** The end of a money test: the books must balance (assertBooksBalance); the gateway is closed either way. */
+export async function closeCheckingBooks(h: MoneyHarness): Promise<void> {
+  try {
+    await assertBooksBalance(h);
+  } finally {
+    await h.close();
+  }
 }
 
 export async function counterHeaders(h: MoneyHarness, branchId = 'branch-01'): Promise<Record<string, string>> {

@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  assertBooksBalance,
+  closeCheckingBooks,
   counterHeaders,
   countRows,
   creditLoad,
@@ -42,13 +42,9 @@ beforeAll(async () => {
 describe.each(STORES)('money scenarios on %s', (dialect, start) => {
   let h: MoneyHarness | undefined;
   afterEach(async () => {
-    if (h === undefined) return;
-    try {
-      await assertBooksBalance(h);
-    } finally {
-      await h.close();
-      h = undefined;
-    }
+    const done = h;
+    h = undefined;
+    if (done !== undefined) await closeCheckingBooks(done);
   });
 
   const count = (sql: string, params: (string | number)[] = []): Promise<number> => countRows(h!, sql, params);

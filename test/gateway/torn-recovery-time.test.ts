@@ -9,7 +9,7 @@ import { TAP_RESULT, epochMsFromBeijing, type JournalRecord } from '#core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertPostgresUp } from '../store/pg-test-db.ts';
 import {
-  assertBooksBalance,
+  closeCheckingBooks,
   counterHeaders,
   issueCard,
   loadCard,
@@ -29,11 +29,9 @@ const RECOVERED_MS = ORIGINAL_MS + 5 * HOUR;
 
 let h: MoneyHarness | undefined;
 afterEach(async () => {
-  if (h !== undefined) {
-    await assertBooksBalance(h);
-    await h.close();
-  }
+  const done = h;
   h = undefined;
+  if (done !== undefined) await closeCheckingBooks(done);
 });
 
 /** A genuine debit made at ORIGINAL_MS, journaled as recovered at RECOVERED_MS by `firmware`. */
