@@ -4128,13 +4128,17 @@ export interface paths {
     put?: never;
     /**
      * The device submits its CSR with an enrolment code (or its bearer credential) and receives its certificate
-     * @description The device generates its key pair itself; only the CSR travels. Checks: CSR signature, CN = device id, RSA 2048..4096, SHA-256+. A refused request changes nothing (the enrolment code stays usable).
+     * @description The device generates its key pair itself; only the CSR travels. Checks: CSR signature, CN = device id, RSA 2048..4096, SHA-256+. No bearer token is needed: the device proves who it is with the one-time `enrolmentCode` in the body, or, without a code, with its own device credential as `Authorization: Bearer` (401 unauthenticated without either, 401 enrolment-code-invalid for a code that is unknown, used, expired, cancelled or for another device; 403 forbidden for a credential of another caller). A refused request changes nothing (the enrolment code stays usable). 409 device-pki-disabled when the gateway has no device CA.
      */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description device id
+           * @example gate-0101
+           */
           deviceId: string;
         };
         cookie?: never;
@@ -4142,95 +4146,151 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description PEM PKCS#10 certificate signing request; subject CN = device id; RSA 2048..4096; signed with SHA-256+ */
+            /**
+             * @description PEM certificate signing request (PKCS 10); subject CN = device id; RSA 2048..4096; signed with SHA-256+
+             * @example -----BEGIN CERTIFICATE REQUEST-----
+             *     MIIC…
+             *     -----END CERTIFICATE REQUEST-----
+             */
             csr: string;
+            /**
+             * @description the one-time enrolment code; without it, send the device credential as Authorization: Bearer
+             * @example Q2xhc3NpY0Vucm9sbWVudENvZGVGb3JUaGVHYXRlMDE
+             */
             enrolmentCode?: string;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description The certificate and the CA to pin */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              /** @description PEM device CA certificate: pin it for the device listener */
+              /**
+               * @description PEM device CA certificate: pin it for the device listener
+               * @example -----BEGIN CERTIFICATE-----
+               *     MIIF…
+               *     -----END CERTIFICATE-----
+               */
               caCertificate: string;
-              /** @description PEM certificate: CN = device id, OU = device kind */
+              /**
+               * @description PEM certificate: CN = device id, OU = device kind
+               * @example -----BEGIN CERTIFICATE-----
+               *     MIID…
+               *     -----END CERTIFICATE-----
+               */
               certificate: string;
+              /**
+               * @description the device
+               * @example gate-0101
+               */
               deviceId: string;
-              /** @description https URL of the mutual-TLS device listener */
+              /**
+               * @description https URL of the mutual-TLS device listener; null when not known yet
+               * @example https://gateway.example:8443
+               */
               deviceUrl: string | null;
+              /**
+               * @description the certificate is valid until (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-17T09:55:00.000+08:00
+               */
+              notAfterAt: string;
+              /**
+               * @description the certificate is valid until (epoch milliseconds)
+               * @example 1773712500000
+               */
               notAfterMs: number;
+              /**
+               * @description the certificate is valid from (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T09:55:00.000+08:00
+               */
+              notBeforeAt: string;
+              /**
+               * @description the certificate is valid from (epoch milliseconds)
+               * @example 1773107700000
+               */
               notBeforeMs: number;
-              /** @description certificate serial, hex */
+              /**
+               * @description certificate serial, hex
+               * @example 5A0E3C9B1F2D4E6A
+               */
               serial: string;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-csr` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated`, `enrolment-code-invalid` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `device-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `device-pki-disabled` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -4248,101 +4308,172 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** A device's certificates, newest first, and its identity status */
+    /**
+     * A device's certificates, newest first, and its identity status
+     * @description Operators only. Every certificate of the device with its status at the gateway clock, newest first, and the device's identity status: active (a valid certificate), enrolment-pending (an open code), else what its latest certificate became (expired, revoked), or none. 404 device-not-found for a device that is not registered.
+     */
     get: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description device id
+           * @example gate-0101
+           */
           deviceId: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The device's certificates and identity status */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /** @description newest first */
               certificates: {
+                /**
+                 * @description the device
+                 * @example gate-0101
+                 */
                 deviceId: string;
                 /** @description SHA-256 of the certificate DER, hex */
-                fingerprint?: string;
+                fingerprint: string;
+                /**
+                 * @description when it was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T09:55:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when it was issued (epoch milliseconds)
+                 * @example 1773107700000
+                 */
                 issuedMs: number;
-                /** @enum {string} */
+                /**
+                 * @description how the device proved who it is
+                 * @enum {string}
+                 */
                 issuedVia: 'enrolment' | 'credential' | 'renewal';
+                /**
+                 * @description device kind (the certificate OU)
+                 * @example subway-gate
+                 */
                 kind: string;
+                /**
+                 * @description valid until (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-17T09:55:00.000+08:00
+                 */
+                notAfterAt: string;
+                /**
+                 * @description valid until (epoch milliseconds)
+                 * @example 1773712500000
+                 */
                 notAfterMs: number;
+                /**
+                 * @description valid from (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T09:55:00.000+08:00
+                 */
+                notBeforeAt: string;
+                /**
+                 * @description valid from (epoch milliseconds)
+                 * @example 1773107700000
+                 */
                 notBeforeMs: number;
-                revokedBy?: string | null;
+                /**
+                 * @description when it was revoked; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T09:55:00.000+08:00
+                 */
+                revokedAt: string | null;
+                /** @description role:subject of the operator who revoked it */
+                revokedBy: string | null;
+                /**
+                 * @description when it was revoked; null when there is none (epoch milliseconds)
+                 * @example 1773107700000
+                 */
                 revokedMs: number | null;
-                revokedReason?: string | null;
+                /** @description why it was revoked */
+                revokedReason: string | null;
+                /**
+                 * @description certificate serial, hex
+                 * @example 5A0E3C9B1F2D4E6A
+                 */
                 serial: string;
-                /** @enum {string} */
+                /**
+                 * @description status at the gateway clock
+                 * @enum {string}
+                 */
                 status: 'active' | 'expired' | 'not-yet-valid' | 'revoked';
               }[];
+              /**
+               * @description the device
+               * @example gate-0101
+               */
               deviceId: string;
+              /**
+               * @description an open enrolment code expires; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T09:55:00.000+08:00
+               */
+              enrolmentPendingUntilAt: string | null;
+              /**
+               * @description an open enrolment code expires; null when there is none (epoch milliseconds)
+               * @example 1773107700000
+               */
               enrolmentPendingUntilMs: number | null;
-              /** @enum {string} */
+              /**
+               * @description the device's identity: an active certificate, an open enrolment code, or what its latest certificate became
+               * @enum {string}
+               */
               status: 'none' | 'enrolment-pending' | 'active' | 'expired' | 'revoked';
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `device-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -4364,93 +4495,107 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Create a one-time enrolment code for a registered device (shown once; a new code cancels the previous one) */
+    /**
+     * Create a one-time enrolment code for a registered device (shown once; a new code cancels the previous one)
+     * @description Operators only. The code lets the device request its first certificate (POST /v1/devices/{deviceId}/certificate): usable once, until it expires; stored only as a hash. A new code cancels the open one. 404 device-not-found for a device that is not registered; 409 device-pki-disabled when the gateway has no device CA.
+     */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description device id
+           * @example gate-0101
+           */
           deviceId: string;
         };
         cookie?: never;
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description The enrolment code (shown once) */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description the device
+               * @example gate-0101
+               */
               deviceId: string;
-              /** @description give it to the device; stored only as a hash */
+              /**
+               * @description give it to the device; stored only as a hash; usable once
+               * @example Q2xhc3NpY0Vucm9sbWVudENvZGVGb3JUaGVHYXRlMDE
+               */
               enrolmentCode: string;
+              /**
+               * @description the code expires (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-13T09:55:00.000+08:00
+               */
+              expiresAt: string;
+              /**
+               * @description the code expires (epoch milliseconds)
+               * @example 1773366900000
+               */
               expiresMs: number;
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `device-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `device-pki-disabled` */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -4470,12 +4615,19 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Revoke a device (stolen validator): its certificates, open enrolment codes and bearer credentials */
+    /**
+     * Revoke a device (stolen validator): its certificates, open enrolment codes and bearer credentials
+     * @description Operators only. Revokes every certificate of the device, cancels its open enrolment codes and revokes its bearer credentials: its next sync is refused. Register the replacement validator under a new device id. 404 device-not-found for a device that is not registered.
+     */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description device id
+           * @example gate-0101
+           */
           deviceId: string;
         };
         cookie?: never;
@@ -4483,77 +4635,108 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /**
+             * @description why (default: revoked by operator)
+             * @example validator stolen from bus 42
+             */
             reason?: string;
           };
         };
       };
       responses: {
-        /** @description Default Response */
+        /** @description What was revoked */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description bearer credentials of the device revoked now
+               * @example 1
+               */
               credentialsRevoked: number;
+              /**
+               * @description the device
+               * @example gate-0101
+               */
               deviceId: string;
+              /**
+               * @description when it was revoked (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T09:55:00.000+08:00
+               */
+              revokedAt: string;
+              /**
+               * @description when it was revoked (epoch milliseconds)
+               * @example 1773107700000
+               */
               revokedMs: number;
+              /** @description certificates revoked now */
               revokedSerials: string[];
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `device-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };
@@ -6615,13 +6798,22 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Every device certificate with its status (revocations included), by device id */
+    /**
+     * Every device certificate with its status (revocations included), by device id
+     * @description Operators only. Every certificate issued to any device, with its status at the gateway clock, by device id; page with after = the last device id read.
+     */
     get: {
       parameters: {
         query?: {
-          /** @description page after this device id */
+          /**
+           * @description page after this device id
+           * @example gate-0100
+           */
           after?: string;
-          /** @description at most 1000, default 100 */
+          /**
+           * @description at most 1000, default 100
+           * @example 100
+           */
           limit?: string;
         };
         header?: never;
@@ -6630,76 +6822,124 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description Certificates after `after` */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /** @description by device id */
               certificates: {
+                /**
+                 * @description the device
+                 * @example gate-0101
+                 */
                 deviceId: string;
                 /** @description SHA-256 of the certificate DER, hex */
-                fingerprint?: string;
+                fingerprint: string;
+                /**
+                 * @description when it was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T09:55:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when it was issued (epoch milliseconds)
+                 * @example 1773107700000
+                 */
                 issuedMs: number;
-                /** @enum {string} */
+                /**
+                 * @description how the device proved who it is
+                 * @enum {string}
+                 */
                 issuedVia: 'enrolment' | 'credential' | 'renewal';
+                /**
+                 * @description device kind (the certificate OU)
+                 * @example subway-gate
+                 */
                 kind: string;
+                /**
+                 * @description valid until (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-17T09:55:00.000+08:00
+                 */
+                notAfterAt: string;
+                /**
+                 * @description valid until (epoch milliseconds)
+                 * @example 1773712500000
+                 */
                 notAfterMs: number;
+                /**
+                 * @description valid from (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T09:55:00.000+08:00
+                 */
+                notBeforeAt: string;
+                /**
+                 * @description valid from (epoch milliseconds)
+                 * @example 1773107700000
+                 */
                 notBeforeMs: number;
-                revokedBy?: string | null;
+                /**
+                 * @description when it was revoked; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T09:55:00.000+08:00
+                 */
+                revokedAt: string | null;
+                /** @description role:subject of the operator who revoked it */
+                revokedBy: string | null;
+                /**
+                 * @description when it was revoked; null when there is none (epoch milliseconds)
+                 * @example 1773107700000
+                 */
                 revokedMs: number | null;
-                revokedReason?: string | null;
+                /** @description why it was revoked */
+                revokedReason: string | null;
+                /**
+                 * @description certificate serial, hex
+                 * @example 5A0E3C9B1F2D4E6A
+                 */
                 serial: string;
-                /** @enum {string} */
+                /**
+                 * @description status at the gateway clock
+                 * @enum {string}
+                 */
                 status: 'active' | 'expired' | 'not-yet-valid' | 'revoked';
               }[];
             };
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        413: {
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };

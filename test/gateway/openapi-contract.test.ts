@@ -32,11 +32,6 @@ import { makeHarness, type Harness } from './support/harness.ts';
 const TO_CONVERT = new Set<string>([
   // devices.ts, sync.ts, pki-routes.ts
   'POST /v1/devices/{deviceId}/sync',
-  'POST /v1/devices/{deviceId}/enrolment',
-  'POST /v1/devices/{deviceId}/certificate',
-  'POST /v1/devices/{deviceId}/revocation',
-  'GET /v1/devices/{deviceId}/certificates',
-  'GET /v1/ops/devices/certificates',
 ]);
 
 /** Integer `…Ms` answer fields that are durations or windows, not points in time (no ISO form). */

@@ -11,6 +11,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError, registerErrorCodes } from '../http/problem.ts';
+import { msAndIso, Nullable, type Static, timestamp, Type } from '../http/wire.ts';
 import type { Store, Tx } from '../store/store-port.ts';
 import { checkCsr } from './csr-check.ts';
 import { DAY_MS, type DeviceCa } from './device-ca.ts';
@@ -82,15 +83,27 @@ export function requirePki(app: FastifyInstance): DevicePki {
   return app.devicePki;
 }
 
-export interface CertificateAnswer {
-  deviceId: string;
-  serial: string;
-  certificate: string;
-  caCertificate: string;
-  notBeforeMs: number;
-  notAfterMs: number;
-  deviceUrl: string | null;
-}
+const EXAMPLE_NOT_BEFORE_MS = Date.UTC(2026, 2, 10, 1, 55, 0);
+
+/** What a device receives with a new certificate (enrolment on the main API, renewal on the device port). */
+export const CertificateAnswer = Type.Object({
+  deviceId: Type.String({ description: 'the device', examples: ['gate-0101'] }),
+  serial: Type.String({ description: 'certificate serial, hex', examples: ['5A0E3C9B1F2D4E6A'] }),
+  certificate: Type.String({
+    description: 'PEM certificate: CN = device id, OU = device kind',
+    examples: ['-----BEGIN CERTIFICATE-----\nMIID…\n-----END CERTIFICATE-----\n'],
+  }),
+  caCertificate: Type.String({
+    description: 'PEM device CA certificate: pin it for the device listener',
+    examples: ['-----BEGIN CERTIFICATE-----\nMIIF…\n-----END CERTIFICATE-----\n'],
+  }),
+  ...timestamp('notBeforeMs', 'the certificate is valid from', EXAMPLE_NOT_BEFORE_MS),
+  ...timestamp('notAfterMs', 'the certificate is valid until', EXAMPLE_NOT_BEFORE_MS + DEFAULT_DEVICE_CERT_VALIDITY_MS),
+  deviceUrl: Nullable(
+    Type.String({ description: 'https URL of the mutual-TLS device listener; null when not known yet', examples: ['https://gateway.example:8443'] }),
+  ),
+});
+export type CertificateAnswer = Static<typeof CertificateAnswer>;
 
 export type IssueAuthorisation = { via: 'enrolment'; code: string } | { via: 'credential' | 'renewal' };
 
@@ -158,29 +171,18 @@ export async function issueDeviceCertificate(
     serial: issued.serial,
     certificate: issued.pem,
     caCertificate: pki.ca.certificatePem,
-    notBeforeMs: issued.notBeforeMs,
-    notAfterMs: issued.notAfterMs,
+    ...msAndIso('notBeforeMs', issued.notBeforeMs),
+    ...msAndIso('notAfterMs', issued.notAfterMs),
     deviceUrl: pki.deviceUrl,
   };
 }
 
-export const certificateAnswerSchema = {
-  type: 'object',
-  required: ['deviceId', 'serial', 'certificate', 'caCertificate', 'notBeforeMs', 'notAfterMs', 'deviceUrl'],
-  properties: {
-    deviceId: { type: 'string' },
-    serial: { type: 'string', description: 'certificate serial, hex' },
-    certificate: { type: 'string', description: 'PEM certificate: CN = device id, OU = device kind' },
-    caCertificate: { type: 'string', description: 'PEM device CA certificate: pin it for the device listener' },
-    notBeforeMs: { type: 'integer' },
-    notAfterMs: { type: 'integer' },
-    deviceUrl: { type: ['string', 'null'], description: 'https URL of the mutual-TLS device listener' },
-  },
-} as const;
+/** The answer schema the device listener's renewal route declares (the same shape). */
+export const certificateAnswerSchema = CertificateAnswer;
 
-export const csrBodySchema = {
-  type: 'string',
+export const csrBodySchema = Type.String({
   minLength: 1,
   maxLength: 16_384,
-  description: 'PEM PKCS#10 certificate signing request; subject CN = device id; RSA 2048..4096; signed with SHA-256+',
-} as const;
+  description: 'PEM certificate signing request (PKCS 10); subject CN = device id; RSA 2048..4096; signed with SHA-256+',
+  examples: ['-----BEGIN CERTIFICATE REQUEST-----\nMIIC…\n-----END CERTIFICATE REQUEST-----\n'],
+});
