@@ -66,21 +66,30 @@ describe('fare-tables decoder: shape', () => {
     }
   });
 
-  it('every member removed is refused (the only optional one is busPolicy.maxRideMs)', () => {
+  /**
+   * The optional members: busPolicy.maxRideMs, and the fields bundles published before them lack
+   * (the early-entry boundary and the yearly working-day calendar): absent, they read as the old
+   * behaviour.
+   */
+  const OPTIONAL = ['busPolicy.maxRideMs', 'subwayPolicy.earlyEntry.boundaryCounts', 'subwayPolicy.calendar.years'];
+
+  it(`every member removed is refused (the only optional ones are ${OPTIONAL.join(', ')})`, () => {
     let optional = 0;
     for (const path of members) {
       if (typeof path[path.length - 1] !== 'string') continue;
       const json = edited(path, (parent, key) => {
         delete parent[key];
       });
-      if (path.join('.') === 'busPolicy.maxRideMs') {
+      if (OPTIONAL.includes(path.join('.'))) {
         optional++;
-        expect(parseFareTablesJson(json).spec.busPolicy.maxRideMs).toBeUndefined();
+        const spec = parseFareTablesJson(json).spec;
+        const read = path.reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], spec);
+        expect(read, path.join('.')).toBeUndefined();
         continue;
       }
       expect(() => parseFareTablesJson(json), path.join('.')).toThrow(FareTablesFormatError);
     }
-    expect(optional).toBe(1);
+    expect(optional).toBe(OPTIONAL.length);
   });
 
   it('ranges no rule validator checks: percentages, negative times and amounts, minute of the day, calendar dates', () => {
@@ -92,6 +101,7 @@ describe('fare-tables decoder: shape', () => {
       [['subwayPolicy', 'earlyEntry', 'beforeMinutesOfDay'], 1_441],
       [['subwayPolicy', 'earlyEntry', 'percent'], -5],
       [['subwayPolicy', 'calendar', 'holidays'], [20261301 - 100_000_000]],
+      [['subwayPolicy', 'calendar', 'years', 0, 'year'], 99_999],
       [['suburban', 'staleEntryMs'], -1],
       [['subwayPolicy', 'main', 'bands', 0, 'upToM'], Number.NaN as unknown as Json],
     ];

@@ -5,12 +5,24 @@
  * a table's effective date, the new one after it.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, quoteSubwayFare, type FareTablesSpec } from '#core';
+import {
+  beijingDateTime,
+  dayNumberFromYmd,
+  defaultFareTablesSpec,
+  encodeFareTablesJson,
+  epochMsFromBeijing,
+  isWorkingDay,
+  parseFareTablesJson,
+  quoteSubwayFare,
+  stationCode,
+  type FareTablesSpec,
+  ymdFromDayNumber,
+} from '#core';
 import { supersededFareTables, type Device } from '#validator/device';
 import { CardWallet } from '#validator/rider/card-wallet';
 import { SyncClient } from '#validator/sync-client';
 import { SUBWAY_CSV } from '../fare/subway-data.ts';
-import { createDevice, profile, 花园桥, 潞城 } from './device-fixtures.ts';
+import { createDevice, FARES, profile, 花园桥, 潞城 } from './device-fixtures.ts';
 import { ADMIN_TOKEN, startTestGateway, type TestGateway } from './gateway-fixture.ts';
 import { tempDir } from './temp-db.ts';
 
@@ -140,6 +152,116 @@ describe('fare tables published over HTTP reach validators', () => {
     const rows = await gw.journalRows(exit.deviceId);
     expect(rows.filter((r) => r.card_action === 'debit').map((r) => r.amount_fen)).toEqual([fares[0], fares[0], fares[1], fares[2], fares[3]]);
     expect(await gw.shadowBalanceFen(card)).toBe(20_000 - (2 * fares[0] + fares[1] + fares[2] + fares[3]));
+  });
+});
+
+describe('a new working-day calendar published as a fare-table version reaches validators', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let wallet: CardWallet;
+  let entry: Device;
+  let exit: Device;
+  let entryCredential: string;
+  let exitCredential: string;
+  const 土桥 = stationCode(FARES.subway, '土桥');
+  // A gateway of its own: nothing published before this version 2.
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway();
+  });
+  afterAll(async () => {
+    await gw.close();
+  });
+  const publish = (spec: FareTablesSpec) => fetch(`${gw.url}/v1/fare-tables`, { method: 'POST', headers: admin, body: encodeFareTablesJson(spec) });
+  const client = (device: Device, credential: string) => new SyncClient({ device, gatewayUrl: gw.url, credential, sleep: async () => {}, random: () => 0.5 });
+  beforeEach(async () => {
+    tmp = tempDir();
+    wallet = new CardWallet(tmp.file('cards.db'));
+    // 土桥 is one of the early-entry stations: half fare before 07:00 on working days.
+    entry = createDevice(tmp.file('entry.db'), profile('CAL-IN-1', 'subway-entry', { stationCode: 土桥 }));
+    exit = createDevice(tmp.file('exit.db'), profile('CAL-OUT-1', 'subway-exit', { stationCode: 潞城 }));
+    entryCredential = await gw.registerDevice(entry.deviceId, 'subway-entry');
+    exitCredential = await gw.registerDevice(exit.deviceId, 'subway-exit');
+  });
+  afterEach(() => {
+    entry.close();
+    exit.close();
+    wallet.close();
+    tmp.cleanup();
+  });
+
+  const calendar = FARES.subway.policy.calendar;
+  const weekdayOf = (ymd: number) => beijingDateTime(epochMsFromBeijing(ymd, 120000)).weekday;
+  /** The first date from `fromYmd` on (at most 3 weeks) matching `test`. */
+  function firstDay(fromYmd: number, test: (ymd: number, weekday: number) => boolean): number {
+    for (let d = dayNumberFromYmd(fromYmd); d < dayNumberFromYmd(fromYmd) + 21; d++) {
+      const ymd = ymdFromDayNumber(d);
+      if (test(ymd, weekdayOf(ymd))) return ymd;
+    }
+    throw new Error(`no day from ${fromYmd}`);
+  }
+  const listed = (spec: FareTablesSpec, ymd: number) =>
+    (spec.subwayPolicy.calendar.years ?? []).some((y) => y.holidays.includes(ymd) || y.workdays.includes(ymd));
+
+  it('taps before the effective date follow the old calendar, taps after it the new one', async () => {
+    const card = await gw.issueLoadedCard(wallet, 20_000);
+    const v1 = defaultFareTablesSpec(SUBWAY_CSV, 1, 0);
+    const effectiveYmd = beijingDateTime(NOON_AHEAD_MS).date;
+    // The morning of the effective day (before noon): still version 1.
+    const before = firstDay(
+      ymdFromDayNumber(dayNumberFromYmd(effectiveYmd) - 6),
+      (ymd, wd) => ymd <= effectiveYmd && wd <= 5 && isWorkingDay(calendar, ymd, wd) && !listed(v1, ymd),
+    );
+    const afterDayOff = firstDay(
+      ymdFromDayNumber(dayNumberFromYmd(effectiveYmd) + 1),
+      (ymd, wd) => wd <= 5 && isWorkingDay(calendar, ymd, wd) && !listed(v1, ymd),
+    );
+    const afterWorkingSaturday = firstDay(ymdFromDayNumber(dayNumberFromYmd(effectiveYmd) + 1), (ymd, wd) => wd === 6 && !listed(v1, ymd));
+    expect(before).toBeLessThanOrEqual(effectiveYmd);
+
+    // Version 2: a (test) notice makes `before` and `afterDayOff` days off and a Saturday a working day.
+    const v2 = defaultFareTablesSpec(SUBWAY_CSV, 2, NOON_AHEAD_MS);
+    for (const [ymd, working] of [
+      [before, false],
+      [afterDayOff, false],
+      [afterWorkingSaturday, true],
+    ] as const) {
+      const year = Math.floor(ymd / 10_000);
+      const years = v2.subwayPolicy.calendar.years!;
+      let entryOfYear = years.find((y) => y.year === year);
+      if (!entryOfYear) years.push((entryOfYear = { year, provisional: false, source: 'test notice', holidays: [], workdays: [] }));
+      (working ? entryOfYear.workdays : entryOfYear.holidays).push(ymd);
+    }
+    // A bad calendar is refused over HTTP, naming the date.
+    const bad = structuredClone(v2);
+    bad.subwayPolicy.calendar.years![0].workdays.push(20261012);
+    const refused = await publish(bad);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('2026-10-12 is a weekday');
+    expect((await publish(v2)).status).toBe(201);
+    for (const [device, credential] of [
+      [entry, entryCredential],
+      [exit, exitCredential],
+    ] as const) {
+      const result = await client(device, credential).drain();
+      expect(result, result.lastError ?? '').toMatchObject({ status: 'drained' });
+      expect(device.status().fareTableVersions).toEqual([1, 2]);
+    }
+
+    const full = quoteSubwayFare(FARES.subway, '土桥', '潞城').fareFen;
+    const half = Math.floor(full / 2);
+    const rideAt = (ymd: number) => {
+      const atMs = epochMsFromBeijing(ymd, 63000);
+      const tapIn = entry.tap(wallet.present(card), atMs);
+      expect(tapIn.status, tapIn.resultName).toBe('accepted');
+      const tapOut = exit.tap(wallet.present(card), atMs + 40 * MIN);
+      expect(tapOut.status, tapOut.resultName).toBe('accepted');
+      return { chargeFen: tapOut.chargeFen, fareTableVersion: exit.journal.get(tapOut.deviceSeqs[tapOut.deviceSeqs.length - 1])!.record.fareTableVersion };
+    };
+    // Before the effective instant: version 1's calendar (a working day there), half fare.
+    expect(rideAt(before)).toEqual({ chargeFen: half, fareTableVersion: 1 });
+    // After it: version 2's calendar: the weekday is a day off, the Saturday a working day.
+    expect(rideAt(afterDayOff)).toEqual({ chargeFen: full, fareTableVersion: 2 });
+    expect(rideAt(afterWorkingSaturday)).toEqual({ chargeFen: half, fareTableVersion: 2 });
   });
 });
 

@@ -95,8 +95,13 @@ const subwayPolicy = object({
   minEntryBalanceFen: amount,
   sameStationFreeExitMs: amount,
   staleEntryMs: amount,
-  earlyEntry: object({ enabled: boolean, stations: arrayOf(text), beforeMinutesOfDay: int(0, 1_440), percent }),
-  calendar: object({ holidays: arrayOf(ymd), workdays: arrayOf(ymd) }),
+  // boundaryCounts and calendar.years are absent in bundles published before them (read as false / none).
+  earlyEntry: object({ enabled: boolean, stations: arrayOf(text), beforeMinutesOfDay: int(0, 1_440), 'boundaryCounts?': boolean, percent }),
+  calendar: object({
+    holidays: arrayOf(ymd),
+    workdays: arrayOf(ymd),
+    'years?': arrayOf(object({ year: int(1_900, 9_999), holidays: arrayOf(ymd), workdays: arrayOf(ymd), provisional: boolean, source: text })),
+  }),
 });
 
 const busPolicy = object({

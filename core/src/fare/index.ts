@@ -11,3 +11,4 @@ export * from './suburban-fare.ts';
 export * from './park-and-ride.ts';
 export * from './park-pass.ts';
 export * from './fare-tables.ts';
+export * from './data/working-day-calendar.ts';

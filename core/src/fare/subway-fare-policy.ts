@@ -3,6 +3,8 @@
  * [S] = public source, [P] = project policy, [U] = unconfirmed (kept configurable).
  */
 import type { DistanceBandRule } from './distance-bands.ts';
+import { WORKING_DAY_CALENDAR_YEARS } from './data/working-day-calendar.ts';
+import { dayNumberFromYmd, ymdFromDayNumber } from './time.ts';
 
 /** A line outside the distance graph, priced by its own rule over the distance along that line. */
 /** Upper bound of an open-ended last band (JSON has no Infinity). */
@@ -29,16 +31,41 @@ export interface EarlyEntryPolicy {
   stations: string[];
   /** Entries strictly before this minute of the day (420 = 07:00) qualify. */
   beforeMinutesOfDay: number;
+  /**
+   * Whether an entry at exactly that minute's first second (07:00:00) also qualifies [U]. Absent
+   * or false: it does not (entries up to 06:59:59). Card times have whole seconds.
+   */
+  boundaryCounts?: boolean;
   percent: number;
 }
 
 /**
- * Working days: Monday-Friday, minus `holidays`, plus `workdays` (the State Council's adjusted
- * weekend working days). Both lists hold YYYYMMDD values and must be updated each year [P].
+ * One year of the State Council's holiday notice (data/working-day-calendar.ts).
+ * `holidays`: the days off (YYYYMMDD; weekend days inside a holiday may be listed);
+ * `workdays`: the weekend days made working days (调休). Dates belong to `year`, or to the
+ * December before it (a New Year holiday may start in the old year).
+ */
+export interface WorkingDayCalendarYear {
+  year: number;
+  holidays: number[];
+  workdays: number[];
+  /** True while the year's notice is not out (statutory days only, 调休 unknown) [U]. */
+  provisional: boolean;
+  /** Where the lists come from: the notice, its date and address. */
+  source: string;
+}
+
+/**
+ * Working days: Monday-Friday, minus the days off, plus the adjusted weekend working days, per
+ * the yearly data in `years` [S 2026, U 2027]. `holidays` and `workdays` are extra dates outside
+ * the yearly data (bundles published before `years` existed carry only these; normally empty).
+ * A year with no entry falls back to Monday-Friday (calendarYearStatus says 'missing').
  */
 export interface WorkingDayCalendar {
   holidays: number[];
   workdays: number[];
+  /** Absent in bundles published before the yearly data (read as none). */
+  years?: WorkingDayCalendarYear[];
 }
 
 export interface SubwayFarePolicy {
@@ -144,8 +171,8 @@ export const DEFAULT_SUBWAY_FARE_POLICY: SubwayFarePolicy = {
   minEntryBalanceFen: 300,
   sameStationFreeExitMs: 5 * 60 * 1000,
   staleEntryMs: 4 * 60 * 60 * 1000,
-  earlyEntry: { enabled: true, stations: [...EARLY_ENTRY_STATIONS], beforeMinutesOfDay: 7 * 60, percent: 50 },
-  calendar: { holidays: [], workdays: [] },
+  earlyEntry: { enabled: true, stations: [...EARLY_ENTRY_STATIONS], beforeMinutesOfDay: 7 * 60, boundaryCounts: false, percent: 50 },
+  calendar: { holidays: [], workdays: [], years: structuredClone([...WORKING_DAY_CALENDAR_YEARS]) },
 };
 
 /** Percent the monthly ladder charges for a trip, given the month's spend before it. */
@@ -162,5 +189,70 @@ export function monthlyLadderPercent(ladder: readonly LadderStep[], spendBeforeF
 export function isWorkingDay(calendar: WorkingDayCalendar, ymd: number, isoWeekday: number): boolean {
   if (calendar.workdays.includes(ymd)) return true;
   if (calendar.holidays.includes(ymd)) return false;
+  for (const year of calendar.years ?? []) {
+    if (year.workdays.includes(ymd)) return true;
+    if (year.holidays.includes(ymd)) return false;
+  }
   return isoWeekday <= 5;
+}
+
+/** How well the calendar knows a year: from its notice, provisional (statutory days only), or missing (Monday-Friday). */
+export function calendarYearStatus(calendar: WorkingDayCalendar, year: number): 'published' | 'provisional' | 'missing' {
+  const entry = (calendar.years ?? []).find((y) => y.year === year);
+  if (!entry) return 'missing';
+  return entry.provisional ? 'provisional' : 'published';
+}
+
+/** ISO weekday (1 = Monday .. 7 = Sunday) of a YYYYMMDD date. */
+function isoWeekdayOfYmd(ymd: number): number {
+  return ((((dayNumberFromYmd(ymd) + 3) % 7) + 7) % 7) + 1;
+}
+
+function describeDate(ymd: number): string {
+  const s = String(ymd);
+  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}`;
+}
+
+/** True when YYYYMMDD names a real date (no 02-30, no month 13). */
+export function isCalendarDate(ymd: number): boolean {
+  if (!Number.isSafeInteger(ymd) || ymd < 10_000_101 || ymd > 99_991_231) return false;
+  return ymdFromDayNumber(dayNumberFromYmd(ymd)) === ymd;
+}
+
+/**
+ * The rules of calendar data (the types are checked by the bundle decoder first): real dates,
+ * weekend working days on a Saturday or Sunday, no date both off and working, each date once,
+ * each year once with its source, each date in its year (or the December before).
+ */
+export function validateWorkingDayCalendar(calendar: WorkingDayCalendar): void {
+  const seen = new Map<number, string>();
+  const note = (ymd: number, where: string, working: boolean): void => {
+    if (!isCalendarDate(ymd)) throw new RangeError(`calendar ${where}: ${ymd} is not a calendar date (YYYYMMDD)`);
+    if (working && isoWeekdayOfYmd(ymd) <= 5)
+      throw new RangeError(`calendar ${where}: ${describeDate(ymd)} is a weekday; weekend working days must fall on a Saturday or Sunday`);
+    const before = seen.get(ymd);
+    if (before !== undefined) throw new RangeError(`calendar ${where}: ${describeDate(ymd)} is already listed in ${before}`);
+    seen.set(ymd, where);
+  };
+  for (const ymd of calendar.holidays) note(ymd, 'holidays', false);
+  for (const ymd of calendar.workdays) note(ymd, 'workdays', true);
+  const years = new Set<number>();
+  for (const entry of calendar.years ?? []) {
+    if (!Number.isSafeInteger(entry.year) || entry.year < 1900 || entry.year > 9999) throw new RangeError(`calendar year ${entry.year}: must be 1900..9999`);
+    if (years.has(entry.year)) throw new RangeError(`calendar year ${entry.year}: listed twice`);
+    years.add(entry.year);
+    if (entry.source.trim() === '') throw new RangeError(`calendar year ${entry.year}: source must name the notice (or say why it is provisional)`);
+    const first = (entry.year - 1) * 10_000 + 1201;
+    const last = entry.year * 10_000 + 1231;
+    for (const [list, working] of [
+      [entry.holidays, false],
+      [entry.workdays, true],
+    ] as const) {
+      const where = `${entry.year} ${working ? 'workdays' : 'holidays'}`;
+      for (const ymd of list) {
+        note(ymd, where, working);
+        if (ymd < first || ymd > last) throw new RangeError(`calendar ${where}: ${describeDate(ymd)} is outside ${entry.year}`);
+      }
+    }
+  }
 }

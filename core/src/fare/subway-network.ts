@@ -23,7 +23,7 @@
  * - The reported distance is the sum of the legs (special line + main network).
  */
 import { distanceBandFareFen, validateDistanceBandRule } from './distance-bands.ts';
-import { DEFAULT_SUBWAY_FARE_POLICY, type SpecialLineRule, type SubwayFarePolicy } from './subway-fare-policy.ts';
+import { DEFAULT_SUBWAY_FARE_POLICY, type SpecialLineRule, type SubwayFarePolicy, validateWorkingDayCalendar } from './subway-fare-policy.ts';
 
 export class UnknownStationError extends Error {
   override readonly name = 'UnknownStationError';
@@ -202,6 +202,7 @@ export function validateSubwayFarePolicy(policy: SubwayFarePolicy): void {
   }
   if (!(policy.maxTimeInSystemMs > 0) || policy.sameStationFreeExitMs < 0 || policy.staleEntryMs < 0)
     throw new RangeError('subway policy times must be positive');
+  validateWorkingDayCalendar(policy.calendar);
 }
 
 /**

@@ -47,7 +47,11 @@ export function earlyEntryApplies(network: SubwayNetwork, entryCode: number, ent
   const early = network.policy.earlyEntry;
   if (!early.enabled || network.earlyEntryStation[entryCode] !== 1) return false;
   const t = beijingDateTime(entryTimeMs);
-  return t.minutesOfDay < early.beforeMinutesOfDay && isWorkingDay(network.policy.calendar, t.date, t.weekday);
+  // Strictly before the minute; at its first second (07:00:00) only when the policy says so [U].
+  const seconds = t.minutesOfDay * 60 + (t.time % 100);
+  const limit = early.beforeMinutesOfDay * 60;
+  const inTime = early.boundaryCounts === true ? seconds <= limit : seconds < limit;
+  return inTime && isWorkingDay(network.policy.calendar, t.date, t.weekday);
 }
 
 export function priceSubwayTrip(network: SubwayNetwork, input: SubwayTripInput): SubwayTripFare {
