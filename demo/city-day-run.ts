@@ -245,12 +245,13 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     const probeDevice = theFleet.devices[0];
     const probe = await gateway.api.POST('/v1/devices/{deviceId}/sync', {
       params: { path: { deviceId: probeDevice.id } },
+      body: undefined, // a probe: no msgpack body is sent
       headers: bearer(probeDevice.credential),
       parseAs: 'text', // a 200 would be msgpack
     });
     if (![403, 401, 200, 400, 415].includes(probe.response.status))
       throw new GatewayHttpError('POST', `/v1/devices/${probeDevice.id}/sync`, probe.response.status, probe.error ?? probe.data ?? null);
-    // The contract documents the sync route's problems as msgpack; this refusal comes before the route, as problem+json.
+    // The refusal is a problem+json (read as text here, since a 200 would be msgpack).
     const refusal = probe.error as { code?: string } | undefined;
     const mainApiBearerSync = { deviceId: probeDevice.id, status: probe.response.status, code: refusal?.code ?? null };
     let reenrolledAfterExpiry = 0;

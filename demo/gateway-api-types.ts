@@ -4758,18 +4758,65 @@ export interface paths {
     put?: never;
     /**
      * Validator sync: upload journal records, download blacklist delta, fare table, watermark
-     * @description Body: msgpack SyncRequest {protocolVersion, deviceId, records: JournalRecord[] (ascending deviceSeq, at most 5,000), blacklistVersion, fareTableVersion, deviceTimeMs, journalMore}. journalMore: true when the device holds unacknowledged records beyond this batch, false when this batch is all of them (the journal is drained: refunds wait for that); without it the gateway takes a batch shorter than 5,000 for drained. Answer: msgpack SyncResponse {protocolVersion, acknowledged, quarantined, blacklist, blacklistVersion, blacklistMore, fareTable, watermark, serverTimeMs}. fareTable: the next fare table the device needs (the one in force, at the earlier of the device's clock and the gateway's, if the device lacks it, else the lowest announced version above the device's; published by POST /v1/fare-tables, else the built-in version 1), or null. Records are stored exactly once by (deviceId, deviceSeq); a retry is acknowledged again and never applied twice. A debit whose TAC does not verify is quarantined and never cleared.
+     * @description The device protocol: body and answer are msgpack (`application/x-msgpack`), not JSON; the examples show the msgpack maps decoded. Only the device itself may call it (another device id is 404, as for one not registered). Body: msgpack SyncRequest {protocolVersion, deviceId, records: JournalRecord[] (ascending deviceSeq, at most 5,000), blacklistVersion, fareTableVersion, deviceTimeMs, journalMore}. journalMore: true when the device holds unacknowledged records beyond this batch, false when this batch is all of them (the journal is drained: refunds wait for that); without it the gateway takes a batch shorter than 5,000 for drained. Answer: msgpack SyncResponse {protocolVersion, acknowledged, quarantined, blacklist, blacklistVersion, blacklistMore, fareTable, watermark, serverTimeMs}. fareTable: the next fare table the device needs (the one in force, at the earlier of the device's clock and the gateway's, if the device lacks it, else the lowest announced version above the device's; published by POST /v1/fare-tables, else the built-in version 1), or null. Records are stored exactly once by (deviceId, deviceSeq); a retry is acknowledged again and never applied twice. A debit whose TAC does not verify is quarantined and never cleared. A body that does not decode is 400 invalid-msgpack, one that is not a well-formed SyncRequest of this device 400 invalid-sync-batch (member `reasons`); either changes nothing. Times in the msgpack protocol are epoch milliseconds only. Errors are problem+json like everywhere. With a device CA, validators sync on the mutual-TLS device port only: here an authenticated device gets 403 sync-requires-device-tls naming it.
      */
     post: {
       parameters: {
         query?: never;
         header?: never;
         path: {
+          /**
+           * @description the device itself (its credential names it)
+           * @example gate-0101
+           */
           deviceId: string;
         };
         cookie?: never;
       };
-      requestBody?: never;
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "blacklistVersion": 41,
+           *       "deviceId": "gate-0101",
+           *       "deviceTimeMs": 1773108000350,
+           *       "fareTableVersion": 1,
+           *       "journalMore": false,
+           *       "protocolVersion": 1,
+           *       "records": [
+           *         {
+           *           "algorithm": "3des",
+           *           "amountFen": 300,
+           *           "balanceAfterFen": 4300,
+           *           "balanceBeforeFen": 4600,
+           *           "cardAction": "debit",
+           *           "cardNo": "1000000000000016",
+           *           "date": 20260310,
+           *           "deviceId": "gate-0101",
+           *           "deviceKind": "subway-gate",
+           *           "deviceSeq": 1833,
+           *           "fareTableVersion": 1,
+           *           "keyVersion": 1,
+           *           "line": 1,
+           *           "occurredAtMs": 1773107998000,
+           *           "offlineAtc": 41,
+           *           "onlineAtc": 7,
+           *           "operator": "subway",
+           *           "place": 101,
+           *           "recovered": false,
+           *           "resultCode": 0,
+           *           "tac": "1A2B3C4D",
+           *           "terminalId": "000000000101",
+           *           "time": 95958,
+           *           "transactionType": 9,
+           *           "tsn": 1833
+           *         }
+           *       ]
+           *     }
+           */
+          'application/x-msgpack': unknown;
+        };
+      };
       responses: {
         /** @description msgpack-encoded SyncResponse (see the description) */
         200: {
@@ -4777,61 +4824,70 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/x-msgpack': string;
+            'application/x-msgpack': unknown;
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-msgpack`, `invalid-sync-batch` */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/x-msgpack': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/x-msgpack': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `sync-requires-device-tls` */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/x-msgpack': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `device-not-found` */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/x-msgpack': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description The request body is over the limit. Codes: `body-too-large` */
         413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/x-msgpack': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description RFC 9457 problem details with a stable machine-readable code */
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
         415: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/x-msgpack': components['schemas']['Problem'];
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
       };

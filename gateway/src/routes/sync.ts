@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { pack, unpack } from 'msgpackr';
 import { LIMITS } from '#core';
 import { ApiError } from '../http/problem.ts';
-import { bearerSecurity, withProblems } from '../http/schemas.ts';
+import { AUTHENTICATED, BEARER, problems, type Static, Type, WITH_BODY } from '../http/wire.ts';
 import { addBlacklistEntry, readBlacklistFeed } from '../services/blacklist.ts';
 import { builtInFareTableOf, fareTableForDevice } from '../services/fare-tables.ts';
 import { ingestSyncBatch, type SyncDeps } from '../services/sync-ingest.ts';
@@ -28,13 +28,87 @@ export function decodeMsgpack(body: Buffer): unknown {
   }
 }
 
+const SyncParams = Type.Object(
+  {
+    deviceId: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$',
+      description: 'the device itself (its credential names it)',
+      examples: ['gate-0101'],
+    }),
+  },
+  { additionalProperties: false },
+);
+type SyncParams = Static<typeof SyncParams>;
+
+const EXAMPLE_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
+
+/** A SyncRequest as the device's msgpack body decodes (core/src/sync/sync-messages.ts). */
+const SYNC_REQUEST_EXAMPLE = {
+  protocolVersion: 1,
+  deviceId: 'gate-0101',
+  records: [
+    {
+      deviceId: 'gate-0101',
+      deviceSeq: 1833,
+      deviceKind: 'subway-gate',
+      operator: 'subway',
+      resultCode: 0,
+      cardNo: '1000000000000016',
+      cardAction: 'debit',
+      transactionType: 9,
+      amountFen: 300,
+      balanceBeforeFen: 4600,
+      balanceAfterFen: 4300,
+      offlineAtc: 41,
+      onlineAtc: 7,
+      terminalId: '000000000101',
+      tsn: 1833,
+      date: 20260310,
+      time: 95958,
+      tac: '1A2B3C4D',
+      keyVersion: 1,
+      algorithm: '3des',
+      fareTableVersion: 1,
+      place: 101,
+      line: 1,
+      occurredAtMs: EXAMPLE_MS - 2_000,
+      recovered: false,
+    },
+  ],
+  blacklistVersion: 41,
+  fareTableVersion: 1,
+  deviceTimeMs: EXAMPLE_MS + 350,
+  journalMore: false,
+};
+
+/** A SyncResponse as the gateway's msgpack answer decodes. */
+const SYNC_RESPONSE_EXAMPLE = {
+  protocolVersion: 1,
+  acknowledged: [1833],
+  quarantined: [],
+  blacklist: [{ version: 42, cardNo: '1000000000000024', op: 'add', reason: 'replaced' }],
+  blacklistVersion: 42,
+  blacklistMore: false,
+  fareTable: null,
+  watermark: 1833,
+  serverTimeMs: EXAMPLE_MS,
+};
+
+/**
+ * The msgpack bodies in OpenAPI: binary content of type application/x-msgpack. The schema does
+ * not restate the structure (the operation's description lists it); the examples show the
+ * msgpack map decoded. No `type`: Fastify hands the raw bytes (a Buffer) to the handler, which
+ * decodes and checks them (sync-record-guard.ts).
+ */
+const msgpackSchema = (description: string) => ({ description, contentMediaType: MSGPACK_CONTENT_TYPE });
+
 export async function syncRoutes(app: FastifyInstance): Promise<void> {
   const builtIn = builtInFareTableOf(app.gateway);
   app.addContentTypeParser(MSGPACK_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: LIMITS.syncBodyBytes }, (_request, body, done) => {
     done(null, body);
   });
 
-  app.post<{ Params: { deviceId: string }; Body: Buffer }>(
+  app.post<{ Params: SyncParams; Body: Buffer }>(
     '/v1/devices/:deviceId/sync',
     {
       config: { roles: ['device'] },
@@ -43,27 +117,34 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
         tags: ['sync'],
         summary: 'Validator sync: upload journal records, download blacklist delta, fare table, watermark',
         description:
+          'The device protocol: body and answer are msgpack (`application/x-msgpack`), not JSON; the examples show the msgpack maps decoded. Only the device itself may call it (another device id is 404, as for one not registered). ' +
           'Body: msgpack SyncRequest {protocolVersion, deviceId, records: JournalRecord[] (ascending deviceSeq, at most 5,000), blacklistVersion, fareTableVersion, deviceTimeMs, journalMore}. journalMore: true when the device holds unacknowledged records beyond this batch, false when this batch is all of them (the journal is drained: refunds wait for that); without it the gateway takes a batch shorter than 5,000 for drained. ' +
           'Answer: msgpack SyncResponse {protocolVersion, acknowledged, quarantined, blacklist, blacklistVersion, blacklistMore, fareTable, watermark, serverTimeMs}. ' +
           "fareTable: the next fare table the device needs (the one in force, at the earlier of the device's clock and the gateway's, if the device lacks it, else the lowest announced version above the device's; published by POST /v1/fare-tables, else the built-in version 1), or null. " +
-          'Records are stored exactly once by (deviceId, deviceSeq); a retry is acknowledged again and never applied twice. A debit whose TAC does not verify is quarantined and never cleared.',
-        security: bearerSecurity,
-        consumes: [MSGPACK_CONTENT_TYPE],
-        produces: [MSGPACK_CONTENT_TYPE],
-        params: {
-          type: 'object',
-          required: ['deviceId'],
-          properties: { deviceId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$' } },
-        },
-        response: withProblems(
-          {
-            200: {
-              description: 'msgpack-encoded SyncResponse (see the description)',
-              content: { [MSGPACK_CONTENT_TYPE]: { schema: { type: 'string', format: 'binary' } } },
+          'Records are stored exactly once by (deviceId, deviceSeq); a retry is acknowledged again and never applied twice. A debit whose TAC does not verify is quarantined and never cleared. ' +
+          'A body that does not decode is 400 invalid-msgpack, one that is not a well-formed SyncRequest of this device 400 invalid-sync-batch (member `reasons`); either changes nothing. ' +
+          'Times in the msgpack protocol are epoch milliseconds only. Errors are problem+json like everywhere. With a device CA, validators sync on the mutual-TLS device port only: here an authenticated device gets 403 sync-requires-device-tls naming it.',
+        security: BEARER,
+        params: SyncParams,
+        body: {
+          content: {
+            [MSGPACK_CONTENT_TYPE]: {
+              schema: { ...msgpackSchema('msgpack-encoded SyncRequest (see the description)'), examples: [SYNC_REQUEST_EXAMPLE] },
             },
           },
-          [404],
-        ),
+        },
+        response: {
+          200: {
+            description: 'msgpack-encoded SyncResponse (see the description)',
+            content: {
+              [MSGPACK_CONTENT_TYPE]: {
+                schema: msgpackSchema('msgpack-encoded SyncResponse'),
+                examples: { acknowledged: { summary: 'One record acknowledged, one blacklist change (decoded)', value: SYNC_RESPONSE_EXAMPLE } },
+              },
+            },
+          },
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-msgpack', 'invalid-sync-batch', 'device-not-found', 'sync-requires-device-tls'),
+        },
       },
     },
     async (request, reply) => {
