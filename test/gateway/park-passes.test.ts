@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CardSimulator, parseCardImage, SW, type CardRecordKind } from '#core';
+import { CardSimulator, PARK_PASS_YEARS, type ParkPassYear, parkPassOnSale, parseCardImage, SW, validateParkPassYears, type CardRecordKind } from '#core';
 import { passSlotFor, parkPassYearOnSale } from '#gateway/services/park-passes';
 import { ADMIN_TOKEN, makeHarness, type Harness } from './support/harness.ts';
 
@@ -36,7 +36,70 @@ describe('sale window (15 Dec - 15 Jan, Beijing time)', () => {
     const res = await sell(cardNo, 'k1', { challenge: '01020304' });
     expect(res.statusCode).toBe(409);
     expect(res.json().code).toBe('outside-sale-window');
+    // The reason names the next window, from the yearly data.
+    expect(res.json().detail).toBe('park passes are not on sale on 2026-03-01 (Beijing time): the 2027 pass is sold from 2026-12-15 to 2027-01-15');
     expect((await h.store.transaction((tx) => tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM park_pass_sales')))!.n).toBe(0);
+  });
+
+  it('a year with no data is not on sale: refused with the last window', async () => {
+    h.clock.nowMs = beijing(2027, 12, 20);
+    const { cardNo } = await h.issueCard();
+    const res = await sell(cardNo, 'k1', { challenge: '01020304' });
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({
+      code: 'outside-sale-window',
+      detail: 'park passes are not on sale on 2027-12-20 (Beijing time): the 2027 pass was sold until 2027-01-15 and no later year is configured',
+    });
+  });
+});
+
+describe('park pass years as data', () => {
+  it('ships 2026 and 2027: window 15 Dec - 15 Jan, the 11 municipal parks, anyone may buy, two year-round sale points, each with its source', () => {
+    expect(PARK_PASS_YEARS.map((y) => [y.year, y.saleFrom, y.saleUntil, y.parkIds.length, y.eligibility])).toEqual([
+      [2026, 20251215, 20260115, 11, 'anyone'],
+      [2027, 20261215, 20270115, 11, 'anyone'],
+    ]);
+    for (const y of PARK_PASS_YEARS) {
+      expect(y.yearRoundSalePoints).toEqual(['玉渊潭公园东门', '中山公园']);
+      expect(y.source).toMatch(/ameil\.net/);
+    }
+    expect(() => validateParkPassYears(PARK_PASS_YEARS)).not.toThrow();
+  });
+
+  const year = (y: number, saleFrom: number, saleUntil: number, extra: Partial<ParkPassYear> = {}): ParkPassYear => ({
+    year: y,
+    saleFrom,
+    saleUntil,
+    yearRoundSalePoints: ['中山公园'],
+    parkIds: [1, 2],
+    eligibility: 'anyone',
+    provisional: false,
+    source: 'test notice',
+    ...extra,
+  });
+
+  it('each year its own window: a later year sold on other dates follows its data', () => {
+    const years = [year(2027, 20261215, 20270115), year(2028, 20271201, 20280131, { parkIds: [1, 2, 3] })];
+    expect(parkPassOnSale(years, beijing(2027, 12, 1, 0))).toMatchObject({ ok: true, year: { year: 2028, parkIds: [1, 2, 3] } });
+    expect(parkPassOnSale(years, beijing(2028, 1, 31, 23))).toMatchObject({ ok: true, year: { year: 2028 } });
+    expect(parkPassOnSale(years, beijing(2028, 2, 1, 0))).toMatchObject({ ok: false });
+    // Under the default data the same dates are outside the window.
+    expect(parkPassYearOnSale(beijing(2027, 12, 1))).toBeNull();
+    expect(parkPassYearOnSale(beijing(2027, 12, 1), years)).toBe(2028);
+  });
+
+  it("a year-round sale point sells this calendar year's pass outside the window; other points do not", () => {
+    const years = [year(2027, 20261215, 20270115)];
+    expect(parkPassOnSale(years, beijing(2027, 6, 1), '中山公园')).toMatchObject({ ok: true, year: { year: 2027 } });
+    expect(parkPassOnSale(years, beijing(2027, 6, 1), '颐和园')).toMatchObject({ ok: false });
+    expect(parkPassOnSale(years, beijing(2027, 6, 1))).toMatchObject({ ok: false });
+  });
+
+  it('bad yearly data is refused', () => {
+    expect(() => validateParkPassYears([year(2027, 20270115, 20261215)])).toThrow(/sale from 20270115 is after/);
+    expect(() => validateParkPassYears([year(2027, 20261215, 20270115), year(2027, 20261215, 20270115)])).toThrow(/listed twice/);
+    expect(() => validateParkPassYears([year(2027, 20261215, 20280201)])).toThrow(/expired/);
+    expect(() => validateParkPassYears([year(2027, 20261215, 20270115, { source: '' })])).toThrow(/source/);
   });
 });
 

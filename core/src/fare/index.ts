@@ -12,3 +12,4 @@ export * from './park-and-ride.ts';
 export * from './park-pass.ts';
 export * from './fare-tables.ts';
 export * from './data/working-day-calendar.ts';
+export * from './data/park-pass-years.ts';

@@ -7,6 +7,7 @@
  * the valid pass with the higher year is used and counted.
  */
 import type { ParkPassRecord } from '../card/card-image.ts';
+import { beijingDateTime } from './time.ts';
 
 export interface Park {
   parkId: number;
@@ -64,4 +65,73 @@ export function validParkPassSlot(passes: readonly [ParkPassRecord, ParkPassReco
     if (best === -1 || passes[slot].year > passes[best].year) best = slot;
   }
   return best;
+}
+
+/**
+ * One pass year as data (data/park-pass-years.ts): when it is sold, where all year, which parks
+ * it covers and who may buy it. Dates YYYYMMDD, Beijing, both ends included.
+ */
+export interface ParkPassYear {
+  /** The pass year: valid year-01-01 .. (year+1)-01-31. */
+  year: number;
+  saleFrom: number;
+  saleUntil: number;
+  /** Sale points that sell this year's pass all year (the year's own calendar year outside the window). */
+  yearRoundSalePoints: string[];
+  /** Parks covered (Park.parkId). */
+  parkIds: number[];
+  /** Who may buy it [U]; only 'anyone' until holder records exist. */
+  eligibility: 'anyone';
+  /** True while the year's sale notice is not in the data (the window and parks repeat the last known). */
+  provisional: boolean;
+  source: string;
+}
+
+function ymdText(ymd: number): string {
+  const s = String(ymd);
+  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}`;
+}
+
+export function validateParkPassYears(years: readonly ParkPassYear[]): void {
+  const seen = new Set<number>();
+  for (const y of years) {
+    if (!Number.isSafeInteger(y.year) || y.year < 2000 || y.year > 9998) throw new RangeError(`park pass year ${y.year}: must be 2000..9998`);
+    if (seen.has(y.year)) throw new RangeError(`park pass year ${y.year}: listed twice`);
+    seen.add(y.year);
+    if (!(y.saleFrom <= y.saleUntil)) throw new RangeError(`park pass ${y.year}: sale from ${y.saleFrom} is after sale until ${y.saleUntil}`);
+    if (y.saleUntil > (y.year + 1) * 10_000 + 131) throw new RangeError(`park pass ${y.year}: sold after the pass has expired`);
+    if (new Set(y.parkIds).size !== y.parkIds.length) throw new RangeError(`park pass ${y.year}: a park is listed twice`);
+    if (y.eligibility !== 'anyone') throw new RangeError(`park pass ${y.year}: eligibility must be 'anyone' (other rules need holder records)`);
+    if (y.source.trim() === '') throw new RangeError(`park pass ${y.year}: source missing`);
+  }
+}
+
+export type ParkPassOnSale = { ok: true; year: ParkPassYear } | { ok: false; reason: string };
+
+/**
+ * The pass year on sale at `nowMs` (Beijing date): the year whose window contains today; at a
+ * year-round sale point, outside every window, this calendar year's pass. Otherwise a reason
+ * naming the next (or last) window.
+ */
+export function parkPassOnSale(years: readonly ParkPassYear[], nowMs: number, salePoint: string | null = null): ParkPassOnSale {
+  const today = beijingDateTime(nowMs).date;
+  const inWindow = years.find((y) => today >= y.saleFrom && today <= y.saleUntil);
+  if (inWindow) return { ok: true, year: inWindow };
+  if (salePoint !== null) {
+    const thisYear = years.find((y) => y.year === Math.floor(today / 10_000) && y.yearRoundSalePoints.includes(salePoint));
+    if (thisYear) return { ok: true, year: thisYear };
+  }
+  const next = years.filter((y) => y.saleFrom > today).sort((a, b) => a.saleFrom - b.saleFrom)[0];
+  if (next)
+    return {
+      ok: false,
+      reason: `park passes are not on sale on ${ymdText(today)} (Beijing time): the ${next.year} pass is sold from ${ymdText(next.saleFrom)} to ${ymdText(next.saleUntil)}`,
+    };
+  const last = [...years].sort((a, b) => b.saleUntil - a.saleUntil)[0];
+  return {
+    ok: false,
+    reason: last
+      ? `park passes are not on sale on ${ymdText(today)} (Beijing time): the ${last.year} pass was sold until ${ymdText(last.saleUntil)} and no later year is configured`
+      : 'no park pass year is configured',
+  };
 }

@@ -1,7 +1,9 @@
 /**
- * Park annual pass sales (DOMAIN.md section 4, seed q. 15): 100 yuan, sold 15 December -
- * 15 January (Beijing time, UTC+8); a pass of year Y is valid 1 January Y to 31 January Y+1, so a
- * December sale is for next year's pass. The sale is idempotent by (card, Idempotency-Key) and
+ * Park annual pass sales (DOMAIN.md section 4, seed q. 15): 100 yuan, sold in each pass year's
+ * window (core's PARK_PASS_YEARS, data/park-pass-years.ts: 15 December - 15 January, Beijing
+ * time); a pass of year Y is valid 1 January Y to 31 January Y+1, so a December sale is for next
+ * year's pass. Outside every window, or for a year with no data, the sale is refused
+ * (outside-sale-window) with the dates of the next window. The sale is idempotent by (card, Idempotency-Key) and
  * at most one per card and year, both by unique constraints.
  *
  * The answer carries the issuer-authorised record write for the card: the encoded pass record
@@ -10,24 +12,17 @@
  * idempotency fingerprint: the sale happens once, and each retry gets a MAC for its challenge.
  */
 import { createHash } from 'node:crypto';
-import { encodeParkPass } from '#core';
+import { encodeParkPass, PARK_PASS_YEARS, type ParkPassYear, parkPassOnSale } from '#core';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import type { Tx } from '../store/store-port.ts';
 import { ApiError } from '../http/problem.ts';
 import { requireCard } from './cards.ts';
 import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
 
-const BEIJING_OFFSET_MS = 8 * 60 * 60 * 1000;
-
-/** The pass year on sale at `nowMs`, or null outside the window 15 Dec - 15 Jan (Beijing). */
-export function parkPassYearOnSale(nowMs: number): number | null {
-  const beijing = new Date(nowMs + BEIJING_OFFSET_MS);
-  const month = beijing.getUTCMonth() + 1;
-  const day = beijing.getUTCDate();
-  const year = beijing.getUTCFullYear();
-  if (month === 12 && day >= 15) return year + 1;
-  if (month === 1 && day <= 15) return year;
-  return null;
+/** The pass year on sale at `nowMs` per the yearly data, or null outside every window (Beijing dates). */
+export function parkPassYearOnSale(nowMs: number, passYears: readonly ParkPassYear[] = PARK_PASS_YEARS): number | null {
+  const onSale = parkPassOnSale(passYears, nowMs);
+  return onSale.ok ? onSale.year.year : null;
 }
 
 /**
@@ -69,6 +64,8 @@ export async function sellParkPass(
     priceFen: number;
     /** Pass years in the card's two slots [previous, current] as read from the card (0 = empty). */
     cardPassYears?: readonly [number, number];
+    /** The yearly sale data (default core's PARK_PASS_YEARS). */
+    passYears?: readonly ParkPassYear[];
   },
   actor: string,
   nowMs: number,
@@ -83,8 +80,11 @@ export async function sellParkPass(
   if (row) {
     if (row.fingerprint !== fingerprint) throw new ApiError('idempotency-key-reused', 'this Idempotency-Key was used for a different sale');
   } else {
-    const passYear = parkPassYearOnSale(nowMs);
-    if (passYear === null) throw new ApiError('outside-sale-window', 'park passes are sold from 15 December to 15 January (Beijing time)');
+    // Counters and the app follow the window; the year-round sale points (two parks) are not
+    // channels of this gateway yet.
+    const onSale = parkPassOnSale(request.passYears ?? PARK_PASS_YEARS, nowMs);
+    if (!onSale.ok) throw new ApiError('outside-sale-window', onSale.reason);
+    const passYear = onSale.year.year;
     if (card.status !== 'active') throw new ApiError('card-not-active', `card ${request.cardNo} is ${card.status}`);
     if (card.generation !== 3) throw new ApiError('generation-not-supported', 'only third-generation cards carry the park pass'); // seed q. 24
     const inserted = await tx.get<{ id: number }>(
