@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import { pack, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { CardSimulator, type SyncResponse } from '#core';
+import { isoBeijing } from '#gateway/http/wire';
 import { MONEY_ANOMALY_KIND_NAMES, type MoneyAnomaly } from '#gateway/services/anomalies';
 import {
   assertBooksBalance,
@@ -68,6 +69,7 @@ describe('GET /v1/ops/anomalies', () => {
       open: true,
       detail: expect.stringContaining(`offline ATC ${s.gap.missing.offlineAtc} not yet uploaded`),
       atMs: START_MS,
+      at: isoBeijing(START_MS),
     });
     expect(cloned).toMatchObject({
       kind: 'cloned-card',
