@@ -71,9 +71,12 @@ describe('fare-tables decoder: shape', () => {
    * (the early-entry boundary and the yearly working-day calendar): absent, they read as the old
    * behaviour.
    */
-  const OPTIONAL = ['busPolicy.maxRideMs', 'subwayPolicy.earlyEntry.boundaryCounts', 'subwayPolicy.calendar.years'];
+  const OPTIONAL_FIXED = ['busPolicy.maxRideMs', 'subwayPolicy.earlyEntry.boundaryCounts', 'subwayPolicy.calendar.years'];
+  /** And every P+R lot's reference data (data/pr-lots.ts). */
+  const OPTIONAL_LOT = /^parkAndRideLots\.\d+\.(nearestStation|bays|placeholder|source)$/;
+  const OPTIONAL = members.map((p) => p.join('.')).filter((p) => OPTIONAL_FIXED.includes(p) || OPTIONAL_LOT.test(p));
 
-  it(`every member removed is refused (the only optional ones are ${OPTIONAL.join(', ')})`, () => {
+  it(`every member removed is refused (the only optional ones are ${OPTIONAL_FIXED.join(', ')} and the lots' reference data)`, () => {
     let optional = 0;
     for (const path of members) {
       if (typeof path[path.length - 1] !== 'string') continue;
@@ -90,6 +93,7 @@ describe('fare-tables decoder: shape', () => {
       expect(() => parseFareTablesJson(json), path.join('.')).toThrow(FareTablesFormatError);
     }
     expect(optional).toBe(OPTIONAL.length);
+    expect(OPTIONAL.length).toBeGreaterThan(OPTIONAL_FIXED.length + 4 * 4);
   });
 
   it('ranges no rule validator checks: percentages, negative times and amounts, minute of the day, calendar dates', () => {

@@ -137,7 +137,20 @@ const specShape = object({
   busPolicy,
   busLines: arrayOf(busLine),
   suburban,
-  parkAndRideLots: arrayOf(object({ lotId: integer, name: text, preferentialFen: integer, hourlyFen: integer, dailyCapFen: integer })),
+  // The reference fields (data/pr-lots.ts) are absent in bundles published before them.
+  parkAndRideLots: arrayOf(
+    object({
+      lotId: integer,
+      name: text,
+      preferentialFen: integer,
+      hourlyFen: integer,
+      dailyCapFen: integer,
+      'nearestStation?': text,
+      'bays?': nullOr(amount),
+      'placeholder?': boolean,
+      'source?': text,
+    }),
+  ),
   parkPolicy: object({ antiPassbackMs: amount }),
   parks: arrayOf(object({ parkId: integer, name: text, coveredByPass: boolean, singleTicketFen: nullOr(integer) })),
 });

@@ -7,7 +7,8 @@
 import { distanceBandFareFen } from './distance-bands.ts';
 import { type BusFarePolicy, type BusLine, DEFAULT_BUS_FARE_POLICY, validateBusFarePolicy, validateBusLine } from './bus-fare.ts';
 import { EXAMPLE_BUS_LINES } from './example-bus-lines.ts';
-import { EXAMPLE_PARK_AND_RIDE_LOTS, type ParkAndRideLot, validateParkAndRideLot } from './park-and-ride.ts';
+import { type ParkAndRideLot, validateParkAndRideLot } from './park-and-ride.ts';
+import { PARK_AND_RIDE_LOTS } from './data/pr-lots.ts';
 import { DEFAULT_PARK_POLICY, EXAMPLE_TICKETED_PARK, MUNICIPAL_PARKS, type Park, type ParkPolicy, validatePark } from './park-pass.ts';
 import { EXAMPLE_SUBURBAN_RAIL, type SuburbanRail, validateSuburbanRail } from './suburban-fare.ts';
 import { DEFAULT_SUBWAY_FARE_POLICY, type SubwayFarePolicy } from './subway-fare-policy.ts';
@@ -105,7 +106,7 @@ export function defaultFareTablesSpec(subwayCsv: string, version = 1, effectiveF
     busPolicy: DEFAULT_BUS_FARE_POLICY,
     busLines: EXAMPLE_BUS_LINES,
     suburban: EXAMPLE_SUBURBAN_RAIL,
-    parkAndRideLots: EXAMPLE_PARK_AND_RIDE_LOTS,
+    parkAndRideLots: PARK_AND_RIDE_LOTS,
     parkPolicy: DEFAULT_PARK_POLICY,
     parks: [...MUNICIPAL_PARKS, EXAMPLE_TICKETED_PARK],
   });

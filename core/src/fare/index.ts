@@ -13,3 +13,4 @@ export * from './park-pass.ts';
 export * from './fare-tables.ts';
 export * from './data/working-day-calendar.ts';
 export * from './data/park-pass-years.ts';
+export * from './data/pr-lots.ts';

@@ -16,6 +16,14 @@ export interface ParkAndRideLot {
   preferentialFen: number;
   hourlyFen: number;
   dailyCapFen: number;
+  /** Reference data (data/pr-lots.ts), absent in bundles published before it and not used to price: the nearest station (absent when unknown). */
+  nearestStation?: string;
+  /** Number of bays, null when no source gives it. */
+  bays?: number | null;
+  /** True for a lot made up for the demo and tests. */
+  placeholder?: boolean;
+  /** Where the lot's name and numbers come from. */
+  source?: string;
 }
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -27,6 +35,9 @@ export function validateParkAndRideLot(lot: ParkAndRideLot): void {
   for (const v of [lot.preferentialFen, lot.hourlyFen, lot.dailyCapFen]) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`lot ${lot.name}: amounts must be integer fen >= 0`);
   }
+  if (lot.bays !== undefined && lot.bays !== null && (!Number.isSafeInteger(lot.bays) || lot.bays < 0))
+    throw new RangeError(`lot ${lot.name}: bays must be a whole number >= 0 (or null when unknown)`);
+  if (lot.source !== undefined && lot.source.trim() === '') throw new RangeError(`lot ${lot.name}: source must say where the lot comes from`);
 }
 
 export interface ParkingCharge {
@@ -77,10 +88,3 @@ export function parkingChargeFen(
   const exitDayCharged = dayNumber === exitDayNumber ? alreadyOnExitDay + dayTotal : alreadyOnExitDay;
   return { chargeFen: total, preferential: false, exitDay, exitDayChargedFen: exitDayCharged };
 }
-
-/** EXAMPLE DATA, MADE UP by this project: lot ids and names invented, default [P] prices. */
-export const EXAMPLE_PARK_AND_RIDE_LOTS: ParkAndRideLot[] = [
-  { lotId: 1, name: '示例P+R停车场甲 (example, made up)', preferentialFen: 200, hourlyFen: 500, dailyCapFen: 3_000 },
-  { lotId: 2, name: '示例P+R停车场乙 (example, made up)', preferentialFen: 200, hourlyFen: 500, dailyCapFen: 3_000 },
-  { lotId: 3, name: '示例P+R停车场丙 (example, made up: dearer)', preferentialFen: 300, hourlyFen: 600, dailyCapFen: 4_000 },
-];
