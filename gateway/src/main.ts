@@ -29,7 +29,7 @@ import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
 import { SERVER_CERT_FILE, SERVER_KEY_FILE } from './pki/device-ca.ts';
 import { devicePkiFromConfig, startDevicePkiListener } from './pki/start-device-pki.ts';
 import { buildSandboxGateway, openSandbox, sandboxStartRefusals } from './sandbox/sandbox-start.ts';
-import { adminTokenFor, assertSecretsSafe, readAdminTokenFile, SecretsError, StartupFiles } from './secrets.ts';
+import { adminTokenFor, assertSecretsSafe, holderIdKeyFor, readAdminTokenFile, readHolderKeyFile, SecretsError, StartupFiles } from './secrets.ts';
 import { createStore } from './store/create-store.ts';
 import type { Store } from './store/store-port.ts';
 
@@ -48,6 +48,7 @@ class StartError extends Error {
 function preflight(config: GatewayConfig) {
   assertSecretsSafe(config);
   readAdminTokenFile(config.adminTokenFile);
+  readHolderKeyFile(config.holderKeyFile);
   try {
     // An existing key file is read now: a bad one stops the start before anything is created.
     if (config.keyFileExplicit || existsSync(config.keyFile)) readKeyFile(config.keyFile);
@@ -86,11 +87,13 @@ async function start(): Promise<void> {
     }
     const keys = issuerKeyServiceFromFile(config.keyFile);
     const admin = adminTokenFor(config, files);
+    const holder = holderIdKeyFor(config, files);
     if (config.jobsIntervalMs !== undefined) process.env.GATEWAY_JOBS_INTERVAL_MS = String(config.jobsIntervalMs);
     const gatewayOptions = {
       store,
       keys,
       adminToken: admin.token,
+      holderIdKey: holder.key,
       logger: { level: config.logLevel },
       subwayNetworkCsvPath: config.subwayNetworkCsvPath,
       devicePki,
@@ -110,6 +113,8 @@ async function start(): Promise<void> {
         admin.source === 'generated' ? 'operator token generated into this file (mode 0600)' : 'operator token is in this file',
       );
     }
+    if (holder.source === 'generated')
+      app.log.info({ holderKeyFile: config.holderKeyFile }, 'holder key generated into this file (mode 0600): back it up with the issuer keys');
     app.log.info({ store: store.dialect, keyFile: config.keyFile, secretsDir: config.secretsDir }, 'gateway starting');
     if (devicePki) {
       app.log.info({ pkiDir: config.pki.dir, caFingerprint: devicePki.ca.fingerprint }, 'device CA loaded');
@@ -178,6 +183,11 @@ function installShutdown(app: FastifyInstance, deviceListener: DeviceListener | 
 
   const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
     app.gateway.lifecycle.shuttingDown = true;
+    // Fastify stops the listeners after its close hooks; the line below is logged only once
+    // neither listener accepts a connection (a supervisor or test may act on it at once).
+    const closing = Promise.all([app.close(), deviceListener?.close()]);
+    closing.catch(() => undefined); // awaited below; this only keeps an early failure from counting as unhandled
+    for (let waited = 0; waited < 2_000 && servers.some((server) => server.listening); waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
     log.info({ signal, graceSeconds: graceMs / 1000, openConnections: await openConnections() }, 'shutdown: no new connections; in-flight requests may finish');
     // Kept-alive connections close as soon as their request is answered.
     const sweep = setInterval(() => {
@@ -190,7 +200,7 @@ function installShutdown(app: FastifyInstance, deviceListener: DeviceListener | 
       });
     }, graceMs);
     try {
-      await Promise.all([app.close(), deviceListener?.close()]);
+      await closing;
       log.info('shutdown: main API and device listener closed');
     } finally {
       clearInterval(sweep);
