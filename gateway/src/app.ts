@@ -11,6 +11,7 @@
  *   request and response schemas in TypeBox with summary, description and examples
  *   (http/wire.ts: `problems(...)` declares the problem responses).
  */
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Ajv } from 'ajv';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -61,6 +62,11 @@ export interface BuildGatewayOptions {
   clock?: () => number;
   /** GATEWAY_ADMIN_TOKEN: an operator token held only in memory (as a hash). */
   adminToken?: string;
+  /**
+   * The holder key (32 bytes, secrets.ts holder-id-key; main.ts always passes it). Without it a
+   * random key is made for this instance: holders are then found only while it runs (tests, demo).
+   */
+  holderIdKey?: Uint8Array;
   /** false (default) or pino options, e.g. { level: 'info', stream } to capture output. */
   logger?: boolean | Record<string, unknown>;
   subwayNetworkCsvPath?: string;
@@ -121,6 +127,7 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     keys: options.keys,
     clock: options.clock ?? Date.now,
     policies,
+    holderIdKey: options.holderIdKey ? Buffer.from(options.holderIdKey) : randomBytes(32),
     subwayNetworkCsvPath: options.subwayNetworkCsvPath ?? process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV,
     lifecycle: { shuttingDown: false },
   };

@@ -105,6 +105,8 @@ export interface GatewayConfig {
   /** Where the generated admin token is written when GATEWAY_ADMIN_TOKEN is not set (mode 0600). */
   adminTokenFile: string;
   keyFile: string;
+  /** The holder key (HMAC of ID numbers): `<secrets>/holder-id-key`, generated on the first start (mode 0600). */
+  holderKeyFile: string;
   /** GATEWAY_KEY_FILE was given: the file must exist (no development key set is generated there). */
   keyFileExplicit: boolean;
   subwayNetworkCsvPath: string | undefined;
@@ -378,6 +380,7 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
     adminToken,
     adminTokenFile: join(secretsDir, 'admin-token'),
     keyFile,
+    holderKeyFile: join(secretsDir, 'holder-id-key'),
     keyFileExplicit: explicitKeyFile !== undefined,
     subwayNetworkCsvPath,
     logLevel: level as GatewayConfig['logLevel'],
@@ -477,6 +480,7 @@ export function describeConfig(loaded: LoadedConfig): Record<string, unknown> {
       secretsDir: config.secretsDir,
       adminToken: config.adminToken ? null : config.adminTokenFile,
       issuerKeys: config.keyFile,
+      holderKey: config.holderKeyFile,
       deviceCaKey: join(config.pki.keyDir, 'device-ca.key.pem'),
       deviceCaCertificate: join(config.pki.dir, 'device-ca.cert.pem'),
       listenerKey: join(config.pki.keyDir, 'device-server.key.pem'),

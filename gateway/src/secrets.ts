@@ -7,11 +7,17 @@
  * to the database or in the PKI folder) are not picked up silently: the check names them and the
  * command that moves them.
  *
+ * The holder key (`holder-id-key`, issue 16): 32 random bytes (hex) keying the HMAC by which
+ * holders are found from their ID number (services/holders.ts). Generated on the first start
+ * (mode 0600) and never in the database; every instance on one database must share it, and it
+ * cannot be replaced without losing every holder's lookup (the ID numbers are not kept to re-key).
+ *
  * `StartupFiles` records every file and folder a start creates, so a start that fails after the
  * configuration was accepted (port in use, database unreachable) removes them again.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { newToken } from './auth/tokens.ts';
 import type { GatewayConfig } from './config.ts';
 import { CA_KEY_FILE, SERVER_KEY_FILE } from './pki/device-ca.ts';
@@ -134,4 +140,34 @@ export function adminTokenFor(config: GatewayConfig, files: StartupFiles): { tok
   writeFileSync(config.adminTokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(config.adminTokenFile, 0o600);
   return { token, source: 'generated' };
+}
+
+/** The holder key file's name in the secrets folder. */
+export const HOLDER_KEY_FILE = 'holder-id-key';
+
+/** Reads the holder key file: the 32-byte key, null when absent, or an error naming the file (never the key). */
+export function readHolderKeyFile(path: string): Buffer | null {
+  if (!existsSync(path)) return null;
+  const text = readFileSync(path, 'utf8').trim();
+  if (!/^[0-9a-f]{64}$/.test(text)) {
+    throw new SecretsError([`${path} does not hold a holder key (64 lower-case hex digits); restore it from the backup of the secrets folder`]);
+  }
+  return Buffer.from(text, 'hex');
+}
+
+/** The holder key from its file, else a new one written there (mode 0600); a concurrent first start reads the winner's. */
+export function holderIdKeyFor(config: GatewayConfig, files: StartupFiles): { key: Buffer; source: 'file' | 'generated' } {
+  const existing = readHolderKeyFile(config.holderKeyFile);
+  if (existing !== null) return { key: existing, source: 'file' };
+  files.mkdir(dirname(config.holderKeyFile));
+  const key = randomBytes(32);
+  files.willCreate(config.holderKeyFile);
+  try {
+    writeFileSync(config.holderKeyFile, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return { key: readHolderKeyFile(config.holderKeyFile)!, source: 'file' };
+  }
+  chmodSync(config.holderKeyFile, 0o600);
+  return { key, source: 'generated' };
 }

@@ -49,6 +49,12 @@ export interface GatewayPolicies {
    * no own or other range is refused (400 card-number-out-of-range). Default none.
    */
   otherCardNoPrefixes?: readonly string[];
+  /**
+   * The issuing bank of a new card whose request names none (older clients; issue 16): one of
+   * the 15 partner banks (services/partner-banks.ts). Default 'icbc', the bank migration 006
+   * gave the cards issued before the bank was recorded.
+   */
+  defaultIssuingBank?: string;
 }
 
 export interface GatewayContext {
@@ -57,6 +63,11 @@ export interface GatewayContext {
   /** Epoch ms; tests inject a fake clock. Never call Date.now() in services. */
   clock: () => number;
   policies: GatewayPolicies;
+  /**
+   * Key of the HMAC that finds a holder from the ID number (services/holders.ts): from the
+   * secrets folder (secrets.ts holder-id-key), never stored in the database or logged.
+   */
+  holderIdKey: Buffer;
   /** Subway network CSV path for the fare quote route. */
   subwayNetworkCsvPath: string;
   /**

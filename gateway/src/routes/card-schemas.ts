@@ -18,6 +18,13 @@ import {
   yuanAndFen,
 } from '../http/wire.ts';
 import type { LossReport } from '../services/loss-reports.ts';
+import { PARTNER_BANK_IDS, PARTNER_BANKS } from '../services/partner-banks.ts';
+
+/** One of the 15 partner banks that issue the card (services/partner-banks.ts). */
+export const IssuingBank = (description: string) =>
+  StringEnum(PARTNER_BANK_IDS, {
+    description: `${description}. One of the 15 partner banks: ${PARTNER_BANKS.map((b) => `\`${b.id}\` ${b.name}`).join(', ')}`,
+  });
 
 /** An example time for the examples: 2025-12-20 10:00 Beijing. */
 export const EXAMPLE_MS = Date.UTC(2025, 11, 20, 2, 0, 0);
@@ -65,6 +72,8 @@ export const CardSchema = Type.Object({
   transitOpened: Type.Boolean({ description: 'the transit function is open' }),
   suburbanOpened: Type.Boolean({ description: 'the suburban-rail function is open' }),
   holderName: Type.String({ description: "the holder's name" }),
+  issuingBank: IssuingBank('the partner bank that issued the card, fixed at issue'),
+  issuingBankName: Type.String({ description: "the issuing bank's name", examples: ['中国工商银行'] }),
   status: StringEnum(CARD_STATUSES, { description: 'card status' }),
   replaces: Nullable(CardNo('the card this one replaced; null if none')),
   replacedBy: Nullable(CardNo('the card that replaced this one; null if none')),
@@ -118,6 +127,8 @@ export const EXAMPLE_CARD: CardWire = {
   transitOpened: true,
   suburbanOpened: false,
   holderName: '张三',
+  issuingBank: 'icbc',
+  issuingBankName: '中国工商银行',
   status: 'active',
   replaces: null,
   replacedBy: null,

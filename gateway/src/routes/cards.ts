@@ -49,8 +49,10 @@ import {
   type CardRow,
 } from '../services/cards.ts';
 import { decodeHistoryCursor, encodeHistoryCursor, listCardTransactions } from '../services/card-history.ts';
-import { requireIssuableCardNo, requireUnexpired } from '../services/card-rules.ts';
+import { requireCalendarDate, requireIssuableCardNo, requireUnexpired } from '../services/card-rules.ts';
+import { birthDateFromIdNumber, findOrCreateHolder, holderIdHmac } from '../services/holders.ts';
 import { currentLossReport } from '../services/loss-reports.ts';
+import { DEFAULT_ISSUING_BANK, isPartnerBankId, partnerBank } from '../services/partner-banks.ts';
 import {
   AuthorisedWriteSchema,
   CardSchema,
@@ -60,10 +62,12 @@ import {
   EXAMPLE_LOSS_REPORT,
   EXAMPLE_MS,
   EXAMPLE_WRITE,
+  IssuingBank,
   lossReportToWire,
 } from './card-schemas.ts';
 
-const SSN_PATTERN = '^[0-9]{17}[0-9X]$';
+/** An 18-character resident ID number (the social security number): 17 digits and a digit or X. */
+export const SSN_PATTERN = '^[0-9]{17}[0-9X]$';
 const EXAMPLE_IMAGE = '031000000000000000160000';
 
 /** Card as the API shows it: the row, its account, blacklist listing and open loss report. */
@@ -85,6 +89,8 @@ export async function presentCard(tx: Tx, card: CardRow): Promise<CardWire> {
     transitOpened: card.transitOpened,
     suburbanOpened: card.suburbanOpened,
     holderName: card.holderName,
+    issuingBank: card.issuingBank as CardWire['issuingBank'],
+    issuingBankName: partnerBank(card.issuingBank).name,
     status: card.status,
     replaces: card.replaces,
     replacedBy: card.replacedBy,
@@ -118,9 +124,19 @@ export const IssueCardBody = Type.Object(
     holderName: Type.String({ minLength: 1, maxLength: 64, description: "the holder's name", examples: ['张三'] }),
     socialSecurityNo: Type.String({
       pattern: SSN_PATTERN,
-      description: 'Used once to derive the initial service password (its last 6 characters); never stored or returned',
+      description:
+        "The holder's ID number: finds (or creates) the holder record through a keyed hash, and gives the initial service password (its last 6 characters); the number itself is never stored, logged or returned",
       examples: ['11010119900307123X'],
     }),
+    birthDate: Type.Optional(
+      Type.Integer({
+        minimum: 19000101,
+        maximum: 29991231,
+        description: "YYYYMMDD, the holder's birth date for a new holder record; default: the date the ID number carries (characters 7-14), if any",
+        examples: [19900307],
+      }),
+    ),
+    issuingBank: Type.Optional(IssuingBank('The partner bank issuing the card, fixed for the life of the card; default `icbc` (configurable)')),
     profile: StringEnum(['adult', 'student', 'senior'], { description: 'holder profile (fare discounts)' }),
     generation: Type.Optional(IntegerEnum([1, 2, 3], { default: 3, description: 'card generation (default 3)' })),
     algorithm: Type.Optional(StringEnum(['3des', 'sm4'], { default: 'sm4', description: 'purse cipher (default sm4)' })),
@@ -215,6 +231,9 @@ const lostCard: CardWire = {
 
 export async function cardsRoutes(app: GatewayApp): Promise<void> {
   const { store, keys, clock, policies } = app.gateway;
+  if (policies.defaultIssuingBank !== undefined && !isPartnerBankId(policies.defaultIssuingBank)) {
+    throw new Error(`policy defaultIssuingBank ${policies.defaultIssuingBank} is not one of the 15 partner banks`);
+  }
 
   app.post(
     '/v1/cards',
@@ -268,9 +287,15 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
       const overdraftLimitFen = body.overdraftLimit === undefined ? LIMITS.overdraftLimitFen : parseWireYuan(body.overdraftLimit, 'overdraftLimit', 100_000);
       // The slow KDF runs before the transaction so it never holds the store's write lock.
       const passwordHash = await hashPassword(initialServicePassword(body.socialSecurityNo), policies.passwordKdf);
+      if (body.birthDate !== undefined) requireCalendarDate(body.birthDate, 'birthDate');
+      const issuingBank = body.issuingBank ?? policies.defaultIssuingBank ?? DEFAULT_ISSUING_BANK;
+      // The ID number becomes its keyed hash here; only the hash reaches the store.
+      const idHmac = holderIdHmac(app.gateway.holderIdKey, body.socialSecurityNo);
+      const birthDate = body.birthDate ?? birthDateFromIdNumber(body.socialSecurityNo);
       const nowMs = clock();
       const generation = body.generation ?? 3;
       const result = await store.transaction(async (tx) => {
+        const holder = await findOrCreateHolder(tx, { idHmac, name: body.holderName, birthDate }, actorOf(principal), nowMs);
         const issued = await issueCard(
           tx,
           keys,
@@ -285,6 +310,8 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             transitOpened: generation === 3 ? (body.transitOpened ?? true) : (body.transitOpened ?? false),
             suburbanOpened: body.suburbanOpened ?? false,
             initialPasswordHash: passwordHash,
+            holderId: holder.id,
+            issuingBank,
           },
           { subject: actorOf(principal), branchId: principal.branchId },
           nowMs,

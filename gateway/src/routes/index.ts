@@ -12,6 +12,7 @@ import { devicesRoutes } from './devices.ts';
 import { faresRoutes } from './fares.ts';
 import { fareTablesRoutes } from './fare-tables.ts';
 import { healthRoutes } from './health.ts';
+import { holdersRoutes } from './holders.ts';
 import { lossReportsRoutes } from './loss-reports.ts';
 import { opsRoutes } from './ops.ts';
 import { parkPassesRoutes } from './park-passes.ts';
@@ -29,6 +30,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   healthRoutes,
   authRoutes,
   cardsRoutes,
+  holdersRoutes,
   lossReportsRoutes,
   blacklistRoutes,
   faresRoutes,

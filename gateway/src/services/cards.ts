@@ -11,6 +11,7 @@ import { encodeCardImage, encodeFunctions, makeCardNo, type CardImage, type Ciph
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import type { Tx } from '../store/store-port.ts';
 import { ApiError } from '../http/problem.ts';
+import { DEFAULT_ISSUING_BANK } from './partner-banks.ts';
 import { addBlacklistEntry, blacklistListing, expireTemporaryLosses, type CardStatus } from './blacklist.ts';
 
 export interface CardRow {
@@ -32,6 +33,10 @@ export interface CardRow {
   branchId: string | null;
   issuedMs: number;
   updatedMs: number;
+  /** The holder record (services/holders.ts); null for cards issued before holders were kept. */
+  holderId: number | null;
+  /** The issuing partner bank (services/partner-banks.ts), fixed at issue. */
+  issuingBank: string;
 }
 
 export interface CardAccount {
@@ -64,6 +69,8 @@ function cardFromRow(r: Raw): CardRow {
     branchId: r.branch_id === null ? null : String(r.branch_id),
     issuedMs: Number(r.issued_ms),
     updatedMs: Number(r.updated_ms),
+    holderId: r.holder_id === null || r.holder_id === undefined ? null : Number(r.holder_id),
+    issuingBank: String(r.issuing_bank),
   };
 }
 
@@ -121,6 +128,10 @@ export interface IssueCardInput {
   /** Copy an existing credential (replacement keeps the holder's service password). */
   passwordMustChange?: boolean;
   replaces?: string | null;
+  /** The holder record the card belongs to (default null: none recorded, as for cards issued before holders were kept). */
+  holderId?: number | null;
+  /** One of the 15 partner banks (services/partner-banks.ts), fixed at issue; default DEFAULT_ISSUING_BANK. */
+  issuingBank?: string;
 }
 
 export interface IssuedCard {
@@ -174,8 +185,8 @@ export async function issueCard(
   });
   await tx.run(
     `INSERT INTO cards (card_no, issuer_code, generation, profile, algorithm, key_version, expiry_date, overdraft_limit_fen,
-       transit_opened, suburban_opened, holder_name, status, replaces, replaced_by, issued_by, branch_id, issued_ms, updated_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, NULL, ?, ?, ?, ?)`,
+       transit_opened, suburban_opened, holder_name, status, replaces, replaced_by, issued_by, branch_id, issued_ms, updated_ms, holder_id, issuing_bank)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, NULL, ?, ?, ?, ?, ?, ?)`,
     [
       cardNo,
       issuerCode,
@@ -193,6 +204,8 @@ export async function issueCard(
       actor.branchId,
       nowMs,
       nowMs,
+      input.holderId ?? null,
+      input.issuingBank ?? DEFAULT_ISSUING_BANK,
     ],
   );
   await tx.run(
@@ -255,6 +268,9 @@ export async function replaceCard(
       initialPasswordHash: credential!.password_hash,
       passwordMustChange: Number(credential!.must_change) === 1,
       replaces: oldCardNo,
+      // The same holder, and the same issuing bank: a replacement is made by the card's bank.
+      holderId: old.holderId,
+      issuingBank: old.issuingBank,
     },
     actor,
     nowMs,

@@ -7,6 +7,8 @@ import { migration001Platform } from './001-platform.ts';
 import { migration002DeviceClockSkew } from './002-device-clock-skew.ts';
 import { migration003FareTables } from './003-fare-tables.ts';
 import { migration004DropAuditTimeIndex } from './004-drop-audit-time-index.ts';
+import { migration005Holders } from './005-holders.ts';
+import { migration006IssuingBank } from './006-issuing-bank.ts';
 import { migration100Ledger } from './100-ledger.ts';
 import { migration101Loads } from './101-loads.ts';
 import { migration102SyncJournal } from './102-sync-journal.ts';
@@ -23,6 +25,8 @@ export const MIGRATIONS: readonly Migration[] = [
   migration002DeviceClockSkew,
   migration003FareTables,
   migration004DropAuditTimeIndex,
+  migration005Holders,
+  migration006IssuingBank,
   migration100Ledger,
   migration101Loads,
   migration102SyncJournal,
