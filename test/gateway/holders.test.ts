@@ -171,6 +171,21 @@ describe.each(STORES)('holders on %s', (dialect) => {
     expect((await search(ADMIN_TOKEN, ID_A)).statusCode).toBe(200);
   });
 
+  it('first cards of one new holder issued at once make one holder', async () => {
+    w = await world(dialect);
+    const till = await counter();
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        w!.request('POST', '/v1/cards', { token: till, body: { holderName: '李四', socialSecurityNo: ID_UNKNOWN, profile: 'adult' } }),
+      ),
+    );
+    expect(answers.map((a) => a.statusCode)).toEqual([201, 201, 201, 201, 201, 201]);
+    const holders = await w.store.transaction((tx) => tx.all<{ n: number }>('SELECT COUNT(*) AS n FROM holders'));
+    expect(Number(holders[0].n)).toBe(1);
+    const found = (await search(till, ID_UNKNOWN)).json();
+    expect(found.cards.map((c: { cardNo: string }) => c.cardNo).sort()).toEqual(answers.map((a) => a.json().card.cardNo).sort());
+  });
+
   it('a replacement stays with its holder and its issuing bank: the search shows the history', async () => {
     w = await world(dialect);
     const till = await counter();
