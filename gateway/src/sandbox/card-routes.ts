@@ -23,17 +23,22 @@ import { hexToBytes } from '../http/schemas.ts';
 import {
   AUTHENTICATED,
   BEARER,
+  CardNo,
   CardNoParams,
+  Fen,
   Hex,
+  money,
+  nullableTimestamp,
   problems,
   type Static,
   StringEnum,
   Type,
   WITH_BODY,
-  money,
   withExamples,
+  withIso,
   yuanAndFen,
   Yuan,
+  YuanAnswer,
 } from '../http/wire.ts';
 import { parseWireYuan } from '../http/yuan-wire.ts';
 import type { VirtualCards } from './virtual-cards.ts';
@@ -64,42 +69,68 @@ const answerFields = {
   data: Type.String({ pattern: '^([0-9A-F]{2})*$', description: 'Response data, hex (empty when none)', examples: [''] }),
 };
 
+/** Hex in an answer (upper case, whole bytes). */
+const HexAnswer = (bytes: number, description: string, example: string) =>
+  Type.String({ pattern: `^[0-9A-F]{${bytes * 2}}$`, description, examples: [example] });
+
+/** The tear armed on a card: the command whose next call loses power, and when. */
+const TearPoint = Type.Object(
+  {
+    command: StringEnum(TEARABLE, { description: 'The card command whose next call loses power' }),
+    moment: StringEnum(['before-write', 'after-write'] as const, {
+      description: 'before-write: nothing changes on the card; after-write: the card commits, the answer is lost',
+    }),
+  },
+  { additionalProperties: false },
+);
+const ArmedTear = Type.Union([TearPoint, Type.Null()], { description: 'The armed tear; null when none' });
+
 function base(response: CardResponse) {
   return { sw: swHex(response.sw), answered: response.sw !== 0, data: hex(response.data) };
 }
 
-const ParkPass = Type.Object({
-  year: Type.Integer({ description: 'Pass year (0 = empty slot)' }),
-  visits: Type.Integer(),
-  lastParkId: Type.Integer(),
-  lastEntryTime: Type.Integer({ description: 'epoch seconds' }),
-});
+const ParkPass = Type.Object(
+  {
+    year: Type.Integer({ description: 'Pass year (0 = empty slot)', examples: [2026] }),
+    visits: Type.Integer({ description: 'Park entries made with the pass', examples: [0] }),
+    lastParkId: Type.Integer({ description: 'The park of the last entry (0 = none)', examples: [0] }),
+    lastEntryTime: Type.Integer({ description: 'Last entry as the card stores it: epoch seconds (0 = none)', examples: [0] }),
+    ...nullableTimestamp('lastEntryMs', 'Last entry'),
+  },
+  { additionalProperties: false },
+);
+
+/** A park-pass slot as the card holds it, with the last entry also in epoch ms and ISO Beijing form. */
+function parkPassAnswer(p: { year: number; visits: number; lastParkId: number; lastEntryTime: number }) {
+  const lastEntryMs = p.lastEntryTime === 0 ? null : p.lastEntryTime * 1000;
+  return withIso({ year: p.year, visits: p.visits, lastParkId: p.lastParkId, lastEntryTime: p.lastEntryTime, lastEntryMs }, 'lastEntryMs');
+}
 
 const LogRecord = Type.Object(
   {
-    atc: Type.Integer({ description: 'ATC of the transaction (online ATC for loads, offline for purchases), before the increment' }),
-    type: Type.Integer({ description: 'Transaction type: 2 load, 6 purchase, 9 composite purchase' }),
+    atc: Type.Integer({ description: 'ATC of the transaction (online ATC for loads, offline for purchases), before the increment', examples: [0] }),
+    type: Type.Integer({ description: 'Transaction type: 2 load, 6 purchase, 9 composite purchase', examples: [2] }),
     ...money('amount', 'Transaction amount', 5000),
     ...money('overdraft', 'Overdraft used after the transaction', 0),
-    terminalId: Type.String({ description: '6-byte terminal id, hex' }),
-    date: Type.Integer({ description: 'YYYYMMDD' }),
-    time: Type.Integer({ description: 'hhmmss' }),
+    terminalId: HexAnswer(6, 'Terminal id of the transaction (6 bytes)', '0000000001A1'),
+    date: Type.Integer({ description: 'Transaction date on the card, YYYYMMDD (Beijing)', examples: [20260310] }),
+    time: Type.Integer({ description: 'Transaction time on the card, hhmmss (Beijing)', examples: [100000] }),
   },
   { additionalProperties: false },
 );
 
 const CardState = Type.Object(
   {
-    cardNo: Type.String(),
+    cardNo: CardNo(),
     ...money('balance', 'Effective balance (balance - overdraft used)', 5000),
-    onlineAtc: Type.Integer({ description: 'Online ATC: the next load uses it' }),
-    offlineAtc: Type.Integer({ description: 'Offline ATC: the next purchase uses it' }),
-    keyVersion: Type.Integer(),
-    algorithm: Type.String(),
-    locked: Type.Boolean(),
+    onlineAtc: Type.Integer({ description: 'Online ATC: the next load uses it', examples: [1] }),
+    offlineAtc: Type.Integer({ description: 'Offline ATC: the next purchase uses it', examples: [0] }),
+    keyVersion: Type.Integer({ description: 'Issuer key version the card was personalised with', examples: [1] }),
+    algorithm: Type.String({ description: "The card's cipher algorithm", examples: ['3des'] }),
+    locked: Type.Boolean({ description: 'true: the application is blocked (the card refuses purses and writes)' }),
     parkPasses: Type.Array(ParkPass, { description: '[previous, current] park-pass slots' }),
     log: Type.Array(LogRecord, { description: 'The transaction log, newest first (READ RECORD 1..10)' }),
-    tearArmed: Type.Union([Type.Object({ command: Type.String(), moment: Type.String() }), Type.Null()]),
+    tearArmed: ArmedTear,
   },
   { additionalProperties: false },
 );
@@ -113,15 +144,21 @@ const InitLoadBody = Type.Object(
   { additionalProperties: false },
 );
 
-const InitLoadAnswer = Type.Object({
-  ...answerFields,
-  balanceBeforeFen: Type.Optional(Type.Integer({ description: 'POST /v1/loads balanceBeforeFen' })),
-  onlineAtc: Type.Optional(Type.Integer({ description: 'POST /v1/loads onlineAtc' })),
-  keyVersion: Type.Optional(Type.Integer()),
-  algorithm: Type.Optional(Type.String()),
-  cardRandom: Type.Optional(Type.String({ description: 'POST /v1/loads cardRandom' })),
-  mac1: Type.Optional(Type.String({ description: 'POST /v1/loads mac1' })),
-});
+/** Success fields are present only when `sw` is 9000. */
+const InitLoadAnswer = Type.Object(
+  {
+    ...answerFields,
+    balanceBeforeFen: Type.Optional(
+      Type.Integer({ description: 'Balance before the load, fen: the `balanceBeforeFen` of POST /v1/loads (success only)', examples: [0] }),
+    ),
+    onlineAtc: Type.Optional(Type.Integer({ description: 'The `onlineAtc` of POST /v1/loads (success only)', examples: [0] })),
+    keyVersion: Type.Optional(Type.Integer({ description: 'The `keyVersion` of POST /v1/loads (success only)', examples: [1] })),
+    algorithm: Type.Optional(Type.String({ description: 'The `algorithm` of POST /v1/loads (success only)', examples: ['3des'] })),
+    cardRandom: Type.Optional(HexAnswer(4, 'The `cardRandom` of POST /v1/loads (success only)', '1A2B3C4D')),
+    mac1: Type.Optional(HexAnswer(4, 'The `mac1` of POST /v1/loads (success only)', '5E6F7A8B')),
+  },
+  { additionalProperties: false },
+);
 
 const CreditBody = Type.Object(
   {
@@ -132,15 +169,25 @@ const CreditBody = Type.Object(
   { additionalProperties: false },
 );
 
-const CreditAnswer = Type.Object({ ...answerFields, tac: Type.Optional(Type.String({ description: 'TAC of the load: POST /v1/loads/{id}/confirm { tac }' })) });
+const CreditAnswer = Type.Object(
+  { ...answerFields, tac: Type.Optional(HexAnswer(4, 'TAC of the load, for POST /v1/loads/{id}/confirm { tac } (success only)', '9C8D7E6F')) },
+  { additionalProperties: false },
+);
 
-const BalanceAnswer = Type.Object({ ...answerFields, balance: Type.Optional(Type.String()), balanceFen: Type.Optional(Type.Integer()) });
+const BalanceAnswer = Type.Object(
+  {
+    ...answerFields,
+    balance: Type.Optional(YuanAnswer('Effective balance, balance - overdraft used (success only)', '50.00')),
+    balanceFen: Type.Optional(Fen('Effective balance, balance - overdraft used (success only)', 5000)),
+  },
+  { additionalProperties: false },
+);
 
 const ReadRecordBody = Type.Object(
   { index: Type.Integer({ minimum: 1, maximum: LIMITS.cardLogRecords, description: 'Log record number, 1 = newest', examples: [1] }) },
   { additionalProperties: false },
 );
-const ReadRecordAnswer = Type.Object({ ...answerFields, record: Type.Optional(LogRecord) });
+const ReadRecordAnswer = Type.Object({ ...answerFields, record: Type.Optional(LogRecord) }, { additionalProperties: false });
 
 const ProveBody = Type.Object(
   {
@@ -149,12 +196,22 @@ const ProveBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const ProveAnswer = Type.Object({ ...answerFields, mac: Type.Optional(Type.String()), tac: Type.Optional(Type.String()) });
+const ProveAnswer = Type.Object(
+  {
+    ...answerFields,
+    mac: Type.Optional(HexAnswer(4, 'MAC2 of the transaction (success only)', '5E6F7A8B')),
+    tac: Type.Optional(HexAnswer(4, 'TAC of the transaction: for a torn load, the `tac` that confirms it (success only)', '9C8D7E6F')),
+  },
+  { additionalProperties: false },
+);
 
-const ChallengeAnswer = Type.Object({
-  ...answerFields,
-  challenge: Type.Optional(Type.String({ description: '4 bytes, hex: for a park-pass sale or an unblock' })),
-});
+const ChallengeAnswer = Type.Object(
+  {
+    ...answerFields,
+    challenge: Type.Optional(HexAnswer(4, 'The challenge, for a park-pass sale or an unblock (success only)', '1A2B3C4D')),
+  },
+  { additionalProperties: false },
+);
 
 const UpdateRecordBody = Type.Object(
   {
@@ -164,21 +221,10 @@ const UpdateRecordBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const PlainAnswer = Type.Object({ ...answerFields });
+const PlainAnswer = Type.Object({ ...answerFields }, { additionalProperties: false });
 
-const TearBody = Type.Object(
-  {
-    command: StringEnum(TEARABLE, { description: 'The next call of this command loses power' }),
-    moment: StringEnum(['before-write', 'after-write'] as const, {
-      description: 'before-write: nothing changes on the card; after-write: the card commits, the answer is lost',
-    }),
-  },
-  { additionalProperties: false },
-);
-const TearAnswer = Type.Object(
-  { tearArmed: Type.Union([Type.Object({ command: Type.String(), moment: Type.String() }), Type.Null()]) },
-  { additionalProperties: false },
-);
+const TearBody = TearPoint;
+const TearAnswer = Type.Object({ tearArmed: ArmedTear }, { additionalProperties: false });
 
 type Params = Static<typeof CardNoParams>;
 
@@ -191,7 +237,11 @@ export function sandboxCardRoutes(cards: VirtualCards) {
       security: BEARER,
       params: CardNoParams,
     });
-    const errors = problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found');
+    // Every command: the card (404 for a card this gateway did not issue, or another card than an
+    // app session's own), 409 `conflict` when its key version is not among the sandbox keys. A
+    // body the route does not take is still parsed (413, 415), except on GET.
+    const CARD = ['card-not-found', 'conflict'] as const;
+    const errors = problems(...AUTHENTICATED, ...WITH_BODY, ...CARD);
     const roles = { roles: ['counter', 'app'] as const };
 
     app.get<{ Params: Params }>(
@@ -201,39 +251,50 @@ export function sandboxCardRoutes(cards: VirtualCards) {
         schema: {
           ...common('A virtual card: purse, counters, park passes, log (no keys)', 'What a reader would see of the card.'),
           response: {
-            200: withExamples(CardState, {
-              loaded: {
-                value: {
-                  cardNo: '1000000000000016',
-                  balance: '50.00',
-                  balanceFen: 5000,
-                  onlineAtc: 1,
-                  offlineAtc: 0,
-                  keyVersion: 1,
-                  algorithm: '3des',
-                  locked: false,
-                  parkPasses: [
-                    { year: 0, visits: 0, lastParkId: 0, lastEntryTime: 0 },
-                    { year: 0, visits: 0, lastParkId: 0, lastEntryTime: 0 },
-                  ],
-                  log: [
-                    {
-                      atc: 0,
-                      type: 2,
-                      amount: '50.00',
-                      amountFen: 5000,
-                      overdraft: '0.00',
-                      overdraftFen: 0,
-                      terminalId: '0000000001A1',
-                      date: 20260310,
-                      time: 100000,
-                    },
-                  ],
-                  tearArmed: null,
+            200: withExamples(
+              CardState,
+              {
+                loaded: {
+                  value: {
+                    cardNo: '1000000000000016',
+                    balance: '50.00',
+                    balanceFen: 5000,
+                    onlineAtc: 1,
+                    offlineAtc: 0,
+                    keyVersion: 1,
+                    algorithm: '3des',
+                    locked: false,
+                    parkPasses: [
+                      { year: 0, visits: 0, lastParkId: 0, lastEntryTime: 0, lastEntryMs: null, lastEntryAt: null },
+                      {
+                        year: 2026,
+                        visits: 1,
+                        lastParkId: 3,
+                        lastEntryTime: 1773108000,
+                        lastEntryMs: 1773108000000,
+                        lastEntryAt: '2026-03-10T10:00:00.000+08:00',
+                      },
+                    ],
+                    log: [
+                      {
+                        atc: 0,
+                        type: 2,
+                        amount: '50.00',
+                        amountFen: 5000,
+                        overdraft: '0.00',
+                        overdraftFen: 0,
+                        terminalId: '0000000001A1',
+                        date: 20260310,
+                        time: 100000,
+                      },
+                    ],
+                    tearArmed: null,
+                  },
                 },
               },
-            }),
-            ...errors,
+              'The card as a reader sees it',
+            ),
+            ...problems(...AUTHENTICATED, ...CARD),
           },
         },
       },
@@ -248,7 +309,7 @@ export function sandboxCardRoutes(cards: VirtualCards) {
           keyVersion: image.keyVersion,
           algorithm: image.algorithm,
           locked: image.locked,
-          parkPasses: image.parkPasses.map((p) => ({ year: p.year, visits: p.visits, lastParkId: p.lastParkId, lastEntryTime: p.lastEntryTime })),
+          parkPasses: image.parkPasses.map(parkPassAnswer),
           log: image.log.map((r) => ({
             atc: r.atc,
             type: r.type,
@@ -270,7 +331,11 @@ export function sandboxCardRoutes(cards: VirtualCards) {
         schema: {
           ...common('GET CHALLENGE', 'A 4-byte random for the next MAC-protected write (park pass, unblock); valid for the very next command.'),
           response: {
-            200: withExamples(ChallengeAnswer, { challenge: { value: { sw: '9000', answered: true, data: '1A2B3C4D', challenge: '1A2B3C4D' } } }),
+            200: withExamples(
+              ChallengeAnswer,
+              { challenge: { value: { sw: '9000', answered: true, data: '1A2B3C4D', challenge: '1A2B3C4D' } } },
+              "The card's answer: the challenge",
+            ),
             ...errors,
           },
         },
@@ -292,23 +357,28 @@ export function sandboxCardRoutes(cards: VirtualCards) {
           ),
           body: withExamples(InitLoadBody, { fifty: { value: { amount: '50.00', terminalId: '0000000001A1' } } }),
           response: {
-            200: withExamples(InitLoadAnswer, {
-              initialised: {
-                value: {
-                  sw: '9000',
-                  answered: true,
-                  data: '00000000000001001A2B3C4D5E6F7A8B',
-                  balanceBeforeFen: 0,
-                  onlineAtc: 0,
-                  keyVersion: 1,
-                  algorithm: '3des',
-                  cardRandom: '1A2B3C4D',
-                  mac1: '5E6F7A8B',
+            200: withExamples(
+              InitLoadAnswer,
+              {
+                initialised: {
+                  value: {
+                    sw: '9000',
+                    answered: true,
+                    data: '00000000000001001A2B3C4D5E6F7A8B',
+                    balanceBeforeFen: 0,
+                    onlineAtc: 0,
+                    keyVersion: 1,
+                    algorithm: '3des',
+                    cardRandom: '1A2B3C4D',
+                    mac1: '5E6F7A8B',
+                  },
                 },
+                overCap: { summary: 'Over the 1,000-yuan balance cap', value: { sw: '9402', answered: true, data: '' } },
+                torn: { summary: 'Torn: no answer', value: { sw: '0000', answered: false, data: '' } },
               },
-              overCap: { summary: 'Over the 1,000-yuan balance cap', value: { sw: '9402', answered: true, data: '' } },
-            }),
-            ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found', 'invalid-amount'),
+              "The card's answer, parsed into the fields of POST /v1/loads",
+            ),
+            ...problems(...AUTHENTICATED, ...WITH_BODY, ...CARD, 'invalid-amount'),
           },
         },
       },
@@ -345,10 +415,14 @@ export function sandboxCardRoutes(cards: VirtualCards) {
           ),
           body: withExamples(CreditBody, { credit: { value: { date: 20260310, time: 100000, mac2: '1A2B3C4D' } } }),
           response: {
-            200: withExamples(CreditAnswer, {
-              credited: { value: { sw: '9000', answered: true, data: '9C8D7E6F', tac: '9C8D7E6F' } },
-              torn: { summary: 'Torn: no answer', value: { sw: '0000', answered: false, data: '' } },
-            }),
+            200: withExamples(
+              CreditAnswer,
+              {
+                credited: { value: { sw: '9000', answered: true, data: '9C8D7E6F', tac: '9C8D7E6F' } },
+                torn: { summary: 'Torn: no answer', value: { sw: '0000', answered: false, data: '' } },
+              },
+              "The card's answer: the TAC of the load",
+            ),
             ...errors,
           },
         },
@@ -376,7 +450,11 @@ export function sandboxCardRoutes(cards: VirtualCards) {
         schema: {
           ...common('GET BALANCE', 'The effective balance (balance - overdraft used).'),
           response: {
-            200: withExamples(BalanceAnswer, { balance: { value: { sw: '9000', answered: true, data: '00001388', balance: '50.00', balanceFen: 5000 } } }),
+            200: withExamples(
+              BalanceAnswer,
+              { balance: { value: { sw: '9000', answered: true, data: '00001388', balance: '50.00', balanceFen: 5000 } } },
+              "The card's answer: the effective balance",
+            ),
             ...errors,
           },
         },
@@ -400,27 +478,31 @@ export function sandboxCardRoutes(cards: VirtualCards) {
           ),
           body: withExamples(ReadRecordBody, { newest: { value: { index: 1 } } }),
           response: {
-            200: withExamples(ReadRecordAnswer, {
-              load: {
-                value: {
-                  sw: '9000',
-                  answered: true,
-                  data: '000000000000001388020000000001A120260310100000',
-                  record: {
-                    atc: 0,
-                    type: 2,
-                    amount: '50.00',
-                    amountFen: 5000,
-                    overdraft: '0.00',
-                    overdraftFen: 0,
-                    terminalId: '0000000001A1',
-                    date: 20260310,
-                    time: 100000,
+            200: withExamples(
+              ReadRecordAnswer,
+              {
+                load: {
+                  value: {
+                    sw: '9000',
+                    answered: true,
+                    data: '000000000000001388020000000001A120260310100000',
+                    record: {
+                      atc: 0,
+                      type: 2,
+                      amount: '50.00',
+                      amountFen: 5000,
+                      overdraft: '0.00',
+                      overdraftFen: 0,
+                      terminalId: '0000000001A1',
+                      date: 20260310,
+                      time: 100000,
+                    },
                   },
                 },
+                none: { summary: 'No such record', value: { sw: '6A83', answered: true, data: '' } },
               },
-              none: { summary: 'No such record', value: { sw: '6A83', answered: true, data: '' } },
-            }),
+              "The card's answer: the log record, parsed",
+            ),
             ...errors,
           },
         },
@@ -455,10 +537,14 @@ export function sandboxCardRoutes(cards: VirtualCards) {
           ),
           body: withExamples(ProveBody, { load: { value: { transactionType: 2, atc: 0 } } }),
           response: {
-            200: withExamples(ProveAnswer, {
-              proved: { value: { sw: '9000', answered: true, data: '5E6F7A8B9C8D7E6F', mac: '5E6F7A8B', tac: '9C8D7E6F' } },
-              none: { value: { sw: '6A83', answered: true, data: '' } },
-            }),
+            200: withExamples(
+              ProveAnswer,
+              {
+                proved: { value: { sw: '9000', answered: true, data: '5E6F7A8B9C8D7E6F', mac: '5E6F7A8B', tac: '9C8D7E6F' } },
+                none: { summary: 'No such transaction', value: { sw: '6A83', answered: true, data: '' } },
+              },
+              "The card's answer: the transaction's MAC and TAC",
+            ),
             ...errors,
           },
         },
@@ -481,11 +567,15 @@ export function sandboxCardRoutes(cards: VirtualCards) {
           ),
           body: withExamples(UpdateRecordBody, { pass: { value: { kind: 'park-pass-current', record: '5001000007EA00000000000000000000', mac: '1A2B3C4D' } } }),
           response: {
-            200: withExamples(PlainAnswer, {
-              written: { value: { sw: '9000', answered: true, data: '' } },
-              macError: { value: { sw: '9302', answered: true, data: '' } },
-            }),
-            ...errors,
+            200: withExamples(
+              PlainAnswer,
+              {
+                written: { value: { sw: '9000', answered: true, data: '' } },
+                macError: { summary: 'MAC error: nothing written', value: { sw: '9302', answered: true, data: '' } },
+              },
+              "The card's answer",
+            ),
+            ...problems(...AUTHENTICATED, ...WITH_BODY, ...CARD, 'invalid-hex'),
           },
         },
       },
@@ -509,7 +599,10 @@ export function sandboxCardRoutes(cards: VirtualCards) {
             'The next call of `command` on this card loses power: before-write, nothing changes; after-write, the card commits but the answer is lost (answered: false). One tear at a time.',
           ),
           body: withExamples(TearBody, { creditCommits: { value: { command: 'creditForLoad', moment: 'after-write' } } }),
-          response: { 200: withExamples(TearAnswer, { armed: { value: { tearArmed: { command: 'creditForLoad', moment: 'after-write' } } } }), ...errors },
+          response: {
+            200: withExamples(TearAnswer, { armed: { value: { tearArmed: { command: 'creditForLoad', moment: 'after-write' } } } }, 'The tear now armed'),
+            ...errors,
+          },
         },
       },
       async (request) => {
@@ -525,7 +618,7 @@ export function sandboxCardRoutes(cards: VirtualCards) {
         config: roles,
         schema: {
           ...common('Disarm the tear', 'The armed tear, if any, is removed.'),
-          response: { 200: withExamples(TearAnswer, { disarmed: { value: { tearArmed: null } } }), ...errors },
+          response: { 200: withExamples(TearAnswer, { disarmed: { value: { tearArmed: null } } }, 'No tear armed'), ...errors },
         },
       },
       async (request) => {

@@ -57,7 +57,7 @@ const MoveAnswer = Type.Object(
   {
     ...timestamp('fromMs', 'Sandbox time before the move'),
     ...timestamp('nowMs', 'Sandbox time after the move'),
-    offsetSeconds: Type.Integer({ description: 'How far the sandbox clock is ahead of real time, seconds' }),
+    offsetSeconds: Type.Integer({ description: 'How far the sandbox clock is ahead of real time, seconds', examples: [1_296_000] }),
     jobs: Type.Object(
       {
         temporaryLossesExpired: Type.Integer({ description: 'Temporary loss reports that expired (the card is active again)', examples: [1] }),
@@ -84,7 +84,11 @@ export function sandboxClockRoutes(clock: SandboxClock) {
           description: "The sandbox gateway's clock: real time plus how far it was moved forward (sandbox only).",
           security: BEARER,
           response: {
-            200: withExamples(ClockAnswer, { now: { value: { nowMs: 1_798_000_000_000, nowAt: '2026-12-23T12:26:40.000+08:00', offsetSeconds: 0 } } }),
+            200: withExamples(
+              ClockAnswer,
+              { now: { summary: 'Not moved yet', value: { nowMs: 1_798_000_000_000, nowAt: '2026-12-23T12:26:40.000+08:00', offsetSeconds: 0 } } },
+              'The sandbox time',
+            ),
             ...problems(...AUTHENTICATED),
           },
         },
@@ -108,18 +112,22 @@ export function sandboxClockRoutes(clock: SandboxClock) {
             instant: { value: { to: '2027-01-21T10:00:00+08:00' } },
           }),
           response: {
-            200: withExamples(MoveAnswer, {
-              fifteenDays: {
-                value: {
-                  fromMs: 1773108000000,
-                  fromAt: '2026-03-10T10:00:00.000+08:00',
-                  nowMs: 1774404000000,
-                  nowAt: '2026-03-25T10:00:00.000+08:00',
-                  offsetSeconds: 1296000,
-                  jobs: { temporaryLossesExpired: 1, refundsPaid: [] },
+            200: withExamples(
+              MoveAnswer,
+              {
+                fifteenDays: {
+                  value: {
+                    fromMs: 1773108000000,
+                    fromAt: '2026-03-10T10:00:00.000+08:00',
+                    nowMs: 1774404000000,
+                    nowAt: '2026-03-25T10:00:00.000+08:00',
+                    offsetSeconds: 1296000,
+                    jobs: { temporaryLossesExpired: 1, refundsPaid: [] },
+                  },
                 },
               },
-            }),
+              'The clock moved, and what the jobs did',
+            ),
             ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-duration', 'sandbox-clock-backwards'),
           },
         },
