@@ -799,6 +799,11 @@ export interface paths {
              */
             algorithm?: '3des' | 'sm4';
             /**
+             * @description YYYYMMDD, the holder's birth date for a new holder record; default: the date the ID number carries (characters 7-14), if any
+             * @example 19900307
+             */
+            birthDate?: number;
+            /**
              * @description Optional explicit card number; generated when absent. In the issuer's own ranges the last digit must be the Luhn check digit; other numbers must start with a configured prefix
              * @example 1000000000000016
              */
@@ -820,6 +825,11 @@ export interface paths {
              */
             holderName: string;
             /**
+             * @description The partner bank issuing the card, fixed for the life of the card; default `icbc` (configurable). One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+             * @enum {string}
+             */
+            issuingBank?: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+            /**
              * Format: yuan
              * @description Overdraft limit, yuan (default 20.00, at most 1000.00)
              * @example 20.00
@@ -831,7 +841,7 @@ export interface paths {
              */
             profile: 'adult' | 'student' | 'senior';
             /**
-             * @description Used once to derive the initial service password (its last 6 characters); never stored or returned
+             * @description The holder's ID number: finds (or creates) the holder record through a keyed hash, and gives the initial service password (its last 6 characters); the number itself is never stored, logged or returned
              * @example 11010119900307123X
              */
             socialSecurityNo: string;
@@ -924,6 +934,16 @@ export interface paths {
                  * @example 1000
                  */
                 issuerCode: string;
+                /**
+                 * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
                 /** @description issuer key version the card keys derive from */
                 keyVersion: number;
                 /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
@@ -1193,6 +1213,16 @@ export interface paths {
                * @example 1000
                */
               issuerCode: string;
+              /**
+               * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+               * @enum {string}
+               */
+              issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+              /**
+               * @description the issuing bank's name
+               * @example 中国工商银行
+               */
+              issuingBankName: string;
               /** @description issuer key version the card keys derive from */
               keyVersion: number;
               /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
@@ -1442,6 +1472,16 @@ export interface paths {
                * @example 1000
                */
               issuerCode: string;
+              /**
+               * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+               * @enum {string}
+               */
+              issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+              /**
+               * @description the issuing bank's name
+               * @example 中国工商银行
+               */
+              issuingBankName: string;
               /** @description issuer key version the card keys derive from */
               keyVersion: number;
               /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
@@ -1713,6 +1753,16 @@ export interface paths {
                  * @example 1000
                  */
                 issuerCode: string;
+                /**
+                 * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
                 /** @description issuer key version the card keys derive from */
                 keyVersion: number;
                 /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
@@ -3240,6 +3290,16 @@ export interface paths {
                  * @example 1000
                  */
                 issuerCode: string;
+                /**
+                 * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
                 /** @description issuer key version the card keys derive from */
                 keyVersion: number;
                 /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
@@ -3403,6 +3463,16 @@ export interface paths {
                  * @example 1000
                  */
                 issuerCode: string;
+                /**
+                 * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
                 /** @description issuer key version the card keys derive from */
                 keyVersion: number;
                 /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
@@ -3533,6 +3603,143 @@ export interface paths {
           };
         };
         /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `formal-loss-required` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cards/{cardNo}/service-password/reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reset the service password at a counter
+     * @description With the holder present and the holder's ID number (in the body), the card's app service password goes back to its initial value (the last 6 characters of the ID number) and must be changed at the next sign-in; a login locked after failed attempts is unlocked and the card's open app sessions end. An ID number that is not the card holder's is `403 id-number-mismatch`; a card issued before holders were recorded is `409 holder-not-recorded`; a replaced, cancelled, refunded or cloned card is `409 card-replaced` or `409 card-not-active`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
+          cardNo: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description The holder's ID number (social security number, 18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The password is back to its initial value */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
+              cardNo: string;
+              /** @description always true: the holder must choose a new password at the next sign-in */
+              mustChangePassword: boolean;
+              /** @description true when the app login was locked after failed attempts and is now unlocked */
+              unlocked: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `id-number-mismatch` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `holder-not-recorded`, `card-replaced`, `card-not-active` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -5378,6 +5585,189 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/holders/search': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Find a holder's cards by ID number
+     * @description A counter or operator finds the holder with this ID number and every card issued to them, oldest first, with masked names. The ID number is sent in the body (never in a URL) and is not kept: the gateway keeps only a keyed hash of it. No holder with this number: `404 holder-not-found`. Cards issued before holders were recorded are not found this way.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description The holder's ID number (social security number, 18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The holder and the holder's cards */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description every card issued to the holder, oldest first: the holder's card history */
+              cards: {
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description the name on the card, masked (first character of each word, then '*')
+                 * @example 张*
+                 */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description the partner bank that issued the card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+              }[];
+              holder: {
+                /**
+                 * @description YYYYMMDD (Beijing date); null when not known
+                 * @example 19900307
+                 */
+                birthDate: number | null;
+                /**
+                 * @description when the holder was first recorded (the first card issued to them) (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                createdAt: string;
+                /**
+                 * @description when the holder was first recorded (the first card issued to them) (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                createdMs: number;
+                /**
+                 * @description the holder's name, masked
+                 * @example 张*
+                 */
+                name: string;
+              };
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `holder-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
