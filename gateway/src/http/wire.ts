@@ -90,6 +90,17 @@ export const Hex = (bytes: number, description: string, example?: string) =>
 /** A non-negative integer in a query string (queries are strings: no coercion); `queryInt` reads it. */
 export const QueryInt = (description: string, example = '100') => Type.String({ pattern: '^[0-9]{1,15}$', description, examples: [example] });
 
+/** The query of a list paged by device id: `after` (exclusive) and `limit` (devices, certificates). */
+export function deviceIdPageQuery(limitDescription: string) {
+  return Type.Object(
+    {
+      after: Type.Optional(Type.String({ maxLength: 64, description: 'page after this device id', examples: ['gate-0100'] })),
+      limit: Type.Optional(QueryInt(limitDescription)),
+    },
+    { additionalProperties: false },
+  );
+}
+
 /** `{ id }` path parameters of a numeric id (loads, refunds). */
 export const IdParams = (description: string) =>
   Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,15}$', description, examples: ['12'] }) }, { additionalProperties: false });

@@ -21,9 +21,9 @@ import {
   type GatewayApp,
   Nullable,
   nullableTimestamp,
+  deviceIdPageQuery,
   problems,
   PUBLIC,
-  QueryInt,
   type Static,
   StringEnum,
   timestamp,
@@ -150,13 +150,7 @@ const DeviceCertificates = Type.Object({
   certificates: Type.Array(DeviceCertificate, { description: 'newest first' }),
 });
 
-const CertificateListQuery = Type.Object(
-  {
-    after: Type.Optional(Type.String({ maxLength: 64, description: 'page after this device id', examples: ['gate-0100'] })),
-    limit: Type.Optional(QueryInt('at most 1000, default 100')),
-  },
-  { additionalProperties: false },
-);
+const CertificateListQuery = deviceIdPageQuery('at most 1000, default 100');
 const CertificateList = Type.Object({ certificates: Type.Array(DeviceCertificate, { description: 'by device id' }) });
 
 export async function devicePkiRoutes(app: GatewayApp): Promise<void> {

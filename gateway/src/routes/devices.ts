@@ -7,8 +7,8 @@ import {
   type GatewayApp,
   Nullable,
   nullableTimestamp,
+  deviceIdPageQuery,
   problems,
-  QueryInt,
   type Static,
   StringEnum,
   timestamp,
@@ -107,13 +107,7 @@ const Registered = Type.Object({
   credential: Type.String({ description: 'Bearer token of the device; shown once, stored only as a hash', examples: ['dev_3q2b7x9k1m5n8p4r6t0v2w4y6z8a1c3e'] }),
 });
 
-const DeviceListQuery = Type.Object(
-  {
-    after: Type.Optional(Type.String({ maxLength: 64, description: 'page after this device id', examples: ['gate-0100'] })),
-    limit: Type.Optional(QueryInt('page size, at most 1000, default 100')),
-  },
-  { additionalProperties: false },
-);
+const DeviceListQuery = deviceIdPageQuery('page size, at most 1000, default 100');
 
 const DeviceList = Type.Object({ devices: Type.Array(DeviceRef, { description: 'devices ordered by device id' }) });
 

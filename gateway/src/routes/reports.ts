@@ -26,10 +26,12 @@ import { beijingDayRange } from '../services/money-time.ts';
 import { CLEARING_OPERATORS, type ClearingReport, clearingReport, type TellerReport, tellerReport } from '../services/reports.ts';
 import {
   CLEARING_CSV_EXAMPLE,
+  CLEARING_REPORT_EXAMPLE,
   CLEARING_CSV_HEADERS,
   clearingReportCsv,
   clearingReportFilename,
   TELLER_CSV_EXAMPLE,
+  TELLER_REPORT_EXAMPLE,
   TELLER_CSV_HEADERS,
   tellerReportCsv,
   tellerReportFilename,
@@ -109,35 +111,7 @@ const ClearingReportJson = Type.Object({
 });
 type ClearingReportJson = Static<typeof ClearingReportJson>;
 
-const TELLER_EXAMPLE: TellerReportJson = {
-  day: '2026-03-10',
-  branch: 'branch-01',
-  sources: [
-    { paymentSource: 'bank-account', loads: 1, loadedFen: 5_000, voids: 0, voidedFen: 0, netFen: 5_000 },
-    { paymentSource: 'cash', loads: 2, loadedFen: 6_000, voids: 1, voidedFen: 3_000, netFen: 3_000 },
-    { paymentSource: 'other-bank-card', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
-    { paymentSource: 'app', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
-  ],
-  totals: { loads: 3, loadedFen: 11_000, voids: 1, voidedFen: 3_000, netFen: 8_000, pending: 0 },
-  voids: [
-    withIso(
-      { loadId: '2', cardNo: '1000000000000018', amountFen: 3_000, paymentSource: 'cash', resolution: 'teller-void', voidedMs: Date.UTC(2026, 2, 10, 3, 15) },
-      'voidedMs',
-    ),
-  ],
-};
-
-const CLEARING_EXAMPLE: ClearingReportJson = {
-  day: '2026-03-10',
-  operators: [
-    { operator: 'subway', debits: 2, amountFen: 700, quarantined: 0 },
-    { operator: 'bus', debits: 1, amountFen: 100, quarantined: 0 },
-    { operator: 'pr', debits: 0, amountFen: 0, quarantined: 0 },
-    { operator: 'park', debits: 0, amountFen: 0, quarantined: 0 },
-    { operator: 'suburban', debits: 0, amountFen: 0, quarantined: 1 },
-  ],
-  totals: { debits: 3, amountFen: 800, quarantined: 1 },
-};
+const CLEARING_EXAMPLE: ClearingReportJson = CLEARING_REPORT_EXAMPLE;
 
 /** The JSON form of a teller report: each void's time with its ISO Beijing form beside it. */
 function tellerJson(report: TellerReport): TellerReportJson {
@@ -193,7 +167,7 @@ export async function reportRoutes(app: GatewayApp): Promise<void> {
         security: BEARER,
         querystring: TellerQuery,
         response: {
-          200: jsonOrCsv(TellerReportJson, TELLER_EXAMPLE, {
+          200: jsonOrCsv(TellerReportJson, tellerJson(TELLER_REPORT_EXAMPLE), {
             headers: TELLER_CSV_HEADERS,
             example: TELLER_CSV_EXAMPLE,
             filename: 'teller-<day>[-<branch>].csv',

@@ -115,35 +115,36 @@ export function tellerReportFilename(report: TellerReport): string {
 
 const withoutBom = (csv: string): string => csv.replace(/^\uFEFF/, '');
 
+/** The example reports of the OpenAPI document: one set of figures for the JSON and CSV forms. */
+export const CLEARING_REPORT_EXAMPLE: ClearingReport = {
+  day: '2026-03-10',
+  operators: [
+    { operator: 'subway', debits: 2, amountFen: 700, quarantined: 0 },
+    { operator: 'bus', debits: 1, amountFen: 100, quarantined: 0 },
+    { operator: 'pr', debits: 0, amountFen: 0, quarantined: 0 },
+    { operator: 'park', debits: 0, amountFen: 0, quarantined: 0 },
+    { operator: 'suburban', debits: 0, amountFen: 0, quarantined: 1 },
+  ],
+  totals: { debits: 3, amountFen: 800, quarantined: 1 },
+};
+
+export const TELLER_REPORT_EXAMPLE: TellerReport = {
+  day: '2026-03-10',
+  branch: 'branch-01',
+  sources: [
+    { paymentSource: 'bank-account', loads: 1, loadedFen: 5_000, voids: 0, voidedFen: 0, netFen: 5_000 },
+    { paymentSource: 'cash', loads: 2, loadedFen: 6_000, voids: 1, voidedFen: 3_000, netFen: 3_000 },
+    { paymentSource: 'other-bank-card', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
+    { paymentSource: 'app', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
+  ],
+  totals: { loads: 3, loadedFen: 11_000, voids: 1, voidedFen: 3_000, netFen: 8_000, pending: 0 },
+  voids: [
+    { loadId: '2', cardNo: '1000000000000018', amountFen: 3_000, paymentSource: 'cash', resolution: 'teller-void', voidedMs: Date.UTC(2026, 2, 10, 3, 15) },
+  ],
+};
+
 /** The OpenAPI example of the clearing CSV (shown without its BOM). */
-export const CLEARING_CSV_EXAMPLE: string = withoutBom(
-  clearingReportCsv({
-    day: '2026-03-10',
-    operators: [
-      { operator: 'subway', debits: 2, amountFen: 700, quarantined: 0 },
-      { operator: 'bus', debits: 1, amountFen: 100, quarantined: 0 },
-      { operator: 'pr', debits: 0, amountFen: 0, quarantined: 0 },
-      { operator: 'park', debits: 0, amountFen: 0, quarantined: 0 },
-      { operator: 'suburban', debits: 0, amountFen: 0, quarantined: 1 },
-    ],
-    totals: { debits: 3, amountFen: 800, quarantined: 1 },
-  }),
-);
+export const CLEARING_CSV_EXAMPLE: string = withoutBom(clearingReportCsv(CLEARING_REPORT_EXAMPLE));
 
 /** The OpenAPI example of the teller CSV (shown without its BOM). */
-export const TELLER_CSV_EXAMPLE: string = withoutBom(
-  tellerReportCsv({
-    day: '2026-03-10',
-    branch: 'branch-01',
-    sources: [
-      { paymentSource: 'bank-account', loads: 1, loadedFen: 5_000, voids: 0, voidedFen: 0, netFen: 5_000 },
-      { paymentSource: 'cash', loads: 2, loadedFen: 6_000, voids: 1, voidedFen: 3_000, netFen: 3_000 },
-      { paymentSource: 'other-bank-card', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
-      { paymentSource: 'app', loads: 0, loadedFen: 0, voids: 0, voidedFen: 0, netFen: 0 },
-    ],
-    totals: { loads: 3, loadedFen: 11_000, voids: 1, voidedFen: 3_000, netFen: 8_000, pending: 0 },
-    voids: [
-      { loadId: '2', cardNo: '1000000000000018', amountFen: 3_000, paymentSource: 'cash', resolution: 'teller-void', voidedMs: Date.UTC(2026, 2, 10, 3, 15) },
-    ],
-  }),
-);
+export const TELLER_CSV_EXAMPLE: string = withoutBom(tellerReportCsv(TELLER_REPORT_EXAMPLE));
