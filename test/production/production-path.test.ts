@@ -25,6 +25,8 @@ const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 let base: string;
 let copy: string;
 let env: NodeJS.ProcessEnv;
+/** Process groups of every `npm start`: a test that fails half-way must not leave a gateway running. */
+const startedGroups: number[] = [];
 
 /** The files of the repository as a clone has them (tracked plus new, not ignored), copied one by one. */
 function copyRepository(to: string): void {
@@ -51,6 +53,7 @@ interface Started {
 /** `npm start` in its own process group; resolves when the main API (and the device listener, when a CA exists) listen. */
 function npmStart(expectDeviceListener: boolean): Promise<Started> {
   const child = spawn('npm', ['start'], { cwd: copy, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  if (child.pid !== undefined) startedGroups.push(child.pid);
   const output: string[] = [];
   return new Promise((resolve, reject) => {
     let mainUrl = '';
@@ -144,6 +147,14 @@ beforeAll(async () => {
 }, 1_800_000);
 
 afterAll(() => {
+  for (const pgid of startedGroups) {
+    if (!groupAlive(pgid)) continue;
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   if (base) rmSync(base, { recursive: true, force: true });
 });
 
