@@ -217,7 +217,7 @@ export function executeTap(ctx: TapContext): TapExecution {
       recovered.occurredAtMs = epochMsFromBeijing(pending.date, pending.time);
       recovered.recoveredAtMs = ctx.nowMs;
       journal.push(recovered);
-      const ageMs = ctx.nowMs - epochMsFromBeijing(pending.date, pending.time);
+      const ageMs = ctx.nowMs - recovered.occurredAtMs;
       const recoveredAmountFen = pending.amountFen;
       const completed = (): TapExecution => {
         const decision = bare(TAP_RESULT.TORN_TRANSACTION_RECOVERED);

@@ -119,6 +119,19 @@ const LogRecord = Type.Object(
   { additionalProperties: false },
 );
 
+/** The example log record of the OpenAPI answers: the 50.00 load at counter terminal 0000000001A1. */
+const LOAD_LOG_EXAMPLE = {
+  atc: 0,
+  type: 2,
+  amount: '50.00',
+  amountFen: 5000,
+  overdraft: '0.00',
+  overdraftFen: 0,
+  terminalId: '0000000001A1',
+  date: 20260310,
+  time: 100000,
+};
+
 const CardState = Type.Object(
   {
     cardNo: CardNo(),
@@ -275,19 +288,7 @@ export function sandboxCardRoutes(cards: VirtualCards) {
                         lastEntryAt: '2026-03-10T10:00:00.000+08:00',
                       },
                     ],
-                    log: [
-                      {
-                        atc: 0,
-                        type: 2,
-                        amount: '50.00',
-                        amountFen: 5000,
-                        overdraft: '0.00',
-                        overdraftFen: 0,
-                        terminalId: '0000000001A1',
-                        date: 20260310,
-                        time: 100000,
-                      },
-                    ],
+                    log: [LOAD_LOG_EXAMPLE],
                     tearArmed: null,
                   },
                 },
@@ -486,17 +487,7 @@ export function sandboxCardRoutes(cards: VirtualCards) {
                     sw: '9000',
                     answered: true,
                     data: '000000000000001388020000000001A120260310100000',
-                    record: {
-                      atc: 0,
-                      type: 2,
-                      amount: '50.00',
-                      amountFen: 5000,
-                      overdraft: '0.00',
-                      overdraftFen: 0,
-                      terminalId: '0000000001A1',
-                      date: 20260310,
-                      time: 100000,
-                    },
+                    record: LOAD_LOG_EXAMPLE,
                   },
                 },
                 none: { summary: 'No such record', value: { sw: '6A83', answered: true, data: '' } },

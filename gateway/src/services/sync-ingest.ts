@@ -142,7 +142,7 @@ export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean
 export const JOURNAL_COLUMNS =
   '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, recovered_at_ms, received_ms)';
 const JOURNAL_INSERT = `INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES`;
-export const JOURNAL_COLUMN_COUNT = 25;
+export const JOURNAL_COLUMN_COUNT = JOURNAL_COLUMNS.split(',').length;
 
 /** Appends the journal_records row of record `r` (JOURNAL_COLUMNS, in order) to `params`. */
 export function pushJournalRow(
