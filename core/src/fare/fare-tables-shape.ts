@@ -153,6 +153,14 @@ const specShape = object({
   ),
   parkPolicy: object({ antiPassbackMs: amount }),
   parks: arrayOf(object({ parkId: integer, name: text, coveredByPass: boolean, singleTicketFen: nullOr(integer) })),
+  // Absent in bundles published before it (split by the 2026 default).
+  'revenueSplit?': object({
+    operators: arrayOf(object({ id: text, name: text, kind: oneOf('rail', 'bus', 'park-and-ride', 'suburban'), placeholder: boolean, source: text })),
+    subwayLines: arrayOf(object({ line: text, operatorId: text, source: text })),
+    busLines: arrayOf(object({ lineId: integer, operatorId: text })),
+    parkAndRideLots: arrayOf(object({ lotId: integer, operatorId: text })),
+    defaults: object({ busOperatorId: text, parkAndRideOperatorId: text, suburbanOperatorId: text }),
+  }),
 });
 
 /** The first problems of `value` as a FareTablesSpec (empty when every field has its type). */

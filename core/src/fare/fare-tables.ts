@@ -14,6 +14,7 @@ import { EXAMPLE_SUBURBAN_RAIL, type SuburbanRail, validateSuburbanRail } from '
 import { DEFAULT_SUBWAY_FARE_POLICY, type SubwayFarePolicy } from './subway-fare-policy.ts';
 import { parseSubwayNetwork, type SubwayNetwork } from './subway-network.ts';
 import { fareTablesSpecShapeProblems } from './fare-tables-shape.ts';
+import { type RevenueSplitTable, validateRevenueSplitTable } from './revenue-split-table.ts';
 import { LIMITS } from '../limits.ts';
 
 export const FARE_TABLES_FORMAT = 'fare-tables/1';
@@ -32,6 +33,11 @@ export interface FareTablesSpec {
   parkAndRideLots: ParkAndRideLot[];
   parkPolicy: ParkPolicy;
   parks: Park[];
+  /**
+   * Who is paid for each line, lot and bus line (revenue-split-table.ts). Absent in bundles
+   * published before it: those are split by the 2026 default (data/revenue-operators.ts).
+   */
+  revenueSplit?: RevenueSplitTable;
 }
 
 /** The built form the tap engine reads (lookups precomputed). */
@@ -71,6 +77,7 @@ export function buildFareTables(spec: FareTablesSpec): FareTables {
   spec.parks.forEach(validatePark);
   validateSuburbanRail(spec.suburban);
   const subway = parseSubwayNetwork(spec.subwayCsv, spec.subwayPolicy);
+  if (spec.revenueSplit !== undefined) validateRevenueSplitTable(spec.revenueSplit, subway.lines);
   const suburbanMax = new Map<number, number>();
   for (const s of spec.suburban.stations) {
     let max = 0;
@@ -158,12 +165,14 @@ export function parseFareTablesJson(json: string): FareTables {
   if (typeof record.subwayCsv !== 'string') throw new FareTablesFormatError('fare tables: subwayCsv must be a string');
   const spec = {} as Record<string, unknown>;
   for (const key of REQUIRED_KEYS) spec[key] = record[key];
+  if (record.revenueSplit !== undefined) spec.revenueSplit = record.revenueSplit;
   // Every field its type before anything is built: JSON can carry anything (fare-tables-shape.ts).
   const problems = fareTablesSpecShapeProblems(spec);
   if (problems.length > 0) throw new FareTablesFormatError(`fare tables invalid: ${problems.join('; ')}`);
   try {
     return buildFareTables(spec as unknown as FareTablesSpec);
   } catch (error) {
-    throw new FareTablesFormatError(`fare tables invalid: ${(error as Error).message}`);
+    // The cause stays reachable (a LineWithoutOperatorError names the lines for the gateway's answer).
+    throw new FareTablesFormatError(`fare tables invalid: ${(error as Error).message}`, { cause: error });
   }
 }
