@@ -529,7 +529,7 @@ export interface paths {
     put?: never;
     /**
      * Create an operator or counter token
-     * @description Operators only. The token is returned once and stored only as a hash; a counter token needs its `branchId` (the branch it serves and reports for).
+     * @description Operators only. The token is returned once and stored only as a hash. A counter token works for an organisation (`organisationId`, made with POST /v1/organisations; unknown: `404 organisation-not-found`) whose channel kind decides what it may do (the channel matrix, docs/gateway-api.md), with a staff role (teller or supervisor). Older clients may send only `branchId`: see that field.
      */
     post: {
       parameters: {
@@ -542,7 +542,7 @@ export interface paths {
         content: {
           'application/json': {
             /**
-             * @description bank branch or service point (required for counters)
+             * @description older clients: a counter token for this branch id without organisationId works for the organisation of that id, created as a partner-bank branch of the default issuing bank when there is none; with organisationId it is ignored (the organisation's branch id counts)
              * @example B12
              */
             branchId?: string;
@@ -552,10 +552,20 @@ export interface paths {
              */
             label: string;
             /**
+             * @description the organisation a counter token works for (POST /v1/organisations): its channel kind decides what the counter may do
+             * @example icbc-B12
+             */
+            organisationId?: string;
+            /**
              * @description operator: the issuer's staff; counter: a bank branch or service point
              * @enum {string}
              */
             role: 'operator' | 'counter';
+            /**
+             * @description a counter token: teller (default) or supervisor (approves write-offs)
+             * @enum {string}
+             */
+            staffRole?: 'teller' | 'supervisor';
             /**
              * @description lifetime in minutes; without it the token does not expire
              * @example 1440
@@ -575,6 +585,11 @@ export interface paths {
               /** @description the branch of a counter token; null for operators */
               branchId: string | null;
               /**
+               * @description the organisation's channel kind; null for operators
+               * @enum {string|null}
+               */
+              channelKind: 'bank-branch' | 'service-point' | 'ykt-outlet' | 'ykt-top-up-outlet' | 'online' | 'hotline' | null;
+              /**
                * @description when it expires; null when there is none (ISO 8601, Beijing time, +08:00)
                * @example 2025-12-21T10:00:00.000+08:00
                */
@@ -585,10 +600,20 @@ export interface paths {
                */
               expiresMs: number | null;
               /**
+               * @description a counter token's organisation; null for operators
+               * @example icbc-B12
+               */
+              organisationId: string | null;
+              /**
                * @description its role
                * @enum {string}
                */
               role: 'operator' | 'counter';
+              /**
+               * @description a counter token: teller or supervisor; null for operators
+               * @enum {string|null}
+               */
+              staffRole: 'teller' | 'supervisor' | null;
               /** @description who it acts as: the branch for a counter, the label for an operator */
               subject: string;
               /** @description the bearer token: shown once, stored only as a hash */
@@ -616,6 +641,15 @@ export interface paths {
         };
         /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `organisation-not-found` */
+        404: {
           headers: {
             [name: string]: unknown;
           };

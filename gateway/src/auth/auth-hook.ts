@@ -49,7 +49,7 @@ export function registerAuthHook(app: FastifyInstance, options: AuthHookOptions)
     const token = match[1];
     let principal: Principal | null = null;
     if (adminHash && timingSafeEqual(Buffer.from(hashToken(token), 'hex'), adminHash)) {
-      principal = { role: 'operator', subject: 'admin', branchId: null, mustChangePassword: false };
+      principal = { role: 'operator', subject: 'admin', branchId: null, mustChangePassword: false, organisation: null, staffRole: null };
     } else {
       const { store, clock } = app.gateway;
       principal = await store.transaction((tx) => principalForToken(tx, token, clock()), { readOnly: true });

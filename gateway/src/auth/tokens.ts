@@ -5,7 +5,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Tx } from '../store/store-port.ts';
-import type { Principal, Role } from './principal.ts';
+import { CHANNEL_KINDS, type ChannelKind, type StaffRole } from '../services/channel-rules.ts';
+import { ONLINE_ORGANISATION, type Principal, type Role } from './principal.ts';
 
 export const TOKEN_BYTES = 32;
 
@@ -21,6 +22,9 @@ export interface IssueTokenInput {
   role: Role;
   subject: string;
   branchId?: string | null;
+  /** Counter tokens: the organisation (organisations.id) and the staff role. */
+  organisationId?: string | null;
+  staffRole?: StaffRole | null;
   label: string;
   createdBy: string;
   nowMs: number;
@@ -31,9 +35,20 @@ export interface IssueTokenInput {
 export async function issueToken(tx: Tx, input: IssueTokenInput): Promise<string> {
   const token = newToken();
   await tx.run(
-    `INSERT INTO auth_tokens (token_hash, role, subject, branch_id, label, created_by, created_ms, expires_ms, revoked_ms)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-    [hashToken(token), input.role, input.subject, input.branchId ?? null, input.label, input.createdBy, input.nowMs, input.expiresMs ?? null],
+    `INSERT INTO auth_tokens (token_hash, role, subject, branch_id, label, created_by, created_ms, expires_ms, revoked_ms, organisation_id, staff_role)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`,
+    [
+      hashToken(token),
+      input.role,
+      input.subject,
+      input.branchId ?? null,
+      input.label,
+      input.createdBy,
+      input.nowMs,
+      input.expiresMs ?? null,
+      input.organisationId ?? null,
+      input.staffRole ?? null,
+    ],
   );
   return token;
 }
@@ -43,22 +58,45 @@ export async function revokeTokensOf(tx: Tx, role: Role, subject: string, nowMs:
   return tx.run('UPDATE auth_tokens SET revoked_ms = ? WHERE role = ? AND subject = ? AND revoked_ms IS NULL', [nowMs, role, subject]);
 }
 
-type TokenRow = { role: string; subject: string; branch_id: string | null; expires_ms: number | null; revoked_ms: number | null; must_change: number | null };
+type TokenRow = {
+  role: string;
+  subject: string;
+  branch_id: string | null;
+  expires_ms: number | null;
+  revoked_ms: number | null;
+  must_change: number | null;
+  staff_role: string | null;
+  organisation_id: string | null;
+  channel_kind: string | null;
+  bank_id: string | null;
+  org_branch_id: string | null;
+};
 
 /** Resolves a presented token to its principal, or null (unknown, revoked, expired). */
 export async function principalForToken(tx: Tx, token: string, nowMs: number): Promise<Principal | null> {
   const row = await tx.get<TokenRow>(
-    `SELECT t.role, t.subject, t.branch_id, t.expires_ms, t.revoked_ms, c.must_change
-       FROM auth_tokens t LEFT JOIN app_credentials c ON t.role = 'app' AND c.card_no = t.subject
+    `SELECT t.role, t.subject, t.branch_id, t.expires_ms, t.revoked_ms, c.must_change, t.staff_role,
+            o.id AS organisation_id, o.channel_kind, o.bank_id, o.branch_id AS org_branch_id
+       FROM auth_tokens t
+       LEFT JOIN app_credentials c ON t.role = 'app' AND c.card_no = t.subject
+       LEFT JOIN organisations o ON o.id = t.organisation_id
       WHERE t.token_hash = ?`,
     [hashToken(token)],
   );
   if (!row || row.revoked_ms !== null) return null;
   if (row.expires_ms !== null && Number(row.expires_ms) <= nowMs) return null;
+  const role = row.role as Role;
+  let organisation: Principal['organisation'] = null;
+  if (role === 'app' || role === 'holder') organisation = ONLINE_ORGANISATION;
+  else if (role === 'counter' && row.organisation_id !== null && CHANNEL_KINDS.includes(row.channel_kind as ChannelKind)) {
+    organisation = { id: row.organisation_id, channelKind: row.channel_kind as ChannelKind, bankId: row.bank_id, branchId: row.org_branch_id };
+  }
   return {
-    role: row.role as Role,
+    role,
     subject: row.subject,
     branchId: row.branch_id,
-    mustChangePassword: row.role === 'app' && Number(row.must_change ?? 0) === 1,
+    mustChangePassword: role === 'app' && Number(row.must_change ?? 0) === 1,
+    organisation,
+    staffRole: role === 'counter' ? ((row.staff_role as StaffRole | null) ?? 'teller') : null,
   };
 }

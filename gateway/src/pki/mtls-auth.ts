@@ -109,7 +109,7 @@ export function registerMtlsAuthHook(app: FastifyInstance, ca: DeviceCa): void {
     if (urlDeviceId !== null && urlDeviceId !== peer.commonName) {
       throw new ApiError('client-certificate-wrong-device', `the certificate names device ${peer.commonName}, the URL names ${urlDeviceId}`);
     }
-    const principal: Principal = { role: 'device', subject: peer.commonName, branchId: null, mustChangePassword: false };
+    const principal: Principal = { role: 'device', subject: peer.commonName, branchId: null, mustChangePassword: false, organisation: null, staffRole: null };
     request.principal = principal;
     request.deviceCertificate = record;
   });

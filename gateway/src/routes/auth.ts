@@ -6,6 +6,8 @@ import { changeAppPassword, openAppSession } from '../auth/app-login.ts';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { hashToken, issueToken } from '../auth/tokens.ts';
 import { ApiError } from '../http/problem.ts';
+import { CHANNEL_KINDS, STAFF_ROLES } from '../services/channel-rules.ts';
+import { ORGANISATION_ID_PATTERN, organisationForLegacyBranch, requireOrganisation } from '../services/organisations.ts';
 import {
   AUTHENTICATED,
   BEARER,
@@ -28,8 +30,22 @@ const TokenBody = Type.Object(
   {
     role: StringEnum(['operator', 'counter'], { description: "operator: the issuer's staff; counter: a bank branch or service point" }),
     label: Type.String({ minLength: 1, maxLength: 64, description: 'what the token is for (shown in the audit log)', examples: ['teller system, branch B12'] }),
+    organisationId: Type.Optional(
+      Type.String({
+        pattern: ORGANISATION_ID_PATTERN,
+        description: 'the organisation a counter token works for (POST /v1/organisations): its channel kind decides what the counter may do',
+        examples: ['icbc-B12'],
+      }),
+    ),
+    staffRole: Type.Optional(StringEnum(STAFF_ROLES, { description: 'a counter token: teller (default) or supervisor (approves write-offs)' })),
     branchId: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 64, description: 'bank branch or service point (required for counters)', examples: ['B12'] }),
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description:
+          "older clients: a counter token for this branch id without organisationId works for the organisation of that id, created as a partner-bank branch of the default issuing bank when there is none; with organisationId it is ignored (the organisation's branch id counts)",
+        examples: ['B12'],
+      }),
     ),
     ttlMinutes: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 5_256_000, description: 'lifetime in minutes; without it the token does not expire', examples: [1440] }),
@@ -43,6 +59,9 @@ const TokenAnswer = Type.Object({
   role: StringEnum(['operator', 'counter'], { description: 'its role' }),
   subject: Type.String({ description: 'who it acts as: the branch for a counter, the label for an operator' }),
   branchId: Nullable(Type.String({ description: 'the branch of a counter token; null for operators' })),
+  organisationId: Nullable(Type.String({ description: "a counter token's organisation; null for operators", examples: ['icbc-B12'] })),
+  channelKind: Nullable(StringEnum(CHANNEL_KINDS, { description: "the organisation's channel kind; null for operators" })),
+  staffRole: Nullable(StringEnum(STAFF_ROLES, { description: 'a counter token: teller or supervisor; null for operators' })),
   ...nullableTimestamp('expiresMs', 'when it expires', EXAMPLE_MS + 86_400_000),
 });
 
@@ -85,10 +104,15 @@ export async function authRoutes(app: GatewayApp): Promise<void> {
         tags: ['auth'],
         summary: 'Create an operator or counter token',
         description:
-          'Operators only. The token is returned once and stored only as a hash; a counter token needs its `branchId` (the branch it serves and reports for).',
+          'Operators only. The token is returned once and stored only as a hash. A counter token works for an organisation (`organisationId`, made with POST /v1/organisations; unknown: `404 organisation-not-found`) ' +
+          'whose channel kind decides what it may do (the channel matrix, docs/gateway-api.md), with a staff role (teller or supervisor). Older clients may send only `branchId`: see that field.',
         security: BEARER,
         body: withExamples(TokenBody, {
-          counter: { summary: "A token for a branch's teller system", value: { role: 'counter', label: 'teller system, branch B12', branchId: 'B12' } },
+          counter: {
+            summary: "A token for a bank branch's teller system",
+            value: { role: 'counter', label: 'teller system, branch B12', organisationId: 'icbc-B12', staffRole: 'teller' },
+          },
+          legacy: { summary: 'An older client: a branch id only', value: { role: 'counter', label: 'teller system, branch B12', branchId: 'B12' } },
           operator: { summary: 'A day-long operator token', value: { role: 'operator', label: 'night shift', ttlMinutes: 1440 } },
         }),
         response: {
@@ -97,28 +121,66 @@ export async function authRoutes(app: GatewayApp): Promise<void> {
             {
               counter: {
                 summary: 'A counter token that does not expire',
-                value: { token: EXAMPLE_TOKEN, role: 'counter', subject: 'B12', branchId: 'B12', expiresMs: null, expiresAt: null },
+                value: {
+                  token: EXAMPLE_TOKEN,
+                  role: 'counter',
+                  subject: 'B12',
+                  branchId: 'B12',
+                  organisationId: 'icbc-B12',
+                  channelKind: 'bank-branch',
+                  staffRole: 'teller',
+                  expiresMs: null,
+                  expiresAt: null,
+                },
               },
             },
             'The token (shown once)',
           ),
-          ...problems(...AUTHENTICATED, ...WITH_BODY),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, 'organisation-not-found'),
         },
       },
     },
     async (request, reply) => {
       const principal = requirePrincipal(request);
       const body = request.body;
-      if (body.role === 'counter' && !body.branchId) throw new ApiError('invalid-request', 'a counter token needs its branchId');
+      if (body.role === 'counter' && !body.branchId && !body.organisationId) throw new ApiError('invalid-request', 'a counter token needs its organisationId');
+      if (body.role === 'operator' && (body.organisationId || body.staffRole)) {
+        throw new ApiError('invalid-request', 'an operator token belongs to no organisation and has no staff role');
+      }
       const nowMs = clock();
-      const subject = body.role === 'counter' ? body.branchId! : body.label;
       const expiresMs = body.ttlMinutes ? nowMs + body.ttlMinutes * 60_000 : null;
-      const token = await store.transaction((tx) =>
-        issueToken(tx, { role: body.role, subject, branchId: body.branchId ?? null, label: body.label, createdBy: actorOf(principal), nowMs, expiresMs }),
-      );
-      return reply
-        .code(201)
-        .send({ token, role: body.role, subject, branchId: body.branchId ?? null, expiresMs, expiresAt: expiresMs === null ? null : isoBeijing(expiresMs) });
+      const answer = await store.transaction(async (tx) => {
+        if (body.role === 'operator') {
+          const token = await issueToken(tx, {
+            role: 'operator',
+            subject: body.label,
+            branchId: null,
+            label: body.label,
+            createdBy: actorOf(principal),
+            nowMs,
+            expiresMs,
+          });
+          return { token, role: body.role, subject: body.label, branchId: null, organisationId: null, channelKind: null, staffRole: null };
+        }
+        const org = body.organisationId
+          ? await requireOrganisation(tx, body.organisationId)
+          : await organisationForLegacyBranch(tx, body.branchId!, policies.defaultIssuingBank, actorOf(principal), nowMs);
+        const branchId = org.branchId ?? org.id;
+        const staffRole = body.staffRole ?? 'teller';
+        const token = await issueToken(tx, {
+          role: 'counter',
+          subject: branchId,
+          branchId,
+          organisationId: org.id,
+          staffRole,
+          label: body.label,
+          createdBy: actorOf(principal),
+          nowMs,
+          expiresMs,
+        });
+        return { token, role: body.role, subject: branchId, branchId, organisationId: org.id, channelKind: org.channelKind, staffRole };
+      });
+      return reply.code(201).send({ ...answer, expiresMs, expiresAt: expiresMs === null ? null : isoBeijing(expiresMs) });
     },
   );
 

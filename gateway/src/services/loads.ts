@@ -52,7 +52,7 @@ export const OPEN_TO_CARD_EVIDENCE_SQL = `(l.status = 'pending' OR (l.status = '
 
 /** Who asks: counter tokens carry their branch, app tokens the cardholder's session. */
 export interface MoneyCaller {
-  role: 'operator' | 'counter' | 'app' | 'device';
+  role: 'operator' | 'counter' | 'app' | 'holder' | 'device';
   /** Stable identity of the caller for idempotency keys and audit, e.g. 'counter:branch-07'. */
   scope: string;
   /** Branch or service point for teller reports ('app' for the app, 'operator' for operators). */
