@@ -36,7 +36,7 @@ import {
 } from '../http/wire.ts';
 import { parseWireYuan } from '../http/yuan-wire.ts';
 import type { Tx } from '../store/store-port.ts';
-import { blacklistListing } from '../services/blacklist.ts';
+import { blacklistListing, lockBlacklist } from '../services/blacklist.ts';
 import {
   authoriseUnblock,
   cancelCard,
@@ -530,22 +530,28 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
       const principal = requirePrincipal(request);
       const nowMs = clock();
       if (request.body?.expiryDate !== undefined) requireUnexpired(request.body.expiryDate, 'expiryDate', nowMs);
-      const result = await store.transaction(async (tx) => {
-        const { oldCard, issued } = await replaceCard(
-          tx,
-          keys,
-          request.params.cardNo,
-          {
-            algorithm: request.body?.algorithm,
-            expiryDate: request.body?.expiryDate ?? defaultExpiryDate(nowMs),
-            cardNoPrefix: policies.cardNoPrefix,
-            issuerCode: policies.issuerCode,
-          },
-          { subject: actorOf(principal), branchId: principal.branchId },
-          nowMs,
-        );
-        return { oldCard: await presentCard(tx, oldCard), card: await presentCard(tx, issued.card), cardImage: issued.imageHex };
-      });
+      const result = await store.transaction(
+        async (tx) => {
+          // The old card (the new one is inserted here: no other transaction can see it yet).
+          await tx.lockCards([request.params.cardNo]);
+          await lockBlacklist(tx);
+          const { oldCard, issued } = await replaceCard(
+            tx,
+            keys,
+            request.params.cardNo,
+            {
+              algorithm: request.body?.algorithm,
+              expiryDate: request.body?.expiryDate ?? defaultExpiryDate(nowMs),
+              cardNoPrefix: policies.cardNoPrefix,
+              issuerCode: policies.issuerCode,
+            },
+            { subject: actorOf(principal), branchId: principal.branchId },
+            nowMs,
+          );
+          return { oldCard: await presentCard(tx, oldCard), card: await presentCard(tx, issued.card), cardImage: issued.imageHex };
+        },
+        { isolation: 'read-committed' },
+      );
       return reply.code(201).send(result);
     },
   );
@@ -582,7 +588,14 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
     },
     async (request) => {
       const nowMs = clock();
-      return store.transaction(async (tx) => presentCard(tx, await cancelCard(tx, request.params.cardNo, nowMs)));
+      return store.transaction(
+        async (tx) => {
+          await tx.lockCards([request.params.cardNo]);
+          await lockBlacklist(tx);
+          return presentCard(tx, await cancelCard(tx, request.params.cardNo, nowMs));
+        },
+        { isolation: 'read-committed' },
+      );
     },
   );
 

@@ -32,6 +32,7 @@ import {
   authorizeLoad,
   confirmLoad,
   getLoad,
+  lockLoadCard,
   requestHash,
   resolvePendingLoads,
   voidLoad,
@@ -249,6 +250,9 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
       const { store, keys, clock } = app.gateway;
       const { outcome, auditedStatus, settled } = await store.transaction(
         async (tx) => {
+          // The card first (docs/postgres.md): on PostgreSQL every load of one card, from any
+          // instance, runs after the previous one committed, and sees it.
+          await tx.lockCards([parsed.cardNo]);
           const nowMs = clock();
           // Earlier loads of the card this INIT decided (for the metrics, once committed).
           let settled: PendingResolution | undefined;
@@ -270,7 +274,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
           return { outcome, auditedStatus, settled };
           // Re-runnable: the body reads the clock and the database, verifies MACs; nothing outside.
         },
-        { retryable: true },
+        { retryable: true, isolation: 'read-committed' },
       );
       markAudited(request, auditedStatus);
       // Committed: count a fresh authorisation (a replay or a refusal counts nothing).
@@ -340,6 +344,8 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
       const tac = hexToBytes(request.body.tac, 4, 'tac');
       const { load, before } = await store.transaction(
         async (tx) => {
+          // A load's card never changes: lock it, then read the load as the lock holder left it.
+          await lockLoadCard(tx, request.params.id);
           const before = await loadInScope(request, await getLoad(tx, request.params.id));
           const nowMs = clock();
           const confirmed = unwrap(await confirmLoad(tx, keys, request.params.id, { tac, newBalanceFen: request.body.newBalanceFen }, nowMs));
@@ -347,7 +353,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
           await auditInTransaction(tx, request, 200, nowMs);
           return { load: confirmed, before: before.status };
         },
-        { retryable: true },
+        { retryable: true, isolation: 'read-committed' },
       );
       markAudited(request, 200);
       // Committed: a load that was not confirmed before is (tac, or void-reversed); a repeat counts nothing.
@@ -393,13 +399,17 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
     async (request) => {
       const principal = requirePrincipal(request);
       const { store, clock } = app.gateway;
-      const load = await store.transaction(async (tx) => {
-        const current = await loadInScope(request, await getLoad(tx, request.params.id));
-        if (principal.role === 'counter' && current.branch !== moneyCaller(principal).branch) {
-          throw new ApiError('forbidden', 'a teller voids only loads of the own branch');
-        }
-        return unwrap(await voidLoad(tx, request.params.id, clock()));
-      });
+      const load = await store.transaction(
+        async (tx) => {
+          await lockLoadCard(tx, request.params.id);
+          const current = await loadInScope(request, await getLoad(tx, request.params.id));
+          if (principal.role === 'counter' && current.branch !== moneyCaller(principal).branch) {
+            throw new ApiError('forbidden', 'a teller voids only loads of the own branch');
+          }
+          return unwrap(await voidLoad(tx, request.params.id, clock()));
+        },
+        { isolation: 'read-committed' },
+      );
       // Committed (voidLoad only voids a pending load).
       app.gatewayMetrics.loadVoided('teller-void');
       return loadToWire(load);
@@ -435,11 +445,15 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
     async (request) => {
       const { store, clock } = app.gateway;
       const loads = request.body.log.filter((entry) => entry.type === 0x02).map((entry) => ({ atc: entry.atc, amountFen: entry.amountFen }));
-      const settled = await store.transaction(async (tx) => {
-        const card = await tx.get('SELECT card_no FROM cards WHERE card_no = ?', [request.params.cardNo]);
-        if (card === undefined) throw new ApiError('card-not-found', 'no such card');
-        return resolvePendingLoads(tx, request.params.cardNo, { kind: 'card-log', onlineAtc: request.body.onlineAtc, loads }, clock());
-      });
+      const settled = await store.transaction(
+        async (tx) => {
+          await tx.lockCards([request.params.cardNo]);
+          const card = await tx.get('SELECT card_no FROM cards WHERE card_no = ?', [request.params.cardNo]);
+          if (card === undefined) throw new ApiError('card-not-found', 'no such card');
+          return resolvePendingLoads(tx, request.params.cardNo, { kind: 'card-log', onlineAtc: request.body.onlineAtc, loads }, clock());
+        },
+        { isolation: 'read-committed' },
+      );
       app.gatewayMetrics.loadsSettled(settled, 'card-log');
       return settled;
     },

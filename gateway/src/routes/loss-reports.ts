@@ -6,6 +6,7 @@
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { ApiError } from '../http/problem.ts';
 import { AUTHENTICATED, BEARER, CardNoParams, type GatewayApp, Nullable, problems, StringEnum, Type, WITH_BODY, withExamples } from '../http/wire.ts';
+import { lockBlacklist } from '../services/blacklist.ts';
 import { requireCard } from '../services/cards.ts';
 import { currentLossReport, liftLossReport, reportLoss } from '../services/loss-reports.ts';
 import { EXAMPLE_LOSS_REPORT, EXAMPLE_MS, LOSS_KINDS, LossReportSchema, lossReportToWire } from './card-schemas.ts';
@@ -58,8 +59,13 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
         throw new ApiError('forbidden', 'a formal loss report is made at a counter with ID');
       }
       const nowMs = clock();
-      const result = await store.transaction((tx) =>
-        reportLoss(tx, request.params.cardNo, request.body.kind, actorOf(principal), nowMs, policies.temporaryLossMs),
+      const result = await store.transaction(
+        async (tx) => {
+          await tx.lockCards([request.params.cardNo]);
+          await lockBlacklist(tx);
+          return reportLoss(tx, request.params.cardNo, request.body.kind, actorOf(principal), nowMs, policies.temporaryLossMs);
+        },
+        { isolation: 'read-committed' },
       );
       return reply.code(201).send({ report: lossReportToWire(result.report), blacklistVersion: result.blacklistVersion });
     },
@@ -125,7 +131,14 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
     },
     async (request) => {
       const nowMs = clock();
-      const result = await store.transaction((tx) => liftLossReport(tx, request.params.cardNo, nowMs));
+      const result = await store.transaction(
+        async (tx) => {
+          await tx.lockCards([request.params.cardNo]);
+          await lockBlacklist(tx);
+          return liftLossReport(tx, request.params.cardNo, nowMs);
+        },
+        { isolation: 'read-committed' },
+      );
       return { report: lossReportToWire(result.report), blacklistVersion: result.blacklistVersion };
     },
   );

@@ -116,21 +116,25 @@ export async function parkPassesRoutes(app: GatewayApp): Promise<void> {
       const challenge = hexToBytes(request.body.challenge, 4, 'challenge');
       const paymentSource: PaymentSource = principal.role === 'app' ? 'app' : (request.body.paymentSource ?? 'cash');
       const nowMs = clock();
-      const sale = await store.transaction((tx) =>
-        sellParkPass(
-          tx,
-          keys,
-          {
-            cardNo: request.params.cardNo,
-            paymentSource,
-            challenge,
-            idempotencyKey: request.headers['idempotency-key'],
-            priceFen: policies.parkPassPriceFen,
-            cardPassYears: request.body.cardPassYears as [number, number] | undefined,
-          },
-          actorOf(principal),
-          nowMs,
-        ),
+      const sale = await store.transaction(
+        async (tx) => {
+          await tx.lockCards([request.params.cardNo]);
+          return sellParkPass(
+            tx,
+            keys,
+            {
+              cardNo: request.params.cardNo,
+              paymentSource,
+              challenge,
+              idempotencyKey: request.headers['idempotency-key'],
+              priceFen: policies.parkPassPriceFen,
+              cardPassYears: request.body.cardPassYears as [number, number] | undefined,
+            },
+            actorOf(principal),
+            nowMs,
+          );
+        },
+        { isolation: 'read-committed' },
       );
       const answer: ParkPassSaleWire = {
         saleId: sale.saleId,

@@ -79,8 +79,18 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
     async (request, reply) => {
       const caller = moneyCaller(requirePrincipal(request));
       const { store, clock } = app.gateway;
-      const outcome = await store.transaction((tx) =>
-        requestRefund(tx, request.params.cardNo, { account: request.body.destinationAccount, name: request.body.destinationName }, caller.scope, clock()),
+      const outcome = await store.transaction(
+        async (tx) => {
+          await tx.lockCards([request.params.cardNo]);
+          return requestRefund(
+            tx,
+            request.params.cardNo,
+            { account: request.body.destinationAccount, name: request.body.destinationName },
+            caller.scope,
+            clock(),
+          );
+        },
+        { isolation: 'read-committed' },
       );
       if (!outcome.ok) throw new ApiError(outcome.code, outcome.detail);
       return reply.code(outcome.created ? 201 : 200).send(refundToWire(outcome.refund));

@@ -163,23 +163,31 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
         throw new ApiError('invalid-sync-batch', check.reasons.join('; '), { reasons: check.reasons });
       }
       const { store, keys, clock } = app.gateway;
-      const { response, stats } = await store.transaction(async (tx) => {
-        const nowMs = clock();
-        const deps: SyncDeps = {
-          keys,
-          blacklist: {
-            add: (tx, cardNo, reason, nowMs) => addBlacklistEntry(tx, cardNo, reason, nowMs),
-            deltaSince: (tx, version, limit) => readBlacklistFeed(tx, version, clock(), limit),
-          },
-          // "In force" by the clock the device charges taps by, never later than ours: a device
-          // whose clock is behind keeps the table in force on its clock (else it holds none until
-          // its clock reaches the newer table's date, and refuses every tap meanwhile).
-          fareTableFor: (tx, deviceVersion) => fareTableForDevice(tx, deviceVersion, Math.min(nowMs, check.request.deviceTimeMs), builtIn),
-        };
-        const device = await tx.get('SELECT device_id FROM devices WHERE device_id = ?', [deviceId]);
-        if (device === undefined) throw new ApiError('device-not-found', `device ${deviceId} is not registered`);
-        return ingestSyncBatch(tx, deps, deviceId, check.request, nowMs);
-      });
+      const { response, stats } = await store.transaction(
+        async (tx) => {
+          // The global lock order (docs/postgres.md): this device's row (its batches go one after
+          // the other), then every card of the batch by number ascending (a card's money, chain and
+          // pending loads change under its lock only).
+          await tx.lockDevice(deviceId);
+          await tx.lockCards(check.request.records.map((record) => record.cardNo));
+          const nowMs = clock();
+          const deps: SyncDeps = {
+            keys,
+            blacklist: {
+              add: (tx, cardNo, reason, nowMs) => addBlacklistEntry(tx, cardNo, reason, nowMs),
+              deltaSince: (tx, version, limit) => readBlacklistFeed(tx, version, clock(), limit),
+            },
+            // "In force" by the clock the device charges taps by, never later than ours: a device
+            // whose clock is behind keeps the table in force on its clock (else it holds none until
+            // its clock reaches the newer table's date, and refuses every tap meanwhile).
+            fareTableFor: (tx, deviceVersion) => fareTableForDevice(tx, deviceVersion, Math.min(nowMs, check.request.deviceTimeMs), builtIn),
+          };
+          const device = await tx.get('SELECT device_id FROM devices WHERE device_id = ?', [deviceId]);
+          if (device === undefined) throw new ApiError('device-not-found', `device ${deviceId} is not registered`);
+          return ingestSyncBatch(tx, deps, deviceId, check.request, nowMs);
+        },
+        { isolation: 'read-committed' },
+      );
       app.gatewayMetrics.syncBatch(stats);
       // A drained device may be the last one a refund waits for. The batch is committed either way.
       await runDueJobs(store, clock()).catch((error: unknown) => request.log.error({ err: error }, 'refund jobs after sync failed'));

@@ -50,6 +50,16 @@ async function nextBlacklistVersion(tx: Tx): Promise<number> {
   return Number(row.value);
 }
 
+/**
+ * Takes the blacklist's version row (a no-op write) before any loss report, card status or
+ * listing row is written: the lock order after the cards (docs/postgres.md). Every blacklist
+ * change takes this row anyway; a transaction that writes such rows before it would otherwise
+ * hold them while waiting for the row another transaction holds while it waits for them.
+ */
+export async function lockBlacklist(tx: Tx): Promise<void> {
+  await tx.run("UPDATE counters SET value = value WHERE name = 'blacklist_version'");
+}
+
 export async function blacklistListing(tx: Tx, cardNo: string): Promise<BlacklistListing | null> {
   const row = await tx.get<{ reason: string; version: number; since_ms: number }>('SELECT reason, version, since_ms FROM blacklist_current WHERE card_no = ?', [
     cardNo,
@@ -132,6 +142,8 @@ export async function expireTemporaryLosses(tx: Tx, nowMs: number): Promise<numb
     "SELECT id, card_no, expires_ms FROM loss_reports WHERE ended_ms IS NULL AND kind = 'temporary' AND expires_ms <= ? ORDER BY expires_ms, id",
     [nowMs],
   );
+  // The version row first, then the reports' rows (see lockBlacklist).
+  if (due.length > 0) await lockBlacklist(tx);
   for (const report of due) {
     await tx.run("UPDATE loss_reports SET ended_ms = ?, end_reason = 'expired' WHERE id = ? AND ended_ms IS NULL", [Number(report.expires_ms), report.id]);
     await removeBlacklistEntry(tx, report.card_no, nowMs);

@@ -4,7 +4,7 @@
  * (`startJobTimer`), and by POST /v1/ops/jobs/run (tests and the demo drive the injected clock).
  */
 import type { Store } from '../store/store-port.ts';
-import { settleDueRefunds } from './refunds.ts';
+import { refundCardsToSettle, settleDueRefunds } from './refunds.ts';
 
 export interface JobsReport {
   refundsPaid: string[];
@@ -12,7 +12,18 @@ export interface JobsReport {
 }
 
 export async function runDueJobs(store: Store, nowMs: number): Promise<JobsReport> {
-  const refundsPaid = await store.transaction((tx) => settleDueRefunds(tx, nowMs));
+  const refundsPaid = await store.transaction(
+    async (tx) => {
+      // The cards with refund work, locked in card order; then each one settled under its lock
+      // (a refund requested after this read waits for the next run, it is not settled unlocked).
+      const cardNos = await refundCardsToSettle(tx);
+      await tx.lockCards(cardNos);
+      const paid: string[] = [];
+      for (const cardNo of [...cardNos].sort()) paid.push(...(await settleDueRefunds(tx, nowMs, cardNo)));
+      return paid.sort((a, b) => Number(a) - Number(b));
+    },
+    { isolation: 'read-committed' },
+  );
   return { refundsPaid, ranAtMs: nowMs };
 }
 

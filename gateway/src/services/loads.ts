@@ -169,6 +169,16 @@ export async function getLoad(tx: Tx, id: string): Promise<LoadView | undefined>
 }
 
 /**
+ * Locks the card of load `id` (a load's card never changes), for a transaction that then reads
+ * and decides the load (confirm, void); nothing when there is no such load.
+ */
+export async function lockLoadCard(tx: Tx, id: string): Promise<void> {
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) return;
+  const row = await tx.get<{ card_no: string }>('SELECT card_no FROM loads WHERE id = ?', [Number(id)]);
+  if (row !== undefined) await tx.lockCards([row.card_no]);
+}
+
+/**
  * Authorises a load: card evidence first settles this card's earlier pending loads (the new
  * INIT's online ATC says whether they were credited), then the rules, then MAC1 → MAC2.
  */

@@ -184,6 +184,15 @@ export async function requestRefund(
  * Pays every waiting refund whose balance is final (all devices drained) or whose payout time
  * has come. Returns the ids paid. Only `cardNo`'s refund when given.
  */
+/** Cards settleDueRefunds may have work for: a waiting refund, or a paid one whose card's shadow balance rose since. */
+export async function refundCardsToSettle(tx: Tx): Promise<string[]> {
+  const rows = await tx.all<{ card_no: string }>(
+    `SELECT r.card_no FROM refunds r WHERE r.status = 'waiting'
+     UNION SELECT r.card_no FROM refunds r JOIN card_accounts a ON a.card_no = r.card_no WHERE r.status = 'paid' AND a.shadow_balance_fen > 0`,
+  );
+  return rows.map((row) => row.card_no);
+}
+
 export async function settleDueRefunds(tx: Tx, nowMs: number, cardNo?: string): Promise<string[]> {
   const rows =
     cardNo === undefined

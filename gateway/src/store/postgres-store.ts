@@ -1,17 +1,24 @@
 /**
- * The gateway's storage port on PostgreSQL (issue 6): several gateway instances share one
- * database behind a load balancer.
+ * The gateway's storage port on PostgreSQL (issue 6, reworked in issue 19): several gateway
+ * instances share one database behind a load balancer. The design and its proof are in
+ * docs/postgres.md; in short:
  *
- * Isolation: every transaction is SERIALIZABLE. The services were written for SQLite, where
- * writers are serialised, and they read-then-write freely (read a card's pending loads, then
- * insert a load; read the chain head, then upsert it). SERIALIZABLE gives exactly those
- * semantics across processes without auditing every statement for the right row lock: any
- * interleaving PostgreSQL cannot prove equivalent to a serial order aborts with 40001, and we
- * re-run the whole body (the port says `fn` must be re-runnable). Deadlocks (40P01) are retried
- * the same way. Retries are bounded with full-jitter exponential backoff so twins that collided
- * do not collide again in lock-step, and a retried write holds a per-schema session advisory
- * lock so retried writers go one at a time (no retry storms on a hot spot; PostgreSQL's
- * predicate locks are page- or relation-grained, so disjoint work can still collide).
+ * Isolation, per transaction (TransactionOptions):
+ * - money writers (`isolation: 'read-committed'`): READ COMMITTED. The body locks what it
+ *   read-modify-writes first, in one global order: the device row (sync), then the cards'
+ *   `card_accounts` rows by card number ascending (`Tx.lockDevice`, `Tx.lockCards`, `SELECT …
+ *   FOR NO KEY UPDATE`). Every later statement of READ COMMITTED takes a fresh snapshot, so after
+ *   the lock the body sees everything the previous holder committed. Unique constraints are the
+ *   exactly-once guard; ledger postings are insert-only rows (no balance row to contend on).
+ *   No serialization failures exist at this level; a deadlock (40P01) cannot arise from the
+ *   lock order and is counted (stats.deadlocks) and retried if it ever does.
+ * - everything else that writes: SERIALIZABLE, retried on 40001/40P01 with full-jitter
+ *   exponential backoff (no global lock: retried writers run in parallel like first attempts).
+ * - read-only: one REPEATABLE READ READ ONLY snapshot (reports, reconciliation, day close).
+ *
+ * Round trips: statements are NAMED prepared statements (name = hash of the SQL text), parsed
+ * and planned once per connection; the connections pipeline, so BEGIN goes out with the body's
+ * first statement instead of costing a round trip of its own.
  *
  * Shapes: services see what SQLite gives them. pg returns BIGINT (int8) and NUMERIC (what SUM
  * of a BIGINT becomes) as strings; this pool's type parsers turn them into JS numbers and throw
@@ -29,9 +36,10 @@
  * READ COMMITTED on purpose: a SERIALIZABLE snapshot would be taken before the lock wait ends
  * and would not see the tables the instance that held the lock just created.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { applyMigrations, type Migration, type MigrationDriver, type MigrationExec } from './migrate.ts';
-import type { PoolStats, Row, SqlValue, Store, TransactionOptions, Tx } from './store-port.ts';
+import { LockOrder, type Isolation, type PoolStats, type Row, type SqlValue, type Store, type TransactionOptions, type Tx } from './store-port.ts';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/database[?schema=name] */
@@ -60,7 +68,31 @@ export interface PostgresStoreStats {
   retries: number;
   /** Transactions that ran out of attempts and surfaced the serialization error. */
   exhausted: number;
+  /** Serialization failures (40001) seen, each followed by a retry or by exhaustion. */
+  serializationFailures: number;
+  /** Deadlocks (40P01) seen: the lock order should make this 0 (the race tests assert it). */
+  deadlocks: number;
+  /** Transactions per isolation: READ COMMITTED money writers, SERIALIZABLE others, snapshots. */
+  readCommitted: number;
+  serializable: number;
+  snapshots: number;
 }
+
+const BEGIN: Record<Isolation | 'snapshot', string> = {
+  'read-committed': 'BEGIN ISOLATION LEVEL READ COMMITTED',
+  serializable: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
+  snapshot: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+};
+
+/** Compiled statement: $n text, placeholder count, prepared-statement name. */
+interface Compiled {
+  text: string;
+  count: number;
+  name: string;
+}
+
+/** Prepared statements per connection stay bounded: texts beyond this many run unnamed. */
+const MAX_NAMED_STATEMENTS = 1_500;
 
 const OID = { bool: 16, int8: 20, numeric: 1700 } as const;
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -166,8 +198,8 @@ export function migrationLockKey(schema: string): bigint {
   return hash & 0x7fffffffffffffffn;
 }
 
-function isRetryable(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && RETRYABLE.has(String((error as { code?: unknown }).code));
+function errorCode(error: unknown): string {
+  return typeof error === 'object' && error !== null ? String((error as { code?: unknown }).code) : '';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -177,16 +209,25 @@ export class PostgresStore implements Store {
   readonly pool: pg.Pool;
   /** The schema this store lives in, or undefined for the server's default search_path. */
   readonly schema: string | undefined;
-  readonly stats: PostgresStoreStats = { transactions: 0, retries: 0, exhausted: 0 };
-  private readonly sqlCache = new Map<string, { text: string; count: number }>();
+  readonly stats: PostgresStoreStats = {
+    transactions: 0,
+    retries: 0,
+    exhausted: 0,
+    serializationFailures: 0,
+    deadlocks: 0,
+    readCommitted: 0,
+    serializable: 0,
+    snapshots: 0,
+  };
+  private readonly sqlCache = new Map<string, Compiled>();
+  /** Names handed out so far (never more than MAX_NAMED_STATEMENTS, so per-connection caches stay bounded). */
+  private readonly named = new Set<string>();
   private readonly clock: () => number;
   private readonly migrationList: readonly Migration[] | undefined;
   private readonly maxAttempts: number;
   private readonly baseBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly random: () => number;
-  /** Session advisory lock serialising retried write transactions of this schema (see `transaction`). */
-  private readonly retryLockKey: string;
   private closed = false;
   private readonly poolMax: number;
 
@@ -195,7 +236,6 @@ export class PostgresStore implements Store {
     const schema = options.schema ?? url.schema;
     if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new Error(`database schema name must match ${SCHEMA_NAME}: ${JSON.stringify(schema)}`);
     this.schema = schema;
-    this.retryLockKey = migrationLockKey(`retried-writers:${schema ?? ''}`).toString();
     this.clock = options.clock ?? Date.now;
     this.migrationList = options.migrations;
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 30);
@@ -210,46 +250,53 @@ export class PostgresStore implements Store {
       // search_path as a startup parameter: no extra round trip per connection.
       options: schema === undefined ? undefined : `-c search_path=${schema}`,
       application_name: 'transit-gateway',
-    });
+      // Queries are written to the socket at once instead of one round trip after another:
+      // BEGIN travels with the body's first statement (node-postgres pipeline mode).
+      pipeline: true,
+    } as pg.PoolConfig);
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.pool.on('error', () => undefined);
   }
 
-  /** `?` SQL → `$n` SQL, cached by text (services repeat a few hundred statements). */
-  compile(sql: string, params: readonly SqlValue[]): string {
+  /** `?` SQL → `$n` SQL and a prepared-statement name, cached by text (services repeat a few hundred statements). */
+  compile(sql: string, params: readonly SqlValue[]): Compiled {
     let compiled = this.sqlCache.get(sql);
     if (compiled === undefined) {
-      compiled = toPostgresPlaceholders(sql);
+      const { text, count } = toPostgresPlaceholders(sql);
+      let name = '';
+      if (this.named.size < MAX_NAMED_STATEMENTS) {
+        // Same text, same name, in every instance and on every connection.
+        name = `gw_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+        this.named.add(name);
+      }
+      compiled = { text, count, name };
       if (this.sqlCache.size >= 2_000) this.sqlCache.clear();
       this.sqlCache.set(sql, compiled);
     }
     if (compiled.count !== params.length) throw new Error(`SQL has ${compiled.count} placeholders but ${params.length} parameters: ${sql}`);
-    return compiled.text;
+    return compiled;
   }
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    const begin = options?.readOnly ? 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY' : 'BEGIN ISOLATION LEVEL SERIALIZABLE';
+    const isolation: Isolation | 'snapshot' = options?.readOnly ? 'snapshot' : (options?.isolation ?? 'serializable');
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw new Error('store is closed');
       const client = await this.pool.connect();
       let broken: Error | undefined;
-      let retryLock = false;
-      const tx = new PostgresTx(this, client);
+      const tx = new PostgresTx(this, client, isolation);
       try {
-        if (attempt > 1 && !options?.readOnly) {
-          // A write that already lost a serialization race re-runs holding a database-wide
-          // session lock: retried writers (of every instance) go one at a time, so a hot spot
-          // cannot livelock them; first attempts still run fully in parallel. Taken before
-          // BEGIN, so the snapshot is taken after the wait. Only throughput, never
-          // correctness, depends on it: SERIALIZABLE still checks everything.
-          await client.query('SELECT pg_advisory_lock($1::bigint)', [this.retryLockKey]);
-          retryLock = true;
-        }
-        await client.query(begin);
+        // Pipelined: not awaited here, the body's first statement follows it on the wire. A
+        // failed BEGIN fails that statement too (and is rethrown below).
+        const begun = client.query(BEGIN[isolation]);
+        begun.catch(() => undefined);
         const result = await fn(tx);
+        await begun;
         tx.finish();
         await client.query('COMMIT');
         this.stats.transactions++;
+        if (isolation === 'read-committed') this.stats.readCommitted++;
+        else if (isolation === 'serializable') this.stats.serializable++;
+        else this.stats.snapshots++;
         return result;
       } catch (error) {
         tx.finish();
@@ -259,21 +306,16 @@ export class PostgresStore implements Store {
           // The connection is unusable: destroy it rather than return it to the pool.
           broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
         }
-        if (!isRetryable(error)) throw error;
+        const code = errorCode(error);
+        if (code === '40P01') this.stats.deadlocks++;
+        if (code === '40001') this.stats.serializationFailures++;
+        if (!RETRYABLE.has(code)) throw error;
         if (attempt >= this.maxAttempts) {
           this.stats.exhausted++;
           throw error;
         }
         this.stats.retries++;
       } finally {
-        if (retryLock && broken === undefined) {
-          try {
-            await client.query('SELECT pg_advisory_unlock($1::bigint)', [this.retryLockKey]);
-          } catch (unlockError) {
-            // Closing the connection releases the session lock.
-            broken = unlockError instanceof Error ? unlockError : new Error(String(unlockError));
-          }
-        }
         client.release(broken);
       }
       const ceilingMs = Math.min(this.maxBackoffMs, this.baseBackoffMs * 2 ** (attempt - 1));
@@ -335,10 +377,12 @@ export class PostgresStore implements Store {
 
 class PostgresTx implements Tx {
   private done = false;
+  private readonly locks = new LockOrder();
 
   constructor(
     private readonly store: PostgresStore,
     private readonly client: pg.PoolClient,
+    private readonly isolation: Isolation | 'snapshot',
   ) {}
 
   finish(): void {
@@ -348,8 +392,8 @@ class PostgresTx implements Tx {
   private async query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
     // A Tx used after its transaction ended would run outside any transaction: a bug.
     if (this.done) throw new Error('transaction already finished');
-    const text = this.store.compile(sql, params);
-    return this.client.query(text, params as SqlValue[]);
+    const { text, name } = this.store.compile(sql, params);
+    return this.client.query(name === '' ? { text, values: params as SqlValue[] } : { name, text, values: params as SqlValue[] });
   }
 
   async all<T extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
@@ -362,6 +406,41 @@ class PostgresTx implements Tx {
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
     return (await this.query(sql, params)).rowCount ?? 0;
+  }
+
+  /**
+   * Row locks only mean something at READ COMMITTED, where the statements after the lock see
+   * what the previous holder committed. In a SERIALIZABLE or snapshot transaction the snapshot
+   * may predate the holder's commit: a programmer error, refused.
+   */
+  private requireReadCommitted(what: string): void {
+    if (this.done) throw new Error('transaction already finished');
+    if (this.isolation !== 'read-committed') throw new Error(`${what} needs a transaction with isolation 'read-committed' (this one is ${this.isolation})`);
+  }
+
+  async lockDevice(deviceId: string): Promise<void> {
+    this.requireReadCommitted('lockDevice');
+    if (!this.locks.takeDevice(deviceId)) return;
+    await this.query('SELECT 1 AS locked FROM devices WHERE device_id = ? FOR NO KEY UPDATE', [deviceId]);
+  }
+
+  async lockCards(cardNos: readonly string[]): Promise<void> {
+    this.requireReadCommitted('lockCards');
+    const fresh = this.locks.takeCards(cardNos);
+    if (fresh.length === 0) return;
+    if (fresh.length === 1) {
+      await this.query('SELECT 1 AS locked FROM card_accounts WHERE card_no = ? FOR NO KEY UPDATE', [fresh[0]]);
+      return;
+    }
+    // One statement: rows are locked in the order the sort hands them to the lock step, which
+    // is byte order (COLLATE "C"), the same order LockOrder checked in JavaScript.
+    await this.lockMany(fresh);
+  }
+
+  private async lockMany(sorted: readonly string[]): Promise<void> {
+    if (this.done) throw new Error('transaction already finished');
+    const text = 'SELECT 1 AS locked FROM card_accounts WHERE card_no = ANY($1::text[]) ORDER BY card_no COLLATE "C" FOR NO KEY UPDATE';
+    await this.client.query({ name: 'gw_lock_cards', text, values: [sorted as string[]] });
   }
 }
 

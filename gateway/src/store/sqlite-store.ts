@@ -43,7 +43,7 @@ import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AsyncMutex } from './async-mutex.ts';
 import { applyMigrations, type Migration, type MigrationDriver, type MigrationExec } from './migrate.ts';
-import type { Row, SqlValue, Store, TransactionOptions, Tx } from './store-port.ts';
+import { LockOrder, type Row, type SqlValue, type Store, type TransactionOptions, type Tx } from './store-port.ts';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' (tests of pure logic only; durability tests use files). */
@@ -597,6 +597,8 @@ export class SqliteStore implements Store {
 
 class SqliteTx implements Tx {
   private done = false;
+  /** Writers are serialised, so locks are only checked for their order (a bug shows on SQLite too). */
+  private readonly locks = new LockOrder();
 
   constructor(private readonly statements: StatementCache) {}
 
@@ -622,6 +624,16 @@ class SqliteTx implements Tx {
     const statement = this.statement(sql);
     // RETURNING statements are readers in better-sqlite3; run() still executes them.
     return statement.run(...params).changes;
+  }
+
+  async lockDevice(deviceId: string): Promise<void> {
+    if (this.done) throw new Error('transaction already finished');
+    this.locks.takeDevice(deviceId);
+  }
+
+  async lockCards(cardNos: readonly string[]): Promise<void> {
+    if (this.done) throw new Error('transaction already finished');
+    this.locks.takeCards(cardNos);
   }
 }
 

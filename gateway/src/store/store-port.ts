@@ -21,11 +21,46 @@ export interface Tx {
   get<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   /** Runs a statement; returns the number of rows changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /**
+   * Locks the device's row (`devices`) until the transaction ends: concurrent batches of one
+   * device go one after the other. Taken before any card lock (the global order is: the device,
+   * then cards by number ascending), at most one device per transaction. PostgreSQL: `SELECT …
+   * FOR NO KEY UPDATE`; SQLite: nothing (its writers are serialised anyway), only the order check.
+   * Call it before reading anything the transaction then writes.
+   */
+  lockDevice(deviceId: string): Promise<void>;
+  /**
+   * Locks the cards' account rows (`card_accounts`) until the transaction ends, in card-number
+   * order (byte order; the adapter sorts and de-duplicates). A later call in the same
+   * transaction may only add cards above every card already locked: any other order could
+   * deadlock against a transaction that took them the other way round, so it is refused as a
+   * programmer error. A card without an account row is not locked (it has nothing to protect:
+   * the caller finds it missing). PostgreSQL: `SELECT … FOR NO KEY UPDATE`, required by
+   * `isolation: 'read-committed'` transactions before they read card state they then write;
+   * SQLite: nothing but the order check (writers are serialised).
+   */
+  lockCards(cardNos: readonly string[]): Promise<void>;
 }
 
+/**
+ * How a write transaction is isolated on PostgreSQL (SQLite serialises every writer and ignores it).
+ * - 'serializable' (default): SERIALIZABLE, retried on 40001/40P01 with jittered backoff. For
+ *   low-rate writes that read-then-write shared rows (devices, fare tables, credentials, PKI).
+ * - 'read-committed': READ COMMITTED. The body takes its locks itself (lockDevice, then
+ *   lockCards) before it reads the state it writes; unique constraints are its exactly-once
+ *   guard. Every transaction that writes a card's money state (card_accounts, loads, card_chains,
+ *   card_debits, refunds, the card's postings) is one of these: see docs/postgres.md.
+ */
+export type Isolation = 'serializable' | 'read-committed';
+
 export interface TransactionOptions {
-  /** Read-only transactions may run concurrently; writes are serialised (SQLite) or serializable (PostgreSQL). */
+  /**
+   * Read-only transactions may run concurrently. PostgreSQL: one REPEATABLE READ snapshot for
+   * the whole body (reports, day close and reconciliation read consistent totals).
+   */
   readOnly?: boolean;
+  /** Write isolation on PostgreSQL (default 'serializable'); see `Isolation`. */
+  isolation?: Isolation;
   /**
    * The body may run more than once and has no effect outside the transaction (as every body
    * must on PostgreSQL, which retries on serialization failures). SQLite's group commit then
@@ -50,9 +85,10 @@ export interface PoolStats {
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /**
-   * Runs `fn` in one transaction. PostgreSQL: SERIALIZABLE, retried on serialization
-   * failure (40001) and deadlock (40P01), so `fn` must be safe to re-run (no side effects
-   * outside the transaction). SQLite: BEGIN IMMEDIATE on one connection, serialised.
+   * Runs `fn` in one transaction. PostgreSQL: as `options.isolation` says (SERIALIZABLE by
+   * default), retried on serialization failure (40001) and deadlock (40P01), so `fn` must be
+   * safe to re-run (no side effects outside the transaction). SQLite: BEGIN IMMEDIATE on one
+   * connection, serialised.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Applies numbered schema migrations (safe when several instances start at once). */
@@ -63,4 +99,39 @@ export interface Store {
    */
   poolStats?(): PoolStats;
   close(): Promise<void>;
+}
+
+/**
+ * The lock-order check both adapters run (so SQLite tests catch a wrong order too): the device
+ * first, at most one; then cards, each call only above the cards already locked. Returns the
+ * cards this call must lock, sorted and without the ones already held.
+ */
+export class LockOrder {
+  private device: string | undefined;
+  private highestCard: string | undefined;
+  private readonly held = new Set<string>();
+
+  takeDevice(deviceId: string): boolean {
+    if (this.highestCard !== undefined) throw new Error(`lock order: device ${deviceId} locked after a card (the device comes first)`);
+    if (this.device === deviceId) return false;
+    if (this.device !== undefined) throw new Error(`lock order: a second device ${deviceId} in one transaction (already ${this.device})`);
+    this.device = deviceId;
+    return true;
+  }
+
+  takeCards(cardNos: readonly string[]): string[] {
+    const fresh = [...new Set(cardNos)].filter((cardNo) => !this.held.has(cardNo)).sort(byteOrder);
+    if (fresh.length === 0) return fresh;
+    if (this.highestCard !== undefined && byteOrder(fresh[0], this.highestCard) < 0) {
+      throw new Error(`lock order: card ${fresh[0]} locked after card ${this.highestCard} (cards go in ascending order)`);
+    }
+    for (const cardNo of fresh) this.held.add(cardNo);
+    this.highestCard = fresh[fresh.length - 1];
+    return fresh;
+  }
+}
+
+/** Byte order of ASCII card numbers (PostgreSQL's COLLATE "C"), not the locale's. */
+export function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
