@@ -142,6 +142,32 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
     expect(await store.transaction((tx) => tx.get("SELECT value FROM counters WHERE name = 'x'"))).toBeUndefined();
   });
 
+  it('write() commits with the transaction; a failing write fails the next read or the commit and leaves nothing behind', async () => {
+    const store = await migrated();
+    await store.transaction(async (tx) => {
+      await tx.write('INSERT INTO counters (name, value) VALUES (?, ?)', ['w1', 1]);
+      // The next statement runs after the write (same transaction, in order).
+      expect(await tx.get<{ value: number }>('SELECT value FROM counters WHERE name = ?', ['w1'])).toEqual({ value: 1 });
+      await tx.write('UPDATE counters SET value = value + 1 WHERE name = ?', ['w1']);
+    });
+    expect(await store.transaction((tx) => tx.get("SELECT value FROM counters WHERE name = 'w1'"))).toEqual({ value: 2 });
+    // A failing write (primary key violation) as the last statement: the commit throws, nothing stays.
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.run('INSERT INTO counters (name, value) VALUES (?, ?)', ['w2', 1]);
+        await tx.write('INSERT INTO counters (name, value) VALUES (?, ?)', ['w1', 9]);
+      }),
+    ).rejects.toThrow(/unique|UNIQUE|duplicate/);
+    // A failing write followed by a read: the read throws the write's own error, not a generic one.
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.write('INSERT INTO counters (name, value) VALUES (?, ?)', ['w1', 9]);
+        await tx.get('SELECT 1 AS one');
+      }),
+    ).rejects.toThrow(/unique|UNIQUE|duplicate/);
+    expect(await store.transaction((tx) => tx.all("SELECT name, value FROM counters WHERE name LIKE 'w%' ORDER BY name"))).toEqual([{ name: 'w1', value: 2 }]);
+  });
+
   it('a Tx used after its transaction ended is refused', async () => {
     const store = await migrated();
     let leaked: { get: (sql: string) => Promise<unknown> } | undefined;

@@ -26,7 +26,8 @@ export interface AuditEntry {
 }
 
 export async function recordAudit(tx: Tx, entry: AuditEntry): Promise<void> {
-  await tx.run(
+  // Pipelined on PostgreSQL (Tx.write): it commits with the transaction, nothing waits for it.
+  await tx.write(
     `INSERT INTO audit_log (at_ms, role, subject, branch_id, method, route, target, status_code, request_id)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [entry.atMs, entry.role, entry.subject, entry.branchId, entry.method, entry.route, entry.target, entry.statusCode, entry.requestId],

@@ -183,7 +183,13 @@ export async function lockLoadCard(tx: Tx, id: string): Promise<void> {
  * INIT's online ATC says whether they were credited), then the rules, then MAC1 → MAC2.
  */
 export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyCaller, request: LoadRequest, nowMs: number): Promise<LoadOutcome> {
-  const card = await readCardMoney(tx, request.cardNo);
+  // The three reads go out together (PostgreSQL pipelines them: one round trip, not three); the
+  // caller holds the card's lock, so they see one state of the card.
+  const [card, replayed, open] = await Promise.all([
+    readCardMoney(tx, request.cardNo),
+    tx.get('SELECT id FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?', [request.cardNo, request.onlineAtc, hex(request.cardRandom)]),
+    openLoads(tx, request.cardNo),
+  ]);
   if (card === undefined) return { ok: false, code: 'card-not-found', detail: 'no such card' };
   if (!cardAcceptsLoads(card)) return { ok: false, code: 'card-not-active', detail: `card is ${card.blacklistReason ?? card.cardStatus}` };
   if (request.amountFen < LIMITS.minLoadFen || request.amountFen > LIMITS.maxLoadFen) {
@@ -198,11 +204,6 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
   }
   // A card's INIT is evidence only when it is the card's live session: never an answer already
   // used (same random), never one older than a credit we know of (the online ATC only grows).
-  const replayed = await tx.get('SELECT id FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?', [
-    request.cardNo,
-    request.onlineAtc,
-    hex(request.cardRandom),
-  ]);
   if (replayed !== undefined) return { ok: false, code: 'load-init-replayed', detail: 'this INITIALIZE FOR LOAD answer was already used: read the card again' };
   if (request.onlineAtc <= card.lastOnlineAtc) {
     return { ok: false, code: 'load-init-stale', detail: `the card has already made credit ${card.lastOnlineAtc}: this INITIALIZE answer is old` };
@@ -223,7 +224,7 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
   });
   if (mac2 === null) return { ok: false, code: 'mac1-invalid', detail: 'the card MAC1 does not verify' };
   // A genuine INIT answer is card evidence for earlier pending loads of this card (rule a).
-  const settled = await resolvePendingLoads(tx, request.cardNo, { kind: 'next-load', onlineAtc: request.onlineAtc }, nowMs);
+  const settled = await resolvePendingLoads(tx, request.cardNo, { kind: 'next-load', onlineAtc: request.onlineAtc }, nowMs, open);
   const row = await tx.get<LoadRow>(
     `INSERT INTO loads (card_no, amount_fen, payment_source, caller_scope, branch, terminal_id, online_atc, balance_before_fen,
        key_version, algorithm, load_date, load_time, mac2, status, resolution, tac, created_ms, resolved_ms, card_random)
@@ -440,8 +441,14 @@ export interface PendingResolution {
  * purchase made before the load, seeing the same online ATC) leaves a load pending: only the
  * card can say, and it will at its next load or counter visit.
  */
-export async function resolvePendingLoads(tx: Tx, cardNo: string, evidence: LoadEvidence, nowMs: number): Promise<PendingResolution> {
-  const rows = await tx.all<LoadRow>(`SELECT l.* FROM loads l WHERE l.card_no = ? AND ${OPEN_TO_CARD_EVIDENCE_SQL} ORDER BY l.online_atc, l.id`, [cardNo]);
+/** The card's loads card evidence may still decide, in the order resolvePendingLoads decides them. */
+function openLoads(tx: Tx, cardNo: string): Promise<LoadRow[]> {
+  return tx.all<LoadRow>(`SELECT l.* FROM loads l WHERE l.card_no = ? AND ${OPEN_TO_CARD_EVIDENCE_SQL} ORDER BY l.online_atc, l.id`, [cardNo]);
+}
+
+/** `open`: the card's open loads when the caller already read them under the card's lock (openLoads). */
+export async function resolvePendingLoads(tx: Tx, cardNo: string, evidence: LoadEvidence, nowMs: number, open?: LoadRow[]): Promise<PendingResolution> {
+  const rows = open ?? (await openLoads(tx, cardNo));
   const result: PendingResolution = { confirmed: [], voided: [], reinstated: [] };
   for (const row of rows) {
     const load = toView(row);
@@ -526,7 +533,7 @@ export async function withIdempotency<T>(
     return { kind: 'replay', statusCode: Number(existing.status_code), body: JSON.parse(existing.response_json) as T };
   }
   const outcome = await work();
-  await tx.run('UPDATE idempotency_keys SET status_code = ?, response_json = ? WHERE scope = ? AND idem_key = ?', [
+  await tx.write('UPDATE idempotency_keys SET status_code = ?, response_json = ? WHERE scope = ? AND idem_key = ?', [
     outcome.statusCode,
     JSON.stringify(outcome.body),
     scope,

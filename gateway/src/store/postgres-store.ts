@@ -287,12 +287,19 @@ export class PostgresStore implements Store {
       try {
         // Pipelined: not awaited here, the body's first statement follows it on the wire. A
         // failed BEGIN fails that statement too (and is rethrown below).
+        tx.cork();
         const begun = client.query(BEGIN[isolation]);
         begun.catch(() => undefined);
         const result = await fn(tx);
-        await begun;
         tx.finish();
-        await client.query('COMMIT');
+        // COMMIT goes out behind the pipelined writes; if one of them failed, the server turns
+        // the COMMIT into a ROLLBACK and settle() throws that write's error.
+        tx.cork();
+        const committed = client.query('COMMIT');
+        committed.catch(() => undefined);
+        await begun;
+        await tx.settle();
+        await committed;
         this.stats.transactions++;
         if (isolation === 'read-committed') this.stats.readCommitted++;
         else if (isolation === 'serializable') this.stats.serializable++;
@@ -378,6 +385,10 @@ export class PostgresStore implements Store {
 class PostgresTx implements Tx {
   private done = false;
   private readonly locks = new LockOrder();
+  /** Pipelined statements not awaited by the body (write, locks); settled before COMMIT answers. */
+  private readonly inFlight: Promise<unknown>[] = [];
+  /** The first error of one of them: every later await and the commit throw it. */
+  private pipelineError: unknown;
 
   constructor(
     private readonly store: PostgresStore,
@@ -389,11 +400,62 @@ class PostgresTx implements Tx {
     this.done = true;
   }
 
-  private async query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
+  /**
+   * Holds the socket's writes until the current run of synchronous code and promise callbacks
+   * is over (process.nextTick runs after the microtasks), so the statements a body sends
+   * without waiting (BEGIN, locks, writes, reads in Promise.all, COMMIT) leave in ONE write:
+   * one system call and one wake-up of the server instead of one per statement.
+   */
+  cork(): void {
+    if (this.corked) return;
+    const stream = (this.client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+    if (stream?.cork === undefined || stream.uncork === undefined) return;
+    stream.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork?.();
+    });
+  }
+
+  private corked = false;
+
+  private send(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
     // A Tx used after its transaction ended would run outside any transaction: a bug.
     if (this.done) throw new Error('transaction already finished');
     const { text, name } = this.store.compile(sql, params);
+    this.cork();
     return this.client.query(name === '' ? { text, values: params as SqlValue[] } : { name, text, values: params as SqlValue[] });
+  }
+
+  private async query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
+    try {
+      const result = await this.send(sql, params);
+      if (this.pipelineError !== undefined) throw this.pipelineError;
+      return result;
+    } catch (error) {
+      // After a failed pipelined write every statement fails with 25P02: report the cause.
+      throw this.pipelineError ?? error;
+    }
+  }
+
+  /** Sends without waiting for the answer; the first failure is kept for `settle` and later awaits. */
+  private pipeline(sent: Promise<unknown>): void {
+    this.inFlight.push(
+      sent.catch((error: unknown) => {
+        if (this.pipelineError === undefined) this.pipelineError = error;
+      }),
+    );
+  }
+
+  /** Waits for every pipelined statement (already on the wire before COMMIT); throws the first failure. */
+  async settle(): Promise<void> {
+    if (this.inFlight.length > 0) await Promise.all(this.inFlight);
+    if (this.pipelineError !== undefined) throw this.pipelineError;
+  }
+
+  async write(sql: string, params: readonly SqlValue[] = []): Promise<void> {
+    this.pipeline(this.send(sql, params));
   }
 
   async all<T extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
@@ -421,26 +483,24 @@ class PostgresTx implements Tx {
   async lockDevice(deviceId: string): Promise<void> {
     this.requireReadCommitted('lockDevice');
     if (!this.locks.takeDevice(deviceId)) return;
-    await this.query('SELECT 1 AS locked FROM devices WHERE device_id = ? FOR NO KEY UPDATE', [deviceId]);
+    // Pipelined: the body's next statement follows on the wire and runs once the lock is held.
+    this.pipeline(this.send('SELECT 1 AS locked FROM devices WHERE device_id = ? FOR NO KEY UPDATE', [deviceId]));
   }
 
   async lockCards(cardNos: readonly string[]): Promise<void> {
     this.requireReadCommitted('lockCards');
     const fresh = this.locks.takeCards(cardNos);
     if (fresh.length === 0) return;
+    // Pipelined like lockDevice: nothing the body reads goes ahead of the lock on the wire.
     if (fresh.length === 1) {
-      await this.query('SELECT 1 AS locked FROM card_accounts WHERE card_no = ? FOR NO KEY UPDATE', [fresh[0]]);
+      this.pipeline(this.send('SELECT 1 AS locked FROM card_accounts WHERE card_no = ? FOR NO KEY UPDATE', [fresh[0]]));
       return;
     }
     // One statement: rows are locked in the order the sort hands them to the lock step, which
     // is byte order (COLLATE "C"), the same order LockOrder checked in JavaScript.
-    await this.lockMany(fresh);
-  }
-
-  private async lockMany(sorted: readonly string[]): Promise<void> {
-    if (this.done) throw new Error('transaction already finished');
     const text = 'SELECT 1 AS locked FROM card_accounts WHERE card_no = ANY($1::text[]) ORDER BY card_no COLLATE "C" FOR NO KEY UPDATE';
-    await this.client.query({ name: 'gw_lock_cards', text, values: [sorted as string[]] });
+    this.cork();
+    this.pipeline(this.client.query({ name: 'gw_lock_cards', text, values: [fresh] }));
   }
 }
 

@@ -626,6 +626,10 @@ class SqliteTx implements Tx {
     return statement.run(...params).changes;
   }
 
+  async write(sql: string, params: readonly SqlValue[] = []): Promise<void> {
+    this.statement(sql).run(...params);
+  }
+
   async lockDevice(deviceId: string): Promise<void> {
     if (this.done) throw new Error('transaction already finished');
     this.locks.takeDevice(deviceId);

@@ -22,6 +22,15 @@ export interface Tx {
   /** Runs a statement; returns the number of rows changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
   /**
+   * A write whose result the body does not need (no row count, no RETURNING), e.g. a ledger
+   * posting's entries, an idempotency answer, an audit row. PostgreSQL pipelines it: it goes
+   * out at once and the body goes on without waiting for its answer (the next statement, or
+   * the COMMIT, follows it on the wire and runs after it); if it fails, the next statement the
+   * body awaits, or the commit, throws its error and the transaction rolls back. SQLite runs it
+   * at once (and throws at once).
+   */
+  write(sql: string, params?: readonly SqlValue[]): Promise<void>;
+  /**
    * Locks the device's row (`devices`) until the transaction ends: concurrent batches of one
    * device go one after the other. Taken before any card lock (the global order is: the device,
    * then cards by number ascending), at most one device per transaction. PostgreSQL: `SELECT …
