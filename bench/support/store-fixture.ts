@@ -9,7 +9,7 @@ import { CardSimulator, LIMITS, SW, algorithmFromId, parseLoadInit, type Journal
 import { cardTacKeys, genuineDebit } from './genuine-debits.ts';
 import type { Store } from '#gateway/store/store-port';
 import type { IssuerKeyService, MasterKeySet } from '#issuer/issuer-key-service';
-import { authorizeLoad, requestHash, withIdempotency, type LoadRequest, type MoneyCaller } from '#gateway/services/loads';
+import { authorizeLoad, readLoadState, requestHash, withIdempotency, type LoadRequest, type MoneyCaller } from '#gateway/services/loads';
 
 export const NOW_MS = Date.UTC(2026, 2, 10, 2, 0, 0);
 export const SEED_FEN = 50_000;
@@ -145,11 +145,19 @@ export async function oneLoad(store: Store, fx: Fixture, request: LoadRequest, k
   const outcome = await store.transaction(
     async (tx) => {
       await tx.lockCards([request.cardNo]);
-      return withIdempotency(tx, CALLER.scope, key, requestHash({ ...request, mac1: Buffer.from(request.mac1).toString('hex') }), NOW_MS, async () => {
-        const result = await authorizeLoad(tx, fx.keys, CALLER, request, NOW_MS);
-        if (!result.ok) throw new Error(`load refused: ${result.code}`);
-        return { statusCode: 201, body: result.load };
-      });
+      return withIdempotency(
+        tx,
+        CALLER.scope,
+        key,
+        requestHash({ ...request, mac1: Buffer.from(request.mac1).toString('hex') }),
+        NOW_MS,
+        async (reads) => {
+          const result = await authorizeLoad(tx, fx.keys, CALLER, request, NOW_MS, reads);
+          if (!result.ok) throw new Error(`load refused: ${result.code}`);
+          return { statusCode: 201, body: result.load };
+        },
+        () => readLoadState(tx, request),
+      );
     },
     { retryable: true, isolation: 'read-committed' },
   );

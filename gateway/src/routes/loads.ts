@@ -33,6 +33,7 @@ import {
   confirmLoad,
   getLoad,
   lockLoadCard,
+  readLoadState,
   requestHash,
   resolvePendingLoads,
   voidLoad,
@@ -256,12 +257,21 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
           const nowMs = clock();
           // Earlier loads of the card this INIT decided (for the metrics, once committed).
           let settled: PendingResolution | undefined;
-          const outcome = await withIdempotency(tx, caller.scope, key, hash, nowMs, async () => {
-            const result = await authorizeLoad(tx, keys, caller, parsed, nowMs);
-            settled = result.ok ? result.settled : undefined;
-            if (result.ok) return { statusCode: 201, body: { load: loadToWire(result.load) } as StoredAnswer };
-            return { statusCode: errorEntry(result.code).status, body: { error: { code: result.code, detail: result.detail } } as StoredAnswer };
-          });
+          const outcome = await withIdempotency(
+            tx,
+            caller.scope,
+            key,
+            hash,
+            nowMs,
+            async (reads) => {
+              const result = await authorizeLoad(tx, keys, caller, parsed, nowMs, reads);
+              settled = result.ok ? result.settled : undefined;
+              if (result.ok) return { statusCode: 201, body: { load: loadToWire(result.load) } as StoredAnswer };
+              return { statusCode: errorEntry(result.code).status, body: { error: { code: result.code, detail: result.detail } } as StoredAnswer };
+            },
+            // The card's state is read in the same round trip as the key's claim.
+            () => readLoadState(tx, parsed),
+          );
           // The audit entry commits with the load (one durable commit, not two); the status is the
           // one this handler answers below.
           const auditedStatus =

@@ -58,17 +58,7 @@ export class UnbalancedPostingError extends Error {
  * Zero-amount entries are dropped; a transfer whose entries are all zero posts nothing.
  */
 export async function postTransfer(tx: Tx, transfer: Transfer): Promise<boolean> {
-  let sum = 0;
-  const merged = new Map<string, number>();
-  for (const entry of transfer.entries) {
-    if (!Number.isSafeInteger(entry.amountFen)) throw new UnbalancedPostingError(`entry amount ${entry.amountFen} is not integer fen`);
-    if (entry.account.length === 0) throw new UnbalancedPostingError('entry without an account');
-    sum += entry.amountFen;
-    merged.set(entry.account, (merged.get(entry.account) ?? 0) + entry.amountFen);
-  }
-  if (transfer.entries.length === 0) throw new UnbalancedPostingError(`posting ${transfer.kind}/${transfer.reference} has no entries`);
-  if (sum !== 0) throw new UnbalancedPostingError(`posting ${transfer.kind}/${transfer.reference} does not balance: sum ${sum} fen`);
-  const nonZero = [...merged].filter(([, amount]) => amount !== 0);
+  const nonZero = checkedEntries(transfer);
   if (nonZero.length === 0) return false;
   const inserted = await tx.get<{ id: number | bigint }>(
     'INSERT INTO ledger_postings (kind, reference, at_ms) VALUES (?, ?, ?) ON CONFLICT (kind, reference) DO NOTHING RETURNING id',
@@ -80,6 +70,46 @@ export async function postTransfer(tx: Tx, transfer: Transfer): Promise<boolean>
   // Pipelined on PostgreSQL (Tx.write): nothing here needs its answer.
   await tx.write(`INSERT INTO ledger_entries (posting_id, account, amount_fen) VALUES ${values}`, params);
   return true;
+}
+
+/** The transfer's entries merged per account, zero ones dropped; throws when they do not balance. */
+function checkedEntries(transfer: Transfer): [string, number][] {
+  let sum = 0;
+  const merged = new Map<string, number>();
+  for (const entry of transfer.entries) {
+    if (!Number.isSafeInteger(entry.amountFen)) throw new UnbalancedPostingError(`entry amount ${entry.amountFen} is not integer fen`);
+    if (entry.account.length === 0) throw new UnbalancedPostingError('entry without an account');
+    sum += entry.amountFen;
+    merged.set(entry.account, (merged.get(entry.account) ?? 0) + entry.amountFen);
+  }
+  if (transfer.entries.length === 0) throw new UnbalancedPostingError(`posting ${transfer.kind}/${transfer.reference} has no entries`);
+  if (sum !== 0) throw new UnbalancedPostingError(`posting ${transfer.kind}/${transfer.reference} does not balance: sum ${sum} fen`);
+  return [...merged].filter(([, amount]) => amount !== 0);
+}
+
+/**
+ * Posts a transfer whose reference is the id of a row THIS transaction has just inserted, named
+ * by `idSql` (one row, its id as text: e.g. a new load by its INIT's unique key). The posting
+ * and its entries are sent as writes (Tx.write: pipelined on PostgreSQL, nobody waits for the
+ * id), so they need no answer; the row being new, its posting cannot exist yet (were it there,
+ * the unique (kind, reference) would fail the transaction, never post twice). Checks the
+ * entries like postTransfer.
+ */
+export async function postTransferOfNewRow(
+  tx: Tx,
+  transfer: Omit<Transfer, 'reference'>,
+  idSql: string,
+  idParams: readonly (string | number)[],
+): Promise<void> {
+  const nonZero = checkedEntries({ ...transfer, reference: `(${idSql})` });
+  if (nonZero.length === 0) return;
+  await tx.write(`INSERT INTO ledger_postings (kind, reference, at_ms) SELECT ?, (${idSql}), CAST(? AS BIGINT)`, [transfer.kind, ...idParams, transfer.atMs]);
+  const rows = nonZero.map((_, i) => (i === 0 ? 'SELECT ? AS account, CAST(? AS BIGINT) AS amount_fen' : 'SELECT ?, CAST(? AS BIGINT)')).join(' UNION ALL ');
+  await tx.write(
+    `INSERT INTO ledger_entries (posting_id, account, amount_fen)
+     SELECT p.id, e.account, e.amount_fen FROM ledger_postings p, (${rows}) AS e WHERE p.kind = ? AND p.reference = (${idSql})`,
+    [...nonZero.flat(), transfer.kind, ...idParams],
+  );
 }
 
 /** Balance of every account that has entries, fen (debit positive). */

@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import { LIMITS, TRANSACTION_TYPE, formatYuan, loadTacData, type CipherAlgorithm } from '#core';
-import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
+import { ACCOUNTS, paymentAccount, postTransfer, postTransferOfNewRow, type PaymentSource } from './ledger.ts';
 import { addShadowBalance, readCardMoney, type CardMoneyState } from './card-money.ts';
 import { beijingDateTime } from './money-time.ts';
 
@@ -178,18 +178,41 @@ export async function lockLoadCard(tx: Tx, id: string): Promise<void> {
   if (row !== undefined) await tx.lockCards([row.card_no]);
 }
 
+/** What authorizeLoad reads before it decides: the card, a load already made with this INIT, the card's open loads. */
+export interface LoadReads {
+  card: CardMoneyState | undefined;
+  replayed: unknown;
+  open: LoadRow[];
+}
+
 /**
- * Authorises a load: card evidence first settles this card's earlier pending loads (the new
- * INIT's online ATC says whether they were credited), then the rules, then MAC1 → MAC2.
+ * The three reads of authorizeLoad, sent together (PostgreSQL pipelines them: one round trip,
+ * not three). The caller holds the card's lock, so they see one state of the card. Reads only:
+ * a caller may start them before it knows it will authorise (withIdempotency's prefetch).
  */
-export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyCaller, request: LoadRequest, nowMs: number): Promise<LoadOutcome> {
-  // The three reads go out together (PostgreSQL pipelines them: one round trip, not three); the
-  // caller holds the card's lock, so they see one state of the card.
+export async function readLoadState(tx: Tx, request: Pick<LoadRequest, 'cardNo' | 'onlineAtc' | 'cardRandom'>): Promise<LoadReads> {
   const [card, replayed, open] = await Promise.all([
     readCardMoney(tx, request.cardNo),
     tx.get('SELECT id FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?', [request.cardNo, request.onlineAtc, hex(request.cardRandom)]),
     openLoads(tx, request.cardNo),
   ]);
+  return { card, replayed, open };
+}
+
+/**
+ * Authorises a load: card evidence first settles this card's earlier pending loads (the new
+ * INIT's online ATC says whether they were credited), then the rules, then MAC1 → MAC2.
+ * `reads`: readLoadState's answer when the caller already sent it in this transaction.
+ */
+export async function authorizeLoad(
+  tx: Tx,
+  keys: IssuerKeysPort,
+  caller: MoneyCaller,
+  request: LoadRequest,
+  nowMs: number,
+  reads?: LoadReads,
+): Promise<LoadOutcome> {
+  const { card, replayed, open } = reads ?? (await readLoadState(tx, request));
   if (card === undefined) return { ok: false, code: 'card-not-found', detail: 'no such card' };
   if (!cardAcceptsLoads(card)) return { ok: false, code: 'card-not-active', detail: `card is ${card.blacklistReason ?? card.cardStatus}` };
   if (request.amountFen < LIMITS.minLoadFen || request.amountFen > LIMITS.maxLoadFen) {
@@ -225,7 +248,7 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
   if (mac2 === null) return { ok: false, code: 'mac1-invalid', detail: 'the card MAC1 does not verify' };
   // A genuine INIT answer is card evidence for earlier pending loads of this card (rule a).
   const settled = await resolvePendingLoads(tx, request.cardNo, { kind: 'next-load', onlineAtc: request.onlineAtc }, nowMs, open);
-  const row = await tx.get<LoadRow>(
+  const inserting = tx.get<LoadRow>(
     `INSERT INTO loads (card_no, amount_fen, payment_source, caller_scope, branch, terminal_id, online_atc, balance_before_fen,
        key_version, algorithm, load_date, load_time, mac2, status, resolution, tac, created_ms, resolved_ms, card_random)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, NULL, ?) RETURNING *`,
@@ -247,16 +270,24 @@ export async function authorizeLoad(tx: Tx, keys: IssuerKeysPort, caller: MoneyC
       hex(request.cardRandom),
     ],
   );
+  // The posting goes out behind the insert, without waiting for the new id: its reference is
+  // read by the statement itself from the row the insert just made (the INIT's unique key).
+  // Pipelined on PostgreSQL: the insert, the posting and its entries are one round trip.
+  const posted = postTransferOfNewRow(
+    tx,
+    {
+      kind: 'load-authorise',
+      atMs: nowMs,
+      entries: [
+        { account: paymentAccount(request.paymentSource), amountFen: request.amountFen },
+        { account: PENDING_LOADS_ACCOUNT, amountFen: -request.amountFen },
+      ],
+    },
+    'SELECT CAST(id AS TEXT) FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?',
+    [request.cardNo, request.onlineAtc, hex(request.cardRandom)],
+  );
+  const [row] = await Promise.all([inserting, posted]);
   if (row === undefined) throw new Error('load insert returned no row');
-  await postTransfer(tx, {
-    kind: 'load-authorise',
-    reference: String(row.id),
-    atMs: nowMs,
-    entries: [
-      { account: paymentAccount(request.paymentSource), amountFen: request.amountFen },
-      { account: PENDING_LOADS_ACCOUNT, amountFen: -request.amountFen },
-    ],
-  });
   return { ok: true, load: toView(row), settled };
 }
 
@@ -511,18 +542,24 @@ export type IdempotentOutcome<T> = { kind: 'fresh'; statusCode: number; body: T 
  * and then finds the stored first answer. Same key with a different request hash → conflict.
  * Results of `work` (success or business refusal) are stored as the first answer.
  */
-export async function withIdempotency<T>(
+export async function withIdempotency<T, P = undefined>(
   tx: Tx,
   scope: string,
   key: string,
   hash: string,
   nowMs: number,
-  work: () => Promise<{ statusCode: number; body: T }>,
+  work: (prefetched: P) => Promise<{ statusCode: number; body: T }>,
+  prefetch?: () => Promise<P>,
 ): Promise<IdempotentOutcome<T>> {
-  const claimed = await tx.run(
+  const claiming = tx.run(
     "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_json, created_ms) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (scope, idem_key) DO NOTHING",
     [scope, key, hash, nowMs],
   );
+  // `prefetch` (reads only) goes out behind the claim without waiting for it: on PostgreSQL the
+  // claim and the reads are one round trip; a replay just drops what it read.
+  const prefetching = prefetch?.();
+  prefetching?.catch(() => undefined);
+  const claimed = await claiming;
   if (claimed !== 1) {
     const existing = await tx.get<{ request_hash: string; status_code: number | bigint; response_json: string }>(
       'SELECT request_hash, status_code, response_json FROM idempotency_keys WHERE scope = ? AND idem_key = ?',
@@ -532,7 +569,7 @@ export async function withIdempotency<T>(
     if (existing.request_hash !== hash) return { kind: 'conflict' };
     return { kind: 'replay', statusCode: Number(existing.status_code), body: JSON.parse(existing.response_json) as T };
   }
-  const outcome = await work();
+  const outcome = await work((await prefetching) as P);
   await tx.write('UPDATE idempotency_keys SET status_code = ?, response_json = ? WHERE scope = ? AND idem_key = ?', [
     outcome.statusCode,
     JSON.stringify(outcome.body),
