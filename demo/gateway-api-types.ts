@@ -5248,7 +5248,7 @@ export interface paths {
     put?: never;
     /**
      * Publish a fare table: a versioned fare-tables bundle with its effective date; devices receive it at sync
-     * @description Body: core's fare-tables bundle (format 'fare-tables/1', as encodeFareTablesJson writes it). It is decoded and every rule checked by core's decoder (a bad bundle is 400 invalid-fare-tables and changes nothing); the version must be greater than every version there is (409 fare-table-version-not-newer) and the effective date not before the latest version's (409 fare-table-effective-before-latest) nor more than 5 minutes in the past (409 fare-table-effective-in-past). Devices receive the table in force, then every announced one, and charge each tap by the table in force at its time. Audited (the target is the version).
+     * @description Body: core's fare-tables bundle (format 'fare-tables/1', as encodeFareTablesJson writes it). It is decoded and every rule checked by core's decoder (a bad bundle is 400 invalid-fare-tables and changes nothing; a line → operator table, `revenueSplit` or the 2026 default when absent, that misses a line of the network is 400 fare-table-line-without-operator naming the lines); the version must be greater than every version there is (409 fare-table-version-not-newer) and the effective date not before the latest version's (409 fare-table-effective-before-latest) nor more than 5 minutes in the past (409 fare-table-effective-in-past). Devices receive the table in force, then every announced one, and charge each tap by the table in force at its time. Audited (the target is the version).
      */
     post: {
       parameters: {
@@ -5277,6 +5277,8 @@ export interface paths {
             parkPolicy: Record<string, never>;
             /** @description core Park[] */
             parks: Record<string, never>[];
+            /** @description core RevenueSplitTable: who is paid for each subway line, bus line, P+R lot and suburban rail (清分); it must give every line of subwayCsv an operator. Absent: the 2026 default */
+            revenueSplit?: Record<string, never>;
             /** @description core SuburbanRail */
             suburban: Record<string, never>;
             /** @description the subway network sections CSV (line,from_station,to_station,distance_m) */
@@ -5332,7 +5334,7 @@ export interface paths {
             };
           };
         };
-        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-fare-tables` */
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-fare-tables`, `fare-table-line-without-operator` */
         400: {
           headers: {
             [name: string]: unknown;
@@ -7909,7 +7911,7 @@ export interface paths {
     };
     /**
      * Daily clearing per operator (subway, bus, P+R, parks, suburban) of verified debits by transaction date
-     * @description JSON by default; CSV (text/csv, UTF-8 with BOM, yuan and fen columns, formula-escaped text) when the Accept header prefers text/csv. Records: one `operator` per operator, then one `total`.
+     * @description JSON by default; CSV (text/csv, UTF-8 with BOM, yuan and fen columns, formula-escaped text) when the Accept header prefers text/csv. Records: one `operator` per operator (the service dimension), one `total`, then one `company` per operator company and service (the operator-company dimension, 清分: each verified debit apportioned to the companies owed it; their amounts add up to the total).
      */
     get: {
       parameters: {
@@ -7926,7 +7928,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The report as JSON, or as CSV (UTF-8 with BOM, CRLF) when Accept prefers text/csv; CSV header: row,day,operator,debits,amount_yuan,amount_fen,quarantined */
+        /** @description The report as JSON, or as CSV (UTF-8 with BOM, CRLF) when Accept prefers text/csv; CSV header: row,day,operator,debits,amount_yuan,amount_fen,quarantined,company,company_name */
         200: {
           headers: {
             /** @description CSV only: attachment; filename="clearing-<day>.csv" */
@@ -7937,6 +7939,44 @@ export interface paths {
           };
           content: {
             'application/json': {
+              /** @description the operator-company dimension (清分): every verified debit apportioned to the companies owed it (subway trips by km on the fare path, overtime to the exit line's operator, largest remainder); the amounts add up to totals.amountFen */
+              companies: {
+                /**
+                 * @description its part of the day’s verified debits (fen)
+                 * @example 71
+                 */
+                amountFen: number;
+                /**
+                 * @description the operator company's id in the line → operator table (park-<id> for a park; unassigned: no table names one)
+                 * @example bj-mtr
+                 */
+                companyId: string;
+                /**
+                 * @description its name
+                 * @example 京港地铁
+                 */
+                name: string;
+                /** @description true while the real company is not known (revenue held under a placeholder payee) */
+                placeholder: boolean;
+                /** @description per service (the existing operator dimension) */
+                services: {
+                  /**
+                   * @description its part (fen)
+                   * @example 71
+                   */
+                  amountFen: number;
+                  /**
+                   * @description debits it has a part in
+                   * @example 1
+                   */
+                  debits: number;
+                  /**
+                   * @description the service the part was paid for
+                   * @enum {string}
+                   */
+                  operator: 'subway' | 'bus' | 'pr' | 'park' | 'suburban';
+                }[];
+              }[];
               /**
                * @description Beijing natural day YYYY-MM-DD
                * @example 2026-03-10
@@ -7965,6 +8005,19 @@ export interface paths {
                  */
                 quarantined: number;
               }[];
+              /** @description how the split was made */
+              split: {
+                /**
+                 * @description subway exits without their entry station (older firmware, a torn exit recovered later): credited to the exit station's line
+                 * @example 0
+                 */
+                exitsWithoutEntry: number;
+                /**
+                 * @description the path model subway trips were split with
+                 * @example shortest-path
+                 */
+                model: string;
+              };
               /** @description every operator */
               totals: {
                 /**
@@ -7985,13 +8038,16 @@ export interface paths {
               };
             };
             /**
-             * @example row,day,operator,debits,amount_yuan,amount_fen,quarantined
-             *     operator,2026-03-10,subway,2,7.00,700,0
-             *     operator,2026-03-10,bus,1,1.00,100,0
-             *     operator,2026-03-10,pr,0,0.00,0,0
-             *     operator,2026-03-10,park,0,0.00,0,0
-             *     operator,2026-03-10,suburban,0,0.00,0,1
-             *     total,2026-03-10,,3,8.00,800,1
+             * @example row,day,operator,debits,amount_yuan,amount_fen,quarantined,company,company_name
+             *     operator,2026-03-10,subway,2,7.00,700,0,,
+             *     operator,2026-03-10,bus,1,1.00,100,0,,
+             *     operator,2026-03-10,pr,0,0.00,0,0,,
+             *     operator,2026-03-10,park,0,0.00,0,0,,
+             *     operator,2026-03-10,suburban,0,0.00,0,1,,
+             *     total,2026-03-10,,3,8.00,800,1,,
+             *     company,2026-03-10,subway,1,0.71,71,,bj-mtr,京港地铁
+             *     company,2026-03-10,bus,1,1.00,100,,bj-public-transport,北京公交集团
+             *     company,2026-03-10,subway,2,6.29,629,,bj-subway,北京地铁运营公司
              */
             'text/csv': string;
           };

@@ -213,7 +213,7 @@ describe('property: the parsed CSV gives back every cell', () => {
 
 describe('report columns (a contract: appended to, never renamed or reordered)', () => {
   it('clearing and teller headers are the documented ones', () => {
-    expect(CLEARING_CSV_HEADERS).toEqual(['row', 'day', 'operator', 'debits', 'amount_yuan', 'amount_fen', 'quarantined']);
+    expect(CLEARING_CSV_HEADERS).toEqual(['row', 'day', 'operator', 'debits', 'amount_yuan', 'amount_fen', 'quarantined', 'company', 'company_name']);
     expect(TELLER_CSV_HEADERS).toEqual([
       'row',
       'day',

@@ -90,7 +90,7 @@ describe('GET /v1/reports/clearing as CSV', () => {
     expect(res.headers['content-disposition']).toBe(`attachment; filename="clearing-${DAY}.csv"`);
     expect(res.headers.vary).toMatch(/accept/i);
     const rows = csvRows(res.rawPayload);
-    expect(Object.keys(rows[0])).toEqual(['row', 'day', 'operator', 'debits', 'amount_yuan', 'amount_fen', 'quarantined']);
+    expect(Object.keys(rows[0])).toEqual(['row', 'day', 'operator', 'debits', 'amount_yuan', 'amount_fen', 'quarantined', 'company', 'company_name']);
 
     const operatorRows = rows.filter((r) => r.row === 'operator');
     expect(operatorRows.map((r) => r.operator)).toEqual(report.operators.map((o: { operator: string }) => o.operator));
@@ -109,9 +109,33 @@ describe('GET /v1/reports/clearing as CSV', () => {
 
     const totals = rows.filter((r) => r.row === 'total');
     expect(totals).toHaveLength(1);
-    expect(totals[0]).toEqual({ row: 'total', day: DAY, operator: '', debits: '5', amount_yuan: '14.00', amount_fen: '1400', quarantined: '1' });
+    expect(totals[0]).toEqual({
+      row: 'total',
+      day: DAY,
+      operator: '',
+      debits: '5',
+      amount_yuan: '14.00',
+      amount_fen: '1400',
+      quarantined: '1',
+      company: '',
+      company_name: '',
+    });
     expect(int(totals[0].amount_fen)).toBe(operatorRows.reduce((sum, r) => sum + int(r.amount_fen), 0));
-    expect(rows.at(-1)?.row).toBe('total');
+    // The operator-company dimension after the total: the same debits by company and service,
+    // adding up to the same total, as the JSON's companies say. The fixture's gate stands at
+    // station code 1 (苹果园, 1号线: 北京地铁运营公司) with no entry station; bus line 1 is 北京公交集团's.
+    const companyRows = rows.slice(rows.indexOf(totals[0]) + 1);
+    expect(companyRows.every((r) => r.row === 'company' && r.quarantined === '')).toBe(true);
+    expect(companyRows.map((r) => [r.company, r.company_name, r.operator, r.debits, r.amount_fen])).toEqual([
+      ['bj-public-transport', '北京公交集团', 'bus', '2', '200'],
+      ['bj-subway', '北京地铁运营公司', 'subway', '3', '1200'],
+    ]);
+    expect(companyRows.reduce((sum, r) => sum + int(r.amount_fen), 0)).toBe(report.totals.amountFen);
+    expect(report.companies.map((c: { companyId: string; amountFen: number }) => [c.companyId, c.amountFen])).toEqual([
+      ['bj-public-transport', 200],
+      ['bj-subway', 1_200],
+    ]);
+    expect(report.split).toEqual({ model: 'shortest-path', exitsWithoutEntry: 3 });
   });
 
   it('a day without records is a header, five zero operators and a zero total', async () => {

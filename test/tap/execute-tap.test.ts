@@ -76,6 +76,21 @@ describe('executeTap', () => {
     });
     expect(effective(card)).toBe(5_000 - fare);
     expect(card.image().trip).toMatchObject({ journey: 'none', monthRailSpendFen: fare });
+    // The revenue split's inputs: the exit names its entry station and the overtime inside the
+    // charge (none here); the entry carries neither.
+    expect(b.journal[0]).toMatchObject({ journeyEntryPlace: 花园桥, overtimeFen: 0 });
+    expect(a.journal[0]).toMatchObject({ journeyEntryPlace: 0, overtimeFen: 0 });
+  });
+
+  it('an exit after more than 4 hours journals the overtime fare inside its charge, for the exit line’s operator', () => {
+    const card = makeCard(issuer, { effectiveBalanceFen: 5_000 });
+    tap(card, entry, wed(80000), { seq: 1 });
+    const late = tap(card, exit, wed(121000), { seq: 2 });
+    const fare = quoteSubwayFare(net, '花园桥', '潞城').fareFen;
+    expect(late.decision.resultCode).toBe(TAP_RESULT.OVERTIME_CHARGED);
+    const overtime = FARES.subway.policy.overtimeFen;
+    expect(overtime).toBe(300);
+    expect(late.journal[0]).toMatchObject({ amountFen: fare + overtime, journeyEntryPlace: 花园桥, overtimeFen: overtime });
   });
 
   it('a refusal journals without touching the card', () => {

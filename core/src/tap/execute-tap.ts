@@ -154,6 +154,21 @@ function journalRecord(base: JournalBase, seq: number, resultCode: number, field
     line: isBus ? device.busLine : 0,
     occurredAtMs: ctx.nowMs,
     recovered: fields.recovered ?? false,
+    journeyEntryPlace: fields.journeyEntryPlace ?? 0,
+    overtimeFen: fields.overtimeFen ?? 0,
+  };
+}
+
+/**
+ * What the revenue split needs of an accepted subway exit: the entry station the card showed
+ * before this tap, and the overtime fare inside the charge (priceSubwayTrip adds the policy's
+ * overtime in full, undiscounted, exactly when the result is OVERTIME_CHARGED).
+ */
+function exitTripFields(ctx: TapContext, view: CardView, decision: TapDecision): Pick<JournalRecord, 'journeyEntryPlace' | 'overtimeFen'> {
+  if (ctx.device.kind !== 'subway-exit' || view.trip.journey !== 'subway') return {};
+  return {
+    journeyEntryPlace: view.trip.journeyPlace,
+    overtimeFen: decision.resultCode === TAP_RESULT.OVERTIME_CHARGED ? ctx.fares.subway.policy.overtimeFen : 0,
   };
 }
 
@@ -288,6 +303,7 @@ export function executeTap(ctx: TapContext): TapExecution {
           date: p.date,
           time: p.time,
           tac: bytesToHex(outcome.tac),
+          ...exitTripFields(ctx, view, decision),
         }),
       );
       return { decision, journal, pendingAfter: null };
@@ -311,6 +327,7 @@ export function executeTap(ctx: TapContext): TapExecution {
           date: p.date,
           time: p.time,
           tac: bytesToHex(outcome.tac),
+          ...exitTripFields(ctx, view, decision),
         }),
       );
       return { decision: refused, journal, pendingAfter: null };

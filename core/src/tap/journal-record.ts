@@ -68,4 +68,12 @@ export interface JournalRecord {
    * recovering tap; the gateway then reads the original time from date and time).
    */
   recoveredAtMs?: number;
+  /**
+   * A subway exit's debit: the trip's entry station code (the start of its fare path, what the
+   * revenue split divides the fare over); 0 on every other record. Optional in the sync protocol
+   * (older firmware sends none; the gateway then credits the exit station's line).
+   */
+  journeyEntryPlace?: number;
+  /** A subway exit's debit: the overtime fare included in amountFen (it goes to the exit line's operator); 0 otherwise. Optional likewise. */
+  overtimeFen?: number;
 }

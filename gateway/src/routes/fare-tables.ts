@@ -42,6 +42,7 @@ export const FARE_TABLE_ERROR_CODES = {
   'fare-table-effective-before-latest': { status: 409, title: 'A later fare-table version may not take effect before the latest one' },
   'fare-table-effective-in-past': { status: 409, title: 'A fare table may not take effect in the past' },
   'fare-table-not-found': { status: 404, title: 'No such fare-table version' },
+  'fare-table-line-without-operator': { status: 400, title: 'The line → operator table gives no operator for a line of the network' },
 } as const;
 registerErrorCodes(FARE_TABLE_ERROR_CODES);
 
@@ -86,6 +87,11 @@ const FareTablesBody = Type.Object(
     parkAndRideLots: CoreArray('core ParkAndRideLot'),
     parkPolicy: CoreObject('core ParkPolicy'),
     parks: CoreArray('core Park'),
+    revenueSplit: Type.Optional(
+      CoreObject(
+        'core RevenueSplitTable: who is paid for each subway line, bus line, P+R lot and suburban rail (清分); it must give every line of subwayCsv an operator. Absent: the 2026 default',
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -146,7 +152,7 @@ export async function fareTablesRoutes(app: GatewayApp): Promise<void> {
         summary: 'Publish a fare table: a versioned fare-tables bundle with its effective date; devices receive it at sync',
         description:
           "Body: core's fare-tables bundle (format 'fare-tables/1', as encodeFareTablesJson writes it). It is decoded and every rule checked by core's decoder " +
-          '(a bad bundle is 400 invalid-fare-tables and changes nothing); the version must be greater than every version there is (409 fare-table-version-not-newer) ' +
+          '(a bad bundle is 400 invalid-fare-tables and changes nothing; a line → operator table, `revenueSplit` or the 2026 default when absent, that misses a line of the network is 400 fare-table-line-without-operator naming the lines); the version must be greater than every version there is (409 fare-table-version-not-newer) ' +
           "and the effective date not before the latest version's (409 fare-table-effective-before-latest) nor more than 5 minutes in the past (409 fare-table-effective-in-past). Devices receive the table in force, then every announced one, " +
           'and charge each tap by the table in force at its time. Audited (the target is the version).',
         security: BEARER,
@@ -159,6 +165,7 @@ export async function fareTablesRoutes(app: GatewayApp): Promise<void> {
             ...AUTHENTICATED,
             ...WITH_BODY,
             'invalid-fare-tables',
+            'fare-table-line-without-operator',
             'fare-table-version-not-newer',
             'fare-table-effective-before-latest',
             'fare-table-effective-in-past',

@@ -108,6 +108,40 @@ const ClearingReportJson = Type.Object({
     { description: 'one row per operator' },
   ),
   totals: Type.Object({ debits: Count('debits', 3), amountFen: Fen('amount', 800), quarantined: Count('quarantined', 1) }, { description: 'every operator' }),
+  companies: Type.Array(
+    Type.Object({
+      companyId: Type.String({
+        description: "the operator company's id in the line → operator table (park-<id> for a park; unassigned: no table names one)",
+        examples: ['bj-mtr'],
+      }),
+      name: Type.String({ description: 'its name', examples: ['京港地铁'] }),
+      placeholder: Type.Boolean({ description: 'true while the real company is not known (revenue held under a placeholder payee)' }),
+      amountFen: Fen('its part of the day’s verified debits', 71),
+      services: Type.Array(
+        Type.Object({
+          operator: StringEnum(CLEARING_OPERATORS, { description: 'the service the part was paid for' }),
+          debits: Count('debits it has a part in', 1),
+          amountFen: Fen('its part', 71),
+        }),
+        { description: 'per service (the existing operator dimension)' },
+      ),
+    }),
+    {
+      description:
+        'the operator-company dimension (清分): every verified debit apportioned to the companies owed it (subway trips by km on the fare path, ' +
+        "overtime to the exit line's operator, largest remainder); the amounts add up to totals.amountFen",
+    },
+  ),
+  split: Type.Object(
+    {
+      model: Type.String({ description: 'the path model subway trips were split with', examples: ['shortest-path'] }),
+      exitsWithoutEntry: Count(
+        "subway exits without their entry station (older firmware, a torn exit recovered later): credited to the exit station's line",
+        0,
+      ),
+    },
+    { description: 'how the split was made' },
+  ),
 });
 type ClearingReportJson = Static<typeof ClearingReportJson>;
 
@@ -199,7 +233,8 @@ export async function reportRoutes(app: GatewayApp): Promise<void> {
         summary: 'Daily clearing per operator (subway, bus, P+R, parks, suburban) of verified debits by transaction date',
         description:
           'JSON by default; CSV (text/csv, UTF-8 with BOM, yuan and fen columns, formula-escaped text) when the Accept header prefers text/csv. ' +
-          'Records: one `operator` per operator, then one `total`.',
+          'Records: one `operator` per operator (the service dimension), one `total`, then one `company` per operator company and service ' +
+          '(the operator-company dimension, 清分: each verified debit apportioned to the companies owed it; their amounts add up to the total).',
         security: BEARER,
         querystring: Type.Object({ day: Day }, { additionalProperties: false }),
         response: {
@@ -215,7 +250,7 @@ export async function reportRoutes(app: GatewayApp): Promise<void> {
     async (request, reply) => {
       const range = dayRange(request.query.day);
       const { store } = app.gateway;
-      const report = await store.transaction((tx) => clearingReport(tx, request.query.day, range.yyyymmdd), { readOnly: true });
+      const report = await store.transaction((tx) => clearingReport(tx, app.gateway, request.query.day, range), { readOnly: true });
       return answer(request, reply, report, (r: ClearingReport): ClearingReportJson => r, clearingReportCsv, clearingReportFilename);
     },
   );

@@ -20,7 +20,16 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { FareTablesFormatError, defaultFareTablesSpec, encodeFareTablesJson, parseFareTablesJson, type FareTables } from '#core';
+import {
+  FareTablesFormatError,
+  defaultFareTablesSpec,
+  encodeFareTablesJson,
+  LineWithoutOperatorError,
+  linesWithoutOperator,
+  parseFareTablesJson,
+  revenueSplitTableOf,
+  type FareTables,
+} from '#core';
 import { ApiError } from '../http/problem.ts';
 import type { Tx } from '../store/store-port.ts';
 
@@ -109,12 +118,30 @@ async function latestPublished(tx: Tx): Promise<{ version: number; effectiveFrom
  * or a broken rule (bands, ladder, network CSV, ids) is a 400 'invalid-fare-tables'.
  */
 export function decodeFareTables(json: string): FareTables {
+  let tables: FareTables;
   try {
-    return parseFareTablesJson(json);
+    tables = parseFareTablesJson(json);
   } catch (error) {
+    const cause = (error as Error).cause;
+    if (cause instanceof LineWithoutOperatorError) throw lineWithoutOperator(cause.lines, 'revenueSplit');
     const detail = error instanceof FareTablesFormatError ? error.message : `fare tables invalid: ${(error as Error).message}`;
     throw new ApiError('invalid-fare-tables', detail.slice(0, 600));
   }
+  // A bundle without its own table is split by the 2026 default: it too must cover the network.
+  if (tables.spec.revenueSplit === undefined) {
+    const missing = linesWithoutOperator(revenueSplitTableOf(tables.spec), tables.subway.lines);
+    if (missing.length > 0) throw lineWithoutOperator(missing, 'the 2026 default table (the bundle has no revenueSplit)');
+  }
+  return tables;
+}
+
+function lineWithoutOperator(lines: readonly string[], table: string): ApiError {
+  const shown = lines.slice(0, 20);
+  return new ApiError(
+    'fare-table-line-without-operator',
+    `${table} gives no operator for ${lines.length === 1 ? 'line' : 'lines'} ${shown.join(', ')}${lines.length > shown.length ? ', …' : ''} of the network: every line needs one (revenueSplit.subwayLines)`,
+    { lines: shown },
+  );
 }
 
 /** How far back an effective date may lie (clock difference, "in force at once"): 5 minutes. */

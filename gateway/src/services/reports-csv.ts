@@ -7,7 +7,16 @@
 import { csvFilename, csvHeaders, integerColumn, moneyColumn, textColumn, timeColumn, toCsv, type CsvColumn } from '../http/csv.ts';
 import type { ClearingReport, TellerReport } from './reports.ts';
 
-type ClearingRow = { row: 'operator' | 'total'; day: string; operator: string | null; debits: number; amountFen: number; quarantined: number };
+type ClearingRow = {
+  row: 'operator' | 'total' | 'company';
+  day: string;
+  operator: string | null;
+  debits: number;
+  amountFen: number;
+  quarantined: number | null;
+  companyId: string | null;
+  companyName: string | null;
+};
 
 const CLEARING_COLUMNS: readonly CsvColumn<ClearingRow>[] = [
   textColumn('row', (r) => r.row),
@@ -16,16 +25,39 @@ const CLEARING_COLUMNS: readonly CsvColumn<ClearingRow>[] = [
   integerColumn('debits', (r) => r.debits),
   moneyColumn('amount', (r) => r.amountFen),
   integerColumn('quarantined', (r) => r.quarantined),
+  // Appended for the operator-company dimension (清分): empty on operator and total records.
+  textColumn('company', (r) => r.companyId),
+  textColumn('company_name', (r) => r.companyName),
 ];
 
-/** row, day, operator, debits, amount_yuan, amount_fen, quarantined. */
+/** row, day, operator, debits, amount_yuan, amount_fen, quarantined, company, company_name. */
 export const CLEARING_CSV_HEADERS: readonly string[] = csvHeaders(CLEARING_COLUMNS);
 
-/** One `operator` record per operator (subway, bus, pr, park, suburban), then one `total` record. */
+/**
+ * One `operator` record per operator (subway, bus, pr, park, suburban: the service dimension),
+ * one `total` record, then one `company` record per operator company and service it was paid
+ * for (`operator` = the service, `debits` = debits it has a part in, `amount` = its part; the
+ * `company` records add up to the total's amount).
+ */
 export function clearingReportCsv(report: ClearingReport): string {
+  const none = { companyId: null, companyName: null };
   const rows: ClearingRow[] = [
-    ...report.operators.map((o): ClearingRow => ({ row: 'operator', day: report.day, ...o })),
-    { row: 'total', day: report.day, operator: null, ...report.totals },
+    ...report.operators.map((o): ClearingRow => ({ row: 'operator', day: report.day, ...o, ...none })),
+    { row: 'total', day: report.day, operator: null, ...report.totals, ...none },
+    ...report.companies.flatMap((c) =>
+      c.services.map(
+        (s): ClearingRow => ({
+          row: 'company',
+          day: report.day,
+          operator: s.operator,
+          debits: s.debits,
+          amountFen: s.amountFen,
+          quarantined: null,
+          companyId: c.companyId,
+          companyName: c.name,
+        }),
+      ),
+    ),
   ];
   return toCsv(CLEARING_COLUMNS, rows);
 }
@@ -126,6 +158,31 @@ export const CLEARING_REPORT_EXAMPLE: ClearingReport = {
     { operator: 'suburban', debits: 0, amountFen: 0, quarantined: 1 },
   ],
   totals: { debits: 3, amountFen: 800, quarantined: 1 },
+  // 国贸 → 西直门 (4 yuan: lines 1, 5, 6 and 4) and 天安门西 → 东单 (3 yuan, line 1); one bus ride.
+  companies: [
+    {
+      companyId: 'bj-mtr',
+      name: '京港地铁',
+      placeholder: false,
+      amountFen: 71,
+      services: [{ operator: 'subway', debits: 1, amountFen: 71 }],
+    },
+    {
+      companyId: 'bj-public-transport',
+      name: '北京公交集团',
+      placeholder: false,
+      amountFen: 100,
+      services: [{ operator: 'bus', debits: 1, amountFen: 100 }],
+    },
+    {
+      companyId: 'bj-subway',
+      name: '北京地铁运营公司',
+      placeholder: false,
+      amountFen: 629,
+      services: [{ operator: 'subway', debits: 2, amountFen: 629 }],
+    },
+  ],
+  split: { model: 'shortest-path', exitsWithoutEntry: 0 },
 };
 
 export const TELLER_REPORT_EXAMPLE: TellerReport = {

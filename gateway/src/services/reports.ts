@@ -4,10 +4,13 @@
  *   that day (teller voids and card-evidence voids), net takings per source.
  * - Daily clearing per operator: verified debits uploaded for that transaction date (the
  *   date the card and TAC carry), count and amount per operator (subway, bus, P+R, parks,
- *   suburban), quarantined records kept apart (never cleared).
+ *   suburban: the service dimension), quarantined records kept apart (never cleared); and the
+ *   same debits per operator company (清分, services/operator-revenue.ts), read in the same
+ *   transaction, so the companies add up to the same total.
  */
 import type { Tx } from '../store/store-port.ts';
 import { PAYMENT_SOURCES, type PaymentSource } from './ledger.ts';
+import { type CompanyRevenue, companyRevenue, type CompanyRevenueSplit } from './operator-revenue.ts';
 
 export interface SourceTotals {
   paymentSource: PaymentSource;
@@ -86,9 +89,18 @@ export interface ClearingReport {
   day: string;
   operators: Array<{ operator: (typeof CLEARING_OPERATORS)[number]; debits: number; amountFen: number; quarantined: number }>;
   totals: { debits: number; amountFen: number; quarantined: number };
+  /** The operator-company dimension: the same debits apportioned to the companies owed them. */
+  companies: CompanyRevenue[];
+  split: CompanyRevenueSplit['split'];
 }
 
-export async function clearingReport(tx: Tx, day: string, yyyymmdd: number): Promise<ClearingReport> {
+export async function clearingReport(
+  tx: Tx,
+  gateway: { subwayNetworkCsvPath: string },
+  day: string,
+  range: { yyyymmdd: number; startMs: number },
+): Promise<ClearingReport> {
+  const yyyymmdd = range.yyyymmdd;
   const rows = await tx.all<{ operator: string; status: string; n: number | bigint; total: number | bigint }>(
     `SELECT operator, status, COUNT(*) AS n, SUM(amount_fen) AS total FROM journal_records
       WHERE tx_date = ? AND card_action = 'debit' GROUP BY operator, status`,
@@ -99,6 +111,7 @@ export async function clearingReport(tx: Tx, day: string, yyyymmdd: number): Pro
     const quarantined = rows.filter((r) => r.operator === operator && r.status === 'quarantined').reduce((n, r) => n + Number(r.n), 0);
     return { operator, debits: Number(accepted?.n ?? 0), amountFen: Number(accepted?.total ?? 0), quarantined };
   });
+  const { companies, split } = await companyRevenue(tx, gateway, yyyymmdd, range.startMs);
   return {
     day,
     operators,
@@ -107,5 +120,7 @@ export async function clearingReport(tx: Tx, day: string, yyyymmdd: number): Pro
       amountFen: operators.reduce((n, o) => n + o.amountFen, 0),
       quarantined: operators.reduce((n, o) => n + o.quarantined, 0),
     },
+    companies,
+    split,
   };
 }

@@ -140,7 +140,7 @@ export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean
 
 /** The journal_records columns a stored record fills, in the order pushJournalRow appends them. */
 export const JOURNAL_COLUMNS =
-  '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, recovered_at_ms, received_ms)';
+  '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, recovered_at_ms, received_ms, fare_table_version, journey_entry_place, overtime_fen)';
 const JOURNAL_INSERT = `INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES`;
 export const JOURNAL_COLUMN_COUNT = JOURNAL_COLUMNS.split(',').length;
 
@@ -180,6 +180,10 @@ export function pushJournalRow(
     // Older firmware dated a recovered record at the recovering tap and sent no recoveredAtMs.
     r.recovered ? (r.recoveredAtMs ?? r.occurredAtMs) : null,
     nowMs,
+    r.fareTableVersion,
+    // Older firmware sends neither: NULL (the revenue split credits the exit station's line).
+    r.journeyEntryPlace ?? null,
+    r.overtimeFen ?? null,
   );
 }
 const DEBIT_INSERT = 'INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES';

@@ -74,6 +74,13 @@ function checkRecordFields(r: Record<string, unknown>, need: FieldCheck): void {
   need(isInt(r.occurredAtMs, 0, Number.MAX_SAFE_INTEGER), 'occurredAtMs', 'epoch ms');
   need(typeof r.recovered === 'boolean', 'recovered', 'boolean');
   need(r.recoveredAtMs === undefined || isInt(r.recoveredAtMs, 0, Number.MAX_SAFE_INTEGER), 'recoveredAtMs', 'epoch ms (or absent)');
+  need(r.journeyEntryPlace === undefined || isInt(r.journeyEntryPlace, 0, 0xffff), 'journeyEntryPlace', 'station code 0..65535 (or absent)');
+  need(
+    r.overtimeFen === undefined ||
+      (isInt(r.overtimeFen, 0, LIMITS.balanceCapFen + LIMITS.overdraftLimitFen) && (typeof r.amountFen !== 'number' || r.overtimeFen <= r.amountFen)),
+    'overtimeFen',
+    'fen from 0 to amountFen (or absent)',
+  );
 }
 
 // The allocation-free verdict of checkRecordFields, for the usual all-valid record of a batch
