@@ -11,6 +11,10 @@
  * - a quick mode (short runs, budgets loosened by a factor) runs inside `npm test`.
  * See bench/README.md for how to write a suite.
  */
+import { cpus, loadavg } from 'node:os';
+import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import { GCProfiler, getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Bench, type Task } from 'tinybench';
 
 /** Limits a task must meet. Times in microseconds per operation. */
@@ -75,6 +79,35 @@ export interface TaskResult {
   floor: boolean;
   /** Measurements taken (more than 1 when a quick-mode retry happened). */
   attempts: number;
+  /**
+   * Garbage collections while tinybench ran the task (warm-up included, last attempt), seen by a
+   * perf_hooks GC observer: the device's own pauses, apart from the machine's noise. Null for
+   * numbers a suite reported itself (ctx.report).
+   */
+  gc?: GcStats | null;
+}
+
+/** GC pauses seen during one measurement (perf_hooks 'gc' entries). */
+export interface GcStats {
+  /** Collections of any kind. */
+  count: number;
+  /** Scavenges (young generation). */
+  minor: number;
+  /** Mark-sweep-compact (full) collections, incremental marking steps and weak callbacks. */
+  major: number;
+  /** Sum of the pauses, ms. */
+  pauseMs: number;
+  /** Longest pause, ms. */
+  maxPauseMs: number;
+}
+
+/** The machine's load while a suite ran (os.loadavg: 1, 5 and 15 minute averages). */
+export interface SuiteLoad {
+  cpus: number;
+  loadAvgStart: number[];
+  loadAvgEnd: number[];
+  /** The suite ran in a child process of its own (bench/suite-process.ts). */
+  ownProcess: boolean;
 }
 
 /** A scalar the suite measured itself (RSS in MB, records ingested per second, ...). */
@@ -108,6 +141,8 @@ export interface SuiteResult {
   /** Why the suite failed, in words (empty when it passed). */
   failures: string[];
   durationMs: number;
+  /** The machine's load average at the suite's start and end (absent in results from before it was recorded). */
+  load?: SuiteLoad;
 }
 
 /** The machine a run measured on (in the results JSON). */
@@ -162,6 +197,10 @@ export interface BenchContextOptions {
   retries?: number;
   /** Progress lines (task names as they run). */
   log?: (line: string) => void;
+  /** The suite runs in a child process of its own (recorded with the load). */
+  ownProcess?: boolean;
+  /** The machine's load averages (default os.loadavg; tests pass their own). */
+  loadAvg?: () => number[];
 }
 
 export const FULL_TIME_MS = 1_000;
@@ -179,6 +218,96 @@ export function lastConsumed(): unknown {
   return blackHole;
 }
 
+let collect: (() => void) | null | undefined;
+/**
+ * A full garbage collection now, so a measurement does not start with the previous task's
+ * garbage half-way to a collection. Uses `gc` when the process was started with --expose-gc (the
+ * runner's child processes are), otherwise exposes it once through V8's flags. Returns false
+ * when no collector could be reached (the measurement then simply starts without one).
+ */
+export function collectGarbage(): boolean {
+  if (collect === undefined) {
+    const exposed = (globalThis as { gc?: () => void }).gc;
+    if (typeof exposed === 'function') collect = exposed;
+    else {
+      try {
+        setFlagsFromString('--expose-gc');
+        collect = runInNewContext('gc') as () => void;
+      } catch {
+        collect = null;
+      }
+    }
+  }
+  if (collect === null) return false;
+  collect();
+  return true;
+}
+
+/** perf_hooks GC entry kinds (NODE_PERFORMANCE_GC_*): 1 minor, 2 major, 4 incremental, 8 weak callbacks. */
+const GC_MINOR = 1;
+
+/**
+ * Starts watching GC pauses; the returned function stops and sums them. Node delivers a GC's
+ * entry on a later turn of the event loop, hence the wait before the last ones are taken.
+ */
+export function watchGc(): () => Promise<GcStats> {
+  const stats: GcStats = { count: 0, minor: 0, major: 0, pauseMs: 0, maxPauseMs: 0 };
+  const add = (entries: readonly PerformanceEntry[]) => {
+    for (const e of entries) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+      stats.count++;
+      if (kind === GC_MINOR) stats.minor++;
+      else stats.major++;
+      stats.pauseMs += e.duration;
+      if (e.duration > stats.maxPauseMs) stats.maxPauseMs = e.duration;
+    }
+  };
+  const observer = new PerformanceObserver((list) => add(list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
+  return async () => {
+    // Entries of the last collections are queued on a later turn of the loop.
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    add(observer.takeRecords());
+    observer.disconnect();
+    return stats;
+  };
+}
+
+/** What allocationPerCall measured. */
+export interface AllocationMeasurement {
+  calls: number;
+  /** V8 heap bytes allocated per call (freed by the collections in between plus the heap's growth). */
+  bytesPerCall: number;
+  /** Collections that ran during the calls, and their pauses in ms. */
+  gcs: number;
+  gcPauseMs: number;
+}
+
+/**
+ * Heap bytes a function allocates per call: a full collection first, then `calls` calls under a
+ * V8 GCProfiler; what every collection in between freed plus the heap's growth, over the calls.
+ * (Small typed arrays live on the heap; large ArrayBuffer backing stores are outside it and not
+ * counted.) Exact to a few bytes per call for thousands of calls.
+ */
+export function allocationPerCall(fn: () => unknown, calls: number): AllocationMeasurement {
+  collectGarbage();
+  const profiler = new GCProfiler();
+  profiler.start();
+  const start = getHeapStatistics().used_heap_size;
+  let last: unknown;
+  for (let i = 0; i < calls; i++) last = fn();
+  const end = getHeapStatistics().used_heap_size;
+  const profile = profiler.stop();
+  consume(last);
+  let freed = 0;
+  let pauseUs = 0;
+  for (const g of profile.statistics) {
+    freed += g.beforeGC.heapStatistics.usedHeapSize - g.afterGC.heapStatistics.usedHeapSize;
+    pauseUs += g.cost;
+  }
+  return { calls, bytesPerCall: (freed + end - start) / calls, gcs: profile.statistics.length, gcPauseMs: pauseUs / 1000 };
+}
+
 export class BenchContext {
   readonly suite: string;
   readonly quick: boolean;
@@ -194,6 +323,9 @@ export class BenchContext {
   private readonly notesList: string[] = [];
   private floorName: string | null = null;
   private readonly startedAt = performance.now();
+  private readonly readLoad: () => number[];
+  private readonly loadAvgStart: number[];
+  private readonly ownProcess: boolean;
 
   constructor(options: BenchContextOptions) {
     this.suite = options.suite;
@@ -203,6 +335,9 @@ export class BenchContext {
     this.warmupMs = options.warmupMs;
     this.retries = options.retries ?? (options.quick ? 2 : 0);
     this.log = options.log ?? (() => {});
+    this.ownProcess = options.ownProcess ?? false;
+    this.readLoad = options.loadAvg ?? loadavg;
+    this.loadAvgStart = this.readLoad();
   }
 
   /** `full` in a full run, `quick` in quick mode: dataset sizes, iteration counts. */
@@ -220,7 +355,7 @@ export class BenchContext {
   private async measureOne(spec: TaskSpec): Promise<TaskResult> {
     this.register(spec.name, spec.floor ?? false, spec.ratioTo, spec.budget);
     this.log(`  ${this.suite} › ${spec.name}`);
-    const absolute = spec.budget ? { ...loosen(spec.budget, this.looseness), maxRatioToFloor: undefined } : null;
+    const absolute = spec.budget ? { ...this.applied(spec.budget), maxRatioToFloor: undefined } : null;
     let result = await this.runTinybench(spec);
     let attempts = 1;
     while (attempts <= this.retries && checkBudget(result, absolute).length > 0) {
@@ -264,9 +399,24 @@ export class BenchContext {
         { beforeAll: spec.beforeAll as never, afterAll: spec.afterAll as never },
       );
     }
+    // Each task starts from a collected heap; the pauses it causes itself are counted.
+    collectGarbage();
+    const gcDone = watchGc();
     await bench.run();
+    const gc = await gcDone();
     const task = bench.tasks[0];
-    return toTaskResult(this.suite, spec.name, task, batch, spec.floor ?? false);
+    return { ...toTaskResult(this.suite, spec.name, task, batch, spec.floor ?? false), gc };
+  }
+
+  /**
+   * Bytes allocated per call of `fn` (see allocationPerCall), outside any timed window, recorded
+   * as a metric `name` in B/call (with an optional max, loosened like budgets) and a note of the
+   * collections it triggered.
+   */
+  allocation(name: string, fn: () => unknown, calls: number, limits: { max?: number; unit?: string } = {}): AllocationMeasurement {
+    const m = allocationPerCall(fn, calls);
+    this.metric(name, Math.round(m.bytesPerCall), limits.unit ?? 'B/call', limits.max === undefined ? {} : { max: limits.max });
+    return m;
   }
 
   /** Records numbers the suite measured itself (e.g. an autocannon run). */
@@ -289,6 +439,7 @@ export class BenchContext {
       failures: [],
       floor: m.floor ?? false,
       attempts: 1,
+      gc: null,
     };
     this.raw.push(result);
     return result;
@@ -326,6 +477,25 @@ export class BenchContext {
     }
   }
 
+  /**
+   * In quick mode (the smoke test inside `npm test`, beside other test files on a shared box),
+   * how much busier than its CPUs the machine is: max(1, 1-minute load average / CPUs), at the
+   * suite's start or now, whichever is higher. A p99 there is the scheduler's time slices more
+   * than the code's, so quick mode scales p99 budgets by it (medians, throughputs and ratios
+   * are not scaled). 1 in full mode: full runs keep their budgets and record the load.
+   */
+  quickLoadFactor(): number {
+    if (!this.quick) return 1;
+    const n = Math.max(1, cpus().length);
+    return Math.max(1, this.loadAvgStart[0] / n, this.readLoad()[0] / n);
+  }
+
+  private applied(budget: Budget): Budget {
+    const out = loosen(budget, this.looseness);
+    if (out.p99Us !== undefined) out.p99Us *= this.quickLoadFactor();
+    return out;
+  }
+
   /** Computes ratios, applies budgets and checksums; the value a suite returns. */
   result(): SuiteResult {
     const byName = new Map(this.raw.map((r) => [r.name, r]));
@@ -343,13 +513,17 @@ export class BenchContext {
         r.ratioTo = refs.join(' + ');
         r.ratioToFloor = sum > 0 ? r.medianUs / sum : null;
       }
-      r.appliedBudget = r.budget ? loosen(r.budget, this.looseness) : null;
+      r.appliedBudget = r.budget ? this.applied(r.budget) : null;
       r.failures = checkBudget(r, r.appliedBudget);
       if (r.samples < 1 || !Number.isFinite(r.medianUs)) r.failures.push('no samples');
       r.pass = r.failures.length === 0;
       if (!r.pass) failures.push(`${r.name}: ${r.failures.join('; ')}`);
     }
     for (const m of this.metricResults) if (!m.pass) failures.push(`${m.name} = ${m.value} ${m.unit} outside its limits`);
+    const loadFactor = this.quickLoadFactor();
+    if (loadFactor > 1 && this.raw.some((r) => r.budget?.p99Us !== undefined) && !this.notesList.some((n) => n.startsWith('quick mode on a busy machine'))) {
+      this.notesList.push(`quick mode on a busy machine: p99 budgets also ×${formatNumber(loadFactor)} (1-min load average / CPUs)`);
+    }
     if (this.raw.length === 0 && this.metricResults.length === 0) failures.push('the suite measured nothing');
     if (this.checks.length === 0) failures.push('the suite asserted no checksum');
     for (const c of this.checks) if (!c.pass) failures.push(`checksum ${c.label}: got ${c.actual}, expected ${c.expected}`);
@@ -363,6 +537,7 @@ export class BenchContext {
       pass: failures.length === 0,
       failures,
       durationMs: performance.now() - this.startedAt,
+      load: { cpus: cpus().length, loadAvgStart: this.loadAvgStart, loadAvgEnd: this.readLoad(), ownProcess: this.ownProcess },
     };
   }
 }
@@ -386,6 +561,7 @@ function toTaskResult(suite: string, name: string, task: Task | undefined, batch
     failures: [],
     floor,
     attempts: 1,
+    gc: null,
   };
   if (!r) return empty;
   if (r.state === 'errored') throw r.error;
@@ -433,6 +609,20 @@ export function formatNumber(n: number): string {
   if (abs >= 10) return n.toFixed(1);
   if (abs >= 1) return n.toFixed(2);
   return n.toFixed(3);
+}
+
+/** "3 GC, max 0.42 ms" (or "-" when none was watched). */
+export function describeGc(gc: GcStats | null | undefined): string {
+  if (!gc) return '-';
+  if (gc.count === 0) return '0';
+  return `${gc.count} (${gc.major} major), max ${formatNumber(gc.maxPauseMs)} ms`;
+}
+
+/** "load 1.52 → 1.88 / 2 cpus" from a suite's recorded load (1-minute averages). */
+export function describeLoad(load: SuiteLoad | undefined): string {
+  if (!load) return 'load not recorded';
+  const one = (a: number[]) => (a[0] ?? Number.NaN).toFixed(2);
+  return `load ${one(load.loadAvgStart)} → ${one(load.loadAvgEnd)} (1-min avg) on ${load.cpus} CPUs${load.ownProcess ? ', own process' : ''}`;
 }
 
 export function describeBudget(b: Budget | null): string {

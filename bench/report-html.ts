@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { type CliIo, EXIT_OK, FileError, isEntryScript, parseCommandLine, processIo, readTextFile, runCli, UsageError } from '#tools/cli';
 import { FAIL_COLOR, PALETTE, PASS_COLOR, escapeHtml, htmlPage, htmlTable, svgFigure, svgLine, svgRect, svgText, type Cell } from '#demo/svg-chart';
-import { formatNumber, type BenchReport, type Budget, type MetricResult, type TaskResult } from './harness.ts';
+import { describeLoad, formatNumber, type BenchReport, type Budget, type MetricResult, type TaskResult } from './harness.ts';
 
 /** Where the page goes: `x.json` → `x.html`; any other path gets `.html` appended. */
 export function htmlPathFor(jsonPath: string): string {
@@ -223,6 +223,24 @@ td.p{color:${PASS_COLOR};font-weight:600}td.f{color:${FAIL_COLOR};font-weight:60
 .legend i{display:inline-block;width:2px;height:12px;background:#222;margin:0 4px 0 10px;vertical-align:middle}
 ul.fails{color:${FAIL_COLOR}}.small{color:#666;font-size:12px}`;
 
+/** The garbage collections during each measured task (tasks a suite timed itself have none recorded). */
+function gcTable(tasks: TaskResult[]): string {
+  const watched = tasks.filter((t) => t.gc);
+  if (watched.length === 0) return '';
+  const rows: Cell[][] = watched.map((t) => [
+    t.name,
+    t.gc!.count,
+    t.gc!.major,
+    formatNumber(t.gc!.pauseMs),
+    formatNumber(t.gc!.maxPauseMs),
+    formatNumber(t.samples > 0 ? (t.gc!.pauseMs * 1000) / (t.samples * t.batch) : Number.NaN),
+  ]);
+  return `<p class="small">Garbage collections while each task was measured (warm-up included):</p>${htmlTable(
+    ['task', 'GCs', 'major', 'pause total ms', 'longest ms', 'pause µs per measured call'],
+    rows,
+  )}`;
+}
+
 export function renderBenchHtml(report: BenchReport): string {
   const m = report.machine;
   const loosened = report.looseness !== 1 ? `budgets and limits loosened ×${formatNumber(report.looseness)}` : 'strict budgets';
@@ -240,6 +258,7 @@ export function renderBenchHtml(report: BenchReport): string {
       `${metrics.filter((x) => x.pass).length}/${metrics.length}`,
       `${s.checksums.filter((c) => c.pass).length}/${s.checksums.length}`,
       (s.durationMs / 1000).toFixed(1),
+      s.load ? `${formatNumber(s.load.loadAvgStart[0] ?? Number.NaN)} → ${formatNumber(s.load.loadAvgEnd[0] ?? Number.NaN)} / ${s.load.cpus}` : '-',
       s.pass ? { text: 'ok', cls: 'p' } : { text: 'FAIL', cls: 'f' },
     ];
   });
@@ -252,7 +271,8 @@ export function renderBenchHtml(report: BenchReport): string {
         ? `<p class="small">Checksums: ${s.checksums.map((c) => `${escapeHtml(c.label)} ${c.pass ? 'ok' : `<b>FAIL</b> (got ${escapeHtml(c.actual)}, expected ${escapeHtml(c.expected)})`}`).join('; ')}.</p>`
         : '<p class="small"><b>No checksum asserted.</b></p>';
     const notes = s.notes.length > 0 ? `<ul class="small">${s.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '';
-    return `<h2>${escapeHtml(s.suite)}</h2>\n${suiteChart(s.suite, s.pass, tasks, metrics)}\n${failures}${checksums}${notes}`;
+    const load = `<p class="small">Machine: ${escapeHtml(describeLoad(s.load))}.</p>`;
+    return `<h2>${escapeHtml(s.suite)}</h2>\n${suiteChart(s.suite, s.pass, tasks, metrics)}\n${failures}${load}${gcTable(tasks)}${checksums}${notes}`;
   });
   const body = [
     '<h1>Bench results</h1>',
@@ -260,7 +280,7 @@ export function renderBenchHtml(report: BenchReport): string {
     `<p class="meta">${escapeHtml(`${report.mode} mode (${loosened})`)}</p>`,
     verdict,
     legend,
-    htmlTable(['suite', 'tasks ok', 'metrics ok', 'checksums ok', 'seconds', 'result'], summaryRows),
+    htmlTable(['suite', 'tasks ok', 'metrics ok', 'checksums ok', 'seconds', 'load (1 min) start → end / CPUs', 'result'], summaryRows),
     ...sections,
   ];
   return htmlPage(`Bench ${report.mode} ${report.pass ? 'PASS' : 'FAIL'} · ${m.date}`, body.join('\n'), EXTRA_CSS);

@@ -11,22 +11,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { EXIT_FAILED, EXIT_OK, isEntryScript, parseCommandLine, prepareOutputFile, runCli, UsageError } from '#tools/cli';
-import {
-  BenchContext,
-  FULL_TIME_MS,
-  FULL_WARMUP_MS,
-  QUICK_LOOSENESS,
-  QUICK_TIME_MS,
-  QUICK_WARMUP_MS,
-  describeBudget,
-  formatNumber,
-  type BenchReport,
-  type Suite,
-  type SuiteResult,
-} from './harness.ts';
+import { QUICK_LOOSENESS, describeBudget, describeGc, describeLoad, formatNumber, type BenchReport, type SuiteResult } from './harness.ts';
 import { htmlPathFor, renderBenchHtml } from './report-html.ts';
+import { runSuite } from './suite-process.ts';
 
 /**
  * Writes the kernel's dirty page cache out before a suite: suites measure durable commits, and an
@@ -117,42 +105,12 @@ function machineInfo() {
   };
 }
 
-async function runSuite(name: string, file: string, options: RunOptions): Promise<SuiteResult> {
-  const ctx = new BenchContext({
-    suite: name,
-    quick: options.quick,
-    looseness: options.looseness,
-    timeMs: options.quick ? QUICK_TIME_MS : FULL_TIME_MS,
-    warmupMs: options.quick ? QUICK_WARMUP_MS : FULL_WARMUP_MS,
-    retries: options.retries,
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
-  const started = performance.now();
-  try {
-    const mod = (await import(pathToFileURL(file).href)) as { default?: Suite };
-    if (typeof mod.default !== 'function') throw new Error(`${file} has no default export suite(ctx) (see bench/README.md, "Writing a suite")`);
-    const result = await mod.default(ctx);
-    if (!result || !Array.isArray(result.tasks)) throw new Error('suite did not return ctx.result()');
-    return result;
-  } catch (error) {
-    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    process.stderr.write(`  ${name} FAILED: ${message}\n`);
-    const partial = ctx.result();
-    return {
-      ...partial,
-      pass: false,
-      failures: [`suite threw: ${error instanceof Error ? error.message : String(error)}`, ...partial.failures],
-      durationMs: performance.now() - started,
-    };
-  }
-}
-
 function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
 }
 
 export function renderTable(suites: SuiteResult[]): string {
-  const rows: string[][] = [['suite', 'task', 'samples', 'median µs', 'p99 µs', 'ops/s', 'ratio', 'budget', 'pass']];
+  const rows: string[][] = [['suite', 'task', 'samples', 'median µs', 'p99 µs', 'ops/s', 'ratio', 'budget', 'pass', 'GC during the task']];
   for (const s of suites) {
     for (const t of s.tasks) {
       rows.push([
@@ -165,13 +123,14 @@ export function renderTable(suites: SuiteResult[]): string {
         t.ratioToFloor === null ? '-' : formatNumber(t.ratioToFloor),
         describeBudget(t.appliedBudget),
         t.pass ? 'ok' : 'FAIL',
+        describeGc(t.gc),
       ]);
     }
     for (const m of s.metrics) {
       const limit = [m.appliedMax !== undefined ? `≤${formatNumber(m.appliedMax)}` : '', m.appliedMin !== undefined ? `≥${formatNumber(m.appliedMin)}` : '']
         .join(' ')
         .trim();
-      rows.push([s.suite, `${m.name} [${m.unit}]`, '-', formatNumber(m.value), '-', '-', '-', limit || '-', m.pass ? 'ok' : 'FAIL']);
+      rows.push([s.suite, `${m.name} [${m.unit}]`, '-', formatNumber(m.value), '-', '-', '-', limit || '-', m.pass ? 'ok' : 'FAIL', '-']);
     }
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -179,6 +138,7 @@ export function renderTable(suites: SuiteResult[]): string {
   const lines = rows.map((r) => r.map((cell, c) => pad(cell, widths[c], numeric.has(c))).join('  '));
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   for (const s of suites) {
+    lines.push(`machine ${s.suite}: ${describeLoad(s.load)}`);
     for (const c of s.checksums) lines.push(`checksum ${s.suite} › ${c.label}: ${c.pass ? 'ok' : `FAIL (got ${c.actual}, expected ${c.expected})`}`);
     for (const n of s.notes) lines.push(`note ${s.suite}: ${n}`);
     for (const f of s.failures) lines.push(`FAIL ${s.suite}: ${f}`);
