@@ -448,7 +448,7 @@ export class BenchContext {
   /** A scalar with an optional max/min (loosened in quick mode like budgets). */
   metric(name: string, value: number, unit: string, limits: { max?: number; min?: number } = {}): MetricResult {
     const appliedMax = limits.max === undefined ? undefined : limits.max * this.looseness;
-    const appliedMin = limits.min === undefined ? undefined : limits.min / this.looseness;
+    const appliedMin = limits.min === undefined ? undefined : limits.min / this.looseness / this.quickLoadFactor();
     const pass = Number.isFinite(value) && (appliedMax === undefined || value <= appliedMax) && (appliedMin === undefined || value >= appliedMin);
     const m: MetricResult = { suite: this.suite, name, value, unit, ...limits, appliedMax, appliedMin, pass };
     this.metricResults.push(m);
@@ -481,8 +481,10 @@ export class BenchContext {
    * In quick mode (the smoke test inside `npm test`, beside other test files on a shared box),
    * how much busier than its CPUs the machine is: max(1, 1-minute load average / CPUs), at the
    * suite's start or now, whichever is higher. A p99 there is the scheduler's time slices more
-   * than the code's, so quick mode scales p99 budgets by it (medians, throughputs and ratios
-   * are not scaled). 1 in full mode: full runs keep their budgets and record the load.
+   * than the code's, and a throughput gets a share of the CPUs, so quick mode scales p99
+   * budgets up and minimum throughputs (ops/s budgets, metric minimums) down by it; medians,
+   * ratios and maximum metrics are not scaled. 1 in full mode: full runs keep their budgets and
+   * record the load.
    */
   quickLoadFactor(): number {
     if (!this.quick) return 1;
@@ -492,7 +494,9 @@ export class BenchContext {
 
   private applied(budget: Budget): Budget {
     const out = loosen(budget, this.looseness);
-    if (out.p99Us !== undefined) out.p99Us *= this.quickLoadFactor();
+    const factor = this.quickLoadFactor();
+    if (out.p99Us !== undefined) out.p99Us *= factor;
+    if (out.minOpsPerSec !== undefined) out.minOpsPerSec /= factor;
     return out;
   }
 
@@ -521,8 +525,12 @@ export class BenchContext {
     }
     for (const m of this.metricResults) if (!m.pass) failures.push(`${m.name} = ${m.value} ${m.unit} outside its limits`);
     const loadFactor = this.quickLoadFactor();
-    if (loadFactor > 1 && this.raw.some((r) => r.budget?.p99Us !== undefined) && !this.notesList.some((n) => n.startsWith('quick mode on a busy machine'))) {
-      this.notesList.push(`quick mode on a busy machine: p99 budgets also ×${formatNumber(loadFactor)} (1-min load average / CPUs)`);
+    const scaled =
+      this.raw.some((r) => r.budget?.p99Us !== undefined || r.budget?.minOpsPerSec !== undefined) || this.metricResults.some((m) => m.min !== undefined);
+    if (loadFactor > 1 && scaled && !this.notesList.some((n) => n.startsWith('quick mode on a busy machine'))) {
+      this.notesList.push(
+        `quick mode on a busy machine: p99 budgets also ×${formatNumber(loadFactor)}, minimum throughputs ÷${formatNumber(loadFactor)} (1-min load average / CPUs)`,
+      );
     }
     if (this.raw.length === 0 && this.metricResults.length === 0) failures.push('the suite measured nothing');
     if (this.checks.length === 0) failures.push('the suite asserted no checksum');

@@ -105,23 +105,31 @@ describe('quick mode on a busy machine', () => {
   /** A task whose p99 (300 µs) misses its 100 µs budget by 3x, at a given load average. */
   const at = (quick: boolean, load: number) => {
     const ctx = new BenchContext({ suite: 'busy', quick, looseness: 1, timeMs: 10, warmupMs: 1, loadAvg: () => [load, load, load] });
-    ctx.report({ name: 'p99 300 µs', samples: 200, medianUs: 50, p99Us: 300, opsPerSec: 20_000, budget: { p50Us: 60, p99Us: 100 } });
+    ctx.report({ name: 'p99 300 µs', samples: 200, medianUs: 50, p99Us: 300, opsPerSec: 20_000, budget: { p50Us: 60, p99Us: 100, minOpsPerSec: 50_000 } });
+    ctx.metric('records/s', 300, 'records/s', { min: 1000 });
+    ctx.metric('MB', 300, 'MB', { max: 100 });
     ctx.checksum('ran', 1, 1);
     return ctx.result();
   };
 
-  it('scales p99 budgets (only them) by load / CPUs in quick mode only, and says so', () => {
+  it('scales p99 budgets and minimum throughputs (not medians, not maxima) by load / CPUs in quick mode only, and says so', () => {
     const busy = at(true, 4 * n);
-    expect(busy.tasks[0].appliedBudget).toEqual({ p50Us: 60, p99Us: 400 });
-    expect(busy.pass).toBe(true);
-    expect(busy.notes.join(' ')).toContain('p99 budgets also ×4.00');
+    expect(busy.tasks[0].appliedBudget).toEqual({ p50Us: 60, p99Us: 400, minOpsPerSec: 12_500 });
+    expect(busy.metrics.map((m) => [m.appliedMin, m.appliedMax])).toEqual([
+      [250, undefined],
+      [undefined, 100],
+    ]);
+    // Everything but the 300 MB over its 100 MB maximum.
+    expect(busy.failures).toEqual(['MB = 300 MB outside its limits']);
+    expect(busy.notes.join(' ')).toContain('p99 budgets also ×4.00, minimum throughputs ÷4.00');
     const idle = at(true, n / 2);
-    expect(idle.tasks[0].appliedBudget).toEqual({ p50Us: 60, p99Us: 100 });
-    expect(idle.pass).toBe(false);
+    expect(idle.tasks[0].appliedBudget).toEqual({ p50Us: 60, p99Us: 100, minOpsPerSec: 50_000 });
+    expect(idle.tasks[0].pass).toBe(false);
+    expect(idle.metrics[0].pass).toBe(false);
     expect(idle.notes).toEqual([]);
     const full = at(false, 4 * n);
     expect(full.tasks[0].appliedBudget!.p99Us).toBe(100);
-    expect(full.pass).toBe(false);
+    expect(full.tasks[0].pass).toBe(false);
     expect(full.load!.loadAvgStart).toEqual([4 * n, 4 * n, 4 * n]);
   });
 });
