@@ -96,6 +96,7 @@ export class SoftwarePsam implements PsamPort {
     const cacheSize = options.dpkCacheSize ?? 64;
     if (!Number.isInteger(cacheSize) || cacheSize < 1 || cacheSize > 100_000) throw new RangeError('dpkCacheSize must be 1..100000');
     this.#terminalId = new Uint8Array(options.terminalId);
+    this.terminalIdHex = bytesToHex(this.#terminalId);
     this.#purchaseMasterKeys = copyKeys(options.purchaseMasterKeys, 'purchaseMasterKeys');
     this.#blockMasterKeys = copyKeys(options.blockMasterKeys, 'blockMasterKeys');
     this.#tsn = options.tsnStart;
@@ -114,6 +115,9 @@ export class SoftwarePsam implements PsamPort {
   get terminalId(): Uint8Array {
     return new Uint8Array(this.#terminalId);
   }
+
+  /** The terminal id as upper-case hex (no key material), for the journal; computed once. */
+  readonly terminalIdHex: string;
 
   /** The TSN the next purchase will use (persist it; pass it back as tsnStart). */
   get tsn(): number {

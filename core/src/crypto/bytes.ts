@@ -4,6 +4,8 @@
  */
 
 const HEX_DIGITS = '0123456789ABCDEF';
+/** '00' .. 'FF', by byte value. */
+const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >>> 4] + HEX_DIGITS[b & 15]);
 
 /** Value of one hex digit's char code, -1 for anything else. */
 function hexNibble(code: number): number {
@@ -41,11 +43,10 @@ export function hexToBytes(hex: string): Uint8Array {
 
 /** Upper-case hex without separators (the form card specs and test vectors use). */
 export function bytesToHex(bytes: Uint8Array): string {
+  // One concatenation per byte from a table of the 256 pairs (not two digit strings joined
+  // and then appended): half the intermediate strings on the tap path (terminal id, TAC).
   let s = '';
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i];
-    s += HEX_DIGITS[b >>> 4] + HEX_DIGITS[b & 15];
-  }
+  for (let i = 0; i < bytes.length; i++) s += HEX_PAIRS[bytes[i]];
   return s;
 }
 

@@ -78,7 +78,10 @@ export interface CardPort {
   initializeForPurchase(keyIndex: number, amountFen: number, terminalId: Uint8Array, composite: boolean): CardResponse;
   /** UPDATE CAPP DATA CACHE: the encoded trip record (or park-pass visit) to commit with the next debit. */
   updateCappDataCache(record: Uint8Array): CardResponse;
-  /** DEBIT FOR PURCHASE(TSN(4), date(4), time(3), MAC1(4)): answers TAC(4) || MAC2(4). */
+  /**
+   * DEBIT FOR PURCHASE(TSN(4), date(4), time(3), MAC1(4)): answers TAC(4) || MAC2(4). The date
+   * and time buffers are the terminal's scratch: read them during the call, keep no reference.
+   */
   debitForPurchase(tsn: number, date: Uint8Array, time: Uint8Array, mac1: Uint8Array): CardResponse;
   /** GET TRANSACTION PROVE(type, ATC): answers MAC(4) || TAC(4) (reverse order of DEBIT). */
   getTransactionProve(transactionType: number, atc: number): CardResponse;

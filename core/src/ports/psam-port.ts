@@ -30,11 +30,19 @@ export interface PsamPort {
   /** 6-byte terminal id. */
   readonly terminalId: Uint8Array;
   /**
+   * The same terminal id as upper-case hex (bytesToHex), when the PSAM keeps it: the tap's
+   * journal records it, and a PSAM that has it saves a copy of the id and a conversion per tap.
+   */
+  readonly terminalIdHex?: string;
+  /**
    * Starts a purchase: takes the next TSN, derives SESPK from the card's DPK, computes MAC1,
    * and keeps the session key for verifyMac2. One purchase session at a time.
    */
   beginPurchase(request: PurchaseMacRequest): PurchaseMacResult;
-  /** Verifies the card's MAC2 for the open purchase session (over amount(4)); closes the session. */
+  /**
+   * Verifies the card's MAC2 for the open purchase session (over amount(4)); closes the session.
+   * `mac2` (and beginPurchase's date and time) may be the caller's scratch: keep no reference.
+   */
   verifyMac2(mac2: Uint8Array): boolean;
   /**
    * Verifies a MAC from GET TRANSACTION PROVE for an interrupted purchase: re-derives the

@@ -16,7 +16,7 @@ import type { PsamPort, PurchaseMacRequest } from '../ports/psam-port.ts';
 import { parsePurchaseInit } from './init-answers.ts';
 import { KeyUnavailableError } from './key-unavailable-error.ts';
 import type { PendingPurchase, PurchaseOutcome, PurchaseRequest, RecoveryOutcome } from './purchase-types.ts';
-import { transactionDateBytes, transactionTimeBytes } from './purse-data.ts';
+import { transactionDateBytes, transactionDateBytesInto, transactionTimeBytes, transactionTimeBytesInto } from './purse-data.ts';
 
 type RefusalReason = Extract<PurchaseOutcome, { status: 'refused' }>['reason'];
 
@@ -57,10 +57,20 @@ function macRequest(p: PendingPurchase, date: Uint8Array, time: Uint8Array, tsn:
   };
 }
 
+/**
+ * Scratch of runPurchase (synchronous, not re-entered): the transaction date and time bytes the
+ * PSAM and the card read during their calls, and the MAC2 the PSAM checks at once. The ports
+ * keep no reference to their arguments (CardPort, PsamPort), so no buffer is allocated per tap
+ * for them; what outlives the call (the TAC, the card's random in the pending purchase) is copied.
+ */
+const DATE_SCRATCH = new Uint8Array(4);
+const TIME_SCRATCH = new Uint8Array(3);
+const MAC2_SCRATCH = new Uint8Array(4);
+
 export function runPurchase(card: CardPort, psam: PsamPort, request: PurchaseRequest): PurchaseOutcome {
   checkRequest(request);
-  const date = transactionDateBytes(request.date);
-  const time = transactionTimeBytes(request.time);
+  const date = transactionDateBytesInto(request.date, DATE_SCRATCH);
+  const time = transactionTimeBytesInto(request.time, TIME_SCRATCH);
   const composite = request.transactionType === TRANSACTION_TYPE.compositePurchase;
 
   const initResponse = card.initializeForPurchase(1, request.amountFen, psam.terminalId, composite);
@@ -122,7 +132,8 @@ export function runPurchase(card: CardPort, psam: PsamPort, request: PurchaseReq
   // A success with a garbled body may still have debited: let recovery decide.
   if (debit.data.length !== 8) return { status: 'torn', pending };
   const tac = debit.data.slice(0, 4);
-  const mac2 = debit.data.slice(4, 8);
+  const mac2 = MAC2_SCRATCH;
+  for (let i = 0; i < 4; i++) mac2[i] = debit.data[4 + i];
   if (!psam.verifyMac2(mac2)) return { status: 'mac2-invalid', pending, tac, balanceAfterFen: balanceBeforeFen - request.amountFen };
   return { status: 'debited', pending, tac, balanceAfterFen: balanceBeforeFen - request.amountFen };
 }

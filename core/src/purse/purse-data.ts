@@ -32,16 +32,24 @@ function putU32(out: Uint8Array, offset: number, value: number): void {
 
 /** Transaction date YYYYMMDD as 4 bytes BCD. */
 export function transactionDateBytes(date: number): Uint8Array {
+  return transactionDateBytesInto(date, new Uint8Array(4));
+}
+
+/** transactionDateBytes written into `out` (4 bytes, from offset 0); returns `out`. */
+export function transactionDateBytesInto(date: number, out: Uint8Array): Uint8Array {
   checkDate(date, 'transaction date');
-  const out = new Uint8Array(4);
   writeBcd(out, 0, date, 4);
   return out;
 }
 
 /** Transaction time hhmmss as 3 bytes BCD. */
 export function transactionTimeBytes(time: number): Uint8Array {
+  return transactionTimeBytesInto(time, new Uint8Array(3));
+}
+
+/** transactionTimeBytes written into `out` (3 bytes, from offset 0); returns `out`. */
+export function transactionTimeBytesInto(time: number, out: Uint8Array): Uint8Array {
   checkTime(time, 'transaction time');
-  const out = new Uint8Array(3);
   writeBcd(out, 0, time, 3);
   return out;
 }

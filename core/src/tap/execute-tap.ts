@@ -188,7 +188,7 @@ export function executeTap(ctx: TapContext): TapExecution {
   let view = readView(ctx.card);
   if (view === null) return { decision: bare(TAP_RESULT.CARD_READ_ERROR), journal, pendingAfter: ctx.pending };
   const now = beijingDateTime(ctx.nowMs);
-  const base: JournalBase = { ctx, view, terminalId: bytesToHex(ctx.psam.terminalId), date: now.date, time: now.time };
+  const base: JournalBase = { ctx, view, terminalId: ctx.psam.terminalIdHex ?? bytesToHex(ctx.psam.terminalId), date: now.date, time: now.time };
   const serial = cardSerialFromCardNo(view.cardNo);
 
   // 1. A torn purchase of this card first: never charge twice.

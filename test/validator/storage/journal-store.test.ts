@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import type { JournalRecord } from '#core';
 import { openDeviceDb, type DeviceDatabase } from '#validator/storage/device-db';
 import { DeviceStateStore, TSN_BLOCK } from '#validator/storage/device-state-store';
-import { JournalStore, journalLevel } from '#validator/storage/journal-store';
+import { encodeJournalRecord, JournalStore, journalLevel } from '#validator/storage/journal-store';
 import { PendingStore } from '#validator/storage/pending-store';
 import { FareTableStore } from '#validator/storage/fare-table-store';
 import { MIGRATIONS } from '#validator/storage/migrations';
@@ -93,6 +93,20 @@ describe('JournalStore', () => {
     db.transaction(() => journal.appendInTransaction([sampleRecord(1), sampleRecord(2, { cardNo: '9999999999999999' })]))();
     expect(journal.get(2)?.record).toEqual(sampleRecord(2, { cardNo: '9999999999999999' }));
     expect(new DeviceStateStore(db).read().unackedCount).toBe(2);
+  });
+
+  it('rows of different lengths written one after another through the reused buffer each keep their own bytes', () => {
+    // The encoder reuses one buffer and one view per row length (issue 19): a longer row, then a
+    // shorter one, then the longer length again must each be stored as packed, not as the
+    // buffer's later contents.
+    const journal = new JournalStore(db);
+    const lengths = ['', 'x'.repeat(40), 'ab', 'x'.repeat(40), 'y'.repeat(39), ''];
+    const records = lengths.map((tac, i) => sampleRecord(i + 1, { tac, cardNo: `10000000000000${String(i).padStart(2, '0')}` }));
+    db.transaction(() => journal.appendInTransaction(records)).immediate();
+    const stored = db.prepare('SELECT record FROM journal ORDER BY device_seq').pluck().all() as Buffer[];
+    expect(stored.map((b) => b.length)).toEqual(records.map((r) => encodeJournalRecord(r).length));
+    expect(stored.map((b) => Buffer.compare(b, encodeJournalRecord(records[stored.indexOf(b)])))).toEqual(records.map(() => 0));
+    expect(journal.all()).toEqual(records);
   });
 
   it('a duplicate device sequence is refused by the primary key', () => {

@@ -11,6 +11,20 @@ import { JOURNAL_ENTRY_MAX_BYTES, flatRecordMatches, writeFlatRecord } from './j
 
 /** Reused encoding buffer (SQLite copies a bound blob): a JournalRecord has 25 entries, room for 31. */
 const SCRATCH = Buffer.allocUnsafeSlow(3 + 31 * JOURNAL_ENTRY_MAX_BYTES);
+/**
+ * SCRATCH's first n bytes, one view per length, made the first time a row of that length is
+ * written: a tap binds an existing view instead of allocating one (rows of a device come in a
+ * handful of lengths). Views share SCRATCH's memory, so each shows the row just written.
+ */
+const SCRATCH_VIEWS: Array<Buffer | undefined> = new Array<Buffer | undefined>(SCRATCH.length + 1).fill(undefined);
+function scratchView(length: number): Buffer {
+  let view = SCRATCH_VIEWS[length];
+  if (view === undefined) {
+    view = SCRATCH.subarray(0, length);
+    SCRATCH_VIEWS[length] = view;
+  }
+  return view;
+}
 
 export type JournalLevel = 'ok' | 'alarm' | 'full';
 
@@ -74,7 +88,7 @@ export class JournalStore {
       let bytes: Buffer;
       if (length >= 0) {
         if (!flatRecordMatches(SCRATCH, length, record)) throw new Error('journal record does not survive its own encoding');
-        bytes = SCRATCH.subarray(0, length);
+        bytes = scratchView(length);
       } else {
         bytes = pack(record);
         const back = decodeJournalRecord(bytes);
