@@ -267,6 +267,9 @@ export async function ingestSyncBatch(
   // rows of a statement that skipped some are looked at one by one below.
   const unsure = new Uint8Array(count);
   const claims = order.filter((i) => fresh[i].cardAction === 'debit' && state[i] === ACCEPTED);
+  // Every claim statement goes out at once (PostgreSQL pipelines them: one round trip); they
+  // still run in order, and each answer is checked below.
+  const claimed: Promise<void>[] = [];
   for (let from = 0; from < claims.length; from += DEBIT_ROWS_PER_INSERT) {
     const to = Math.min(from + DEBIT_ROWS_PER_INSERT, claims.length);
     const params: (string | number)[] = [];
@@ -275,9 +278,13 @@ export async function ingestSyncBatch(
       const r = fresh[i];
       params.push(r.cardNo, r.offlineAtc, digests[i], deviceId, r.deviceSeq);
     }
-    const inserted = await tx.run(`${DEBIT_INSERT} ${valuesList(to - from, 5)} ON CONFLICT DO NOTHING`, params);
-    if (inserted !== to - from) for (let k = from; k < to; k++) unsure[claims[k]] = 1;
+    claimed.push(
+      tx.run(`${DEBIT_INSERT} ${valuesList(to - from, 5)} ON CONFLICT DO NOTHING`, params).then((inserted) => {
+        if (inserted !== to - from) for (let k = from; k < to; k++) unsure[claims[k]] = 1;
+      }),
+    );
   }
+  await Promise.all(claimed);
   const clonedCards = new Set<string>();
   for (const i of debits) {
     if (unsure[i] === 0) continue;
@@ -314,7 +321,8 @@ export async function ingestSyncBatch(
       const i = order[k];
       pushJournalRow(params, deviceId, fresh[i], STATUS_TEXT[state[i]], reason[i], nowMs);
     }
-    await tx.run(`${JOURNAL_INSERT} ${valuesList(to - from, JOURNAL_COLUMN_COUNT)}`, params);
+    // Pipelined (Tx.write): the journal's rows need no answer; a failure fails the next read or the commit.
+    await tx.write(`${JOURNAL_INSERT} ${valuesList(to - from, JOURNAL_COLUMN_COUNT)}`, params);
   }
   let badTacs = 0;
   for (let i = 0; i < count; i++) {
@@ -354,24 +362,24 @@ export async function ingestSyncBatch(
   const refunded = new Set<string>();
   const chains = new Map<string, { next: number; max: number }>();
   const withPendingLoads = new Set<string>();
-  for (const part of chunks(cardNos, CHUNK)) {
-    const marks = placeholders(part.length);
-    for (const row of await tx.all<{ card_no: string }>(`SELECT card_no FROM refunds WHERE status = 'paid' AND card_no IN (${marks})`, part))
-      refunded.add(row.card_no);
-    for (const row of await tx.all<{ card_no: string; next_atc: number | bigint; max_atc: number | bigint }>(
-      `SELECT card_no, next_atc, max_atc FROM card_chains WHERE card_no IN (${marks})`,
-      part,
-    )) {
-      chains.set(row.card_no, { next: Number(row.next_atc), max: Number(row.max_atc) });
-    }
-    // Pending loads, and teller voids whose MAC2 the card may still have used (loads.ts).
-    for (const row of await tx.all<{ card_no: string }>(
-      `SELECT DISTINCT l.card_no FROM loads l WHERE l.card_no IN (${marks}) AND ${OPEN_TO_CARD_EVIDENCE_SQL}`,
-      part,
-    )) {
-      withPendingLoads.add(row.card_no);
-    }
-  }
+  // Every chunk's three reads go out at once (one round trip on PostgreSQL).
+  await Promise.all(
+    chunks(cardNos, CHUNK).map(async (part) => {
+      const marks = placeholders(part.length);
+      const [paid, chainRows, pending] = await Promise.all([
+        tx.all<{ card_no: string }>(`SELECT card_no FROM refunds WHERE status = 'paid' AND card_no IN (${marks})`, part),
+        tx.all<{ card_no: string; next_atc: number | bigint; max_atc: number | bigint }>(
+          `SELECT card_no, next_atc, max_atc FROM card_chains WHERE card_no IN (${marks})`,
+          part,
+        ),
+        // Pending loads, and teller voids whose MAC2 the card may still have used (loads.ts).
+        tx.all<{ card_no: string }>(`SELECT DISTINCT l.card_no FROM loads l WHERE l.card_no IN (${marks}) AND ${OPEN_TO_CARD_EVIDENCE_SQL}`, part),
+      ]);
+      for (const row of paid) refunded.add(row.card_no);
+      for (const row of chainRows) chains.set(row.card_no, { next: Number(row.next_atc), max: Number(row.max_atc) });
+      for (const row of pending) withPendingLoads.add(row.card_no);
+    }),
+  );
 
   const revenue = new Map<string, number>();
   const writeOff = new Map<string, number>();
@@ -405,7 +413,7 @@ export async function ingestSyncBatch(
   // Multi-row upserts: one statement per few hundred cards instead of two per card.
   for (let from = 0; from < cardNos.length; from += UPSERT_ROWS) {
     const rows = Math.min(UPSERT_ROWS, cardNos.length - from);
-    await tx.run(
+    await tx.write(
       `INSERT INTO card_chains (card_no, next_atc, max_atc) VALUES ${valuesList(rows, 3)}
        ON CONFLICT (card_no) DO UPDATE SET next_atc = excluded.next_atc, max_atc = excluded.max_atc`,
       chainParams.slice(from * 3, (from + rows) * 3),
@@ -413,7 +421,7 @@ export async function ingestSyncBatch(
   }
   for (let from = 0; from < cardNos.length; from += UPSERT_ROWS) {
     const rows = Math.min(UPSERT_ROWS, cardNos.length - from);
-    await tx.run(
+    await tx.write(
       `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, last_online_atc, updated_ms) VALUES ${valuesList(rows, 5)}
        ON CONFLICT (card_no) DO UPDATE SET shadow_balance_fen = card_accounts.shadow_balance_fen + excluded.shadow_balance_fen,
          last_offline_atc = excluded.last_offline_atc,
@@ -475,7 +483,7 @@ export async function ingestSyncBatch(
   // ingest it (positive = the device runs ahead). Includes the request's transit time, which is
   // small next to the skews that matter (GET /v1/ops/devices/clock-skew lists those).
   const clockSkewMs = request.deviceTimeMs - nowMs;
-  await tx.run(
+  await tx.write(
     `UPDATE devices SET last_sync_ms = ?, watermark = ?, blacklist_version = ?, fare_table_version = ?,
        clock_skew_ms = ?, clock_skew_measured_ms = ?,
        flagged = CASE WHEN ? > 0 THEN 1 ELSE flagged END,
@@ -603,7 +611,7 @@ async function updateDeviceState(
     ? Math.max(Number(row?.drained_blacklist_version ?? 0), request.blacklistVersion)
     : Number(row?.drained_blacklist_version ?? 0);
   const drainedMs = drained ? nowMs : Number(row?.drained_ms ?? 0);
-  await tx.run(
+  await tx.write(
     `INSERT INTO device_sync_state (device_id, watermark, max_seq, drained_blacklist_version, drained_ms, last_sync_ms, quarantined_count, flagged)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (device_id) DO UPDATE SET watermark = excluded.watermark, max_seq = excluded.max_seq,
