@@ -30,6 +30,7 @@ import { echoRequestIds, gatewayLoggerOptions, REQUEST_ID_OPTIONS } from './log/
 import { installDevicePki, type DevicePki } from './pki/device-pki.ts';
 import { installObservability } from './observability/install.ts';
 import { ROUTE_MODULES } from './routes/index.ts';
+import { CONSOLE_PREFIX, type ConsoleOptions, installConsole } from './console/install.ts';
 import { deviceSchema } from './routes/devices.ts';
 import { parkPassSaleSchema } from './routes/park-passes.ts';
 import { auditEntryFor, isAudited, markAudited, recordAudit } from './services/audit.ts';
@@ -85,6 +86,8 @@ export interface BuildGatewayOptions {
   metricsRefreshIntervalMs?: number;
   /** Bound of each GET /readyz store check, ms. Default 2 s. */
   readinessTimeoutMs?: number;
+  /** The web console under /console (console/install.ts); false: not served. Default: served, no card reader. */
+  console?: ConsoleOptions | false;
 }
 
 function isYuanValidationError(error: FastifyError): boolean {
@@ -159,6 +162,8 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   const gatewayRoutes: Array<{ method: string; url: string; hidden: boolean; roles: GatewayRouteConfig['roles']; public: boolean }> = [];
   app.decorate('gatewayRoutes', gatewayRoutes);
   app.addHook('onRoute', (route) => {
+    // The console's pages are HTML for people, not API routes (no OpenAPI, no bearer auth).
+    if (route.url === CONSOLE_PREFIX || route.url.startsWith(`${CONSOLE_PREFIX}/`)) return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const schema = route.schema as { hide?: boolean } | undefined;
     const config = (route.config ?? {}) as GatewayRouteConfig;
@@ -236,6 +241,7 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   // from them; validation stays with the ajv options above.
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
   for (const routes of ROUTE_MODULES) await typed.register(routes);
+  if (options.console !== false) await installConsole(app, options.console ?? {});
 
   // Temporary losses expire by themselves: the timer keeps the delta log current even when
   // nobody reads (every read also runs the same idempotent job).

@@ -1,12 +1,13 @@
 /**
- * Services some suites need besides Node (PostgreSQL today, Chromium for the console later).
+ * Services some suites need besides Node: PostgreSQL (store suites) and Chromium (the console's
+ * browser suites, test/console).
  * vitest's globalSetup (services-setup.ts) probes each once per run and provides the answer:
  * - on a developer machine without the service, those suites skip, each saying so in one line;
  * - with CI=true (as `.ci/run` runs) every service is mandatory: a missing one fails the run.
  */
 import { inject } from 'vitest';
 
-export type ServiceName = 'postgres';
+export type ServiceName = 'postgres' | 'chromium';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -10,6 +10,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../http/problem.ts';
+import { INTERNAL_CALL_HEADER, internalPrincipal } from './internal-principal.ts';
 import type { Principal } from './principal.ts';
 import { hashToken, principalForToken } from './tokens.ts';
 
@@ -25,7 +26,9 @@ function isPublic(request: FastifyRequest): boolean {
   // No route matched: the not-found handler answers 404 without revealing anything.
   if (url === undefined) return true;
   if (request.routeOptions.config?.public) return true;
-  return url === '/docs' || url.startsWith('/docs/');
+  // The console's pages authenticate by their own session cookie (console/install.ts) and act on
+  // the API in process as the signed-in person.
+  return url === '/docs' || url.startsWith('/docs/') || url === '/console' || url.startsWith('/console/');
 }
 
 /** What the card routes answer for a card that does not exist (services/cards.ts requireCard). */
@@ -44,15 +47,18 @@ export function registerAuthHook(app: FastifyInstance, options: AuthHookOptions)
 
   app.addHook('onRequest', async (request) => {
     if (isPublic(request)) return;
-    const match = BEARER.exec(request.headers.authorization ?? '');
-    if (!match) throw new ApiError('unauthenticated', 'send Authorization: Bearer <token>');
-    const token = match[1];
-    let principal: Principal | null = null;
-    if (adminHash && timingSafeEqual(Buffer.from(hashToken(token), 'hex'), adminHash)) {
-      principal = { role: 'operator', subject: 'admin', branchId: null, mustChangePassword: false, organisation: null, staffRole: null };
-    } else {
-      const { store, clock } = app.gateway;
-      principal = await store.transaction((tx) => principalForToken(tx, token, clock()), { readOnly: true });
+    // The console's in-process calls (auth/internal-principal.ts) carry the signed-in person.
+    let principal: Principal | null = internalPrincipal(request.headers[INTERNAL_CALL_HEADER]);
+    if (!principal) {
+      const match = BEARER.exec(request.headers.authorization ?? '');
+      if (!match) throw new ApiError('unauthenticated', 'send Authorization: Bearer <token>');
+      const token = match[1];
+      if (adminHash && timingSafeEqual(Buffer.from(hashToken(token), 'hex'), adminHash)) {
+        principal = { role: 'operator', subject: 'admin', branchId: null, mustChangePassword: false, organisation: null, staffRole: null };
+      } else {
+        const { store, clock } = app.gateway;
+        principal = await store.transaction((tx) => principalForToken(tx, token, clock()), { readOnly: true });
+      }
     }
     if (!principal) throw new ApiError('unauthenticated', 'the credential is unknown, revoked or expired');
     request.principal = principal;

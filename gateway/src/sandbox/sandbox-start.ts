@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { readKeyFile } from '#issuer/key-file';
 import { type BuildGatewayOptions, buildGateway } from '../app.ts';
+import { sandboxCardReader } from '../console/card-reader.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { Store } from '../store/store-port.ts';
 import { installSandboxHeader, registerSandboxRoutes, type SandboxOptions } from './install.ts';
@@ -88,7 +89,9 @@ export async function openSandbox(
 /** buildGateway on the sandbox clock, with the `Sandbox: true` header and the sandbox routes. */
 export async function buildSandboxGateway(options: Omit<BuildGatewayOptions, 'clock'> & { sandbox: SandboxOptions }): Promise<FastifyInstance> {
   const { sandbox, ...rest } = options;
-  const app = await buildGateway({ ...rest, clock: sandbox.clock.now });
+  // The console's counter card reader is the sandbox card service (its simulated cards).
+  const consoleOptions = rest.console === false ? false : { ...(rest.console ?? {}), cardReader: rest.console?.cardReader ?? sandboxCardReader(sandbox.cards) };
+  const app = await buildGateway({ ...rest, clock: sandbox.clock.now, console: consoleOptions });
   installSandboxHeader(app);
   await registerSandboxRoutes(app, sandbox);
   return app;

@@ -10,6 +10,7 @@ import { migration004DropAuditTimeIndex } from './004-drop-audit-time-index.ts';
 import { migration005Holders } from './005-holders.ts';
 import { migration006IssuingBank } from './006-issuing-bank.ts';
 import { migration007Organisations } from './007-organisations.ts';
+import { migration008Console } from './008-console.ts';
 import { migration100Ledger } from './100-ledger.ts';
 import { migration101Loads } from './101-loads.ts';
 import { migration102SyncJournal } from './102-sync-journal.ts';
@@ -30,6 +31,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration005Holders,
   migration006IssuingBank,
   migration007Organisations,
+  migration008Console,
   migration100Ledger,
   migration101Loads,
   migration102SyncJournal,

@@ -1,0 +1,165 @@
+/**
+ * The console's operations pages in Chromium: the day's charts drawn by Chart.js (from the day's
+ * synced taps and loads), a device revoked from its page (its credential then refused at sync),
+ * the clearing report exported as CSV (the API's CSV: BOM, yuan and fen), the ledger's
+ * discrepancy shown 0.00 in green, the audit log naming the person, staff created and disabled
+ * (the disabled person's session ends at once). An operations viewer sees but cannot act.
+ */
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceAvailable } from '../support/services.ts';
+import { type ConsolePage, launchBrowser, openPage, screenshot, seriousViolations, signInStaff } from './support/browser.ts';
+import { type ConsoleWorld, STAFF, startConsoleWorld } from './support/console-world.ts';
+
+const up = serviceAvailable('chromium', 'console operations pages (test/console/ops.test.ts)');
+
+describe.skipIf(!up)('operations pages in Chromium', () => {
+  let world: ConsoleWorld;
+  let browser: Browser;
+  let ops: ConsolePage;
+
+  beforeAll(async () => {
+    [world, browser] = await Promise.all([startConsoleWorld(), launchBrowser()]);
+    ops = await openPage(browser, world.baseUrl);
+    await signInStaff(ops.page, STAFF.opsAdmin);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await world?.close();
+  });
+
+  async function checkPage(p: ConsolePage, name: string): Promise<void> {
+    expect(await seriousViolations(p.page), `axe on ${name}`).toEqual([]);
+    expect(p.errors, `console errors on ${name}`).toEqual([]);
+    await screenshot(p.page, name);
+    p.errors.length = 0;
+  }
+
+  it("shows the day's charts", async () => {
+    const { page } = ops;
+    await page.waitForURL('**/console/ops');
+    await page.waitForSelector('body[data-charts-ready="1"]');
+    // Chart.js drew into every canvas (a drawn canvas has non-blank pixels).
+    const drawn = await page.locator('canvas[data-chart]').evaluateAll((canvases) =>
+      canvases.map((c) => {
+        const canvas = c as unknown as {
+          width: number;
+          height: number;
+          getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } };
+        };
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let painted = 0;
+        for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) painted++;
+        return painted;
+      }),
+    );
+    expect(drawn).toHaveLength(4);
+    for (const painted of drawn) expect(painted).toBeGreaterThan(100);
+    // The synced taps of the morning are counted (3 cards x 3 gates x 4 times + 3 P+R stays, some refused for funds).
+    expect(Number(await page.getByTestId('total-taps').textContent())).toBeGreaterThan(10);
+    await checkPage(ops, 'ops-dashboard');
+  });
+
+  it('revokes a device from its page', async () => {
+    const { page } = ops;
+    const deviceId = world.devices[2];
+    await page.goto('/console/ops/devices');
+    await checkPage(ops, 'ops-devices');
+    await page.getByLabel(`吊销原因 ${deviceId}`).fill('validator stolen from bus 1');
+    await page.getByTestId(`revoke-${deviceId}`).click();
+    await page.waitForURL('**/console/ops/devices?done=revoked');
+    const live = await world.store.transaction((tx) =>
+      tx.get<{ n: number }>("SELECT COUNT(*) AS n FROM auth_tokens WHERE role = 'device' AND subject = ? AND revoked_ms IS NULL", [deviceId]),
+    );
+    expect(Number(live?.n)).toBe(0);
+    const audit = await world.store.transaction((tx) =>
+      tx.get<{ subject: string; target: string }>(
+        "SELECT subject, target FROM audit_log WHERE route = '/v1/devices/:deviceId/revocation' ORDER BY id DESC LIMIT 1",
+      ),
+    );
+    expect(audit).toEqual({ subject: STAFF.opsAdmin.username, target: deviceId });
+    expect(await page.getByTestId(`credential-${deviceId}`).textContent()).toContain('已吊销');
+  });
+
+  it('exports the clearing report as CSV', async () => {
+    const { page } = ops;
+    await page.goto('/console/ops/clearing?day=2026-12-20');
+    await checkPage(ops, 'ops-clearing');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('clearing-csv').click()]);
+    expect(download.suggestedFilename()).toMatch(/clearing.*2026-12-20.*\.csv$/);
+    const text = Buffer.concat(await (await download.createReadStream()).toArray()).toString('utf8');
+    expect(text.charCodeAt(0)).toBe(0xfeff);
+    const [header, ...rows] = text.slice(1).trim().split(/\r?\n/);
+    expect(header).toContain('amount_yuan');
+    expect(rows.find((r) => r.includes('subway'))).toMatch(/,\d+\.\d{2},\d+,/);
+  });
+
+  it('shows the reconciliation at 0.00 in green, the blacklist and the audit log naming people', async () => {
+    const { page } = ops;
+    await page.goto('/console/ops/ledger');
+    expect(await page.getByTestId('discrepancy').textContent()).toBe('0.00');
+    expect(await page.locator('.discrepancy').getAttribute('class')).toContain('good');
+    await checkPage(ops, 'ops-ledger');
+    await page.goto('/console/ops/blacklist');
+    await checkPage(ops, 'ops-blacklist');
+    await page.goto('/console/ops/audit');
+    await page.getByLabel('按操作人或对象筛选').fill(STAFF.opsAdmin.username);
+    await page.getByRole('button', { name: '查询' }).click();
+    expect(await page.locator('tbody tr').count()).toBeGreaterThan(0);
+    expect(await page.locator('tbody').textContent()).toContain('/v1/devices/:deviceId/revocation');
+    await checkPage(ops, 'ops-audit');
+  });
+
+  it('creates a teller, who must change the password; disabling ends their session', async () => {
+    const { page } = ops;
+    await page.goto('/console/ops/staff');
+    await page.getByLabel('用户名').fill('x');
+    await page.getByLabel('姓名').fill('新柜员');
+    await page.getByLabel('初始密码').fill('short');
+    await page.getByRole('button', { name: '新增人员' }).click();
+    expect(await page.locator('#e-username').textContent()).toContain('3-40');
+    expect(await page.locator('#e-password').textContent()).toContain('8');
+    await checkPage(ops, 'ops-staff-errors');
+    await page.getByLabel('用户名').fill('new.teller');
+    await page.getByLabel('姓名').fill('新柜员');
+    await page.getByLabel('所属机构').fill('icbc-xidan');
+    await page.getByLabel('角色').selectOption('teller');
+    await page.getByLabel('初始密码').fill('first-pass-1');
+    await page.getByRole('button', { name: '新增人员' }).click();
+    await page.waitForURL('**/console/ops/staff');
+    expect(await page.locator('tbody').textContent()).toContain('new.teller');
+    await checkPage(ops, 'ops-staff');
+
+    const newcomer = await openPage(browser, world.baseUrl);
+    await signInStaff(newcomer.page, { ...STAFF.teller, username: 'new.teller' }, 'first-pass-1');
+    await newcomer.page.waitForURL('**/console/password');
+    await newcomer.page.getByLabel('当前密码').fill('first-pass-1');
+    await newcomer.page.getByLabel('新密码').fill('second-pass-2');
+    await newcomer.page.getByRole('button', { name: '修改' }).click();
+    await newcomer.page.waitForURL('**/console/counter');
+
+    await page.locator('tr', { hasText: 'new.teller' }).getByRole('button', { name: '停用' }).click();
+    await page.waitForURL('**/console/ops/staff');
+    await newcomer.page.reload();
+    expect(newcomer.page.url()).toContain('/console/sign-in');
+    await newcomer.context.close();
+  });
+
+  it('an operations viewer sees the pages but cannot revoke', async () => {
+    const viewer = await openPage(browser, world.baseUrl);
+    await signInStaff(viewer.page, STAFF.opsViewer);
+    await viewer.page.goto('/console/ops/devices');
+    expect(await viewer.page.getByTestId(`revoke-${world.devices[0]}`).count()).toBe(0);
+    const csrf = await viewer.page.locator('input[name="_csrf"]').first().inputValue();
+    const res = await viewer.context.request.post(`/console/ops/devices/${world.devices[0]}/revoke`, {
+      form: { _csrf: csrf, formKey: '00000000-0000-4000-8000-000000000001' },
+      maxRedirects: 0,
+    });
+    expect(res.status()).toBe(403);
+    const live = await world.store.transaction((tx) =>
+      tx.get<{ n: number }>("SELECT COUNT(*) AS n FROM auth_tokens WHERE role = 'device' AND subject = ? AND revoked_ms IS NULL", [world.devices[0]]),
+    );
+    expect(Number(live?.n)).toBe(1);
+    await viewer.context.close();
+  });
+});
