@@ -1094,7 +1094,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `mass-exchange-paused`, `issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1367,7 +1367,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1626,7 +1626,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1926,7 +1926,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2069,7 +2069,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2239,7 +2239,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2402,7 +2402,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2531,7 +2531,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2799,7 +2799,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `own-account-issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3144,7 +3144,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3618,7 +3618,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3755,7 +3755,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `id-number-mismatch` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `id-number-mismatch` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3966,7 +3966,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4079,7 +4079,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4135,6 +4135,104 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/channel-matrix': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The channel × operation matrix
+     * @description Which channel kind may do which cardholder operation: the same data the gateway enforces, so a teller system or the app can show only what it may do (the table with its sources: docs/gateway-api.md, "Channels").
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The matrix */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description the columns, in order */
+              channelKinds: ('bank-branch' | 'service-point' | 'ykt-outlet' | 'ykt-top-up-outlet' | 'online' | 'hotline')[];
+              operations: {
+                /** @description an agent with a written authorisation may do it for the holder */
+                agentMay: boolean;
+                /** @description channel kind → cell */
+                cells: {
+                  [key: string]: 'allowed' | 'refused' | 'issuing-bank' | 'outside-mass-exchange' | 'bank-supports-online';
+                };
+                /** @description moves money: the operator credential may not do it */
+                money: boolean;
+                /**
+                 * @description the operation id (what refusals name in `rule`)
+                 * @example top-up
+                 */
+                operation: string;
+                /**
+                 * @description what it is, in words
+                 * @example transit top-ups
+                 */
+                words: string;
+              }[];
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -5757,7 +5855,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6343,7 +6441,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `own-account-issuing-bank-only` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6551,7 +6649,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6751,7 +6849,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6961,7 +7059,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -7710,6 +7808,269 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/organisations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Every organisation
+     * @description Operators only: every organisation by id, with its channel kind, bank and branch.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The organisations */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              organisations: {
+                /**
+                 * @description the partner bank of a bank branch; null for other kinds
+                 * @example icbc
+                 */
+                bankId: string | null;
+                /**
+                 * @description the branch or service point id; null when none
+                 * @example B12
+                 */
+                branchId: string | null;
+                /**
+                 * @description its channel kind: `bank-branch` partner-bank branch, `service-point` district/street service point, `ykt-outlet` 一卡通 self-operated outlet, `ykt-top-up-outlet` 一卡通 top-up outlet, `online` online channel (app, mini-program), `hotline` 96066 hotline
+                 * @enum {string}
+                 */
+                channelKind: 'bank-branch' | 'service-point' | 'ykt-outlet' | 'ykt-top-up-outlet' | 'online' | 'hotline';
+                /**
+                 * @description when it was created (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                createdAt: string;
+                /** @description who created it */
+                createdBy: string;
+                /**
+                 * @description when it was created (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                createdMs: number;
+                /**
+                 * @description the organisation id
+                 * @example icbc-B12
+                 */
+                id: string;
+                /** @description its name */
+                name: string;
+              }[];
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Create an organisation (a bank branch, service point, outlet, the hotline)
+     * @description Operators only. A partner-bank branch names its bank (one of the 15) and branch id; other kinds name no bank (`400 invalid-request`). An id already taken is `409 organisation-exists`. Counter tokens are then issued for it (POST /v1/auth/tokens with `organisationId`).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description a partner-bank branch: its bank (required for a bank branch, refused for other kinds). One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+             * @enum {string}
+             */
+            bankId?: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+            /**
+             * @description the branch's or service point's own id (required for a bank branch)
+             * @example B12
+             */
+            branchId?: string;
+            /**
+             * @description its channel kind: `bank-branch` partner-bank branch, `service-point` district/street service point, `ykt-outlet` 一卡通 self-operated outlet, `ykt-top-up-outlet` 一卡通 top-up outlet, `online` online channel (app, mini-program), `hotline` 96066 hotline
+             * @enum {string}
+             */
+            channelKind: 'bank-branch' | 'service-point' | 'ykt-outlet' | 'ykt-top-up-outlet' | 'online' | 'hotline';
+            /**
+             * @description the organisation id (stable; counter tokens name it)
+             * @example icbc-B12
+             */
+            id: string;
+            /**
+             * @description its name
+             * @example 工商银行西单支行
+             */
+            name: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The organisation */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description the partner bank of a bank branch; null for other kinds
+               * @example icbc
+               */
+              bankId: string | null;
+              /**
+               * @description the branch or service point id; null when none
+               * @example B12
+               */
+              branchId: string | null;
+              /**
+               * @description its channel kind: `bank-branch` partner-bank branch, `service-point` district/street service point, `ykt-outlet` 一卡通 self-operated outlet, `ykt-top-up-outlet` 一卡通 top-up outlet, `online` online channel (app, mini-program), `hotline` 96066 hotline
+               * @enum {string}
+               */
+              channelKind: 'bank-branch' | 'service-point' | 'ykt-outlet' | 'ykt-top-up-outlet' | 'online' | 'hotline';
+              /**
+               * @description when it was created (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              createdAt: string;
+              /** @description who created it */
+              createdBy: string;
+              /**
+               * @description when it was created (epoch milliseconds)
+               * @example 1766196000000
+               */
+              createdMs: number;
+              /**
+               * @description the organisation id
+               * @example icbc-B12
+               */
+              id: string;
+              /** @description its name */
+              name: string;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `organisation-exists` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/refunds/{id}': {
     parameters: {
       query?: never;
@@ -7865,7 +8226,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
         403: {
           headers: {
             [name: string]: unknown;

@@ -159,7 +159,15 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
   });
   app.decorate('gateway', context);
   // Every registered route, for the OpenAPI completeness test and operators' introspection.
-  const gatewayRoutes: Array<{ method: string; url: string; hidden: boolean; roles: GatewayRouteConfig['roles']; public: boolean }> = [];
+  const gatewayRoutes: Array<{
+    method: string;
+    url: string;
+    hidden: boolean;
+    roles: GatewayRouteConfig['roles'];
+    public: boolean;
+    operation?: GatewayRouteConfig['operation'];
+    noChannelOperation?: string;
+  }> = [];
   app.decorate('gatewayRoutes', gatewayRoutes);
   app.addHook('onRoute', (route) => {
     // The console's pages are HTML for people, not API routes (no OpenAPI, no bearer auth).
@@ -169,7 +177,15 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     const config = (route.config ?? {}) as GatewayRouteConfig;
     for (const method of methods) {
       if (method !== 'HEAD')
-        gatewayRoutes.push({ method, url: route.url, hidden: schema?.hide === true, roles: config.roles ?? [], public: config.public === true });
+        gatewayRoutes.push({
+          method,
+          url: route.url,
+          hidden: schema?.hide === true,
+          roles: config.roles ?? [],
+          public: config.public === true,
+          operation: config.operation,
+          noChannelOperation: config.noChannelOperation,
+        });
     }
   });
   app.addSchema(problemSchema);

@@ -17,6 +17,10 @@ import { CA_CERT_FILE, CA_KEY_FILE, deviceCaExists, ensureServerTls, loadDeviceC
 import { certificateStatus, certificatesOf, createEnrolmentCode, listCertificates, revokeDevice } from './pki/device-certificates.ts';
 import { initDevicePki } from './pki/start-device-pki.ts';
 import { assertSecretsSafe, SecretsError, secretsProblems, StartupFiles } from './secrets.ts';
+import { issueToken } from './auth/tokens.ts';
+import { CHANNEL_KINDS, type ChannelKind, STAFF_ROLES, type StaffRole } from './services/channel-rules.ts';
+import { createOrganisation, listOrganisations, requireOrganisation } from './services/organisations.ts';
+import { PARTNER_BANK_IDS } from './services/partner-banks.ts';
 import { createStore } from './store/create-store.ts';
 import type { Store } from './store/store-port.ts';
 
@@ -35,6 +39,11 @@ Commands
                             revoke the device's certificates, enrolment codes and credentials
   pki list [--device DEVICE_ID]
                             certificates with status (active, expired, revoked)
+  org create ID --kind KIND --name NAME [--bank BANK --branch BRANCH]
+                            an organisation counters work for (its channel kind)
+  org list                  every organisation (JSON lines)
+  org token ORG_ID --label TEXT [--staff-role teller|supervisor] [--ttl-minutes N]
+                            a counter token for the organisation (printed once)
   backup --to FILE          an online copy of the SQLite database (SQLite's backup API), safe
                             while the gateway runs; checked with PRAGMA integrity_check
 
@@ -75,6 +84,19 @@ began are not in it). FILE must not exist. The copy is then opened and checked (
 integrity_check, migrations recorded) before the command reports success. The secrets folder is
 not in the copy: back it up separately. On PostgreSQL use pg_dump (docs/operations.md).
 \${EXIT_CODES}
+`;
+
+export const ORG_HELP = `Usage: npm run gateway -- org <create|list|token> [options]
+
+  create ID --kind KIND --name NAME [--bank BANK --branch BRANCH]
+                            KIND: ${CHANNEL_KINDS.join(', ')}; a bank-branch names
+                            its partner bank (BANK: ${PARTNER_BANK_IDS.join(', ')})
+                            and its branch id; other kinds name no bank
+  list                      one JSON line per organisation
+  token ORG_ID --label TEXT [--staff-role teller|supervisor] [--ttl-minutes N]
+                            a counter token working for ORG_ID, printed once (stored only as a
+                            hash); what it may do follows the organisation's channel kind
+${EXIT_CODES}
 `;
 
 const PKI_COMMAND_HELP: Record<string, string> = {
@@ -119,6 +141,7 @@ function usageFor(argv: readonly string[]): string {
   const [area, command] = argv;
   if (area === 'config') return CONFIG_HELP;
   if (area === 'backup') return BACKUP_HELP;
+  if (area === 'org') return ORG_HELP;
   if (area === 'pki') return (command !== undefined && PKI_COMMAND_HELP[command]) || PKI_HELP;
   return HELP;
 }
@@ -313,6 +336,88 @@ async function backupCommand(args: string[], io: CliIo): Promise<number> {
   return EXIT_OK;
 }
 
+/** `org create|list|token`: organisations and their counter tokens, on the gateway's store. */
+async function orgCommand(command: string | undefined, args: string[], io: CliIo): Promise<number> {
+  if (command === undefined) throw new UsageError('org needs a command: create, list or token');
+  if (command === '--help' || command === '-h') {
+    io.out(ORG_HELP);
+    return EXIT_OK;
+  }
+  if (command !== 'create' && command !== 'list' && command !== 'token') throw new UsageError(`unknown org command "${command}" (create, list, token)`);
+  const parsed = parseCommandLine(
+    args,
+    {
+      kind: { type: 'string' },
+      name: { type: 'string' },
+      bank: { type: 'string' },
+      branch: { type: 'string' },
+      label: { type: 'string' },
+      'staff-role': { type: 'string' },
+      'ttl-minutes': { type: 'string' },
+    },
+    command === 'list' ? 0 : 1,
+  );
+  if (parsed.values.help) {
+    io.out(ORG_HELP);
+    return EXIT_OK;
+  }
+  const target = parsed.positionals[0];
+  const { config } = configOrThrow();
+  const nowMs = Date.now();
+  if (command === 'list') {
+    const rows = await withStore(config, (store) => store.transaction((tx) => listOrganisations(tx), { readOnly: true }));
+    for (const row of rows) io.out(JSON.stringify(row));
+    return EXIT_OK;
+  }
+  if (target === undefined) throw new UsageError(`org ${command} needs an ${command === 'create' ? 'ID' : 'ORG_ID'}`);
+  if (command === 'create') {
+    const kind = parsed.values.kind;
+    const name = parsed.values.name;
+    if (kind === undefined || name === undefined) throw new UsageError('org create needs --kind and --name');
+    if (!(CHANNEL_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${CHANNEL_KINDS.join(', ')}`);
+    const org = await withStore(config, (store) =>
+      store.transaction((tx) =>
+        createOrganisation(
+          tx,
+          { id: target, name, channelKind: kind as ChannelKind, bankId: parsed.values.bank ?? null, branchId: parsed.values.branch ?? null },
+          'operator:cli',
+          nowMs,
+        ),
+      ),
+    );
+    io.out(JSON.stringify(org));
+    return EXIT_OK;
+  }
+  const label = parsed.values.label;
+  if (label === undefined || label === '') throw new UsageError('org token needs --label');
+  const staffRole = parsed.values['staff-role'] ?? 'teller';
+  if (!(STAFF_ROLES as readonly string[]).includes(staffRole)) throw new UsageError('--staff-role must be teller or supervisor');
+  const ttl = parsed.values['ttl-minutes'];
+  const ttlMinutes = ttl === undefined ? null : Number(ttl);
+  if (ttlMinutes !== null && (!Number.isSafeInteger(ttlMinutes) || ttlMinutes < 1)) throw new UsageError('--ttl-minutes must be a positive whole number');
+  const answer = await withStore(config, (store) =>
+    store.transaction(async (tx) => {
+      const org = await requireOrganisation(tx, target);
+      const branchId = org.branchId ?? org.id;
+      const expiresMs = ttlMinutes === null ? null : nowMs + ttlMinutes * 60_000;
+      const token = await issueToken(tx, {
+        role: 'counter',
+        subject: branchId,
+        branchId,
+        organisationId: org.id,
+        staffRole: staffRole as StaffRole,
+        label,
+        createdBy: 'operator:cli',
+        nowMs,
+        expiresMs,
+      });
+      return { token, organisationId: org.id, channelKind: org.channelKind, staffRole, expiresMs };
+    }),
+  );
+  io.out(JSON.stringify(answer));
+  return EXIT_OK;
+}
+
 function configCommand(args: string[], io: CliIo): number {
   const parsed = parseCommandLine(args, {}, 0);
   if (parsed.values.help) {
@@ -342,9 +447,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         }
         if (area === 'config') return configCommand(rest, io);
         if (area === 'backup') return await backupCommand(rest, io);
+        if (area === 'org') return await orgCommand(rest[0], rest.slice(1), io);
         if (area === 'pki') return await pkiCommand(rest[0], rest.slice(1), io);
         if (area.startsWith('-')) parseCommandLine([area], {}, 0);
-        throw new UsageError(`unknown command "${area}" (config, pki, backup)`);
+        throw new UsageError(`unknown command "${area}" (config, pki, org, backup)`);
       } catch (error) {
         // Several configuration or secrets problems: one line each.
         if (error instanceof ConfigError || error instanceof SecretsError) {

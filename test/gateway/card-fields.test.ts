@@ -47,13 +47,14 @@ describe('impossible dates in card fields', () => {
   it('replacement: 400 invalid-date naming expiryDate; the old card stays formally lost', async () => {
     const cardNo = await formallyLostCard();
     for (const expiryDate of IMPOSSIBLE_DATES) {
-      const res = await h.request('POST', `/v1/cards/${cardNo}/replacement`, { token: ADMIN_TOKEN, body: { expiryDate } });
+      // A replacement moves money: a counter of the issuing bank does it, never the operator token.
+      const res = await h.request('POST', `/v1/cards/${cardNo}/replacement`, { token: await h.counterToken(), body: { expiryDate } });
       expect({ expiryDate, status: res.statusCode }).toEqual({ expiryDate, status: 400 });
       expect(res.json()).toMatchObject({ code: 'invalid-date', field: 'expiryDate' });
     }
     const card = await h.request('GET', `/v1/cards/${cardNo}`, { token: ADMIN_TOKEN });
     expect(card.json()).toMatchObject({ status: 'formal-loss', replacedBy: null });
-    const ok = await h.request('POST', `/v1/cards/${cardNo}/replacement`, { token: ADMIN_TOKEN, body: { expiryDate: 20361231 } });
+    const ok = await h.request('POST', `/v1/cards/${cardNo}/replacement`, { token: await h.counterToken(), body: { expiryDate: 20361231 } });
     expect(ok.statusCode).toBe(201);
   });
 });
@@ -128,7 +129,7 @@ describe('an already-expired card is refused', () => {
 
   it('replacement: 400 card-already-expired, the old card stays formally lost', async () => {
     const cardNo = await formallyLostCard();
-    const res = await h.request('POST', `/v1/cards/${cardNo}/replacement`, { token: ADMIN_TOKEN, body: { expiryDate: 20250101 } });
+    const res = await h.request('POST', `/v1/cards/${cardNo}/replacement`, { token: await h.counterToken(), body: { expiryDate: 20250101 } });
     expect(res.statusCode).toBe(400);
     expect(res.json().code).toBe('card-already-expired');
     expect((await h.request('GET', `/v1/cards/${cardNo}`, { token: ADMIN_TOKEN })).json()).toMatchObject({ status: 'formal-loss', replacedBy: null });

@@ -149,7 +149,8 @@ describe.each(STORES)('holders on %s', (dialect) => {
     const till = await counter();
     const first = await issue(till, { holderName: '张三' });
     w.now.ms += 60_000;
-    const second = await issue(till, { holderName: '张三', issuingBank: 'cmb' });
+    // An icbc branch issues icbc cards (the channel rules): the back office issues the cmb one.
+    const second = await issue(ADMIN_TOKEN, { holderName: '张三', issuingBank: 'cmb' });
     const other = await issue(till, { holderName: 'Wang Fang', socialSecurityNo: ID_B });
     const holders = await w.store.transaction((tx) => tx.all<{ n: number }>('SELECT COUNT(*) AS n FROM holders'));
     expect(Number(holders[0].n)).toBe(2);
@@ -188,7 +189,14 @@ describe.each(STORES)('holders on %s', (dialect) => {
 
   it('a replacement stays with its holder and its issuing bank: the search shows the history', async () => {
     w = await world(dialect);
-    const till = await counter();
+    // The formal loss and the replacement are done at a branch of the card's issuing bank.
+    const org = await w.request('POST', '/v1/organisations', {
+      token: ADMIN_TOKEN,
+      body: { id: 'bob-1', name: '北京银行', channelKind: 'bank-branch', bankId: 'bob', branchId: 'bob-1' },
+    });
+    expect(org.statusCode).toBe(201);
+    const minted = await w.request('POST', '/v1/auth/tokens', { token: ADMIN_TOKEN, body: { role: 'counter', label: 'bob till', organisationId: 'bob-1' } });
+    const till: string = minted.json().token;
     const card = await issue(till, { issuingBank: 'bob' });
     expect((await w.request('POST', `/v1/cards/${card.cardNo}/loss-reports`, { token: till, body: { kind: 'formal' } })).statusCode).toBe(201);
     const replaced = await w.request('POST', `/v1/cards/${card.cardNo}/replacement`, { token: till, body: {} });
@@ -208,7 +216,7 @@ describe.each(STORES)('holders on %s', (dialect) => {
     const plain = await issue(till, {});
     expect(plain).toMatchObject({ issuingBank: 'icbc', issuingBankName: '中国工商银行' });
     for (const bank of PARTNER_BANKS) {
-      const card = await issue(till, { issuingBank: bank.id });
+      const card = await issue(ADMIN_TOKEN, { issuingBank: bank.id });
       const view = await w.request('GET', `/v1/cards/${card.cardNo}`, { token: till });
       expect(view.json()).toMatchObject({ issuingBank: bank.id, issuingBankName: bank.name });
     }

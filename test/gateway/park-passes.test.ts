@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CardSimulator, PARK_PASS_YEARS, type ParkPassYear, parkPassOnSale, parseCardImage, SW, validateParkPassYears, type CardRecordKind } from '#core';
 import { passSlotFor, parkPassYearOnSale } from '#gateway/services/park-passes';
-import { ADMIN_TOKEN, makeHarness, type Harness } from './support/harness.ts';
+import { makeHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;
 let counter: string;
@@ -145,7 +145,7 @@ describe('park pass sale', () => {
 
   it('needs an Idempotency-Key and a 4-byte challenge', async () => {
     const { cardNo } = await h.issueCard();
-    const noKey = await h.request('POST', `/v1/cards/${cardNo}/park-passes`, { token: ADMIN_TOKEN, body: { challenge: '01020304' } });
+    const noKey = await h.request('POST', `/v1/cards/${cardNo}/park-passes`, { token: await h.counterToken(), body: { challenge: '01020304' } });
     expect(noKey.statusCode).toBe(400);
     expect((await sell(cardNo, 'k', { challenge: 'zz020304' })).statusCode).toBe(400);
     expect((await sell(cardNo, 'x'.repeat(129), { challenge: '01020304' })).statusCode).toBe(400);

@@ -10,6 +10,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../http/problem.ts';
+import { assertChannelMay } from '../services/channel-rules.ts';
 import { INTERNAL_CALL_HEADER, internalPrincipal } from './internal-principal.ts';
 import type { Principal } from './principal.ts';
 import { hashToken, principalForToken } from './tokens.ts';
@@ -66,6 +67,14 @@ export function registerAuthHook(app: FastifyInstance, options: AuthHookOptions)
     const config = request.routeOptions.config ?? {};
     if (principal.role !== 'operator' && !(config.roles ?? []).includes(principal.role)) {
       throw new ApiError('forbidden', `role ${principal.role} may not call ${request.method} ${request.routeOptions.url}`);
+    }
+    // The channel matrix, card-independent part (the handler checks the card's issuing bank).
+    if (config.operation !== undefined && principal.role !== 'device') {
+      assertChannelMay(principal, config.operation, undefined, {
+        nowMs: app.gateway.clock(),
+        policies: app.gateway.policies.channels,
+        readOnly: request.method === 'GET' || request.method === 'HEAD',
+      });
     }
     if (principal.mustChangePassword && !config.allowPasswordChangePending) {
       throw new ApiError('password-change-required', 'change the initial service password with POST /v1/auth/app-password');

@@ -11,6 +11,7 @@ import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import type { Store } from '../store/store-port.ts';
 import type { KdfParams } from '../auth/passwords.ts';
 import type { Principal, Role } from '../auth/principal.ts';
+import type { ChannelPolicies, Operation } from '../services/channel-rules.ts';
 
 export interface GatewayPolicies {
   /** Temporary loss reports expire by themselves (seed q. 17): default 15 days. */
@@ -55,6 +56,12 @@ export interface GatewayPolicies {
    * gave the cards issued before the bank was recorded.
    */
   defaultIssuingBank?: string;
+  /**
+   * The conditional cells of the channel matrix (services/channel-rules.ts): the mass exchange
+   * period (default 2024-10-30..2025-12-31, q3) and the banks whose cards may be replaced or
+   * exchanged online (default none, q8 and q22 do not say which [U]).
+   */
+  channels?: Partial<ChannelPolicies>;
 }
 
 export interface GatewayContext {
@@ -84,13 +91,30 @@ export interface GatewayRouteConfig {
   public?: boolean;
   /** App sessions still on the initial password may call this route (the password change). */
   allowPasswordChangePending?: boolean;
+  /**
+   * The cardholder operation of the channel matrix this route is (services/channel-rules.ts):
+   * the auth hook checks the caller's channel before the body is read; the handler checks the
+   * "issuing bank only" cells again with the card. Every route counters, app or holder sessions
+   * may call names one, or says in `noChannelOperation` why it is none.
+   */
+  operation?: Operation;
+  /** Why a route counters or sessions may call is not a cardholder operation (reference data, own reports). */
+  noChannelOperation?: string;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     gateway: GatewayContext;
     /** Every route registered (method, url, hidden from OpenAPI, its roles, public). */
-    gatewayRoutes: ReadonlyArray<{ method: string; url: string; hidden: boolean; roles?: readonly Role[]; public?: boolean }>;
+    gatewayRoutes: ReadonlyArray<{
+      method: string;
+      url: string;
+      hidden: boolean;
+      roles?: readonly Role[];
+      public?: boolean;
+      operation?: Operation;
+      noChannelOperation?: string;
+    }>;
   }
   interface FastifyRequest {
     /** Set by the auth hook for every authenticated route; null on public routes. */

@@ -232,7 +232,7 @@ export async function authRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/auth/app-password',
     {
-      config: { roles: ['app'], allowPasswordChangePending: true },
+      config: { roles: ['app'], allowPasswordChangePending: true, operation: 'password-change' },
       schema: {
         tags: ['auth'],
         summary: 'Change the service password',

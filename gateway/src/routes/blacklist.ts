@@ -34,7 +34,7 @@ export async function blacklistRoutes(app: GatewayApp): Promise<void> {
   app.get(
     '/v1/blacklist',
     {
-      config: { roles: ['counter', 'device'] },
+      config: { roles: ['counter', 'device'], noChannelOperation: 'reference data: the blacklist feed every counter terminal and validator keeps' },
       schema: {
         tags: ['blacklist'],
         summary: 'Blacklist changes after a version, ascending',

@@ -5,6 +5,8 @@
  */
 import { LIMITS } from '#core';
 import { hashPassword, initialServicePassword } from '../auth/passwords.ts';
+import { assertChannelFor } from '../auth/channel.ts';
+import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
 import { ApiError } from '../http/problem.ts';
 import { hexToBytes, queryInt } from '../http/schemas.ts';
@@ -238,7 +240,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'apply' },
       schema: {
         tags: ['cards'],
         summary: 'Issue (personalise) a card',
@@ -268,6 +270,9 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
           ...problems(
             ...AUTHENTICATED,
             ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'mass-exchange-paused',
+            'issuing-bank-only',
             'invalid-amount',
             'invalid-date',
             'card-already-expired',
@@ -288,7 +293,21 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
       // The slow KDF runs before the transaction so it never holds the store's write lock.
       const passwordHash = await hashPassword(initialServicePassword(body.socialSecurityNo), policies.passwordKdf);
       if (body.birthDate !== undefined) requireCalendarDate(body.birthDate, 'birthDate');
-      const issuingBank = body.issuingBank ?? policies.defaultIssuingBank ?? DEFAULT_ISSUING_BANK;
+      // A partner-bank branch issues its own bank's cards (q5, q7): the bank is the branch's by default, another is refused.
+      const branchBank = principal.organisation?.channelKind === 'bank-branch' ? principal.organisation.bankId : null;
+      const issuingBank = body.issuingBank ?? branchBank ?? policies.defaultIssuingBank ?? DEFAULT_ISSUING_BANK;
+      if (branchBank !== null && issuingBank !== branchBank) {
+        throw new ApiError(
+          'issuing-bank-only',
+          `a ${branchBank} branch issues ${branchBank} cards, not ${issuingBank} cards: apply at a ${issuingBank} branch`,
+          {
+            rule: 'apply@bank-branch',
+            operation: 'apply',
+            channel: 'bank-branch',
+            issuingBank,
+          },
+        );
+      }
       // The ID number becomes its keyed hash here; only the hash reaches the store.
       const idHmac = holderIdHmac(app.gateway.holderIdKey, body.socialSecurityNo);
       const birthDate = body.birthDate ?? birthDateFromIdNumber(body.socialSecurityNo);
@@ -327,7 +346,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
   app.get(
     '/v1/cards/:cardNo',
     {
-      config: { roles: ['counter', 'app'] },
+      config: { roles: ['counter', 'app'], operation: 'status-query' },
       schema: {
         tags: ['cards'],
         summary: "Card status and the back office's (shadow) balance",
@@ -342,7 +361,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             { active: { summary: 'An active card', value: EXAMPLE_CARD }, lost: { summary: 'A formally lost card, blacklisted', value: lostCard } },
             'The card',
           ),
-          ...problems(...AUTHENTICATED, CARD_404),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, CARD_404),
         },
       },
     },
@@ -355,7 +374,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
   app.get(
     '/v1/cards/:cardNo/transactions',
     {
-      config: { roles: ['counter', 'app'] },
+      config: { roles: ['counter', 'app'], operation: 'status-query' },
       schema: {
         tags: ['cards'],
         summary: "The card's history: uploaded taps with their results, and loads, newest first",
@@ -417,7 +436,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             },
             'One page of the history',
           ),
-          ...problems(...AUTHENTICATED, CARD_404),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, CARD_404),
         },
       },
     },
@@ -446,7 +465,8 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/functions',
     {
-      config: { roles: ['counter'] },
+      // Transit (q15) and suburban rail (q44) share their row: the handler checks the one asked for.
+      config: { roles: ['counter'], operation: 'transit-opening' },
       schema: {
         tags: ['cards'],
         summary: 'Open the transit and/or suburban-rail functions',
@@ -464,7 +484,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             { opened: { summary: 'The card and the write', value: { card: EXAMPLE_CARD, write: EXAMPLE_WRITE } } },
             'The card and the authorised write',
           ),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-hex', CARD_404, 'card-not-active', 'generation-not-supported'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'invalid-hex', CARD_404, 'card-not-active', 'generation-not-supported'),
         },
       },
     },
@@ -473,6 +493,9 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
       if (!request.body.transit && !request.body.suburban) throw new ApiError('invalid-request', 'open transit, suburban or both');
       const nowMs = clock();
       return store.transaction(async (tx) => {
+        const current = await requireCard(tx, request.params.cardNo, nowMs);
+        if (request.body.transit) assertChannelFor(request, 'transit-opening', current);
+        if (request.body.suburban) assertChannelFor(request, 'suburban-opening', current);
         const { card, write } = await openFunctions(
           tx,
           keys,
@@ -488,7 +511,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/replacement',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'replacement' },
       schema: {
         tags: ['cards'],
         summary: 'Replace a formally lost card',
@@ -522,7 +545,17 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             },
             'The old card and the new card with its image',
           ),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-date', 'card-already-expired', CARD_404, 'card-replaced', 'formal-loss-required'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'issuing-bank-only',
+            'invalid-date',
+            'card-already-expired',
+            CARD_404,
+            'card-replaced',
+            'formal-loss-required',
+          ),
         },
       },
     },
@@ -535,6 +568,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
           // The old card (the new one is inserted here: no other transaction can see it yet).
           await tx.lockCards([request.params.cardNo]);
           await lockBlacklist(tx);
+          assertChannelFor(request, 'replacement', await requireCard(tx, request.params.cardNo, nowMs));
           const { oldCard, issued } = await replaceCard(
             tx,
             keys,
@@ -559,7 +593,8 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/cancellation',
     {
-      config: { roles: ['counter'] },
+      // This cancellation ends the transit function too (blacklist): the issuing bank's (q33, q46).
+      config: { roles: ['counter'], operation: 'cancel-transit-refund' },
       schema: {
         tags: ['cards'],
         summary: 'Cancel the card',
@@ -582,7 +617,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             },
             'The cancelled card',
           ),
-          ...problems(...AUTHENTICATED, CARD_404, 'card-replaced', 'card-not-active'),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, 'issuing-bank-only', CARD_404, 'card-replaced', 'card-not-active'),
         },
       },
     },
@@ -592,6 +627,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
         async (tx) => {
           await tx.lockCards([request.params.cardNo]);
           await lockBlacklist(tx);
+          assertChannelFor(request, 'cancel-transit-refund', await requireCard(tx, request.params.cardNo, nowMs));
           return presentCard(tx, await cancelCard(tx, request.params.cardNo, nowMs));
         },
         { isolation: 'read-committed' },
@@ -602,7 +638,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/unblock',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'unblock' },
       schema: {
         tags: ['cards'],
         summary: 'APPLICATION UNBLOCK of a locked card at a counter',
@@ -613,7 +649,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
         body: withExamples(UnblockBody, { unblock: { summary: "The card's challenge", value: { challenge: '9F3A12C4' } } }),
         response: {
           200: withExamples(UnblockAnswer, { mac: { summary: 'The command MAC', value: { cardNo: EXAMPLE_CARD_NO, mac: '5E6F7A8B' } } }, 'The command MAC'),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-hex', CARD_404, 'card-replaced', 'unblock-refused'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'issuing-bank-only', 'invalid-hex', CARD_404, 'card-replaced', 'unblock-refused'),
         },
       },
     },
@@ -621,6 +657,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
       const challenge = hexToBytes(request.body.challenge, 4, 'challenge');
       const nowMs = clock();
       return store.transaction(async (tx) => {
+        assertChannelFor(request, 'unblock', await requireCard(tx, request.params.cardNo, nowMs));
         const { card, macHex } = await authoriseUnblock(tx, keys, request.params.cardNo, challenge, nowMs);
         return { cardNo: card.cardNo, mac: macHex };
       });

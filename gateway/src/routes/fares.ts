@@ -38,7 +38,7 @@ export async function faresRoutes(app: GatewayApp): Promise<void> {
   app.get(
     '/v1/fares/subway',
     {
-      config: { roles: ['counter', 'app', 'device'] },
+      config: { roles: ['counter', 'app', 'device'], noChannelOperation: 'reference data: fare quotes between stations, for every channel' },
       schema: {
         tags: ['fares'],
         summary: 'Subway distance and full fare between two stations (shortest path over the network)',

@@ -21,6 +21,7 @@ import {
   WITH_BODY,
   withExamples,
 } from '../http/wire.ts';
+import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import { holderIdHmac, maskName, resetServicePassword, searchHolder } from '../services/holders.ts';
 import { partnerBank } from '../services/partner-banks.ts';
 import { CARD_STATUSES, EXAMPLE_CARD_NO, EXAMPLE_MS, IssuingBank } from './card-schemas.ts';
@@ -96,7 +97,7 @@ export async function holdersRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/holders/search',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'status-query' },
       schema: {
         tags: ['holders'],
         summary: "Find a holder's cards by ID number",
@@ -110,7 +111,7 @@ export async function holdersRoutes(app: GatewayApp): Promise<void> {
             { found: { summary: 'A holder with a replaced card and its replacement', value: EXAMPLE_SEARCH } },
             "The holder and the holder's cards",
           ),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, 'holder-not-found'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'holder-not-found'),
         },
       },
     },
@@ -137,7 +138,7 @@ export async function holdersRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/service-password/reset',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'password-reset' },
       schema: {
         tags: ['holders'],
         summary: 'Reset the service password at a counter',
@@ -155,7 +156,16 @@ export async function holdersRoutes(app: GatewayApp): Promise<void> {
             { unlocked: { summary: 'A locked login reset and unlocked', value: { cardNo: EXAMPLE_CARD_NO, mustChangePassword: true, unlocked: true } } },
             'The password is back to its initial value',
           ),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found', 'id-number-mismatch', 'holder-not-recorded', 'card-replaced', 'card-not-active'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'card-not-found',
+            'id-number-mismatch',
+            'holder-not-recorded',
+            'card-replaced',
+            'card-not-active',
+          ),
         },
       },
     },

@@ -15,6 +15,7 @@ import { healthRoutes } from './health.ts';
 import { holdersRoutes } from './holders.ts';
 import { lossReportsRoutes } from './loss-reports.ts';
 import { opsRoutes } from './ops.ts';
+import { organisationsRoutes } from './organisations.ts';
 import { parkPassesRoutes } from './park-passes.ts';
 import { loadRoutes } from './loads.ts';
 import { syncRoutes } from './sync.ts';
@@ -29,6 +30,7 @@ export type RouteModule = (app: GatewayApp) => Promise<void>;
 export const ROUTE_MODULES: readonly RouteModule[] = [
   healthRoutes,
   authRoutes,
+  organisationsRoutes,
   cardsRoutes,
   holdersRoutes,
   lossReportsRoutes,

@@ -25,7 +25,9 @@ import {
   Yuan,
 } from '../http/wire.ts';
 import { parseWireYuan, toWireYuan } from '../http/yuan-wire.ts';
+import { assertChannelFor } from '../auth/channel.ts';
 import { requirePrincipal } from '../auth/scope.ts';
+import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import type { Principal } from '../auth/principal.ts';
 import { PAYMENT_SOURCES } from '../services/ledger.ts';
 import {
@@ -177,7 +179,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/loads',
     {
-      config: { roles: ['counter', 'app'] },
+      config: { roles: ['counter', 'app'], operation: 'top-up' },
       bodyLimit: LIMITS.jsonBodyBytes,
       schema: {
         tags: ['loads'],
@@ -203,6 +205,8 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
           ...problems(
             ...AUTHENTICATED,
             ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'own-account-issuing-bank-only',
             'invalid-amount',
             'invalid-hex',
             'load-amount-out-of-range',
@@ -255,6 +259,9 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
           // instance, runs after the previous one committed, and sees it.
           await tx.lockCards([parsed.cardNo]);
           const nowMs = clock();
+          // q45: the card's own account pays only at its issuing bank (a card that does not exist is the service's 404).
+          const bank = await tx.get<{ issuing_bank: string }>('SELECT issuing_bank FROM cards WHERE card_no = ?', [body.cardNo]);
+          if (bank !== undefined) assertChannelFor(request, 'top-up', { cardNo: body.cardNo, issuingBank: String(bank.issuing_bank) }, body.paymentSource);
           // Earlier loads of the card this INIT decided (for the metrics, once committed).
           let settled: PendingResolution | undefined;
           const outcome = await withIdempotency(
@@ -304,7 +311,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
   app.get(
     '/v1/loads/:id',
     {
-      config: { roles: ['counter', 'app'] },
+      config: { roles: ['counter', 'app'], operation: 'top-up' },
       schema: {
         tags: ['loads'],
         summary: 'A load and its state',
@@ -318,7 +325,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
             { pending: { summary: 'A pending load', value: EXAMPLE_LOAD }, confirmed: { summary: 'Confirmed by its TAC', value: EXAMPLE_CONFIRMED_LOAD } },
             'The load',
           ),
-          ...problems(...AUTHENTICATED, 'load-not-found'),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, 'load-not-found'),
         },
       },
     },
@@ -332,7 +339,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/loads/:id/confirm',
     {
-      config: { roles: ['counter', 'app'] },
+      config: { roles: ['counter', 'app'], operation: 'top-up' },
       bodyLimit: LIMITS.jsonBodyBytes,
       schema: {
         tags: ['loads'],
@@ -345,7 +352,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
         body: withExamples(ConfirmBody, { tac: { summary: 'The TAC from CREDIT FOR LOAD', value: { tac: '7E8F9A0B' } } }),
         response: {
           200: withExamples(LoadSchema, { confirmed: { summary: 'Confirmed', value: EXAMPLE_CONFIRMED_LOAD } }, 'The confirmed load'),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, 'invalid-hex', 'tac-invalid', 'load-not-found', 'load-not-pending'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'invalid-hex', 'tac-invalid', 'load-not-found', 'load-not-pending'),
         },
       },
     },
@@ -375,7 +382,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/loads/:id/void',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'top-up' },
       schema: {
         tags: ['loads'],
         summary: 'A teller voids a pending load that never reached the card; the payment is returned',
@@ -402,7 +409,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
             },
             'The voided load',
           ),
-          ...problems(...AUTHENTICATED, 'load-not-found', 'load-not-pending'),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, 'load-not-found', 'load-not-pending'),
         },
       },
     },
@@ -429,7 +436,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/log-evidence',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'top-up' },
       bodyLimit: LIMITS.jsonBodyBytes,
       schema: {
         tags: ['loads'],
@@ -448,7 +455,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
             { settled: { summary: 'Load 12 confirmed', value: { confirmed: ['12'], voided: [], reinstated: [] } } },
             'The loads it decided',
           ),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'card-not-found'),
         },
       },
     },

@@ -3,7 +3,9 @@
  * at a counter or by an operator (hotline); a formal report, and lifting a temporary one early,
  * need the holder at a counter with ID (q. 18-19), so the app may not.
  */
+import { assertChannelFor } from '../auth/channel.ts';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
+import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import { ApiError } from '../http/problem.ts';
 import { AUTHENTICATED, BEARER, CardNoParams, type GatewayApp, Nullable, problems, StringEnum, Type, WITH_BODY, withExamples } from '../http/wire.ts';
 import { lockBlacklist } from '../services/blacklist.ts';
@@ -30,7 +32,8 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/loss-reports',
     {
-      config: { roles: ['counter', 'app'] },
+      // Temporary here; a formal report is checked in the handler (issuing bank, q19).
+      config: { roles: ['counter', 'app'], operation: 'loss-temporary' },
       schema: {
         tags: ['loss reports'],
         summary: 'Report a card lost',
@@ -49,7 +52,16 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
             { temporary: { summary: 'A temporary report, blacklisted in version 12', value: { report: EXAMPLE_LOSS_REPORT, blacklistVersion: 12 } } },
             'The report and the blacklist version',
           ),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, CARD_404, 'card-replaced', 'loss-report-exists', 'card-not-active'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'issuing-bank-only',
+            CARD_404,
+            'card-replaced',
+            'loss-report-exists',
+            'card-not-active',
+          ),
         },
       },
     },
@@ -63,6 +75,7 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
         async (tx) => {
           await tx.lockCards([request.params.cardNo]);
           await lockBlacklist(tx);
+          if (request.body.kind === 'formal') assertChannelFor(request, 'loss-formal', await requireCard(tx, request.params.cardNo, nowMs));
           return reportLoss(tx, request.params.cardNo, request.body.kind, actorOf(principal), nowMs, policies.temporaryLossMs);
         },
         { isolation: 'read-committed' },
@@ -74,7 +87,7 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
   app.get(
     '/v1/cards/:cardNo/loss-reports/current',
     {
-      config: { roles: ['counter', 'app'] },
+      config: { roles: ['counter', 'app'], operation: 'status-query' },
       schema: {
         tags: ['loss reports'],
         summary: 'The open loss report of the card',
@@ -84,7 +97,7 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
         params: CardNoParams,
         response: {
           200: withExamples(LossReportSchema, { open: { summary: 'An open temporary report', value: EXAMPLE_LOSS_REPORT } }, 'The open report'),
-          ...problems(...AUTHENTICATED, CARD_404, 'loss-report-not-found'),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, CARD_404, 'loss-report-not-found'),
         },
       },
     },
@@ -102,7 +115,7 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
   app.delete(
     '/v1/cards/:cardNo/loss-reports/current',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'loss-lift' },
       schema: {
         tags: ['loss reports'],
         summary: 'Lift a temporary loss report early',
@@ -125,7 +138,7 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
             },
             'The ended report and the blacklist version',
           ),
-          ...problems(...AUTHENTICATED, CARD_404, 'card-replaced', 'loss-report-not-found', 'unblock-refused'),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, 'issuing-bank-only', CARD_404, 'card-replaced', 'loss-report-not-found', 'unblock-refused'),
         },
       },
     },
@@ -135,6 +148,7 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
         async (tx) => {
           await tx.lockCards([request.params.cardNo]);
           await lockBlacklist(tx);
+          assertChannelFor(request, 'loss-lift', await requireCard(tx, request.params.cardNo, nowMs));
           return liftLossReport(tx, request.params.cardNo, nowMs);
         },
         { isolation: 'read-committed' },

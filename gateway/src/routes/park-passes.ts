@@ -1,5 +1,7 @@
 /** POST /v1/cards/{cardNo}/park-passes: sell the 100-yuan park annual pass and authorise its card write. */
+import { assertChannelFor } from '../auth/channel.ts';
 import { actorOf, requirePrincipal } from '../auth/scope.ts';
+import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import { hexToBytes } from '../http/schemas.ts';
 import {
   AUTHENTICATED,
@@ -75,7 +77,7 @@ export async function parkPassesRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/park-passes',
     {
-      config: { roles: ['counter', 'app'] },
+      config: { roles: ['counter', 'app'], operation: 'park-pass' },
       schema: {
         tags: ['park passes'],
         summary: 'Sell the park annual pass',
@@ -100,6 +102,8 @@ export async function parkPassesRoutes(app: GatewayApp): Promise<void> {
           ...problems(
             ...AUTHENTICATED,
             ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'own-account-issuing-bank-only',
             'invalid-hex',
             'card-not-found',
             'card-not-active',
@@ -119,6 +123,10 @@ export async function parkPassesRoutes(app: GatewayApp): Promise<void> {
       const sale = await store.transaction(
         async (tx) => {
           await tx.lockCards([request.params.cardNo]);
+          const bank = await tx.get<{ issuing_bank: string }>('SELECT issuing_bank FROM cards WHERE card_no = ?', [request.params.cardNo]);
+          if (bank !== undefined) {
+            assertChannelFor(request, 'park-pass', { cardNo: request.params.cardNo, issuingBank: String(bank.issuing_bank) }, paymentSource);
+          }
           return sellParkPass(
             tx,
             keys,

@@ -17,7 +17,9 @@ import {
   WITH_BODY,
   withExamples,
 } from '../http/wire.ts';
+import { assertChannelFor } from '../auth/channel.ts';
 import { requirePrincipal } from '../auth/scope.ts';
+import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import { getRefund, requestRefund } from '../services/refunds.ts';
 import { runDueJobs, startJobTimer } from '../services/jobs.ts';
 // Registers the money routes' problem codes in the error table (a side-effect import).
@@ -55,7 +57,8 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/refunds',
     {
-      config: { roles: ['counter'] },
+      // The balance refund of a broken card is the exchange's (q22, q46): at the issuing bank.
+      config: { roles: ['counter'], operation: 'exchange' },
       bodyLimit: LIMITS.jsonBodyBytes,
       schema: {
         tags: ['refunds'],
@@ -72,7 +75,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
         response: {
           201: withExamples(RefundSchema, { waiting: { summary: 'Requested: waiting for two devices', value: EXAMPLE_REFUND } }, 'The refund, requested'),
           200: withExamples(RefundSchema, { again: { summary: 'The first request, now paid', value: EXAMPLE_PAID_REFUND } }, 'The refund requested earlier'),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, 'card-not-found', 'card-not-active', 'lost-card-no-refund'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'issuing-bank-only', 'card-not-found', 'card-not-active', 'lost-card-no-refund'),
         },
       },
     },
@@ -82,6 +85,10 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
       const outcome = await store.transaction(
         async (tx) => {
           await tx.lockCards([request.params.cardNo]);
+          // The issuing bank, read without side effects (the refund service reads the card under its own rules).
+          const bank = await tx.get<{ issuing_bank: string }>('SELECT issuing_bank FROM cards WHERE card_no = ?', [request.params.cardNo]);
+          if (bank === undefined) throw new ApiError('card-not-found', 'no such card');
+          assertChannelFor(request, 'exchange', { cardNo: request.params.cardNo, issuingBank: String(bank.issuing_bank) });
           return requestRefund(
             tx,
             request.params.cardNo,
@@ -100,7 +107,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
   app.get(
     '/v1/refunds/:id',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], operation: 'status-query' },
       schema: {
         tags: ['refunds'],
         summary: 'A refund and its state',
@@ -113,7 +120,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
             { waiting: { summary: 'Waiting for devices', value: EXAMPLE_REFUND }, paid: { summary: 'Paid', value: EXAMPLE_PAID_REFUND } },
             'The refund',
           ),
-          ...problems(...AUTHENTICATED, 'refund-not-found'),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, 'refund-not-found'),
         },
       },
     },

@@ -191,7 +191,7 @@ export async function reportRoutes(app: GatewayApp): Promise<void> {
   app.get(
     '/v1/reports/teller',
     {
-      config: { roles: ['counter'] },
+      config: { roles: ['counter'], noChannelOperation: "the counter's own end-of-day report, not a cardholder operation" },
       schema: {
         tags: ['reports'],
         summary: 'Teller end-of-day report: loads by payment source and voids (a counter sees its own branch)',

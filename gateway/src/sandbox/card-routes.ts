@@ -255,7 +255,7 @@ export function sandboxCardRoutes(cards: VirtualCards) {
     // body the route does not take is still parsed (413, 415), except on GET.
     const CARD = ['card-not-found', 'conflict'] as const;
     const errors = problems(...AUTHENTICATED, ...WITH_BODY, ...CARD);
-    const roles = { roles: ['counter', 'app'] as const };
+    const roles = { roles: ['counter', 'app'] as const, noChannelOperation: 'sandbox only: the virtual card a reader would hold' };
 
     app.get<{ Params: Params }>(
       '/v1/sandbox/cards/:cardNo',

@@ -77,7 +77,7 @@ export function sandboxClockRoutes(clock: SandboxClock) {
     app.get(
       '/v1/sandbox/clock',
       {
-        config: { roles: ['counter', 'app'] },
+        config: { roles: ['counter', 'app'], noChannelOperation: 'sandbox only: its clock' },
         schema: {
           tags: ['sandbox'],
           summary: 'Sandbox time',

@@ -28,6 +28,7 @@
  *
  * A refusal is a problem with a stable code (below) and a `rule` member naming the cell
  * (`<operation>@<channel>`), in plain words: "street service points do not handle transit top-ups".
+ * Seed question numbers stay here and in docs/gateway-api.md, never in an answer.
  */
 import { ApiError, registerErrorCodes } from '../http/problem.ts';
 
@@ -230,6 +231,9 @@ registerErrorCodes({
   'counter-without-organisation': { status: 403, title: 'The counter credential belongs to no organisation' },
 });
 
+/** The refusals every route with an operation may answer (403), for its OpenAPI problems list. */
+export const CHANNEL_PROBLEMS = ['channel-not-allowed', 'operator-not-a-channel', 'counter-without-organisation'] as const;
+
 /** The organisation a principal acts for (auth/principal.ts). */
 export interface ChannelOrganisation {
   id: string;
@@ -273,6 +277,8 @@ export interface ChannelContext {
   policies?: Partial<ChannelPolicies>;
   /** A top-up's payment source (bank-account | cash | other-bank-card | app). */
   paymentSource?: string;
+  /** Only reads (GET): the operator may look at money operations it may not do. */
+  readOnly?: boolean;
 }
 
 /** The channel a principal acts through: its organisation's kind; app and holder sessions are online. */
@@ -306,7 +312,7 @@ export function assertChannelMay(caller: ChannelCaller, operation: Operation, ca
   const channel = channelOf(caller);
   if (channel === null) {
     if (caller.role === 'operator') {
-      if (rule.money) {
+      if (rule.money && context.readOnly !== true) {
         refuse(
           'operator-not-a-channel',
           operation,
@@ -331,10 +337,10 @@ export function assertChannelMay(caller: ChannelCaller, operation: Operation, ca
     case 'allowed':
       break;
     case 'refused':
-      refuse('channel-not-allowed', operation, channel, `${names.plural} do not handle ${rule.words} (seed ${rule.seed})`);
+      refuse('channel-not-allowed', operation, channel, `${names.plural} do not handle ${rule.words}`);
       break;
     case 'issuing-bank': {
-      if (channel !== 'bank-branch') refuse('channel-not-allowed', operation, channel, `${names.plural} do not handle ${rule.words} (seed ${rule.seed})`);
+      if (channel !== 'bank-branch') refuse('channel-not-allowed', operation, channel, `${names.plural} do not handle ${rule.words}`);
       if (card !== undefined && card.issuingBank !== caller.organisation?.bankId) {
         refuse(
           'issuing-bank-only',
@@ -374,25 +380,34 @@ export function assertChannelMay(caller: ChannelCaller, operation: Operation, ca
       break;
     }
   }
-  if (operation === 'top-up' && context.paymentSource !== undefined) assertPaymentSource(caller, channel, card, context.paymentSource);
+  if ((operation === 'top-up' || operation === 'park-pass') && context.paymentSource !== undefined) {
+    assertPaymentSource(caller, operation, channel, card, context.paymentSource);
+  }
 }
 
 /**
  * q45: a top-up paid from the card's own (financial) account is taken only at a branch of the
  * card's issuing bank; elsewhere cash or that bank's own card. 一卡通 outlets never debit the
- * card's bank account.
+ * card's bank account. The park pass follows the same rule (q15: the issuing bank's one-stop
+ * service) [P].
  */
-function assertPaymentSource(caller: ChannelCaller, channel: ChannelKind, card: ChannelCard | undefined, paymentSource: string): void {
+function assertPaymentSource(
+  caller: ChannelCaller,
+  operation: 'top-up' | 'park-pass',
+  channel: ChannelKind,
+  card: ChannelCard | undefined,
+  paymentSource: string,
+): void {
   if (paymentSource !== 'bank-account') return;
   if (channel !== 'bank-branch') {
-    refuse('own-account-issuing-bank-only', 'top-up', channel, `${CHANNEL_NAMES[channel].plural} take cash or a bank card, not the card's own account`);
+    refuse('own-account-issuing-bank-only', operation, channel, `${CHANNEL_NAMES[channel].plural} take cash or a bank card, not the card's own account`);
   }
   if (card !== undefined && card.issuingBank !== caller.organisation?.bankId) {
     refuse(
       'own-account-issuing-bank-only',
-      'top-up',
+      operation,
       channel,
-      `only a branch of the card's issuing bank (${card.issuingBank}) tops up from the card's own account; here pay cash or with this bank's card`,
+      `only a branch of the card's issuing bank (${card.issuingBank}) takes payment from the card's own account; here pay cash or with this bank's card`,
       { issuingBank: card.issuingBank },
     );
   }
@@ -429,7 +444,7 @@ export function assertActorMay(operation: Operation, actingAs: ActingAs, holderB
   if (actingAs === 'agent' && !rule.agentMay) {
     throw new ApiError(
       'agent-not-allowed',
-      `an agent may not do ${rule.words} for the holder (q37: enable, temporary loss, password change, status query, cancellation)`,
+      `an agent may not do ${rule.words} for the holder (an agent may enable, report a temporary loss, change the service password, query status and cancel)`,
       {
         rule: `${operation}@agent`,
         operation,
@@ -437,7 +452,7 @@ export function assertActorMay(operation: Operation, actingAs: ActingAs, holderB
     );
   }
   if (minor && rule.guardianForMinors && actingAs !== 'guardian') {
-    throw new ApiError('guardian-required', `the holder is under 18: ${rule.words} are done by a guardian with proof of guardianship (q24, q37)`, {
+    throw new ApiError('guardian-required', `the holder is under 18: ${rule.words} are done by a guardian with proof of guardianship`, {
       rule: `${operation}@minor`,
       operation,
     });
