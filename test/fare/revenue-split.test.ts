@@ -208,6 +208,8 @@ describe('splitting a subway trip', () => {
     expect(() => splitter.splitTrip(code('国贸'), code('西直门'), -1, 0)).toThrow(RangeError);
     expect(() => splitter.splitTrip(code('国贸'), code('西直门'), 1.5, 0)).toThrow(RangeError);
     expect(() => splitter.splitTrip(0, code('西直门'), 300, 0)).toThrow(/unknown station/);
+    expect(() => splitter.splitTrip(code('国贸'), tables.subway.side, 300, 0)).toThrow(/unknown station/);
+    expect(() => splitter.splitTrip(1.5, code('西直门'), 300, 0)).toThrow(/unknown station/);
   });
 });
 

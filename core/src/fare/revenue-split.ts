@@ -20,6 +20,7 @@
 import type { FareTables } from './fare-tables.ts';
 import { parkOperatorId, type RevenueOperator, revenueSplitTableOf, UNASSIGNED_OPERATOR } from './revenue-split-table.ts';
 import { shortestFarePathModel, type SubwayFarePathModel } from './subway-fare-path.ts';
+import { isStationCode, UnknownStationError } from './subway-network.ts';
 
 /**
  * Largest-remainder split of `amount` (integer >= 0) by integer weights >= 0: part i is
@@ -109,6 +110,8 @@ interface PairSplit {
   /** Per part: operator indexes (ascending) and their metres. */
   partOperators: number[][];
   partMetres: number[][];
+  /** Per part: the sum of its metres. */
+  partTotals: number[];
   /** Part holding the exit line. */
   exitPart: number;
   exitOperator: number;
@@ -170,8 +173,19 @@ export function subwayRevenueSplitter(tables: FareTables, model: SubwayFarePathM
     return op;
   };
   const side = tables.subway.side;
-  const pairs: Array<PairSplit | undefined> = [];
+  const pairs = new Array<PairSplit | undefined>(side * side);
+  // The same pairs in flat arrays for the hot path (a day's trips touch ~180,000 pairs at random:
+  // one or two cache lines per trip instead of a walk through nested objects). Kind per pair:
+  // 0 not built yet, 1 one part and one operator (pairData = the operator), 2 one part and several
+  // operators (pairData = offset in `flat`: count, total metres, then operator and metres each),
+  // 3 several parts (the PairSplit object).
+  const pairKind = new Uint8Array(side * side);
+  const pairData = new Int32Array(side * side);
+  const pairExit = new Int32Array(side * side);
+  const flat: number[] = [];
   const pairOf = (entryCode: number, exitCode: number): PairSplit => {
+    if (!isStationCode(tables.subway, entryCode)) throw new UnknownStationError(entryCode);
+    if (!isStationCode(tables.subway, exitCode)) throw new UnknownStationError(exitCode);
     const k = entryCode * side + exitCode;
     let pair = pairs[k];
     if (pair !== undefined) return pair;
@@ -190,29 +204,150 @@ export function subwayRevenueSplitter(tables: FareTables, model: SubwayFarePathM
       partOperators.push(ops);
       partMetres.push(ops.map((op) => metres.get(op)!));
     }
-    pair = { partWeights, partOperators, partMetres, exitPart: path.parts.length - 1, exitOperator: lineOperator(path.exitLine) };
+    const partTotals = partMetres.map((m) => m.reduce((a, b) => a + b, 0));
+    pair = { partWeights, partOperators, partMetres, partTotals, exitPart: path.parts.length - 1, exitOperator: lineOperator(path.exitLine) };
     pairs[k] = pair;
+    pairExit[k] = pair.exitOperator;
+    if (partWeights.length > 1) pairKind[k] = 3;
+    else if (partOperators[0].length === 1) {
+      pairKind[k] = 1;
+      pairData[k] = partOperators[0][0];
+    } else if (partTotals[0] === 0 || partTotals[0] > 0x7fffffff) pairKind[k] = 3;
+    else {
+      pairKind[k] = 2;
+      pairData[k] = flat.length;
+      flat.push(partOperators[0].length, partTotals[0]);
+      for (let i = 0; i < partOperators[0].length; i++) flat.push(partOperators[0][i], partMetres[0][i]);
+    }
     return pair;
+  };
+  /** Allocation-free largest remainder of one flat part (kind 2; the rule of largestRemainderSplit). */
+  const splitFlat = (totals: Float64Array | number[], amount: number, at: number, exitOp: number): void => {
+    const n = flat[at];
+    const total = flat[at + 1];
+    if (amount > Number.MAX_SAFE_INTEGER / total) {
+      const ops: number[] = [];
+      const metres: number[] = [];
+      for (let i = 0; i < n; i++) {
+        ops.push(flat[at + 2 + 2 * i]);
+        metres.push(flat[at + 3 + 2 * i]);
+      }
+      const parts = largestRemainderSplit(
+        amount,
+        metres,
+        ops.map((op) => (op === exitOp ? -1 : op)),
+      );
+      for (let i = 0; i < n; i++) totals[ops[i]] += parts[i];
+      return;
+    }
+    let given = 0;
+    for (let i = 0; i < n; i++) {
+      const product = amount * flat[at + 3 + 2 * i];
+      let q = Math.floor(product / total);
+      let r = product - q * total;
+      if (r < 0) {
+        q -= 1;
+        r += total;
+      } else if (r >= total) {
+        q += 1;
+        r -= total;
+      }
+      totals[flat[at + 2 + 2 * i]] += q;
+      remainders[i] = r;
+      given += q;
+    }
+    for (let left = amount - given; left > 0; left--) {
+      let best = -1;
+      for (let i = 0; i < n; i++) {
+        const r = remainders[i];
+        if (r < 0) continue;
+        if (best < 0 || r > remainders[best]) best = i;
+        else if (r === remainders[best]) {
+          const opBest = flat[at + 2 + 2 * best];
+          const op = flat[at + 2 + 2 * i];
+          if (opBest !== exitOp && (op === exitOp || op < opBest)) best = i;
+        }
+      }
+      totals[flat[at + 2 + 2 * best]] += 1;
+      remainders[best] = -1;
+    }
   };
   const partRank = (pair: PairSplit): number[] => pair.partWeights.map((_, i) => (i === pair.exitPart ? -1 : i));
   const opRank = (pair: PairSplit, ops: readonly number[]): number[] => ops.map((op) => (op === pair.exitOperator ? -1 : op));
+  // The hot path (10 million trips a day): largestRemainderSplit's rule without its allocations,
+  // on a scratch array; the exact cases it hands back to largestRemainderSplit are rare.
+  const remainders = new Float64Array(payees.operators.length + 1);
+  const splitPart = (totals: Float64Array | number[], amount: number, pair: PairSplit, p: number): void => {
+    const ops = pair.partOperators[p];
+    const metres = pair.partMetres[p];
+    const total = pair.partTotals[p];
+    const n = ops.length;
+    if (total === 0 || amount > Number.MAX_SAFE_INTEGER / total) {
+      const parts = largestRemainderSplit(amount, metres, opRank(pair, ops));
+      for (let i = 0; i < n; i++) totals[ops[i]] += parts[i];
+      return;
+    }
+    let given = 0;
+    for (let i = 0; i < n; i++) {
+      const product = amount * metres[i];
+      let q = Math.floor(product / total);
+      let r = product - q * total;
+      if (r < 0) {
+        q -= 1;
+        r += total;
+      } else if (r >= total) {
+        q += 1;
+        r -= total;
+      }
+      totals[ops[i]] += q;
+      remainders[i] = r;
+      given += q;
+    }
+    const exitOp = pair.exitOperator;
+    for (let left = amount - given; left > 0; left--) {
+      let best = -1;
+      for (let i = 0; i < n; i++) {
+        const r = remainders[i];
+        if (r < 0) continue;
+        if (best < 0 || r > remainders[best] || (r === remainders[best] && ops[best] !== exitOp && (ops[i] === exitOp || ops[i] < ops[best]))) best = i;
+      }
+      totals[ops[best]] += 1;
+      remainders[best] = -1;
+    }
+  };
   const addTrip = (totals: Float64Array | number[], entryCode: number, exitCode: number, chargedFen: number, overtimeFen: number): void => {
     if (!Number.isSafeInteger(chargedFen) || chargedFen < 0) throw new RangeError(`charged amount must be integer fen >= 0, got ${chargedFen}`);
     if (!Number.isSafeInteger(overtimeFen) || overtimeFen < 0 || overtimeFen > chargedFen)
       throw new RangeError(`overtime must be integer fen from 0 to the charged amount, got ${overtimeFen}`);
-    const pair = pairOf(entryCode, exitCode);
-    totals[pair.exitOperator] += overtimeFen;
+    let k = entryCode * side + exitCode;
+    // Not built yet, or not a pair of station codes (pairOf then throws UnknownStationError).
+    if (!(pairKind[k] > 0) || exitCode >= side || entryCode < 1 || exitCode < 1) {
+      pairOf(entryCode, exitCode);
+      k = entryCode * side + exitCode;
+    }
+    const kind = pairKind[k];
+    totals[pairExit[k]] += overtimeFen;
     const journey = chargedFen - overtimeFen;
     if (journey === 0) return;
-    const partAmounts = pair.partWeights.length === 1 ? [journey] : largestRemainderSplit(journey, pair.partWeights, partRank(pair));
+    if (kind === 1) {
+      totals[pairData[k]] += journey;
+      return;
+    }
+    if (kind === 2) {
+      splitFlat(totals, journey, pairData[k], pairExit[k]);
+      return;
+    }
+    const pair = pairs[k]!;
+    if (pair.partWeights.length === 1) {
+      if (pair.partOperators[0].length === 1) totals[pair.partOperators[0][0]] += journey;
+      else splitPart(totals, journey, pair, 0);
+      return;
+    }
+    const partAmounts = largestRemainderSplit(journey, pair.partWeights, partRank(pair));
     for (let p = 0; p < partAmounts.length; p++) {
       const ops = pair.partOperators[p];
-      if (ops.length === 1) {
-        totals[ops[0]] += partAmounts[p];
-        continue;
-      }
-      const parts = largestRemainderSplit(partAmounts[p], pair.partMetres[p], opRank(pair, ops));
-      for (let i = 0; i < ops.length; i++) totals[ops[i]] += parts[i];
+      if (ops.length === 1) totals[ops[0]] += partAmounts[p];
+      else splitPart(totals, partAmounts[p], pair, p);
     }
   };
   return {
