@@ -78,6 +78,13 @@ export function renderText(report: CityDayReport, color = true): string {
   );
   out.push(
     table(
+      'Revenue by operator company (清分: subway trips split by km on their fare path)',
+      ['company', 'name', 'amount (yuan)'],
+      report.revenue.byCompany.map((c) => [c.companyId, c.name, yuan(c.amountFen)]),
+    ),
+  );
+  out.push(
+    table(
       'Loads',
       ['source', 'count', 'amount (yuan)'],
       [

@@ -190,7 +190,15 @@ export interface CityDayReport {
     byHour: Array<{ hour: string; taps: number }>;
     tornRecovered: number;
   };
-  revenue: { byOperator: Array<{ operator: string; debits: number; amountFen: number }>; parkPassesFen: number; writtenOffFen: number; totalFen: number };
+  revenue: {
+    byOperator: Array<{ operator: string; debits: number; amountFen: number }>;
+    /** The same cleared debits by operator company (清分), and the subway exits split without their entry station. */
+    byCompany: Array<{ companyId: string; name: string; amountFen: number }>;
+    exitsWithoutEntry: number;
+    parkPassesFen: number;
+    writtenOffFen: number;
+    totalFen: number;
+  };
   loads: {
     bySource: Record<string, Count>;
     byChannel: Record<string, Count>;
@@ -348,6 +356,18 @@ export function buildReport(input: ReportInput): CityDayReport {
       revenueByOperator.set(operator, entry);
     }
   }
+  const revenueByCompany = new Map<string, { companyId: string; name: string; amountFen: number }>();
+  let exitsWithoutEntry = 0;
+  for (const day of gateway.clearing) {
+    for (const company of day.companies ?? []) {
+      const id = company.companyId ?? 'unknown';
+      const entry = revenueByCompany.get(id) ?? { companyId: id, name: company.name ?? id, amountFen: 0 };
+      entry.amountFen += company.amountFen ?? 0;
+      revenueByCompany.set(id, entry);
+    }
+    exitsWithoutEntry += day.split?.exitsWithoutEntry ?? 0;
+  }
+  const byCompany = [...revenueByCompany.values()].sort((a, b) => b.amountFen - a.amountFen);
   const balance = (account: string): number => gateway.balances.find((b) => b.account === account)?.balanceFen ?? 0;
   const parkPassesFen = -balance('revenue:park-pass');
   const writtenOffFen = balance('writeoff:late-taps');
@@ -541,7 +561,7 @@ export function buildReport(input: ReportInput): CityDayReport {
       byHour,
       tornRecovered: facts.tornTapsRecovered,
     },
-    revenue: { byOperator, parkPassesFen, writtenOffFen, totalFen: clearedFen + parkPassesFen },
+    revenue: { byOperator, byCompany, exitsWithoutEntry, parkPassesFen, writtenOffFen, totalFen: clearedFen + parkPassesFen },
     loads: {
       bySource,
       byChannel,

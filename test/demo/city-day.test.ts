@@ -82,6 +82,13 @@ describe('npm run demo -- --quick', () => {
     for (const operator of ['subway', 'bus', 'pr', 'park']) {
       expect(report.revenue.byOperator.find((o) => o.operator === operator)?.amountFen ?? 0, operator).toBeGreaterThan(0);
     }
+    // The operator-company dimension (清分): the same cleared amount, the subway split among the
+    // companies running the lines ridden, every exit with its entry station (validator → sync → gateway).
+    const cleared = report.revenue.byOperator.reduce((s, o) => s + o.amountFen, 0);
+    expect(report.revenue.byCompany.reduce((s, c) => s + c.amountFen, 0)).toBe(cleared);
+    expect(report.revenue.byCompany.find((c) => c.companyId === 'bj-subway')?.amountFen ?? 0).toBeGreaterThan(0);
+    expect(report.revenue.byCompany.filter((c) => ['bj-subway', 'bj-mtr', 'bii-rail'].includes(c.companyId)).length).toBeGreaterThan(1);
+    expect(report.revenue.exitsWithoutEntry).toBe(0);
     expect(report.revenue.parkPassesFen).toBeGreaterThan(0);
     expect(report.loads.byChannel.counter.count).toBeGreaterThan(0);
     expect(report.loads.byChannel.app.count).toBeGreaterThan(0);
