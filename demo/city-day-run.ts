@@ -43,7 +43,7 @@ import { EventQueue } from './event-queue.ts';
 import { buildFleet, closeFleet, isOnline, timedTap, type Fleet, type SimDevice, type Station } from './fleet.ts';
 import { bearer, GatewayClient, GatewayHttpError, type GatewayAnswer } from './gateway-client.ts';
 import { ProgressBar } from './progress-bar.ts';
-import { buildReport, emptyRunFacts, type CityDayReport, type IdentityFacts } from './report.ts';
+import { buildReport, emptyRunFacts, type CityDayReport, type IdentityFacts, type ReportInput } from './report.ts';
 import {
   appSession,
   buyParkPass,
@@ -134,6 +134,7 @@ interface Incidents {
     refund: GatewayAnswer<'get', '/v1/refunds/{id}'> | null;
   } | null;
   stolen: NonNullable<IdentityFacts['stolen']> | null;
+  channels?: ReportInput['incidents']['channels'];
 }
 
 function pickWeighted(random: SeededRandom): RiderKind {
@@ -218,6 +219,13 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     counters.push((await gateway.post('/v1/auth/tokens', operator, { body: { role: 'counter', label: `teller ${branchId}`, branchId } })).token);
   }
   const counterFor = (rider: { index: number }): string => counters[rider.index % counters.length];
+  // A street service point (issue 16, the channel matrix): it resets service passwords but takes no top-ups.
+  await gateway.post('/v1/organisations', operator, {
+    body: { id: 'sp-xichang-01', name: '西长安街街道社保卡服务网点', channelKind: 'service-point' },
+  });
+  const servicePoint = (
+    await gateway.post('/v1/auth/tokens', operator, { body: { role: 'counter', label: 'service point clerk', organisationId: 'sp-xichang-01' } })
+  ).token;
 
   let fleet: Fleet | null = null;
   try {
@@ -557,6 +565,49 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       const formal = pool[1] ?? riders[riders.length - 1];
       const busRiders = riders.filter((r) => r !== temporary && r !== formal && (r.kind === 'bus' || r.kind === 'bus-commute'));
       const broken = busRiders[0] ?? riders.find((r) => r !== temporary && r !== formal)!;
+      const forgetful = riders.find((r) => r !== temporary && r !== formal && r !== broken) ?? riders[0];
+
+      // A holder forgot the service password: the street service point resets it (back to the last
+      // 6 of the ID number, a change forced at the next sign-in), then is refused a top-up.
+      incidents.channels = { passwordReset: null, refusedTopUp: null };
+      queue.at(t(d, 12), async () => {
+        const reset = await gateway.post('/v1/cards/{cardNo}/service-password/reset', servicePoint, {
+          params: { path: { cardNo: forgetful.cardNo } },
+          body: { idNumber: forgetful.socialSecurityNo },
+        });
+        forgetful.appPassword = forgetful.socialSecurityNo.slice(-6);
+        forgetful.appToken = null;
+        const session = await gateway.post('/v1/auth/app-sessions', undefined, { body: { cardNo: forgetful.cardNo, password: forgetful.appPassword } });
+        incidents.channels!.passwordReset = { cardNo: forgetful.cardNo, unlocked: reset.unlocked, mustChangeAtSignIn: session.mustChangePassword };
+        forgetful.appToken = null;
+      });
+      queue.at(t(d, 12, 5), async () => {
+        const body = {
+          cardNo: forgetful.cardNo,
+          amount: '50.00',
+          paymentSource: 'cash' as const,
+          onlineAtc: 0,
+          cardRandom: '00000000',
+          balanceBeforeFen: 0,
+          mac1: '00000000',
+          keyVersion: 1,
+          algorithm: 'sm4' as const,
+          terminalId: '00000000C0A2',
+        };
+        const refused = await gateway.api.POST('/v1/loads', {
+          body,
+          params: { header: { 'idempotency-key': `sp-topup-${forgetful.cardNo}` } },
+          headers: bearer(servicePoint),
+        });
+        const problem = (refused.error ?? {}) as { code?: string; rule?: string; detail?: string };
+        incidents.channels!.refusedTopUp = {
+          cardNo: forgetful.cardNo,
+          status: refused.response.status,
+          code: problem.code ?? null,
+          rule: problem.rule ?? null,
+          detail: problem.detail ?? null,
+        };
+      });
 
       // The bus modem dies at noon and stays dead until after the refund deadline.
       offlineBus.offline.push({ fromMs: t(d, 12), untilMs: Number.MAX_SAFE_INTEGER });
@@ -805,6 +856,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
           lateTapChargeFen: incidents.refund.lateTap?.chargeFen ?? 0,
           refund: incidents.refund.refund,
         },
+        channels: incidents.channels ?? null,
       },
       loadStates,
       identity: {

@@ -2133,7 +2133,7 @@ export interface paths {
     put?: never;
     /**
      * Report a card lost
-     * @description The card is blacklisted at once. A temporary report expires by itself after 15 days; a formal one is permanent and opens replacement. A formal report is made at a counter with ID: from the app it is `403 forbidden`. A formal report on a card with a temporary one upgrades it; a second report of the same kind is `409 loss-report-exists`.
+     * @description The card is blacklisted at once. A temporary report expires by itself after 15 days; a formal one is permanent and opens replacement. A formal report is made at a counter with ID: from the app it is `403 forbidden`. At a counter an agent may report a temporary loss for the holder (`agent`, recorded; a formal one is `403 agent-not-allowed`); a holder under 18 reports through a guardian with proof (`403 guardian-required` otherwise). A formal report on a card with a temporary one upgrades it; a second report of the same kind is `409 loss-report-exists`.
      */
     post: {
       parameters: {
@@ -2151,6 +2151,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /**
              * @description temporary (app, counter or hotline) or formal (at a counter with ID only)
              * @enum {string}
@@ -2239,7 +2275,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `agent-not-allowed`, `guardian-required` */
         403: {
           headers: {
             [name: string]: unknown;

@@ -142,6 +142,15 @@ export function renderText(report: CityDayReport, color = true): string {
     out.push(
       `  broken card ${inc.refund.cardNo}: rode ${inc.refund.offlineBus} (offline) → ${inc.refund.lateTapResult}, ${yuan(inc.refund.lateTapChargeFen)} yuan, uploaded after the payout`,
     );
+  const ch = inc.channels;
+  if (ch?.passwordReset)
+    out.push(
+      `  service password reset at a street service point for ${ch.passwordReset.cardNo}: back to the initial rule, change forced at sign-in: ${ch.passwordReset.mustChangeAtSignIn ? 'yes' : 'no'}`,
+    );
+  if (ch?.refusedTopUp)
+    out.push(
+      `  top-up at a street service point refused: ${ch.refusedTopUp.status} ${ch.refusedTopUp.code} (${ch.refusedTopUp.rule}): ${ch.refusedTopUp.detail}`,
+    );
   out.push(`  torn taps recovered on the next tap: ${report.taps.tornRecovered}`);
   out.push('');
   const id = report.deviceIdentity;

@@ -100,6 +100,11 @@ export interface ReportInput {
   fleet: Fleet;
   riders: Array<{ cardNo: string; kind: string; profile: string; parkPass: boolean; incident: string | null }>;
   incidents: {
+    /** The channel matrix at work (issue 16): a service point resets a password and is refused a top-up. */
+    channels?: {
+      passwordReset: { cardNo: string; unlocked: boolean; mustChangeAtSignIn: boolean } | null;
+      refusedTopUp: { cardNo: string; status: number; code: string | null; rule: string | null; detail: string | null } | null;
+    } | null;
     temporaryLoss: {
       cardNo: string;
       reportedMs: number;
@@ -490,6 +495,11 @@ export function buildReport(input: ReportInput): CityDayReport {
   // Verdicts.
   const rec = gateway.reconciliation;
   if (rec.ok !== true || rec.discrepancy !== '0.00') failures.push(`gateway reconciliation: discrepancy ${rec.discrepancy}, ok ${rec.ok}`);
+  const channels = input.incidents.channels;
+  if (channels?.refusedTopUp && channels.refusedTopUp.code !== 'channel-not-allowed') {
+    failures.push(`a street service point top-up was not refused by the channel matrix: ${channels.refusedTopUp.status} ${channels.refusedTopUp.code}`);
+  }
+  if (channels?.passwordReset && !channels.passwordReset.mustChangeAtSignIn) failures.push('a reset service password did not force a change at sign-in');
   if (moneyIdentity.differenceFen !== 0) failures.push(`money in − money out ≠ held: off by ${moneyIdentity.differenceFen} fen`);
   const after = input.crossCheck.afterFinalSync;
   if (after.differenceFen !== 0) failures.push(`cards vs shadow balances differ by ${after.differenceFen} fen after the final sync`);

@@ -366,6 +366,50 @@ describe.each(STORES)('channels on %s', (dialect) => {
     expect(matrix.json().operations.find((o: { operation: string }) => o.operation === 'top-up').cells['service-point']).toBe('refused');
   });
 
+  it('agents (q37) report a temporary loss, recorded with a hash of their ID number; not a formal one; a minor acts through a guardian (q24)', async () => {
+    const { t, cardNo } = await setup();
+    const AGENT_ID = '110105198512240018';
+    const agent = { actingAs: 'agent', idNumber: AGENT_ID, name: '李四', document: { kind: 'written-authorisation', reference: 'WT-1' } };
+    const formal = await w!.request('POST', `/v1/cards/${cardNo}/loss-reports`, { token: t.icbc, body: { kind: 'formal', agent } });
+    expect(formal.json()).toMatchObject({ code: 'agent-not-allowed', rule: 'loss-formal@agent' });
+    const wrongDocument = await w!.request('POST', `/v1/cards/${cardNo}/loss-reports`, {
+      token: t.icbc,
+      body: { kind: 'temporary', agent: { ...agent, document: { kind: 'birth-certificate', reference: 'x' } } },
+    });
+    expect(wrongDocument.statusCode).toBe(400);
+    const reported = await w!.request('POST', `/v1/cards/${cardNo}/loss-reports`, { token: t.icbc, body: { kind: 'temporary', agent } });
+    expect(reported.statusCode, reported.body).toBe(201);
+    const acts = await w!.store.transaction((tx) => tx.all<Record<string, string | number | null>>('SELECT * FROM agent_acts'));
+    expect(acts).toHaveLength(1);
+    expect(acts[0]).toMatchObject({
+      card_no: cardNo,
+      operation: 'loss-temporary',
+      acting_as: 'agent',
+      agent_name: '李四',
+      document_kind: 'written-authorisation',
+      organisation_id: 'icbc-B12',
+    });
+    expect(String(acts[0].agent_id_hmac)).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(acts)).not.toContain(AGENT_ID);
+    expect(JSON.stringify(acts)).not.toContain(AGENT_ID.slice(-6));
+    // A holder born in 2012 is a minor in 2025: only a guardian with proof reports for them.
+    const minorCard = await w!.request('POST', '/v1/cards', {
+      token: t.icbc,
+      body: { holderName: '小明', socialSecurityNo: '110101201203071236', profile: 'student' },
+    });
+    const minor = minorCard.json().card.cardNo as string;
+    expect((await w!.request('POST', `/v1/cards/${minor}/loss-reports`, { token: t.icbc, body: { kind: 'temporary' } })).json().code).toBe('guardian-required');
+    expect((await w!.request('POST', `/v1/cards/${minor}/loss-reports`, { token: t.icbc, body: { kind: 'temporary', agent } })).json().code).toBe(
+      'guardian-required',
+    );
+    const guardian = { actingAs: 'guardian', idNumber: AGENT_ID, name: '李四', document: { kind: 'household-register', reference: 'HK-9' } };
+    expect((await w!.request('POST', `/v1/cards/${minor}/loss-reports`, { token: t.icbc, body: { kind: 'temporary', guardian } })).statusCode).toBe(400);
+    const byGuardian = await w!.request('POST', `/v1/cards/${minor}/loss-reports`, { token: t.icbc, body: { kind: 'temporary', agent: guardian } });
+    expect(byGuardian.statusCode, byGuardian.body).toBe(201);
+    // An adult's card: a guardian is not an agent.
+    expect((await w!.request('GET', `/v1/cards/${cardNo}`, { token: t.icbc })).json().lossReport.kind).toBe('temporary');
+  });
+
   it('every route a counter, app or holder session may call names its operation or says why it has none', async () => {
     w = await world(dialect);
     const missing = w.app.gatewayRoutes.filter(

@@ -9,7 +9,9 @@ import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import { ApiError } from '../http/problem.ts';
 import { AUTHENTICATED, BEARER, CardNoParams, type GatewayApp, Nullable, problems, StringEnum, Type, WITH_BODY, withExamples } from '../http/wire.ts';
 import { lockBlacklist } from '../services/blacklist.ts';
+import { AGENT_DOCUMENTS, checkActor, recordAgentAct } from '../services/agents.ts';
 import { requireCard } from '../services/cards.ts';
+import { SSN_PATTERN } from './cards.ts';
 import { currentLossReport, liftLossReport, reportLoss } from '../services/loss-reports.ts';
 import { EXAMPLE_LOSS_REPORT, EXAMPLE_MS, LOSS_KINDS, LossReportSchema, lossReportToWire } from './card-schemas.ts';
 import { isoBeijing } from '../http/wire.ts';
@@ -19,8 +21,35 @@ const LossResult = Type.Object({
   blacklistVersion: Nullable(Type.Integer({ description: 'the blacklist version that carries the change; null when the blacklist did not change' })),
 });
 
+/** Someone acting for the holder (q37, q24): an agent with a written authorisation, or a minor's guardian with proof. */
+export const AgentBody = Type.Object(
+  {
+    actingAs: StringEnum(['agent', 'guardian'], { description: "agent: with the holder's written authorisation; guardian: for a holder under 18, with proof" }),
+    idNumber: Type.String({
+      pattern: SSN_PATTERN,
+      description: "the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered",
+      examples: ['110105198512240018'],
+    }),
+    name: Type.String({ minLength: 1, maxLength: 64, description: "the agent's name", examples: ['李四'] }),
+    document: Type.Object(
+      {
+        kind: StringEnum([...AGENT_DOCUMENTS.agent, ...AGENT_DOCUMENTS.guardian], {
+          description:
+            'an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof',
+        }),
+        reference: Type.String({ minLength: 1, maxLength: 64, description: "the document's number or reference", examples: ['WT-2026-0001'] }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 const LossReportBody = Type.Object(
-  { kind: StringEnum(LOSS_KINDS, { description: 'temporary (app, counter or hotline) or formal (at a counter with ID only)' }) },
+  {
+    kind: StringEnum(LOSS_KINDS, { description: 'temporary (app, counter or hotline) or formal (at a counter with ID only)' }),
+    agent: Type.Optional(AgentBody),
+  },
   { additionalProperties: false },
 );
 
@@ -39,12 +68,25 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
         summary: 'Report a card lost',
         description:
           'The card is blacklisted at once. A temporary report expires by itself after 15 days; a formal one is permanent and opens replacement. ' +
-          'A formal report is made at a counter with ID: from the app it is `403 forbidden`. A formal report on a card with a temporary one upgrades it; a second report of the same kind is `409 loss-report-exists`.',
+          'A formal report is made at a counter with ID: from the app it is `403 forbidden`. At a counter an agent may report a temporary loss for the holder (`agent`, recorded; a formal one is `403 agent-not-allowed`); ' +
+          'a holder under 18 reports through a guardian with proof (`403 guardian-required` otherwise). A formal report on a card with a temporary one upgrades it; a second report of the same kind is `409 loss-report-exists`.',
         security: BEARER,
         params: CardNoParams,
         body: withExamples(LossReportBody, {
           temporary: { summary: 'A temporary loss (app, counter or hotline)', value: { kind: 'temporary' } },
           formal: { summary: 'A formal loss (counter)', value: { kind: 'formal' } },
+          agent: {
+            summary: "A temporary loss reported by an agent with the holder's written authorisation",
+            value: {
+              kind: 'temporary',
+              agent: {
+                actingAs: 'agent',
+                idNumber: '110105198512240018',
+                name: '李四',
+                document: { kind: 'written-authorisation', reference: 'WT-2026-0001' },
+              },
+            },
+          },
         }),
         response: {
           201: withExamples(
@@ -57,6 +99,8 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
             ...WITH_BODY,
             ...CHANNEL_PROBLEMS,
             'issuing-bank-only',
+            'agent-not-allowed',
+            'guardian-required',
             CARD_404,
             'card-replaced',
             'loss-report-exists',
@@ -70,12 +114,39 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
       if (principal.role === 'app' && request.body.kind === 'formal') {
         throw new ApiError('forbidden', 'a formal loss report is made at a counter with ID');
       }
+      if (principal.role === 'app' && request.body.agent) throw new ApiError('forbidden', 'an agent acts for the holder at a counter');
+      const operation = request.body.kind === 'formal' ? 'loss-formal' : 'loss-temporary';
       const nowMs = clock();
       const result = await store.transaction(
         async (tx) => {
           await tx.lockCards([request.params.cardNo]);
           await lockBlacklist(tx);
-          if (request.body.kind === 'formal') assertChannelFor(request, 'loss-formal', await requireCard(tx, request.params.cardNo, nowMs));
+          const card = await requireCard(tx, request.params.cardNo, nowMs);
+          if (request.body.kind === 'formal') assertChannelFor(request, 'loss-formal', card);
+          // Who acts (q37, q24): the holder, an agent, or a minor's guardian; the act is recorded.
+          if (principal.role !== 'app') {
+            const holder = await tx.get<{ birth_date: number | null }>(
+              'SELECT h.birth_date FROM cards c JOIN holders h ON h.id = c.holder_id WHERE c.card_no = ?',
+              [card.cardNo],
+            );
+            const birthDate = holder?.birth_date === null || holder?.birth_date === undefined ? null : Number(holder.birth_date);
+            checkActor(operation, request.body.agent, birthDate, nowMs);
+            if (request.body.agent) {
+              await recordAgentAct(
+                tx,
+                app.gateway.holderIdKey,
+                {
+                  agent: request.body.agent,
+                  holderId: card.holderId ?? null,
+                  cardNo: card.cardNo,
+                  operation,
+                  actedBy: actorOf(principal),
+                  organisationId: principal.organisation?.id ?? null,
+                },
+                nowMs,
+              );
+            }
+          }
           return reportLoss(tx, request.params.cardNo, request.body.kind, actorOf(principal), nowMs, policies.temporaryLossMs);
         },
         { isolation: 'read-committed' },
