@@ -54,7 +54,7 @@ describe('help and usage errors', () => {
     // The kit's own wording of a missing value (tools/src/cli.ts) is matched by its start only.
     const cases: Array<[string[], string | RegExp, string]> = [
       [[], 'gateway: missing command', 'Usage: npm run gateway -- <command>'],
-      [['frobnicate'], 'gateway: unknown command "frobnicate" (config, pki, backup)', 'Usage: npm run gateway -- <command>'],
+      [['frobnicate'], 'gateway: unknown command "frobnicate" (config, pki, org, backup)', 'Usage: npm run gateway -- <command>'],
       [['--verbose'], "gateway: unknown option '--verbose'", 'Usage: npm run gateway -- <command>'],
       [['config', '--json'], "gateway: unknown option '--json'", 'Usage: npm run gateway -- config'],
       [['pki'], 'gateway: pki needs a command: init, status, enrol, revoke or list', 'Usage: npm run gateway -- pki <init'],
