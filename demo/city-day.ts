@@ -7,6 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assertReadableFile, EXIT_FAILED, EXIT_OK, isEntryScript, runCli, streamIo } from '#tools/cli';
 import { runCityDay, SUBWAY_CSV_HINT, subwayCsvPathOf } from './city-day-run.ts';
+import { renderScaleHtml, renderScaleText } from './city-scale/scale-report.ts';
+import { runCityScale } from './city-scale/scale-run.ts';
 import { parseOptions, USAGE } from './options.ts';
 import type { CityDayReport } from './report.ts';
 import { renderHtml } from './report-html.ts';
@@ -37,6 +39,21 @@ export async function main(argv: readonly string[], io: { stdout: NodeJS.Writabl
       assertReadableFile(subwayCsvPathOf(options), 'subway network CSV', SUBWAY_CSV_HINT);
       const outDir = resolve(options.outDir);
       mkdirSync(outDir, { recursive: true });
+      if (options.scale !== null) {
+        const scale = await runCityScale({
+          ...options.scale,
+          databaseUrl: options.scale.store === 'postgres' ? (process.env.GATEWAY_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test') : undefined,
+          seed: options.seed,
+          outDir,
+          progress: options.progress,
+          subwayCsvPath: subwayCsvPathOf(options),
+        });
+        io.stdout.write(`${renderScaleText(scale)}\n`);
+        writeFileSync(join(outDir, 'city-scale.json'), `${JSON.stringify(scale, null, 2)}\n`);
+        writeFileSync(join(outDir, 'city-scale.html'), renderScaleHtml(scale));
+        io.stdout.write(`\nreport: ${join(outDir, 'city-scale.json')}\n        ${join(outDir, 'city-scale.html')}\n`);
+        return scale.ok ? EXIT_OK : EXIT_FAILED;
+      }
       report = await runCityDay({ ...options, outDir });
       const color = Boolean((io.stdout as NodeJS.WriteStream).isTTY) && !process.env.NO_COLOR;
       io.stdout.write(`${renderText(report, color)}\n`);

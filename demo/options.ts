@@ -5,6 +5,7 @@ import type { CityDayOptions } from './city-day-run.ts';
 export { UsageError };
 
 export const USAGE = `usage: npm run demo -- [--riders N] [--devices N] [--days N] [--seed N] [--quick] [--out DIR] [--no-progress] [--subway-csv PATH]
+       npm run demo -- --scale city|quick [--records N] [--store sqlite|postgres] [--bulk-journal full|normal] [--keep] [--seed N] [--out DIR]
 
   --riders N         simulated riders, each with a card (default 600; --quick 40)
   --devices N        validators: subway gates, buses, P+R gates, park gates (default 40; --quick 12)
@@ -16,6 +17,18 @@ export const USAGE = `usage: npm run demo -- [--riders N] [--devices N] [--days 
   --subway-csv PATH  the subway network CSV (default env SUBWAY_NETWORK_CSV, else
                      ../shared/data/beijing-subway-sections.csv beside the clone)
   -h, --help         print this text
+
+City scale (docs/city-scale.md): a whole day of seeded riders over the real network, through the
+validators' journals, sync, clearing and reconciliation, timed per stage.
+  --scale city|quick   city: about 30 M records (the target: under 15 min on SQLite); quick: about
+                       1 M (what npm test runs)
+  --records N          aim for N records instead (the cards are N / 4.74)
+  --store S            sqlite (default) or postgres (GATEWAY_DATABASE_URL, default
+                       postgres://postgres@127.0.0.1:5432/test; a schema of its own, dropped after)
+  --bulk-journal M     full (default: an fsync per journal commit, as in the field) or normal
+                       (synchronous=NORMAL for the bulk validators; the sample validators stay FULL)
+  --keep               keep the databases (default: deleted after the run)
+  --out DIR            where city-scale.json and city-scale.html go (default var/city-scale-<scale>)
 
 Exit status: 0 the day ran and the money reconciles; 1 it does not reconcile, or the run failed
 (a missing or unreadable file: one line naming it); 2 usage error (unknown option, a missing or
@@ -30,7 +43,21 @@ const OPTIONS = {
   out: { type: 'string' },
   'no-progress': { type: 'boolean' },
   'subway-csv': { type: 'string' },
+  scale: { type: 'string' },
+  records: { type: 'string' },
+  store: { type: 'string' },
+  'bulk-journal': { type: 'string' },
+  keep: { type: 'boolean' },
 } as const;
+
+/** The city-scale options (--scale ...), or null for the classic demo. */
+export interface ScaleCli {
+  preset: 'city' | 'quick' | 'custom';
+  records: number;
+  store: 'sqlite' | 'postgres';
+  bulkJournal: 'full' | 'normal';
+  keep: boolean;
+}
 
 function positiveInt(name: string, value: string | undefined, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -40,8 +67,27 @@ function positiveInt(name: string, value: string | undefined, max: number): numb
   return n;
 }
 
-export function parseOptions(argv: readonly string[]): CityDayOptions & { help: boolean } {
+export function parseOptions(argv: readonly string[]): CityDayOptions & { help: boolean; scale: ScaleCli | null } {
   const { values } = parseCommandLine(argv, OPTIONS);
+  let scale: ScaleCli | null = null;
+  if (values.scale !== undefined || values.records !== undefined) {
+    const preset = values.scale ?? 'quick';
+    if (preset !== 'city' && preset !== 'quick') throw new UsageError(`--scale must be city or quick, got "${preset}"`);
+    const store = values.store ?? 'sqlite';
+    if (store !== 'sqlite' && store !== 'postgres') throw new UsageError(`--store must be sqlite or postgres, got "${store}"`);
+    const bulkJournal = values['bulk-journal'] ?? 'full';
+    if (bulkJournal !== 'full' && bulkJournal !== 'normal') throw new UsageError(`--bulk-journal must be full or normal, got "${bulkJournal}"`);
+    const records = positiveInt('records', values.records, 100_000_000);
+    scale = {
+      preset: records === undefined ? preset : 'custom',
+      records: records ?? (preset === 'city' ? 30_000_000 : 1_000_000),
+      store,
+      bulkJournal,
+      keep: values.keep === true,
+    };
+  } else {
+    for (const name of ['store', 'bulk-journal', 'keep'] as const) if (values[name] !== undefined) throw new UsageError(`--${name} goes with --scale`);
+  }
   const quick = values.quick === true;
   const riders = positiveInt('riders', values.riders, 20_000);
   const devices = positiveInt('devices', values.devices, 1_000);
@@ -61,9 +107,10 @@ export function parseOptions(argv: readonly string[]): CityDayOptions & { help: 
     days,
     seed,
     quick,
-    outDir: values.out ?? `var/demo-${seed}`,
+    outDir: values.out ?? (scale === null ? `var/demo-${seed}` : `var/city-scale-${scale.preset === 'custom' ? scale.records : scale.preset}`),
     progress: values['no-progress'] !== true,
     help: values.help === true,
+    scale,
     ...(values['subway-csv'] !== undefined ? { subwayCsvPath: values['subway-csv'] } : {}),
   };
 }

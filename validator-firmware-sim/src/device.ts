@@ -105,6 +105,12 @@ export interface OpenDeviceOptions {
   psamKeys: PsamKeys;
   /** Page cache for the device database (MiB). */
   cacheMiB?: number;
+  /**
+   * A fare table already parsed from exactly this JSON (a fleet of devices in one process shares
+   * one parse of the network instead of one per device): used for an installed row whose JSON is
+   * the same string; any other row is parsed as before.
+   */
+  sharedFareTables?: { json: string; tables: FareTables };
 }
 
 export interface InitDeviceOptions {
@@ -188,8 +194,10 @@ export class Device {
     this.advanceSeq = db.prepare(
       'UPDATE device_state SET next_device_seq = next_device_seq + ?, unacked_count = unacked_count + ? WHERE id = 1 AND next_device_seq = ?',
     );
+    const shared = options.sharedFareTables;
     for (const row of db.prepare('SELECT version, json FROM fare_tables ORDER BY version').all() as { version: number; json: string }[]) {
-      this.fareTables.set(row.version, parseFareTablesJson(row.json));
+      const same = shared !== undefined && shared.tables.version === row.version && shared.json === row.json;
+      this.fareTables.set(row.version, same ? shared.tables : parseFareTablesJson(row.json));
     }
   }
 
