@@ -47,6 +47,7 @@ export async function main(argv: readonly string[], io: { stdout: NodeJS.Writabl
           outDir,
           progress: options.progress,
           subwayCsvPath: subwayCsvPathOf(options),
+          log: (line) => io.stderr.write(`${line}\n`),
         });
         io.stdout.write(`${renderScaleText(scale)}\n`);
         writeFileSync(join(outDir, 'city-scale.json'), `${JSON.stringify(scale, null, 2)}\n`);

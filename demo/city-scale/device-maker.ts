@@ -24,6 +24,7 @@ export interface DeviceMakerData {
   jobs: DeviceJob[];
 }
 
+process.on('disconnect', () => process.exit(0));
 process.once('message', (data: DeviceMakerData) => {
   for (const job of data.jobs) {
     initDevice(job.dbPath, { profile: job.profile, gateway: job.gateway, nowMs: job.nowMs });

@@ -9,6 +9,7 @@
  * Configuration: JSON in env CITY_SCALE_GATEWAY (GatewayProcessConfig).
  */
 import { statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { buildGateway } from '#gateway/app';
 import { ACCOUNTS } from '#gateway/services/ledger';
 import { createStore } from '#gateway/store/create-store';
@@ -28,12 +29,13 @@ export interface GatewayProcessConfig {
   adminToken: string;
 }
 
-export type ParentMessage = { type: 'provision'; cards: number } | { type: 'stats' } | { type: 'close' };
+export type ParentMessage = { type: 'provision'; cards: number } | { type: 'stats' } | { type: 'checkpoint' } | { type: 'close' };
 
 export type ChildMessage =
   | { type: 'ready'; port: number }
   | { type: 'provisioned'; cards: number; openingTotalFen: number; ms: number }
   | { type: 'stats'; rssMb: number; maxRssMb: number; heapUsedMb: number; dbBytes: number }
+  | { type: 'checkpointed'; ms: number; walBytesBefore: number }
   | { type: 'closed' }
   | { type: 'error'; message: string };
 
@@ -161,6 +163,26 @@ async function main(): Promise<void> {
             heapUsedMb: memory.heapUsed / 2 ** 20,
             dbBytes: await databaseBytes(config, store),
           });
+        } else if (message.type === 'checkpoint') {
+          // A full checkpoint that empties the WAL, on a connection of its own: it waits for the
+          // writer's current transaction and holds the next one back while it copies.
+          const started = performance.now();
+          let walBytesBefore = 0;
+          if (config.store === 'sqlite') {
+            try {
+              walBytesBefore = statSync(`${config.sqlitePath}-wal`).size;
+            } catch {
+              // no WAL
+            }
+            const db = new Database(config.sqlitePath);
+            try {
+              db.pragma('busy_timeout = 60000');
+              db.pragma('wal_checkpoint(TRUNCATE)');
+            } finally {
+              db.close();
+            }
+          }
+          send({ type: 'checkpointed', ms: performance.now() - started, walBytesBefore });
         } else if (message.type === 'close') {
           await app.close();
           await store.close();
@@ -172,6 +194,8 @@ async function main(): Promise<void> {
       }
     })();
   });
+  // The parent went away (killed, crashed): do not outlive it.
+  process.on('disconnect', () => process.exit(0));
   send({ type: 'ready', port: address.port });
 }
 

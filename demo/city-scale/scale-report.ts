@@ -47,6 +47,10 @@ export function renderScaleText(r: ScaleReport): string {
   lines.push(
     `disk: gateway database ${gib(r.disk.gatewayDbBytes)}, validator databases ${gib(r.disk.deviceDbBytes)}; free before ${gib(r.disk.freeBeforeBytes)} (asked for ${gib(r.disk.neededBytes)}); ${r.disk.cleanedUp ? 'state deleted after the run' : 'state kept'}`,
   );
+  const wal = r.tuning.walCheckpoints;
+  lines.push(
+    `gateway WAL: emptied ${wal.count} times by a TRUNCATE checkpoint every ${int(r.tuning.walCheckpointEvery)} acknowledged records (largest WAL ${gib(wal.largestWalBytes)}, ${sec(wal.ms)} in all); gateway SQLite page cache ${r.tuning.gatewaySqliteCacheMiB} MiB`,
+  );
   if (r.checkpoints.length > 0) {
     lines.push('checkpoints (records generated: generate/s, ingest/s over the interval):');
     lines.push(`  ${r.checkpoints.map((c) => `${(c.generated / 1e6).toFixed(1)}M: ${int(c.generateRate)}, ${int(c.ingestRate)}`).join(' | ')}`);

@@ -156,7 +156,15 @@ export interface ScaleReport {
   } | null;
   reconciliation: Record<string, number> | null;
   dayClose: { status: 'not-yet'; note: string };
-  tuning: { bulkJournal: 'full' | 'normal'; gatewaySqliteCacheMiB: number; syncConcurrency: number; syncBatchRecords: number; deviceFlushRecords: number };
+  tuning: {
+    bulkJournal: 'full' | 'normal';
+    walCheckpoints: { count: number; ms: number; largestWalBytes: number };
+    walCheckpointEvery: number;
+    gatewaySqliteCacheMiB: number;
+    syncConcurrency: number;
+    syncBatchRecords: number;
+    deviceFlushRecords: number;
+  };
 }
 
 /** Free disk asked for per planned record: gateway database (journal row, debit claim, their indexes) and the WAL. */
@@ -168,9 +176,19 @@ const YIELD_EVERY = 10_000;
 /** Records flushed but not yet acknowledged before the generator waits for the uploads. */
 const MAX_BACKLOG = 1_500_000;
 const CHECKPOINT_EVERY = 1_000_000;
+/**
+ * Acknowledged records between full (TRUNCATE) checkpoints of the gateway's WAL. Under a writer that
+ * never pauses the gateway's passive background checkpoints never catch up and its WAL only grows
+ * (about 10 KB per record at city scale); the run empties it every so often and says so.
+ */
+const WAL_CHECKPOINT_EVERY = 250_000;
 /** Failed sync rounds (transport errors, retried) before the run gives up. */
 const MAX_SYNC_FAILURES = 50;
 const MEMORY_LIMIT_MB = 2_048;
+/** The run's other entry points beside this file: TypeScript through tsx, or the built JavaScript (dist). */
+const FROM_SOURCE = import.meta.filename.endsWith('.ts');
+const SIBLING_EXEC_ARGV = FROM_SOURCE ? ['--import', 'tsx'] : [];
+const sibling = (name: string): string => join(import.meta.dirname, `${name}${FROM_SOURCE ? '.ts' : '.js'}`);
 /** Child processes making validator databases at setup. */
 const DEVICE_MAKERS = 4;
 
@@ -254,8 +272,8 @@ class GatewayProcess {
   }
 
   static start(config: GatewayProcessConfig): { process: GatewayProcess; ready: Promise<number> } {
-    const child = fork(join(import.meta.dirname, 'gateway-process.ts'), [], {
-      execArgv: ['--import', 'tsx'],
+    const child = fork(sibling('gateway-process'), [], {
+      execArgv: SIBLING_EXEC_ARGV,
       env: { ...process.env, CITY_SCALE_GATEWAY: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -279,6 +297,10 @@ class GatewayProcess {
 
   async stats(): Promise<Extract<ChildMessage, { type: 'stats' }>> {
     return this.ask({ type: 'stats' }, 'stats');
+  }
+
+  async checkpoint(): Promise<Extract<ChildMessage, { type: 'checkpointed' }>> {
+    return this.ask({ type: 'checkpoint' }, 'checkpointed');
   }
 
   async close(): Promise<void> {
@@ -321,7 +343,7 @@ async function makeDeviceDatabases(jobs: DeviceJob[], fareTablesJson: string, fa
       const data: DeviceMakerData = { fareTablesJson, fareTablesVersion, jobs: jobs.slice(w * share, (w + 1) * share) };
       return new Promise<void>((resolve, reject) => {
         if (data.jobs.length === 0) return resolve();
-        const child = fork(join(import.meta.dirname, 'device-maker.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        const child = fork(sibling('device-maker'), [], { execArgv: SIBLING_EXEC_ARGV, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
         child.on('message', (m: { done?: number; finished?: boolean }) => {
           if (m.done !== undefined) onDone((done += m.done));
         });
@@ -508,6 +530,8 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
     let uploaded = 0;
     let syncRounds = 0;
     let syncFailures = 0;
+    let roundMs = 0;
+    let lastStatusMs = performance.now();
     let inFlight = 0;
     let backlog = 0;
     let syncError: Error | null = null;
@@ -542,8 +566,10 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
         inFlight++;
         if (firstSyncMs < 0) firstSyncMs = performance.now();
         const device = d;
+        const roundStarted = performance.now();
         void device.sync.syncOnce().then(
           (round) => {
+            roundMs += performance.now() - roundStarted;
             inFlight--;
             device.syncing = false;
             if (!round.ok) {
@@ -605,6 +631,14 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
       lastCheckpoint = { generated, ingested: uploaded, atMs: now };
     };
 
+    let nextWalCheckpoint = WAL_CHECKPOINT_EVERY;
+    const walCheckpoints = { count: 0, ms: 0, largestWalBytes: 0 };
+    const walCheckpoint = async (): Promise<void> => {
+      const done = await gatewayProcess.checkpoint();
+      walCheckpoints.count++;
+      walCheckpoints.ms += done.ms;
+      walCheckpoints.largestWalBytes = Math.max(walCheckpoints.largestWalBytes, done.walBytesBefore);
+    };
     const n = plan.events;
     let generated = 0;
     let sliceStart = performance.now();
@@ -652,11 +686,21 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
           await idle();
         }
         if (syncError !== null) throw syncError;
+        if (uploaded >= nextWalCheckpoint) {
+          nextWalCheckpoint = uploaded + WAL_CHECKPOINT_EVERY;
+          await walCheckpoint();
+        }
         if (generated >= nextGenCheckpoint) {
           nextGenCheckpoint += CHECKPOINT_EVERY;
           await takeCheckpoint(generated);
         }
         progress.update(k + 1, n, { ingested: uploaded, backlog, rss: `${rssMb()}MB` });
+        if (performance.now() - lastStatusMs > 10_000) {
+          lastStatusMs = performance.now();
+          log(
+            `  ${Math.round((lastStatusMs - dayStarted) / 1000)} s: generated ${generated}, acknowledged ${uploaded}, backlog ${backlog}, rounds ${syncRounds} (mean ${(roundMs / Math.max(1, syncRounds)).toFixed(0)} ms), generator busy ${(generateBusyMs / 1000).toFixed(1)} s, staging ${(stageBusyMs / 1000).toFixed(1)} s`,
+          );
+        }
         sliceStart = performance.now();
       }
     }
@@ -672,7 +716,15 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
       pump(true);
       if (inFlight === 0 && backlog > 0 && !devices.some((x) => x.unsent > 0)) break;
       await idle();
+      if (uploaded >= nextWalCheckpoint) {
+        nextWalCheckpoint = uploaded + WAL_CHECKPOINT_EVERY;
+        await walCheckpoint();
+      }
       progress.update(uploaded, generated, { backlog });
+      if (performance.now() - lastStatusMs > 10_000) {
+        lastStatusMs = performance.now();
+        log(`  drain: acknowledged ${uploaded} of ${generated}, rounds ${syncRounds} (mean ${(roundMs / Math.max(1, syncRounds)).toFixed(0)} ms)`);
+      }
     }
     if (syncError !== null) throw syncError;
     await takeCheckpoint(generated);
@@ -768,6 +820,8 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
       },
       tuning: {
         bulkJournal,
+        walCheckpoints,
+        walCheckpointEvery: WAL_CHECKPOINT_EVERY,
         gatewaySqliteCacheMiB: cacheMiB,
         syncConcurrency,
         syncBatchRecords: LIMITS.syncBatchRecords,
