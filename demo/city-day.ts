@@ -7,8 +7,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assertReadableFile, EXIT_FAILED, EXIT_OK, isEntryScript, runCli, streamIo } from '#tools/cli';
 import { runCityDay, SUBWAY_CSV_HINT, subwayCsvPathOf } from './city-day-run.ts';
-import { renderScaleHtml, renderScaleText } from './city-scale/scale-report.ts';
-import { runCityScale } from './city-scale/scale-run.ts';
 import { parseOptions, USAGE } from './options.ts';
 import type { CityDayReport } from './report.ts';
 import { renderHtml } from './report-html.ts';
@@ -40,6 +38,9 @@ export async function main(argv: readonly string[], io: { stdout: NodeJS.Writabl
       const outDir = resolve(options.outDir);
       mkdirSync(outDir, { recursive: true });
       if (options.scale !== null) {
+        // Loaded only for a scale run: --help and the classic demo do not pay for it.
+        const { runCityScale } = await import('./city-scale/scale-run.ts');
+        const { renderScaleHtml, renderScaleSvg, renderScaleText } = await import('./city-scale/scale-report.ts');
         const scale = await runCityScale({
           ...options.scale,
           databaseUrl: options.scale.store === 'postgres' ? (process.env.GATEWAY_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test') : undefined,
@@ -52,6 +53,7 @@ export async function main(argv: readonly string[], io: { stdout: NodeJS.Writabl
         io.stdout.write(`${renderScaleText(scale)}\n`);
         writeFileSync(join(outDir, 'city-scale.json'), `${JSON.stringify(scale, null, 2)}\n`);
         writeFileSync(join(outDir, 'city-scale.html'), renderScaleHtml(scale));
+        writeFileSync(join(outDir, 'city-scale.svg'), renderScaleSvg(scale));
         io.stdout.write(`\nreport: ${join(outDir, 'city-scale.json')}\n        ${join(outDir, 'city-scale.html')}\n`);
         return scale.ok ? EXIT_OK : EXIT_FAILED;
       }

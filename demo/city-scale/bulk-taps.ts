@@ -235,6 +235,12 @@ export class BulkCards {
       line: isBus ? config.busLine : 0,
       occurredAtMs: nowMs,
       recovered: false,
+      // What the revenue split needs of a subway exit's debit (executeTap's exitTripFields).
+      journeyEntryPlace: debit && config.kind === 'subway-exit' && view.trip.journey === 'subway' ? view.trip.journeyPlace : 0,
+      overtimeFen:
+        debit && config.kind === 'subway-exit' && view.trip.journey === 'subway' && decision.resultCode === TAP_RESULT.OVERTIME_CHARGED
+          ? fares.subway.policy.overtimeFen
+          : 0,
     };
     if (decision.lock) throw new Error(`bulk card ${cardNo} would be locked: bulk cards are never blacklisted`);
     if (debit) {

@@ -91,7 +91,7 @@ function throughputChart(r: ScaleReport): string {
     parts.push(svgText(left - 6, y(v) + 4, int(v), { 'text-anchor': 'end', class: 's' }));
   }
   for (const p of points)
-    parts.push(svgText(x(p.generated), height - bottom + 16, `${(p.generated / 1e6).toFixed(0)}M`, { 'text-anchor': 'middle', class: 's' }));
+    parts.push(svgText(x(p.generated), height - bottom + 16, `${(p.generated / 1e6).toFixed(1)}M`, { 'text-anchor': 'middle', class: 's' }));
   parts.push(svgText((left + width) / 2, height - 10, 'records generated', { 'text-anchor': 'middle', class: 's' }));
   const series: Array<[string, string, (c: ScaleReport['checkpoints'][number]) => number]> = [
     ['generated records/s', PALETTE[0], (c) => c.generateRate],
@@ -132,6 +132,30 @@ function stagesChart(r: ScaleReport): string {
     );
   });
   return svgFigure(`Timed stages: ${sec(r.timedMs)} in all`, width, height, parts.join(''));
+}
+
+/**
+ * A standalone SVG (for the README): the timed stages and the throughput per checkpoint, one
+ * above the other, with its own style.
+ */
+export function renderScaleSvg(r: ScaleReport): string {
+  const inner = (figure: string): { body: string; height: number } => {
+    const height = Number(/height="(\d+)"/.exec(figure)?.[1] ?? 0);
+    const body = figure.replace(/^<figure><svg[^>]*>/, '').replace(/<\/svg><\/figure>$/, '');
+    return { body, height };
+  };
+  const title = `City-scale run ${r.day}: ${int(r.records.total)} records, ${r.store}, ${(r.timedMs / 60_000).toFixed(1)} min timed, load average ${r.machine.loadAverageBefore[0]} before`;
+  const stages = inner(stagesChart(r));
+  const throughput = inner(throughputChart(r));
+  const height = 30 + stages.height + throughput.height;
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 900 ${height}" width="900" height="${height}" role="img" aria-label="${escapeHtml(title)}">
+<style>text{font:12px system-ui,sans-serif;fill:#333}.t{font-weight:600;font-size:13px}.s{font-size:10px;fill:#666}.v{fill:#555}</style>
+<rect width="900" height="${height}" fill="#fff"/>
+${svgText(0, 16, title, { class: 't' })}
+<g transform="translate(0 30)">${stages.body}</g>
+<g transform="translate(0 ${30 + stages.height})">${throughput.body}</g>
+</svg>
+`;
 }
 
 export function renderScaleHtml(r: ScaleReport): string {
@@ -195,8 +219,9 @@ if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
     process.exitCode = 2;
   } else {
     const report = JSON.parse(readFileSync(file, 'utf8')) as ScaleReport;
-    const out = `${file.replace(/\.json$/, '')}.html`;
-    writeFileSync(out, renderScaleHtml(report));
-    process.stdout.write(`${out}\n`);
+    const base = file.replace(/\.json$/, '');
+    writeFileSync(`${base}.html`, renderScaleHtml(report));
+    writeFileSync(`${base}.svg`, renderScaleSvg(report));
+    process.stdout.write(`${base}.html\n${base}.svg\n`);
   }
 }

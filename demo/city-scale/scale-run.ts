@@ -540,6 +540,9 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
       for (const w of waiters.splice(0)) w();
     };
     const ready: ScaleDevice[] = [];
+    // A validator uploads once this many records wait: a full batch at city scale, less in a
+    // smaller run (where a validator would otherwise hold its whole day until the drain).
+    const syncAt = Math.max(1_000, Math.min(LIMITS.syncBatchRecords, Math.round(plan.events / plan.devices.length / 5)));
     let generateBusyMs = 0;
     let stageBusyMs = 0;
     let firstSyncMs = -1;
@@ -554,7 +557,7 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
       d.unsent += records.length;
       backlog += records.length;
       d.buffer = [];
-      if (d.unsent >= LIMITS.syncBatchRecords && !d.syncing) ready.push(d);
+      if (d.unsent >= syncAt && !d.syncing) ready.push(d);
     };
     const pump = (draining: boolean): void => {
       while (inFlight < syncConcurrency && syncError === null) {
@@ -584,7 +587,7 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
               backlog -= done;
               uploaded += done;
               lastAckMs = performance.now();
-              if (device.unsent >= LIMITS.syncBatchRecords || (draining && device.unsent > 0)) ready.push(device);
+              if (device.unsent >= syncAt || (draining && device.unsent > 0)) ready.push(device);
             }
             pump(draining);
             wake();
@@ -661,7 +664,7 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
         } else refused++;
         d.unsent += result.deviceSeqs.length;
         backlog += result.deviceSeqs.length;
-        if (d.unsent >= LIMITS.syncBatchRecords && !d.syncing) ready.push(d);
+        if (d.unsent >= syncAt && !d.syncing) ready.push(d);
       } else {
         const record = bulkCards.tap(cardIndex, cardNoOf(cardIndex), d.bulk, fares, nowMs, d.nextSeq++);
         d.buffer.push(record);
@@ -743,7 +746,7 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
       false,
       syncWallMs,
       uploaded,
-      `${syncRounds} rounds of at most ${LIMITS.syncBatchRecords}, ${syncConcurrency} in flight; overlaps the day and the drain (not added to the time)`,
+      `${syncRounds} rounds of at most ${LIMITS.syncBatchRecords} (a validator uploads once ${syncAt} wait), ${syncConcurrency} in flight; overlaps the day and the drain (not added to the time)`,
     );
 
     // --- clearing -------------------------------------------------------------------------------
@@ -757,6 +760,14 @@ export async function runCityScale(options: ScaleOptions): Promise<ScaleReport> 
       if (o.debits !== want.debits || o.amountFen !== want.amountFen)
         failures.push(`clearing ${o.operator}: ${o.debits} debits ${o.amountFen} fen, generated ${want.debits} debits ${want.amountFen} fen`);
       if (o.quarantined !== 0) failures.push(`clearing ${o.operator}: ${o.quarantined} quarantined (every generated record is genuine)`);
+    }
+
+    // The operator-company dimension (issue 18): the same debits apportioned to the companies.
+    const companies = (clearing as { companies?: Array<{ amountFen: number }> }).companies;
+    if (companies !== undefined && companies.length > 0) {
+      const apportioned = companies.reduce((sum, c) => sum + c.amountFen, 0);
+      if (apportioned !== clearing.totals.amountFen)
+        failures.push(`companies' shares sum to ${apportioned} fen, the day's debits to ${clearing.totals.amountFen}`);
     }
 
     // --- reconciliation -------------------------------------------------------------------------

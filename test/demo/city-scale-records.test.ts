@@ -146,6 +146,8 @@ describe('bulk generator = device code path', () => {
     expect(bulk).toEqual(device);
     expect(device.every((r) => r.cardAction === 'debit')).toBe(true);
     expect(device.filter((r) => r.amountFen > 0).length).toBeGreaterThanOrEqual(4);
+    // The subway exit names its entry station for the revenue split (issue 18), on both paths.
+    expect(bulk[2].journeyEntryPlace).toBe(A.in.bulk.config.stationCode);
     for (const r of bulk) expect(verifyRecordTac(keys, r)).toBe(true);
     // A changed amount no longer verifies: the TAC is the card's, over the record's fields.
     expect(verifyRecordTac(keys, { ...bulk[2], amountFen: bulk[2].amountFen + 1 })).toBe(false);

