@@ -179,7 +179,7 @@ const CHECKPOINT_EVERY = 1_000_000;
 /**
  * Acknowledged records between full (TRUNCATE) checkpoints of the gateway's WAL. Under a writer that
  * never pauses the gateway's passive background checkpoints never catch up and its WAL only grows
- * (about 10 KB per record at city scale); the run empties it every so often and says so.
+ * (4 to 11 KB per record in the runs measured); the run empties it every so often and says so.
  */
 const WAL_CHECKPOINT_EVERY = 250_000;
 /** Failed sync rounds (transport errors, retried) before the run gives up. */
