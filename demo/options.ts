@@ -24,7 +24,7 @@ validators' journals, sync, clearing and reconciliation, timed per stage.
                        1 M (what npm test runs)
   --records N          aim for N records instead (the cards are N / 4.74)
   --store S            sqlite (default) or postgres (GATEWAY_DATABASE_URL, default
-                       postgres://postgres@127.0.0.1:5432/test; a schema of its own, dropped after)
+                       postgres://postgres@127.0.0.1:5432/test; a schema of its own, left in place)
   --bulk-journal M     full (default: an fsync per journal commit, as in the field) or normal
                        (synchronous=NORMAL for the bulk validators; the sample validators stay FULL)
   --keep               keep the databases (default: deleted after the run)
