@@ -746,7 +746,7 @@ export interface paths {
                  * @description why the card is (or was) listed
                  * @enum {string}
                  */
-                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                 /** @description the blacklist version this change made */
                 version: number;
               }[];
@@ -803,7 +803,7 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  '/v1/cards': {
+  '/v1/card-applications': {
     parameters: {
       query?: never;
       header?: never;
@@ -813,8 +813,8 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Issue (personalise) a card
-     * @description Personalises a card for a holder and answers the card with its image (hex) for the card simulator. Without `cardNo` the gateway numbers the card (prefix, sequence, Luhn check digit). The initial service password of the app is the last 6 characters of the social security number. An impossible `expiryDate` is `400 invalid-date`, one before today `400 card-already-expired`.
+     * Apply for a card (申领)
+     * @description Files an application: the card factory makes it within 30 days, or at once at a branch that makes cards at once (`collection: instant`). A holder has one application in progress (`409 application-open`) and gets a first card only without a card in use (`409 holder-has-card`). After a bank change (POST /v1/cards/{cardNo}/bank-change) this is the new bank's application: its card's issue completes the change.
      */
     post: {
       parameters: {
@@ -832,37 +832,23 @@ export interface paths {
              * @enum {string}
              */
             algorithm?: '3des' | 'sm4';
-            /**
-             * @description YYYYMMDD, the holder's birth date for a new holder record; default: the date the ID number carries (characters 7-14), if any
-             * @example 19900307
-             */
+            /** @description YYYYMMDD for a new holder record; default: from the ID number */
             birthDate?: number;
             /**
-             * @description Optional explicit card number; generated when absent. In the issuer's own ranges the last digit must be the Luhn check digit; other numbers must start with a configured prefix
-             * @example 1000000000000016
+             * @description instant: made at once at a branch that makes cards at once (else 409 instant-issue-not-offered); branch: collect at the branch; mail: mailed
+             * @enum {string}
              */
-            cardNo?: string;
-            /**
-             * @description YYYYMMDD, a calendar date not before today (Beijing); default ten years
-             * @example 20351220
-             */
-            expiryDate?: number;
-            /**
-             * @description card generation (default 3)
-             * @default 3
-             * @enum {integer}
-             */
-            generation?: 1 | 2 | 3;
+            collection: 'instant' | 'branch' | 'mail';
             /**
              * @description the holder's name
              * @example 张三
              */
             holderName: string;
             /**
-             * @description The partner bank issuing the card, fixed for the life of the card; default `icbc` (configurable). One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+             * @description the partner bank that issues the card (the new bank after a bank change). One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
              * @enum {string}
              */
-            issuingBank?: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+            issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
             /**
              * Format: yuan
              * @description Overdraft limit, yuan (default 20.00, at most 1000.00)
@@ -875,31 +861,731 @@ export interface paths {
              */
             profile: 'adult' | 'student' | 'senior';
             /**
-             * @description The holder's ID number: finds (or creates) the holder record through a keyed hash, and gives the initial service password (its last 6 characters); the number itself is never stored, logged or returned
+             * @description the holder's ID number: found through its keyed hash, never stored, logged or returned
              * @example 11010119900307123X
              */
             socialSecurityNo: string;
             /**
-             * @description open the suburban-rail function (default false)
+             * @description open suburban rail on the new card
              * @default false
              */
             suburbanOpened?: boolean;
-            /**
-             * @description open the transit function (default true on generation 3)
-             * @default true
-             */
-            transitOpened?: boolean;
           };
         };
       };
       responses: {
-        /** @description The issued card */
+        /** @description The application */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              /**
+               * @description when the application was filed (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              appliedAt: string;
+              /**
+               * @description when the application was filed (epoch milliseconds)
+               * @example 1766196000000
+               */
+              appliedMs: number;
+              /** @description branch the application was filed at */
+              branchId: string | null;
+              /**
+               * @description when the holder got the card; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              collectedAt: string | null;
+              /**
+               * @description when the holder got the card; null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              collectedMs: number | null;
+              /**
+               * @description how the holder gets the card
+               * @enum {string}
+               */
+              collection: 'instant' | 'branch' | 'mail';
+              /**
+               * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              dueAt: string;
+              /**
+               * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (epoch milliseconds)
+               * @example 1766196000000
+               */
+              dueMs: number;
+              /**
+               * @description the name on the new card, masked
+               * @example 张*
+               */
+              holderName: string;
+              /**
+               * @description application id
+               * @example 7
+               */
+              id: string;
+              /**
+               * @description the partner bank that issues the new card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+               * @enum {string}
+               */
+              issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+              /**
+               * @description application: a first card (or the new bank’s card); exchange: a new card for an old one
+               * @enum {string}
+               */
+              kind: 'application' | 'exchange';
+              /**
+               * @description when the card was made (ready or mailed); null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              madeAt: string | null;
+              /**
+               * @description when the card was made (ready or mailed); null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              madeMs: number | null;
+              /**
+               * @description when the factory took it; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              makingAt: string | null;
+              /**
+               * @description when the factory took it; null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              makingMs: number | null;
+              /**
+               * @description the new card, once collected
+               * @example 1000000000000016
+               */
+              newCardNo: string | null;
+              /**
+               * @description the card exchanged (exchange only)
+               * @example 1000000000000016
+               */
+              oldCardNo: string | null;
+              /**
+               * @description why the card is made
+               * @enum {string}
+               */
+              reason: 'first-card' | 'broken' | 'name-change' | 'id-change' | 'bank-change';
+              /**
+               * @description applied → making → ready (at the branch) or mailed → collected; an instant branch makes the card at once (ready)
+               * @enum {string}
+               */
+              state: 'applied' | 'making' | 'ready' | 'mailed' | 'collected';
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url`, `invalid-amount` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `application-open`, `holder-has-card`, `instant-issue-not-offered` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/card-applications/search': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A holder's applications by ID number, newest first
+     * @description The ID number travels in the body (never in a URL or a log) and is turned into its keyed hash at once. No holder: `404 holder-not-found`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description the holder's ID number: found through its keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            socialSecurityNo: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The holder's applications */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              applications: {
+                /**
+                 * @description when the application was filed (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                appliedAt: string;
+                /**
+                 * @description when the application was filed (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                appliedMs: number;
+                /** @description branch the application was filed at */
+                branchId: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                collectedAt: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                collectedMs: number | null;
+                /**
+                 * @description how the holder gets the card
+                 * @enum {string}
+                 */
+                collection: 'instant' | 'branch' | 'mail';
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                dueAt: string;
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                dueMs: number;
+                /**
+                 * @description the name on the new card, masked
+                 * @example 张*
+                 */
+                holderName: string;
+                /**
+                 * @description application id
+                 * @example 7
+                 */
+                id: string;
+                /**
+                 * @description the partner bank that issues the new card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description application: a first card (or the new bank’s card); exchange: a new card for an old one
+                 * @enum {string}
+                 */
+                kind: 'application' | 'exchange';
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                madeAt: string | null;
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                madeMs: number | null;
+                /**
+                 * @description when the factory took it; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                makingAt: string | null;
+                /**
+                 * @description when the factory took it; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                makingMs: number | null;
+                /**
+                 * @description the new card, once collected
+                 * @example 1000000000000016
+                 */
+                newCardNo: string | null;
+                /**
+                 * @description the card exchanged (exchange only)
+                 * @example 1000000000000016
+                 */
+                oldCardNo: string | null;
+                /**
+                 * @description why the card is made
+                 * @enum {string}
+                 */
+                reason: 'first-card' | 'broken' | 'name-change' | 'id-change' | 'bank-change';
+                /**
+                 * @description applied → making → ready (at the branch) or mailed → collected; an instant branch makes the card at once (ready)
+                 * @enum {string}
+                 */
+                state: 'applied' | 'making' | 'ready' | 'mailed' | 'collected';
+              }[];
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `holder-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/card-applications/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Status and progress of an application
+     * @description The state (applied, making, ready, mailed, collected), when it is due, and each step’s time. The factory is brought up to the gateway clock first.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description application id
+           * @example 12
+           */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The application */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description when the application was filed (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              appliedAt: string;
+              /**
+               * @description when the application was filed (epoch milliseconds)
+               * @example 1766196000000
+               */
+              appliedMs: number;
+              /** @description branch the application was filed at */
+              branchId: string | null;
+              /**
+               * @description when the holder got the card; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              collectedAt: string | null;
+              /**
+               * @description when the holder got the card; null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              collectedMs: number | null;
+              /**
+               * @description how the holder gets the card
+               * @enum {string}
+               */
+              collection: 'instant' | 'branch' | 'mail';
+              /**
+               * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              dueAt: string;
+              /**
+               * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (epoch milliseconds)
+               * @example 1766196000000
+               */
+              dueMs: number;
+              /**
+               * @description the name on the new card, masked
+               * @example 张*
+               */
+              holderName: string;
+              /**
+               * @description application id
+               * @example 7
+               */
+              id: string;
+              /**
+               * @description the partner bank that issues the new card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+               * @enum {string}
+               */
+              issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+              /**
+               * @description application: a first card (or the new bank’s card); exchange: a new card for an old one
+               * @enum {string}
+               */
+              kind: 'application' | 'exchange';
+              /**
+               * @description when the card was made (ready or mailed); null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              madeAt: string | null;
+              /**
+               * @description when the card was made (ready or mailed); null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              madeMs: number | null;
+              /**
+               * @description when the factory took it; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              makingAt: string | null;
+              /**
+               * @description when the factory took it; null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              makingMs: number | null;
+              /**
+               * @description the new card, once collected
+               * @example 1000000000000016
+               */
+              newCardNo: string | null;
+              /**
+               * @description the card exchanged (exchange only)
+               * @example 1000000000000016
+               */
+              oldCardNo: string | null;
+              /**
+               * @description why the card is made
+               * @enum {string}
+               */
+              reason: 'first-card' | 'broken' | 'name-change' | 'id-change' | 'bank-change';
+              /**
+               * @description applied → making → ready (at the branch) or mailed → collected; an instant branch makes the card at once (ready)
+               * @enum {string}
+               */
+              state: 'applied' | 'making' | 'ready' | 'mailed' | 'collected';
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `application-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/card-applications/{id}/collection': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Hand the made card over (ready at the branch, or mailed and received)
+     * @description Personalises the made card and answers it with its image. An exchanged card’s current park pass is in the image with the visits the back office has uploaded; its functions (transit, suburban rail) are open as they were. A bank change completes here (the 6-month rule counts from this issue). Before the card is made: `409 card-not-ready`; a second collection: `409 card-not-ready`. The card rides as soon as its transit function is open: transit does not wait for the social-security “enabling”.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description application id
+           * @example 12
+           */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The collected card */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              application: {
+                /**
+                 * @description when the application was filed (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                appliedAt: string;
+                /**
+                 * @description when the application was filed (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                appliedMs: number;
+                /** @description branch the application was filed at */
+                branchId: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                collectedAt: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                collectedMs: number | null;
+                /**
+                 * @description how the holder gets the card
+                 * @enum {string}
+                 */
+                collection: 'instant' | 'branch' | 'mail';
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                dueAt: string;
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                dueMs: number;
+                /**
+                 * @description the name on the new card, masked
+                 * @example 张*
+                 */
+                holderName: string;
+                /**
+                 * @description application id
+                 * @example 7
+                 */
+                id: string;
+                /**
+                 * @description the partner bank that issues the new card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description application: a first card (or the new bank’s card); exchange: a new card for an old one
+                 * @enum {string}
+                 */
+                kind: 'application' | 'exchange';
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                madeAt: string | null;
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                madeMs: number | null;
+                /**
+                 * @description when the factory took it; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                makingAt: string | null;
+                /**
+                 * @description when the factory took it; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                makingMs: number | null;
+                /**
+                 * @description the new card, once collected
+                 * @example 1000000000000016
+                 */
+                newCardNo: string | null;
+                /**
+                 * @description the card exchanged (exchange only)
+                 * @example 1000000000000016
+                 */
+                oldCardNo: string | null;
+                /**
+                 * @description why the card is made
+                 * @enum {string}
+                 */
+                reason: 'first-card' | 'broken' | 'name-change' | 'id-change' | 'bank-change';
+                /**
+                 * @description applied → making → ready (at the branch) or mailed → collected; an instant branch makes the card at once (ready)
+                 * @enum {string}
+                 */
+                state: 'applied' | 'making' | 'ready' | 'mailed' | 'collected';
+              };
               card: {
                 /**
                  * @description purse cipher
@@ -922,7 +1608,7 @@ export interface paths {
                    * @description why the card is listed
                    * @enum {string}
                    */
-                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                   /**
                    * @description listed since (ISO 8601, Beijing time, +08:00)
                    * @example 2025-12-20T10:00:00.000+08:00
@@ -1062,7 +1748,355 @@ export interface paths {
                  * @description card status
                  * @enum {string}
                  */
-                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                /** @description the suburban-rail function is open */
+                suburbanOpened: boolean;
+                /** @description the transit function is open */
+                transitOpened: boolean;
+              };
+              /**
+               * @description encodeCardImage bytes, hex: the made card, its park pass (if moved) personalised in
+               * @example 031000000000000000160000
+               */
+              cardImage: string;
+              /** @description park passes moved from the exchanged card (empty for a first card) */
+              parkPasses: {
+                /**
+                 * @description the pass year
+                 * @example 2027
+                 */
+                passYear: number;
+                /**
+                 * @description visits counted from the back office's uploaded park entries at the move
+                 * @example 3
+                 */
+                visits: number;
+              }[];
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `application-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-ready` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cards': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Issue (personalise) a card
+     * @description Personalises a card for a holder and answers the card with its image (hex) for the card simulator. Without `cardNo` the gateway numbers the card (prefix, sequence, Luhn check digit). The initial service password of the app is the last 6 characters of the social security number. An impossible `expiryDate` is `400 invalid-date`, one before today `400 card-already-expired`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description purse cipher (default sm4)
+             * @default sm4
+             * @enum {string}
+             */
+            algorithm?: '3des' | 'sm4';
+            /**
+             * @description YYYYMMDD, the holder's birth date for a new holder record; default: the date the ID number carries (characters 7-14), if any
+             * @example 19900307
+             */
+            birthDate?: number;
+            /**
+             * @description Optional explicit card number; generated when absent. In the issuer's own ranges the last digit must be the Luhn check digit; other numbers must start with a configured prefix
+             * @example 1000000000000016
+             */
+            cardNo?: string;
+            /**
+             * @description YYYYMMDD, a calendar date not before today (Beijing); default ten years
+             * @example 20351220
+             */
+            expiryDate?: number;
+            /**
+             * @description card generation (default 3)
+             * @default 3
+             * @enum {integer}
+             */
+            generation?: 1 | 2 | 3;
+            /**
+             * @description the holder's name
+             * @example 张三
+             */
+            holderName: string;
+            /**
+             * @description The partner bank issuing the card, fixed for the life of the card; default `icbc` (configurable). One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+             * @enum {string}
+             */
+            issuingBank?: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+            /**
+             * Format: yuan
+             * @description Overdraft limit, yuan (default 20.00, at most 1000.00)
+             * @example 20.00
+             */
+            overdraftLimit?: string;
+            /**
+             * @description holder profile (fare discounts)
+             * @enum {string}
+             */
+            profile: 'adult' | 'student' | 'senior';
+            /**
+             * @description The holder's ID number: finds (or creates) the holder record through a keyed hash, and gives the initial service password (its last 6 characters); the number itself is never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            socialSecurityNo: string;
+            /**
+             * @description open the suburban-rail function (default false)
+             * @default false
+             */
+            suburbanOpened?: boolean;
+            /**
+             * @description open the transit function (default true on generation 3)
+             * @default true
+             */
+            transitOpened?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description The issued card */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              card: {
+                /**
+                 * @description purse cipher
+                 * @enum {string}
+                 */
+                algorithm: '3des' | 'sm4';
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+                 * @example 46.00
+                 */
+                balance: string;
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+                 * @example 4600
+                 */
+                balanceFen: number;
+                /** @description the card's blacklist listing; null when it is not listed */
+                blacklist: {
+                  /**
+                   * @description why the card is listed
+                   * @enum {string}
+                   */
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                  /**
+                   * @description listed since (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  sinceAt: string;
+                  /**
+                   * @description listed since (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  sinceMs: number;
+                  /** @description the blacklist version that listed it */
+                  version: number;
+                } | null;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description YYYYMMDD (Beijing date); the card is valid through it
+                 * @example 20351220
+                 */
+                expiryDate: number;
+                /**
+                 * @description card generation; only 3 carries the transit and park functions
+                 * @enum {integer}
+                 */
+                generation: 1 | 2 | 3;
+                /** @description the holder's name */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description issuer code written on the card
+                 * @example 1000
+                 */
+                issuerCode: string;
+                /**
+                 * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
+                /** @description issuer key version the card keys derive from */
+                keyVersion: number;
+                /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+                lastOfflineAtc: number | null;
+                /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+                lastOnlineAtc: number;
+                lossReport: {
+                  /**
+                   * @description 16-digit card number
+                   * @example 1000000000000016
+                   */
+                  cardNo: string;
+                  /**
+                   * @description why the report ended; null while it is open
+                   * @enum {string|null}
+                   */
+                  endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                  /**
+                   * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  endedAt: string | null;
+                  /**
+                   * @description when the report ended; null when there is none (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  endedMs: number | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-01-04T10:00:00.000+08:00
+                   */
+                  expiresAt: string | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                   * @example 1767492000000
+                   */
+                  expiresMs: number | null;
+                  /** @description loss report id */
+                  id: number;
+                  /**
+                   * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                   * @enum {string}
+                   */
+                  kind: 'temporary' | 'formal';
+                  /**
+                   * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  reportedAt: string;
+                  /**
+                   * @description when the loss was reported (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  reportedMs: number;
+                } | null;
+                /**
+                 * @description how far the purse may go below zero on one last ride (yuan)
+                 * @example 20.00
+                 */
+                overdraftLimit: string;
+                /**
+                 * @description how far the purse may go below zero on one last ride (fen)
+                 * @example 2000
+                 */
+                overdraftLimitFen: number;
+                /**
+                 * @description holder profile (fare discounts)
+                 * @enum {string}
+                 */
+                profile: 'adult' | 'student' | 'senior';
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                 /** @description the suburban-rail function is open */
                 suburbanOpened: boolean;
                 /** @description the transit function is open */
@@ -1201,7 +2235,7 @@ export interface paths {
                  * @description why the card is listed
                  * @enum {string}
                  */
-                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                 /**
                  * @description listed since (ISO 8601, Beijing time, +08:00)
                  * @example 2025-12-20T10:00:00.000+08:00
@@ -1341,7 +2375,7 @@ export interface paths {
                * @description card status
                * @enum {string}
                */
-              status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+              status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
               /** @description the suburban-rail function is open */
               suburbanOpened: boolean;
               /** @description the transit function is open */
@@ -1404,7 +2438,7 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  '/v1/cards/{cardNo}/cancellation': {
+  '/v1/cards/{cardNo}/bank-change': {
     parameters: {
       query?: never;
       header?: never;
@@ -1414,274 +2448,8 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Cancel the card
-     * @description The card is blacklisted `cancelled` for good; a replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`.
-     */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          /**
-           * @description 16-digit card number
-           * @example 1000000000000016
-           */
-          cardNo: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The cancelled card */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              /**
-               * @description purse cipher
-               * @enum {string}
-               */
-              algorithm: '3des' | 'sm4';
-              /**
-               * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
-               * @example 46.00
-               */
-              balance: string;
-              /**
-               * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
-               * @example 4600
-               */
-              balanceFen: number;
-              /** @description the card's blacklist listing; null when it is not listed */
-              blacklist: {
-                /**
-                 * @description why the card is listed
-                 * @enum {string}
-                 */
-                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
-                /**
-                 * @description listed since (ISO 8601, Beijing time, +08:00)
-                 * @example 2025-12-20T10:00:00.000+08:00
-                 */
-                sinceAt: string;
-                /**
-                 * @description listed since (epoch milliseconds)
-                 * @example 1766196000000
-                 */
-                sinceMs: number;
-                /** @description the blacklist version that listed it */
-                version: number;
-              } | null;
-              /**
-               * @description 16-digit card number
-               * @example 1000000000000016
-               */
-              cardNo: string;
-              /**
-               * @description YYYYMMDD (Beijing date); the card is valid through it
-               * @example 20351220
-               */
-              expiryDate: number;
-              /**
-               * @description card generation; only 3 carries the transit and park functions
-               * @enum {integer}
-               */
-              generation: 1 | 2 | 3;
-              /** @description the holder's name */
-              holderName: string;
-              /**
-               * @description when the card was issued (ISO 8601, Beijing time, +08:00)
-               * @example 2025-12-20T10:00:00.000+08:00
-               */
-              issuedAt: string;
-              /**
-               * @description when the card was issued (epoch milliseconds)
-               * @example 1766196000000
-               */
-              issuedMs: number;
-              /**
-               * @description issuer code written on the card
-               * @example 1000
-               */
-              issuerCode: string;
-              /**
-               * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
-               * @enum {string}
-               */
-              issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
-              /**
-               * @description the issuing bank's name
-               * @example 中国工商银行
-               */
-              issuingBankName: string;
-              /** @description issuer key version the card keys derive from */
-              keyVersion: number;
-              /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
-              lastOfflineAtc: number | null;
-              /** @description the online ATC of the latest load seen; -1 when no load has been seen */
-              lastOnlineAtc: number;
-              lossReport: {
-                /**
-                 * @description 16-digit card number
-                 * @example 1000000000000016
-                 */
-                cardNo: string;
-                /**
-                 * @description why the report ended; null while it is open
-                 * @enum {string|null}
-                 */
-                endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
-                /**
-                 * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
-                 * @example 2025-12-20T10:00:00.000+08:00
-                 */
-                endedAt: string | null;
-                /**
-                 * @description when the report ended; null when there is none (epoch milliseconds)
-                 * @example 1766196000000
-                 */
-                endedMs: number | null;
-                /**
-                 * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
-                 * @example 2026-01-04T10:00:00.000+08:00
-                 */
-                expiresAt: string | null;
-                /**
-                 * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
-                 * @example 1767492000000
-                 */
-                expiresMs: number | null;
-                /** @description loss report id */
-                id: number;
-                /**
-                 * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
-                 * @enum {string}
-                 */
-                kind: 'temporary' | 'formal';
-                /**
-                 * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
-                 * @example 2025-12-20T10:00:00.000+08:00
-                 */
-                reportedAt: string;
-                /**
-                 * @description when the loss was reported (epoch milliseconds)
-                 * @example 1766196000000
-                 */
-                reportedMs: number;
-              } | null;
-              /**
-               * @description how far the purse may go below zero on one last ride (yuan)
-               * @example 20.00
-               */
-              overdraftLimit: string;
-              /**
-               * @description how far the purse may go below zero on one last ride (fen)
-               * @example 2000
-               */
-              overdraftLimitFen: number;
-              /**
-               * @description holder profile (fare discounts)
-               * @enum {string}
-               */
-              profile: 'adult' | 'student' | 'senior';
-              /**
-               * @description the card that replaced this one; null if none
-               * @example 1000000000000016
-               */
-              replacedBy: string | null;
-              /**
-               * @description the card this one replaced; null if none
-               * @example 1000000000000016
-               */
-              replaces: string | null;
-              /**
-               * @description card status
-               * @enum {string}
-               */
-              status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
-              /** @description the suburban-rail function is open */
-              suburbanOpened: boolean;
-              /** @description the transit function is open */
-              transitOpened: boolean;
-            };
-          };
-        };
-        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `card-not-active` */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description Internal error (never for bad input). Codes: `internal` */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-      };
-    };
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/cards/{cardNo}/functions': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    get?: never;
-    put?: never;
-    /**
-     * Open the transit and/or suburban-rail functions
-     * @description Answers the issuer-authorised record write for the card that gave the challenge (GET CHALLENGE): send UPDATE RECORD(kind, record, mac) to it. Only third-generation cards carry the functions (`409 generation-not-supported`); suburban rail needs transit.
+     * Change of partner bank, at the old issuing bank
+     * @description The card is cancelled and collected; its transit balance is refunded as for a broken card. The holder then applies at the new bank (POST /v1/card-applications); the change completes with the new card’s issue. A second change is refused until 6 months after the previous change completed (`409 bank-change-too-soon` with `possibleFrom`), and while one is open (`409 bank-change-in-progress`). An overdrawn card’s debt is settled first (`debt`), else `409 card-has-debt`.
      */
     post: {
       parameters: {
@@ -1699,27 +2467,103 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description How an overdrawn card settles its debt before the operation completes; needed only when the card is overdrawn (else `409 card-has-debt` with the amount) */
+            debt?: {
+              /**
+               * @description how the debt is paid in (settle = pay; default cash)
+               * @enum {string}
+               */
+              paymentSource?: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+              /**
+               * @description pay: the holder pays the debt in at the counter now; write-off: a supervisor writes it off to writeoff:overdraft-debts
+               * @enum {string}
+               */
+              settle: 'pay' | 'write-off';
+            };
             /**
-             * @description The card's GET CHALLENGE answer (4 bytes)
-             * @example 9F3A12C4
+             * @description bank account the transit balance is refunded to, digits
+             * @example 6222020200112233456789
              */
-            challenge: string;
-            /** @description open the suburban-rail function (needs transit) */
-            suburban?: boolean;
-            /** @description open the transit function */
-            transit?: boolean;
+            destinationAccount: string;
+            /**
+             * @description account holder name
+             * @example 张三
+             */
+            destinationName: string;
+            /**
+             * @description the bank the holder changes to. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+             * @enum {string}
+             */
+            toBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
           };
         };
       };
       responses: {
-        /** @description The card and the authorised write */
-        200: {
+        /** @description The bank change, started */
+        201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              card: {
+              bankChange: {
+                /**
+                 * @description when the old card was cancelled at the old bank (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                cancelledAt: string;
+                /**
+                 * @description when the old card was cancelled at the old bank (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                cancelledMs: number;
+                /**
+                 * @description when the change completed: the new card's issue; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                completedAt: string | null;
+                /**
+                 * @description when the change completed: the new card's issue; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                completedMs: number | null;
+                /**
+                 * @description the old issuing bank. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                fromBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description bank change id
+                 * @example 3
+                 */
+                id: string;
+                /**
+                 * @description the new bank's card, once issued
+                 * @example 1000000000000016
+                 */
+                newCardNo: string | null;
+                /**
+                 * @description from when the next change is possible: 6 months after this one completed (null while open); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                nextPossibleAt: string | null;
+                /**
+                 * @description from when the next change is possible: 6 months after this one completed (null while open); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                nextPossibleMs: number | null;
+                /**
+                 * @description the card cancelled at the old bank
+                 * @example 1000000000000016
+                 */
+                oldCardNo: string;
+                /**
+                 * @description the new bank (the bank of the new card once it is issued). One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                toBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+              };
+              oldCard: {
                 /**
                  * @description purse cipher
                  * @enum {string}
@@ -1741,7 +2585,7 @@ export interface paths {
                    * @description why the card is listed
                    * @enum {string}
                    */
-                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                   /**
                    * @description listed since (ISO 8601, Beijing time, +08:00)
                    * @example 2025-12-20T10:00:00.000+08:00
@@ -1881,7 +2725,1643 @@ export interface paths {
                  * @description card status
                  * @enum {string}
                  */
-                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                /** @description the suburban-rail function is open */
+                suburbanOpened: boolean;
+                /** @description the transit function is open */
+                transitOpened: boolean;
+              };
+              refund: {
+                /** @description the blacklist version that listed the card refunded */
+                blacklistVersion: number;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description the end of the 2nd natural day after the request, Beijing time: paid by then (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-22T23:59:59.999+08:00
+                 */
+                deadlineAt: string;
+                /**
+                 * @description the end of the 2nd natural day after the request, Beijing time: paid by then (epoch milliseconds)
+                 * @example 1766419199999
+                 */
+                deadlineMs: number;
+                /**
+                 * @description the bank account, masked: only the last 4 digits
+                 * @example ************6789
+                 */
+                destinationAccount: string;
+                /** @description account holder name */
+                destinationName: string;
+                /**
+                 * @description refund id
+                 * @example 4
+                 */
+                id: string;
+                /**
+                 * @description paid to the account; null when it does not apply (yuan)
+                 * @example 46.00
+                 */
+                paid: string | null;
+                /**
+                 * @description when it was paid; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T12:00:00.000+08:00
+                 */
+                paidAt: string | null;
+                /**
+                 * @description paid to the account; null when it does not apply (fen)
+                 * @example 4600
+                 */
+                paidFen: number | null;
+                /**
+                 * @description when it was paid; null when there is none (epoch milliseconds)
+                 * @example 1766203200000
+                 */
+                paidMs: number | null;
+                /**
+                 * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (yuan)
+                 * @example 0.00
+                 */
+                pendingLoads: string;
+                /**
+                 * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (fen)
+                 * @example 0
+                 */
+                pendingLoadsFen: number;
+                /**
+                 * @description overdraft left unpaid by an overdrawn card; null when it does not apply (yuan)
+                 * @example 0.00
+                 */
+                receivable: string | null;
+                /**
+                 * @description overdraft left unpaid by an overdrawn card; null when it does not apply (fen)
+                 * @example 0
+                 */
+                receivableFen: number | null;
+                /**
+                 * @description when the refund was requested (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                requestedAt: string;
+                /**
+                 * @description when the refund was requested (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                requestedMs: number;
+                /**
+                 * @description watermarks: every device synced past the blacklisting; deadline: paid at the deadline with what was known; null while waiting
+                 * @enum {string|null}
+                 */
+                settledBy: 'watermarks' | 'deadline' | null;
+                /**
+                 * @description waiting for the devices or the deadline; paid
+                 * @enum {string}
+                 */
+                status: 'waiting' | 'paid';
+                /** @description devices still to drain their journals before the balance is final (empty once paid) */
+                waitingForDevices: string[];
+                /**
+                 * @description late taps uploaded after the payout, written off (yuan)
+                 * @example 0.00
+                 */
+                writtenOff: string;
+                /**
+                 * @description late taps uploaded after the payout, written off (fen)
+                 * @example 0
+                 */
+                writtenOffFen: number;
+              };
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `holder-not-recorded`, `same-bank`, `bank-change-too-soon`, `bank-change-in-progress`, `card-has-debt` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cards/{cardNo}/cancellation': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Cancel the card
+     * @description scope `card` (default; a bank branch): the card is blacklisted `cancelled` for good; with `destinationAccount` and `destinationName` its transit balance is refunded like a broken card’s (within 2 natural days; the refund is in the card’s refunds), without them it waits for POST /v1/cards/{cardNo}/refunds. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. scope `social-security` (what a service point does): only the social-security function ends; the card, its transit purse and functions stay as they are. A replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
+          cardNo: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description How an overdrawn card settles its debt before the operation completes; needed only when the card is overdrawn (else `409 card-has-debt` with the amount) */
+            debt?: {
+              /**
+               * @description how the debt is paid in (settle = pay; default cash)
+               * @enum {string}
+               */
+              paymentSource?: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+              /**
+               * @description pay: the holder pays the debt in at the counter now; write-off: a supervisor writes it off to writeoff:overdraft-debts
+               * @enum {string}
+               */
+              settle: 'pay' | 'write-off';
+            };
+            /**
+             * @description bank account the transit balance is refunded to, digits
+             * @example 6222020200112233456789
+             */
+            destinationAccount?: string;
+            /**
+             * @description account holder name
+             * @example 张三
+             */
+            destinationName?: string;
+            /**
+             * @description card (default): cancel the card and its transit purse; social-security: only the social-security function (a service point)
+             * @enum {string}
+             */
+            scope?: 'card' | 'social-security';
+          };
+        };
+      };
+      responses: {
+        /** @description The cancelled card */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description purse cipher
+               * @enum {string}
+               */
+              algorithm: '3des' | 'sm4';
+              /**
+               * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+               * @example 46.00
+               */
+              balance: string;
+              /**
+               * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+               * @example 4600
+               */
+              balanceFen: number;
+              /** @description the card's blacklist listing; null when it is not listed */
+              blacklist: {
+                /**
+                 * @description why the card is listed
+                 * @enum {string}
+                 */
+                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                /**
+                 * @description listed since (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                sinceAt: string;
+                /**
+                 * @description listed since (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                sinceMs: number;
+                /** @description the blacklist version that listed it */
+                version: number;
+              } | null;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
+              cardNo: string;
+              /**
+               * @description YYYYMMDD (Beijing date); the card is valid through it
+               * @example 20351220
+               */
+              expiryDate: number;
+              /**
+               * @description card generation; only 3 carries the transit and park functions
+               * @enum {integer}
+               */
+              generation: 1 | 2 | 3;
+              /** @description the holder's name */
+              holderName: string;
+              /**
+               * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              issuedAt: string;
+              /**
+               * @description when the card was issued (epoch milliseconds)
+               * @example 1766196000000
+               */
+              issuedMs: number;
+              /**
+               * @description issuer code written on the card
+               * @example 1000
+               */
+              issuerCode: string;
+              /**
+               * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+               * @enum {string}
+               */
+              issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+              /**
+               * @description the issuing bank's name
+               * @example 中国工商银行
+               */
+              issuingBankName: string;
+              /** @description issuer key version the card keys derive from */
+              keyVersion: number;
+              /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+              lastOfflineAtc: number | null;
+              /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+              lastOnlineAtc: number;
+              lossReport: {
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description why the report ended; null while it is open
+                 * @enum {string|null}
+                 */
+                endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                /**
+                 * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                endedAt: string | null;
+                /**
+                 * @description when the report ended; null when there is none (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                endedMs: number | null;
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-01-04T10:00:00.000+08:00
+                 */
+                expiresAt: string | null;
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                 * @example 1767492000000
+                 */
+                expiresMs: number | null;
+                /** @description loss report id */
+                id: number;
+                /**
+                 * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                 * @enum {string}
+                 */
+                kind: 'temporary' | 'formal';
+                /**
+                 * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                reportedAt: string;
+                /**
+                 * @description when the loss was reported (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                reportedMs: number;
+              } | null;
+              /**
+               * @description how far the purse may go below zero on one last ride (yuan)
+               * @example 20.00
+               */
+              overdraftLimit: string;
+              /**
+               * @description how far the purse may go below zero on one last ride (fen)
+               * @example 2000
+               */
+              overdraftLimitFen: number;
+              /**
+               * @description holder profile (fare discounts)
+               * @enum {string}
+               */
+              profile: 'adult' | 'student' | 'senior';
+              /**
+               * @description the card that replaced this one; null if none
+               * @example 1000000000000016
+               */
+              replacedBy: string | null;
+              /**
+               * @description the card this one replaced; null if none
+               * @example 1000000000000016
+               */
+              replaces: string | null;
+              /**
+               * @description card status
+               * @enum {string}
+               */
+              status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+              /** @description the suburban-rail function is open */
+              suburbanOpened: boolean;
+              /** @description the transit function is open */
+              transitOpened: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `card-not-active`, `card-has-debt`, `lost-card-no-refund` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cards/{cardNo}/exchange': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Exchange a broken card, or after a change of name or ID number (换领)
+     * @description At the issuing bank. The old card is collected and blacklisted `exchanged` for good; its transit balance is refunded to the account given within 2 natural days (the refund machinery: paid once every device drained, or at the deadline; later taps written off); a new card is applied for (up to 4 working days, at once at an instant branch) with the old card’s functions, and its current park pass moves at collection. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. A change of name or ID number updates the holder record (a new ID number already of another holder: `409 id-number-in-use`). A retry answers the first exchange (200).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
+          cardNo: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description how the holder gets the new card
+             * @enum {string}
+             */
+            collection: 'instant' | 'branch' | 'mail';
+            /** @description How an overdrawn card settles its debt before the operation completes; needed only when the card is overdrawn (else `409 card-has-debt` with the amount) */
+            debt?: {
+              /**
+               * @description how the debt is paid in (settle = pay; default cash)
+               * @enum {string}
+               */
+              paymentSource?: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+              /**
+               * @description pay: the holder pays the debt in at the counter now; write-off: a supervisor writes it off to writeoff:overdraft-debts
+               * @enum {string}
+               */
+              settle: 'pay' | 'write-off';
+            };
+            /**
+             * @description bank account the transit balance is refunded to, digits
+             * @example 6222020200112233456789
+             */
+            destinationAccount: string;
+            /**
+             * @description account holder name
+             * @example 张三
+             */
+            destinationName: string;
+            /**
+             * @description name-change: the new name
+             * @example 张三丰
+             */
+            newHolderName?: string;
+            /**
+             * @description id-change: the new ID number (its keyed hash replaces the old one)
+             * @example 110101199003071239
+             */
+            newSocialSecurityNo?: string;
+            /**
+             * @description a broken card or a change of name or ID number
+             * @enum {string}
+             */
+            reason: 'broken' | 'name-change' | 'id-change';
+          };
+        };
+      };
+      responses: {
+        /** @description The exchange made earlier */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              application: {
+                /**
+                 * @description when the application was filed (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                appliedAt: string;
+                /**
+                 * @description when the application was filed (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                appliedMs: number;
+                /** @description branch the application was filed at */
+                branchId: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                collectedAt: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                collectedMs: number | null;
+                /**
+                 * @description how the holder gets the card
+                 * @enum {string}
+                 */
+                collection: 'instant' | 'branch' | 'mail';
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                dueAt: string;
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                dueMs: number;
+                /**
+                 * @description the name on the new card, masked
+                 * @example 张*
+                 */
+                holderName: string;
+                /**
+                 * @description application id
+                 * @example 7
+                 */
+                id: string;
+                /**
+                 * @description the partner bank that issues the new card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description application: a first card (or the new bank’s card); exchange: a new card for an old one
+                 * @enum {string}
+                 */
+                kind: 'application' | 'exchange';
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                madeAt: string | null;
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                madeMs: number | null;
+                /**
+                 * @description when the factory took it; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                makingAt: string | null;
+                /**
+                 * @description when the factory took it; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                makingMs: number | null;
+                /**
+                 * @description the new card, once collected
+                 * @example 1000000000000016
+                 */
+                newCardNo: string | null;
+                /**
+                 * @description the card exchanged (exchange only)
+                 * @example 1000000000000016
+                 */
+                oldCardNo: string | null;
+                /**
+                 * @description why the card is made
+                 * @enum {string}
+                 */
+                reason: 'first-card' | 'broken' | 'name-change' | 'id-change' | 'bank-change';
+                /**
+                 * @description applied → making → ready (at the branch) or mailed → collected; an instant branch makes the card at once (ready)
+                 * @enum {string}
+                 */
+                state: 'applied' | 'making' | 'ready' | 'mailed' | 'collected';
+              };
+              oldCard: {
+                /**
+                 * @description purse cipher
+                 * @enum {string}
+                 */
+                algorithm: '3des' | 'sm4';
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+                 * @example 46.00
+                 */
+                balance: string;
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+                 * @example 4600
+                 */
+                balanceFen: number;
+                /** @description the card's blacklist listing; null when it is not listed */
+                blacklist: {
+                  /**
+                   * @description why the card is listed
+                   * @enum {string}
+                   */
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                  /**
+                   * @description listed since (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  sinceAt: string;
+                  /**
+                   * @description listed since (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  sinceMs: number;
+                  /** @description the blacklist version that listed it */
+                  version: number;
+                } | null;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description YYYYMMDD (Beijing date); the card is valid through it
+                 * @example 20351220
+                 */
+                expiryDate: number;
+                /**
+                 * @description card generation; only 3 carries the transit and park functions
+                 * @enum {integer}
+                 */
+                generation: 1 | 2 | 3;
+                /** @description the holder's name */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description issuer code written on the card
+                 * @example 1000
+                 */
+                issuerCode: string;
+                /**
+                 * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
+                /** @description issuer key version the card keys derive from */
+                keyVersion: number;
+                /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+                lastOfflineAtc: number | null;
+                /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+                lastOnlineAtc: number;
+                lossReport: {
+                  /**
+                   * @description 16-digit card number
+                   * @example 1000000000000016
+                   */
+                  cardNo: string;
+                  /**
+                   * @description why the report ended; null while it is open
+                   * @enum {string|null}
+                   */
+                  endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                  /**
+                   * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  endedAt: string | null;
+                  /**
+                   * @description when the report ended; null when there is none (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  endedMs: number | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-01-04T10:00:00.000+08:00
+                   */
+                  expiresAt: string | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                   * @example 1767492000000
+                   */
+                  expiresMs: number | null;
+                  /** @description loss report id */
+                  id: number;
+                  /**
+                   * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                   * @enum {string}
+                   */
+                  kind: 'temporary' | 'formal';
+                  /**
+                   * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  reportedAt: string;
+                  /**
+                   * @description when the loss was reported (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  reportedMs: number;
+                } | null;
+                /**
+                 * @description how far the purse may go below zero on one last ride (yuan)
+                 * @example 20.00
+                 */
+                overdraftLimit: string;
+                /**
+                 * @description how far the purse may go below zero on one last ride (fen)
+                 * @example 2000
+                 */
+                overdraftLimitFen: number;
+                /**
+                 * @description holder profile (fare discounts)
+                 * @enum {string}
+                 */
+                profile: 'adult' | 'student' | 'senior';
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                /** @description the suburban-rail function is open */
+                suburbanOpened: boolean;
+                /** @description the transit function is open */
+                transitOpened: boolean;
+              };
+              refund: {
+                /** @description the blacklist version that listed the card refunded */
+                blacklistVersion: number;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description the end of the 2nd natural day after the request, Beijing time: paid by then (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-22T23:59:59.999+08:00
+                 */
+                deadlineAt: string;
+                /**
+                 * @description the end of the 2nd natural day after the request, Beijing time: paid by then (epoch milliseconds)
+                 * @example 1766419199999
+                 */
+                deadlineMs: number;
+                /**
+                 * @description the bank account, masked: only the last 4 digits
+                 * @example ************6789
+                 */
+                destinationAccount: string;
+                /** @description account holder name */
+                destinationName: string;
+                /**
+                 * @description refund id
+                 * @example 4
+                 */
+                id: string;
+                /**
+                 * @description paid to the account; null when it does not apply (yuan)
+                 * @example 46.00
+                 */
+                paid: string | null;
+                /**
+                 * @description when it was paid; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T12:00:00.000+08:00
+                 */
+                paidAt: string | null;
+                /**
+                 * @description paid to the account; null when it does not apply (fen)
+                 * @example 4600
+                 */
+                paidFen: number | null;
+                /**
+                 * @description when it was paid; null when there is none (epoch milliseconds)
+                 * @example 1766203200000
+                 */
+                paidMs: number | null;
+                /**
+                 * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (yuan)
+                 * @example 0.00
+                 */
+                pendingLoads: string;
+                /**
+                 * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (fen)
+                 * @example 0
+                 */
+                pendingLoadsFen: number;
+                /**
+                 * @description overdraft left unpaid by an overdrawn card; null when it does not apply (yuan)
+                 * @example 0.00
+                 */
+                receivable: string | null;
+                /**
+                 * @description overdraft left unpaid by an overdrawn card; null when it does not apply (fen)
+                 * @example 0
+                 */
+                receivableFen: number | null;
+                /**
+                 * @description when the refund was requested (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                requestedAt: string;
+                /**
+                 * @description when the refund was requested (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                requestedMs: number;
+                /**
+                 * @description watermarks: every device synced past the blacklisting; deadline: paid at the deadline with what was known; null while waiting
+                 * @enum {string|null}
+                 */
+                settledBy: 'watermarks' | 'deadline' | null;
+                /**
+                 * @description waiting for the devices or the deadline; paid
+                 * @enum {string}
+                 */
+                status: 'waiting' | 'paid';
+                /** @description devices still to drain their journals before the balance is final (empty once paid) */
+                waitingForDevices: string[];
+                /**
+                 * @description late taps uploaded after the payout, written off (yuan)
+                 * @example 0.00
+                 */
+                writtenOff: string;
+                /**
+                 * @description late taps uploaded after the payout, written off (fen)
+                 * @example 0
+                 */
+                writtenOffFen: number;
+              };
+            };
+          };
+        };
+        /** @description The exchange */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              application: {
+                /**
+                 * @description when the application was filed (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                appliedAt: string;
+                /**
+                 * @description when the application was filed (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                appliedMs: number;
+                /** @description branch the application was filed at */
+                branchId: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                collectedAt: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                collectedMs: number | null;
+                /**
+                 * @description how the holder gets the card
+                 * @enum {string}
+                 */
+                collection: 'instant' | 'branch' | 'mail';
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                dueAt: string;
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                dueMs: number;
+                /**
+                 * @description the name on the new card, masked
+                 * @example 张*
+                 */
+                holderName: string;
+                /**
+                 * @description application id
+                 * @example 7
+                 */
+                id: string;
+                /**
+                 * @description the partner bank that issues the new card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description application: a first card (or the new bank’s card); exchange: a new card for an old one
+                 * @enum {string}
+                 */
+                kind: 'application' | 'exchange';
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                madeAt: string | null;
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                madeMs: number | null;
+                /**
+                 * @description when the factory took it; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                makingAt: string | null;
+                /**
+                 * @description when the factory took it; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                makingMs: number | null;
+                /**
+                 * @description the new card, once collected
+                 * @example 1000000000000016
+                 */
+                newCardNo: string | null;
+                /**
+                 * @description the card exchanged (exchange only)
+                 * @example 1000000000000016
+                 */
+                oldCardNo: string | null;
+                /**
+                 * @description why the card is made
+                 * @enum {string}
+                 */
+                reason: 'first-card' | 'broken' | 'name-change' | 'id-change' | 'bank-change';
+                /**
+                 * @description applied → making → ready (at the branch) or mailed → collected; an instant branch makes the card at once (ready)
+                 * @enum {string}
+                 */
+                state: 'applied' | 'making' | 'ready' | 'mailed' | 'collected';
+              };
+              oldCard: {
+                /**
+                 * @description purse cipher
+                 * @enum {string}
+                 */
+                algorithm: '3des' | 'sm4';
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+                 * @example 46.00
+                 */
+                balance: string;
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+                 * @example 4600
+                 */
+                balanceFen: number;
+                /** @description the card's blacklist listing; null when it is not listed */
+                blacklist: {
+                  /**
+                   * @description why the card is listed
+                   * @enum {string}
+                   */
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                  /**
+                   * @description listed since (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  sinceAt: string;
+                  /**
+                   * @description listed since (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  sinceMs: number;
+                  /** @description the blacklist version that listed it */
+                  version: number;
+                } | null;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description YYYYMMDD (Beijing date); the card is valid through it
+                 * @example 20351220
+                 */
+                expiryDate: number;
+                /**
+                 * @description card generation; only 3 carries the transit and park functions
+                 * @enum {integer}
+                 */
+                generation: 1 | 2 | 3;
+                /** @description the holder's name */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description issuer code written on the card
+                 * @example 1000
+                 */
+                issuerCode: string;
+                /**
+                 * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
+                /** @description issuer key version the card keys derive from */
+                keyVersion: number;
+                /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+                lastOfflineAtc: number | null;
+                /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+                lastOnlineAtc: number;
+                lossReport: {
+                  /**
+                   * @description 16-digit card number
+                   * @example 1000000000000016
+                   */
+                  cardNo: string;
+                  /**
+                   * @description why the report ended; null while it is open
+                   * @enum {string|null}
+                   */
+                  endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                  /**
+                   * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  endedAt: string | null;
+                  /**
+                   * @description when the report ended; null when there is none (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  endedMs: number | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-01-04T10:00:00.000+08:00
+                   */
+                  expiresAt: string | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                   * @example 1767492000000
+                   */
+                  expiresMs: number | null;
+                  /** @description loss report id */
+                  id: number;
+                  /**
+                   * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                   * @enum {string}
+                   */
+                  kind: 'temporary' | 'formal';
+                  /**
+                   * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  reportedAt: string;
+                  /**
+                   * @description when the loss was reported (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  reportedMs: number;
+                } | null;
+                /**
+                 * @description how far the purse may go below zero on one last ride (yuan)
+                 * @example 20.00
+                 */
+                overdraftLimit: string;
+                /**
+                 * @description how far the purse may go below zero on one last ride (fen)
+                 * @example 2000
+                 */
+                overdraftLimitFen: number;
+                /**
+                 * @description holder profile (fare discounts)
+                 * @enum {string}
+                 */
+                profile: 'adult' | 'student' | 'senior';
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                /** @description the suburban-rail function is open */
+                suburbanOpened: boolean;
+                /** @description the transit function is open */
+                transitOpened: boolean;
+              };
+              refund: {
+                /** @description the blacklist version that listed the card refunded */
+                blacklistVersion: number;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description the end of the 2nd natural day after the request, Beijing time: paid by then (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-22T23:59:59.999+08:00
+                 */
+                deadlineAt: string;
+                /**
+                 * @description the end of the 2nd natural day after the request, Beijing time: paid by then (epoch milliseconds)
+                 * @example 1766419199999
+                 */
+                deadlineMs: number;
+                /**
+                 * @description the bank account, masked: only the last 4 digits
+                 * @example ************6789
+                 */
+                destinationAccount: string;
+                /** @description account holder name */
+                destinationName: string;
+                /**
+                 * @description refund id
+                 * @example 4
+                 */
+                id: string;
+                /**
+                 * @description paid to the account; null when it does not apply (yuan)
+                 * @example 46.00
+                 */
+                paid: string | null;
+                /**
+                 * @description when it was paid; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T12:00:00.000+08:00
+                 */
+                paidAt: string | null;
+                /**
+                 * @description paid to the account; null when it does not apply (fen)
+                 * @example 4600
+                 */
+                paidFen: number | null;
+                /**
+                 * @description when it was paid; null when there is none (epoch milliseconds)
+                 * @example 1766203200000
+                 */
+                paidMs: number | null;
+                /**
+                 * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (yuan)
+                 * @example 0.00
+                 */
+                pendingLoads: string;
+                /**
+                 * @description loads of the card still pending: not paid (they may not be on the card); paid later if card evidence shows them credited, else returned to their payer (fen)
+                 * @example 0
+                 */
+                pendingLoadsFen: number;
+                /**
+                 * @description overdraft left unpaid by an overdrawn card; null when it does not apply (yuan)
+                 * @example 0.00
+                 */
+                receivable: string | null;
+                /**
+                 * @description overdraft left unpaid by an overdrawn card; null when it does not apply (fen)
+                 * @example 0
+                 */
+                receivableFen: number | null;
+                /**
+                 * @description when the refund was requested (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                requestedAt: string;
+                /**
+                 * @description when the refund was requested (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                requestedMs: number;
+                /**
+                 * @description watermarks: every device synced past the blacklisting; deadline: paid at the deadline with what was known; null while waiting
+                 * @enum {string|null}
+                 */
+                settledBy: 'watermarks' | 'deadline' | null;
+                /**
+                 * @description waiting for the devices or the deadline; paid
+                 * @enum {string}
+                 */
+                status: 'waiting' | 'paid';
+                /** @description devices still to drain their journals before the balance is final (empty once paid) */
+                waitingForDevices: string[];
+                /**
+                 * @description late taps uploaded after the payout, written off (yuan)
+                 * @example 0.00
+                 */
+                writtenOff: string;
+                /**
+                 * @description late taps uploaded after the payout, written off (fen)
+                 * @example 0
+                 */
+                writtenOffFen: number;
+              };
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `card-replaced`, `card-exchanged`, `holder-not-recorded`, `id-number-in-use`, `card-has-debt`, `application-open`, `instant-issue-not-offered` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cards/{cardNo}/functions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Open the transit and/or suburban-rail functions
+     * @description Answers the issuer-authorised record write for the card that gave the challenge (GET CHALLENGE): send UPDATE RECORD(kind, record, mac) to it. Only third-generation cards carry the functions (`409 generation-not-supported`); suburban rail needs transit.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
+          cardNo: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description The card's GET CHALLENGE answer (4 bytes)
+             * @example 9F3A12C4
+             */
+            challenge: string;
+            /** @description open the suburban-rail function (needs transit) */
+            suburban?: boolean;
+            /** @description open the transit function */
+            transit?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description The card and the authorised write */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              card: {
+                /**
+                 * @description purse cipher
+                 * @enum {string}
+                 */
+                algorithm: '3des' | 'sm4';
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+                 * @example 46.00
+                 */
+                balance: string;
+                /**
+                 * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+                 * @example 4600
+                 */
+                balanceFen: number;
+                /** @description the card's blacklist listing; null when it is not listed */
+                blacklist: {
+                  /**
+                   * @description why the card is listed
+                   * @enum {string}
+                   */
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                  /**
+                   * @description listed since (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  sinceAt: string;
+                  /**
+                   * @description listed since (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  sinceMs: number;
+                  /** @description the blacklist version that listed it */
+                  version: number;
+                } | null;
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description YYYYMMDD (Beijing date); the card is valid through it
+                 * @example 20351220
+                 */
+                expiryDate: number;
+                /**
+                 * @description card generation; only 3 carries the transit and park functions
+                 * @enum {integer}
+                 */
+                generation: 1 | 2 | 3;
+                /** @description the holder's name */
+                holderName: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description issuer code written on the card
+                 * @example 1000
+                 */
+                issuerCode: string;
+                /**
+                 * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description the issuing bank's name
+                 * @example 中国工商银行
+                 */
+                issuingBankName: string;
+                /** @description issuer key version the card keys derive from */
+                keyVersion: number;
+                /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+                lastOfflineAtc: number | null;
+                /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+                lastOnlineAtc: number;
+                lossReport: {
+                  /**
+                   * @description 16-digit card number
+                   * @example 1000000000000016
+                   */
+                  cardNo: string;
+                  /**
+                   * @description why the report ended; null while it is open
+                   * @enum {string|null}
+                   */
+                  endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                  /**
+                   * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  endedAt: string | null;
+                  /**
+                   * @description when the report ended; null when there is none (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  endedMs: number | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-01-04T10:00:00.000+08:00
+                   */
+                  expiresAt: string | null;
+                  /**
+                   * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                   * @example 1767492000000
+                   */
+                  expiresMs: number | null;
+                  /** @description loss report id */
+                  id: number;
+                  /**
+                   * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                   * @enum {string}
+                   */
+                  kind: 'temporary' | 'formal';
+                  /**
+                   * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                   * @example 2025-12-20T10:00:00.000+08:00
+                   */
+                  reportedAt: string;
+                  /**
+                   * @description when the loss was reported (epoch milliseconds)
+                   * @example 1766196000000
+                   */
+                  reportedMs: number;
+                } | null;
+                /**
+                 * @description how far the purse may go below zero on one last ride (yuan)
+                 * @example 20.00
+                 */
+                overdraftLimit: string;
+                /**
+                 * @description how far the purse may go below zero on one last ride (fen)
+                 * @example 2000
+                 */
+                overdraftLimitFen: number;
+                /**
+                 * @description holder profile (fare discounts)
+                 * @enum {string}
+                 */
+                profile: 'adult' | 'student' | 'senior';
+                /**
+                 * @description the card that replaced this one; null if none
+                 * @example 1000000000000016
+                 */
+                replacedBy: string | null;
+                /**
+                 * @description the card this one replaced; null if none
+                 * @example 1000000000000016
+                 */
+                replaces: string | null;
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                 /** @description the suburban-rail function is open */
                 suburbanOpened: boolean;
                 /** @description the transit function is open */
@@ -2617,11 +5097,113 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /**
+     * The park passes a card holds, with the visits the back office has uploaded
+     * @description Visits are the accepted park-gate entries uploaded for this card and every card the pass moved from (an exchange): entries of an old card that arrive later count here.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
+          cardNo: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The card's passes */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
+              cardNo: string;
+              /** @description the passes the card holds, newest first */
+              passes: {
+                /** @description this card, then the cards the pass moved from */
+                cards: string[];
+                /** @example 2027 */
+                passYear: number;
+                /**
+                 * @description YYYYMMDD
+                 * @example 20270101
+                 */
+                validFrom: number;
+                /**
+                 * @description YYYYMMDD
+                 * @example 20280131
+                 */
+                validUntil: number;
+                /**
+                 * @description park entries uploaded on this card and the cards the pass moved from
+                 * @example 4
+                 */
+                visits: number;
+              }[];
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     put?: never;
     /**
      * Sell the park annual pass
-     * @description Sold from 15 December to 15 January (Beijing time) for 100 yuan (`409 outside-sale-window` otherwise), one per card and year (`409 park-pass-already-sold`), only on third-generation cards. Answers the authorised record write for the card that gave the challenge. Idempotent by `Idempotency-Key`: the same key and body answer the first sale again (200), the same key with another body is `409 idempotency-key-reused`.
+     * @description Sold from 15 December to 15 January (Beijing time) for 100 yuan (`409 outside-sale-window` otherwise), one per card and year (`409 park-pass-already-sold`) and one per holder and year (`409 park-pass-holder-has-pass` naming the holder's card that has it; a pass moved to a new card by an exchange counts), only on third-generation cards. Answers the authorised record write for the card that gave the challenge. Idempotent by `Idempotency-Key`: the same key and body answer the first sale again (200), the same key with another body is `409 idempotency-key-reused`.
      */
     post: {
       parameters: {
@@ -2853,7 +5435,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `generation-not-supported`, `outside-sale-window`, `park-pass-already-sold`, `idempotency-key-reused` */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `generation-not-supported`, `outside-sale-window`, `park-pass-already-sold`, `park-pass-holder-has-pass`, `idempotency-key-reused` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -2908,7 +5490,7 @@ export interface paths {
     put?: never;
     /**
      * Refund the purse balance of a broken card to a bank account within 2 natural days
-     * @description Blacklists the card at once (refunded, final). The shadow balance is paid as soon as every device registered before the blacklisting has drained its journal after downloading it, else at the deadline (end of the 2nd natural day after the request, Beijing time) with what is known; later taps are written off. Lost cards get no refund (`409 lost-card-no-refund`). A second request for the same card answers the first refund (200).
+     * @description Blacklists the card at once (refunded, final). The shadow balance is paid as soon as every device registered before the blacklisting has drained its journal after downloading it, else at the deadline (end of the 2nd natural day after the request, Beijing time) with what is known; later taps are written off. Lost cards get no refund (`409 lost-card-no-refund`). An overdrawn card has a debt, not a refund: it is paid in at the counter or written off by a supervisor with the request (`debt`), else `409 card-has-debt` with the amount. A second request for the same card answers the first refund (200).
      */
     post: {
       parameters: {
@@ -2926,8 +5508,21 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description How an overdrawn card settles its debt before the operation completes; needed only when the card is overdrawn (else `409 card-has-debt` with the amount) */
+            debt?: {
+              /**
+               * @description how the debt is paid in (settle = pay; default cash)
+               * @enum {string}
+               */
+              paymentSource?: 'bank-account' | 'cash' | 'other-bank-card' | 'app';
+              /**
+               * @description pay: the holder pays the debt in at the counter now; write-off: a supervisor writes it off to writeoff:overdraft-debts
+               * @enum {string}
+               */
+              settle: 'pay' | 'write-off';
+            };
             /**
-             * @description bank account number, digits
+             * @description bank account the transit balance is refunded to, digits
              * @example 6222020200112233456789
              */
             destinationAccount: string;
@@ -3180,7 +5775,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3198,7 +5793,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `lost-card-no-refund` */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `lost-card-no-refund`, `card-has-debt` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -3314,7 +5909,7 @@ export interface paths {
                    * @description why the card is listed
                    * @enum {string}
                    */
-                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                   /**
                    * @description listed since (ISO 8601, Beijing time, +08:00)
                    * @example 2025-12-20T10:00:00.000+08:00
@@ -3454,7 +6049,7 @@ export interface paths {
                  * @description card status
                  * @enum {string}
                  */
-                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                 /** @description the suburban-rail function is open */
                 suburbanOpened: boolean;
                 /** @description the transit function is open */
@@ -3487,7 +6082,7 @@ export interface paths {
                    * @description why the card is listed
                    * @enum {string}
                    */
-                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                  reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                   /**
                    * @description listed since (ISO 8601, Beijing time, +08:00)
                    * @example 2025-12-20T10:00:00.000+08:00
@@ -3627,7 +6222,7 @@ export interface paths {
                  * @description card status
                  * @enum {string}
                  */
-                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
                 /** @description the suburban-rail function is open */
                 suburbanOpened: boolean;
                 /** @description the transit function is open */
@@ -5846,7 +8441,7 @@ export interface paths {
                  * @description card status
                  * @enum {string}
                  */
-                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
               }[];
               holder: {
                 /**
@@ -6085,6 +8680,16 @@ export interface paths {
                * @example 0
                */
               discrepancyFen: number;
+              /**
+               * @description balances of lost cards moved out of card liability (at the replacement's issue, or GATEWAY_LOST_BALANCE_FORFEIT_DAYS after the formal loss), less the lost cards' later taps: liability:lost-card-forfeited, never income (yuan)
+               * @example 30.00
+               */
+              forfeitedLostBalances: string;
+              /**
+               * @description balances of lost cards moved out of card liability (at the replacement's issue, or GATEWAY_LOST_BALANCE_FORFEIT_DAYS after the formal loss), less the lost cards' later taps: liability:lost-card-forfeited, never income (fen)
+               * @example 3000
+               */
+              forfeitedLostBalancesFen: number;
               /** @description the books agree: no discrepancy, every posting balances, pending loads agree */
               ok: boolean;
               /**
@@ -7766,8 +10371,8 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Run due jobs now (refund payouts) at the gateway clock
-     * @description Pays the refunds that are due (devices drained, or the deadline passed). A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.
+     * Run due jobs now (refund payouts, the card factory, lost-card balances) at the gateway clock
+     * @description Pays the refunds that are due (devices drained, or the deadline passed), advances the simulated card factory (applied → making → ready or mailed at the due time) and moves the balance of lost cards never replaced to the forfeited account once GATEWAY_LOST_BALANCE_FORFEIT_DAYS have passed. A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.
      */
     post: {
       parameters: {
@@ -7785,6 +10390,10 @@ export interface paths {
           };
           content: {
             'application/json': {
+              /** @description ids of the card applications the card factory finished (ready or mailed) */
+              cardsMade: string[];
+              /** @description lost cards never replaced whose balance moved to liability:lost-card-forfeited (GATEWAY_LOST_BALANCE_FORFEIT_DAYS after the formal report) */
+              lostBalancesForfeited: string[];
               /**
                * @description the gateway clock the jobs ran at (ISO 8601, Beijing time, +08:00)
                * @example 2025-12-20T10:00:00.000+08:00

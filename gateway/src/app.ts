@@ -51,6 +51,7 @@ export const DEFAULT_POLICIES: GatewayPolicies = {
   lossExpiryIntervalMs: 60_000,
   issuerCode: '1000',
   cardNoPrefix: '1000',
+  lostCardForfeitMs: 30 * 24 * 60 * 60 * 1000,
 };
 
 /** ../shared/data/beijing-subway-sections.csv relative to the repository root. */

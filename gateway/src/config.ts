@@ -58,6 +58,11 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'LOG_LEVEL', defaultText: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent' },
   { name: 'GATEWAY_CLOCK_SKEW_ALERT_S', defaultText: '120', meaning: 'device clock skew listed for alerting, seconds (1..31536000)' },
   { name: 'GATEWAY_JOBS_INTERVAL_MS', defaultText: '60000', meaning: 'refund payout job timer, milliseconds (0 = off)' },
+  {
+    name: 'GATEWAY_LOST_BALANCE_FORFEIT_DAYS',
+    defaultText: '30',
+    meaning: "days after a formal loss report without a replacement when the lost card's balance moves to the forfeited lost-card balances account (1..3650)",
+  },
   { name: 'GATEWAY_SHUTDOWN_GRACE_S', defaultText: '10', meaning: 'on SIGTERM/SIGINT, how long in-flight requests may finish, seconds (0..600)' },
   {
     name: 'GATEWAY_DEVICE_PKI',
@@ -115,6 +120,8 @@ export interface GatewayConfig {
   clockSkewAlertMs: number | undefined;
   /** GATEWAY_JOBS_INTERVAL_MS; undefined = the default (one minute). */
   jobsIntervalMs: number | undefined;
+  /** GATEWAY_LOST_BALANCE_FORFEIT_DAYS in ms; undefined = the policy default (30 days). */
+  lostCardForfeitMs: number | undefined;
   shutdownGraceMs: number;
   pki: DevicePkiConfig;
   /** GATEWAY_SANDBOX=1: the sandbox (gateway/src/sandbox): its own SQLite file and keys, a movable clock, virtual cards. */
@@ -334,6 +341,7 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
   const skewSeconds = int('GATEWAY_CLOCK_SKEW_ALERT_S', undefined, 1, 31_536_000, 'seconds');
   const jobsIntervalMs = int('GATEWAY_JOBS_INTERVAL_MS', undefined, 0, 86_400_000, 'milliseconds, 0 = off');
   const graceSeconds = int('GATEWAY_SHUTDOWN_GRACE_S', 10, 0, 600, 'seconds') as number;
+  const forfeitDays = int('GATEWAY_LOST_BALANCE_FORFEIT_DAYS', undefined, 1, 3650, 'days');
 
   // Device PKI.
   const modeText = (raw('GATEWAY_DEVICE_PKI') ?? 'auto').toLowerCase();
@@ -386,6 +394,7 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
     logLevel: level as GatewayConfig['logLevel'],
     clockSkewAlertMs: skewSeconds === undefined ? undefined : skewSeconds * 1000,
     jobsIntervalMs,
+    lostCardForfeitMs: forfeitDays === undefined ? undefined : forfeitDays * 86_400_000,
     shutdownGraceMs: graceSeconds * 1000,
     pki: {
       mode: modeText as DevicePkiMode,
@@ -458,6 +467,7 @@ export function describeConfig(loaded: LoadedConfig): Record<string, unknown> {
     LOG_LEVEL: config.logLevel,
     GATEWAY_CLOCK_SKEW_ALERT_S: config.clockSkewAlertMs === undefined ? 120 : config.clockSkewAlertMs / 1000,
     GATEWAY_JOBS_INTERVAL_MS: config.jobsIntervalMs ?? 60_000,
+    GATEWAY_LOST_BALANCE_FORFEIT_DAYS: config.lostCardForfeitMs === undefined ? 30 : config.lostCardForfeitMs / 86_400_000,
     GATEWAY_SHUTDOWN_GRACE_S: config.shutdownGraceMs / 1000,
     GATEWAY_DEVICE_PKI: config.pki.mode,
     GATEWAY_PKI_DIR: config.pki.dir,

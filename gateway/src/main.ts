@@ -97,7 +97,10 @@ async function start(): Promise<void> {
       logger: { level: config.logLevel },
       subwayNetworkCsvPath: config.subwayNetworkCsvPath,
       devicePki,
-      policies: config.clockSkewAlertMs === undefined ? {} : { deviceClockSkewAlertMs: config.clockSkewAlertMs },
+      policies: {
+        ...(config.clockSkewAlertMs === undefined ? {} : { deviceClockSkewAlertMs: config.clockSkewAlertMs }),
+        ...(config.lostCardForfeitMs === undefined ? {} : { lostCardForfeitMs: config.lostCardForfeitMs }),
+      },
     };
     // The sandbox: its clock, the card service (its own key holder) and the Sandbox header.
     app = config.sandbox

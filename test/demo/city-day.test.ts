@@ -237,6 +237,8 @@ describe('report verdict', () => {
         cardLiabilityFen: 1_000 + discrepancyFen,
         sumShadowBalances: '10.00',
         sumShadowBalancesFen: 1_000,
+        forfeitedLostBalances: '0.00',
+        forfeitedLostBalancesFen: 0,
         pendingLoadsFen: 0,
         pendingLoadsLedgerFen: 0,
         postingsBalanceFen: 0,

@@ -55,10 +55,17 @@ async function moneyHarnessOn(
   now: { ms: number },
   dir: string,
   cleanup: () => Promise<void> | void,
-  options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs'>,
+  options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs' | 'policies'>,
 ): Promise<MoneyHarness> {
   const issuer = makeIssuer();
-  const app = await buildGateway({ store, keys: issuer, clock: () => now.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0 }, ...options });
+  const app = await buildGateway({
+    store,
+    keys: issuer,
+    clock: () => now.ms,
+    adminToken: ADMIN_TOKEN,
+    ...options,
+    policies: { lossExpiryIntervalMs: 0, ...options.policies },
+  });
   return {
     app,
     // The SQLite-only members (`stats`) are read by SQLite-only tests; the helpers here use only `transaction`.
@@ -78,8 +85,9 @@ async function moneyHarnessOn(
 /**
  * `options.logger`: pino options (e.g. `{ level: 'info', stream }`) for tests that read the log; none by default.
  * `options.metricsRefreshIntervalMs`: 0 for tests that run the store metrics job themselves.
+ * `options.policies`: gateway policies over the test defaults (e.g. instantCardBranches).
  */
-export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs'> = {}): Promise<MoneyHarness> {
+export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs' | 'policies'> = {}): Promise<MoneyHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'money-gw-'));
   const now = { ms: START_MS };
   const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => now.ms });
@@ -87,11 +95,11 @@ export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logg
 }
 
 /** The same harness on a fresh PostgreSQL schema (test/store/pg-test-db.ts), dropped on close. */
-export async function startPgMoneyGateway(): Promise<MoneyHarness> {
+export async function startPgMoneyGateway(options: Pick<BuildGatewayOptions, 'policies'> = {}): Promise<MoneyHarness> {
   const schema = freshSchemaName('money');
   const now = { ms: START_MS };
   const store = newPgStore(schema, { clock: () => now.ms });
-  return moneyHarnessOn(store, now, '', () => dropSchema(schema), {});
+  return moneyHarnessOn(store, now, '', () => dropSchema(schema), options);
 }
 
 /**
@@ -155,18 +163,30 @@ export async function appSessionHeaders(h: MoneyHarness, cardNo: string): Promis
 
 let cardSeed = 1;
 
-/** Issues a card through POST /v1/cards and puts its image into a card simulator. */
-export async function issueCard(h: MoneyHarness, algorithm: '3des' | 'sm4' = '3des'): Promise<{ cardNo: string; card: CardSimulator }> {
+/**
+ * Issues a card through POST /v1/cards and puts its image into a card simulator. Every card is
+ * the one test holder's unless `holder` names another (ID number, issuing bank, suburban rail).
+ */
+export async function issueCard(
+  h: MoneyHarness,
+  algorithm: '3des' | 'sm4' = '3des',
+  holder: { socialSecurityNo?: string; issuingBank?: string; suburbanOpened?: boolean } = {},
+): Promise<{ cardNo: string; card: CardSimulator }> {
   const res = await h.app.inject({
     method: 'POST',
     url: '/v1/cards',
     headers: h.admin,
-    payload: { holderName: 'Test Rider', socialSecurityNo: '11010119900307123X', profile: 'adult', algorithm },
+    payload: { holderName: 'Test Rider', socialSecurityNo: '11010119900307123X', profile: 'adult', algorithm, ...holder },
   });
   if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`issue card: ${res.statusCode} ${res.body}`);
   const body = res.json();
-  const image = parseCardImage(Uint8Array.from(Buffer.from(body.cardImage, 'hex')));
-  return { cardNo: body.card.cardNo, card: new CardSimulator(image, seededRandom(0x9e3779b9 ^ cardSeed++)) };
+  return { cardNo: body.card.cardNo, card: cardFromImage(body.cardImage) };
+}
+
+/** A card simulator holding the image an answer carries (hex). */
+export function cardFromImage(imageHex: string): CardSimulator {
+  const image = parseCardImage(Uint8Array.from(Buffer.from(imageHex, 'hex')));
+  return new CardSimulator(image, seededRandom(0x9e3779b9 ^ cardSeed++));
 }
 
 export async function registerDevice(h: MoneyHarness, deviceId: string): Promise<Record<string, string>> {

@@ -12,6 +12,7 @@ import {
   moneyGatewayForEachTest,
   ledgerBalance,
   requestCardRefund,
+  REFUND_DESTINATION,
 } from './money-fixtures.ts';
 import { refundDeadlineMs, REFUND_PAYOUT_MARGIN_MS } from '#gateway/services/refunds';
 
@@ -103,12 +104,20 @@ describe('broken-card refunds', () => {
     expect(record.balanceAfterFen).toBe(-1_500);
     await sync(h, gate, syncRequest(gate, [record], 0));
     expect(await shadowBalance(h, cardNo)).toBe(-1_500);
-    const refund = (await requestRefund(cardNo)).json();
+    // An overdrawn card has a debt, not a refund: refused until it is paid in (issue 16).
+    expect((await requestRefund(cardNo)).json()).toMatchObject({ status: 409, code: 'card-has-debt', debtFen: 1_500 });
+    const refund = (
+      await h.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/refunds`, headers: counter, payload: { ...REFUND_DESTINATION, debt: { settle: 'pay' } } })
+    ).json();
+    expect(await balanceOf('payment:cash')).toBe(1_000 + 1_500);
+    // A tap of the blocked card uploaded before the payout makes a new debt: a receivable, never a negative payout.
+    const lateTap = tap(gate, card, cardNo, 200, START_MS + 120_000);
+    await sync(h, gate, syncRequest(gate, [lateTap], 0));
     h.now.ms = refund.deadlineMs - REFUND_PAYOUT_MARGIN_MS;
     await h.app.inject({ method: 'POST', url: '/v1/ops/jobs/run', headers: h.admin });
     const state = (await h.app.inject({ method: 'GET', url: `/v1/refunds/${refund.id}`, headers: counter })).json();
-    expect(state).toMatchObject({ status: 'paid', paidFen: 0, receivableFen: 1_500 });
-    expect(await balanceOf('receivable:overdraft')).toBe(1_500);
+    expect(state).toMatchObject({ status: 'paid', paidFen: 0, receivableFen: 200 });
+    expect(await balanceOf('receivable:overdraft')).toBe(200);
   });
 
   it('a card with no registered device is paid at once', async () => {

@@ -36,10 +36,14 @@ export interface BlacklistDeltaEntry {
   reason: BlacklistReason;
 }
 
-export type BlacklistReason = 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+/**
+ * 'exchanged' (issue 16): the card was handed in at its issuing bank for a new one (broken card,
+ * change of name or ID number, seed q. 22-23); final, like 'refunded'.
+ */
+export type BlacklistReason = 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
 
 /** Reasons that are final: a validator that meets such a card locks it (DOMAIN.md section 2). */
-export const FINAL_BLACKLIST_REASONS: ReadonlySet<BlacklistReason> = new Set(['formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled']);
+export const FINAL_BLACKLIST_REASONS: ReadonlySet<BlacklistReason> = new Set(['formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled', 'exchanged']);
 
 export interface SyncResponse {
   protocolVersion: number;

@@ -9,7 +9,7 @@ import { ApiError } from '../http/problem.ts';
 import { hashPassword, verifyPassword, type KdfParams } from './passwords.ts';
 import { issueToken, revokeTokensOf } from './tokens.ts';
 
-const UNUSABLE_STATUSES = new Set(['replaced', 'cancelled', 'refunded', 'cloned']);
+const UNUSABLE_STATUSES = new Set(['replaced', 'cancelled', 'refunded', 'cloned', 'exchanged']);
 let dummyHash: Promise<string> | null = null;
 
 export interface AppLoginPolicy {

@@ -62,6 +62,13 @@ export interface GatewayPolicies {
    * exchanged online (default none, q8 and q22 do not say which [U]).
    */
   channels?: Partial<ChannelPolicies>;
+  /**
+   * A formally lost card never replaced: its balance moves to the forfeited lost-card balances
+   * account this long after the formal report (issue 16, GATEWAY_LOST_BALANCE_FORFEIT_DAYS). Default 30 days.
+   */
+  lostCardForfeitMs: number;
+  /** Branches (counter branch ids) that make cards at once (即时制卡, seed q. 12, q. 29). Default none. */
+  instantCardBranches?: readonly string[];
 }
 
 export interface GatewayContext {

@@ -12,7 +12,7 @@ export const BlacklistQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export const BLACKLIST_REASONS = ['temporary-loss', 'formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled'] as const;
+export const BLACKLIST_REASONS = ['temporary-loss', 'formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled', 'exchanged'] as const;
 
 export const BlacklistEntry = Type.Object({
   version: Type.Integer({ description: 'the blacklist version this change made' }),

@@ -30,9 +30,9 @@ export const IssuingBank = (description: string) =>
 export const EXAMPLE_MS = Date.UTC(2025, 11, 20, 2, 0, 0);
 export const EXAMPLE_CARD_NO = '1000000000000016';
 
-export const CARD_STATUSES = ['active', 'temporary-loss', 'formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled'] as const;
+export const CARD_STATUSES = ['active', 'temporary-loss', 'formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled', 'exchanged'] as const;
 export const LOSS_KINDS = ['temporary', 'formal'] as const;
-export const BLACKLIST_REASONS = ['temporary-loss', 'formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled'] as const;
+export const BLACKLIST_REASONS = ['temporary-loss', 'formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled', 'exchanged'] as const;
 
 export const LossReportSchema = Type.Object({
   id: Type.Integer({ description: 'loss report id' }),

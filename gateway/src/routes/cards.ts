@@ -41,7 +41,6 @@ import type { Tx } from '../store/store-port.ts';
 import { blacklistListing, lockBlacklist } from '../services/blacklist.ts';
 import {
   authoriseUnblock,
-  cancelCard,
   findCardAccount,
   highestOfflineAtcSeen,
   issueCard,
@@ -54,6 +53,8 @@ import { decodeHistoryCursor, encodeHistoryCursor, listCardTransactions } from '
 import { requireCalendarDate, requireIssuableCardNo, requireUnexpired } from '../services/card-rules.ts';
 import { birthDateFromIdNumber, findOrCreateHolder, holderIdHmac } from '../services/holders.ts';
 import { currentLossReport } from '../services/loss-reports.ts';
+import { cancelCardAtCounter } from '../services/card-exchange.ts';
+import { DebtBody, debtSettlement, lifecycleActor, RefundDestinationProps } from './lifecycle-schemas.ts';
 import { DEFAULT_ISSUING_BANK, isPartnerBankId, partnerBank } from '../services/partner-banks.ts';
 import {
   AuthorisedWriteSchema,
@@ -210,6 +211,20 @@ const ReplacementBody = Type.Object(
   {
     algorithm: Type.Optional(Algorithm('purse cipher of the new card (default: as the old card)')),
     expiryDate: Type.Optional(ExpiryDate('YYYYMMDD of the new card, a calendar date not before today (Beijing); default ten years')),
+  },
+  { additionalProperties: false },
+);
+
+const CancellationBody = Type.Object(
+  {
+    scope: Type.Optional(
+      StringEnum(['card', 'social-security'], {
+        description: 'card (default): cancel the card and its transit purse; social-security: only the social-security function (a service point)',
+      }),
+    ),
+    destinationAccount: Type.Optional(RefundDestinationProps.destinationAccount),
+    destinationName: Type.Optional(RefundDestinationProps.destinationName),
+    debt: Type.Optional(DebtBody),
   },
   { additionalProperties: false },
 );
@@ -593,15 +608,27 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/cancellation',
     {
-      // This cancellation ends the transit function too (blacklist): the issuing bank's (q33, q46).
-      config: { roles: ['counter'], operation: 'cancel-transit-refund' },
+      // The card-independent check allows bank branches and service points; the handler checks the
+      // scope with the card: the whole card (its transit purse) only at the issuing bank (q33, q46).
+      config: { roles: ['counter'], operation: 'cancel' },
+      // The body is optional (older clients send none): no body is an empty one.
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
+      },
       schema: {
         tags: ['cards'],
         summary: 'Cancel the card',
         description:
-          'The card is blacklisted `cancelled` for good; a replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`.',
+          'scope `card` (default; a bank branch): the card is blacklisted `cancelled` for good; with `destinationAccount` and `destinationName` its transit balance is refunded like a broken card’s ' +
+          '(within 2 natural days; the refund is in the card’s refunds), without them it waits for POST /v1/cards/{cardNo}/refunds. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. ' +
+          'scope `social-security` (what a service point does): only the social-security function ends; the card, its transit purse and functions stay as they are. ' +
+          'A replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`.',
         security: BEARER,
         params: CardNoParams,
+        body: withExamples(CancellationBody, {
+          refund: { summary: 'At the bank: refund the transit balance', value: { destinationAccount: '6222020200112233456789', destinationName: '张三' } },
+          socialSecurity: { summary: 'At a service point', value: { scope: 'social-security' } },
+        }),
         response: {
           200: withExamples(
             CardSchema,
@@ -617,18 +644,46 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             },
             'The cancelled card',
           ),
-          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, 'issuing-bank-only', CARD_404, 'card-replaced', 'card-not-active'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'issuing-bank-only',
+            CARD_404,
+            'card-replaced',
+            'card-not-active',
+            'card-has-debt',
+            'supervisor-required',
+            'lost-card-no-refund',
+          ),
         },
       },
     },
     async (request) => {
+      const principal = requirePrincipal(request);
+      const body = request.body;
+      if ((body.destinationAccount === undefined) !== (body.destinationName === undefined)) {
+        throw new ApiError('invalid-request', 'destinationAccount and destinationName come together', { field: 'destinationAccount' });
+      }
       const nowMs = clock();
       return store.transaction(
         async (tx) => {
           await tx.lockCards([request.params.cardNo]);
           await lockBlacklist(tx);
-          assertChannelFor(request, 'cancel-transit-refund', await requireCard(tx, request.params.cardNo, nowMs));
-          return presentCard(tx, await cancelCard(tx, request.params.cardNo, nowMs));
+          const scope = body.scope ?? 'card';
+          assertChannelFor(request, scope === 'card' ? 'cancel-transit-refund' : 'cancel', await requireCard(tx, request.params.cardNo, nowMs));
+          const { card } = await cancelCardAtCounter(
+            tx,
+            {
+              cardNo: request.params.cardNo,
+              scope,
+              refundTo: body.destinationAccount === undefined ? undefined : { account: body.destinationAccount, name: body.destinationName! },
+              debt: debtSettlement(body.debt),
+            },
+            lifecycleActor(principal),
+            nowMs,
+          );
+          return presentCard(tx, card);
         },
         { isolation: 'read-committed' },
       );

@@ -8,6 +8,7 @@ import type { GatewayApp } from '../http/wire.ts';
 import { authRoutes } from './auth.ts';
 import { blacklistRoutes } from './blacklist.ts';
 import { cardsRoutes } from './cards.ts';
+import { cardLifecycleRoutes } from './card-lifecycle.ts';
 import { devicesRoutes } from './devices.ts';
 import { faresRoutes } from './fares.ts';
 import { fareTablesRoutes } from './fare-tables.ts';
@@ -32,6 +33,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   authRoutes,
   organisationsRoutes,
   cardsRoutes,
+  cardLifecycleRoutes,
   holdersRoutes,
   lossReportsRoutes,
   blacklistRoutes,

@@ -82,7 +82,8 @@ export async function parkPassesRoutes(app: GatewayApp): Promise<void> {
         tags: ['park passes'],
         summary: 'Sell the park annual pass',
         description:
-          'Sold from 15 December to 15 January (Beijing time) for 100 yuan (`409 outside-sale-window` otherwise), one per card and year (`409 park-pass-already-sold`), ' +
+          'Sold from 15 December to 15 January (Beijing time) for 100 yuan (`409 outside-sale-window` otherwise), one per card and year (`409 park-pass-already-sold`) and one per holder and year ' +
+          "(`409 park-pass-holder-has-pass` naming the holder's card that has it; a pass moved to a new card by an exchange counts), " +
           'only on third-generation cards. Answers the authorised record write for the card that gave the challenge. Idempotent by `Idempotency-Key`: the same key and body ' +
           'answer the first sale again (200), the same key with another body is `409 idempotency-key-reused`.',
         security: BEARER,
@@ -110,6 +111,7 @@ export async function parkPassesRoutes(app: GatewayApp): Promise<void> {
             'generation-not-supported',
             'outside-sale-window',
             'park-pass-already-sold',
+            'park-pass-holder-has-pass',
             'idempotency-key-reused',
           ),
         },

@@ -27,19 +27,24 @@ import './money-problems.ts';
 import { EXAMPLE_MS } from './card-schemas.ts';
 import { EXAMPLE_PAID_REFUND, EXAMPLE_REFUND, RefundSchema, refundToWire } from './money-schemas.ts';
 import { moneyCaller } from './loads.ts';
+import { DebtBody, debtSettlement, lifecycleActor, RefundDestinationProps } from './lifecycle-schemas.ts';
 
 export { refundToWire };
 
 const RefundBody = Type.Object(
   {
-    destinationAccount: Type.String({ pattern: '^[0-9]{10,30}$', description: 'bank account number, digits', examples: ['6222020200112233456789'] }),
-    destinationName: Type.String({ minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001F]+$', description: 'account holder name', examples: ['张三'] }),
+    ...RefundDestinationProps,
+    debt: Type.Optional(DebtBody),
   },
   { additionalProperties: false },
 );
 
 const JobsReport = Type.Object({
   refundsPaid: Type.Array(Type.String(), { description: 'ids of the refunds this run paid' }),
+  cardsMade: Type.Array(Type.String(), { description: 'ids of the card applications the card factory finished (ready or mailed)' }),
+  lostBalancesForfeited: Type.Array(Type.String(), {
+    description: 'lost cards never replaced whose balance moved to liability:lost-card-forfeited (GATEWAY_LOST_BALANCE_FORFEIT_DAYS after the formal report)',
+  }),
   ...timestamp('ranAtMs', 'the gateway clock the jobs ran at', EXAMPLE_MS),
 });
 
@@ -52,7 +57,9 @@ export function jobsIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export async function refundRoutes(app: GatewayApp): Promise<void> {
-  const stopJobs = startJobTimer(app.gateway.store, app.gateway.clock, jobsIntervalMs(), (error) => app.log.error({ err: error }, 'due jobs failed'));
+  const stopJobs = startJobTimer(app.gateway.store, app.gateway.clock, jobsIntervalMs(), app.gateway.policies, (error) =>
+    app.log.error({ err: error }, 'due jobs failed'),
+  );
   app.addHook('onClose', async () => stopJobs());
   app.post(
     '/v1/cards/:cardNo/refunds',
@@ -66,6 +73,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
         description:
           'Blacklists the card at once (refunded, final). The shadow balance is paid as soon as every device registered before the blacklisting has drained its journal after downloading it, ' +
           'else at the deadline (end of the 2nd natural day after the request, Beijing time) with what is known; later taps are written off. Lost cards get no refund (`409 lost-card-no-refund`). ' +
+          'An overdrawn card has a debt, not a refund: it is paid in at the counter or written off by a supervisor with the request (`debt`), else `409 card-has-debt` with the amount. ' +
           'A second request for the same card answers the first refund (200).',
         security: BEARER,
         params: CardNoParams,
@@ -75,12 +83,24 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
         response: {
           201: withExamples(RefundSchema, { waiting: { summary: 'Requested: waiting for two devices', value: EXAMPLE_REFUND } }, 'The refund, requested'),
           200: withExamples(RefundSchema, { again: { summary: 'The first request, now paid', value: EXAMPLE_PAID_REFUND } }, 'The refund requested earlier'),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'issuing-bank-only', 'card-not-found', 'card-not-active', 'lost-card-no-refund'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'issuing-bank-only',
+            'card-not-found',
+            'card-not-active',
+            'lost-card-no-refund',
+            'card-has-debt',
+            'supervisor-required',
+          ),
         },
       },
     },
     async (request, reply) => {
-      const caller = moneyCaller(requirePrincipal(request));
+      const principal = requirePrincipal(request);
+      const caller = moneyCaller(principal);
+      const actor = lifecycleActor(principal);
       const { store, clock } = app.gateway;
       const outcome = await store.transaction(
         async (tx) => {
@@ -95,6 +115,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
             { account: request.body.destinationAccount, name: request.body.destinationName },
             caller.scope,
             clock(),
+            { settlement: debtSettlement(request.body.debt), actor: { name: actor.name, supervisor: actor.supervisor } },
           );
         },
         { isolation: 'read-committed' },
@@ -137,14 +158,21 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
     {
       schema: {
         tags: ['ops'],
-        summary: 'Run due jobs now (refund payouts) at the gateway clock',
+        summary: 'Run due jobs now (refund payouts, the card factory, lost-card balances) at the gateway clock',
         description:
-          'Pays the refunds that are due (devices drained, or the deadline passed). A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.',
+          'Pays the refunds that are due (devices drained, or the deadline passed), advances the simulated card factory (applied → making → ready or mailed at the due time) ' +
+          'and moves the balance of lost cards never replaced to the forfeited account once GATEWAY_LOST_BALANCE_FORFEIT_DAYS have passed. ' +
+          'A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.',
         security: BEARER,
         response: {
           200: withExamples(
             JobsReport,
-            { ran: { summary: 'One refund paid', value: { refundsPaid: ['4'], ranAtMs: EXAMPLE_MS, ranAt: isoBeijing(EXAMPLE_MS) } } },
+            {
+              ran: {
+                summary: 'One refund paid, one card made',
+                value: { refundsPaid: ['4'], cardsMade: ['7'], lostBalancesForfeited: [], ranAtMs: EXAMPLE_MS, ranAt: isoBeijing(EXAMPLE_MS) },
+              },
+            },
             'What the run did',
           ),
           ...problems(...AUTHENTICATED),
@@ -153,7 +181,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
     },
     async () => {
       const { store, clock } = app.gateway;
-      const report = await runDueJobs(store, clock());
+      const report = await runDueJobs(store, clock(), app.gateway.policies);
       return { ...report, ranAt: isoBeijing(report.ranAtMs) };
     },
   );

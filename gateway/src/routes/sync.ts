@@ -190,7 +190,7 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
       );
       app.gatewayMetrics.syncBatch(stats);
       // A drained device may be the last one a refund waits for. The batch is committed either way.
-      await runDueJobs(store, clock()).catch((error: unknown) => request.log.error({ err: error }, 'refund jobs after sync failed'));
+      await runDueJobs(store, clock(), app.gateway.policies).catch((error: unknown) => request.log.error({ err: error }, 'refund jobs after sync failed'));
       return reply.type(MSGPACK_CONTENT_TYPE).send(pack(response));
     },
   );

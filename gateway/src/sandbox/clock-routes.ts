@@ -164,7 +164,7 @@ export function sandboxClockRoutes(clock: SandboxClock) {
           throw error;
         }
         const temporaryLossesExpired = await store.transaction((tx) => expireTemporaryLosses(tx, moved.toMs));
-        const { refundsPaid } = await runDueJobs(store, moved.toMs);
+        const { refundsPaid } = await runDueJobs(store, moved.toMs, app.gateway.policies);
         return {
           ...msAndIso('fromMs', moved.fromMs),
           ...msAndIso('nowMs', moved.toMs),

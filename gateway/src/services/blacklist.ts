@@ -11,7 +11,7 @@ import { FINAL_BLACKLIST_REASONS, LIMITS, type BlacklistDeltaEntry, type Blackli
 import type { Tx } from '../store/store-port.ts';
 
 /** cards.status values. 'active' is the only status in which a card may be used. */
-export type CardStatus = 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled';
+export type CardStatus = 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
 
 const STATUS_FOR_REASON: Record<BlacklistReason, CardStatus> = {
   'temporary-loss': 'temporary-loss',
@@ -20,6 +20,7 @@ const STATUS_FOR_REASON: Record<BlacklistReason, CardStatus> = {
   refunded: 'refunded',
   cloned: 'cloned',
   cancelled: 'cancelled',
+  exchanged: 'exchanged',
 };
 
 /** Precedence when a listed card gets another reason: a final reason is never downgraded. */
@@ -28,6 +29,7 @@ const REASON_RANK: Record<BlacklistReason, number> = {
   'formal-loss': 1,
   cancelled: 2,
   refunded: 2,
+  exchanged: 2,
   cloned: 3,
   replaced: 4,
 };

@@ -13,6 +13,7 @@ import type { Tx } from '../store/store-port.ts';
 import { ApiError } from '../http/problem.ts';
 import { DEFAULT_ISSUING_BANK } from './partner-banks.ts';
 import { addBlacklistEntry, blacklistListing, expireTemporaryLosses, type CardStatus } from './blacklist.ts';
+import { forfeitLostCardBalance } from './lost-card-balances.ts';
 
 export interface CardRow {
   cardNo: string;
@@ -224,7 +225,7 @@ export async function issueCard(
 }
 
 /** Statuses after which nothing can bring the card back (DOMAIN.md section 5). */
-export const FINAL_CARD_STATUSES: ReadonlySet<CardStatus> = new Set(['formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled']);
+export const FINAL_CARD_STATUSES: ReadonlySet<CardStatus> = new Set(['formal-loss', 'replaced', 'refunded', 'cloned', 'cancelled', 'exchanged']);
 
 export interface ReplaceCardResult {
   oldCard: CardRow;
@@ -234,7 +235,8 @@ export interface ReplaceCardResult {
 /**
  * Replacement after a formal loss (seed q. 19): a new card of the same generation for the same
  * holder; the old card is blacklisted 'replaced' forever, and its loss report ends. The lost
- * card's balance is not moved (q. 46: the value was on the chip).
+ * card's balance is never refunded nor carried over (q. 46: the value was on the chip): with the
+ * replacement's issue it moves to the forfeited lost-card balances account (lost-card-balances.ts).
  */
 export async function replaceCard(
   tx: Tx,
@@ -280,6 +282,7 @@ export async function replaceCard(
   await addBlacklistEntry(tx, oldCardNo, 'replaced', nowMs);
   await tx.run('UPDATE cards SET replaced_by = ?, updated_ms = ? WHERE card_no = ?', [issued.card.cardNo, nowMs, oldCardNo]);
   await tx.run("UPDATE loss_reports SET ended_ms = ?, end_reason = 'replaced' WHERE card_no = ? AND ended_ms IS NULL", [nowMs, oldCardNo]);
+  await forfeitLostCardBalance(tx, oldCardNo, 'replacement', nowMs);
   // Old app sessions die with the card.
   await tx.run("UPDATE auth_tokens SET revoked_ms = ? WHERE role = 'app' AND subject = ? AND revoked_ms IS NULL", [nowMs, oldCardNo]);
   return { oldCard: (await findCard(tx, oldCardNo))!, issued };

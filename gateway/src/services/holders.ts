@@ -120,7 +120,7 @@ export async function searchHolder(tx: Tx, idHmac: string): Promise<{ holder: Ho
 }
 
 /** Card statuses where nobody signs in any more: a reset has nothing to reset. */
-const ENDED_STATUSES = new Set(['replaced', 'cancelled', 'refunded', 'cloned']);
+const ENDED_STATUSES = new Set(['replaced', 'cancelled', 'refunded', 'cloned', 'exchanged']);
 
 /**
  * Resets the card's service password to `initialPasswordHash` (the initial rule, hashed by the

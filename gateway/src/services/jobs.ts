@@ -1,17 +1,30 @@
 /**
- * Due work that time or sync progress makes ready: paying refunds. `runDueJobs` is called after
+ * Due work that time or sync progress makes ready: paying refunds, the card factory's step
+ * (services/card-applications.ts) and moving the balances of lost cards never replaced to the
+ * forfeited account (services/lost-card-balances.ts). `runDueJobs` is called after
  * each sync (a drained device may be the last one a refund waits for), by a timer in main
  * (`startJobTimer`), and by POST /v1/ops/jobs/run (tests and the demo drive the injected clock).
  */
 import type { Store } from '../store/store-port.ts';
+import { advanceCardFactory } from './card-applications.ts';
+import { forfeitDueLostBalances, lostBalancesDue } from './lost-card-balances.ts';
 import { refundCardsToSettle, settleDueRefunds } from './refunds.ts';
 
 export interface JobsReport {
   refundsPaid: string[];
+  /** Card applications the factory finished (ready or mailed). */
+  cardsMade: string[];
+  /** Lost cards whose balance moved to the forfeited account (the time rule). */
+  lostBalancesForfeited: string[];
   ranAtMs: number;
 }
 
-export async function runDueJobs(store: Store, nowMs: number): Promise<JobsReport> {
+export interface JobOptions {
+  /** GatewayPolicies.lostCardForfeitMs. */
+  lostCardForfeitMs: number;
+}
+
+export async function runDueJobs(store: Store, nowMs: number, options: JobOptions): Promise<JobsReport> {
   const refundsPaid = await store.transaction(
     async (tx) => {
       // The cards with refund work, locked in card order; then each one settled under its lock
@@ -24,17 +37,26 @@ export async function runDueJobs(store: Store, nowMs: number): Promise<JobsRepor
     },
     { isolation: 'read-committed' },
   );
-  return { refundsPaid, ranAtMs: nowMs };
+  const cardsMade = await store.transaction((tx) => advanceCardFactory(tx, nowMs));
+  const lostBalancesForfeited = await store.transaction(
+    async (tx) => {
+      // The due cards locked in card order first (they move a card's money), then moved under the lock.
+      await tx.lockCards(await lostBalancesDue(tx, nowMs, options.lostCardForfeitMs));
+      return forfeitDueLostBalances(tx, nowMs, options.lostCardForfeitMs);
+    },
+    { isolation: 'read-committed' },
+  );
+  return { refundsPaid, cardsMade, lostBalancesForfeited, ranAtMs: nowMs };
 }
 
 /** Runs the jobs every `intervalMs`; returns a stop function. Errors are reported, never thrown. */
-export function startJobTimer(store: Store, clock: () => number, intervalMs: number, onError: (error: unknown) => void): () => void {
+export function startJobTimer(store: Store, clock: () => number, intervalMs: number, options: JobOptions, onError: (error: unknown) => void): () => void {
   if (!(intervalMs > 0)) return () => {};
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    runDueJobs(store, clock())
+    runDueJobs(store, clock(), options)
       .catch(onError)
       .finally(() => {
         running = false;

@@ -23,6 +23,8 @@ export const ACCOUNTS = {
   overdraftReceivable: 'receivable:overdraft',
   parkPassRevenue: 'revenue:park-pass',
   refundBank: 'payment:bank-account',
+  /** Balances of lost cards moved out of card liability (services/lost-card-balances.ts): owed to nobody now, never income. */
+  lostCardForfeited: 'liability:lost-card-forfeited',
 } as const;
 
 export function paymentAccount(source: PaymentSource): string {
@@ -137,6 +139,8 @@ export interface Reconciliation {
   /** Money taken for loads not yet decided: -balance(liability:pending-loads), and what the loads table says. */
   pendingLoadsLedgerFen: number;
   pendingLoadsFen: number;
+  /** Lost cards' balances moved out of card liability, less their later taps: -balance(liability:lost-card-forfeited). */
+  forfeitedLostBalancesFen: number;
   /** Postings whose entries do not sum to zero (must be none). */
   unbalancedPostings: number;
   postings: number;
@@ -154,6 +158,7 @@ export async function reconcile(tx: Tx): Promise<Reconciliation> {
   const pending = await tx.get<{ total: number | bigint | null }>("SELECT SUM(amount_fen) AS total FROM loads WHERE status = 'pending'");
   return {
     pendingLoadsLedgerFen: -(await accountBalance(tx, 'liability:pending-loads')),
+    forfeitedLostBalancesFen: -(await accountBalance(tx, ACCOUNTS.lostCardForfeited)),
     pendingLoadsFen: Number(pending?.total ?? 0),
     cardLiabilityFen,
     sumShadowBalancesFen,

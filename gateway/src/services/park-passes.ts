@@ -7,7 +7,12 @@
  * at most one per card and year, both by unique constraints.
  *
  * The answer carries the issuer-authorised record write for the card: the encoded pass record
- * and a command MAC over the card's challenge. A retry with the same key may bring a fresh
+ * and a command MAC over the card's challenge.
+ *
+ * One pass per holder and year (seed q. 47; issue 16): a card of a holder whose other card holds
+ * that year's pass (sold to it, or moved to it by an exchange, park-pass-transfer.ts) is refused
+ * (409 park-pass-holder-has-pass, naming the card). Cards issued before holders were recorded
+ * are checked per card only. A retry with the same key may bring a fresh
  * challenge (the card makes a new one for every command), so the challenge is not part of the
  * idempotency fingerprint: the sale happens once, and each retry gets a MAC for its challenge.
  */
@@ -15,7 +20,12 @@ import { createHash } from 'node:crypto';
 import { encodeParkPass, PARK_PASS_YEARS, type ParkPassYear, parkPassOnSale } from '#core';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import type { Tx } from '../store/store-port.ts';
-import { ApiError } from '../http/problem.ts';
+import { ApiError, registerErrorCodes } from '../http/problem.ts';
+import { holderPassCards } from './park-pass-transfer.ts';
+
+registerErrorCodes({
+  'park-pass-holder-has-pass': { status: 409, title: "The holder already has this year's park pass on another card" },
+});
 import { requireCard } from './cards.ts';
 import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
 
@@ -87,6 +97,16 @@ export async function sellParkPass(
     const passYear = onSale.year.year;
     if (card.status !== 'active') throw new ApiError('card-not-active', `card ${request.cardNo} is ${card.status}`);
     if (card.generation !== 3) throw new ApiError('generation-not-supported', 'only third-generation cards carry the park pass'); // seed q. 24
+    if (card.holderId !== null) {
+      const holding = await holderPassCards(tx, card.holderId, passYear);
+      if (holding.includes(request.cardNo)) throw new ApiError('park-pass-already-sold', `card ${request.cardNo} already has the ${passYear} park pass`);
+      if (holding.length > 0) {
+        throw new ApiError('park-pass-holder-has-pass', `one park pass per holder and year: the holder's card ${holding[0]} already has the ${passYear} pass`, {
+          cardNo: holding[0],
+          passYear,
+        });
+      }
+    }
     const inserted = await tx.get<{ id: number }>(
       `INSERT INTO park_pass_sales (card_no, pass_year, amount_fen, payment_source, idempotency_key, fingerprint, sold_by, sold_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,

@@ -12,8 +12,12 @@
  * carried less than a full batch (device_sync_state.drained_blacklist_version, sync-ingest.ts).
  * Taps uploaded after the payout are written off by sync ingest (writeoff:late-taps).
  *
- * A cancelled card (seed q. 33-35, handed in at the counter) is refunded the same way: its
- * 'cancelled' listing is already final, so the refund waits on that listing's version.
+ * A cancelled card (seed q. 33-35, handed in at the counter) and an exchanged one (q. 22-23,
+ * 25: handed in for a new card, services/card-exchange.ts) are refunded the same way: their
+ * listing is already final, so the refund waits on that listing's version.
+ *
+ * An overdrawn card has a debt, not a refund (services/card-debts.ts): it is paid in or written
+ * off before the refund is created, or the request is refused (409 card-has-debt).
  *
  * Deadline: the end of the 2nd natural day after the request day, Beijing time (a request on
  * day D is paid before D+3 00:00 Beijing). Payout at the latest `REFUND_PAYOUT_MARGIN_MS`
@@ -33,6 +37,7 @@ import type { Tx } from '../store/store-port.ts';
 import { ACCOUNTS, postTransfer } from './ledger.ts';
 import { beijingStartOfDayMs, DAY_MS } from './money-time.ts';
 import { addBlacklistEntry, blacklistListing } from './blacklist.ts';
+import { type DebtSettlement, settleCardDebt } from './card-debts.ts';
 
 export const REFUND_PAYOUT_MARGIN_MS = 60 * 60 * 1000;
 export const REFUND_BANK_ACCOUNT = 'bank:refund-payouts';
@@ -149,6 +154,7 @@ export async function requestRefund(
   destination: { account: string; name: string },
   callerScope: string,
   nowMs: number,
+  debt: { settlement?: DebtSettlement; actor: { name: string; supervisor: boolean } } = { actor: { name: callerScope, supervisor: false } },
 ): Promise<RefundOutcome> {
   const existing = await tx.get<RefundRow>('SELECT * FROM refunds WHERE card_no = ?', [cardNo]);
   if (existing !== undefined) return { ok: true, refund: await toView(tx, existing), created: false };
@@ -158,16 +164,19 @@ export async function requestRefund(
     return { ok: false, code: 'lost-card-no-refund', detail: 'a lost card is not refunded: the value is on the chip' }; // seed q. 46
   }
   let version: number | null;
-  if (card.status === 'cancelled') {
-    // A cancelled card was handed in at the counter (seed q. 33-35) and is already blocked for
-    // good: its balance is refunded like a broken card's, waiting on the cancellation listing.
+  const handedIn = card.status === 'cancelled' || card.status === 'exchanged';
+  if (handedIn) {
+    // A cancelled or exchanged card was handed in at the counter (seed q. 22-25, 33-35) and is
+    // already blocked for good: its balance is refunded like a broken card's, waiting on that listing.
     version = (await blacklistListing(tx, cardNo))?.version ?? null;
-    if (version === null) return { ok: false, code: 'card-not-active', detail: 'cancelled card without its blacklisting' };
+    if (version === null) return { ok: false, code: 'card-not-active', detail: `${card.status} card without its blacklisting` };
   } else {
     if (card.status !== 'active') return { ok: false, code: 'card-not-active', detail: `card is ${card.status}` };
     version = await addBlacklistEntry(tx, cardNo, 'refunded', nowMs);
     if (version === null) return { ok: false, code: 'card-not-active', detail: 'card is already listed with a final reason' };
   }
+  // Refusals above return before anything changed; from here the refund happens.
+  await settleCardDebt(tx, cardNo, 'refund', debt.settlement, debt.actor, nowMs);
   await tx.run(
     `INSERT INTO refunds (card_no, destination_account, destination_name, blacklist_version, requested_ms, deadline_ms, status,
        settled_by, paid_fen, receivable_fen, written_off_fen, paid_ms, caller_scope)

@@ -20,7 +20,9 @@
  *
  * Ledger, one posting per batch: liability:card-purse + / revenue:<operator> − for each
  * operator; taps of a card already refunded are written off instead (writeoff:late-taps + /
- * revenue −), so the operator is paid and nothing is lost or counted twice.
+ * revenue −), so the operator is paid and nothing is lost or counted twice. Taps of a lost card
+ * whose balance was moved to the forfeited account (services/lost-card-balances.ts) post against
+ * that account (liability:lost-card-forfeited + / revenue −): they were paid from that value.
  */
 import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
@@ -360,14 +362,16 @@ export async function ingestSyncBatch(
     if (cardNos.length === 0 || cardNos[cardNos.length - 1] !== cardNo) cardNos.push(cardNo);
   }
   const refunded = new Set<string>();
+  const forfeited = new Set<string>();
   const chains = new Map<string, { next: number; max: number }>();
   const withPendingLoads = new Set<string>();
-  // Every chunk's three reads go out at once (one round trip on PostgreSQL).
+  // Every chunk's four reads go out at once (one round trip on PostgreSQL).
   await Promise.all(
     chunks(cardNos, CHUNK).map(async (part) => {
       const marks = placeholders(part.length);
-      const [paid, chainRows, pending] = await Promise.all([
+      const [paid, lost, chainRows, pending] = await Promise.all([
         tx.all<{ card_no: string }>(`SELECT card_no FROM refunds WHERE status = 'paid' AND card_no IN (${marks})`, part),
+        tx.all<{ card_no: string }>(`SELECT card_no FROM lost_card_forfeits WHERE card_no IN (${marks})`, part),
         tx.all<{ card_no: string; next_atc: number | bigint; max_atc: number | bigint }>(
           `SELECT card_no, next_atc, max_atc FROM card_chains WHERE card_no IN (${marks})`,
           part,
@@ -376,6 +380,7 @@ export async function ingestSyncBatch(
         tx.all<{ card_no: string }>(`SELECT DISTINCT l.card_no FROM loads l WHERE l.card_no IN (${marks}) AND ${OPEN_TO_CARD_EVIDENCE_SQL}`, part),
       ]);
       for (const row of paid) refunded.add(row.card_no);
+      for (const row of lost) forfeited.add(row.card_no);
       for (const row of chainRows) chains.set(row.card_no, { next: Number(row.next_atc), max: Number(row.max_atc) });
       for (const row of pending) withPendingLoads.add(row.card_no);
     }),
@@ -383,12 +388,14 @@ export async function ingestSyncBatch(
 
   const revenue = new Map<string, number>();
   const writeOff = new Map<string, number>();
+  let forfeitedTapsFen = 0;
   let purseDebitFen = 0;
   const chainParams: (string | number)[] = [];
   const accountParams: (string | number)[] = [];
   for (const cardNo of cardNos) {
     const list = perCard.get(cardNo) as JournalRecord[];
     const isRefunded = refunded.has(cardNo);
+    const isForfeited = !isRefunded && forfeited.has(cardNo);
     let spentFen = 0;
     // A purchase read the card's online ATC: every credit below it has happened.
     let lastCreditAtc = -1;
@@ -396,6 +403,7 @@ export async function ingestSyncBatch(
       spentFen += r.amountFen;
       if (isRefunded) writeOff.set(r.operator, (writeOff.get(r.operator) ?? 0) + r.amountFen);
       else revenue.set(r.operator, (revenue.get(r.operator) ?? 0) + r.amountFen);
+      if (isForfeited) forfeitedTapsFen += r.amountFen;
       if (r.onlineAtc - 1 > lastCreditAtc) lastCreditAtc = r.onlineAtc - 1;
     }
     const before = chains.get(cardNo) ?? { next: 0, max: -1 };
@@ -406,9 +414,12 @@ export async function ingestSyncBatch(
       await recordAnomaly(tx, 'atc-gap', cardNo, chain.next, '', 0, `offline ATC ${chain.next} not yet uploaded (highest seen ${chain.max})`, nowMs);
     }
     chainParams.push(cardNo, chain.next, chain.max);
-    // A refunded card's balance was paid out: its late taps no longer move the shadow balance.
-    if (!isRefunded) purseDebitFen += spentFen;
-    accountParams.push(cardNo, isRefunded ? 0 : -spentFen, chain.next - 1, lastCreditAtc, nowMs);
+    // A refunded card's balance was paid out, a lost card's moved to the forfeited account: their
+    // late taps no longer move the shadow balance.
+    const offBooks = isRefunded || isForfeited;
+    if (!offBooks) purseDebitFen += spentFen;
+    else if (isForfeited) await tx.run('UPDATE lost_card_forfeits SET late_taps_fen = late_taps_fen + ? WHERE card_no = ?', [spentFen, cardNo]);
+    accountParams.push(cardNo, offBooks ? 0 : -spentFen, chain.next - 1, lastCreditAtc, nowMs);
   }
   // Multi-row upserts: one statement per few hundred cards instead of two per card.
   for (let from = 0; from < cardNos.length; from += UPSERT_ROWS) {
@@ -450,6 +461,7 @@ export async function ingestSyncBatch(
       writtenOffFen += amountFen;
     }
     entries.push({ account: ACCOUNTS.lateTapWriteOff, amountFen: writtenOffFen });
+    entries.push({ account: ACCOUNTS.lostCardForfeited, amountFen: forfeitedTapsFen });
     await postTransfer(tx, { kind: 'sync-debits', reference: `${deviceId}#${firstAppliedSeq}`, atMs: nowMs, entries });
     if (writtenOffFen > 0) {
       for (const [cardNo, list] of perCard) {

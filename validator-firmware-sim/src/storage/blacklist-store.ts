@@ -20,7 +20,7 @@
 import type { Statement } from 'better-sqlite3';
 import { LIMITS, type BlacklistDeltaEntry, type BlacklistReason } from '#core';
 import { checkpointDeviceDb, type DeviceDatabase } from './device-db.ts';
-import { type BlacklistIndex, BlacklistIndexBuilder, indexCode, type IndexBuffers } from './blacklist-index.ts';
+import { type BlacklistIndex, BlacklistIndexBuilder, indexCode, type IndexBuffers, UNKNOWN_REASON_CODE } from './blacklist-index.ts';
 
 /** Stable storage codes of the reasons (never renumber). */
 const REASON_CODES: Readonly<Record<BlacklistReason, number>> = {
@@ -30,6 +30,9 @@ const REASON_CODES: Readonly<Record<BlacklistReason, number>> = {
   refunded: 4,
   cloned: 5,
   cancelled: 6,
+  // 7 is also the in-memory index's code for a reason this firmware does not know: lookup() reads
+  // such a card's reason from the table (blacklist-index.ts UNKNOWN_REASON_CODE).
+  exchanged: 7,
 };
 const REASONS_BY_CODE: readonly (BlacklistReason | undefined)[] = (() => {
   const out: (BlacklistReason | undefined)[] = [];
@@ -424,7 +427,11 @@ export class BlacklistStore {
     const index = this.index;
     if (index !== null) {
       let code = this.overlay.size === 0 ? undefined : this.overlay.get(cardNo);
-      if (code === undefined) code = index.find(cardNo);
+      if (code === undefined) {
+        code = index.find(cardNo);
+        // The index's 3 bits hold 7 for 'exchanged' and for any code it does not know: the table says which.
+        if (code === UNKNOWN_REASON_CODE) code = this.lookupStatement.get(cardKey(cardNo)) ?? 0;
+      }
       if (code === 0) return NOT_LISTED;
       const reason = REASONS_BY_CODE[code];
       return reason === undefined ? LISTED['temporary-loss'] : LISTED[reason];

@@ -20,6 +20,7 @@ import { migration105CardDebitOnce } from './105-card-debit-once.ts';
 import { migration106DropPostingTimeIndex } from './106-drop-posting-time-index.ts';
 import { migration107JournalWrittenOff } from './107-journal-written-off.ts';
 import { migration108JournalRecoveredAt } from './108-journal-recovered-at.ts';
+import { migration109CardLifecycle } from './109-card-lifecycle.ts';
 import { migration120JournalFarePath } from './120-journal-fare-path.ts';
 import { migration200DevicePki } from './200-device-pki.ts';
 
@@ -41,6 +42,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration106DropPostingTimeIndex,
   migration107JournalWrittenOff,
   migration108JournalRecoveredAt,
+  migration109CardLifecycle,
   migration120JournalFarePath,
   migration200DevicePki,
 ];
