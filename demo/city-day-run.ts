@@ -31,6 +31,8 @@ import {
   type HolderProfile,
 } from '#core';
 import { buildGateway, DEFAULT_SUBWAY_NETWORK_CSV } from '#gateway/app';
+import { simulatorCardReader } from '#gateway/console/card-reader';
+import { createStaff } from '#gateway/console/staff';
 import { IssuerKeyService, type MasterKeySet } from '#issuer/issuer-key-service';
 import { readTextFile } from '#tools/cli';
 import { initDevicePki, startDevicePkiListener } from '#gateway/pki/start-device-pki';
@@ -76,7 +78,21 @@ export interface CityDayOptions {
   syncEveryMin?: number;
   /** The subway network CSV (default env SUBWAY_NETWORK_CSV, else ../shared/data/beijing-subway-sections.csv). */
   subwayCsvPath?: string;
+  /**
+   * `--serve`: after the day, before the gateway closes, called with the report and the web
+   * console's address and demo teller; the gateway stays up until the returned promise settles.
+   */
+  serve?: (report: CityDayReport, console: DemoConsole) => Promise<void>;
 }
+
+/** The web console of a served demo: its address and the demo teller's sign-in. */
+export interface DemoConsole {
+  url: string;
+  username: string;
+  password: string;
+}
+
+export const DEMO_TELLER = { username: 'demo.teller', displayName: '演示柜员', password: 'demo-teller-1', organisationId: 'branch-01' } as const;
 
 /** The network CSV a run reads: the option, else env SUBWAY_NETWORK_CSV, else the shared data beside the clone. */
 export function subwayCsvPathOf(options: Pick<CityDayOptions, 'subwayCsvPath'>): string {
@@ -182,6 +198,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   process.env.GATEWAY_JOBS_INTERVAL_MS = '0';
   const keys = IssuerKeyService.fromKeySets(masterKeys(random.fork(4)), 1);
   const store = new SqliteStore({ path: join(stateDir, 'gateway.db'), clock: clock.now });
+  const ridersByCardNo = new Map<string, Rider>();
   const adminToken = `demo-operator-${Buffer.from(random.bytes(16)).toString('hex')}`;
   // The demo opts in to a device CA, as an operator does with `npm run gateway -- pki init` (the
   // state folder is new each run; the gateway itself never creates one). Certificates and codes
@@ -199,6 +216,8 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       passwordKdf: { N: 1024, r: 8, p: 1 },
     },
     devicePki: pki,
+    // The console's counter reader is the riders' simulated cards (the demo holds them).
+    console: { cardReader: simulatorCardReader((cardNo) => ridersByCardNo.get(cardNo)?.card) },
   });
   if (previousJobsInterval === undefined) delete process.env.GATEWAY_JOBS_INTERVAL_MS;
   else process.env.GATEWAY_JOBS_INTERVAL_MS = previousJobsInterval;
@@ -226,6 +245,11 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
   const servicePoint = (
     await gateway.post('/v1/auth/tokens', operator, { body: { role: 'counter', label: 'service point clerk', organisationId: 'sp-xichang-01' } })
   ).token;
+  if (options.serve) {
+    // A teller of branch-01 (the organisation its counter token made) for the served console.
+    await createStaff(store, { ...DEMO_TELLER, role: 'teller' }, 'demo', clock.nowMs, { N: 1024, r: 8, p: 1 });
+    await store.transaction((tx) => tx.run('UPDATE staff_accounts SET must_change = 0 WHERE username = ?', [DEMO_TELLER.username]));
+  }
 
   let fleet: Fleet | null = null;
   try {
@@ -315,6 +339,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     // --- riders -----------------------------------------------------------------------------
     progress.start('issuing cards');
     const riders: Rider[] = [];
+    ridersByCardNo.clear();
     for (let i = 0; i < options.riders; i++) {
       const kind: RiderKind = i < RIDER_KINDS.length ? RIDER_KINDS[i] : pickWeighted(planRandom);
       const profileRoll = planRandom.next();
@@ -324,6 +349,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       let work = planRandom.pick(theFleet.stations);
       if (work.code === home.code) work = theFleet.stations[(theFleet.stations.indexOf(home) + 1) % theFleet.stations.length];
       riders.push({ ...card, kind, home, work, parkPass: false, goneAtMs: Number.MAX_SAFE_INTEGER, incident: null, loadsMade: 0 });
+      ridersByCardNo.set(card.cardNo, riders[riders.length - 1]);
       progress.update(i + 1, options.riders);
     }
 
@@ -824,7 +850,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
     }
     progress.finish();
 
-    return buildReport({
+    const report = buildReport({
       options: { ...options, firstDay, syncEveryMin: syncEveryMs / MIN },
       facts,
       fleet: theFleet,
@@ -877,6 +903,8 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
       simulatedFromMs: dayStartMs(0) - 4 * HOUR,
       simulatedUntilMs: clock.nowMs,
     });
+    if (options.serve) await options.serve(report, { url: `${gateway.baseUrl}/console`, username: DEMO_TELLER.username, password: DEMO_TELLER.password });
+    return report;
   } finally {
     progress.finish();
     if (fleet !== null) closeFleet(fleet);

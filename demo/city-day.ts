@@ -57,12 +57,32 @@ export async function main(argv: readonly string[], io: { stdout: NodeJS.Writabl
         io.stdout.write(`\nreport: ${join(outDir, 'city-scale.json')}\n        ${join(outDir, 'city-scale.html')}\n`);
         return scale.ok ? EXIT_OK : EXIT_FAILED;
       }
-      report = await runCityDay({ ...options, outDir });
       const color = Boolean((io.stdout as NodeJS.WriteStream).isTTY) && !process.env.NO_COLOR;
-      io.stdout.write(`${renderText(report, color)}\n`);
-      writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-      writeFileSync(join(outDir, 'report.html'), renderHtml(report));
-      io.stdout.write(`\nreport: ${join(outDir, 'report.json')}\n        ${join(outDir, 'report.html')}\n`);
+      const write = (done: CityDayReport) => {
+        io.stdout.write(`${renderText(done, color)}\n`);
+        writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(done, null, 2)}\n`);
+        writeFileSync(join(outDir, 'report.html'), renderHtml(done));
+        io.stdout.write(`\nreport: ${join(outDir, 'report.json')}\n        ${join(outDir, 'report.html')}\n`);
+      };
+      const { serve, ...dayOptions } = options;
+      report = await runCityDay({
+        ...dayOptions,
+        outDir,
+        // --serve: the report first, then the console's address; the gateway stays up until Ctrl-C.
+        serve: serve
+          ? async (done, console) => {
+              write(done);
+              io.stdout.write(
+                `\nweb console: ${console.url}\n  sign in as the demo teller: ${console.username} / ${console.password} (the card reader is wired to the riders' simulated cards)\n  Ctrl-C stops the gateway\n`,
+              );
+              await new Promise<void>((resolve) => {
+                process.once('SIGINT', resolve);
+                process.once('SIGTERM', resolve);
+              });
+            }
+          : undefined,
+      });
+      if (!serve) write(report);
       return report.ok ? EXIT_OK : EXIT_FAILED;
     },
     streamIo(io),

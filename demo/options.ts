@@ -16,6 +16,8 @@ export const USAGE = `usage: npm run demo -- [--riders N] [--devices N] [--days 
   --no-progress      no progress bar on stderr
   --subway-csv PATH  the subway network CSV (default env SUBWAY_NETWORK_CSV, else
                      ../shared/data/beijing-subway-sections.csv beside the clone)
+  --serve            after the day, keep the gateway up and print the web console's address
+                     and the demo teller's sign-in (Ctrl-C ends it)
   -h, --help         print this text
 
 City scale (docs/city-scale.md): a whole day of seeded riders over the real network, through the
@@ -48,6 +50,7 @@ const OPTIONS = {
   store: { type: 'string' },
   'bulk-journal': { type: 'string' },
   keep: { type: 'boolean' },
+  serve: { type: 'boolean' },
 } as const;
 
 /** The city-scale options (--scale ...), or null for the classic demo. */
@@ -67,7 +70,7 @@ function positiveInt(name: string, value: string | undefined, max: number): numb
   return n;
 }
 
-export function parseOptions(argv: readonly string[]): CityDayOptions & { help: boolean; scale: ScaleCli | null } {
+export function parseOptions(argv: readonly string[]): Omit<CityDayOptions, 'serve'> & { help: boolean; scale: ScaleCli | null; serve: boolean } {
   const { values } = parseCommandLine(argv, OPTIONS);
   let scale: ScaleCli | null = null;
   if (values.scale !== undefined || values.records !== undefined) {
@@ -111,6 +114,7 @@ export function parseOptions(argv: readonly string[]): CityDayOptions & { help: 
     progress: values['no-progress'] !== true,
     help: values.help === true,
     scale,
+    serve: values.serve === true,
     ...(values['subway-csv'] !== undefined ? { subwayCsvPath: values['subway-csv'] } : {}),
   };
 }

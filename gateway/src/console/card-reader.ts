@@ -6,7 +6,17 @@
  * port. The port speaks card commands and answers only: no key crosses it, and the browser sees
  * none of it (the console server drives the reader).
  */
-import { algorithmFromId, type CardRecordKind, parseLoadInit, SW, transactionDateBytes, transactionTimeBytes } from '#core';
+import {
+  algorithmFromId,
+  type CardRecordKind,
+  type CardSimulator,
+  parseLoadInit,
+  SW,
+  type TearableCommand,
+  transactionDateBytes,
+  transactionTimeBytes,
+} from '#core';
+import { ApiError } from '../http/problem.ts';
 import type { VirtualCards } from '../sandbox/virtual-cards.ts';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase();
@@ -39,13 +49,16 @@ export interface CardReaderPort {
   balanceFen(cardNo: string): Promise<number>;
 }
 
-/** The reader wired to the sandbox card service (sandbox gateways and the demo). */
-export function sandboxCardReader(cards: VirtualCards, terminalId = '0000000001A1'): CardReaderPort {
+/** Runs one command on the card with this number (one at a time per card), or throws card-not-found. */
+type CardRunner = <T>(cardNo: string, command: (card: CardSimulator) => T, tearable?: TearableCommand) => Promise<T>;
+
+/** A reader over simulated cards (core's CardSimulator), however they are held. */
+function simulatedCardReader(label: string, terminalId: string, run: CardRunner): CardReaderPort {
   return {
-    label: 'sandbox',
+    label,
     terminalId,
     async initializeForLoad(cardNo, amountFen) {
-      const answer = await cards.run(cardNo, (card) => card.initializeForLoad(1, amountFen, Buffer.from(terminalId, 'hex')), 'initializeForLoad');
+      const answer = await run(cardNo, (card) => card.initializeForLoad(1, amountFen, Buffer.from(terminalId, 'hex')), 'initializeForLoad');
       const init = answer.sw === SW.success ? parseLoadInit(answer.data) : null;
       return {
         answered: answer.sw !== 0,
@@ -64,7 +77,7 @@ export function sandboxCardReader(cards: VirtualCards, terminalId = '0000000001A
       };
     },
     async creditForLoad(cardNo, date, time, mac2) {
-      const answer = await cards.run(
+      const answer = await run(
         cardNo,
         (card) => card.creditForLoad(transactionDateBytes(date), transactionTimeBytes(time), Buffer.from(mac2, 'hex')),
         'creditForLoad',
@@ -72,20 +85,37 @@ export function sandboxCardReader(cards: VirtualCards, terminalId = '0000000001A
       return { answered: answer.sw !== 0, sw: answer.sw, value: answer.sw === SW.success ? hex(answer.data.slice(0, 4)) : null };
     },
     async getChallenge(cardNo) {
-      const answer = await cards.run(cardNo, (card) => card.getChallenge());
+      const answer = await run(cardNo, (card) => card.getChallenge());
       return { answered: answer.sw !== 0, sw: answer.sw, value: answer.sw === SW.success ? hex(answer.data) : null };
     },
     async updateRecord(cardNo, kind, record, mac) {
-      const answer = await cards.run(cardNo, (card) => card.updateRecord(kind, Buffer.from(record, 'hex'), Buffer.from(mac, 'hex')), 'updateRecord');
+      const answer = await run(cardNo, (card) => card.updateRecord(kind, Buffer.from(record, 'hex'), Buffer.from(mac, 'hex')), 'updateRecord');
       return { answered: answer.sw !== 0, sw: answer.sw, value: answer.sw === SW.success ? true : null };
     },
     async parkPasses(cardNo) {
-      const image = await cards.image(cardNo);
+      const image = await run(cardNo, (card) => card.image());
       return image.parkPasses.map((p) => ({ year: p.year, visits: p.visits }));
     },
     async balanceFen(cardNo) {
-      const image = await cards.image(cardNo);
+      const image = await run(cardNo, (card) => card.image());
       return image.balanceFen - image.overdraftUsedFen;
     },
   };
+}
+
+/** The reader wired to the sandbox card service (sandbox gateways). */
+export function sandboxCardReader(cards: VirtualCards, terminalId = '0000000001A1'): CardReaderPort {
+  return simulatedCardReader('sandbox', terminalId, (cardNo, command, tearable) => cards.run(cardNo, command, tearable));
+}
+
+/**
+ * The reader wired to cards simulated in this process (the demo's riders' cards): `lookup`
+ * finds the card on the reader by its number.
+ */
+export function simulatorCardReader(lookup: (cardNo: string) => CardSimulator | undefined, terminalId = '0000000001A1'): CardReaderPort {
+  return simulatedCardReader('simulated cards', terminalId, async (cardNo, command) => {
+    const card = lookup(cardNo);
+    if (!card) throw new ApiError('card-not-found', `card ${cardNo} is not on the reader`);
+    return command(card);
+  });
 }
