@@ -147,16 +147,21 @@ describe('bad input on every HTTP route', () => {
     const hugeFareTables = JSON.stringify({ subwayCsv: 'x'.repeat(LIMITS.fareTablesJsonChars) });
     for (const route of routes.filter((r) => r.method === 'POST')) {
       const sync = route.url.endsWith('/sync');
-      const res = await w.app.inject({
-        method: 'POST',
-        url: route.url,
-        headers: {
-          ...(sync ? { authorization: `Bearer ${w.devices[0].credential}` } : w.admin),
-          'content-type': sync ? 'application/x-msgpack' : 'application/json',
-          'idempotency-key': 'huge',
-        },
-        payload: sync ? Buffer.alloc(8 * 1024 * 1024 + 16, 0x90) : route.url === '/v1/fare-tables' ? hugeFareTables : huge,
-      });
+      const send = (credential: Record<string, string>) =>
+        w.app.inject({
+          method: 'POST',
+          url: route.url,
+          headers: {
+            ...(sync ? { authorization: `Bearer ${w.devices[0].credential}` } : credential),
+            'content-type': sync ? 'application/x-msgpack' : 'application/json',
+            'idempotency-key': 'huge',
+          },
+          payload: sync ? Buffer.alloc(8 * 1024 * 1024 + 16, 0x90) : route.url === '/v1/fare-tables' ? hugeFareTables : huge,
+        });
+      let res = await send(w.admin);
+      // Counter money operations refuse the operator credential before the body is read (channel
+      // rules, issue 16): those routes are sent again with a counter's credential.
+      if (res.statusCode === 403 && (JSON.parse(res.body) as { code: string }).code === 'operator-not-a-channel') res = await send(w.counter);
       tally.badInputs++;
       expectClearRefusal(res, `huge body on ${route.url}`);
       // The body limit, or a refusal of the caller that comes before the body (sync of another device, public login).
