@@ -45,7 +45,7 @@ import { EventQueue } from './event-queue.ts';
 import { buildFleet, closeFleet, isOnline, timedTap, type Fleet, type SimDevice, type Station } from './fleet.ts';
 import { bearer, GatewayClient, GatewayHttpError, type GatewayAnswer } from './gateway-client.ts';
 import { ProgressBar } from './progress-bar.ts';
-import { buildReport, emptyRunFacts, type CityDayReport, type IdentityFacts, type ReportInput } from './report.ts';
+import { buildReport, emptyRunFacts, type BrokenCardExchange, type CityDayReport, type IdentityFacts, type ReportInput } from './report.ts';
 import {
   appSession,
   buyParkPass,
@@ -148,6 +148,7 @@ interface Incidents {
     refundId: string | null;
     requestedMs: number;
     refund: GatewayAnswer<'get', '/v1/refunds/{id}'> | null;
+    exchange: BrokenCardExchange | null;
   } | null;
   stolen: NonNullable<IdentityFacts['stolen']> | null;
   channels?: ReportInput['incidents']['channels'];
@@ -751,7 +752,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
 
       // Broken card: rides the (offline) bus at 18:00, the card breaks at 18:30, refund at 19:00.
       broken.incident = 'refund';
-      incidents.refund = { rider: broken, offlineBus, lateTap: null, refundId: null, requestedMs: t(d, 19), refund: null };
+      incidents.refund = { rider: broken, offlineBus, lateTap: null, refundId: null, requestedMs: t(d, 19), refund: null, exchange: null };
       queue.at(t(d, 18), async () => {
         const line = offlineBus.busLine!;
         incidents.refund!.lateTap = await tap(broken, broken, offlineBus, 0);
@@ -762,12 +763,27 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
         broken.goneAtMs = t(d, 18, 30);
       });
       queue.at(t(d, 19), async () => {
-        const refund = await gateway.post('/v1/cards/{cardNo}/refunds', counterFor(broken), {
+        // A broken-card exchange at the issuing bank (q. 22, q. 46): the old card is collected and
+        // blacklisted `exchanged`, its balance refunded through the refund machinery, a new card applied for.
+        const exchanged = await gateway.post('/v1/cards/{cardNo}/exchange', counterFor(broken), {
           params: { path: { cardNo: broken.cardNo } },
-          body: { destinationAccount: `6222${String(broken.index).padStart(12, '0')}`, destinationName: broken.holderName },
+          body: {
+            reason: 'broken',
+            collection: 'branch',
+            destinationAccount: `6222${String(broken.index).padStart(12, '0')}`,
+            destinationName: broken.holderName,
+          },
         });
+        const refund = exchanged.refund;
         incidents.refund!.refundId = refund.id;
-        facts.lossReports.push({ cardNo: broken.cardNo, kind: 'refunded', version: refund.blacklistVersion ?? null, reportedMs: clock.nowMs });
+        incidents.refund!.exchange = {
+          oldCardStatus: exchanged.oldCard.status,
+          blacklistReason: exchanged.oldCard.blacklist?.reason ?? null,
+          applicationId: exchanged.application.id,
+          applicationState: exchanged.application.state,
+          dueMs: exchanged.application.dueMs,
+        };
+        facts.lossReports.push({ cardNo: broken.cardNo, kind: 'exchanged', version: refund.blacklistVersion ?? null, reportedMs: clock.nowMs });
       });
     };
 
@@ -881,6 +897,7 @@ export async function runCityDay(options: CityDayOptions): Promise<CityDayReport
           lateTapResult: incidents.refund.lateTap?.resultName ?? null,
           lateTapChargeFen: incidents.refund.lateTap?.chargeFen ?? 0,
           refund: incidents.refund.refund,
+          exchange: incidents.refund.exchange,
         },
         channels: incidents.channels ?? null,
       },

@@ -1,5 +1,5 @@
 /** The report as text tables for the terminal. */
-import type { CityDayReport } from './report.ts';
+import { beijingText, type CityDayReport } from './report.ts';
 
 export function yuan(fen: number | null | undefined): string {
   if (fen === null || fen === undefined) return '-';
@@ -138,10 +138,17 @@ export function renderText(report: CityDayReport, color = true): string {
     out.push(
       `  formal loss ${inc.formalLoss.cardNo}: tapped at ${inc.formalLoss.finderDevice} → ${inc.formalLoss.finderResult}; then at ${inc.formalLoss.secondDevice} → ${inc.formalLoss.secondResult} (card locked: ${inc.formalLoss.locked ? 'yes' : 'no'})`,
     );
-  if (inc.refund)
+  if (inc.refund) {
     out.push(
       `  broken card ${inc.refund.cardNo}: rode ${inc.refund.offlineBus} (offline) → ${inc.refund.lateTapResult}, ${yuan(inc.refund.lateTapChargeFen)} yuan, uploaded after the payout`,
     );
+    const ex = inc.refund.exchange;
+    out.push(
+      ex
+        ? `  broken-card exchange ${inc.refund.cardNo}: old card ${ex.oldCardStatus} (blacklisted ${ex.blacklistReason ?? 'no'}), balance refunded, new card application ${ex.applicationId} ${ex.applicationState}, due ${beijingText(ex.dueMs)}`
+        : `  broken-card exchange ${inc.refund.cardNo}: DID NOT HAPPEN`,
+    );
+  }
   const ch = inc.channels;
   if (ch?.passwordReset)
     out.push(

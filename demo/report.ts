@@ -130,6 +130,8 @@ export interface ReportInput {
       lateTapResult: string | null;
       lateTapChargeFen: number;
       refund: GatewayAnswer<'get', '/v1/refunds/{id}'> | null;
+      /** The broken-card exchange at the issuing bank (issue 16) that started the refund; null when it did not happen. */
+      exchange?: BrokenCardExchange | null;
     } | null;
   };
   loadStates: Map<string, Pick<GatewayAnswer<'get', '/v1/loads/{id}'>, 'status' | 'resolution'>>;
@@ -495,6 +497,14 @@ export function buildReport(input: ReportInput): CityDayReport {
   // Verdicts.
   const rec = gateway.reconciliation;
   if (rec.ok !== true || rec.discrepancy !== '0.00') failures.push(`gateway reconciliation: discrepancy ${rec.discrepancy}, ok ${rec.ok}`);
+  // The broken card is exchanged at the issuing bank: the old card blacklisted `exchanged`, a new card applied for.
+  const broken = input.incidents.refund;
+  if (broken) {
+    const ex = broken.exchange ?? null;
+    if (ex === null) failures.push(`the broken card ${broken.cardNo} was not exchanged`);
+    else if (ex.oldCardStatus !== 'exchanged' || ex.blacklistReason !== 'exchanged')
+      failures.push(`the broken card ${broken.cardNo}'s exchange left it ${ex.oldCardStatus}, blacklisted ${ex.blacklistReason ?? 'not at all'}`);
+  }
   const channels = input.incidents.channels;
   if (channels?.refusedTopUp && channels.refusedTopUp.code !== 'channel-not-allowed') {
     failures.push(`a street service point top-up was not refused by the channel matrix: ${channels.refusedTopUp.status} ${channels.refusedTopUp.code}`);
@@ -601,4 +611,13 @@ export function buildReport(input: ReportInput): CityDayReport {
     },
     reconciliation: { gateway: rec, ledger: gateway.balances, moneyIdentity, crossCheck: input.crossCheck },
   };
+}
+
+/** What the demo's broken-card exchange (POST /v1/cards/{cardNo}/exchange) answered. */
+export interface BrokenCardExchange {
+  oldCardStatus: string;
+  blacklistReason: string | null;
+  applicationId: string;
+  applicationState: string;
+  dueMs: number;
 }

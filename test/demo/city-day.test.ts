@@ -108,6 +108,13 @@ describe('npm run demo -- --quick', () => {
     expect(result.report!.revenue.writtenOffFen).toBe(refund.writtenOffFen);
   });
 
+  it('exchanges the broken card at its issuing bank: blacklisted exchanged, a new card applied for, printed', () => {
+    const broken = result.report!.incidents.refund!;
+    expect(broken.exchange).toMatchObject({ oldCardStatus: 'exchanged', blacklistReason: 'exchanged', applicationState: 'applied' });
+    expect(result.report!.blacklist.byReason.exchanged).toBeGreaterThanOrEqual(1);
+    expect(stdout).toContain(`broken-card exchange ${broken.cardNo}: old card exchanged`);
+  });
+
   it('refuses lost cards at gates after sync: temporary without locking, formal locked', () => {
     const { temporaryLoss, formalLoss } = result.report!.incidents;
     expect(temporaryLoss!.deviceHadIt).toBe(true);
@@ -306,5 +313,14 @@ describe('report verdict', () => {
     const cardsOff = buildReport(input(0, -5));
     expect(cardsOff.ok).toBe(false);
     expect(cardsOff.failures.join()).toMatch(/differ by -5 fen/);
+  });
+
+  it('fails when the broken card was not exchanged', () => {
+    const refund = { cardNo: '31040000000000001', offlineBus: 'bus-1', lateTapResult: null, lateTapChargeFen: 0, refund: null };
+    const missed = buildReport({ ...input(0, 0), incidents: { temporaryLoss: null, formalLoss: null, refund: { ...refund, exchange: null } } });
+    expect(missed.ok).toBe(false);
+    expect(missed.failures.join()).toMatch(/was not exchanged/);
+    const exchange = { oldCardStatus: 'exchanged', blacklistReason: 'exchanged', applicationId: 'a1', applicationState: 'applied', dueMs: 0 };
+    expect(buildReport({ ...input(0, 0), incidents: { temporaryLoss: null, formalLoss: null, refund: { ...refund, exchange } } }).failures).toEqual([]);
   });
 });
