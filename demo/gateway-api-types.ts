@@ -518,6 +518,123 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/auth/holder-sessions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Open a holder account session
+     * @description With the ID number and the account password. A wrong ID number or password is `401 invalid-credentials` (the same answer for both); repeated failures lock the account for a while (`403 account-locked`, the app login policy); an account whose phone is not verified is `403 phone-not-verified`. The session acts for the online channel.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description The holder's ID number (18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+            password: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The session */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description when the session ends (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              expiresAt: string;
+              /**
+               * @description when the session ends (epoch milliseconds)
+               * @example 1773108000000
+               */
+              expiresMs: number;
+              /** @description bearer token of the holder session (role holder, online channel) */
+              token: string;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `invalid-credentials` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `account-locked`, `phone-not-verified` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/auth/tokens': {
     parameters: {
       query?: never;
@@ -8350,6 +8467,1018 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/holder-accounts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Open an online holder account
+     * @description With the ID number, the holder's name, a mobile phone and a password of the holder's own (scrypt-hashed). A 6-digit code goes to the phone (simulated SMS); the account signs in once the phone is verified. One account per holder (`409 holder-account-exists`); a holder who gave a phone at a counter signs up with that phone (`403 phone-mismatch`). The ID number is kept only as its keyed hash.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description The holder's ID number (18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+            /**
+             * @description the holder's name (kept only when the holder is new)
+             * @example 张三
+             */
+            name: string;
+            /**
+             * @description the account's password (8-128 characters)
+             * @example a-good-secret
+             */
+            password: string;
+            /**
+             * @description the mobile phone the verification code goes to
+             * @example 13812345678
+             */
+            phone: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The account, phone not yet verified */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description the phone, masked (first 3 and last 4 digits)
+               * @example 138****5678
+               */
+              phone: string | null;
+              /** @description false: send the code with POST /v1/holder-accounts/phone-verification */
+              phoneVerified: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `phone-mismatch` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `holder-account-exists` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/holder-accounts/phone-verification': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Verify the account's phone
+     * @description With the ID number and the 6-digit code sent at sign-up (valid 10 minutes, 5 tries). A wrong, used or expired code, or an unknown account, is `403 phone-code-invalid` (the same answer for all).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description the 6-digit code sent to the phone
+             * @example 042917
+             */
+            code: string;
+            /**
+             * @description The holder's ID number (18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The phone is verified */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description true: the account may sign in */
+              phoneVerified: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `phone-code-invalid` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/holder/cards/{cardNo}/service-password/reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reset a card's service password online
+     * @description A holder session resets the service password of one of the holder's cards, re-entering the ID number (the initial rule is its last 6 characters): the password goes back to its initial value and must be changed at the next app sign-in; a locked app login is unlocked and the card's app sessions end (the counter reset, online). An ID number that is not this holder's, or a card of another holder, is `403 id-number-mismatch`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
+          cardNo: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description The holder's ID number (18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The password is back to its initial value */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
+              cardNo: string;
+              /** @description always true: the new password must be chosen at the next app sign-in */
+              mustChangePassword: boolean;
+              /** @description true when the card's app login was locked and is now unlocked */
+              unlocked: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `id-number-mismatch` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `holder-not-recorded`, `card-replaced`, `card-not-active` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/holder/personal-data': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The signed-in holder's non-key personal data
+     * @description Address, job and phone (masked) with the log of their changes, newest first.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The non-key personal data (phone masked) and its change log */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description postal address */
+              address: string | null;
+              /** @description the fields this request changed (empty on a read) */
+              changed: ('address' | 'job' | 'phone')[];
+              /** @description the log of changes, newest first (last 50) */
+              changes: {
+                /**
+                 * @description when (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                at: string;
+                /**
+                 * @description when (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                atMs: number;
+                /**
+                 * @description who changed it: holder:<id> online, counter:<branch> at a counter
+                 * @example counter:B12
+                 */
+                changedBy: string;
+                /**
+                 * @description the field changed
+                 * @enum {string}
+                 */
+                field: 'address' | 'job' | 'phone';
+                /** @description the value after (phones masked) */
+                newValue: string | null;
+                /** @description the value before (phones masked) */
+                oldValue: string | null;
+                /**
+                 * @description the organisation it was changed through
+                 * @example online
+                 */
+                organisationId: string | null;
+              }[];
+              /** @description occupation */
+              job: string | null;
+              /**
+               * @description the phone, masked (first 3 and last 4 digits)
+               * @example 138****5678
+               */
+              phone: string | null;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /**
+     * Change address, job or phone online
+     * @description The non-key personal data a holder session may change: address, job, phone (the phone is also the account’s). Only the fields sent change; each change is logged with its old and new value (phones masked), who and through which organisation. Key data (name, ID number) change by exchange at the issuing bank.
+     */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description postal address; null clears it
+             * @example 北京市朝阳区XX路1号
+             */
+            address?: string | null;
+            /**
+             * @description occupation; null clears it
+             * @example 教师
+             */
+            job?: string | null;
+            /**
+             * @description the new contact phone (also the online account’s phone)
+             * @example 13812345678
+             */
+            phone?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The non-key personal data (phone masked) and its change log */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description postal address */
+              address: string | null;
+              /** @description the fields this request changed (empty on a read) */
+              changed: ('address' | 'job' | 'phone')[];
+              /** @description the log of changes, newest first (last 50) */
+              changes: {
+                /**
+                 * @description when (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                at: string;
+                /**
+                 * @description when (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                atMs: number;
+                /**
+                 * @description who changed it: holder:<id> online, counter:<branch> at a counter
+                 * @example counter:B12
+                 */
+                changedBy: string;
+                /**
+                 * @description the field changed
+                 * @enum {string}
+                 */
+                field: 'address' | 'job' | 'phone';
+                /** @description the value after (phones masked) */
+                newValue: string | null;
+                /** @description the value before (phones masked) */
+                oldValue: string | null;
+                /**
+                 * @description the organisation it was changed through
+                 * @example online
+                 */
+                organisationId: string | null;
+              }[];
+              /** @description occupation */
+              job: string | null;
+              /**
+               * @description the phone, masked (first 3 and last 4 digits)
+               * @example 138****5678
+               */
+              phone: string | null;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
+  '/v1/holder/status': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The signed-in holder's cards and applications
+     * @description Status and progress for a holder session: the holder's cards with their status and every application with its state and expected date. Names and phone masked.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The status */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description the holder's applications and their progress, newest first */
+              applications: {
+                /**
+                 * @description when the application was filed (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                appliedAt: string;
+                /**
+                 * @description when the application was filed (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                appliedMs: number;
+                /** @description branch the application was filed at */
+                branchId: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                collectedAt: string | null;
+                /**
+                 * @description when the holder got the card; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                collectedMs: number | null;
+                /**
+                 * @description how the holder gets the card
+                 * @enum {string}
+                 */
+                collection: 'instant' | 'branch' | 'mail';
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                dueAt: string;
+                /**
+                 * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                dueMs: number;
+                /**
+                 * @description the name on the new card, masked
+                 * @example 张*
+                 */
+                holderName: string;
+                /**
+                 * @description application id
+                 * @example 7
+                 */
+                id: string;
+                /**
+                 * @description the partner bank that issues the new card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description application: a first card (or the new bank’s card); exchange: a new card for an old one
+                 * @enum {string}
+                 */
+                kind: 'application' | 'exchange';
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                madeAt: string | null;
+                /**
+                 * @description when the card was made (ready or mailed); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                madeMs: number | null;
+                /**
+                 * @description when the factory took it; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                makingAt: string | null;
+                /**
+                 * @description when the factory took it; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                makingMs: number | null;
+                /**
+                 * @description the new card, once collected
+                 * @example 1000000000000016
+                 */
+                newCardNo: string | null;
+                /**
+                 * @description the card exchanged (exchange only)
+                 * @example 1000000000000016
+                 */
+                oldCardNo: string | null;
+                /**
+                 * @description why the card is made
+                 * @enum {string}
+                 */
+                reason: 'first-card' | 'broken' | 'name-change' | 'id-change' | 'bank-change';
+                /**
+                 * @description applied → making → ready (at the branch) or mailed → collected; an instant branch makes the card at once (ready)
+                 * @enum {string}
+                 */
+                state: 'applied' | 'making' | 'ready' | 'mailed' | 'collected';
+              }[];
+              /** @description the holder's cards, oldest first */
+              cards: {
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                issuedAt: string;
+                /**
+                 * @description when the card was issued (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                issuedMs: number;
+                /**
+                 * @description the partner bank that issued the card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+                 * @enum {string}
+                 */
+                issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+                /**
+                 * @description card status
+                 * @enum {string}
+                 */
+                status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+              }[];
+              holder: {
+                /**
+                 * @description the holder's name, masked
+                 * @example 张*
+                 */
+                name: string;
+                /**
+                 * @description the phone, masked (first 3 and last 4 digits)
+                 * @example 138****5678
+                 */
+                phone: string | null;
+              };
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/holders/personal-data': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Change a holder's address, job or phone at a counter
+     * @description With the holder present and the ID number in the body: the non-key personal data changes on the channels the matrix allows (partner-bank branches, service points; not 一卡通 outlets: `403 channel-not-allowed`). Each change is logged (phones masked) with the counter and its organisation. No holder with this ID number: `404 holder-not-found`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description postal address; null clears it
+             * @example 北京市朝阳区XX路1号
+             */
+            address?: string | null;
+            /**
+             * @description The holder's ID number (18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+            /**
+             * @description occupation; null clears it
+             * @example 教师
+             */
+            job?: string | null;
+            /**
+             * @description the new contact phone (also the online account’s phone)
+             * @example 13812345678
+             */
+            phone?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The non-key personal data (phone masked) and its change log */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description postal address */
+              address: string | null;
+              /** @description the fields this request changed (empty on a read) */
+              changed: ('address' | 'job' | 'phone')[];
+              /** @description the log of changes, newest first (last 50) */
+              changes: {
+                /**
+                 * @description when (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                at: string;
+                /**
+                 * @description when (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                atMs: number;
+                /**
+                 * @description who changed it: holder:<id> online, counter:<branch> at a counter
+                 * @example counter:B12
+                 */
+                changedBy: string;
+                /**
+                 * @description the field changed
+                 * @enum {string}
+                 */
+                field: 'address' | 'job' | 'phone';
+                /** @description the value after (phones masked) */
+                newValue: string | null;
+                /** @description the value before (phones masked) */
+                oldValue: string | null;
+                /**
+                 * @description the organisation it was changed through
+                 * @example online
+                 */
+                organisationId: string | null;
+              }[];
+              /** @description occupation */
+              job: string | null;
+              /**
+               * @description the phone, masked (first 3 and last 4 digits)
+               * @example 138****5678
+               */
+              phone: string | null;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `holder-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;

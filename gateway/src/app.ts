@@ -36,6 +36,7 @@ import { parkPassSaleSchema } from './routes/park-passes.ts';
 import { auditEntryFor, isAudited, markAudited, recordAudit } from './services/audit.ts';
 import { expireTemporaryLosses } from './services/blacklist.ts';
 import type { Store } from './store/store-port.ts';
+import { PhoneOutbox } from './services/holder-accounts.ts';
 
 export type { GatewayContext, GatewayPolicies } from './http/gateway-context.ts';
 
@@ -69,6 +70,8 @@ export interface BuildGatewayOptions {
    * random key is made for this instance: holders are then found only while it runs (tests, demo).
    */
   holderIdKey?: Uint8Array;
+  /** Where holder accounts' phone codes go (simulated SMS); default a fresh in-memory outbox. */
+  phoneOutbox?: PhoneOutbox;
   /** false (default) or pino options, e.g. { level: 'info', stream } to capture output. */
   logger?: boolean | Record<string, unknown>;
   subwayNetworkCsvPath?: string;
@@ -132,6 +135,7 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     clock: options.clock ?? Date.now,
     policies,
     holderIdKey: options.holderIdKey ? Buffer.from(options.holderIdKey) : randomBytes(32),
+    phoneOutbox: options.phoneOutbox ?? new PhoneOutbox(),
     subwayNetworkCsvPath: options.subwayNetworkCsvPath ?? process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV,
     lifecycle: { shuttingDown: false },
   };

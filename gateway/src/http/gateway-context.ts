@@ -12,6 +12,7 @@ import type { Store } from '../store/store-port.ts';
 import type { KdfParams } from '../auth/passwords.ts';
 import type { Principal, Role } from '../auth/principal.ts';
 import type { ChannelPolicies, Operation } from '../services/channel-rules.ts';
+import type { PhoneOutbox } from '../services/holder-accounts.ts';
 
 export interface GatewayPolicies {
   /** Temporary loss reports expire by themselves (seed q. 17): default 15 days. */
@@ -82,6 +83,11 @@ export interface GatewayContext {
    * secrets folder (secrets.ts holder-id-key), never stored in the database or logged.
    */
   holderIdKey: Buffer;
+  /**
+   * The simulated SMS sender of holder accounts' phone codes (services/holder-accounts.ts): kept
+   * in memory, never logged; the sandbox and the tests read the codes from it.
+   */
+  phoneOutbox: PhoneOutbox;
   /** Subway network CSV path for the fare quote route. */
   subwayNetworkCsvPath: string;
   /**

@@ -14,6 +14,7 @@ import { faresRoutes } from './fares.ts';
 import { fareTablesRoutes } from './fare-tables.ts';
 import { healthRoutes } from './health.ts';
 import { holdersRoutes } from './holders.ts';
+import { holderAccountRoutes } from './holder-accounts.ts';
 import { lossReportsRoutes } from './loss-reports.ts';
 import { opsRoutes } from './ops.ts';
 import { organisationsRoutes } from './organisations.ts';
@@ -35,6 +36,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   cardsRoutes,
   cardLifecycleRoutes,
   holdersRoutes,
+  holderAccountRoutes,
   lossReportsRoutes,
   blacklistRoutes,
   faresRoutes,
