@@ -1,7 +1,7 @@
 /**
  * The online holder account and the non-key personal data (issue 16; seed q8, q16, q31, q36), over
- * the gateway (inject) on a real SQLite file: sign-up sends a phone code (read from the simulated
- * outbox, never from a log); sign-in needs the right password and a verified phone; the holder
+ * the gateway (inject) on a real SQLite file and on PostgreSQL when it is up: sign-up sends a
+ * phone code (read from the simulated outbox, never from a log); sign-in needs the right password and a verified phone; the holder
  * session sees its own cards and applications; the online reset restores the initial password,
  * forces a change and unlocks a locked app login, only for the holder's own cards; address, job
  * and phone change online and at the counters the matrix allows (not at a top-up outlet), every
@@ -12,13 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildGateway } from '#gateway/app';
 import { PhoneOutbox } from '#gateway/services/holder-accounts';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import type { Store } from '#gateway/store/store-port';
 import { IssuerKeyService } from '#issuer/issuer-key-service';
 import { generateKeySet } from '#issuer/key-file';
+import { assertPostgresUp, dropSchema, freshSchemaName, newPgStore } from '../store/pg-test-db.ts';
+import { serviceAvailable } from '../support/services.ts';
 import { ADMIN_TOKEN, DEC_20_2025_MS } from './support/harness.ts';
 
 const ID_A = '11010119900307123X';
@@ -36,9 +38,18 @@ interface World {
   close(): Promise<void>;
 }
 
-async function world(): Promise<World> {
-  const dir = mkdtempSync(join(tmpdir(), 'holder-accounts-'));
-  const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => DEC_20_2025_MS });
+async function world(dialect: 'sqlite' | 'postgres'): Promise<World> {
+  let store: Store;
+  let cleanup: () => Promise<void> | void;
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'holder-accounts-'));
+    store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => DEC_20_2025_MS });
+    cleanup = () => rmSync(dir, { recursive: true, force: true });
+  } else {
+    const schema = freshSchemaName('holder_accounts');
+    store = newPgStore(schema, { clock: () => DEC_20_2025_MS });
+    cleanup = () => dropSchema(schema);
+  }
   const logs: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -72,12 +83,19 @@ async function world(): Promise<World> {
     async close() {
       await app.close();
       await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }
 
-describe('online holder accounts and non-key personal data', () => {
+const POSTGRES_UP = serviceAvailable('postgres', 'holder accounts on PostgreSQL');
+const STORES: Array<'sqlite' | 'postgres'> = ['sqlite', ...(POSTGRES_UP ? (['postgres'] as const) : [])];
+
+beforeAll(async () => {
+  if (POSTGRES_UP) await assertPostgresUp();
+});
+
+describe.each(STORES)('online holder accounts and non-key personal data on %s', (dialect) => {
   let w: World | undefined;
   afterEach(async () => {
     await w?.close();
@@ -112,7 +130,7 @@ describe('online holder accounts and non-key personal data', () => {
   }
 
   it('sign-up sends a code; sign-in needs the right password and a verified phone; one account per holder', async () => {
-    w = await world();
+    w = await world(dialect);
     const opened = await signUp();
     expect(opened.statusCode, opened.body).toBe(201);
     expect(opened.json()).toEqual({ phone: '138****5678', phoneVerified: false });
@@ -147,7 +165,7 @@ describe('online holder accounts and non-key personal data', () => {
   });
 
   it('the holder session sees its cards and applications; the online reset restores the initial password and unlocks, for its own cards only', async () => {
-    w = await world();
+    w = await world(dialect);
     const till = await counter({ branchId: 'B12' });
     // The application first (a holder with a card in use may not apply), then a card issued directly.
     const applied = await w.request('POST', '/v1/card-applications', {
@@ -186,7 +204,7 @@ describe('online holder accounts and non-key personal data', () => {
   });
 
   it('address, job and phone change online and at the counters the matrix allows, logged with the phone masked', async () => {
-    w = await world();
+    w = await world(dialect);
     const token = await session();
     const online = await w.request('PATCH', '/v1/holder/personal-data', { token, body: { phone: PHONE_NEW, job: '教师' } });
     expect(online.statusCode, online.body).toBe(200);
