@@ -31,6 +31,7 @@ import { CardSimulator, SW, transactionDateBytes, transactionTimeBytes } from '#
 import { hashPassword } from '#gateway/auth/passwords';
 import { issueToken } from '#gateway/auth/tokens';
 import { issueCard } from '#gateway/services/cards';
+import { organisationForLegacyBranch } from '#gateway/services/organisations';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import { makeIssuer, seededRandom } from '#test/purse/fixtures';
 import { loadRequestFromCard } from '#validator/rider/issue-cards';
@@ -142,9 +143,20 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
   // Cards, token and request bodies, built before the server starts.
   const store = new SqliteStore({ path: dbPath });
   await store.migrate();
-  const token = await store.transaction((tx) =>
-    issueToken(tx, { role: 'counter', subject: 'bench-teller', branchId: 'branch-01', label: 'bench teller', createdBy: 'bench', nowMs }),
-  );
+  // A counter token belongs to an organisation (channel rules, issue 16): a branch of the cards' issuing bank.
+  const token = await store.transaction(async (tx) => {
+    const organisation = await organisationForLegacyBranch(tx, 'branch-01', undefined, 'bench', nowMs);
+    return issueToken(tx, {
+      role: 'counter',
+      subject: 'bench-teller',
+      branchId: 'branch-01',
+      organisationId: organisation.id,
+      staffRole: 'teller',
+      label: 'bench teller',
+      createdBy: 'bench',
+      nowMs,
+    });
+  });
   const passwordHash = await hashPassword('123456');
   const total = warmup + measured * (1 + retryRuns) + notDurable + spare * 2;
   const prepared: Prepared[] = [];
