@@ -8731,7 +8731,7 @@ export interface paths {
         content: {
           'application/json': {
             /**
-             * @description The holder's ID number (18 characters); checked through a keyed hash, never stored, logged or returned
+             * @description The holder's ID number (social security number, 18 characters); checked through a keyed hash, never stored, logged or returned
              * @example 11010119900307123X
              */
             idNumber: string;
@@ -8751,9 +8751,9 @@ export interface paths {
                * @example 1000000000000016
                */
               cardNo: string;
-              /** @description always true: the new password must be chosen at the next app sign-in */
+              /** @description always true: the holder must choose a new password at the next sign-in */
               mustChangePassword: boolean;
-              /** @description true when the card's app login was locked and is now unlocked */
+              /** @description true when the app login was locked after failed attempts and is now unlocked */
               unlocked: boolean;
             };
           };

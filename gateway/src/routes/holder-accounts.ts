@@ -48,6 +48,7 @@ import { birthDateFromIdNumber, findHolderByHmac, holderCards, holderIdHmac, mas
 import type { Tx } from '../store/store-port.ts';
 import { ApplicationSchema, applicationToWire, EXAMPLE_APPLICATION } from './card-lifecycle.ts';
 import { CARD_STATUSES, EXAMPLE_CARD_NO, EXAMPLE_MS, IssuingBank } from './card-schemas.ts';
+import { SERVICE_PASSWORD_RESET_BODY, SERVICE_PASSWORD_RESET_RESPONSE } from './holders.ts';
 import { SSN_PATTERN } from './cards.ts';
 
 const EXAMPLE_ID = '11010119900307123X';
@@ -126,13 +127,6 @@ const StatusAnswer = Type.Object({
   applications: Type.Array(ApplicationSchema, { description: "the holder's applications and their progress, newest first" }),
 });
 type StatusAnswer = Static<typeof StatusAnswer>;
-
-const ResetBody = Type.Object({ idNumber: IdNumber }, { additionalProperties: false });
-const ResetAnswer = Type.Object({
-  cardNo: CardNo(),
-  mustChangePassword: Type.Boolean({ description: 'always true: the new password must be chosen at the next app sign-in' }),
-  unlocked: Type.Boolean({ description: "true when the card's app login was locked and is now unlocked" }),
-});
 
 const EXAMPLE_PERSONAL: PersonalAnswer = {
   address: '北京市朝阳区XX路1号',
@@ -417,24 +411,8 @@ export async function holderAccountRoutes(app: GatewayApp): Promise<void> {
           "a locked app login is unlocked and the card's app sessions end (the counter reset, online). An ID number that is not this holder's, or a card of another holder, is `403 id-number-mismatch`.",
         security: BEARER,
         params: CardNoParams,
-        body: withExamples(ResetBody, { reset: { summary: "The holder's ID number", value: { idNumber: EXAMPLE_ID } } }),
-        response: {
-          200: withExamples(
-            ResetAnswer,
-            { unlocked: { summary: 'Reset and unlocked', value: { cardNo: EXAMPLE_CARD_NO, mustChangePassword: true, unlocked: true } } },
-            'The password is back to its initial value',
-          ),
-          ...problems(
-            ...AUTHENTICATED,
-            ...WITH_BODY,
-            ...CHANNEL_PROBLEMS,
-            'card-not-found',
-            'id-number-mismatch',
-            'holder-not-recorded',
-            'card-replaced',
-            'card-not-active',
-          ),
-        },
+        body: SERVICE_PASSWORD_RESET_BODY,
+        response: SERVICE_PASSWORD_RESET_RESPONSE,
       },
     },
     async (request) => {

@@ -63,6 +63,28 @@ const ResetAnswer = Type.Object({
   unlocked: Type.Boolean({ description: 'true when the app login was locked after failed attempts and is now unlocked' }),
 });
 
+/** The service-password reset's body and answers: one contract for the counter's reset and the holder's online one. */
+export const SERVICE_PASSWORD_RESET_BODY = withExamples(ResetBody, {
+  reset: { summary: "The holder's ID number", value: { idNumber: '11010119900307123X' } },
+});
+export const SERVICE_PASSWORD_RESET_RESPONSE = {
+  200: withExamples(
+    ResetAnswer,
+    { unlocked: { summary: 'A locked login reset and unlocked', value: { cardNo: EXAMPLE_CARD_NO, mustChangePassword: true, unlocked: true } } },
+    'The password is back to its initial value',
+  ),
+  ...problems(
+    ...AUTHENTICATED,
+    ...WITH_BODY,
+    ...CHANNEL_PROBLEMS,
+    'card-not-found',
+    'id-number-mismatch',
+    'holder-not-recorded',
+    'card-replaced',
+    'card-not-active',
+  ),
+};
+
 const EXAMPLE_SEARCH: SearchAnswer = {
   holder: { name: '张*', birthDate: 19900307, createdMs: EXAMPLE_MS, createdAt: isoBeijing(EXAMPLE_MS) },
   cards: [
@@ -149,24 +171,8 @@ export async function holdersRoutes(app: GatewayApp): Promise<void> {
           'a replaced, cancelled, refunded or cloned card is `409 card-replaced` or `409 card-not-active`.',
         security: BEARER,
         params: CardNoParams,
-        body: withExamples(ResetBody, { reset: { summary: "The holder's ID number", value: { idNumber: '11010119900307123X' } } }),
-        response: {
-          200: withExamples(
-            ResetAnswer,
-            { unlocked: { summary: 'A locked login reset and unlocked', value: { cardNo: EXAMPLE_CARD_NO, mustChangePassword: true, unlocked: true } } },
-            'The password is back to its initial value',
-          ),
-          ...problems(
-            ...AUTHENTICATED,
-            ...WITH_BODY,
-            ...CHANNEL_PROBLEMS,
-            'card-not-found',
-            'id-number-mismatch',
-            'holder-not-recorded',
-            'card-replaced',
-            'card-not-active',
-          ),
-        },
+        body: SERVICE_PASSWORD_RESET_BODY,
+        response: SERVICE_PASSWORD_RESET_RESPONSE,
       },
     },
     async (request) => {
