@@ -144,8 +144,11 @@ describe.skipIf(!up)('counter pages in Chromium', () => {
     await signInStaff(clerk.page, STAFF.clerk);
     const card = world.cards[0];
     await clerk.page.goto(`/console/counter/cards/${card.cardNo}`);
-    // A street service point: temporary loss yes, transit top-up, park pass, refund no.
-    expect(await clerk.page.locator('[data-action]').evaluateAll((links) => links.map((l) => l.getAttribute('data-action')))).toEqual(['loss-temporary']);
+    // A street service point: temporary loss and the (social-security) cancellation yes; transit top-up, park pass, refund no.
+    expect(await clerk.page.locator('[data-action]').evaluateAll((links) => links.map((l) => l.getAttribute('data-action')))).toEqual([
+      'loss-temporary',
+      'cancellation',
+    ]);
     await checkPage(clerk, 'counter-card-service-point');
     const form = await clerk.context.request.get(`/console/counter/cards/${card.cardNo}/topup`, { maxRedirects: 0 });
     expect(form.status()).toBe(403);

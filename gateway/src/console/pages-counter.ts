@@ -8,10 +8,11 @@
  * counter's channel may not perform are not offered (counterActions), and the route refuses
  * them anyway.
  */
-import { LIMITS, parseYuan } from '#core';
+import { type CardRecordKind, LIMITS, parseYuan } from '#core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findCard } from '../services/cards.ts';
 import { assertChannelMay, type ChannelCard, type Operation } from '../services/channel-rules.ts';
+import { moneyCaller } from '../routes/loads.ts';
 import { beijingDayRange } from '../services/money-time.ts';
 import { type ApiAnswer, callApi } from './api.ts';
 import { FORM_KEY_PATTERN, type FormOutcome, formResult, newFormKey, runFormOnce } from './form-once.ts';
@@ -22,13 +23,27 @@ import { CONSOLE_PREFIX } from './install.ts';
 type Form = Record<string, string | undefined>;
 type Json = Record<string, unknown>;
 
-export const COUNTER_ACTIONS = ['topup', 'loss-temporary', 'loss-formal', 'lift', 'refund', 'park-pass'] as const;
+export const COUNTER_ACTIONS = [
+  'topup',
+  'loss-temporary',
+  'loss-formal',
+  'lift',
+  'unblock',
+  'replacement',
+  'refund',
+  'cancellation',
+  'suburban',
+  'park-pass',
+  'read-log',
+  'void-load',
+] as const;
 export type CounterAction = (typeof COUNTER_ACTIONS)[number];
 
-/** Actions that need the card on the reader. */
-const NEEDS_CARD: ReadonlySet<CounterAction> = new Set(['topup', 'park-pass']);
+/** Actions that need the card on the reader (replacement: the new card is written there). */
+const NEEDS_CARD: ReadonlySet<CounterAction> = new Set(['topup', 'park-pass', 'unblock', 'suburban', 'read-log', 'replacement']);
 
 const PAYMENT_SOURCES = ['cash', 'other-bank-card', 'bank-account'] as const;
+const CANCEL_SCOPES = ['card', 'social-security'] as const;
 
 /** The channel-matrix operation behind each counter action (services/channel-rules.ts). */
 export const ACTION_OPERATION: Record<CounterAction, Operation> = {
@@ -36,8 +51,16 @@ export const ACTION_OPERATION: Record<CounterAction, Operation> = {
   'loss-temporary': 'loss-temporary',
   'loss-formal': 'loss-formal',
   lift: 'loss-lift',
+  unblock: 'unblock',
+  replacement: 'replacement',
   refund: 'exchange',
+  // Cancelling the social-security function; the whole card with its transit refund is 'cancel-transit-refund' (cancelScopes).
+  cancellation: 'cancel',
+  suburban: 'suburban-opening',
   'park-pass': 'park-pass',
+  // Resolving a pending or torn top-up belongs to the top-up row (the routes name it so).
+  'read-log': 'top-up',
+  'void-load': 'top-up',
 };
 
 /**
@@ -58,6 +81,19 @@ export function counterActions(kit: ConsoleKit, user: ConsoleUser, card?: Channe
     }
   }
   return allowed;
+}
+
+/** The cancellation scopes this counter may take for the card: the whole card only where its transit refund may be made. */
+export function cancelScopes(kit: ConsoleKit, user: ConsoleUser, card?: ChannelCard): Array<(typeof CANCEL_SCOPES)[number]> {
+  const nowMs = kit.app.gateway.clock();
+  return CANCEL_SCOPES.filter((scope) => {
+    try {
+      assertChannelMay(user.principal, scope === 'card' ? 'cancel-transit-refund' : 'cancel', card, { nowMs });
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The card fields the issuing-bank cells need, or undefined when there is no such card. */
@@ -83,6 +119,8 @@ export interface Receipt {
   ok: boolean;
   /** Field-level or page-level message keys when the action was refused after the card was involved. */
   message: string | null;
+  /** A replacement: the new card (the receipt links to it). */
+  newCardNo?: string;
   fields: Array<[labelKey: string, value: string]>;
 }
 
@@ -91,6 +129,10 @@ interface ActionInput {
   paymentSource?: string;
   destinationAccount?: string;
   destinationName?: string;
+  /** cancel: 'card' or 'social-security'. */
+  scope?: string;
+  /** void-load: the pending load. */
+  loadId?: string;
 }
 
 /** Field errors of an action's form (empty: valid); parsing only, the rules are the API's. */
@@ -108,11 +150,14 @@ function inputProblems(action: CounterAction, input: ActionInput): Record<string
   if (action === 'topup' || action === 'park-pass') {
     if (!(PAYMENT_SOURCES as readonly string[]).includes(String(input.paymentSource))) errors.paymentSource = 'field.payment-source';
   }
-  if (action === 'refund') {
+  const refundTo = action === 'refund' || (action === 'cancellation' && input.scope === 'card' && (input.destinationAccount || input.destinationName));
+  if (refundTo) {
     if (!/^[0-9]{10,30}$/.test(String(input.destinationAccount ?? ''))) errors.destinationAccount = 'error.account-invalid';
     const name = String(input.destinationName ?? '').trim();
     if (name.length === 0 || name.length > 64) errors.destinationName = 'error.name-invalid';
   }
+  if (action === 'cancellation' && !(CANCEL_SCOPES as readonly string[]).includes(String(input.scope))) errors.scope = 'error.scope';
+  if (action === 'void-load' && !/^[0-9]{1,18}$/.test(String(input.loadId ?? ''))) errors.loadId = 'error.load';
   return errors;
 }
 
@@ -176,14 +221,26 @@ export async function counterPages(app: FastifyInstance, kit: ConsoleKit): Promi
     const refund = facts.refund ? await callApi<Json>(kit.app, user.principal, 'GET', `/v1/refunds/${facts.refund.id}`) : null;
     let cardPasses: Array<{ year: number; visits: number }> | null = null;
     let cardBalanceFen: number | null = null;
+    let cardLocked: boolean | null = null;
     if (reader) {
       try {
         cardPasses = await reader.parkPasses(cardNo);
         cardBalanceFen = await reader.balanceFen(cardNo);
+        cardLocked = await reader.locked(cardNo);
       } catch {
         cardPasses = null;
       }
     }
+    // What the page offers also follows the card's state (the routes refuse the rest anyway).
+    const ownBranch = moneyCaller(user.principal).branch;
+    const stateAllows: Partial<Record<CounterAction, boolean>> = {
+      unblock: cardLocked === true,
+      suburban: card.body.suburbanOpened !== true && card.body.status === 'active',
+      replacement: card.body.status === 'formal-loss',
+      'read-log': facts.pending.length > 0,
+      'void-load': facts.pending.some((l) => String(l.branch) === ownBranch),
+    };
+    const actions = [...counterActions(kit, user, { cardNo, issuingBank: String(card.body.issuingBank) })].filter((a) => stateAllows[a] !== false);
     return kit.render(
       request,
       reply,
@@ -197,7 +254,8 @@ export async function counterPages(app: FastifyInstance, kit: ConsoleKit): Promi
         passes: facts.passes,
         cardPasses,
         cardBalanceFen,
-        actions: [...counterActions(kit, user, { cardNo, issuingBank: String(card.body.issuingBank) })],
+        cardLocked,
+        actions,
         ...extra,
       },
       status,
@@ -220,18 +278,35 @@ export async function counterPages(app: FastifyInstance, kit: ConsoleKit): Promi
     return kit.render(request, reply, 'error', { title: 'app.not-allowed', message: 'app.not-allowed' }, 403);
   }
 
+  /** The choices an action's form offers: payment sources, cancellation scopes, this branch's pending loads. */
+  async function formChoices(user: ConsoleUser, cardNo: string, card: ChannelCard | undefined) {
+    const branch = moneyCaller(user.principal).branch;
+    const ownPending = await store.transaction(
+      (tx) =>
+        tx.all<{ id: number; amount_fen: number; created_ms: number }>(
+          "SELECT id, amount_fen, created_ms FROM loads WHERE card_no = ? AND status = 'pending' AND branch = ? ORDER BY id DESC LIMIT 20",
+          [cardNo, branch],
+        ),
+      { readOnly: true },
+    );
+    return { sources: PAYMENT_SOURCES, scopes: cancelScopes(kit, user, card), ownPending };
+  }
+
   app.get('/counter/cards/:cardNo/:action', { preHandler: counter }, async (request, reply) => {
     const target = actionOf(request);
     if (!target) return reply.callNotFound();
-    if (!counterActions(kit, request.consoleUser!, await channelCard(kit, target.cardNo)).has(target.action)) return notAllowed(request, reply);
+    const user = request.consoleUser!;
+    const card = await channelCard(kit, target.cardNo);
+    if (!counterActions(kit, user, card).has(target.action)) return notAllowed(request, reply);
+    const choices = await formChoices(user, target.cardNo, card);
     return kit.render(request, reply, 'counter-action', {
       title: `action.${target.action}`,
       cardNo: target.cardNo,
       action: target.action,
       step: 'input',
       formKey: newFormKey(),
-      values: { paymentSource: 'cash' },
-      sources: PAYMENT_SOURCES,
+      values: { paymentSource: 'cash', scope: choices.scopes[0], loadId: choices.ownPending[0] ? String(choices.ownPending[0].id) : undefined },
+      ...choices,
     });
   });
 
@@ -242,14 +317,18 @@ export async function counterPages(app: FastifyInstance, kit: ConsoleKit): Promi
     const body = (request.body ?? {}) as Form;
     const formKey = String(body.formKey ?? '');
     if (!FORM_KEY_PATTERN.test(formKey)) return kit.render(request, reply, 'error', { title: 'app.error', message: 'app.form-expired' }, 400);
-    if (!counterActions(kit, user, await channelCard(kit, target.cardNo)).has(target.action)) return notAllowed(request, reply);
+    const card = await channelCard(kit, target.cardNo);
+    if (!counterActions(kit, user, card).has(target.action)) return notAllowed(request, reply);
     const input: ActionInput = {
       amount: body.amount?.trim(),
       paymentSource: body.paymentSource,
-      destinationAccount: body.destinationAccount?.trim(),
-      destinationName: body.destinationName?.trim(),
+      destinationAccount: body.destinationAccount?.trim() || undefined,
+      destinationName: body.destinationName?.trim() || undefined,
+      scope: body.scope,
+      loadId: body.loadId?.trim(),
     };
-    const view = { title: `action.${target.action}`, cardNo: target.cardNo, action: target.action, formKey, values: input, sources: PAYMENT_SOURCES };
+    const choices = await formChoices(user, target.cardNo, card);
+    const view = { title: `action.${target.action}`, cardNo: target.cardNo, action: target.action, formKey, values: input, ...choices };
     const errors = inputProblems(target.action, input);
     if (Object.keys(errors).length > 0) return kit.render(request, reply, 'counter-action', { ...view, step: 'input', errors }, 400);
     if (body.step !== 'confirm') return kit.render(request, reply, 'counter-action', { ...view, step: 'review' });
@@ -335,6 +414,10 @@ async function perform(
     const { code, detail } = refusal(answer);
     return { kind: 'refused', result: { ...receipt, ok: false, message: code, fields: [['app.error', detail]] } };
   };
+  const readerRefused = (sw: number): FormOutcome<Receipt> => ({
+    kind: 'refused',
+    result: { ...receipt, ok: false, message: 'card.reader-refused', fields: [['app.error', `SW ${sw.toString(16).toUpperCase()}`]] },
+  });
   const balanceField = async (): Promise<Array<[string, string]>> => {
     const card = await callApi<Json>(kit.app, principal, 'GET', `/v1/cards/${cardNo}`);
     return card.ok ? [['receipt.new-balance', String(card.body.balance)]] : [];
@@ -435,6 +518,130 @@ async function perform(
             ['receipt.pass-year', String(sale.body.passYear)],
             ['field.amount', String(sale.body.price)],
             ['field.payment-source', `source.${input.paymentSource}`],
+          ],
+        },
+      };
+    }
+    case 'unblock': {
+      // APPLICATION UNBLOCK: the card's challenge, the issuer's MAC over it, the command to the card.
+      const reader = kit.options.cardReader!;
+      const challenge = await reader.getChallenge(cardNo);
+      if (!challenge.value) return readerRefused(challenge.sw);
+      const answer = await callApi<Json>(kit.app, principal, 'POST', `/v1/cards/${cardNo}/unblock`, { body: { challenge: challenge.value }, requestId });
+      if (!answer.ok) return refused(answer);
+      const written = await reader.applicationUnblock(cardNo, String(answer.body.mac));
+      if (!written.value) return readerRefused(written.sw);
+      return { kind: 'done', result: { ...receipt, fields: [['receipt.card-unlocked', 'app.yes']] } };
+    }
+    case 'suburban': {
+      const reader = kit.options.cardReader!;
+      const challenge = await reader.getChallenge(cardNo);
+      if (!challenge.value) return readerRefused(challenge.sw);
+      const answer = await callApi<Json>(kit.app, principal, 'POST', `/v1/cards/${cardNo}/functions`, {
+        body: { challenge: challenge.value, suburban: true },
+        requestId,
+      });
+      if (!answer.ok) return refused(answer);
+      const write = answer.body.write as { kind: CardRecordKind; record: string; mac: string };
+      const written = await reader.updateRecord(cardNo, write.kind, write.record, write.mac);
+      // The back office has the function open; a write the card did not take is done again from the card page.
+      return {
+        kind: 'done',
+        result: {
+          ...receipt,
+          ok: written.value === true,
+          message: written.value === true ? null : 'receipt.write-failed',
+          fields: [['card.functions', 'card.suburban']],
+        },
+      };
+    }
+    case 'replacement': {
+      const answer = await callApi<Json>(kit.app, principal, 'POST', `/v1/cards/${cardNo}/replacement`, { body: {}, requestId });
+      if (!answer.ok) return refused(answer);
+      const fresh = answer.body.card as Json;
+      const newCardNo = String(fresh.cardNo);
+      const written = await kit.options.cardReader!.personalise(newCardNo, String(answer.body.cardImage));
+      return {
+        kind: 'done',
+        result: {
+          ...receipt,
+          ok: written.value === true,
+          message: written.value === true ? null : 'receipt.write-failed',
+          newCardNo,
+          fields: [
+            ['receipt.new-card', newCardNo],
+            ['receipt.old-card', 'status.replaced'],
+          ],
+        },
+      };
+    }
+    case 'cancellation': {
+      const body: Json = { scope: input.scope };
+      if (input.scope === 'card' && input.destinationAccount) {
+        body.destinationAccount = input.destinationAccount;
+        body.destinationName = input.destinationName;
+      }
+      const answer = await callApi<Json>(kit.app, principal, 'POST', `/v1/cards/${cardNo}/cancellation`, { body, requestId });
+      if (!answer.ok) return refused(answer);
+      const fields: Array<[string, string]> = [
+        ['field.scope', `scope.${input.scope}`],
+        ['card.status', `status.${String(answer.body.status)}`],
+      ];
+      if (body.destinationAccount) {
+        // The transit balance is refunded like a broken card's: its refund and payable date.
+        const row = await kit.app.gateway.store.transaction((tx) => tx.get<{ id: number }>('SELECT id FROM refunds WHERE card_no = ?', [cardNo]), {
+          readOnly: true,
+        });
+        const refund = row ? await callApi<Json>(kit.app, principal, 'GET', `/v1/refunds/${row.id}`) : null;
+        if (refund?.ok) {
+          fields.push(
+            ['receipt.refund-id', String(refund.body.id)],
+            ['field.destination-account', String(refund.body.destinationAccount)],
+            ['receipt.payable', String(refund.body.deadlineAt).slice(0, 10)],
+          );
+        }
+      }
+      return { kind: 'done', result: { ...receipt, fields } };
+    }
+    case 'read-log': {
+      // A pending or torn top-up decided by the card itself: its online ATC and log, read here.
+      const evidence = await kit.options.cardReader!.readLoadEvidence(cardNo);
+      if (!evidence.value) return readerRefused(evidence.sw);
+      const answer = await callApi<{ confirmed: string[]; voided: string[]; reinstated: string[] }>(
+        kit.app,
+        principal,
+        'POST',
+        `/v1/cards/${cardNo}/log-evidence`,
+        { body: evidence.value, requestId },
+      );
+      if (!answer.ok) return refused(answer);
+      const list = (ids: string[]) => (ids.length === 0 ? '-' : ids.map((id) => `#${id}`).join(', '));
+      return {
+        kind: 'done',
+        result: {
+          ...receipt,
+          message: answer.body.reinstated.length > 0 ? 'receipt.reinstated' : null,
+          fields: [
+            ['receipt.confirmed', list(answer.body.confirmed)],
+            ['receipt.voided', list(answer.body.voided)],
+            ['receipt.reinstated-ids', list(answer.body.reinstated)],
+            ...(await balanceField()),
+          ],
+        },
+      };
+    }
+    case 'void-load': {
+      const answer = await callApi<Json>(kit.app, principal, 'POST', `/v1/loads/${input.loadId}/void`, { requestId });
+      if (!answer.ok) return refused(answer);
+      return {
+        kind: 'done',
+        result: {
+          ...receipt,
+          fields: [
+            ['receipt.load-id', String(answer.body.id)],
+            ['field.amount', String(answer.body.amount)],
+            ['receipt.load-status', `load.${String(answer.body.status)}`],
+            ...(await balanceField()),
           ],
         },
       };

@@ -61,6 +61,8 @@ export interface ConsoleWorld {
   devices: string[];
   /** Moves the sandbox clock (the jobs then run at the new time). */
   advance(ms: number): Promise<void>;
+  /** A validator blocks the card (APPLICATION BLOCK with its PSAM's block key), as it does a blacklisted card at a gate. */
+  blockCard(cardNo: string): Promise<void>;
   api(method: string, url: string, payload?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   close(): Promise<void>;
 }
@@ -122,6 +124,8 @@ export async function startConsoleWorld(options: { seed?: number; taps?: boolean
     await store.transaction((tx) => tx.run('UPDATE staff_accounts SET must_change = 0 WHERE username = ?', [s.username]));
   }
 
+  // The cards are issued and topped up before the morning's rides (07:00 Beijing); the console's day is at 10:00.
+  real.ms = WORLD_START_MS - 3 * 60 * 60_000;
   // A system counter token tops the cards up at the start of the day (as an integration would).
   const token = await api('POST', '/v1/auth/tokens', { role: 'counter', label: 'world setup', branchId: 'icbc-chaoyang' });
   const counter = { authorization: `Bearer ${token.body.token}` };
@@ -146,6 +150,9 @@ export async function startConsoleWorld(options: { seed?: number; taps?: boolean
     await api('POST', `/v1/loads/${load.body.id}/confirm`, { tac: credit.value }, counter);
   }
 
+  real.ms = WORLD_START_MS;
+  const psamKeys = keys.psamKeyMaterial();
+
   const devices: string[] = [];
   if (options.taps !== false) {
     const plan: Array<[deviceId: string, kind: string, operator: Operator, fields: Record<string, string>]> = [
@@ -154,7 +161,6 @@ export async function startConsoleWorld(options: { seed?: number; taps?: boolean
       ['BUS-1-07', 'bus-validator', 'bus', { line: '1' }],
       ['PR-TTYB-1', 'pr-gate', 'pr', { lot: '1' }],
     ];
-    const psamKeys = keys.psamKeyMaterial();
     let terminal = 1;
     for (const [deviceId, kind, operator, fields] of plan) {
       const reg = await api('POST', '/v1/devices', { deviceId, kind, ...fields });
@@ -243,6 +249,15 @@ export async function startConsoleWorld(options: { seed?: number; taps?: boolean
     cards,
     devices,
     api,
+    async blockCard(cardNo: string) {
+      const psam = new SoftwarePsam({ terminalId: Uint8Array.of(0x20, 0x26, 0, 0, 0, 0x99), tsnStart: 1, ...psamKeys });
+      const sw = await sandbox.cards.run(cardNo, (c) => {
+        const image = c.image();
+        const challenge = c.getChallenge().data;
+        return c.applicationBlock(psam.blockCommandMac(cardSerialFromCardNo(cardNo), image.keyVersion, image.algorithm, challenge)).sw;
+      });
+      if (sw !== 0x9000) throw new Error(`APPLICATION BLOCK: SW ${sw.toString(16)}`);
+    },
     async advance(ms: number) {
       real.ms += ms;
       await api('POST', '/v1/ops/jobs/run');
