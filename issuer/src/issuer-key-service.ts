@@ -8,6 +8,8 @@
  */
 import {
   APPLICATION_UNBLOCK_HEADER,
+  DEFAULT_APP_START_DATE,
+  HOME_ISSUER_ID,
   KeyUnavailableError,
   LIMITS,
   assertCardNo,
@@ -63,6 +65,12 @@ type CardKeyRef = Pick<CardView, 'cardNo' | 'keyVersion' | 'algorithm'>;
 
 export interface IssuerKeyServiceOptions {
   /**
+   * The T-Union issuer these keys belong to (16 hex digits; default the home issuer, Beijing).
+   * A key service personalises only its own issuer's cards: another city's cards are made by
+   * that city's key service (issue 18: each issuer has its own simulated key set).
+   */
+  issuerId?: string;
+  /**
    * Cards whose TAC key (diversified from the TAC master key, ready to MAC) is kept for the next
    * TAC of the same card, least recently used out. Default DEFAULT_TAC_KEY_CACHE_CARDS; 0 keeps
    * none (every TAC derives its card's key again).
@@ -93,6 +101,8 @@ function copyKeySet(version: number, set: MasterKeySet): MasterKeySet {
 
 export class IssuerKeyService {
   readonly currentKeyVersion: number;
+  /** The issuer whose keys these are (16 upper-case hex digits). */
+  readonly issuerId: string;
   readonly #keySets: Map<number, MasterKeySet>;
   /**
    * Per-card TAC keys by card number (sync ingest verifies every debit's TAC, and a card taps
@@ -112,8 +122,9 @@ export class IssuerKeyService {
   /** Counters for tests and benches. */
   readonly tacKeyCacheStats = { hits: 0, misses: 0 };
 
-  private constructor(keySets: Map<number, MasterKeySet>, currentKeyVersion: number, tacKeyCacheCards: number) {
+  private constructor(keySets: Map<number, MasterKeySet>, currentKeyVersion: number, tacKeyCacheCards: number, issuerId: string) {
     this.#keySets = keySets;
+    this.issuerId = issuerId;
     this.currentKeyVersion = currentKeyVersion;
     this.#tacKeyCapacity = tacKeyCacheCards;
     this.#tacKeys = tacKeyCacheCards > 0 ? new Map() : null;
@@ -128,7 +139,9 @@ export class IssuerKeyService {
     for (const [version, set] of keySets) copy.set(version, copyKeySet(version, set));
     const current = currentKeyVersion ?? Math.max(...copy.keys());
     if (!copy.has(current)) throw new RangeError(`current key version ${current} has no key set`);
-    return new IssuerKeyService(copy, current, cacheCards);
+    const issuerId = (options.issuerId ?? HOME_ISSUER_ID).toUpperCase();
+    if (!/^[0-9A-F]{16}$/.test(issuerId)) throw new RangeError(`issuerId must be 16 hex digits, got ${JSON.stringify(options.issuerId)}`);
+    return new IssuerKeyService(copy, current, cacheCards, issuerId);
   }
 
   /** Cards whose TAC key is cached now (at most the configured capacity). */
@@ -157,6 +170,9 @@ export class IssuerKeyService {
 
   personalizeCard(request: PersonalizeRequest): CardImage {
     assertCardNo(request.cardNo);
+    if (request.issuerId !== undefined && request.issuerId.toUpperCase() !== this.issuerId) {
+      throw new RangeError(`these keys belong to issuer ${this.issuerId}, not ${request.issuerId}: each issuer personalises its own cards`);
+    }
     const keyVersion = this.currentKeyVersion;
     const set = this.#set(keyVersion);
     const serial = cardSerialFromCardNo(request.cardNo);
@@ -167,6 +183,8 @@ export class IssuerKeyService {
     const image: CardImage = {
       cardNo: request.cardNo,
       issuerCode: request.issuerCode.toUpperCase(),
+      issuerId: this.issuerId,
+      startDate: request.startDate ?? Math.min(DEFAULT_APP_START_DATE, request.expiryDate),
       generation: request.generation,
       profile: request.profile,
       transitOpened: request.transitOpened,
@@ -232,7 +250,7 @@ export class IssuerKeyService {
   }
 
   toJSON(): unknown {
-    return { currentKeyVersion: this.currentKeyVersion, keyVersions: this.keyVersions(), keys: '[redacted]' };
+    return { issuerId: this.issuerId, currentKeyVersion: this.currentKeyVersion, keyVersions: this.keyVersions(), keys: '[redacted]' };
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {

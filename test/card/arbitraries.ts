@@ -20,7 +20,22 @@ const HEX = '0123456789ABCDEF';
 export const arbHex = (byteLength: number): fc.Arbitrary<string> =>
   fc.uint8Array({ minLength: byteLength, maxLength: byteLength }).map((b) => Array.from(b, (x) => HEX[x >> 4] + HEX[x & 15]).join(''));
 
-export const arbCardNo: fc.Arbitrary<string> = fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 16, maxLength: 16 }).map((d) => d.join(''));
+/** A legacy 16-digit card number (the home issuer's pre-T-Union range). */
+export const arbLegacyCardNo: fc.Arbitrary<string> = fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 16, maxLength: 16 }).map((d) => d.join(''));
+
+/** A 19-digit T-Union card number (31 + 17 digits). */
+export const arbTUnionCardNo: fc.Arbitrary<string> = fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 17, maxLength: 17 }).map((d) => `31${d.join('')}`);
+
+/** Either range. */
+export const arbCardNo: fc.Arbitrary<string> = fc.oneof(arbLegacyCardNo, arbTUnionCardNo);
+
+/** An issuer id whose bytes 2-3 are a BCD city code (16 upper-case hex digits). */
+export const arbIssuerId: fc.Arbitrary<string> = fc
+  .tuple(fc.uint8Array({ minLength: 2, maxLength: 2 }), fc.integer({ min: 0, max: 9999 }), fc.uint8Array({ minLength: 4, maxLength: 4 }))
+  .map(
+    ([head, city, tail]) =>
+      Array.from(head, (x) => HEX[x >> 4] + HEX[x & 15]).join('') + String(city).padStart(4, '0') + Array.from(tail, (x) => HEX[x >> 4] + HEX[x & 15]).join(''),
+  );
 
 /** A valid calendar date YYYYMMDD between 2000 and 2099. */
 export const arbDate: fc.Arbitrary<number> = fc
@@ -81,6 +96,8 @@ export const arbCardView: fc.Arbitrary<CardView> = fc
   .record({
     cardNo: arbCardNo,
     issuerCode: arbHex(2),
+    issuerId: arbIssuerId,
+    startDate: fc.constantFrom(20000101, 20151225),
     generation: fc.constantFrom(1, 2, 3) as fc.Arbitrary<CardView['generation']>,
     profile: fc.constantFrom('adult', 'student', 'senior') as fc.Arbitrary<CardView['profile']>,
     transitOpened: fc.boolean(),
@@ -96,7 +113,7 @@ export const arbCardView: fc.Arbitrary<CardView> = fc
     parkPasses: fc.tuple(arbParkPass, arbParkPass),
     locked: fc.boolean(),
   })
-  .map(({ purse, ...rest }) => ({ ...rest, ...purse }));
+  .map(({ purse, ...rest }) => ({ ...rest, ...purse, startDate: Math.min(rest.startDate, rest.expiryDate) }));
 
 export const arbKey16: fc.Arbitrary<Uint8Array> = fc.uint8Array({ minLength: 16, maxLength: 16 });
 

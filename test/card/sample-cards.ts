@@ -30,6 +30,8 @@ function key(fill: number): Uint8Array {
 export const SAMPLE_IMAGE: CardImage = {
   cardNo: '1000754300000018',
   issuerCode: '1000',
+  issuerId: '01011000FFFFFFFF',
+  startDate: 20151225,
   generation: 3,
   profile: 'adult',
   transitOpened: true,

@@ -11,6 +11,8 @@ export function makeCard(overrides: Partial<CardView> = {}): CardView {
   return {
     cardNo: '1000000000000018',
     issuerCode: '1000',
+    issuerId: '01011000FFFFFFFF',
+    startDate: 20151225,
     generation: 3,
     profile: 'adult',
     transitOpened: true,

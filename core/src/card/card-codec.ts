@@ -2,18 +2,25 @@
  * The card image (with keys: the simulator's persistence, the gateway's issuance answer) and the
  * card view (no keys: what READ returns to a terminal) as versioned bytes.
  *
- * Layout, format version 1 (all integers big-endian):
- *   0  version (01)           1  kind (56 'V' view, 49 'I' image)
- *   2  card number, 8 bytes BCD (the application serial)
- *  10  issuer code (2)       12  generation (1..3)      13  profile (0 adult, 1 student, 2 senior)
- *  14  flags: bit 0 transit opened, bit 1 suburban opened, bit 2 locked (others zero)
- *  15  expiry date (4 BCD YYYYMMDD)
- *  19  balance (u32)         23  overdraft used (u24)    26  overdraft limit (u24)
- *  29  offline ATC (u16)     31  online ATC (u16)        33  key version (u8)  34  algorithm id
- *  35  log count (0..10), then 10 slots of 23 bytes, most recent first, unused slots all zero
- * 266  trip record body (48)  314  park pass previous (14)  328  park pass current (14)
- * 342  end of a view; an image then holds the five 16-byte keys: purchase, load, tac, block,
- *      issuer (80 bytes), 422 bytes in all.
+ * Layout, format version 2 (issue 18; all integers big-endian):
+ *   0  version (02)           1  kind (56 'V' view, 49 'I' image)
+ *   2  file 0x15, 30 bytes (tunion-files.ts): issuer id, app type, app version, the 10-byte
+ *      BCD application serial (the card number), start date, expiry date, issuer FCI
+ *  32  file 0x17, 15 bytes: country, province, city, interconnection kind, card type, settlement unit
+ *  47  issuer code (2)       49  generation (1..3)      50  profile (0 adult, 1 student, 2 senior)
+ *  51  flags: bit 0 transit opened, bit 1 suburban opened, bit 2 locked (others zero)
+ *  52  balance (u32)         56  overdraft used (u24)    59  overdraft limit (u24)
+ *  62  offline ATC (u16)     64  online ATC (u16)        66  key version (u8)  67  algorithm id
+ *  68  log count (0..10), then 10 slots of 23 bytes, most recent first, unused slots all zero
+ * 299  trip record body (48)  347  park pass previous (14)  361  park pass current (14)
+ * 375  end of a view; an image then holds the five 16-byte keys: purchase, load, tac, block,
+ *      issuer (80 bytes), 455 bytes in all.
+ * (Version 1 carried an 8-byte serial and no T-Union files; it is not read any more.)
+ *
+ * File 0x17 is derived from the view [P]: country 156; province = the city code's first two
+ * digits + 00; city = issuer id bytes 2-3; interconnection kind 0001 for a 19-digit T-Union
+ * number, 0000 for a legacy one; card type 01 adult, 02 student, 03 senior (TUM's card types);
+ * settlement unit = city code + 0000. A parsed card whose 0x17 disagrees is refused.
  *
  * Semantic checks (both ways): balance <= LIMITS.balanceCapFen, overdraft used <= limit, and
  * balance and overdraft used are never both non-zero (a debit empties the balance before it
@@ -22,24 +29,22 @@
 import { ALGORITHM_ID, algorithmFromId } from '../crypto/algorithm.ts';
 import { LIMITS } from '../limits.ts';
 import type { CardImage, CardKeys, CardView, HolderProfile, TransactionLogRecord } from './card-image.ts';
-import { assertCardNo } from './card-number.ts';
+import { TUNION_CARD_NO_DIGITS, assertCardNo } from './card-number.ts';
 import {
-  checkDate,
-  checkHex,
-  checkUint,
-  fail,
-  readBcd,
-  readDate,
-  readHex,
-  readU16,
-  readU24,
-  readU32,
-  writeBcd,
-  writeHex,
-  writeU16,
-  writeU24,
-  writeU32,
-} from './card-fields.ts';
+  CHINA_COUNTRY_CODE,
+  INTEROP_KIND,
+  ISSUER_FILE_BYTES,
+  MANAGEMENT_FILE_BYTES,
+  TUNION_APP_TYPE,
+  TUNION_APP_VERSION,
+  cityCodeOfIssuerId,
+  encodeIssuerFileInto,
+  encodeManagementFileInto,
+  parseIssuerFileAt,
+  parseManagementFileAt,
+  type ManagementFile,
+} from './tunion-files.ts';
+import { checkDate, checkHex, checkUint, fail, readHex, readU16, readU24, readU32, writeHex, writeU16, writeU24, writeU32 } from './card-fields.ts';
 import { LOG_RECORD_BYTES, readLogRecordAt, validateLogRecord, writeLogRecordAt } from './log-record-codec.ts';
 import {
   PARK_PASS_BODY_BYTES,
@@ -52,14 +57,32 @@ import {
   writeTripBody,
 } from './card-records.ts';
 
-export const CARD_FORMAT_VERSION = 1;
+export const CARD_FORMAT_VERSION = 2;
 export const CARD_KIND = { view: 0x56, image: 0x49 } as const;
 
 const PROFILES: readonly HolderProfile[] = ['adult', 'student', 'senior'];
 const KEY_NAMES: ReadonlyArray<keyof CardKeys> = ['purchase', 'load', 'tac', 'block', 'issuer'];
 const MAX_LOG = LIMITS.cardLogRecords;
 
-const OFFSET_LOG = 36;
+const OFFSET_0X15 = 2;
+const OFFSET_0X17 = OFFSET_0X15 + ISSUER_FILE_BYTES;
+const OFFSET_FIELDS = OFFSET_0X17 + MANAGEMENT_FILE_BYTES;
+const OFFSET_LOG = OFFSET_FIELDS + 22;
+const PROFILE_CARD_TYPES = [0x01, 0x02, 0x03];
+const ISSUER_ID = /^[0-9A-F]{16}$/;
+
+/** File 0x17 as derived from the view (see the header). */
+export function managementFileOf(view: Pick<CardView, 'cardNo' | 'issuerId' | 'profile'>): ManagementFile {
+  const city = cityCodeOfIssuerId(view.issuerId);
+  return {
+    countryCode: CHINA_COUNTRY_CODE,
+    provinceCode: `${city.slice(0, 2)}00`,
+    cityCode: city,
+    interopKind: view.cardNo.length === TUNION_CARD_NO_DIGITS ? INTEROP_KIND.tunion : INTEROP_KIND.none,
+    cardType: PROFILE_CARD_TYPES[PROFILES.indexOf(view.profile)],
+    settlementUnit: `${city}0000`,
+  };
+}
 const OFFSET_TRIP = OFFSET_LOG + MAX_LOG * LOG_RECORD_BYTES;
 const OFFSET_PASS_PREVIOUS = OFFSET_TRIP + TRIP_BODY_BYTES;
 const OFFSET_PASS_CURRENT = OFFSET_PASS_PREVIOUS + PARK_PASS_BODY_BYTES;
@@ -72,12 +95,17 @@ export function validateCardView(view: CardView): void {
   if (view === null || typeof view !== 'object') fail('card view must be an object');
   assertCardNo(view.cardNo);
   checkHex(view.issuerCode, 2, 'issuerCode');
+  if (typeof view.issuerId !== 'string' || !ISSUER_ID.test(view.issuerId))
+    fail(`issuerId must be 16 upper-case hex digits, got ${JSON.stringify(view.issuerId)}`);
+  cityCodeOfIssuerId(view.issuerId);
+  checkDate(view.startDate, 'startDate');
   if (view.generation !== 1 && view.generation !== 2 && view.generation !== 3) fail(`generation must be 1, 2 or 3, got ${String(view.generation)}`);
   if (PROFILES.indexOf(view.profile) < 0) fail(`profile must be one of ${PROFILES.join(', ')}, got ${String(view.profile)}`);
   if (typeof view.transitOpened !== 'boolean') fail('transitOpened must be a boolean');
   if (typeof view.suburbanOpened !== 'boolean') fail('suburbanOpened must be a boolean');
   if (typeof view.locked !== 'boolean') fail('locked must be a boolean');
   checkDate(view.expiryDate, 'expiryDate');
+  if (view.startDate > view.expiryDate) fail(`startDate ${view.startDate} is after expiryDate ${view.expiryDate}`);
   checkUint(view.balanceFen, 0xffffffff, 'balanceFen');
   checkUint(view.overdraftUsedFen, 0xffffff, 'overdraftUsedFen');
   checkUint(view.overdraftLimitFen, 0xffffff, 'overdraftLimitFen');
@@ -112,21 +140,33 @@ export function validateCardImage(image: CardImage): void {
 function writeView(out: Uint8Array, view: CardView, kind: number): void {
   out[0] = CARD_FORMAT_VERSION;
   out[1] = kind;
-  const cardNo = view.cardNo;
-  for (let i = 0; i < 8; i++) out[2 + i] = ((cardNo.charCodeAt(2 * i) - 48) << 4) | (cardNo.charCodeAt(2 * i + 1) - 48);
-  writeHex(out, 10, view.issuerCode);
-  out[12] = view.generation;
-  out[13] = PROFILES.indexOf(view.profile);
-  out[14] = (view.transitOpened ? 1 : 0) | (view.suburbanOpened ? 2 : 0) | (view.locked ? 4 : 0);
-  writeBcd(out, 15, view.expiryDate, 4);
-  writeU32(out, 19, view.balanceFen);
-  writeU24(out, 23, view.overdraftUsedFen);
-  writeU24(out, 26, view.overdraftLimitFen);
-  writeU16(out, 29, view.offlineAtc);
-  writeU16(out, 31, view.onlineAtc);
-  out[33] = view.keyVersion;
-  out[34] = ALGORITHM_ID[view.algorithm];
-  out[35] = view.log.length;
+  encodeIssuerFileInto(
+    {
+      issuerId: view.issuerId,
+      appType: TUNION_APP_TYPE,
+      appVersion: TUNION_APP_VERSION,
+      cardNo: view.cardNo,
+      startDate: view.startDate,
+      expiryDate: view.expiryDate,
+      issuerFci: '0000',
+    },
+    out,
+    OFFSET_0X15,
+  );
+  encodeManagementFileInto(managementFileOf(view), out, OFFSET_0X17);
+  const f = OFFSET_FIELDS;
+  writeHex(out, f, view.issuerCode);
+  out[f + 2] = view.generation;
+  out[f + 3] = PROFILES.indexOf(view.profile);
+  out[f + 4] = (view.transitOpened ? 1 : 0) | (view.suburbanOpened ? 2 : 0) | (view.locked ? 4 : 0);
+  writeU32(out, f + 5, view.balanceFen);
+  writeU24(out, f + 9, view.overdraftUsedFen);
+  writeU24(out, f + 12, view.overdraftLimitFen);
+  writeU16(out, f + 15, view.offlineAtc);
+  writeU16(out, f + 17, view.onlineAtc);
+  out[f + 19] = view.keyVersion;
+  out[f + 20] = ALGORITHM_ID[view.algorithm];
+  out[OFFSET_LOG - 1] = view.log.length;
   for (let i = 0; i < view.log.length; i++) writeLogRecordAt(out, OFFSET_LOG + i * LOG_RECORD_BYTES, view.log[i]);
   writeTripBody(out, OFFSET_TRIP, view.trip);
   writeParkPassBody(out, OFFSET_PASS_PREVIOUS, view.parkPasses[0]);
@@ -139,24 +179,34 @@ function readView(bytes: Uint8Array, expectedKind: number, expectedLength: numbe
   if (bytes[0] !== CARD_FORMAT_VERSION) fail(`${name}: format version ${bytes[0]} is not supported (expected ${CARD_FORMAT_VERSION})`);
   if (bytes[1] !== expectedKind) fail(`${name}: kind byte 0x${bytes[1].toString(16)} is not 0x${expectedKind.toString(16)}`);
   if (bytes.length !== expectedLength) fail(`${name} must be ${expectedLength} bytes, got ${bytes.length}`);
-  const cardNo = readBcdDigits(bytes, 2, 8);
-  const generation = bytes[12];
+  const file15 = parseIssuerFileAt(bytes, OFFSET_0X15);
+  // What this project writes (the codec is canonical: anything else is not one of our cards).
+  if (file15.appType !== TUNION_APP_TYPE || file15.appVersion !== TUNION_APP_VERSION || file15.issuerFci !== '0000') {
+    fail(`file 0x15 app type ${file15.appType}, version ${file15.appVersion}, FCI ${file15.issuerFci} are not 02, 01, 0000`);
+  }
+  const file17 = parseManagementFileAt(bytes, OFFSET_0X17);
+  const f = OFFSET_FIELDS;
+  const generation = bytes[f + 2];
   if (generation < 1 || generation > 3) fail(`generation ${generation} is not 1, 2 or 3`);
-  const profileCode = bytes[13];
+  const profileCode = bytes[f + 3];
   if (profileCode >= PROFILES.length) fail(`profile code ${profileCode} is unknown`);
-  const flags = bytes[14];
+  const expected17 = managementFileOf({ cardNo: file15.cardNo, issuerId: file15.issuerId, profile: PROFILES[profileCode] });
+  for (const key of Object.keys(expected17) as (keyof ManagementFile)[]) {
+    if (file17[key] !== expected17[key]) fail(`file 0x17 ${key} ${String(file17[key])} does not match the card (expected ${String(expected17[key])})`);
+  }
+  const flags = bytes[f + 4];
   if ((flags & ~7) !== 0) fail(`reserved flag bits set in 0x${flags.toString(16)}`);
-  const balanceFen = readU32(bytes, 19);
-  const overdraftUsedFen = readU24(bytes, 23);
-  const overdraftLimitFen = readU24(bytes, 26);
+  const balanceFen = readU32(bytes, f + 5);
+  const overdraftUsedFen = readU24(bytes, f + 9);
+  const overdraftLimitFen = readU24(bytes, f + 12);
   checkPurse(balanceFen, overdraftUsedFen, overdraftLimitFen);
   let algorithm: CardView['algorithm'];
   try {
-    algorithm = algorithmFromId(bytes[34]);
+    algorithm = algorithmFromId(bytes[f + 20]);
   } catch {
-    fail(`algorithm id 0x${bytes[34].toString(16)} is unknown`);
+    fail(`algorithm id 0x${bytes[f + 20].toString(16)} is unknown`);
   }
-  const logCount = bytes[35];
+  const logCount = bytes[OFFSET_LOG - 1];
   if (logCount > MAX_LOG) fail(`log count ${logCount} is over ${MAX_LOG}`);
   const log: TransactionLogRecord[] = new Array(logCount);
   for (let i = 0; i < logCount; i++) log[i] = readLogRecordAt(bytes, OFFSET_LOG + i * LOG_RECORD_BYTES);
@@ -164,32 +214,27 @@ function readView(bytes: Uint8Array, expectedKind: number, expectedLength: numbe
     if (bytes[i] !== 0) fail('an unused log slot is not empty');
   }
   return {
-    cardNo,
-    issuerCode: readHex(bytes, 10, 2),
+    cardNo: file15.cardNo,
+    issuerCode: readHex(bytes, f, 2),
+    issuerId: file15.issuerId,
+    startDate: file15.startDate,
     generation: generation as CardView['generation'],
     profile: PROFILES[profileCode],
     transitOpened: (flags & 1) !== 0,
     suburbanOpened: (flags & 2) !== 0,
-    expiryDate: readDate(bytes, 15, 'expiryDate'),
+    expiryDate: file15.expiryDate,
     balanceFen,
     overdraftUsedFen,
     overdraftLimitFen,
-    offlineAtc: readU16(bytes, 29),
-    onlineAtc: readU16(bytes, 31),
-    keyVersion: bytes[33],
+    offlineAtc: readU16(bytes, f + 15),
+    onlineAtc: readU16(bytes, f + 17),
+    keyVersion: bytes[f + 19],
     algorithm,
     log,
     trip: readTripBody(bytes, OFFSET_TRIP),
     parkPasses: [readParkPassBody(bytes, OFFSET_PASS_PREVIOUS), readParkPassBody(bytes, OFFSET_PASS_CURRENT)],
     locked: (flags & 4) !== 0,
   };
-}
-
-function readBcdDigits(bytes: Uint8Array, offset: number, byteLength: number): string {
-  readBcd(bytes, offset, byteLength, 'card number'); // validates the nibbles
-  let s = '';
-  for (let i = offset; i < offset + byteLength; i++) s += String.fromCharCode(48 + (bytes[i] >>> 4), 48 + (bytes[i] & 15));
-  return s;
 }
 
 /** Encodes what a terminal may read (keys never included, even when given an image). */
@@ -227,6 +272,8 @@ export function cardViewOf(image: CardView): CardView {
   return {
     cardNo: image.cardNo,
     issuerCode: image.issuerCode,
+    issuerId: image.issuerId,
+    startDate: image.startDate,
     generation: image.generation,
     profile: image.profile,
     transitOpened: image.transitOpened,

@@ -22,6 +22,12 @@ export type TransactionType = (typeof TRANSACTION_TYPE)[keyof typeof TRANSACTION
 
 export const DEFAULT_OVERDRAFT_LIMIT_FEN = 2_000;
 
+/** Issuer id of the home issuer (Beijing) [S HCE, C2]; issuer-registry.ts holds the rest. */
+export const HOME_ISSUER_ID = '01011000FFFFFFFF';
+
+/** Application start date written when none is given: the first Beijing T-Union card, 2015-12-25 [S]. */
+export const DEFAULT_APP_START_DATE = 20151225;
+
 /** One entry of the cyclic 10-record log: 23 bytes on the card (DOMAIN.md section 2). */
 export interface TransactionLogRecord {
   /** ATC of the transaction (offline ATC for purchases, online ATC for loads), before increment. */
@@ -97,10 +103,17 @@ export interface CardKeys {
 
 /** Everything a terminal can read from the card (no keys). */
 export interface CardView {
-  /** 16 decimal digits; its BCD form (8 bytes) is the application serial and the key diversifier. */
+  /**
+   * 19 digits starting 31 (T-Union) or 16 (the home issuer's legacy range): the 10-byte
+   * application serial of file 0x15; its rightmost 8 bytes are the key diversifier (card-number.ts).
+   */
   cardNo: string;
-  /** Issuer code, 4 hex digits (2 bytes). */
+  /** The project's 2-byte issuer code, 4 hex digits (kept beside the T-Union issuer id). */
   issuerCode: string;
+  /** T-Union issuer id (file 0x15), 16 upper-case hex digits; bytes 2-3 = the issuing city code. */
+  issuerId: string;
+  /** Application start date YYYYMMDD (file 0x15). */
+  startDate: number;
   generation: CardGeneration;
   profile: HolderProfile;
   transitOpened: boolean;

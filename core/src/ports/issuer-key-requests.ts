@@ -9,6 +9,10 @@ import type { CipherAlgorithm } from '../crypto/algorithm.ts';
 export interface PersonalizeRequest {
   cardNo: string;
   issuerCode: string;
+  /** T-Union issuer id (16 hex digits) for file 0x15; default the home issuer's (HOME_ISSUER_ID). */
+  issuerId?: string;
+  /** Application start date YYYYMMDD for file 0x15; default DEFAULT_APP_START_DATE. */
+  startDate?: number;
   generation: 1 | 2 | 3;
   profile: 'adult' | 'student' | 'senior';
   algorithm: CipherAlgorithm;
