@@ -11500,8 +11500,8 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Run due jobs now (refund payouts, the card factory, lost-card balances) at the gateway clock
-     * @description Pays the refunds that are due (devices drained, or the deadline passed), advances the simulated card factory (applied → making → ready or mailed at the due time) and moves the balance of lost cards never replaced to the forfeited account once GATEWAY_LOST_BALANCE_FORFEIT_DAYS have passed. A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.
+     * Run due jobs now (refund payouts, the card factory, lost-card balances, day close) at the gateway clock
+     * @description Pays the refunds that are due (devices drained, or the deadline passed), advances the simulated card factory (applied → making → ready or mailed at the due time) and moves the balance of lost cards never replaced to the forfeited account once GATEWAY_LOST_BALANCE_FORFEIT_DAYS have passed; closes the business days that are due (every active device synced after the cut-off, or the grace deadline passed; docs/settlement.md). A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.
      */
     post: {
       parameters: {
@@ -11521,6 +11521,8 @@ export interface paths {
             'application/json': {
               /** @description ids of the card applications the card factory finished (ready or mailed) */
               cardsMade: string[];
+              /** @description business days closed by this run (docs/settlement.md): every active device synced after the cut-off, or GATEWAY_DAY_CLOSE_GRACE_HOURS passed since it */
+              daysClosed: string[];
               /** @description lost cards never replaced whose balance moved to liability:lost-card-forfeited (GATEWAY_LOST_BALANCE_FORFEIT_DAYS after the formal report) */
               lostBalancesForfeited: string[];
               /**
@@ -12439,6 +12441,1245 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/settlement/certificate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The clearing centre's certificate: closed days and clearing files verify against it
+     * @description PEM and the SHA-256 fingerprint of its DER. Operators only (handed to counterparties out of band).
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The certificate */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description X.509 certificate, PEM
+               * @example -----BEGIN CERTIFICATE-----
+               *     ...
+               *     -----END CERTIFICATE-----
+               */
+              certificatePem: string;
+              /**
+               * @description SHA-256 of its DER, hex
+               * @example bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+               */
+              fingerprint: string;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/settlement/days': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Closed business days in a range, with their signed summaries
+     * @description Oldest first; `from` and `to` are inclusive (default: the last 31 days up to today). Operators only.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /**
+           * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+           * @example 2026-03-10
+           */
+          from?: string;
+          /**
+           * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+           * @example 2026-03-10
+           */
+          to?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Closed days */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description closed days */
+              days: {
+                /**
+                 * @description SHA-256 of the signing certificate (DER), hex
+                 * @example bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+                 */
+                certificateFingerprint: string;
+                /**
+                 * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                 * @example 2026-03-10
+                 */
+                day: string;
+                /**
+                 * @description SHA-256 of summaryJson, hex
+                 * @example aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+                 */
+                digest: string;
+                /**
+                 * @description the clearing centre's RSA-SHA256 signature of summaryJson, base64
+                 * @example c2lnbmF0dXJl
+                 */
+                signature: string;
+                /** @description the signed summary */
+                summary: {
+                  /** @description records of earlier business days taken in by this close (they arrived after their own day closed) */
+                  adjustments: {
+                    /**
+                     * @description their amount (fen)
+                     * @example 300
+                     */
+                    amountFen: number;
+                    /**
+                     * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                     * @example 2026-03-10
+                     */
+                    day: string;
+                    /**
+                     * @description debits of that earlier day
+                     * @example 1
+                     */
+                    debits: number;
+                    /**
+                     * @description ledger postings of that earlier day
+                     * @example 1
+                     */
+                    postings: number;
+                  }[];
+                  /** @description what the close cleared */
+                  cleared: {
+                    /**
+                     * @description their amount (fen)
+                     * @example 900
+                     */
+                    amountFen: number;
+                    /**
+                     * @description accepted debits taken in (the day’s own and adjustments)
+                     * @example 3
+                     */
+                    debits: number;
+                    /**
+                     * @description debits held back (never cleared)
+                     * @example 0
+                     */
+                    quarantined: number;
+                    /** @description per service */
+                    services: {
+                      /**
+                       * @description amount (fen)
+                       * @example 900
+                       */
+                      amountFen: number;
+                      /**
+                       * @description debits
+                       * @example 3
+                       */
+                      debits: number;
+                      /**
+                       * @description the service
+                       * @enum {string}
+                       */
+                      operator: 'subway' | 'bus' | 'pr' | 'park' | 'suburban';
+                    }[];
+                  };
+                  /**
+                   * @description when it was closed (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-11T06:00:00.000+08:00
+                   */
+                  closedAt: string;
+                  /**
+                   * @description who closed it: the operator, or job:watermarks / job:grace
+                   * @example admin
+                   */
+                  closedBy: string;
+                  /**
+                   * @description when it was closed (epoch milliseconds)
+                   * @example 1773180000000
+                   */
+                  closedMs: number;
+                  /** @description top-up collections per collecting bank or organisation and payment source */
+                  collections: {
+                    /**
+                     * @description money taken (loads authorised less loads voided) (fen)
+                     * @example 10000
+                     */
+                    amountFen: number;
+                    /**
+                     * @description bank:<bank id>, org:<organisation id>, branch:<branch> or other:<posting kind>
+                     * @example bank:icbc
+                     */
+                    collector: string;
+                    /**
+                     * @description payment account (bank-account, cash, other-bank-card, app)
+                     * @example cash
+                     */
+                    paymentSource: string;
+                  }[];
+                  /** @description the operator-company split (清分); adds up to cleared.amountFen */
+                  companies: {
+                    /**
+                     * @description its part of the cleared debits (fen)
+                     * @example 900
+                     */
+                    amountFen: number;
+                    /**
+                     * @description operator company id
+                     * @example bj-subway
+                     */
+                    companyId: string;
+                    /**
+                     * @description its name
+                     * @example 北京地铁运营公司
+                     */
+                    name: string;
+                    /** @description true while the real company is not known */
+                    placeholder: boolean;
+                    /** @description per service */
+                    services: {
+                      /**
+                       * @description its part (fen)
+                       * @example 900
+                       */
+                      amountFen: number;
+                      /**
+                       * @description debits
+                       * @example 3
+                       */
+                      debits: number;
+                      /**
+                       * @description the service
+                       * @enum {string}
+                       */
+                      operator: 'subway' | 'bus' | 'pr' | 'park' | 'suburban';
+                    }[];
+                  }[];
+                  /**
+                   * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                   * @example 2026-03-10
+                   */
+                  day: string;
+                  /**
+                   * @description end of the business day (the cut-off), exclusive (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-11T04:00:00.000+08:00
+                   */
+                  endsAt: string;
+                  /**
+                   * @description end of the business day (the cut-off), exclusive (epoch milliseconds)
+                   * @example 1773172800000
+                   */
+                  endsMs: number;
+                  /**
+                   * @description summary layout version (docs/settlement.md)
+                   * @example 1
+                   */
+                  format: number;
+                  /** @description cleared debits per card issuer */
+                  issuers: {
+                    /**
+                     * @description amount (fen)
+                     * @example 900
+                     */
+                    amountFen: number;
+                    /**
+                     * @description debits
+                     * @example 3
+                     */
+                    debits: number;
+                    /**
+                     * @description the cards' issuer: home, or another issuer
+                     * @example home
+                     */
+                    issuer: string;
+                  }[];
+                  /** @description the ledger of the day */
+                  ledger: {
+                    /** @description every account that moved; they sum to 0 */
+                    accounts: {
+                      /**
+                       * @description ledger account
+                       * @example liability:card-purse
+                       */
+                      account: string;
+                      /**
+                       * @description movement, debit positive (fen)
+                       * @example -9100
+                       */
+                      movementFen: number;
+                    }[];
+                    /**
+                     * @description ledger postings taken in
+                     * @example 4
+                     */
+                    postings: number;
+                  };
+                  /** @description every difference is 0: a day that does not reconcile is not closed */
+                  reconciliation: {
+                    /**
+                     * @description card purse liability minus shadow balances (0) (fen)
+                     * @example 0
+                     */
+                    cardPurseVsShadowFen: number;
+                    /**
+                     * @description collections less refunds paid minus the payment accounts’ movement (0) (fen)
+                     * @example 0
+                     */
+                    collectionsVsPaymentsFen: number;
+                    /**
+                     * @description companies minus cleared debits (0) (fen)
+                     * @example 0
+                     */
+                    companiesVsClearedFen: number;
+                    /**
+                     * @description sum of every entry of the day (0) (fen)
+                     * @example 0
+                     */
+                    dayPostingsFen: number;
+                    /**
+                     * @description ledger revenue minus accepted debits, cumulative (0) (fen)
+                     * @example 0
+                     */
+                    revenueLedgerVsJournalFen: number;
+                  };
+                  /** @description refunds paid out */
+                  refundsPaid: {
+                    /**
+                     * @description their amount (fen)
+                     * @example 0
+                     */
+                    amountFen: number;
+                    /**
+                     * @description refunds paid
+                     * @example 0
+                     */
+                    count: number;
+                  };
+                  /** @description how the split was made */
+                  split: {
+                    /**
+                     * @description subway exits without their entry station
+                     * @example 0
+                     */
+                    exitsWithoutEntry: number;
+                    /**
+                     * @description path model
+                     * @example shortest-path
+                     */
+                    model: string;
+                  };
+                  /**
+                   * @description start of the business day, inclusive (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T04:00:00.000+08:00
+                   */
+                  startsAt: string;
+                  /**
+                   * @description start of the business day, inclusive (epoch milliseconds)
+                   * @example 1773086400000
+                   */
+                  startsMs: number;
+                  /**
+                   * @description why it closed
+                   * @enum {string}
+                   */
+                  trigger: 'operator' | 'watermarks' | 'grace';
+                };
+                /**
+                 * @description the exact signed text (canonical JSON of summary)
+                 * @example {"format":1,"day":"2026-03-10"}
+                 */
+                summaryJson: string;
+                /** @description checked when answered */
+                verified: {
+                  /** @description the digest is that of summaryJson */
+                  digestMatches: boolean;
+                  /** @description the signature verifies under the clearing centre's current certificate */
+                  signatureValid: boolean;
+                };
+              }[];
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/settlement/days/{day}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One closed business day: its signed summary, and whether digest and signature still verify
+     * @description `404 day-not-closed` when the day is not closed. Operators only.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+           * @example 2026-03-10
+           */
+          day: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The closed day */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description SHA-256 of the signing certificate (DER), hex
+               * @example bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+               */
+              certificateFingerprint: string;
+              /**
+               * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+               * @example 2026-03-10
+               */
+              day: string;
+              /**
+               * @description SHA-256 of summaryJson, hex
+               * @example aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+               */
+              digest: string;
+              /**
+               * @description the clearing centre's RSA-SHA256 signature of summaryJson, base64
+               * @example c2lnbmF0dXJl
+               */
+              signature: string;
+              /** @description the signed summary */
+              summary: {
+                /** @description records of earlier business days taken in by this close (they arrived after their own day closed) */
+                adjustments: {
+                  /**
+                   * @description their amount (fen)
+                   * @example 300
+                   */
+                  amountFen: number;
+                  /**
+                   * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                   * @example 2026-03-10
+                   */
+                  day: string;
+                  /**
+                   * @description debits of that earlier day
+                   * @example 1
+                   */
+                  debits: number;
+                  /**
+                   * @description ledger postings of that earlier day
+                   * @example 1
+                   */
+                  postings: number;
+                }[];
+                /** @description what the close cleared */
+                cleared: {
+                  /**
+                   * @description their amount (fen)
+                   * @example 900
+                   */
+                  amountFen: number;
+                  /**
+                   * @description accepted debits taken in (the day’s own and adjustments)
+                   * @example 3
+                   */
+                  debits: number;
+                  /**
+                   * @description debits held back (never cleared)
+                   * @example 0
+                   */
+                  quarantined: number;
+                  /** @description per service */
+                  services: {
+                    /**
+                     * @description amount (fen)
+                     * @example 900
+                     */
+                    amountFen: number;
+                    /**
+                     * @description debits
+                     * @example 3
+                     */
+                    debits: number;
+                    /**
+                     * @description the service
+                     * @enum {string}
+                     */
+                    operator: 'subway' | 'bus' | 'pr' | 'park' | 'suburban';
+                  }[];
+                };
+                /**
+                 * @description when it was closed (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-11T06:00:00.000+08:00
+                 */
+                closedAt: string;
+                /**
+                 * @description who closed it: the operator, or job:watermarks / job:grace
+                 * @example admin
+                 */
+                closedBy: string;
+                /**
+                 * @description when it was closed (epoch milliseconds)
+                 * @example 1773180000000
+                 */
+                closedMs: number;
+                /** @description top-up collections per collecting bank or organisation and payment source */
+                collections: {
+                  /**
+                   * @description money taken (loads authorised less loads voided) (fen)
+                   * @example 10000
+                   */
+                  amountFen: number;
+                  /**
+                   * @description bank:<bank id>, org:<organisation id>, branch:<branch> or other:<posting kind>
+                   * @example bank:icbc
+                   */
+                  collector: string;
+                  /**
+                   * @description payment account (bank-account, cash, other-bank-card, app)
+                   * @example cash
+                   */
+                  paymentSource: string;
+                }[];
+                /** @description the operator-company split (清分); adds up to cleared.amountFen */
+                companies: {
+                  /**
+                   * @description its part of the cleared debits (fen)
+                   * @example 900
+                   */
+                  amountFen: number;
+                  /**
+                   * @description operator company id
+                   * @example bj-subway
+                   */
+                  companyId: string;
+                  /**
+                   * @description its name
+                   * @example 北京地铁运营公司
+                   */
+                  name: string;
+                  /** @description true while the real company is not known */
+                  placeholder: boolean;
+                  /** @description per service */
+                  services: {
+                    /**
+                     * @description its part (fen)
+                     * @example 900
+                     */
+                    amountFen: number;
+                    /**
+                     * @description debits
+                     * @example 3
+                     */
+                    debits: number;
+                    /**
+                     * @description the service
+                     * @enum {string}
+                     */
+                    operator: 'subway' | 'bus' | 'pr' | 'park' | 'suburban';
+                  }[];
+                }[];
+                /**
+                 * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                 * @example 2026-03-10
+                 */
+                day: string;
+                /**
+                 * @description end of the business day (the cut-off), exclusive (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-11T04:00:00.000+08:00
+                 */
+                endsAt: string;
+                /**
+                 * @description end of the business day (the cut-off), exclusive (epoch milliseconds)
+                 * @example 1773172800000
+                 */
+                endsMs: number;
+                /**
+                 * @description summary layout version (docs/settlement.md)
+                 * @example 1
+                 */
+                format: number;
+                /** @description cleared debits per card issuer */
+                issuers: {
+                  /**
+                   * @description amount (fen)
+                   * @example 900
+                   */
+                  amountFen: number;
+                  /**
+                   * @description debits
+                   * @example 3
+                   */
+                  debits: number;
+                  /**
+                   * @description the cards' issuer: home, or another issuer
+                   * @example home
+                   */
+                  issuer: string;
+                }[];
+                /** @description the ledger of the day */
+                ledger: {
+                  /** @description every account that moved; they sum to 0 */
+                  accounts: {
+                    /**
+                     * @description ledger account
+                     * @example liability:card-purse
+                     */
+                    account: string;
+                    /**
+                     * @description movement, debit positive (fen)
+                     * @example -9100
+                     */
+                    movementFen: number;
+                  }[];
+                  /**
+                   * @description ledger postings taken in
+                   * @example 4
+                   */
+                  postings: number;
+                };
+                /** @description every difference is 0: a day that does not reconcile is not closed */
+                reconciliation: {
+                  /**
+                   * @description card purse liability minus shadow balances (0) (fen)
+                   * @example 0
+                   */
+                  cardPurseVsShadowFen: number;
+                  /**
+                   * @description collections less refunds paid minus the payment accounts’ movement (0) (fen)
+                   * @example 0
+                   */
+                  collectionsVsPaymentsFen: number;
+                  /**
+                   * @description companies minus cleared debits (0) (fen)
+                   * @example 0
+                   */
+                  companiesVsClearedFen: number;
+                  /**
+                   * @description sum of every entry of the day (0) (fen)
+                   * @example 0
+                   */
+                  dayPostingsFen: number;
+                  /**
+                   * @description ledger revenue minus accepted debits, cumulative (0) (fen)
+                   * @example 0
+                   */
+                  revenueLedgerVsJournalFen: number;
+                };
+                /** @description refunds paid out */
+                refundsPaid: {
+                  /**
+                   * @description their amount (fen)
+                   * @example 0
+                   */
+                  amountFen: number;
+                  /**
+                   * @description refunds paid
+                   * @example 0
+                   */
+                  count: number;
+                };
+                /** @description how the split was made */
+                split: {
+                  /**
+                   * @description subway exits without their entry station
+                   * @example 0
+                   */
+                  exitsWithoutEntry: number;
+                  /**
+                   * @description path model
+                   * @example shortest-path
+                   */
+                  model: string;
+                };
+                /**
+                 * @description start of the business day, inclusive (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T04:00:00.000+08:00
+                 */
+                startsAt: string;
+                /**
+                 * @description start of the business day, inclusive (epoch milliseconds)
+                 * @example 1773086400000
+                 */
+                startsMs: number;
+                /**
+                 * @description why it closed
+                 * @enum {string}
+                 */
+                trigger: 'operator' | 'watermarks' | 'grace';
+              };
+              /**
+               * @description the exact signed text (canonical JSON of summary)
+               * @example {"format":1,"day":"2026-03-10"}
+               */
+              summaryJson: string;
+              /** @description checked when answered */
+              verified: {
+                /** @description the digest is that of summaryJson */
+                digestMatches: boolean;
+                /** @description the signature verifies under the clearing centre's current certificate */
+                signatureValid: boolean;
+              };
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `day-not-closed` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/settlement/days/{day}/close': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Close a business day: one consistent snapshot, reconciled to 0.00, signed by the clearing centre
+     * @description Takes in every journal record that occurred before the day’s cut-off and every ledger posting made before it that no earlier close took (records of earlier days are adjustments referencing their day), computes revenue per service and per operator company, per-issuer positions, per-bank top-up collections, refunds paid and the ledger of the day, checks that every difference is 0, and stores the summary signed with the clearing centre’s key. Days close in order. `409 day-not-ended` before the cut-off, `409 day-already-closed`, `409 day-out-of-order` (the problem names nextDay), `409 day-does-not-reconcile` (nothing changes). Operators only.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+           * @example 2026-03-10
+           */
+          day: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The closed day */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description SHA-256 of the signing certificate (DER), hex
+               * @example bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+               */
+              certificateFingerprint: string;
+              /**
+               * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+               * @example 2026-03-10
+               */
+              day: string;
+              /**
+               * @description SHA-256 of summaryJson, hex
+               * @example aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+               */
+              digest: string;
+              /**
+               * @description the clearing centre's RSA-SHA256 signature of summaryJson, base64
+               * @example c2lnbmF0dXJl
+               */
+              signature: string;
+              /** @description the signed summary */
+              summary: {
+                /** @description records of earlier business days taken in by this close (they arrived after their own day closed) */
+                adjustments: {
+                  /**
+                   * @description their amount (fen)
+                   * @example 300
+                   */
+                  amountFen: number;
+                  /**
+                   * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                   * @example 2026-03-10
+                   */
+                  day: string;
+                  /**
+                   * @description debits of that earlier day
+                   * @example 1
+                   */
+                  debits: number;
+                  /**
+                   * @description ledger postings of that earlier day
+                   * @example 1
+                   */
+                  postings: number;
+                }[];
+                /** @description what the close cleared */
+                cleared: {
+                  /**
+                   * @description their amount (fen)
+                   * @example 900
+                   */
+                  amountFen: number;
+                  /**
+                   * @description accepted debits taken in (the day’s own and adjustments)
+                   * @example 3
+                   */
+                  debits: number;
+                  /**
+                   * @description debits held back (never cleared)
+                   * @example 0
+                   */
+                  quarantined: number;
+                  /** @description per service */
+                  services: {
+                    /**
+                     * @description amount (fen)
+                     * @example 900
+                     */
+                    amountFen: number;
+                    /**
+                     * @description debits
+                     * @example 3
+                     */
+                    debits: number;
+                    /**
+                     * @description the service
+                     * @enum {string}
+                     */
+                    operator: 'subway' | 'bus' | 'pr' | 'park' | 'suburban';
+                  }[];
+                };
+                /**
+                 * @description when it was closed (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-11T06:00:00.000+08:00
+                 */
+                closedAt: string;
+                /**
+                 * @description who closed it: the operator, or job:watermarks / job:grace
+                 * @example admin
+                 */
+                closedBy: string;
+                /**
+                 * @description when it was closed (epoch milliseconds)
+                 * @example 1773180000000
+                 */
+                closedMs: number;
+                /** @description top-up collections per collecting bank or organisation and payment source */
+                collections: {
+                  /**
+                   * @description money taken (loads authorised less loads voided) (fen)
+                   * @example 10000
+                   */
+                  amountFen: number;
+                  /**
+                   * @description bank:<bank id>, org:<organisation id>, branch:<branch> or other:<posting kind>
+                   * @example bank:icbc
+                   */
+                  collector: string;
+                  /**
+                   * @description payment account (bank-account, cash, other-bank-card, app)
+                   * @example cash
+                   */
+                  paymentSource: string;
+                }[];
+                /** @description the operator-company split (清分); adds up to cleared.amountFen */
+                companies: {
+                  /**
+                   * @description its part of the cleared debits (fen)
+                   * @example 900
+                   */
+                  amountFen: number;
+                  /**
+                   * @description operator company id
+                   * @example bj-subway
+                   */
+                  companyId: string;
+                  /**
+                   * @description its name
+                   * @example 北京地铁运营公司
+                   */
+                  name: string;
+                  /** @description true while the real company is not known */
+                  placeholder: boolean;
+                  /** @description per service */
+                  services: {
+                    /**
+                     * @description its part (fen)
+                     * @example 900
+                     */
+                    amountFen: number;
+                    /**
+                     * @description debits
+                     * @example 3
+                     */
+                    debits: number;
+                    /**
+                     * @description the service
+                     * @enum {string}
+                     */
+                    operator: 'subway' | 'bus' | 'pr' | 'park' | 'suburban';
+                  }[];
+                }[];
+                /**
+                 * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                 * @example 2026-03-10
+                 */
+                day: string;
+                /**
+                 * @description end of the business day (the cut-off), exclusive (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-11T04:00:00.000+08:00
+                 */
+                endsAt: string;
+                /**
+                 * @description end of the business day (the cut-off), exclusive (epoch milliseconds)
+                 * @example 1773172800000
+                 */
+                endsMs: number;
+                /**
+                 * @description summary layout version (docs/settlement.md)
+                 * @example 1
+                 */
+                format: number;
+                /** @description cleared debits per card issuer */
+                issuers: {
+                  /**
+                   * @description amount (fen)
+                   * @example 900
+                   */
+                  amountFen: number;
+                  /**
+                   * @description debits
+                   * @example 3
+                   */
+                  debits: number;
+                  /**
+                   * @description the cards' issuer: home, or another issuer
+                   * @example home
+                   */
+                  issuer: string;
+                }[];
+                /** @description the ledger of the day */
+                ledger: {
+                  /** @description every account that moved; they sum to 0 */
+                  accounts: {
+                    /**
+                     * @description ledger account
+                     * @example liability:card-purse
+                     */
+                    account: string;
+                    /**
+                     * @description movement, debit positive (fen)
+                     * @example -9100
+                     */
+                    movementFen: number;
+                  }[];
+                  /**
+                   * @description ledger postings taken in
+                   * @example 4
+                   */
+                  postings: number;
+                };
+                /** @description every difference is 0: a day that does not reconcile is not closed */
+                reconciliation: {
+                  /**
+                   * @description card purse liability minus shadow balances (0) (fen)
+                   * @example 0
+                   */
+                  cardPurseVsShadowFen: number;
+                  /**
+                   * @description collections less refunds paid minus the payment accounts’ movement (0) (fen)
+                   * @example 0
+                   */
+                  collectionsVsPaymentsFen: number;
+                  /**
+                   * @description companies minus cleared debits (0) (fen)
+                   * @example 0
+                   */
+                  companiesVsClearedFen: number;
+                  /**
+                   * @description sum of every entry of the day (0) (fen)
+                   * @example 0
+                   */
+                  dayPostingsFen: number;
+                  /**
+                   * @description ledger revenue minus accepted debits, cumulative (0) (fen)
+                   * @example 0
+                   */
+                  revenueLedgerVsJournalFen: number;
+                };
+                /** @description refunds paid out */
+                refundsPaid: {
+                  /**
+                   * @description their amount (fen)
+                   * @example 0
+                   */
+                  amountFen: number;
+                  /**
+                   * @description refunds paid
+                   * @example 0
+                   */
+                  count: number;
+                };
+                /** @description how the split was made */
+                split: {
+                  /**
+                   * @description subway exits without their entry station
+                   * @example 0
+                   */
+                  exitsWithoutEntry: number;
+                  /**
+                   * @description path model
+                   * @example shortest-path
+                   */
+                  model: string;
+                };
+                /**
+                 * @description start of the business day, inclusive (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T04:00:00.000+08:00
+                 */
+                startsAt: string;
+                /**
+                 * @description start of the business day, inclusive (epoch milliseconds)
+                 * @example 1773086400000
+                 */
+                startsMs: number;
+                /**
+                 * @description why it closed
+                 * @enum {string}
+                 */
+                trigger: 'operator' | 'watermarks' | 'grace';
+              };
+              /**
+               * @description the exact signed text (canonical JSON of summary)
+               * @example {"format":1,"day":"2026-03-10"}
+               */
+              summaryJson: string;
+              /** @description checked when answered */
+              verified: {
+                /** @description the digest is that of summaryJson */
+                digestMatches: boolean;
+                /** @description the signature verifies under the clearing centre's current certificate */
+                signatureValid: boolean;
+              };
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `day-not-ended`, `day-already-closed`, `day-out-of-order`, `day-does-not-reconcile` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;

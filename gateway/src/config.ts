@@ -15,6 +15,7 @@ import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { defaultSubwayNetworkCsv } from '#tools/shared-data';
 import type { DevicePkiConfig, DevicePkiMode } from './pki/pki-config.ts';
+import { parseCutoff } from './services/business-day.ts';
 
 export interface ConfigVariable {
   name: string;
@@ -62,6 +63,16 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: 'GATEWAY_LOST_BALANCE_FORFEIT_DAYS',
     defaultText: '30',
     meaning: "days after a formal loss report without a replacement when the lost card's balance moves to the forfeited lost-card balances account (1..3650)",
+  },
+  {
+    name: 'GATEWAY_DAY_CLOSE_CUTOFF',
+    defaultText: '04:00',
+    meaning: 'business day cut-off, HH:MM Beijing time: day D runs from D at the cut-off to D + 1 at the cut-off (docs/settlement.md)',
+  },
+  {
+    name: 'GATEWAY_DAY_CLOSE_GRACE_HOURS',
+    defaultText: '36',
+    meaning: 'a business day closes by itself this many hours after its end even if an active device has not synced since (1..720)',
   },
   { name: 'GATEWAY_SHUTDOWN_GRACE_S', defaultText: '10', meaning: 'on SIGTERM/SIGINT, how long in-flight requests may finish, seconds (0..600)' },
   {
@@ -122,6 +133,12 @@ export interface GatewayConfig {
   jobsIntervalMs: number | undefined;
   /** GATEWAY_LOST_BALANCE_FORFEIT_DAYS in ms; undefined = the policy default (30 days). */
   lostCardForfeitMs: number | undefined;
+  /** GATEWAY_DAY_CLOSE_CUTOFF in minutes after 00:00 Beijing time; undefined = 04:00. */
+  dayCloseCutoffMinutes: number | undefined;
+  /** GATEWAY_DAY_CLOSE_GRACE_HOURS in ms; undefined = 36 h. */
+  dayCloseGraceMs: number | undefined;
+  /** The clearing centre's key and certificate (services/clearing-key.ts): <secrets>/clearing-centre.key.pem, .cert.pem. */
+  clearingKeyDir: string;
   shutdownGraceMs: number;
   pki: DevicePkiConfig;
   /** GATEWAY_SANDBOX=1: the sandbox (gateway/src/sandbox): its own SQLite file and keys, a movable clock, virtual cards. */
@@ -342,6 +359,11 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
   const jobsIntervalMs = int('GATEWAY_JOBS_INTERVAL_MS', undefined, 0, 86_400_000, 'milliseconds, 0 = off');
   const graceSeconds = int('GATEWAY_SHUTDOWN_GRACE_S', 10, 0, 600, 'seconds') as number;
   const forfeitDays = int('GATEWAY_LOST_BALANCE_FORFEIT_DAYS', undefined, 1, 3650, 'days');
+  const cutoffText = raw('GATEWAY_DAY_CLOSE_CUTOFF');
+  const dayCloseCutoffMinutes = cutoffText === undefined ? undefined : (parseCutoff(cutoffText) ?? undefined);
+  if (cutoffText !== undefined && dayCloseCutoffMinutes === undefined)
+    problems.push(`GATEWAY_DAY_CLOSE_CUTOFF must be HH:MM (00:00..23:59), got ${JSON.stringify(cutoffText)}`);
+  const dayCloseGraceHours = int('GATEWAY_DAY_CLOSE_GRACE_HOURS', undefined, 1, 720, 'hours');
 
   // Device PKI.
   const modeText = (raw('GATEWAY_DEVICE_PKI') ?? 'auto').toLowerCase();
@@ -395,6 +417,9 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
     clockSkewAlertMs: skewSeconds === undefined ? undefined : skewSeconds * 1000,
     jobsIntervalMs,
     lostCardForfeitMs: forfeitDays === undefined ? undefined : forfeitDays * 86_400_000,
+    dayCloseCutoffMinutes,
+    dayCloseGraceMs: dayCloseGraceHours === undefined ? undefined : dayCloseGraceHours * 3_600_000,
+    clearingKeyDir: secretsDir,
     shutdownGraceMs: graceSeconds * 1000,
     pki: {
       mode: modeText as DevicePkiMode,
@@ -468,6 +493,11 @@ export function describeConfig(loaded: LoadedConfig): Record<string, unknown> {
     GATEWAY_CLOCK_SKEW_ALERT_S: config.clockSkewAlertMs === undefined ? 120 : config.clockSkewAlertMs / 1000,
     GATEWAY_JOBS_INTERVAL_MS: config.jobsIntervalMs ?? 60_000,
     GATEWAY_LOST_BALANCE_FORFEIT_DAYS: config.lostCardForfeitMs === undefined ? 30 : config.lostCardForfeitMs / 86_400_000,
+    GATEWAY_DAY_CLOSE_CUTOFF:
+      config.dayCloseCutoffMinutes === undefined
+        ? '04:00'
+        : `${String(Math.floor(config.dayCloseCutoffMinutes / 60)).padStart(2, '0')}:${String(config.dayCloseCutoffMinutes % 60).padStart(2, '0')}`,
+    GATEWAY_DAY_CLOSE_GRACE_HOURS: config.dayCloseGraceMs === undefined ? 36 : config.dayCloseGraceMs / 3_600_000,
     GATEWAY_SHUTDOWN_GRACE_S: config.shutdownGraceMs / 1000,
     GATEWAY_DEVICE_PKI: config.pki.mode,
     GATEWAY_PKI_DIR: config.pki.dir,
@@ -491,6 +521,8 @@ export function describeConfig(loaded: LoadedConfig): Record<string, unknown> {
       adminToken: config.adminToken ? null : config.adminTokenFile,
       issuerKeys: config.keyFile,
       holderKey: config.holderKeyFile,
+      clearingCentreKey: join(config.clearingKeyDir, 'clearing-centre.key.pem'),
+      clearingCentreCertificate: join(config.clearingKeyDir, 'clearing-centre.cert.pem'),
       deviceCaKey: join(config.pki.keyDir, 'device-ca.key.pem'),
       deviceCaCertificate: join(config.pki.dir, 'device-ca.cert.pem'),
       listenerKey: join(config.pki.keyDir, 'device-server.key.pem'),

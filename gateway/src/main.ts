@@ -29,6 +29,7 @@ import { ConfigError, type GatewayConfig, loadConfig } from './config.ts';
 import { SERVER_CERT_FILE, SERVER_KEY_FILE } from './pki/device-ca.ts';
 import { devicePkiFromConfig, startDevicePkiListener } from './pki/start-device-pki.ts';
 import { buildSandboxGateway, openSandbox, sandboxStartRefusals } from './sandbox/sandbox-start.ts';
+import { clearingSignerFromFolder } from './services/clearing-key.ts';
 import { adminTokenFor, assertSecretsSafe, holderIdKeyFor, readAdminTokenFile, readHolderKeyFile, SecretsError, StartupFiles } from './secrets.ts';
 import { createStore } from './store/create-store.ts';
 import type { Store } from './store/store-port.ts';
@@ -88,18 +89,23 @@ async function start(): Promise<void> {
     const keys = issuerKeyServiceFromFile(config.keyFile);
     const admin = adminTokenFor(config, files);
     const holder = holderIdKeyFor(config, files);
+    // The clearing centre's key (closed days, clearing files): made in the secrets folder on first start.
+    const clearingSigner = clearingSignerFromFolder(config.clearingKeyDir, config.clearingKeyDir, Date.now(), (path) => files.willCreate(path));
     if (config.jobsIntervalMs !== undefined) process.env.GATEWAY_JOBS_INTERVAL_MS = String(config.jobsIntervalMs);
     const gatewayOptions = {
       store,
       keys,
       adminToken: admin.token,
       holderIdKey: holder.key,
+      clearingSigner,
       logger: { level: config.logLevel },
       subwayNetworkCsvPath: config.subwayNetworkCsvPath,
       devicePki,
       policies: {
         ...(config.clockSkewAlertMs === undefined ? {} : { deviceClockSkewAlertMs: config.clockSkewAlertMs }),
         ...(config.lostCardForfeitMs === undefined ? {} : { lostCardForfeitMs: config.lostCardForfeitMs }),
+        ...(config.dayCloseCutoffMinutes === undefined ? {} : { dayCloseCutoffMinutes: config.dayCloseCutoffMinutes }),
+        ...(config.dayCloseGraceMs === undefined ? {} : { dayCloseGraceMs: config.dayCloseGraceMs }),
       },
     };
     // The sandbox: its clock, the card service (its own key holder) and the Sandbox header.

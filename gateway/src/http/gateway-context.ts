@@ -9,6 +9,7 @@
  */
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import type { Store } from '../store/store-port.ts';
+import type { ClearingSigner } from '../services/clearing-key.ts';
 import type { KdfParams } from '../auth/passwords.ts';
 import type { Principal, Role } from '../auth/principal.ts';
 import type { ChannelPolicies, Operation } from '../services/channel-rules.ts';
@@ -70,6 +71,10 @@ export interface GatewayPolicies {
   lostCardForfeitMs: number;
   /** Branches (counter branch ids) that make cards at once (即时制卡, seed q. 12, q. 29). Default none. */
   instantCardBranches?: readonly string[];
+  /** Day close (services/day-close.ts): the business day's cut-off, minutes after 00:00 Beijing time (GATEWAY_DAY_CLOSE_CUTOFF, default 04:00). */
+  dayCloseCutoffMinutes?: number;
+  /** Day close: a day closes by itself this long after its end even if a device has not synced since (GATEWAY_DAY_CLOSE_GRACE_HOURS, default 36 h). */
+  dayCloseGraceMs?: number;
 }
 
 export interface GatewayContext {
@@ -83,6 +88,8 @@ export interface GatewayContext {
    * secrets folder (secrets.ts holder-id-key), never stored in the database or logged.
    */
   holderIdKey: Buffer;
+  /** The clearing centre's signing key (services/clearing-key.ts): closed days and clearing files. */
+  clearingSigner: ClearingSigner;
   /**
    * The simulated SMS sender of holder accounts' phone codes (services/holder-accounts.ts): kept
    * in memory, never logged; the sandbox and the tests read the codes from it.

@@ -24,6 +24,7 @@ import { syncRoutes } from './sync.ts';
 import { refundRoutes } from './refunds.ts';
 import { ledgerRoutes } from './ledger.ts';
 import { reportRoutes } from './reports.ts';
+import { settlementRoutes } from './settlement.ts';
 import { devicePkiRoutes } from '../pki/pki-routes.ts';
 
 /** A module receives the instance with the TypeBox type provider (http/wire.ts GatewayApp). */
@@ -49,5 +50,6 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   refundRoutes,
   ledgerRoutes,
   reportRoutes,
+  settlementRoutes,
   devicePkiRoutes,
 ];

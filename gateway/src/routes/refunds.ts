@@ -22,6 +22,7 @@ import { requirePrincipal } from '../auth/scope.ts';
 import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import { getRefund, requestRefund } from '../services/refunds.ts';
 import { runDueJobs, startJobTimer } from '../services/jobs.ts';
+import { dayCloseContextOf } from '../services/day-close.ts';
 // Registers the money routes' problem codes in the error table (a side-effect import).
 import './money-problems.ts';
 import { EXAMPLE_MS } from './card-schemas.ts';
@@ -45,6 +46,10 @@ const JobsReport = Type.Object({
   lostBalancesForfeited: Type.Array(Type.String(), {
     description: 'lost cards never replaced whose balance moved to liability:lost-card-forfeited (GATEWAY_LOST_BALANCE_FORFEIT_DAYS after the formal report)',
   }),
+  daysClosed: Type.Array(Type.String(), {
+    description:
+      'business days closed by this run (docs/settlement.md): every active device synced after the cut-off, or GATEWAY_DAY_CLOSE_GRACE_HOURS passed since it',
+  }),
   ...timestamp('ranAtMs', 'the gateway clock the jobs ran at', EXAMPLE_MS),
 });
 
@@ -57,8 +62,12 @@ export function jobsIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 export async function refundRoutes(app: GatewayApp): Promise<void> {
-  const stopJobs = startJobTimer(app.gateway.store, app.gateway.clock, jobsIntervalMs(), app.gateway.policies, (error) =>
-    app.log.error({ err: error }, 'due jobs failed'),
+  const stopJobs = startJobTimer(
+    app.gateway.store,
+    app.gateway.clock,
+    jobsIntervalMs(),
+    { ...app.gateway.policies, dayClose: dayCloseContextOf(app.gateway) },
+    (error) => app.log.error({ err: error }, 'due jobs failed'),
   );
   app.addHook('onClose', async () => stopJobs());
   app.post(
@@ -158,10 +167,11 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
     {
       schema: {
         tags: ['ops'],
-        summary: 'Run due jobs now (refund payouts, the card factory, lost-card balances) at the gateway clock',
+        summary: 'Run due jobs now (refund payouts, the card factory, lost-card balances, day close) at the gateway clock',
         description:
           'Pays the refunds that are due (devices drained, or the deadline passed), advances the simulated card factory (applied → making → ready or mailed at the due time) ' +
-          'and moves the balance of lost cards never replaced to the forfeited account once GATEWAY_LOST_BALANCE_FORFEIT_DAYS have passed. ' +
+          'and moves the balance of lost cards never replaced to the forfeited account once GATEWAY_LOST_BALANCE_FORFEIT_DAYS have passed; ' +
+          'closes the business days that are due (every active device synced after the cut-off, or the grace deadline passed; docs/settlement.md). ' +
           'A timer runs the same jobs (GATEWAY_JOBS_INTERVAL_MS). Operators only.',
         security: BEARER,
         response: {
@@ -170,7 +180,14 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
             {
               ran: {
                 summary: 'One refund paid, one card made',
-                value: { refundsPaid: ['4'], cardsMade: ['7'], lostBalancesForfeited: [], ranAtMs: EXAMPLE_MS, ranAt: isoBeijing(EXAMPLE_MS) },
+                value: {
+                  refundsPaid: ['4'],
+                  cardsMade: ['7'],
+                  lostBalancesForfeited: [],
+                  daysClosed: ['2026-03-09'],
+                  ranAtMs: EXAMPLE_MS,
+                  ranAt: isoBeijing(EXAMPLE_MS),
+                },
               },
             },
             'What the run did',
@@ -181,7 +198,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
     },
     async () => {
       const { store, clock } = app.gateway;
-      const report = await runDueJobs(store, clock(), app.gateway.policies);
+      const report = await runDueJobs(store, clock(), { ...app.gateway.policies, dayClose: dayCloseContextOf(app.gateway) });
       return { ...report, ranAt: isoBeijing(report.ranAtMs) };
     },
   );

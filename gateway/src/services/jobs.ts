@@ -9,6 +9,7 @@ import type { Store } from '../store/store-port.ts';
 import { advanceCardFactory } from './card-applications.ts';
 import { forfeitDueLostBalances, lostBalancesDue } from './lost-card-balances.ts';
 import { refundCardsToSettle, settleDueRefunds } from './refunds.ts';
+import { closeDueDays, type DayCloseContext } from './day-close.ts';
 
 export interface JobsReport {
   refundsPaid: string[];
@@ -16,12 +17,16 @@ export interface JobsReport {
   cardsMade: string[];
   /** Lost cards whose balance moved to the forfeited account (the time rule). */
   lostBalancesForfeited: string[];
+  /** Business days closed automatically (services/day-close.ts): every active device synced after the cut-off, or the grace deadline passed. */
+  daysClosed: string[];
   ranAtMs: number;
 }
 
 export interface JobOptions {
   /** GatewayPolicies.lostCardForfeitMs. */
   lostCardForfeitMs: number;
+  /** When given, business days due to close are closed (not after every sync: the timer and POST /v1/ops/jobs/run). */
+  dayClose?: DayCloseContext;
 }
 
 export async function runDueJobs(store: Store, nowMs: number, options: JobOptions): Promise<JobsReport> {
@@ -46,7 +51,8 @@ export async function runDueJobs(store: Store, nowMs: number, options: JobOption
     },
     { isolation: 'read-committed' },
   );
-  return { refundsPaid, cardsMade, lostBalancesForfeited, ranAtMs: nowMs };
+  const daysClosed = options.dayClose === undefined ? [] : await closeDueDays(options.dayClose, nowMs);
+  return { refundsPaid, cardsMade, lostBalancesForfeited, daysClosed, ranAtMs: nowMs };
 }
 
 /** Runs the jobs every `intervalMs`; returns a stop function. Errors are reported, never thrown. */

@@ -95,13 +95,26 @@ async function versionInForce(tx: Tx, atMs: number): Promise<number> {
  * bundle for rows that do not name theirs.
  */
 export async function companyRevenue(tx: Tx, gateway: { subwayNetworkCsvPath: string }, yyyymmdd: number, dayStartMs: number): Promise<CompanyRevenueSplit> {
+  return companyRevenueWhere(tx, gateway, { sql: 'tx_date = ?', params: [yyyymmdd] }, dayStartMs);
+}
+
+/**
+ * The accepted debits that `where` selects (a condition on journal_records, e.g. the business
+ * day a day close took in) by company and service; `dayStartMs` as above.
+ */
+export async function companyRevenueWhere(
+  tx: Tx,
+  gateway: { subwayNetworkCsvPath: string },
+  where: { sql: string; params: readonly (string | number)[] },
+  dayStartMs: number,
+): Promise<CompanyRevenueSplit> {
   const rows = await tx.all<Raw>(
     `SELECT fare_table_version, device_kind, operator, place, line, journey_entry_place, amount_fen, COALESCE(overtime_fen, 0) AS overtime_fen,
             COUNT(*) AS n
        FROM journal_records
-      WHERE tx_date = ? AND card_action = 'debit' AND status = 'accepted'
+      WHERE ${where.sql} AND card_action = 'debit' AND status = 'accepted'
       GROUP BY fare_table_version, device_kind, operator, place, line, journey_entry_place, amount_fen, COALESCE(overtime_fen, 0)`,
-    [yyyymmdd],
+    where.params,
   );
   const fallbackVersion = rows.some((r) => r.fare_table_version === null) ? await versionInForce(tx, dayStartMs) : BUILT_IN_FARE_TABLE_VERSION;
   const known = new Map<string, RevenueOperator>([[UNASSIGNED_OPERATOR.id, UNASSIGNED_OPERATOR]]);

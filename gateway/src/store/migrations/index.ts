@@ -22,6 +22,7 @@ import { migration107JournalWrittenOff } from './107-journal-written-off.ts';
 import { migration108JournalRecoveredAt } from './108-journal-recovered-at.ts';
 import { migration109CardLifecycle } from './109-card-lifecycle.ts';
 import { migration120JournalFarePath } from './120-journal-fare-path.ts';
+import { migration121DayClose } from './121-day-close.ts';
 import { migration200DevicePki } from './200-device-pki.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -44,5 +45,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration108JournalRecoveredAt,
   migration109CardLifecycle,
   migration120JournalFarePath,
+  migration121DayClose,
   migration200DevicePki,
 ];
