@@ -145,6 +145,83 @@ describe.skipIf(!up)('operations pages in Chromium', () => {
     await newcomer.context.close();
   });
 
+  it('publishes a fare table with its effective date after seeing the difference, and compares versions', async () => {
+    const { page } = ops;
+    await page.goto('/console/ops/fares');
+    expect(await page.getByTestId('in-force').count()).toBe(1);
+    await checkPage(ops, 'ops-fares-before');
+    await page.getByRole('link', { name: '发布新版本' }).click();
+    await page.waitForURL('**/console/ops/fares/new');
+    expect(await page.getByLabel('版本').inputValue()).toBe('2');
+    await checkPage(ops, 'ops-fare-new');
+
+    // Not JSON: said next to the field, nothing published.
+    const draft = await page.getByLabel('票价表（fare-tables/1 JSON）').inputValue();
+    await page.getByLabel('票价表（fare-tables/1 JSON）').fill('{ not json');
+    await page.getByRole('button', { name: '下一步：确认' }).click();
+    expect(await page.locator('#e-bundle').textContent()).toBe('不是有效的 JSON 对象');
+    const published = async () => Number((await world.store.transaction((tx) => tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM fare_tables')))?.n);
+    expect(await published()).toBe(0);
+
+    // The adult bus discount goes from 50 % to 60 % from 2027-01-01.
+    const bundle = JSON.parse(draft) as { busPolicy: { profilePercent: { adult: number } } };
+    bundle.busPolicy.profilePercent.adult = 60;
+    await page.getByLabel('票价表（fare-tables/1 JSON）').fill(JSON.stringify(bundle));
+    await page.getByLabel('生效日期（北京时间零点）').fill('2027-01-01');
+    await page.getByRole('button', { name: '下一步：确认' }).click();
+    const diff = page.getByTestId('fare-diff');
+    expect(await diff.textContent()).toContain('busPolicy.profilePercent.adult');
+    expect(await page.getByTestId('fare-effective').textContent()).toContain('2027-01-01');
+    await checkPage(ops, 'ops-fare-review');
+    await page.getByTestId('confirm').click();
+    await page.waitForURL('**/console/ops/fares?done=published');
+    expect(await published()).toBe(1);
+    expect(await page.getByTestId('fare-versions').textContent()).toContain('待生效');
+    await checkPage(ops, 'ops-fares');
+
+    await page.getByRole('button', { name: '查看差异' }).click();
+    await page.waitForURL('**/console/ops/fares/diff?a=1&b=2');
+    const rows = await page.getByTestId('fare-diff').locator('tbody tr').allTextContents();
+    expect(rows.some((r) => r.includes('busPolicy.profilePercent.adult') && r.includes('50') && r.includes('60'))).toBe(true);
+    expect(rows.some((r) => r.startsWith('effectiveFromMs'))).toBe(true);
+    await checkPage(ops, 'ops-fare-diff');
+    await page.goto('/console/ops/fares/2');
+    expect(Number(await page.getByTestId('fare-sections').textContent())).toBeGreaterThan(100);
+    await checkPage(ops, 'ops-fare-version');
+    const audit = await world.store.transaction((tx) =>
+      tx.get<{ subject: string; target: string }>("SELECT subject, target FROM audit_log WHERE route = '/v1/fare-tables'"),
+    );
+    expect(audit).toEqual({ subject: STAFF.opsAdmin.username, target: 'v2' });
+  });
+
+  it('shows a money anomaly with its evidence', async () => {
+    const { page } = ops;
+    // A teller voids a top-up the card had in fact taken; the card's log read later reinstates it.
+    const token = await world.api('POST', '/v1/auth/tokens', { role: 'counter', label: 'anomaly', branchId: 'icbc-chaoyang' });
+    const counter = { authorization: `Bearer ${token.body.token}` };
+    const card = world.cards[3];
+    const init = await world.reader.initializeForLoad(card.cardNo, 2_000);
+    const load = await world.api(
+      'POST',
+      '/v1/loads',
+      { cardNo: card.cardNo, amount: '20.00', paymentSource: 'cash', terminalId: world.reader.terminalId, ...init.value },
+      { ...counter, 'idempotency-key': 'anomaly-load' },
+    );
+    expect(load.status).toBe(201);
+    expect((await world.reader.creditForLoad(card.cardNo, load.body.date, load.body.time, load.body.mac2)).value).not.toBeNull();
+    expect((await world.api('POST', `/v1/loads/${load.body.id}/void`, undefined, counter)).status).toBe(200);
+    const evidence = await world.reader.readLoadEvidence(card.cardNo);
+    const settled = await world.api('POST', `/v1/cards/${card.cardNo}/log-evidence`, evidence.value, counter);
+    expect(settled.body.reinstated).toEqual([String(load.body.id)]);
+
+    await page.goto('/console/ops/anomalies');
+    const anomaly = page.getByTestId('anomaly').first();
+    expect(await anomaly.locator('h2').textContent()).toContain('撤销的充值已写入卡片');
+    expect(await anomaly.locator('table').textContent()).toContain('void-reversed');
+    expect(await anomaly.textContent()).toContain(card.cardNo);
+    await checkPage(ops, 'ops-anomalies');
+  });
+
   it('an operations viewer sees the pages but cannot revoke', async () => {
     const viewer = await openPage(browser, world.baseUrl);
     await signInStaff(viewer.page, STAFF.opsViewer);

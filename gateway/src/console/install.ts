@@ -30,6 +30,7 @@ import { newFormKey } from './form-once.ts';
 import { beijingDay, beijingTime, type Locale, parseLocale, translate, yuan } from './i18n.ts';
 import { cardholderPages } from './pages-cardholder.ts';
 import { counterPages } from './pages-counter.ts';
+import { farePages } from './pages-fares.ts';
 import { opsPages } from './pages-ops.ts';
 import { staffSignInPages } from './pages-sign-in.ts';
 import { DEFAULT_SESSION_POLICY, resumeSession, type SessionPolicy } from './sessions.ts';
@@ -299,6 +300,7 @@ export async function installConsole(app: FastifyInstance, options: ConsoleOptio
       await staffSignInPages(scope, kit);
       await counterPages(scope, kit);
       await opsPages(scope, kit);
+      await farePages(scope, kit);
       await cardholderPages(scope, kit);
     },
     { prefix: CONSOLE_PREFIX },
