@@ -931,7 +931,7 @@ export interface paths {
     put?: never;
     /**
      * Apply for a card (申领)
-     * @description Files an application: the card factory makes it within 30 days, or at once at a branch that makes cards at once (`collection: instant`). A holder has one application in progress (`409 application-open`) and gets a first card only without a card in use (`409 holder-has-card`). After a bank change (POST /v1/cards/{cardNo}/bank-change) this is the new bank's application: its card's issue completes the change.
+     * @description Files an application: the card factory makes it within 30 days, or at once at a branch that makes cards at once (`collection: instant`). A holder has one application in progress (`409 application-open`) and gets a first card only without a card in use (`409 holder-has-card`). After a bank change (POST /v1/cards/{cardNo}/bank-change) this is the new bank's application: its card's issue completes the change. A holder under 18 (by the birth date) applies through a guardian with proof of guardianship (`agent` with `actingAs: guardian`, recorded), else `403 guardian-required`; an agent may not apply (`403 agent-not-allowed`).
      */
     post: {
       parameters: {
@@ -943,6 +943,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /**
              * @description purse cipher (default sm4)
              * @default sm4
@@ -1116,7 +1152,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `agent-not-allowed`, `guardian-required` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1180,7 +1216,7 @@ export interface paths {
     put?: never;
     /**
      * A holder's applications by ID number, newest first
-     * @description The ID number travels in the body (never in a URL or a log) and is turned into its keyed hash at once. No holder: `404 holder-not-found`.
+     * @description The ID number travels in the body (never in a URL or a log) and is turned into its keyed hash at once. No holder: `404 holder-not-found`. An agent with the holder's written authorisation may ask for the holder (`agent`, recorded with a keyed hash of the agent's ID number).
      */
     post: {
       parameters: {
@@ -1192,6 +1228,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /**
              * @description the holder's ID number: found through its keyed hash, never stored, logged or returned
              * @example 11010119900307123X
@@ -1328,7 +1400,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `agent-not-allowed` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1861,6 +1933,29 @@ export interface paths {
                  * @example 1000000000000016
                  */
                 replaces: string | null;
+                /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+                socialSecurity: {
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  cancelledAt: string | null;
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  cancelledMs: number | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  enabledAt: string | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  enabledMs: number | null;
+                };
                 /**
                  * @description card status
                  * @enum {string}
@@ -1965,7 +2060,7 @@ export interface paths {
     put?: never;
     /**
      * Issue (personalise) a card
-     * @description Personalises a card for a holder and answers the card with its image (hex) for the card simulator. Without `cardNo` the gateway numbers the card (prefix, sequence, Luhn check digit). The initial service password of the app is the last 6 characters of the social security number. An impossible `expiryDate` is `400 invalid-date`, one before today `400 card-already-expired`.
+     * @description Personalises a card for a holder and answers the card with its image (hex) for the card simulator. Without `cardNo` the gateway numbers the card (prefix, sequence, Luhn check digit). The initial service password of the app is the last 6 characters of the social security number. An impossible `expiryDate` is `400 invalid-date`, one before today `400 card-already-expired`. A holder under 18 (by the birth date) gets a card through a guardian with proof of guardianship (`agent` with `actingAs: guardian`, recorded), else `403 guardian-required`; an agent may not apply for the holder (`403 agent-not-allowed`).
      */
     post: {
       parameters: {
@@ -1977,6 +2072,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /**
              * @description purse cipher (default sm4)
              * @default sm4
@@ -2209,6 +2340,29 @@ export interface paths {
                  * @example 1000000000000016
                  */
                 replaces: string | null;
+                /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+                socialSecurity: {
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  cancelledAt: string | null;
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  cancelledMs: number | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  enabledAt: string | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  enabledMs: number | null;
+                };
                 /**
                  * @description card status
                  * @enum {string}
@@ -2245,7 +2399,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `mass-exchange-paused`, `issuing-bank-only` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `mass-exchange-paused`, `issuing-bank-only`, `agent-not-allowed`, `guardian-required` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2488,6 +2642,29 @@ export interface paths {
                * @example 1000000000000016
                */
               replaces: string | null;
+              /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+              socialSecurity: {
+                /**
+                 * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                cancelledAt: string | null;
+                /**
+                 * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                cancelledMs: number | null;
+                /**
+                 * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                enabledAt: string | null;
+                /**
+                 * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                enabledMs: number | null;
+              };
               /**
                * @description card status
                * @enum {string}
@@ -2584,6 +2761,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /** @description How an overdrawn card settles its debt before the operation completes; needed only when the card is overdrawn (else `409 card-has-debt` with the amount) */
             debt?: {
               /**
@@ -2838,6 +3051,29 @@ export interface paths {
                  * @example 1000000000000016
                  */
                 replaces: string | null;
+                /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+                socialSecurity: {
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  cancelledAt: string | null;
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  cancelledMs: number | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  enabledAt: string | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  enabledMs: number | null;
+                };
                 /**
                  * @description card status
                  * @enum {string}
@@ -2972,7 +3208,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required`, `agent-not-allowed`, `guardian-required` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3045,7 +3281,7 @@ export interface paths {
     put?: never;
     /**
      * Cancel the card
-     * @description scope `card` (default; a bank branch): the card is blacklisted `cancelled` for good; with `destinationAccount` and `destinationName` its transit balance is refunded like a broken card’s (within 2 natural days; the refund is in the card’s refunds), without them it waits for POST /v1/cards/{cardNo}/refunds. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. scope `social-security` (what a service point does): only the social-security function ends; the card, its transit purse and functions stay as they are. A replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`.
+     * @description scope `card` (default; a bank branch): the card is blacklisted `cancelled` for good; with `destinationAccount` and `destinationName` its transit balance is refunded like a broken card’s (within 2 natural days; the refund is in the card’s refunds), without them it waits for POST /v1/cards/{cardNo}/refunds. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. scope `social-security` (what a service point does): only the social-security function ends; the card, its transit purse and functions stay as they are. A replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`. An agent may cancel for the holder with the documents of the case (`agent`: a death certificate, proof of emigration or of a transfer to another province, or a written authorisation; recorded with a keyed hash of the agent’s ID number): a whole-card cancellation by an agent names the account given with those documents (`destinationAccount`, `destinationName`), where the transit balance is refunded (`400 invalid-request` without it). A holder under 18 cancels through a guardian with proof (`403 guardian-required`).
      */
     post: {
       parameters: {
@@ -3063,6 +3299,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /** @description How an overdrawn card settles its debt before the operation completes; needed only when the card is overdrawn (else `409 card-has-debt` with the amount) */
             debt?: {
               /**
@@ -3259,6 +3531,29 @@ export interface paths {
                * @example 1000000000000016
                */
               replaces: string | null;
+              /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+              socialSecurity: {
+                /**
+                 * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                cancelledAt: string | null;
+                /**
+                 * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                cancelledMs: number | null;
+                /**
+                 * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                enabledAt: string | null;
+                /**
+                 * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                enabledMs: number | null;
+              };
               /**
                * @description card status
                * @enum {string}
@@ -3289,7 +3584,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required`, `agent-not-allowed`, `guardian-required` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3308,6 +3603,354 @@ export interface paths {
           };
         };
         /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `card-not-active`, `card-has-debt`, `lost-card-no-refund` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cards/{cardNo}/enablement': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Enable the card's social-security functions (启用)
+     * @description Enabling concerns the social-security functions (q14): the transit purse follows the transit function and never waits for it. At a bank branch, a service point or online (the app). At a counter an agent with the holder's written authorisation may enable the card (`agent`, recorded with a keyed hash of the agent's ID number); a holder under 18 enables through a guardian with proof (`403 guardian-required`). Enabling twice answers the card as it is (the first time stays). A replaced card is `409 card-replaced`; a card in a final state, or whose social-security function was cancelled, `409 card-not-active`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
+          cardNo: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description The card, enabled */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description purse cipher
+               * @enum {string}
+               */
+              algorithm: '3des' | 'sm4';
+              /**
+               * @description the back office's shadow balance (effective: may be negative within the overdraft) (yuan)
+               * @example 46.00
+               */
+              balance: string;
+              /**
+               * @description the back office's shadow balance (effective: may be negative within the overdraft) (fen)
+               * @example 4600
+               */
+              balanceFen: number;
+              /** @description the card's blacklist listing; null when it is not listed */
+              blacklist: {
+                /**
+                 * @description why the card is listed
+                 * @enum {string}
+                 */
+                reason: 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+                /**
+                 * @description listed since (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                sinceAt: string;
+                /**
+                 * @description listed since (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                sinceMs: number;
+                /** @description the blacklist version that listed it */
+                version: number;
+              } | null;
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
+              cardNo: string;
+              /**
+               * @description YYYYMMDD (Beijing date); the card is valid through it
+               * @example 20351220
+               */
+              expiryDate: number;
+              /**
+               * @description card generation; only 3 carries the transit and park functions
+               * @enum {integer}
+               */
+              generation: 1 | 2 | 3;
+              /** @description the holder's name */
+              holderName: string;
+              /**
+               * @description when the card was issued (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              issuedAt: string;
+              /**
+               * @description when the card was issued (epoch milliseconds)
+               * @example 1766196000000
+               */
+              issuedMs: number;
+              /**
+               * @description issuer code written on the card
+               * @example 1000
+               */
+              issuerCode: string;
+              /**
+               * @description the partner bank that issued the card, fixed at issue. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+               * @enum {string}
+               */
+              issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+              /**
+               * @description the issuing bank's name
+               * @example 中国工商银行
+               */
+              issuingBankName: string;
+              /** @description issuer key version the card keys derive from */
+              keyVersion: number;
+              /** @description the highest offline ATC of a verified purchase the back office has received (validators upload late and in any order, so a lower ATC may still be on its way); null when none has been received */
+              lastOfflineAtc: number | null;
+              /** @description the online ATC of the latest load seen; -1 when no load has been seen */
+              lastOnlineAtc: number;
+              lossReport: {
+                /**
+                 * @description 16-digit card number
+                 * @example 1000000000000016
+                 */
+                cardNo: string;
+                /**
+                 * @description why the report ended; null while it is open
+                 * @enum {string|null}
+                 */
+                endReason: 'expired' | 'unblocked' | 'upgraded' | 'replaced' | 'cancelled' | null;
+                /**
+                 * @description when the report ended; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                endedAt: string | null;
+                /**
+                 * @description when the report ended; null when there is none (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                endedMs: number | null;
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-01-04T10:00:00.000+08:00
+                 */
+                expiresAt: string | null;
+                /**
+                 * @description a temporary report ends by itself at this time (15 days); null when there is none (epoch milliseconds)
+                 * @example 1767492000000
+                 */
+                expiresMs: number | null;
+                /** @description loss report id */
+                id: number;
+                /**
+                 * @description temporary: ends by itself after 15 days; formal: permanent, opens replacement
+                 * @enum {string}
+                 */
+                kind: 'temporary' | 'formal';
+                /**
+                 * @description when the loss was reported (ISO 8601, Beijing time, +08:00)
+                 * @example 2025-12-20T10:00:00.000+08:00
+                 */
+                reportedAt: string;
+                /**
+                 * @description when the loss was reported (epoch milliseconds)
+                 * @example 1766196000000
+                 */
+                reportedMs: number;
+              } | null;
+              /**
+               * @description how far the purse may go below zero on one last ride (yuan)
+               * @example 20.00
+               */
+              overdraftLimit: string;
+              /**
+               * @description how far the purse may go below zero on one last ride (fen)
+               * @example 2000
+               */
+              overdraftLimitFen: number;
+              /**
+               * @description holder profile (fare discounts)
+               * @enum {string}
+               */
+              profile: 'adult' | 'student' | 'senior';
+              /**
+               * @description the card that replaced this one; null if none
+               * @example 1000000000000016
+               */
+              replacedBy: string | null;
+              /**
+               * @description the card this one replaced; null if none
+               * @example 1000000000000016
+               */
+              replaces: string | null;
+              /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+              socialSecurity: {
+                /**
+                 * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                cancelledAt: string | null;
+                /**
+                 * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                cancelledMs: number | null;
+                /**
+                 * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                enabledAt: string | null;
+                /**
+                 * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                enabledMs: number | null;
+              };
+              /**
+               * @description card status
+               * @enum {string}
+               */
+              status: 'active' | 'temporary-loss' | 'formal-loss' | 'replaced' | 'refunded' | 'cloned' | 'cancelled' | 'exchanged';
+              /** @description the suburban-rail function is open */
+              suburbanOpened: boolean;
+              /** @description the transit function is open */
+              transitOpened: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `agent-not-allowed`, `guardian-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `card-not-active` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -3380,6 +4023,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /**
              * @description how the holder gets the new card
              * @enum {string}
@@ -3691,6 +4370,29 @@ export interface paths {
                  * @example 1000000000000016
                  */
                 replaces: string | null;
+                /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+                socialSecurity: {
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  cancelledAt: string | null;
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  cancelledMs: number | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  enabledAt: string | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  enabledMs: number | null;
+                };
                 /**
                  * @description card status
                  * @enum {string}
@@ -4071,6 +4773,29 @@ export interface paths {
                  * @example 1000000000000016
                  */
                 replaces: string | null;
+                /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+                socialSecurity: {
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  cancelledAt: string | null;
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  cancelledMs: number | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  enabledAt: string | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  enabledMs: number | null;
+                };
                 /**
                  * @description card status
                  * @enum {string}
@@ -4205,7 +4930,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required`, `agent-not-allowed`, `guardian-required` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4474,6 +5199,29 @@ export interface paths {
                  * @example 1000000000000016
                  */
                 replaces: string | null;
+                /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+                socialSecurity: {
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  cancelledAt: string | null;
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  cancelledMs: number | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  enabledAt: string | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  enabledMs: number | null;
+                };
                 /**
                  * @description card status
                  * @enum {string}
@@ -6162,6 +6910,29 @@ export interface paths {
                  * @example 1000000000000016
                  */
                 replaces: string | null;
+                /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+                socialSecurity: {
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  cancelledAt: string | null;
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  cancelledMs: number | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  enabledAt: string | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  enabledMs: number | null;
+                };
                 /**
                  * @description card status
                  * @enum {string}
@@ -6335,6 +7106,29 @@ export interface paths {
                  * @example 1000000000000016
                  */
                 replaces: string | null;
+                /** @description the card's social-security functions: enabling and cancellation; the transit purse follows its own function */
+                socialSecurity: {
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  cancelledAt: string | null;
+                  /**
+                   * @description when the social-security function was cancelled (q33, at a service point or a bank branch); null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  cancelledMs: number | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (ISO 8601, Beijing time, +08:00)
+                   * @example 2026-03-10T10:00:00.000+08:00
+                   */
+                  enabledAt: string | null;
+                  /**
+                   * @description when the social-security functions were enabled (q14); transit never waits for it; null when there is none (epoch milliseconds)
+                   * @example 1773108000000
+                   */
+                  enabledMs: number | null;
+                };
                 /**
                  * @description card status
                  * @enum {string}
@@ -6428,7 +7222,7 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  '/v1/cards/{cardNo}/service-password/reset': {
+  '/v1/cards/{cardNo}/service-password': {
     parameters: {
       query?: never;
       header?: never;
@@ -6438,8 +7232,8 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Reset the service password at a counter
-     * @description With the holder present and the holder's ID number (in the body), the card's app service password goes back to its initial value (the last 6 characters of the ID number) and must be changed at the next sign-in; a login locked after failed attempts is unlocked and the card's open app sessions end. An ID number that is not the card holder's is `403 id-number-mismatch`; a card issued before holders were recorded is `409 holder-not-recorded`; a replaced, cancelled, refunded or cloned card is `409 card-replaced` or `409 card-not-active`.
+     * Change the service password at a counter
+     * @description With the holder's ID number (in the body) the card's app service password becomes `newPassword`, chosen by the holder: no change is forced at the next sign-in, a locked login is unlocked and the card's open app sessions end. An agent with the holder's written authorisation may change it for the holder (`agent`, with the holder's ID number; recorded with a keyed hash of the agent's own); a holder under 18 changes it through a guardian with proof (`403 guardian-required` otherwise). An ID number that is not the card holder's is `403 id-number-mismatch`; a card issued before holders were recorded is `409 holder-not-recorded`; a replaced or ended card `409 card-replaced` or `409 card-not-active`. In the app the holder changes it with POST /v1/auth/app-password.
      */
     post: {
       parameters: {
@@ -6457,6 +7251,220 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
+            /**
+             * @description The holder's ID number (social security number, 18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+            /**
+             * @description the new service password (6..64 characters), chosen by the holder
+             * @example a-better-secret
+             */
+            newPassword: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The new password is in force */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description 16-digit card number
+               * @example 1000000000000016
+               */
+              cardNo: string;
+              /** @description true: the new password is in force */
+              changed: boolean;
+              /** @description true when the app login was locked after failed attempts and is now unlocked */
+              unlocked: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `id-number-mismatch`, `agent-not-allowed`, `guardian-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `card-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `holder-not-recorded`, `card-replaced`, `card-not-active` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/cards/{cardNo}/service-password/reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reset the service password at a counter
+     * @description With the holder present and the holder's ID number (in the body), the card's app service password goes back to its initial value (the last 6 characters of the ID number) and must be changed at the next sign-in; a login locked after failed attempts is unlocked and the card's open app sessions end. An ID number that is not the card holder's is `403 id-number-mismatch`; a card issued before holders were recorded is `409 holder-not-recorded`; a replaced, cancelled, refunded or cloned card is `409 card-replaced` or `409 card-not-active`. A reset is the holder’s own (an agent is `403 agent-not-allowed`); a holder under 18 resets through a guardian with proof (`agent` with `actingAs: guardian`, recorded), else `403 guardian-required`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description 16-digit card number
+           * @example 1000000000000016
+           */
+          cardNo: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /**
              * @description The holder's ID number (social security number, 18 characters); checked through a keyed hash, never stored, logged or returned
              * @example 11010119900307123X
@@ -6503,7 +7511,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `id-number-mismatch` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `id-number-mismatch`, `agent-not-allowed`, `guardian-required` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -8730,6 +9738,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /**
              * @description The holder's ID number (social security number, 18 characters); checked through a keyed hash, never stored, logged or returned
              * @example 11010119900307123X
@@ -8776,7 +9820,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `id-number-mismatch` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `id-number-mismatch`, `agent-not-allowed`, `guardian-required` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -9496,7 +10540,7 @@ export interface paths {
     put?: never;
     /**
      * Find a holder's cards by ID number
-     * @description A counter or operator finds the holder with this ID number and every card issued to them, oldest first, with masked names. The ID number is sent in the body (never in a URL) and is not kept: the gateway keeps only a keyed hash of it. No holder with this number: `404 holder-not-found`. Cards issued before holders were recorded are not found this way.
+     * @description A counter or operator finds the holder with this ID number and every card issued to them, oldest first, with masked names. The ID number is sent in the body (never in a URL) and is not kept: the gateway keeps only a keyed hash of it. No holder with this number: `404 holder-not-found`. Cards issued before holders were recorded are not found this way. An agent with the holder's written authorisation may query for the holder (`agent`, recorded with a keyed hash of the agent's ID number).
      */
     post: {
       parameters: {
@@ -9508,6 +10552,42 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            agent?: {
+              /**
+               * @description agent: with the holder's written authorisation; guardian: for a holder under 18, with proof
+               * @enum {string}
+               */
+              actingAs: 'agent' | 'guardian';
+              document: {
+                /**
+                 * @description an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof
+                 * @enum {string}
+                 */
+                kind:
+                  | 'written-authorisation'
+                  | 'death-certificate'
+                  | 'emigration-proof'
+                  | 'transfer-proof'
+                  | 'household-register'
+                  | 'birth-certificate'
+                  | 'guardianship-proof';
+                /**
+                 * @description the document's number or reference
+                 * @example WT-2026-0001
+                 */
+                reference: string;
+              };
+              /**
+               * @description the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered
+               * @example 110105198512240018
+               */
+              idNumber: string;
+              /**
+               * @description the agent's name
+               * @example 李四
+               */
+              name: string;
+            };
             /**
              * @description The holder's ID number (social security number, 18 characters); checked through a keyed hash, never stored, logged or returned
              * @example 11010119900307123X
@@ -9615,7 +10695,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `agent-not-allowed` */
         403: {
           headers: {
             [name: string]: unknown;

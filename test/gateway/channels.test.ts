@@ -395,7 +395,12 @@ describe.each(STORES)('channels on %s', (dialect) => {
     // A holder born in 2012 is a minor in 2025: only a guardian with proof reports for them.
     const minorCard = await w!.request('POST', '/v1/cards', {
       token: t.icbc,
-      body: { holderName: '小明', socialSecurityNo: '110101201203071236', profile: 'student' },
+      body: {
+        holderName: '小明',
+        socialSecurityNo: '110101201203071236',
+        profile: 'student',
+        agent: { actingAs: 'guardian', idNumber: AGENT_ID, name: '李四', document: { kind: 'birth-certificate', reference: 'BC-1' } },
+      },
     });
     const minor = minorCard.json().card.cardNo as string;
     expect((await w!.request('POST', `/v1/cards/${minor}/loss-reports`, { token: t.icbc, body: { kind: 'temporary' } })).json().code).toBe('guardian-required');

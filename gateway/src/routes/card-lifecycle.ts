@@ -38,7 +38,8 @@ import { findHolderByHmac, findOrCreateHolder, holderIdHmac, birthDateFromIdNumb
 import { cardPassYears, passCardChain, passValidity, passVisits } from '../services/park-pass-transfer.ts';
 import { CardSchema, EXAMPLE_CARD, EXAMPLE_CARD_NO, EXAMPLE_MS, IssuingBank } from './card-schemas.ts';
 import { presentCard, SSN_PATTERN } from './cards.ts';
-import { DebtBody, debtSettlement, lifecycleActor, RefundDestinationProps } from './lifecycle-schemas.ts';
+import { actedAt, AgentBody, DebtBody, debtSettlement, lifecycleActor, RefundDestinationProps } from './lifecycle-schemas.ts';
+import { actForHolder } from '../services/agents.ts';
 import { EXAMPLE_REFUND, RefundSchema, refundToWire } from './money-schemas.ts';
 
 const APPLICATION_STATES = ['applied', 'making', 'ready', 'mailed', 'collected'] as const;
@@ -168,11 +169,12 @@ const ApplyBody = Type.Object(
     algorithm: Type.Optional(StringEnum(['3des', 'sm4'], { default: 'sm4', description: 'purse cipher (default sm4)' })),
     overdraftLimit: Type.Optional(Yuan('Overdraft limit, yuan (default 20.00, at most 1000.00)', '20.00')),
     suburbanOpened: Type.Optional(Type.Boolean({ default: false, description: 'open suburban rail on the new card' })),
+    agent: Type.Optional(AgentBody),
   },
   { additionalProperties: false },
 );
 
-const SearchBody = Type.Object({ socialSecurityNo: SsnField }, { additionalProperties: false });
+const SearchBody = Type.Object({ socialSecurityNo: SsnField, agent: Type.Optional(AgentBody) }, { additionalProperties: false });
 
 const CollectionAnswer = Type.Object({
   application: ApplicationSchema,
@@ -204,6 +206,7 @@ const ExchangeBody = Type.Object(
       }),
     ),
     debt: Type.Optional(DebtBody),
+    agent: Type.Optional(AgentBody),
   },
   { additionalProperties: false },
 );
@@ -215,6 +218,7 @@ const BankChangeBody = Type.Object(
     toBank: IssuingBank('the bank the holder changes to'),
     ...RefundDestinationProps,
     debt: Type.Optional(DebtBody),
+    agent: Type.Optional(AgentBody),
   },
   { additionalProperties: false },
 );
@@ -251,7 +255,8 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
         description:
           'Files an application: the card factory makes it within 30 days, or at once at a branch that makes cards at once (`collection: instant`). ' +
           'A holder has one application in progress (`409 application-open`) and gets a first card only without a card in use (`409 holder-has-card`). ' +
-          "After a bank change (POST /v1/cards/{cardNo}/bank-change) this is the new bank's application: its card's issue completes the change.",
+          "After a bank change (POST /v1/cards/{cardNo}/bank-change) this is the new bank's application: its card's issue completes the change. " +
+          'A holder under 18 (by the birth date) applies through a guardian with proof of guardianship (`agent` with `actingAs: guardian`, recorded), else `403 guardian-required`; an agent may not apply (`403 agent-not-allowed`).',
         security: BEARER,
         body: withExamples(ApplyBody, {
           branch: {
@@ -273,6 +278,8 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
             'application-open',
             'holder-has-card',
             'instant-issue-not-offered',
+            'agent-not-allowed',
+            'guardian-required',
           ),
         },
       },
@@ -287,6 +294,14 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
       const nowMs = clock();
       const application = await store.transaction(async (tx) => {
         const holder = await findOrCreateHolder(tx, { idHmac, name: body.holderName, birthDate }, actorOf(principal), nowMs);
+        // q24, q37: a minor applies through a guardian with proof (recorded); an agent never applies.
+        await actForHolder(
+          tx,
+          app.gateway.holderIdKey,
+          { operation: 'apply', agent: body.agent, holderId: holder.id, cardNo: null, birthDate: holder.birthDate },
+          actedAt(principal),
+          nowMs,
+        );
         return applyForCard(
           tx,
           {
@@ -343,7 +358,8 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
         tags: ['card life'],
         summary: "A holder's applications by ID number, newest first",
         description:
-          'The ID number travels in the body (never in a URL or a log) and is turned into its keyed hash at once. No holder: `404 holder-not-found`.',
+          'The ID number travels in the body (never in a URL or a log) and is turned into its keyed hash at once. No holder: `404 holder-not-found`. ' +
+          "An agent with the holder's written authorisation may ask for the holder (`agent`, recorded with a keyed hash of the agent's ID number).",
         security: BEARER,
         body: withExamples(SearchBody, { search: { summary: 'By ID number', value: { socialSecurityNo: '11010119900307123X' } } }),
         response: {
@@ -352,15 +368,23 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
             { found: { summary: 'One exchange in the factory', value: { applications: [EXAMPLE_APPLICATION] } } },
             "The holder's applications",
           ),
-          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, ...WITH_BODY, 'holder-not-found'),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, ...WITH_BODY, 'holder-not-found', 'agent-not-allowed'),
         },
       },
     },
     async (request) => {
+      const principal = requirePrincipal(request);
       const idHmac = holderIdHmac(app.gateway.holderIdKey, request.body.socialSecurityNo);
       return store.transaction(async (tx) => {
         const holder = await findHolderByHmac(tx, idHmac);
         if (!holder) throw new ApiError('holder-not-found', 'no holder with this ID number');
+        await actForHolder(
+          tx,
+          app.gateway.holderIdKey,
+          { operation: 'status-query', agent: request.body.agent, holderId: holder.id, cardNo: null },
+          actedAt(principal),
+          clock(),
+        );
         return { applications: (await holderApplications(tx, holder.id, clock())).map(applicationToWire) };
       });
     },
@@ -510,6 +534,8 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
             'supervisor-required',
             'application-open',
             'instant-issue-not-offered',
+            'agent-not-allowed',
+            'guardian-required',
           ),
         },
       },
@@ -524,7 +550,20 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
           await tx.lockCards([request.params.cardNo]);
           await lockBlacklist(tx);
           // The issuing bank's (q22, q23): a broken card's exchange, or the name/ID change one.
-          assertChannelFor(request, body.reason === 'broken' ? 'exchange' : 'name-change', await requireCard(tx, request.params.cardNo, nowMs));
+          const operation = body.reason === 'broken' ? 'exchange' : 'name-change';
+          const current = await requireCard(tx, request.params.cardNo, nowMs);
+          assertChannelFor(request, operation, current);
+          // q24: a minor's card is exchanged by a guardian with proof; an agent may not (q37). A card
+          // already exchanged answers its first exchange (a repeated request): nothing new to check.
+          if (current.status !== 'exchanged') {
+            await actForHolder(
+              tx,
+              app.gateway.holderIdKey,
+              { operation, agent: body.agent, holderId: current.holderId, cardNo: current.cardNo },
+              actedAt(principal),
+              nowMs,
+            );
+          }
           const done = await exchangeCard(
             tx,
             {
@@ -612,6 +651,8 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
             'bank-change-in-progress',
             'card-has-debt',
             'supervisor-required',
+            'agent-not-allowed',
+            'guardian-required',
           ),
         },
       },
@@ -635,6 +676,14 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
               debt: debtSettlement(body.debt),
             },
             lifecycleActor(principal),
+            nowMs,
+          );
+          // q24: a minor's bank change by a guardian with proof; never an agent (q37). A refusal rolls it back.
+          await actForHolder(
+            tx,
+            app.gateway.holderIdKey,
+            { operation: 'bank-change', agent: body.agent, holderId: done.oldCard.holderId, cardNo: done.oldCard.cardNo },
+            actedAt(principal),
             nowMs,
           );
           return { oldCard: await presentCard(tx, done.oldCard), refund: refundToWire(done.refund), bankChange: bankChangeToWire(done.bankChange) };

@@ -88,6 +88,13 @@ export const CardSchema = Type.Object({
   lastOnlineAtc: Type.Integer({ description: 'the online ATC of the latest load seen; -1 when no load has been seen' }),
   blacklist: Nullable(BlacklistListingSchema),
   lossReport: Nullable(LossReportSchema),
+  socialSecurity: Type.Object(
+    {
+      ...nullableTimestamp('enabledMs', 'when the social-security functions were enabled (q14); transit never waits for it'),
+      ...nullableTimestamp('cancelledMs', 'when the social-security function was cancelled (q33, at a service point or a bank branch)'),
+    },
+    { description: "the card's social-security functions: enabling and cancellation; the transit purse follows its own function" },
+  ),
 });
 export type CardWire = Static<typeof CardSchema>;
 
@@ -139,6 +146,7 @@ export const EXAMPLE_CARD: CardWire = {
   lastOnlineAtc: 1,
   blacklist: null,
   lossReport: null,
+  socialSecurity: { enabledMs: EXAMPLE_MS, enabledAt: isoBeijing(EXAMPLE_MS), cancelledMs: null, cancelledAt: null },
 };
 
 export const EXAMPLE_WRITE: AuthorisedWire = { kind: 'functions', record: '0301000000000000', mac: '1A2B3C4D' };

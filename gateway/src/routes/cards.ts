@@ -39,8 +39,10 @@ import {
 import { parseWireYuan } from '../http/yuan-wire.ts';
 import type { Tx } from '../store/store-port.ts';
 import { blacklistListing, lockBlacklist } from '../services/blacklist.ts';
+import { actForHolder } from '../services/agents.ts';
 import {
   authoriseUnblock,
+  enableCard,
   findCardAccount,
   highestOfflineAtcSeen,
   issueCard,
@@ -54,7 +56,7 @@ import { requireCalendarDate, requireIssuableCardNo, requireUnexpired } from '..
 import { birthDateFromIdNumber, findOrCreateHolder, holderIdHmac } from '../services/holders.ts';
 import { currentLossReport } from '../services/loss-reports.ts';
 import { cancelCardAtCounter } from '../services/card-exchange.ts';
-import { DebtBody, debtSettlement, lifecycleActor, RefundDestinationProps } from './lifecycle-schemas.ts';
+import { actedAt, AgentBody, DebtBody, debtSettlement, EXAMPLE_AGENT, lifecycleActor, RefundDestinationProps, SSN_PATTERN } from './lifecycle-schemas.ts';
 import { DEFAULT_ISSUING_BANK, isPartnerBankId, partnerBank } from '../services/partner-banks.ts';
 import {
   AuthorisedWriteSchema,
@@ -69,8 +71,7 @@ import {
   lossReportToWire,
 } from './card-schemas.ts';
 
-/** An 18-character resident ID number (the social security number): 17 digits and a digit or X. */
-export const SSN_PATTERN = '^[0-9]{17}[0-9X]$';
+export { SSN_PATTERN } from './lifecycle-schemas.ts';
 const EXAMPLE_IMAGE = '031000000000000000160000';
 
 /** Card as the API shows it: the row, its account, blacklist listing and open loss report. */
@@ -104,6 +105,12 @@ export async function presentCard(tx: Tx, card: CardRow): Promise<CardWire> {
     lastOnlineAtc: account?.lastOnlineAtc ?? -1,
     blacklist: listing ? { reason: listing.reason, version: listing.version, sinceMs: listing.sinceMs, sinceAt: isoBeijing(listing.sinceMs) } : null,
     lossReport: report ? lossReportToWire(report) : null,
+    socialSecurity: {
+      enabledMs: card.enabledMs,
+      enabledAt: card.enabledMs === null ? null : isoBeijing(card.enabledMs),
+      cancelledMs: card.socialSecurityCancelledMs,
+      cancelledAt: card.socialSecurityCancelledMs === null ? null : isoBeijing(card.socialSecurityCancelledMs),
+    },
   };
 }
 
@@ -147,6 +154,7 @@ export const IssueCardBody = Type.Object(
     overdraftLimit: Type.Optional(Yuan('Overdraft limit, yuan (default 20.00, at most 1000.00)', '20.00')),
     transitOpened: Type.Optional(Type.Boolean({ default: true, description: 'open the transit function (default true on generation 3)' })),
     suburbanOpened: Type.Optional(Type.Boolean({ default: false, description: 'open the suburban-rail function (default false)' })),
+    agent: Type.Optional(AgentBody),
   },
   { additionalProperties: false },
 );
@@ -225,9 +233,12 @@ const CancellationBody = Type.Object(
     destinationAccount: Type.Optional(RefundDestinationProps.destinationAccount),
     destinationName: Type.Optional(RefundDestinationProps.destinationName),
     debt: Type.Optional(DebtBody),
+    agent: Type.Optional(AgentBody),
   },
   { additionalProperties: false },
 );
+
+const EnablementBody = Type.Object({ agent: Type.Optional(AgentBody) }, { additionalProperties: false });
 
 const UnblockBody = Type.Object({ challenge: Challenge }, { additionalProperties: false });
 const UnblockAnswer = Type.Object({
@@ -262,9 +273,19 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
         description:
           'Personalises a card for a holder and answers the card with its image (hex) for the card simulator. Without `cardNo` the gateway numbers the card ' +
           '(prefix, sequence, Luhn check digit). The initial service password of the app is the last 6 characters of the social security number. ' +
-          'An impossible `expiryDate` is `400 invalid-date`, one before today `400 card-already-expired`.',
+          'An impossible `expiryDate` is `400 invalid-date`, one before today `400 card-already-expired`. ' +
+          'A holder under 18 (by the birth date) gets a card through a guardian with proof of guardianship (`agent` with `actingAs: guardian`, recorded), else `403 guardian-required`; an agent may not apply for the holder (`403 agent-not-allowed`).',
         security: BEARER,
         body: withExamples(IssueCardBody, {
+          minor: {
+            summary: "A minor's card, applied for by a guardian with the household register",
+            value: {
+              holderName: '小明',
+              socialSecurityNo: '110101201203071236',
+              profile: 'student',
+              agent: { actingAs: 'guardian', idNumber: '110105198512240018', name: '李四', document: { kind: 'household-register', reference: 'HK-9' } },
+            },
+          },
           adult: { summary: 'An adult card, numbered by the gateway', value: { holderName: '张三', socialSecurityNo: '11010119900307123X', profile: 'adult' } },
           explicit: {
             summary: 'An explicit number, a 3DES card without transit',
@@ -295,6 +316,8 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             'card-number-out-of-range',
             'card-exists',
             'generation-not-supported',
+            'agent-not-allowed',
+            'guardian-required',
           ),
         },
       },
@@ -330,6 +353,14 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
       const generation = body.generation ?? 3;
       const result = await store.transaction(async (tx) => {
         const holder = await findOrCreateHolder(tx, { idHmac, name: body.holderName, birthDate }, actorOf(principal), nowMs);
+        // q24, q37: a minor's card through a guardian with proof (the act recorded); never an agent.
+        const act = await actForHolder(
+          tx,
+          app.gateway.holderIdKey,
+          { operation: 'apply', agent: body.agent, holderId: holder.id, cardNo: null, birthDate: holder.birthDate },
+          actedAt(principal),
+          nowMs,
+        );
         const issued = await issueCard(
           tx,
           keys,
@@ -352,6 +383,7 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
           policies.issuerCode,
           policies.cardNoPrefix,
         );
+        if (act.actId !== null) await tx.run('UPDATE agent_acts SET card_no = ? WHERE id = ?', [issued.card.cardNo, act.actId]);
         return { card: await presentCard(tx, issued.card), cardImage: issued.imageHex };
       });
       return reply.code(201).send(result);
@@ -622,11 +654,22 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
           'scope `card` (default; a bank branch): the card is blacklisted `cancelled` for good; with `destinationAccount` and `destinationName` its transit balance is refunded like a broken card’s ' +
           '(within 2 natural days; the refund is in the card’s refunds), without them it waits for POST /v1/cards/{cardNo}/refunds. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. ' +
           'scope `social-security` (what a service point does): only the social-security function ends; the card, its transit purse and functions stay as they are. ' +
-          'A replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`.',
+          'A replaced card answers `409 card-replaced`, a card already in a final state `409 card-not-active`. ' +
+          'An agent may cancel for the holder with the documents of the case (`agent`: a death certificate, proof of emigration or of a transfer to another province, or a written authorisation; recorded with a keyed hash of the agent’s ID number): ' +
+          'a whole-card cancellation by an agent names the account given with those documents (`destinationAccount`, `destinationName`), where the transit balance is refunded (`400 invalid-request` without it). ' +
+          'A holder under 18 cancels through a guardian with proof (`403 guardian-required`).',
         security: BEARER,
         params: CardNoParams,
         body: withExamples(CancellationBody, {
           refund: { summary: 'At the bank: refund the transit balance', value: { destinationAccount: '6222020200112233456789', destinationName: '张三' } },
+          death: {
+            summary: "After the holder's death: an agent with the death certificate; the refund goes to the account given with it",
+            value: {
+              destinationAccount: '6222020200998877665544',
+              destinationName: '李四',
+              agent: { ...EXAMPLE_AGENT, document: { kind: 'death-certificate', reference: 'SW-2026-0042' } },
+            },
+          },
           socialSecurity: { summary: 'At a service point', value: { scope: 'social-security' } },
         }),
         response: {
@@ -655,6 +698,8 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
             'card-has-debt',
             'supervisor-required',
             'lost-card-no-refund',
+            'agent-not-allowed',
+            'guardian-required',
           ),
         },
       },
@@ -665,13 +710,30 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
       if ((body.destinationAccount === undefined) !== (body.destinationName === undefined)) {
         throw new ApiError('invalid-request', 'destinationAccount and destinationName come together', { field: 'destinationAccount' });
       }
+      const scope = body.scope ?? 'card';
+      if (body.agent !== undefined && scope === 'card' && body.destinationAccount === undefined) {
+        // q33: the balance goes to the account given with the documents, never left for someone else to claim.
+        throw new ApiError(
+          'invalid-request',
+          'a cancellation by an agent names the account given with the documents (destinationAccount, destinationName): the transit balance is refunded there',
+          { field: 'destinationAccount' },
+        );
+      }
       const nowMs = clock();
       return store.transaction(
         async (tx) => {
           await tx.lockCards([request.params.cardNo]);
           await lockBlacklist(tx);
-          const scope = body.scope ?? 'card';
-          assertChannelFor(request, scope === 'card' ? 'cancel-transit-refund' : 'cancel', await requireCard(tx, request.params.cardNo, nowMs));
+          const operation = scope === 'card' ? 'cancel-transit-refund' : 'cancel';
+          const current = await requireCard(tx, request.params.cardNo, nowMs);
+          assertChannelFor(request, operation, current);
+          await actForHolder(
+            tx,
+            app.gateway.holderIdKey,
+            { operation, agent: body.agent, holderId: current.holderId, cardNo: current.cardNo },
+            actedAt(principal),
+            nowMs,
+          );
           const { card } = await cancelCardAtCounter(
             tx,
             {
@@ -687,6 +749,63 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
         },
         { isolation: 'read-committed' },
       );
+    },
+  );
+
+  app.post(
+    '/v1/cards/:cardNo/enablement',
+    {
+      config: { roles: ['counter', 'app'], operation: 'enable' },
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
+      },
+      schema: {
+        tags: ['cards'],
+        summary: "Enable the card's social-security functions (启用)",
+        description:
+          'Enabling concerns the social-security functions (q14): the transit purse follows the transit function and never waits for it. At a bank branch, a service point or online (the app). ' +
+          "At a counter an agent with the holder's written authorisation may enable the card (`agent`, recorded with a keyed hash of the agent's ID number); a holder under 18 enables through a guardian with proof (`403 guardian-required`). " +
+          'Enabling twice answers the card as it is (the first time stays). A replaced card is `409 card-replaced`; a card in a final state, or whose social-security function was cancelled, `409 card-not-active`.',
+        security: BEARER,
+        params: CardNoParams,
+        body: withExamples(EnablementBody, {
+          holder: { summary: 'The holder, with ID', value: {} },
+          agent: { summary: "An agent with the holder's written authorisation", value: { agent: EXAMPLE_AGENT } },
+        }),
+        response: {
+          200: withExamples(CardSchema, { enabled: { summary: 'The enabled card', value: EXAMPLE_CARD } }, 'The card, enabled'),
+          ...problems(
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            CARD_404,
+            'card-replaced',
+            'card-not-active',
+            'agent-not-allowed',
+            'guardian-required',
+          ),
+        },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      const agent = request.body.agent;
+      if (principal.role === 'app' && agent !== undefined) throw new ApiError('forbidden', 'an agent acts for the holder at a counter');
+      const nowMs = clock();
+      return store.transaction(async (tx) => {
+        const card = await requireCard(tx, request.params.cardNo, nowMs);
+        // The app session is the holder's own (card + service password); at a counter, who acts is checked and recorded.
+        if (principal.role !== 'app') {
+          await actForHolder(
+            tx,
+            app.gateway.holderIdKey,
+            { operation: 'enable', agent, holderId: card.holderId, cardNo: card.cardNo },
+            actedAt(principal),
+            nowMs,
+          );
+        }
+        return presentCard(tx, await enableCard(tx, card.cardNo, nowMs));
+      });
     },
   );
 

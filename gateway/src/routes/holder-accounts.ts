@@ -50,6 +50,7 @@ import { ApplicationSchema, applicationToWire, EXAMPLE_APPLICATION } from './car
 import { CARD_STATUSES, EXAMPLE_CARD_NO, EXAMPLE_MS, IssuingBank } from './card-schemas.ts';
 import { SERVICE_PASSWORD_RESET_BODY, SERVICE_PASSWORD_RESET_RESPONSE } from './holders.ts';
 import { SSN_PATTERN } from './cards.ts';
+import { assertActorMay } from '../services/channel-rules.ts';
 
 const EXAMPLE_ID = '11010119900307123X';
 const EXAMPLE_TOKEN = 'c2VjcmV0LWhvbGRlci1zZXNzaW9uLXRva2VuLTAwMDAw';
@@ -416,13 +417,17 @@ export async function holderAccountRoutes(app: GatewayApp): Promise<void> {
       },
     },
     async (request) => {
-      const holderId = holderIdOf(requirePrincipal(request).subject);
+      const principal = requirePrincipal(request);
+      const holderId = holderIdOf(principal.subject);
+      if (request.body.agent !== undefined) throw new ApiError('forbidden', 'an agent or guardian acts for the holder at a counter, not in the holder account');
       const idHmac = holderIdHmac(holderIdKey, request.body.idNumber);
       const hash = await hashPassword(initialServicePassword(request.body.idNumber), policies.passwordKdf);
       const nowMs = clock();
       const { card, wasLocked } = await store.transaction(async (tx) => {
         const holder = await findHolderByHmac(tx, idHmac);
         if (!holder || holder.id !== holderId) throw new ApiError('id-number-mismatch', "the ID number is not this account's holder's");
+        // q24: a minor's card business is the guardian's, at a counter with proof: never the minor's own account.
+        assertActorMay('password-reset', 'holder', holder.birthDate, nowMs);
         return resetServicePassword(tx, request.params.cardNo, idHmac, hash, nowMs);
       });
       return { cardNo: card.cardNo, mustChangePassword: true, unlocked: wasLocked };

@@ -9,6 +9,10 @@ import { type Static, StringEnum, Type } from '../http/wire.ts';
 import type { DebtSettlement } from '../services/card-debts.ts';
 import type { LifecycleActor } from '../services/card-exchange.ts';
 import { PAYMENT_SOURCES } from '../services/ledger.ts';
+import { type ActedAt, AGENT_DOCUMENTS, type AgentInput } from '../services/agents.ts';
+
+/** An 18-character resident ID number (the social security number): 17 digits and a digit or X. */
+export const SSN_PATTERN = '^[0-9]{17}[0-9X]$';
 
 /** Who may write off an overdrawn card's debt: a counter credential with the supervisor staff role. */
 export function isSupervisor(principal: Principal): boolean {
@@ -17,6 +21,11 @@ export function isSupervisor(principal: Principal): boolean {
 
 export function lifecycleActor(principal: Principal): LifecycleActor {
   return { name: actorOf(principal), branchId: principal.branchId, supervisor: isSupervisor(principal) };
+}
+
+/** Who acted and for which organisation, as an agent act records it (services/agents.ts). */
+export function actedAt(principal: Principal): ActedAt {
+  return { actedBy: actorOf(principal), organisationId: principal.organisation?.id ?? null };
 }
 
 export const RefundDestinationProps = {
@@ -46,3 +55,35 @@ export function debtSettlement(body: Static<typeof DebtBody> | undefined): DebtS
   if (body === undefined) return undefined;
   return body.settle === 'pay' ? { settle: 'pay', paymentSource: body.paymentSource ?? 'cash' } : { settle: 'write-off' };
 }
+
+/** Someone acting for the holder (q37, q24): an agent with a written authorisation, or a minor's guardian with proof. */
+export const AgentBody = Type.Object(
+  {
+    actingAs: StringEnum(['agent', 'guardian'], { description: "agent: with the holder's written authorisation; guardian: for a holder under 18, with proof" }),
+    idNumber: Type.String({
+      pattern: SSN_PATTERN,
+      description: "the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered",
+      examples: ['110105198512240018'],
+    }),
+    name: Type.String({ minLength: 1, maxLength: 64, description: "the agent's name", examples: ['李四'] }),
+    document: Type.Object(
+      {
+        kind: StringEnum([...AGENT_DOCUMENTS.agent, ...AGENT_DOCUMENTS.guardian], {
+          description:
+            'an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof',
+        }),
+        reference: Type.String({ minLength: 1, maxLength: 64, description: "the document's number or reference", examples: ['WT-2026-0001'] }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** An agent body for a route description's examples. */
+export const EXAMPLE_AGENT: AgentInput = {
+  actingAs: 'agent',
+  idNumber: '110105198512240018',
+  name: '李四',
+  document: { kind: 'written-authorisation', reference: 'WT-2026-0001' },
+};

@@ -9,9 +9,9 @@ import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import { ApiError } from '../http/problem.ts';
 import { AUTHENTICATED, BEARER, CardNoParams, type GatewayApp, Nullable, problems, StringEnum, Type, WITH_BODY, withExamples } from '../http/wire.ts';
 import { lockBlacklist } from '../services/blacklist.ts';
-import { AGENT_DOCUMENTS, checkActor, recordAgentAct } from '../services/agents.ts';
+import { checkActor, recordAgentAct } from '../services/agents.ts';
 import { requireCard } from '../services/cards.ts';
-import { SSN_PATTERN } from './cards.ts';
+import { AgentBody } from './lifecycle-schemas.ts';
 import { currentLossReport, liftLossReport, reportLoss } from '../services/loss-reports.ts';
 import { EXAMPLE_LOSS_REPORT, EXAMPLE_MS, LOSS_KINDS, LossReportSchema, lossReportToWire } from './card-schemas.ts';
 import { isoBeijing } from '../http/wire.ts';
@@ -20,30 +20,6 @@ const LossResult = Type.Object({
   report: LossReportSchema,
   blacklistVersion: Nullable(Type.Integer({ description: 'the blacklist version that carries the change; null when the blacklist did not change' })),
 });
-
-/** Someone acting for the holder (q37, q24): an agent with a written authorisation, or a minor's guardian with proof. */
-export const AgentBody = Type.Object(
-  {
-    actingAs: StringEnum(['agent', 'guardian'], { description: "agent: with the holder's written authorisation; guardian: for a holder under 18, with proof" }),
-    idNumber: Type.String({
-      pattern: SSN_PATTERN,
-      description: "the agent's own ID number: recorded only as a keyed hash, never stored, logged or answered",
-      examples: ['110105198512240018'],
-    }),
-    name: Type.String({ minLength: 1, maxLength: 64, description: "the agent's name", examples: ['李四'] }),
-    document: Type.Object(
-      {
-        kind: StringEnum([...AGENT_DOCUMENTS.agent, ...AGENT_DOCUMENTS.guardian], {
-          description:
-            'an agent: written-authorisation (or, to cancel, the documents of the case); a guardian: household-register, birth-certificate or guardianship-proof',
-        }),
-        reference: Type.String({ minLength: 1, maxLength: 64, description: "the document's number or reference", examples: ['WT-2026-0001'] }),
-      },
-      { additionalProperties: false },
-    ),
-  },
-  { additionalProperties: false },
-);
 
 const LossReportBody = Type.Object(
   {

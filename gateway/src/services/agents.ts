@@ -79,6 +79,42 @@ export async function recordAgentAct(
   return Number(rows[0].id);
 }
 
+/** Who acts for the counter or session: recorded with each agent act. */
+export interface ActedAt {
+  actedBy: string;
+  organisationId: string | null;
+}
+
+/**
+ * The one check every agent-capable route makes (q37, q33, q24): reads the holder's birth date,
+ * checks who acts for `operation` (the holder, an agent with the right document, a minor's
+ * guardian) and records the act when someone acts for the holder. Call inside the route's
+ * transaction, after the channel check, before the operation changes anything: a refusal
+ * rolls everything back. Answers who acted and the act's id (null when the holder acted).
+ */
+export async function actForHolder(
+  tx: Tx,
+  key: Uint8Array,
+  input: { operation: Operation; agent: AgentInput | undefined; holderId: number | null; cardNo: string | null; birthDate?: number | null },
+  at: ActedAt,
+  nowMs: number,
+): Promise<{ actingAs: ActingAs; actId: number | null }> {
+  let birthDate = input.birthDate ?? null;
+  if (input.birthDate === undefined && input.holderId !== null) {
+    const row = await tx.get<{ birth_date: number | bigint | null }>('SELECT birth_date FROM holders WHERE id = ?', [input.holderId]);
+    birthDate = row?.birth_date === null || row?.birth_date === undefined ? null : Number(row.birth_date);
+  }
+  const actingAs = checkActor(input.operation, input.agent, birthDate, nowMs);
+  if (input.agent === undefined) return { actingAs, actId: null };
+  const actId = await recordAgentAct(
+    tx,
+    key,
+    { agent: input.agent, holderId: input.holderId, cardNo: input.cardNo, operation: input.operation, actedBy: at.actedBy, organisationId: at.organisationId },
+    nowMs,
+  );
+  return { actingAs, actId };
+}
+
 export interface AgentActRow {
   id: number;
   cardNo: string | null;

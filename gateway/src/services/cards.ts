@@ -38,6 +38,10 @@ export interface CardRow {
   holderId: number | null;
   /** The issuing partner bank (services/partner-banks.ts), fixed at issue. */
   issuingBank: string;
+  /** When the social-security functions were enabled (q14); null until then. Transit never waits for it. */
+  enabledMs: number | null;
+  /** When the social-security function was cancelled (q33, a service point); null while it is in force. */
+  socialSecurityCancelledMs: number | null;
 }
 
 export interface CardAccount {
@@ -72,6 +76,9 @@ function cardFromRow(r: Raw): CardRow {
     updatedMs: Number(r.updated_ms),
     holderId: r.holder_id === null || r.holder_id === undefined ? null : Number(r.holder_id),
     issuingBank: String(r.issuing_bank),
+    enabledMs: r.enabled_ms === null || r.enabled_ms === undefined ? null : Number(r.enabled_ms),
+    socialSecurityCancelledMs:
+      r.social_security_cancelled_ms === null || r.social_security_cancelled_ms === undefined ? null : Number(r.social_security_cancelled_ms),
   };
 }
 
@@ -86,6 +93,24 @@ export async function requireCard(tx: Tx, cardNo: string, nowMs: number): Promis
   const card = await findCard(tx, cardNo);
   if (!card) throw new ApiError('card-not-found', `no card ${cardNo}`);
   return card;
+}
+
+/**
+ * Enables the card's social-security functions (q14; the holder, an agent or a guardian, checked
+ * by the caller). Idempotent: a card already enabled keeps its first time. A replaced card is
+ * `409 card-replaced`, a card in a final state or whose social-security function was cancelled
+ * `409 card-not-active`. Transit never depends on it.
+ */
+export async function enableCard(tx: Tx, cardNo: string, nowMs: number): Promise<CardRow> {
+  const card = await requireCard(tx, cardNo, nowMs);
+  if (card.status === 'replaced') throw new ApiError('card-replaced', `card ${cardNo} was replaced by ${card.replacedBy}`);
+  if (['cancelled', 'refunded', 'cloned', 'exchanged'].includes(card.status)) throw new ApiError('card-not-active', `card ${cardNo} is ${card.status}`);
+  if (card.socialSecurityCancelledMs !== null) {
+    throw new ApiError('card-not-active', `the social-security function of card ${cardNo} was cancelled: it cannot be enabled again`);
+  }
+  if (card.enabledMs !== null) return card;
+  await tx.run('UPDATE cards SET enabled_ms = ?, updated_ms = ? WHERE card_no = ? AND enabled_ms IS NULL', [nowMs, nowMs, cardNo]);
+  return (await findCard(tx, cardNo))!;
 }
 
 export async function findCardAccount(tx: Tx, cardNo: string): Promise<CardAccount | null> {

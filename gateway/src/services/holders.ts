@@ -134,6 +134,23 @@ export async function resetServicePassword(
   initialPasswordHash: string,
   nowMs: number,
 ): Promise<{ card: CardRow; wasLocked: boolean }> {
+  return setServicePassword(tx, cardNo, idHmac, initialPasswordHash, true, nowMs);
+}
+
+/**
+ * Sets the card's service password at a counter (q16, q37: the holder with ID, an agent with the
+ * holder's written authorisation, or a minor's guardian) when `idHmac` is the card's holder's:
+ * `mustChange` true for a reset to the initial rule, false for a password the holder chose.
+ * Failures and lockout are cleared and the card's app sessions revoked either way.
+ */
+export async function setServicePassword(
+  tx: Tx,
+  cardNo: string,
+  idHmac: string,
+  passwordHash: string,
+  mustChange: boolean,
+  nowMs: number,
+): Promise<{ card: CardRow; wasLocked: boolean }> {
   const card = await requireCard(tx, cardNo, nowMs);
   const row = await tx.get<{ id_hmac: string | null }>('SELECT h.id_hmac FROM cards c LEFT JOIN holders h ON h.id = c.holder_id WHERE c.card_no = ?', [cardNo]);
   const recorded = row?.id_hmac ?? null;
@@ -148,14 +165,16 @@ export async function resetServicePassword(
   const credential = await tx.get<{ locked_until_ms: number | bigint }>('SELECT locked_until_ms FROM app_credentials WHERE card_no = ?', [cardNo]);
   const wasLocked = credential !== undefined && Number(credential.locked_until_ms) > nowMs;
   if (credential === undefined) {
-    await tx.run('INSERT INTO app_credentials (card_no, password_hash, must_change, failed_count, locked_until_ms, updated_ms) VALUES (?, ?, 1, 0, 0, ?)', [
+    await tx.run('INSERT INTO app_credentials (card_no, password_hash, must_change, failed_count, locked_until_ms, updated_ms) VALUES (?, ?, ?, 0, 0, ?)', [
       cardNo,
-      initialPasswordHash,
+      passwordHash,
+      mustChange ? 1 : 0,
       nowMs,
     ]);
   } else {
-    await tx.run('UPDATE app_credentials SET password_hash = ?, must_change = 1, failed_count = 0, locked_until_ms = 0, updated_ms = ? WHERE card_no = ?', [
-      initialPasswordHash,
+    await tx.run('UPDATE app_credentials SET password_hash = ?, must_change = ?, failed_count = 0, locked_until_ms = 0, updated_ms = ? WHERE card_no = ?', [
+      passwordHash,
+      mustChange ? 1 : 0,
       nowMs,
       cardNo,
     ]);

@@ -21,6 +21,7 @@ import { migration106DropPostingTimeIndex } from './106-drop-posting-time-index.
 import { migration107JournalWrittenOff } from './107-journal-written-off.ts';
 import { migration108JournalRecoveredAt } from './108-journal-recovered-at.ts';
 import { migration109CardLifecycle } from './109-card-lifecycle.ts';
+import { migration110CardEnablement } from './110-card-enablement.ts';
 import { migration120JournalFarePath } from './120-journal-fare-path.ts';
 import { migration121DayClose } from './121-day-close.ts';
 import { migration200DevicePki } from './200-device-pki.ts';
@@ -44,6 +45,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration107JournalWrittenOff,
   migration108JournalRecoveredAt,
   migration109CardLifecycle,
+  migration110CardEnablement,
   migration120JournalFarePath,
   migration121DayClose,
   migration200DevicePki,
