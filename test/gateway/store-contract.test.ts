@@ -11,12 +11,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sortedMigrations, type Migration } from '#gateway/store/migrate';
 import { MIGRATIONS } from '#gateway/store/migrations/index';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import { PostgresStore, migrationLockKey, parseDatabaseUrl, toPostgresPlaceholders } from '#gateway/store/postgres-store';
-import type { Store } from '#gateway/store/store-port';
+import type { BulkInsert, SqlValue, Store } from '#gateway/store/store-port';
 import { createStore } from '#gateway/store/create-store';
 import { withIdempotency } from '#gateway/services/loads';
 import { serviceAvailable } from '../support/services.ts';
@@ -166,6 +167,132 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
       }),
     ).rejects.toThrow(/unique|UNIQUE|duplicate/);
     expect(await store.transaction((tx) => tx.all("SELECT name, value FROM counters WHERE name LIKE 'w%' ORDER BY name"))).toEqual([{ name: 'w1', value: 2 }]);
+  });
+
+  const PROBE: BulkInsert = {
+    table: 'bulk_probe',
+    columns: [
+      ['k', 'text'],
+      ['n', 'bigint'],
+      ['t', 'text'],
+    ],
+    onConflict: 'ON CONFLICT DO NOTHING',
+  };
+  const PROBE_UPSERT: BulkInsert = { ...PROBE, onConflict: 'ON CONFLICT (k) DO UPDATE SET n = bulk_probe.n + excluded.n, t = excluded.t' };
+  const bulkMigrations: Migration[] = [
+    ...MIGRATIONS,
+    {
+      id: 9_001,
+      name: 'bulk probe',
+      sqlite: 'CREATE TABLE bulk_probe (k TEXT PRIMARY KEY, n BIGINT, t TEXT)',
+      postgres: 'CREATE TABLE bulk_probe (k TEXT PRIMARY KEY, n BIGINT, t TEXT)',
+    },
+  ];
+  async function bulkStore(): Promise<Store> {
+    backend = makeBackend();
+    const store = backend.open({ migrations: bulkMigrations });
+    await store.migrate();
+    return store;
+  }
+
+  it('insertRows stores column arrays as rows, counts what it inserted, skips conflicts, and upserts', async () => {
+    const store = await bulkStore();
+    const n = 1_235; // more rows than SQLite puts in one statement
+    const keys = Array.from({ length: n }, (_, i) => `k${String(i).padStart(5, '0')}`);
+    const inserted = await store.transaction((tx) =>
+      tx.insertRows(PROBE, [keys, keys.map((_, i) => i * 1_000_000_007), keys.map((_, i) => (i % 3 === 0 ? null : `t${i}`))]),
+    );
+    expect(inserted).toBe(n);
+    // Half of these exist: ON CONFLICT DO NOTHING skips them and the count says so.
+    const again = await store.transaction((tx) =>
+      tx.insertRows(PROBE, [
+        ['k00000', 'new-1', 'k00001', 'new-2'],
+        [1, 2, 3, 4],
+        ['a', 'b', 'c', 'd'],
+      ]),
+    );
+    expect(again).toBe(2);
+    const upserted = await store.transaction((tx) =>
+      tx.insertRows(PROBE_UPSERT, [
+        ['k00002', 'new-3'],
+        [5, 6],
+        ['u', 'v'],
+      ]),
+    );
+    expect(upserted).toBe(2);
+    expect(await store.transaction((tx) => tx.insertRows(PROBE, [[], [], []]))).toBe(0);
+    const rows = await store.transaction((tx) => tx.all<{ k: string; n: number; t: string | null }>('SELECT k, n, t FROM bulk_probe ORDER BY k'));
+    expect(rows).toHaveLength(n + 3);
+    expect(rows[0]).toEqual({ k: 'k00000', n: 0, t: null });
+    expect(rows[1]).toEqual({ k: 'k00001', n: 1_000_000_007, t: 't1' });
+    expect(rows[2]).toEqual({ k: 'k00002', n: 2_000_000_014 + 5, t: 'u' });
+    expect(rows[n - 1]).toEqual({ k: `k0${n - 1}`, n: (n - 1) * 1_000_000_007, t: `t${n - 1}` });
+    expect(rows.slice(n)).toEqual([
+      { k: 'new-1', n: 2, t: 'b' },
+      { k: 'new-2', n: 4, t: 'd' },
+      { k: 'new-3', n: 6, t: 'v' },
+    ]);
+  });
+
+  it('insertRows refuses column arrays that do not match the shape, and placeholders in the conflict clause', async () => {
+    const store = await bulkStore();
+    await expect(store.transaction((tx) => tx.insertRows(PROBE, [['a'], [1]]))).rejects.toThrow(/2 column arrays for 3 columns/);
+    await expect(store.transaction((tx) => tx.insertRows(PROBE, [['a', 'b'], [1], ['x', 'y']]))).rejects.toThrow(/column n has 1 values, not 2/);
+    await expect(
+      store.transaction((tx) => tx.insertRows({ ...PROBE, onConflict: 'ON CONFLICT (k) DO UPDATE SET n = ?' }, [['a'], [1], ['x']])),
+    ).rejects.toThrow(/no placeholders/);
+    expect(await store.transaction((tx) => tx.all('SELECT k FROM bulk_probe'))).toEqual([]);
+  });
+
+  it('writeRows commits with the transaction; a failing one fails the commit and leaves nothing behind', async () => {
+    const store = await bulkStore();
+    const strict: BulkInsert = { table: PROBE.table, columns: PROBE.columns };
+    await store.transaction(async (tx) => {
+      await tx.writeRows(strict, [
+        ['w1', 'w2'],
+        [1, 2],
+        ['x', 'y'],
+      ]);
+      expect(await tx.get<{ c: number }>('SELECT COUNT(*) AS c FROM bulk_probe')).toEqual({ c: 2 });
+    });
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.run('INSERT INTO bulk_probe (k, n, t) VALUES (?, ?, ?)', ['w3', 3, 'z']);
+        await tx.writeRows(strict, [
+          ['w4', 'w1'],
+          [4, 1],
+          ['a', 'b'],
+        ]); // w1 exists: primary key violation
+      }),
+    ).rejects.toThrow(/unique|UNIQUE|duplicate/);
+    expect(await store.transaction((tx) => tx.all('SELECT k FROM bulk_probe ORDER BY k'))).toEqual([{ k: 'w1' }, { k: 'w2' }]);
+  });
+
+  it('insertRows carries any text and any safe integer exactly (array literals escape quotes, braces, commas, backslashes, NULL)', async () => {
+    const store = await bulkStore();
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.option(fc.string({ unit: 'grapheme', maxLength: 12 }), { nil: null }), fc.option(fc.maxSafeInteger(), { nil: null })), {
+          minLength: 1,
+          maxLength: 20,
+        }),
+        async (values) => {
+          round++;
+          // Text that looks like array syntax or NULL must come back as itself.
+          const texts: (string | null)[] = values.map(([t], i) => (i % 4 === 1 ? `{"a\\b",NULL}${t ?? ''}` : i % 4 === 2 ? 'NULL' : t));
+          const keys = values.map((_, i) => `r${round}-${i}`);
+          const columns: SqlValue[][] = [keys, values.map(([, n]) => n), texts];
+          expect(await store.transaction((tx) => tx.insertRows(PROBE, columns))).toBe(values.length);
+          const rows = await store.transaction((tx) =>
+            tx.all<{ k: string; n: number | null; t: string | null }>('SELECT k, n, t FROM bulk_probe WHERE k LIKE ? ORDER BY k', [`r${round}-%`]),
+          );
+          const byKey = new Map(rows.map((r) => [r.k, r]));
+          keys.forEach((k, i) => expect(byKey.get(k)).toEqual({ k, n: values[i][1], t: texts[i] }));
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('a Tx used after its transaction ended is refused', async () => {

@@ -24,7 +24,7 @@
  * whose balance was moved to the forfeited account (services/lost-card-balances.ts) post against
  * that account (liability:lost-card-forfeited + / revenue −): they were paid from that value.
  */
-import type { Tx } from '../store/store-port.ts';
+import type { BulkColumnType, BulkInsert, SqlValue, Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import {
   LIMITS,
@@ -89,20 +89,6 @@ function placeholders(n: number): string {
   return new Array(n).fill('?').join(', ');
 }
 
-const VALUES_CACHE = new Map<number, string>();
-
-/** '(?, ?), (?, ?)' for `rows` rows of `columns` values; cached so statement texts (and the store's prepared statements) repeat. */
-function valuesList(rows: number, columns: number): string {
-  const key = rows * 100 + columns;
-  let text = VALUES_CACHE.get(key);
-  if (text === undefined) {
-    const row = `(${placeholders(columns)})`;
-    text = new Array(rows).fill(row).join(', ');
-    if (VALUES_CACHE.size < 1_000) VALUES_CACHE.set(key, text);
-  }
-  return text;
-}
-
 function digestOf(r: JournalRecord): string {
   return `${r.amountFen}|${r.transactionType}|${r.terminalId.toUpperCase()}|${r.tsn}|${r.date}|${r.time}|${r.tac.toUpperCase()}`;
 }
@@ -140,22 +126,52 @@ export function verifyRecordTac(keys: IssuerKeysPort, r: JournalRecord): boolean
   }
 }
 
+/** The journal_records columns a stored record fills, with their types, in the order journalRow gives them. */
+const JOURNAL_COLUMN_TYPES: readonly (readonly [string, BulkColumnType])[] = [
+  ['device_id', 'text'],
+  ['device_seq', 'bigint'],
+  ['status', 'text'],
+  ['reason', 'text'],
+  ['card_no', 'text'],
+  ['card_action', 'text'],
+  ['operator', 'text'],
+  ['device_kind', 'text'],
+  ['result_code', 'bigint'],
+  ['transaction_type', 'bigint'],
+  ['amount_fen', 'bigint'],
+  ['balance_before_fen', 'bigint'],
+  ['balance_after_fen', 'bigint'],
+  ['offline_atc', 'bigint'],
+  ['online_atc', 'bigint'],
+  ['terminal_id', 'text'],
+  ['tsn', 'bigint'],
+  ['tx_date', 'bigint'],
+  ['tx_time', 'bigint'],
+  ['tac', 'text'],
+  ['place', 'bigint'],
+  ['line', 'bigint'],
+  ['occurred_at_ms', 'bigint'],
+  ['recovered_at_ms', 'bigint'],
+  ['received_ms', 'bigint'],
+  ['fare_table_version', 'bigint'],
+  ['journey_entry_place', 'bigint'],
+  ['overtime_fen', 'bigint'],
+];
+/** A batch's journal rows: one bulk insert (one `unnest()` statement on PostgreSQL). */
+const JOURNAL_BULK: BulkInsert = { table: 'journal_records', columns: JOURNAL_COLUMN_TYPES };
 /** The journal_records columns a stored record fills, in the order pushJournalRow appends them. */
-export const JOURNAL_COLUMNS =
-  '(device_id, device_seq, status, reason, card_no, card_action, operator, device_kind, result_code, transaction_type, amount_fen, balance_before_fen, balance_after_fen, offline_atc, online_atc, terminal_id, tsn, tx_date, tx_time, tac, place, line, occurred_at_ms, recovered_at_ms, received_ms, fare_table_version, journey_entry_place, overtime_fen)';
-const JOURNAL_INSERT = `INSERT INTO journal_records ${JOURNAL_COLUMNS} VALUES`;
-export const JOURNAL_COLUMN_COUNT = JOURNAL_COLUMNS.split(',').length;
+export const JOURNAL_COLUMNS = `(${JOURNAL_COLUMN_TYPES.map(([name]) => name).join(', ')})`;
+export const JOURNAL_COLUMN_COUNT = JOURNAL_COLUMN_TYPES.length;
 
-/** Appends the journal_records row of record `r` (JOURNAL_COLUMNS, in order) to `params`. */
-export function pushJournalRow(
-  params: (string | number | null)[],
+/** The journal_records row of record `r` (JOURNAL_COLUMNS, in order). */
+function journalRow(
   deviceId: string,
   r: JournalRecord,
   status: (typeof STATUS_TEXT)[number],
   reason: string | null,
   nowMs: number,
-): void {
-  params.push(
+): (string | number | null)[] {
+  return [
     deviceId,
     r.deviceSeq,
     status,
@@ -186,12 +202,63 @@ export function pushJournalRow(
     // Older firmware sends neither: NULL (the revenue split credits the exit station's line).
     r.journeyEntryPlace ?? null,
     r.overtimeFen ?? null,
-  );
+  ];
 }
-const DEBIT_INSERT = 'INSERT INTO card_debits (card_no, offline_atc, digest, device_id, device_seq) VALUES';
-const JOURNAL_ROWS_PER_INSERT = 250;
-const DEBIT_ROWS_PER_INSERT = 500;
-const UPSERT_ROWS = 500;
+
+/** Appends the journal_records row of record `r` (JOURNAL_COLUMNS, in order) to `params`. */
+export function pushJournalRow(
+  params: (string | number | null)[],
+  deviceId: string,
+  r: JournalRecord,
+  status: (typeof STATUS_TEXT)[number],
+  reason: string | null,
+  nowMs: number,
+): void {
+  for (const value of journalRow(deviceId, r, status, reason, nowMs)) params.push(value);
+}
+
+/** Claims of verified debits: the unique (card, offline ATC) finds clones and duplicates. */
+const DEBITS_BULK: BulkInsert = {
+  table: 'card_debits',
+  columns: [
+    ['card_no', 'text'],
+    ['offline_atc', 'bigint'],
+    ['digest', 'text'],
+    ['device_id', 'text'],
+    ['device_seq', 'bigint'],
+  ],
+  onConflict: 'ON CONFLICT DO NOTHING',
+};
+/** The cards' ATC chain heads after the batch. */
+const CHAINS_BULK: BulkInsert = {
+  table: 'card_chains',
+  columns: [
+    ['card_no', 'text'],
+    ['next_atc', 'bigint'],
+    ['max_atc', 'bigint'],
+  ],
+  onConflict: 'ON CONFLICT (card_no) DO UPDATE SET next_atc = excluded.next_atc, max_atc = excluded.max_atc',
+};
+/** The cards' shadow balances (moved by the batch's debits) and ATCs. */
+const ACCOUNTS_BULK: BulkInsert = {
+  table: 'card_accounts',
+  columns: [
+    ['card_no', 'text'],
+    ['shadow_balance_fen', 'bigint'],
+    ['last_offline_atc', 'bigint'],
+    ['last_online_atc', 'bigint'],
+    ['updated_ms', 'bigint'],
+  ],
+  onConflict: `ON CONFLICT (card_no) DO UPDATE SET shadow_balance_fen = card_accounts.shadow_balance_fen + excluded.shadow_balance_fen,
+       last_offline_atc = excluded.last_offline_atc,
+       last_online_atc = CASE WHEN excluded.last_online_atc > card_accounts.last_online_atc THEN excluded.last_online_atc ELSE card_accounts.last_online_atc END,
+       updated_ms = excluded.updated_ms`,
+};
+
+/** `width` column arrays of `rows` values each: a bulk insert's input. */
+function columnArrays(width: number, rows: number): SqlValue[][] {
+  return Array.from({ length: width }, () => new Array<SqlValue>(rows));
+}
 
 /**
  * Ingests one validated batch and builds the response. Call inside one store transaction;
@@ -265,36 +332,35 @@ export async function ingestSyncBatch(
     debits.push(i);
     digests[i] = digestOf(fresh[i]);
   }
-  // A statement that inserts all its rows claimed every one of them (the usual case); only the
-  // rows of a statement that skipped some are looked at one by one below.
-  const unsure = new Uint8Array(count);
+  // One bulk insert claims them all (one statement on PostgreSQL). When it inserts every row it
+  // claimed every one (the usual case); otherwise each claim's holder is looked up below.
   const claims = order.filter((i) => fresh[i].cardAction === 'debit' && state[i] === ACCEPTED);
-  // Every claim statement goes out at once (PostgreSQL pipelines them: one round trip); they
-  // still run in order, and each answer is checked below.
-  const claimed: Promise<void>[] = [];
-  for (let from = 0; from < claims.length; from += DEBIT_ROWS_PER_INSERT) {
-    const to = Math.min(from + DEBIT_ROWS_PER_INSERT, claims.length);
-    const params: (string | number)[] = [];
-    for (let k = from; k < to; k++) {
-      const i = claims[k];
-      const r = fresh[i];
-      params.push(r.cardNo, r.offlineAtc, digests[i], deviceId, r.deviceSeq);
-    }
-    claimed.push(
-      tx.run(`${DEBIT_INSERT} ${valuesList(to - from, 5)} ON CONFLICT DO NOTHING`, params).then((inserted) => {
-        if (inserted !== to - from) for (let k = from; k < to; k++) unsure[claims[k]] = 1;
-      }),
-    );
+  const claimColumns = columnArrays(DEBITS_BULK.columns.length, claims.length);
+  for (let k = 0; k < claims.length; k++) {
+    const r = fresh[claims[k]];
+    claimColumns[0][k] = r.cardNo;
+    claimColumns[1][k] = r.offlineAtc;
+    claimColumns[2][k] = digests[claims[k]];
+    claimColumns[3][k] = deviceId;
+    claimColumns[4][k] = r.deviceSeq;
   }
-  await Promise.all(claimed);
+  const claimedAll = (await tx.insertRows(DEBITS_BULK, claimColumns)) === claims.length;
+  // Who holds each (card, ATC): asked all at once (PostgreSQL pipelines them), decided in arrival order below.
+  const holders = claimedAll
+    ? []
+    : await Promise.all(
+        debits.map((i) =>
+          tx.get<{ digest: string; device_id: string; device_seq: number | bigint }>(
+            'SELECT digest, device_id, device_seq FROM card_debits WHERE card_no = ? AND offline_atc = ?',
+            [fresh[i].cardNo, fresh[i].offlineAtc],
+          ),
+        ),
+      );
   const clonedCards = new Set<string>();
-  for (const i of debits) {
-    if (unsure[i] === 0) continue;
+  for (let d = 0; d < holders.length; d++) {
+    const i = debits[d];
     const r = fresh[i];
-    const existing = await tx.get<{ digest: string; device_id: string; device_seq: number | bigint }>(
-      'SELECT digest, device_id, device_seq FROM card_debits WHERE card_no = ? AND offline_atc = ?',
-      [r.cardNo, r.offlineAtc],
-    );
+    const existing = holders[d];
     // Its own claim: a (device, sequence) stored before would have made the record a retry.
     if (existing !== undefined && existing.device_id === deviceId && Number(existing.device_seq) === r.deviceSeq) continue;
     if (existing !== undefined && existing.digest === digests[i]) {
@@ -315,17 +381,16 @@ export async function ingestSyncBatch(
     }
   }
 
-  // 4. Store every new record (in card order, for the journal's (card, ATC) index).
-  for (let from = 0; from < count; from += JOURNAL_ROWS_PER_INSERT) {
-    const to = Math.min(from + JOURNAL_ROWS_PER_INSERT, count);
-    const params: (string | number | null)[] = [];
-    for (let k = from; k < to; k++) {
-      const i = order[k];
-      pushJournalRow(params, deviceId, fresh[i], STATUS_TEXT[state[i]], reason[i], nowMs);
-    }
-    // Pipelined (Tx.write): the journal's rows need no answer; a failure fails the next read or the commit.
-    await tx.write(`${JOURNAL_INSERT} ${valuesList(to - from, JOURNAL_COLUMN_COUNT)}`, params);
+  // 4. Store every new record (in card order, for the journal's (card, ATC) index): one bulk
+  // insert, pipelined (Tx.writeRows: a failure fails the next read or the commit).
+  const journal = columnArrays(JOURNAL_COLUMN_COUNT, count);
+  for (let k = 0; k < count; k++) {
+    const i = order[k];
+    const row = journalRow(deviceId, fresh[i], STATUS_TEXT[state[i]], reason[i], nowMs);
+    for (let c = 0; c < JOURNAL_COLUMN_COUNT; c++) journal[c][k] = row[c];
   }
+  await tx.writeRows(JOURNAL_BULK, journal);
+
   let badTacs = 0;
   for (let i = 0; i < count; i++) {
     stats.stored++;
@@ -390,8 +455,9 @@ export async function ingestSyncBatch(
   const writeOff = new Map<string, number>();
   let forfeitedTapsFen = 0;
   let purseDebitFen = 0;
-  const chainParams: (string | number)[] = [];
-  const accountParams: (string | number)[] = [];
+  const chainColumns = columnArrays(CHAINS_BULK.columns.length, cardNos.length);
+  const accountColumns = columnArrays(ACCOUNTS_BULK.columns.length, cardNos.length);
+  let row = 0;
   for (const cardNo of cardNos) {
     const list = perCard.get(cardNo) as JournalRecord[];
     const isRefunded = refunded.has(cardNo);
@@ -413,34 +479,24 @@ export async function ingestSyncBatch(
       stats.gaps++;
       await recordAnomaly(tx, 'atc-gap', cardNo, chain.next, '', 0, `offline ATC ${chain.next} not yet uploaded (highest seen ${chain.max})`, nowMs);
     }
-    chainParams.push(cardNo, chain.next, chain.max);
+    chainColumns[0][row] = cardNo;
+    chainColumns[1][row] = chain.next;
+    chainColumns[2][row] = chain.max;
     // A refunded card's balance was paid out, a lost card's moved to the forfeited account: their
     // late taps no longer move the shadow balance.
     const offBooks = isRefunded || isForfeited;
     if (!offBooks) purseDebitFen += spentFen;
     else if (isForfeited) await tx.run('UPDATE lost_card_forfeits SET late_taps_fen = late_taps_fen + ? WHERE card_no = ?', [spentFen, cardNo]);
-    accountParams.push(cardNo, offBooks ? 0 : -spentFen, chain.next - 1, lastCreditAtc, nowMs);
+    accountColumns[0][row] = cardNo;
+    accountColumns[1][row] = offBooks ? 0 : -spentFen;
+    accountColumns[2][row] = chain.next - 1;
+    accountColumns[3][row] = lastCreditAtc;
+    accountColumns[4][row] = nowMs;
+    row++;
   }
-  // Multi-row upserts: one statement per few hundred cards instead of two per card.
-  for (let from = 0; from < cardNos.length; from += UPSERT_ROWS) {
-    const rows = Math.min(UPSERT_ROWS, cardNos.length - from);
-    await tx.write(
-      `INSERT INTO card_chains (card_no, next_atc, max_atc) VALUES ${valuesList(rows, 3)}
-       ON CONFLICT (card_no) DO UPDATE SET next_atc = excluded.next_atc, max_atc = excluded.max_atc`,
-      chainParams.slice(from * 3, (from + rows) * 3),
-    );
-  }
-  for (let from = 0; from < cardNos.length; from += UPSERT_ROWS) {
-    const rows = Math.min(UPSERT_ROWS, cardNos.length - from);
-    await tx.write(
-      `INSERT INTO card_accounts (card_no, shadow_balance_fen, last_offline_atc, last_online_atc, updated_ms) VALUES ${valuesList(rows, 5)}
-       ON CONFLICT (card_no) DO UPDATE SET shadow_balance_fen = card_accounts.shadow_balance_fen + excluded.shadow_balance_fen,
-         last_offline_atc = excluded.last_offline_atc,
-         last_online_atc = CASE WHEN excluded.last_online_atc > card_accounts.last_online_atc THEN excluded.last_online_atc ELSE card_accounts.last_online_atc END,
-         updated_ms = excluded.updated_ms`,
-      accountParams.slice(from * 5, (from + rows) * 5),
-    );
-  }
+  // Bulk upserts: one statement per table for the whole batch on PostgreSQL, pipelined.
+  await tx.writeRows(CHAINS_BULK, chainColumns);
+  await tx.writeRows(ACCOUNTS_BULK, accountColumns);
   for (const [cardNo, list] of perCard) {
     if (!withPendingLoads.has(cardNo)) continue;
     const settled = await resolvePendingLoads(

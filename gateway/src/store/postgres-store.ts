@@ -39,7 +39,18 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { applyMigrations, type Migration, type MigrationDriver, type MigrationExec } from './migrate.ts';
-import { LockOrder, type Isolation, type PoolStats, type Row, type SqlValue, type Store, type TransactionOptions, type Tx } from './store-port.ts';
+import {
+  LockOrder,
+  bulkRowCount,
+  type BulkInsert,
+  type Isolation,
+  type PoolStats,
+  type Row,
+  type SqlValue,
+  type Store,
+  type TransactionOptions,
+  type Tx,
+} from './store-port.ts';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/database[?schema=name] */
@@ -277,6 +288,26 @@ export class PostgresStore implements Store {
     return compiled;
   }
 
+  /**
+   * A bulk insert's statement: `INSERT INTO t (a, b) SELECT * FROM unnest($1::text[], $2::bigint[])
+   * [tail]`, one per shape (fixed text), always named: a store has a few of them, not thousands.
+   */
+  compileBulk(into: BulkInsert): { text: string; name: string } {
+    const key = `\u0000bulk ${into.table} ${into.columns.map(([name, type]) => `${name}:${type}`).join(',')} ${into.onConflict ?? ''}`;
+    let compiled = this.bulkCache.get(key);
+    if (compiled === undefined) {
+      const names = into.columns.map(([name]) => name).join(', ');
+      const arrays = into.columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ');
+      const text = `INSERT INTO ${into.table} (${names}) SELECT * FROM unnest(${arrays})${into.onConflict === undefined ? '' : ` ${into.onConflict}`}`;
+      compiled = { text, name: `gw_${createHash('sha1').update(text).digest('hex').slice(0, 24)}` };
+      if (this.bulkCache.size >= 200) this.bulkCache.clear();
+      this.bulkCache.set(key, compiled);
+    }
+    return compiled;
+  }
+
+  private readonly bulkCache = new Map<string, { text: string; name: string }>();
+
   async transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T> {
     const isolation: Isolation | 'snapshot' = options?.readOnly ? 'snapshot' : (options?.isolation ?? 'serializable');
     for (let attempt = 1; ; attempt++) {
@@ -456,6 +487,32 @@ class PostgresTx implements Tx {
 
   async write(sql: string, params: readonly SqlValue[] = []): Promise<void> {
     this.pipeline(this.send(sql, params));
+  }
+
+  private sendRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<pg.QueryResult> | undefined {
+    if (this.done) throw new Error('transaction already finished');
+    if (bulkRowCount(into, columns) === 0) return undefined;
+    const { text, name } = this.store.compileBulk(into);
+    this.cork();
+    // node-postgres sends each JS array as one array literal: one parameter per column.
+    return this.client.query({ name, text, values: columns as SqlValue[][] });
+  }
+
+  async insertRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<number> {
+    const sent = this.sendRows(into, columns);
+    if (sent === undefined) return 0;
+    try {
+      const result = await sent;
+      if (this.pipelineError !== undefined) throw this.pipelineError;
+      return result.rowCount ?? 0;
+    } catch (error) {
+      throw this.pipelineError ?? error;
+    }
+  }
+
+  async writeRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<void> {
+    const sent = this.sendRows(into, columns);
+    if (sent !== undefined) this.pipeline(sent);
   }
 
   async all<T extends Row = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {

@@ -43,7 +43,7 @@ import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AsyncMutex } from './async-mutex.ts';
 import { applyMigrations, type Migration, type MigrationDriver, type MigrationExec } from './migrate.ts';
-import { LockOrder, type Row, type SqlValue, type Store, type TransactionOptions, type Tx } from './store-port.ts';
+import { LockOrder, bulkRowCount, type BulkInsert, type Row, type SqlValue, type Store, type TransactionOptions, type Tx } from './store-port.ts';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' (tests of pure logic only; durability tests use files). */
@@ -628,6 +628,29 @@ class SqliteTx implements Tx {
 
   async write(sql: string, params: readonly SqlValue[] = []): Promise<void> {
     this.statement(sql).run(...params);
+  }
+
+  async insertRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<number> {
+    const rows = bulkRowCount(into, columns);
+    const width = into.columns.length;
+    // A few hundred rows per statement (at most ~7,000 values): one statement per chunk size, cached.
+    const perStatement = Math.max(1, Math.min(500, Math.floor(7_000 / width)));
+    const head = `INSERT INTO ${into.table} (${into.columns.map(([name]) => name).join(', ')}) VALUES `;
+    const row = `(${new Array(width).fill('?').join(', ')})`;
+    let changed = 0;
+    for (let from = 0; from < rows; from += perStatement) {
+      const to = Math.min(rows, from + perStatement);
+      const params: SqlValue[] = new Array((to - from) * width);
+      let k = 0;
+      for (let r = from; r < to; r++) for (let c = 0; c < width; c++) params[k++] = columns[c][r];
+      const sql = `${head}${new Array(to - from).fill(row).join(', ')}${into.onConflict === undefined ? '' : ` ${into.onConflict}`}`;
+      changed += this.statement(sql).run(...params).changes;
+    }
+    return changed;
+  }
+
+  async writeRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<void> {
+    await this.insertRows(into, columns);
   }
 
   async lockDevice(deviceId: string): Promise<void> {

@@ -14,6 +14,24 @@
 export type SqlValue = string | number | bigint | null;
 export type Row = Record<string, SqlValue>;
 
+/** A bulk insert's column type: what PostgreSQL casts the column's array to (`$n::text[]`, `$n::bigint[]`). */
+export type BulkColumnType = 'text' | 'bigint';
+
+/**
+ * The fixed shape of a bulk insert (Tx.insertRows / Tx.writeRows): a constant of the service's
+ * code, never built from input, so its statement text is the same on every call.
+ */
+export interface BulkInsert {
+  table: string;
+  /** Column names and types, in the order the column arrays are given. */
+  columns: readonly (readonly [name: string, type: BulkColumnType])[];
+  /**
+   * Portable tail after the rows, e.g. `ON CONFLICT DO NOTHING` or `ON CONFLICT (card_no) DO
+   * UPDATE SET x = excluded.x`; no placeholders.
+   */
+  onConflict?: string;
+}
+
 export interface Tx {
   /** Runs a statement returning rows. */
   all<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
@@ -30,6 +48,19 @@ export interface Tx {
    * at once (and throws at once).
    */
   write(sql: string, params?: readonly SqlValue[]): Promise<void>;
+  /**
+   * Inserts many rows into one table, given column by column (`columns[c][r]` is row r's value
+   * of `into.columns[c]`; every column array as long), in the order given; returns how many rows
+   * the statement inserted or updated (fewer than given when `ON CONFLICT DO NOTHING` skipped
+   * some). Each adapter sends it the way it does best: PostgreSQL as ONE statement whatever the
+   * row count, `INSERT … SELECT * FROM unnest($1::text[], $2::bigint[], …)` (a fixed text, so
+   * one named prepared statement; the server parses one array per column instead of a
+   * placeholder per value); SQLite as multi-row `VALUES` statements of a few hundred rows.
+   * Zero rows send nothing.
+   */
+  insertRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<number>;
+  /** insertRows whose count nobody needs: pipelined on PostgreSQL like `write`. */
+  writeRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<void>;
   /**
    * Locks the device's row (`devices`) until the transaction ends: concurrent batches of one
    * device go one after the other. Taken before any card lock (the global order is: the device,
@@ -143,4 +174,17 @@ export class LockOrder {
 /** Byte order of ASCII card numbers (PostgreSQL's COLLATE "C"), not the locale's. */
 export function byteOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The number of rows of a bulk insert's column arrays; throws when the shape does not match `into`. */
+export function bulkRowCount(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): number {
+  if (columns.length !== into.columns.length)
+    throw new Error(`bulk insert into ${into.table}: ${columns.length} column arrays for ${into.columns.length} columns`);
+  const rows = columns.length === 0 ? 0 : columns[0].length;
+  for (let c = 1; c < columns.length; c++) {
+    if (columns[c].length !== rows)
+      throw new Error(`bulk insert into ${into.table}: column ${into.columns[c][0]} has ${columns[c].length} values, not ${rows}`);
+  }
+  if (/[?$;]/.test(into.onConflict ?? '')) throw new Error(`bulk insert into ${into.table}: no placeholders, dollars or semicolons in onConflict`);
+  return rows;
 }
