@@ -288,7 +288,7 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
             tx.all<{ k: string; n: number | null; t: string | null }>('SELECT k, n, t FROM bulk_probe WHERE k LIKE ? ORDER BY k', [`r${round}-%`]),
           );
           const byKey = new Map(rows.map((r) => [r.k, r]));
-          keys.forEach((k, i) => expect(byKey.get(k)).toEqual({ k, n: values[i][1], t: texts[i] }));
+          expect(keys.map((k) => byKey.get(k))).toEqual(keys.map((k, i) => ({ k, n: values[i][1], t: texts[i] })));
         },
       ),
       { numRuns: 40 },
