@@ -82,4 +82,42 @@ describe.skipIf(!up)('cardholder pages in Chromium (phone width)', () => {
     expect(await page.getByTestId('my-status').textContent()).toBe('临时挂失');
     await checkPage(holder, 'my-card-lost');
   });
+
+  it('buys the park pass with the card on the reader (sandbox) and sees it with its visits; a second submit buys once', async () => {
+    const other = await openPage(browser, world.baseUrl, { mobile: true });
+    const { page, context } = other;
+    const card = world.cards[1];
+    await page.goto('/console/my/sign-in');
+    await page.getByLabel('卡号').fill(card.cardNo);
+    await page.getByLabel('服务密码').fill(card.idNumber.slice(-6));
+    await page.getByRole('button', { name: '登录' }).click();
+    await page.waitForURL('**/console/my/password');
+    await page.getByLabel('当前密码').fill(card.idNumber.slice(-6));
+    await page.getByLabel('新密码').fill('park-lover-1');
+    await page.getByRole('button', { name: '修改' }).click();
+    await page.waitForURL('**/console/my?done=password');
+    expect(await page.getByTestId('my-passes').locator('li').count()).toBe(0);
+    await page.getByTestId('buy-park-pass').click();
+    await page.waitForURL('**/console/my/park-pass');
+    expect(await page.getByTestId('pass-price').textContent()).toMatch(/^\d+\.\d{2}$/);
+    await checkPage(other, 'my-park-pass-confirm');
+    const fields = {
+      _csrf: await page.locator('form[action="/console/my/park-pass"] input[name="_csrf"]').inputValue(),
+      formKey: await page.locator('form[action="/console/my/park-pass"] input[name="formKey"]').inputValue(),
+    };
+    const [a, b] = await Promise.all([
+      context.request.post('/console/my/park-pass', { form: fields, maxRedirects: 0 }),
+      context.request.post('/console/my/park-pass', { form: fields, maxRedirects: 0 }),
+    ]);
+    expect([a.status(), b.status()]).toEqual([303, 303]);
+    const sales = await world.store.transaction((tx) => tx.get<{ n: number }>('SELECT COUNT(*) AS n FROM park_pass_sales WHERE card_no = ?', [card.cardNo]));
+    expect(Number(sales?.n)).toBe(1);
+    // Written on the card: the 2027 pass (sold in the December window), no visits yet.
+    expect((await world.reader.parkPasses(card.cardNo)).map((p) => p.year)).toContain(2027);
+    await page.goto('/console/my');
+    expect(await page.getByTestId('my-passes').textContent()).toContain('2027');
+    expect(await page.getByTestId('my-visits-2027').textContent()).toBe('0');
+    await checkPage(other, 'my-card-park-pass');
+    await context.close();
+  });
 });

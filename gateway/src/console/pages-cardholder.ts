@@ -47,12 +47,9 @@ export async function cardholderPages(app: FastifyInstance, kit: ConsoleKit): Pr
     const user = request.consoleUser!;
     const card = await callApi<Json>(kit.app, user.principal, 'GET', `/v1/cards/${user.cardNo}`);
     const trips = await callApi<{ transactions: Json[] }>(kit.app, user.principal, 'GET', `/v1/cards/${user.cardNo}/transactions?limit=30`);
-    const passes = await store.transaction(
-      (tx) => tx.all('SELECT pass_year, sold_ms FROM park_pass_sales WHERE card_no = ? ORDER BY pass_year DESC LIMIT 3', [user.cardNo]),
-      {
-        readOnly: true,
-      },
-    );
+    // The passes with the visits the back office has uploaded (the JSON route); the card's own count where a reader is wired.
+    const passAnswer = await callApi<{ passes: Json[] }>(kit.app, user.principal, 'GET', `/v1/cards/${user.cardNo}/park-passes`);
+    const passes = passAnswer.ok ? passAnswer.body.passes : [];
     let cardPasses: Array<{ year: number; visits: number }> | null = null;
     if (kit.options.cardReader) cardPasses = await kit.options.cardReader.parkPasses(user.cardNo!).catch(() => null);
     const notice = (request.query as Form).done;
@@ -63,7 +60,7 @@ export async function cardholderPages(app: FastifyInstance, kit: ConsoleKit): Pr
       trips: trips.ok ? trips.body.transactions : [],
       passes,
       cardPasses,
-      notice: notice === 'reported' ? 'my.reported' : notice === 'password' ? 'password.changed' : null,
+      notice: notice === 'reported' ? 'my.reported' : notice === 'password' ? 'password.changed' : notice === 'park-pass' ? 'my.park-pass-bought' : null,
     });
   });
 
@@ -82,6 +79,47 @@ export async function cardholderPages(app: FastifyInstance, kit: ConsoleKit): Pr
     if (outcome.kind === 'refused')
       return kit.render(request, reply, 'error', { title: 'app.error', message: 'app.error', detail: String(outcome.result.detail), mobile: true }, 409);
     return reply.redirect(`${CONSOLE_PREFIX}/my?done=reported`, 303);
+  });
+
+  // Buying the park pass needs the card present: offered only where a card reader is wired (sandbox, demo).
+  app.get('/my/park-pass', { preHandler: holder }, async (request, reply) => {
+    if (!kit.options.cardReader) return reply.callNotFound();
+    return kit.render(request, reply, 'my-park-pass', { title: 'my.buy-park-pass', mobile: true, price: policies.parkPassPriceFen });
+  });
+
+  app.post('/my/park-pass', { preHandler: [holder, kit.csrf] }, async (request, reply) => {
+    const reader = kit.options.cardReader;
+    if (!reader) return reply.callNotFound();
+    const user = request.consoleUser!;
+    const cardNo = user.cardNo!;
+    const formKey = String(((request.body ?? {}) as Form).formKey ?? '');
+    if (!FORM_KEY_PATTERN.test(formKey)) return kit.render(request, reply, 'error', { title: 'app.error', message: 'app.form-expired', mobile: true }, 400);
+    const outcome = await runFormOnce<Json>(store, `card:${cardNo}`, formKey, clock(), async () => {
+      const challenge = await reader.getChallenge(cardNo);
+      if (!challenge.value) return { kind: 'refused', result: { code: 'card.reader-refused', detail: `SW ${challenge.sw.toString(16)}` } };
+      const slots = await reader.parkPasses(cardNo);
+      const sale = await callApi<Json>(kit.app, user.principal, 'POST', `/v1/cards/${cardNo}/park-passes`, {
+        headers: { 'idempotency-key': `console-${formKey}` },
+        body: { challenge: challenge.value, cardPassYears: [slots[0]?.year ?? 0, slots[1]?.year ?? 0] },
+        requestId: String(request.id),
+      });
+      if (!sale.ok) return { kind: 'refused', result: { code: sale.problem.code, detail: sale.problem.detail } };
+      const write = sale.body.write as { kind: 'park-pass-current' | 'park-pass-previous'; record: string; mac: string };
+      const written = await reader.updateRecord(cardNo, write.kind, write.record, write.mac);
+      return { kind: 'done', result: { passYear: sale.body.passYear, written: written.value === true } };
+    });
+    if (outcome.kind === 'in-progress') return kit.render(request, reply, 'error', { title: 'app.in-progress', message: 'app.in-progress', mobile: true }, 409);
+    if (outcome.kind === 'refused') {
+      const code = String(outcome.result.code);
+      return kit.render(
+        request,
+        reply,
+        'my-park-pass',
+        { title: 'my.buy-park-pass', mobile: true, price: policies.parkPassPriceFen, errors: { form: code }, problem: String(outcome.result.detail) },
+        409,
+      );
+    }
+    return reply.redirect(`${CONSOLE_PREFIX}/my?done=park-pass`, 303);
   });
 
   app.get('/my/password', { preHandler: kit.requireCardholder({ allowPasswordChange: true }) }, async (request, reply) =>
