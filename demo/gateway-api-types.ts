@@ -13315,6 +13315,187 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/reports/operators': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Revenue per operator company per closed business day, for a day or a month
+     * @description From the closed days’ signed summaries (figures that never change); days of the period not closed yet are listed in openDays. JSON by default; CSV (text/csv, UTF-8 with BOM) when the Accept header prefers text/csv: one `day` record per company and closed day, one `operator` record per company, one `total`. Operators only.
+     */
+    get: {
+      parameters: {
+        query: {
+          /**
+           * @description a day YYYY-MM-DD or a month YYYY-MM
+           * @example 2026-03
+           */
+          period: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The report as JSON, or as CSV when Accept prefers text/csv; CSV header: row,period,day,company,company_name,debits,amount_yuan,amount_fen */
+        200: {
+          headers: {
+            /** @description CSV only: attachment; filename="operators-<period>.csv" */
+            'content-disposition'?: string;
+            /** @description Accept */
+            vary?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description closed business days of the period (the report covers these) */
+              closedDays: string[];
+              /**
+               * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+               * @example 2026-03-10
+               */
+              from: string;
+              /** @description days of the period not closed yet (not in the report) */
+              openDays: string[];
+              /** @description per operator company */
+              operators: {
+                /**
+                 * @description its revenue over the period (fen)
+                 * @example 900
+                 */
+                amountFen: number;
+                /**
+                 * @description operator company id
+                 * @example bj-subway
+                 */
+                companyId: string;
+                /** @description one entry per closed day, in order: the series a chart draws */
+                days: {
+                  /**
+                   * @description its revenue that day (fen)
+                   * @example 900
+                   */
+                  amountFen: number;
+                  /**
+                   * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                   * @example 2026-03-10
+                   */
+                  day: string;
+                  /**
+                   * @description debits it has a part in
+                   * @example 3
+                   */
+                  debits: number;
+                }[];
+                /**
+                 * @description its name
+                 * @example 北京地铁运营公司
+                 */
+                name: string;
+                /** @description true while the real company is not known */
+                placeholder: boolean;
+                /** @description per service */
+                services: {
+                  /**
+                   * @description its part (fen)
+                   * @example 900
+                   */
+                  amountFen: number;
+                  /**
+                   * @description debits
+                   * @example 3
+                   */
+                  debits: number;
+                  /**
+                   * @description service
+                   * @example subway
+                   */
+                  operator: string;
+                }[];
+              }[];
+              /**
+               * @description the day (YYYY-MM-DD) or month (YYYY-MM)
+               * @example 2026-03
+               */
+              period: string;
+              /**
+               * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+               * @example 2026-03-10
+               */
+              to: string;
+              /** @description the closed days in total */
+              totals: {
+                /**
+                 * @description cleared amount (fen)
+                 * @example 900
+                 */
+                amountFen: number;
+                /**
+                 * @description cleared debits
+                 * @example 3
+                 */
+                debits: number;
+              };
+            };
+            /**
+             * @example row,period,day,company,company_name,debits,amount_yuan,amount_fen
+             *     day,2026-03-10,2026-03-10,bj-subway,北京地铁运营公司,3,9.00,900
+             *     operator,2026-03-10,,bj-subway,北京地铁运营公司,3,9.00,900
+             *     total,2026-03-10,,,,3,9.00,900
+             */
+            'text/csv': string;
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/reports/teller': {
     parameters: {
       query?: never;
@@ -14760,6 +14941,166 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/settlement/days/{day}/settlement-file': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The settlement file of a closed day: who pays whom (banks remit collections, operators are paid), with a control record
+     * @description Derived from the closed day’s signed summary only (the same file every time). JSON by default; CSV (text/csv, UTF-8 with BOM) when the Accept header prefers text/csv. Every transfer: payer, payee, a positive amount and `centre` (positive: the clearing centre receives, negative: it pays); value day = the business day plus GATEWAY_SETTLEMENT_LAG_DAYS (T+1). The last record, `control`, holds the number of transfers, the sum of the amounts, the centre’s net and the closed day’s digest. `404 day-not-closed`. Operators only.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+           * @example 2026-03-10
+           */
+          day: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The file as JSON, or as CSV when Accept prefers text/csv; CSV header: row,day,value_day,payer,payee,reason,detail,amount_yuan,amount_fen,centre_yuan,centre_fen,reference */
+        200: {
+          headers: {
+            /** @description CSV only: attachment; filename="settlement-<day>.csv" */
+            'content-disposition'?: string;
+            /** @description Accept */
+            vary?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+               * @example 2026-03-10
+               */
+              day: string;
+              /**
+               * @description file layout version
+               * @example 1
+               */
+              format: number;
+              /** @description the transfers, then the control record */
+              transfers: {
+                /**
+                 * @description amount, always positive (fen); on the control record the sum of the amounts
+                 * @example 10000
+                 */
+                amountFen: number;
+                /**
+                 * @description the amount from the clearing centre’s side: positive = it receives, negative = it pays (fen); on the control record their sum
+                 * @example 10000
+                 */
+                centreFen: number;
+                /**
+                 * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                 * @example 2026-03-10
+                 */
+                day: string;
+                /**
+                 * @description payment source, company name, count; on the control record the number of transfers
+                 * @example cash
+                 */
+                detail: string | null;
+                /**
+                 * @description who is paid (null on the control record)
+                 * @example clearing-centre
+                 */
+                payee: string | null;
+                /**
+                 * @description who pays (null on the control record)
+                 * @example bank:icbc
+                 */
+                payer: string | null;
+                /**
+                 * @description top-up-collections, fare-revenue, interop-taps, refunds-paid or control-total
+                 * @example top-up-collections
+                 */
+                reason: string;
+                /**
+                 * @description on the control record: the closed day’s digest
+                 * @example null
+                 */
+                reference: string | null;
+                /**
+                 * @description a transfer, or the control record (last)
+                 * @enum {string}
+                 */
+                row: 'transfer' | 'control';
+                /**
+                 * @description business day YYYY-MM-DD (from its date at the cut-off to the next date at the cut-off, Beijing time)
+                 * @example 2026-03-10
+                 */
+                valueDay: string;
+              }[];
+            };
+            /** @example row,day,value_day,payer,payee,reason,detail,amount_yuan,amount_fen,centre_yuan,centre_fen,reference */
+            'text/csv': string;
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `day-not-closed` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;

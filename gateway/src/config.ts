@@ -74,6 +74,11 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     defaultText: '36',
     meaning: 'a business day closes by itself this many hours after its end even if an active device has not synced since (1..720)',
   },
+  {
+    name: 'GATEWAY_SETTLEMENT_LAG_DAYS',
+    defaultText: '1',
+    meaning: "settlement lag: a closed day's transfers are due on the day + this many days (T+1; 0..10)",
+  },
   { name: 'GATEWAY_SHUTDOWN_GRACE_S', defaultText: '10', meaning: 'on SIGTERM/SIGINT, how long in-flight requests may finish, seconds (0..600)' },
   {
     name: 'GATEWAY_DEVICE_PKI',
@@ -137,6 +142,8 @@ export interface GatewayConfig {
   dayCloseCutoffMinutes: number | undefined;
   /** GATEWAY_DAY_CLOSE_GRACE_HOURS in ms; undefined = 36 h. */
   dayCloseGraceMs: number | undefined;
+  /** GATEWAY_SETTLEMENT_LAG_DAYS; undefined = 1 (T+1). */
+  settlementLagDays: number | undefined;
   /** The clearing centre's key and certificate (services/clearing-key.ts): <secrets>/clearing-centre.key.pem, .cert.pem. */
   clearingKeyDir: string;
   shutdownGraceMs: number;
@@ -364,6 +371,7 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
   if (cutoffText !== undefined && dayCloseCutoffMinutes === undefined)
     problems.push(`GATEWAY_DAY_CLOSE_CUTOFF must be HH:MM (00:00..23:59), got ${JSON.stringify(cutoffText)}`);
   const dayCloseGraceHours = int('GATEWAY_DAY_CLOSE_GRACE_HOURS', undefined, 1, 720, 'hours');
+  const settlementLagDays = int('GATEWAY_SETTLEMENT_LAG_DAYS', undefined, 0, 10, 'days');
 
   // Device PKI.
   const modeText = (raw('GATEWAY_DEVICE_PKI') ?? 'auto').toLowerCase();
@@ -419,6 +427,7 @@ export function loadConfig(options: ReadConfigOptions = {}): LoadedConfig {
     lostCardForfeitMs: forfeitDays === undefined ? undefined : forfeitDays * 86_400_000,
     dayCloseCutoffMinutes,
     dayCloseGraceMs: dayCloseGraceHours === undefined ? undefined : dayCloseGraceHours * 3_600_000,
+    settlementLagDays,
     clearingKeyDir: secretsDir,
     shutdownGraceMs: graceSeconds * 1000,
     pki: {
@@ -498,6 +507,7 @@ export function describeConfig(loaded: LoadedConfig): Record<string, unknown> {
         ? '04:00'
         : `${String(Math.floor(config.dayCloseCutoffMinutes / 60)).padStart(2, '0')}:${String(config.dayCloseCutoffMinutes % 60).padStart(2, '0')}`,
     GATEWAY_DAY_CLOSE_GRACE_HOURS: config.dayCloseGraceMs === undefined ? 36 : config.dayCloseGraceMs / 3_600_000,
+    GATEWAY_SETTLEMENT_LAG_DAYS: config.settlementLagDays ?? 1,
     GATEWAY_SHUTDOWN_GRACE_S: config.shutdownGraceMs / 1000,
     GATEWAY_DEVICE_PKI: config.pki.mode,
     GATEWAY_PKI_DIR: config.pki.dir,

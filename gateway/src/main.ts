@@ -106,6 +106,7 @@ async function start(): Promise<void> {
         ...(config.lostCardForfeitMs === undefined ? {} : { lostCardForfeitMs: config.lostCardForfeitMs }),
         ...(config.dayCloseCutoffMinutes === undefined ? {} : { dayCloseCutoffMinutes: config.dayCloseCutoffMinutes }),
         ...(config.dayCloseGraceMs === undefined ? {} : { dayCloseGraceMs: config.dayCloseGraceMs }),
+        ...(config.settlementLagDays === undefined ? {} : { settlementLagDays: config.settlementLagDays }),
       },
     };
     // The sandbox: its clock, the card service (its own key holder) and the Sandbox header.

@@ -157,4 +157,97 @@ describe.each(STORES)('day close on %s', (dialect) => {
     expect((await get('2026-03-11')).json().summary).toMatchObject({ trigger: 'grace', cleared: { debits: 0, amountFen: 0 } });
     void HOUR;
   });
+
+  it('the settlement file says who pays whom with a control record; the operator reports add the closed days up per day and month', async () => {
+    h = dialect === 'sqlite' ? await startMoneyGateway() : await startPgMoneyGateway();
+    const counter = await counterHeaders(h);
+    const { cardNo, card } = await issueCard(h);
+    await loadCard(h, counter, card, cardNo, 10_000, 'l1');
+    const gate = await makeValidator(h, 'gate-1', 1);
+    const bus = await makeValidator(h, 'bus-1', 2);
+    expect((await sync(h, gate, syncRequest(gate, [tap(gate, card, cardNo, 300, bj(10, 11)), tap(gate, card, cardNo, 400, bj(10, 12))]))).status).toBe(200);
+    const busTap = { ...tap(bus, card, cardNo, 100, bj(10, 13), 'bus'), deviceKind: 'bus' as const, line: 1, place: 0 };
+    expect((await sync(h, bus, syncRequest(bus, [busTap]))).status).toBe(200);
+    // Before the close: no file.
+    h.now.ms = bj(11, 5);
+    const none = await h.app.inject({ method: 'GET', url: '/v1/settlement/days/2026-03-10/settlement-file', headers: h.admin });
+    expect(none.json().code).toBe('day-not-closed');
+    const closed = (await close('2026-03-10')).json();
+
+    const file = await h.app.inject({ method: 'GET', url: '/v1/settlement/days/2026-03-10/settlement-file', headers: h.admin });
+    expect(file.statusCode).toBe(200);
+    const transfers = file.json().transfers as Array<{
+      row: string;
+      payer: string;
+      payee: string;
+      reason: string;
+      amountFen: number;
+      centreFen: number;
+      valueDay: string;
+      reference: string | null;
+      detail: string;
+    }>;
+    const control = transfers.at(-1)!;
+    const body = transfers.slice(0, -1);
+    expect(control).toMatchObject({ row: 'control', reason: 'control-total', detail: String(body.length), reference: closed.digest, valueDay: '2026-03-11' });
+    expect(control.amountFen).toBe(body.reduce((n, t) => n + t.amountFen, 0));
+    expect(control.centreFen).toBe(body.reduce((n, t) => n + t.centreFen, 0));
+    // The bank (or organisation) that took the load remits it; the operators are paid 8 yuan in all.
+    const collections = body.filter((t) => t.reason === 'top-up-collections');
+    expect(collections.reduce((n, t) => n + t.centreFen, 0)).toBe(10_000);
+    expect(collections.every((t) => t.payee === 'clearing-centre' && t.payer !== 'clearing-centre')).toBe(true);
+    const revenue = body.filter((t) => t.reason === 'fare-revenue');
+    expect(revenue.every((t) => t.payer === 'clearing-centre' && t.payee.startsWith('company:') && t.centreFen === -t.amountFen)).toBe(true);
+    expect(revenue.reduce((n, t) => n + t.amountFen, 0)).toBe(800);
+    expect(revenue.find((t) => t.payee === 'company:bj-public-transport')?.amountFen).toBe(100);
+    expect(control.centreFen).toBe(10_000 - 800);
+
+    const csv = await h.app.inject({ method: 'GET', url: '/v1/settlement/days/2026-03-10/settlement-file', headers: { ...h.admin, accept: 'text/csv' } });
+    expect(csv.headers['content-type']).toContain('text/csv');
+    expect(csv.headers['content-disposition']).toBe('attachment; filename="settlement-2026-03-10.csv"');
+    const lines = csv.body
+      .replace(/^\uFEFF/, '')
+      .trimEnd()
+      .split('\r\n');
+    expect(lines[0]).toBe('row,day,value_day,payer,payee,reason,detail,amount_yuan,amount_fen,centre_yuan,centre_fen,reference');
+    expect(lines).toHaveLength(transfers.length + 1);
+    expect(lines.at(-1)).toBe(
+      `control,2026-03-10,2026-03-11,,,control-total,${body.length},${(control.amountFen / 100).toFixed(2)},${control.amountFen},92.00,9200,${closed.digest}`,
+    );
+    // The same closed day gives the same file.
+    const again = await h.app.inject({ method: 'GET', url: '/v1/settlement/days/2026-03-10/settlement-file', headers: { ...h.admin, accept: 'text/csv' } });
+    expect(again.body).toBe(csv.body);
+
+    // A second day: 2 yuan on the subway; then the reports.
+    expect((await sync(h, gate, syncRequest(gate, [tap(gate, card, cardNo, 200, bj(11, 9))]))).status).toBe(200);
+    h.now.ms = bj(12, 5);
+    expect((await close('2026-03-11')).statusCode).toBe(201);
+    const day = (await h.app.inject({ method: 'GET', url: '/v1/reports/operators?period=2026-03-10', headers: h.admin })).json();
+    expect(day).toMatchObject({ period: '2026-03-10', closedDays: ['2026-03-10'], openDays: [], totals: { debits: 3, amountFen: 800 } });
+    const month = await h.app.inject({ method: 'GET', url: '/v1/reports/operators?period=2026-03', headers: h.admin });
+    const m = month.json();
+    expect(m.closedDays).toEqual(['2026-03-10', '2026-03-11']);
+    expect(m.openDays).toHaveLength(29);
+    expect(m.totals).toEqual({ debits: 4, amountFen: 1_000 });
+    expect(m.operators.reduce((n: number, o: { amountFen: number }) => n + o.amountFen, 0)).toBe(1_000);
+    for (const o of m.operators) {
+      expect(o.days.map((d: { day: string }) => d.day)).toEqual(['2026-03-10', '2026-03-11']);
+      expect(o.days.reduce((n: number, d: { amountFen: number }) => n + d.amountFen, 0)).toBe(o.amountFen);
+    }
+    const bus11 = m.operators.find((o: { companyId: string }) => o.companyId === 'bj-public-transport');
+    expect(bus11.days).toEqual([
+      { day: '2026-03-10', debits: 1, amountFen: 100 },
+      { day: '2026-03-11', debits: 0, amountFen: 0 },
+    ]);
+    const monthCsv = await h.app.inject({ method: 'GET', url: '/v1/reports/operators?period=2026-03', headers: { ...h.admin, accept: 'text/csv' } });
+    const rows = monthCsv.body
+      .replace(/^\uFEFF/, '')
+      .trimEnd()
+      .split('\r\n');
+    expect(rows[0]).toBe('row,period,day,company,company_name,debits,amount_yuan,amount_fen');
+    expect(rows.at(-1)).toBe('total,2026-03,,,,4,10.00,1000');
+    expect(rows.filter((r) => r.startsWith('day,'))).toHaveLength(m.operators.length * 2);
+    const bad = await h.app.inject({ method: 'GET', url: '/v1/reports/operators?period=2026-13', headers: h.admin });
+    expect(bad.statusCode).toBe(400);
+  });
 });

@@ -75,6 +75,8 @@ export interface GatewayPolicies {
   dayCloseCutoffMinutes?: number;
   /** Day close: a day closes by itself this long after its end even if a device has not synced since (GATEWAY_DAY_CLOSE_GRACE_HOURS, default 36 h). */
   dayCloseGraceMs?: number;
+  /** Settlement lag in days: a closed day's transfers are due on its value day, the day + this (GATEWAY_SETTLEMENT_LAG_DAYS, default 1: T+1). */
+  settlementLagDays?: number;
 }
 
 export interface GatewayContext {

@@ -6,11 +6,22 @@
  * - GET /v1/settlement/certificate: the clearing centre's certificate (counterparties verify with it).
  * Operators only (the default role of a route without `roles`).
  */
+import fastifyAccepts from '@fastify/accepts';
 import { requirePrincipal } from '../auth/scope.ts';
+import { CSV_MEDIA_TYPE, JSON_MEDIA_TYPE, prefersCsv, sendCsv } from '../http/csv.ts';
 import { ApiError } from '../http/problem.ts';
 import { AUTHENTICATED, BEARER, type GatewayApp, problems, type Static, StringEnum, timestamp, Type, withExamples } from '../http/wire.ts';
 import { closeBusinessDay, type ClosedDay, dayCloseContextOf, getClosedDay, listClosedDays, verifyClosedDay } from '../services/day-close.ts';
 import { CLEARING_OPERATORS } from '../services/reports.ts';
+import {
+  type OperatorReport,
+  OPERATOR_REPORT_CSV_HEADERS,
+  operatorReport,
+  operatorReportCsv,
+  operatorReportFilename,
+  periodRange,
+} from '../services/operator-reports.ts';
+import { SETTLEMENT_CSV_HEADERS, settlementFileCsv, settlementFileName, settlementTransfers } from '../services/settlement-file.ts';
 
 const Day = Type.String({
   pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$',
@@ -188,6 +199,75 @@ const EXAMPLE_CLOSED: ClosedDayJson = {
   verified: { digestMatches: true, signatureValid: true },
 };
 
+/** Settlement lag in days (T+1 by default; GATEWAY_SETTLEMENT_LAG_DAYS). */
+export const DEFAULT_SETTLEMENT_LAG_DAYS = 1;
+
+const Transfer = Type.Object({
+  row: StringEnum(['transfer', 'control'] as const, { description: 'a transfer, or the control record (last)' }),
+  day: Day,
+  valueDay: Day,
+  payer: Type.Union([Type.String(), Type.Null()], { description: 'who pays (null on the control record)', examples: ['bank:icbc'] }),
+  payee: Type.Union([Type.String(), Type.Null()], { description: 'who is paid (null on the control record)', examples: ['clearing-centre'] }),
+  reason: Type.String({ description: 'top-up-collections, fare-revenue, interop-taps, refunds-paid or control-total', examples: ['top-up-collections'] }),
+  detail: Type.Union([Type.String(), Type.Null()], {
+    description: 'payment source, company name, count; on the control record the number of transfers',
+    examples: ['cash'],
+  }),
+  amountFen: Type.Integer({ description: 'amount, always positive (fen); on the control record the sum of the amounts', examples: [10_000] }),
+  centreFen: Type.Integer({
+    description: 'the amount from the clearing centre’s side: positive = it receives, negative = it pays (fen); on the control record their sum',
+    examples: [10_000],
+  }),
+  reference: Type.Union([Type.String(), Type.Null()], { description: 'on the control record: the closed day’s digest', examples: [null] }),
+});
+const SettlementFileJson = Type.Object({
+  day: Day,
+  format: Type.Integer({ description: 'file layout version', examples: [1] }),
+  transfers: Type.Array(Transfer, { description: 'the transfers, then the control record' }),
+});
+
+const OperatorDayJson = Type.Object({ day: Day, debits: Count('debits it has a part in', 3), amountFen: Fen('its revenue that day', 900) });
+const OperatorReportJson = Type.Object({
+  period: Type.String({ description: 'the day (YYYY-MM-DD) or month (YYYY-MM)', examples: ['2026-03'] }),
+  from: Day,
+  to: Day,
+  closedDays: Type.Array(Day, { description: 'closed business days of the period (the report covers these)' }),
+  openDays: Type.Array(Day, { description: 'days of the period not closed yet (not in the report)' }),
+  operators: Type.Array(
+    Type.Object({
+      companyId: Type.String({ description: 'operator company id', examples: ['bj-subway'] }),
+      name: Type.String({ description: 'its name', examples: ['北京地铁运营公司'] }),
+      placeholder: Type.Boolean({ description: 'true while the real company is not known' }),
+      amountFen: Fen('its revenue over the period', 900),
+      services: Type.Array(
+        Type.Object({ operator: Type.String({ description: 'service', examples: ['subway'] }), debits: Count('debits', 3), amountFen: Fen('its part', 900) }),
+        { description: 'per service' },
+      ),
+      days: Type.Array(OperatorDayJson, { description: 'one entry per closed day, in order: the series a chart draws' }),
+    }),
+    { description: 'per operator company' },
+  ),
+  totals: Type.Object({ debits: Count('cleared debits', 3), amountFen: Fen('cleared amount', 900) }, { description: 'the closed days in total' }),
+});
+const OPERATOR_REPORT_EXAMPLE: OperatorReport = {
+  period: '2026-03-10',
+  from: '2026-03-10',
+  to: '2026-03-10',
+  closedDays: ['2026-03-10'],
+  openDays: [],
+  operators: [
+    {
+      companyId: 'bj-subway',
+      name: '北京地铁运营公司',
+      placeholder: false,
+      amountFen: 900,
+      services: [{ operator: 'subway', debits: 3, amountFen: 900 }],
+      days: [{ day: '2026-03-10', debits: 3, amountFen: 900 }],
+    },
+  ],
+  totals: { debits: 3, amountFen: 900 },
+};
+
 export function closedDayJson(closed: ClosedDay, certificatePem: string): ClosedDayJson {
   return {
     day: closed.day,
@@ -203,6 +283,10 @@ export function closedDayJson(closed: ClosedDay, certificatePem: string): Closed
 const DayParams = Type.Object({ day: Day }, { additionalProperties: false });
 
 export async function settlementRoutes(app: GatewayApp): Promise<void> {
+  // request.accepts() for content negotiation, in this plugin's context only.
+  await app.register(fastifyAccepts);
+  const lagDays = (): number => app.gateway.policies.settlementLagDays ?? DEFAULT_SETTLEMENT_LAG_DAYS;
+
   app.post(
     '/v1/settlement/days/:day/close',
     {
@@ -312,5 +396,136 @@ export async function settlementRoutes(app: GatewayApp): Promise<void> {
       },
     },
     async () => ({ certificatePem: app.gateway.clearingSigner.certificatePem, fingerprint: app.gateway.clearingSigner.fingerprint }),
+  );
+
+  app.get(
+    '/v1/settlement/days/:day/settlement-file',
+    {
+      schema: {
+        tags: ['settlement'],
+        summary: 'The settlement file of a closed day: who pays whom (banks remit collections, operators are paid), with a control record',
+        description:
+          'Derived from the closed day’s signed summary only (the same file every time). JSON by default; CSV (text/csv, UTF-8 with BOM) when the Accept ' +
+          'header prefers text/csv. Every transfer: payer, payee, a positive amount and `centre` (positive: the clearing centre receives, negative: it pays); ' +
+          'value day = the business day plus GATEWAY_SETTLEMENT_LAG_DAYS (T+1). The last record, `control`, holds the number of transfers, the sum of the ' +
+          'amounts, the centre’s net and the closed day’s digest. `404 day-not-closed`. Operators only.',
+        security: BEARER,
+        params: DayParams,
+        response: {
+          200: {
+            description: `The file as JSON, or as CSV when Accept prefers text/csv; CSV header: ${SETTLEMENT_CSV_HEADERS.join(',')}`,
+            headers: {
+              'content-disposition': { type: 'string', description: 'CSV only: attachment; filename="settlement-<day>.csv"' },
+              vary: { type: 'string', description: 'Accept' },
+            },
+            content: {
+              [JSON_MEDIA_TYPE]: {
+                schema: SettlementFileJson,
+                examples: {
+                  file: {
+                    summary: 'One bank, one operator',
+                    value: {
+                      day: '2026-03-10',
+                      format: 1,
+                      transfers: [
+                        {
+                          row: 'transfer',
+                          day: '2026-03-10',
+                          valueDay: '2026-03-11',
+                          payer: 'bank:icbc',
+                          payee: 'clearing-centre',
+                          reason: 'top-up-collections',
+                          detail: 'cash',
+                          amountFen: 10_000,
+                          centreFen: 10_000,
+                          reference: null,
+                        },
+                        {
+                          row: 'transfer',
+                          day: '2026-03-10',
+                          valueDay: '2026-03-11',
+                          payer: 'clearing-centre',
+                          payee: 'company:bj-subway',
+                          reason: 'fare-revenue',
+                          detail: '北京地铁运营公司',
+                          amountFen: 900,
+                          centreFen: -900,
+                          reference: null,
+                        },
+                        {
+                          row: 'control',
+                          day: '2026-03-10',
+                          valueDay: '2026-03-11',
+                          payer: null,
+                          payee: null,
+                          reason: 'control-total',
+                          detail: '2',
+                          amountFen: 10_900,
+                          centreFen: 9_100,
+                          reference: 'a'.repeat(64),
+                        },
+                      ],
+                    },
+                  },
+                },
+              },
+              [CSV_MEDIA_TYPE]: { schema: { type: 'string', description: 'RFC 4180 CSV, UTF-8 with BOM' }, example: `${SETTLEMENT_CSV_HEADERS.join(',')}\r\n` },
+            },
+          },
+          ...problems(...AUTHENTICATED, 'day-not-closed'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const closed = await app.gateway.store.transaction((tx) => getClosedDay(tx, request.params.day), { readOnly: true });
+      if (closed === undefined) throw new ApiError('day-not-closed', `business day ${request.params.day} is not closed`);
+      void reply.header('vary', 'Accept');
+      if (prefersCsv(request)) return sendCsv(reply, settlementFileName(closed.day), settlementFileCsv(closed, lagDays()));
+      return { day: closed.day, format: 1, transfers: settlementTransfers(closed, lagDays()) };
+    },
+  );
+
+  app.get(
+    '/v1/reports/operators',
+    {
+      schema: {
+        tags: ['reports'],
+        summary: 'Revenue per operator company per closed business day, for a day or a month',
+        description:
+          'From the closed days’ signed summaries (figures that never change); days of the period not closed yet are listed in openDays. JSON by default; ' +
+          'CSV (text/csv, UTF-8 with BOM) when the Accept header prefers text/csv: one `day` record per company and closed day, one `operator` record per ' +
+          'company, one `total`. Operators only.',
+        security: BEARER,
+        querystring: Type.Object(
+          { period: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$', description: 'a day YYYY-MM-DD or a month YYYY-MM', examples: ['2026-03'] }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: {
+            description: `The report as JSON, or as CSV when Accept prefers text/csv; CSV header: ${OPERATOR_REPORT_CSV_HEADERS.join(',')}`,
+            headers: {
+              'content-disposition': { type: 'string', description: 'CSV only: attachment; filename="operators-<period>.csv"' },
+              vary: { type: 'string', description: 'Accept' },
+            },
+            content: {
+              [JSON_MEDIA_TYPE]: { schema: OperatorReportJson, examples: { day: { summary: 'One closed day', value: OPERATOR_REPORT_EXAMPLE } } },
+              [CSV_MEDIA_TYPE]: {
+                schema: { type: 'string', description: 'RFC 4180 CSV, UTF-8 with BOM' },
+                example: operatorReportCsv(OPERATOR_REPORT_EXAMPLE).slice(1),
+              },
+            },
+          },
+          ...problems(...AUTHENTICATED),
+        },
+      },
+    },
+    async (request, reply) => {
+      const range = periodRange(request.query.period);
+      if (range === null) throw new ApiError('invalid-request', `period ${request.query.period} is not a calendar day or month`);
+      const report = await app.gateway.store.transaction((tx) => operatorReport(tx, request.query.period, range), { readOnly: true });
+      void reply.header('vary', 'Accept');
+      if (prefersCsv(request)) return sendCsv(reply, operatorReportFilename(report), operatorReportCsv(report));
+      return report;
+    },
   );
 }
