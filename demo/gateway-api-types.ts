@@ -9709,6 +9709,113 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/holder-accounts/phone-verification/resend': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send the sign-up code again
+     * @description A fresh 6-digit code to the account's phone (the earlier code ends), for an account whose phone is not verified yet. The answer is the same whether or not such an account exists (nothing tells a stranger which ID numbers have accounts). At most once a minute and 5 an hour per account (`429 phone-code-too-soon` with `retryAfterSeconds`).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description The holder's ID number (18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+          };
+        };
+      };
+      responses: {
+        /** @description A new code went out, if there is an account waiting */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description when the new code expires (10 minutes) (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              expiresAt: string;
+              /**
+               * @description when the new code expires (10 minutes) (epoch milliseconds)
+               * @example 1773108000000
+               */
+              expiresMs: number;
+              /** @description true */
+              sent: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Error. Codes: `phone-code-too-soon` */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/holder/cards/{cardNo}/service-password/reset': {
     parameters: {
       query?: never;
@@ -9948,6 +10055,11 @@ export interface paths {
               /** @description occupation */
               job: string | null;
               /**
+               * @description a new phone waiting for its code (masked): an online change sends a code to it and the phone changes only when POST /v1/holder/personal-data/phone-verification confirms it; null when none waits
+               * @example 139****1111
+               */
+              pendingPhone: string | null;
+              /**
                * @description the phone, masked (first 3 and last 4 digits)
                * @example 138****5678
                */
@@ -10000,7 +10112,7 @@ export interface paths {
     head?: never;
     /**
      * Change address, job or phone online
-     * @description The non-key personal data a holder session may change: address, job, phone (the phone is also the account’s). Only the fields sent change; each change is logged with its old and new value (phones masked), who and through which organisation. Key data (name, ID number) change by exchange at the issuing bank.
+     * @description The non-key personal data a holder session may change: address, job, phone. Only the fields sent change; each change is logged with its old and new value (phones masked), who and through which organisation. A new phone is verified first: a 6-digit code goes to it (simulated SMS, valid 10 minutes, 5 tries) and the answer shows it as `pendingPhone`; the phone (also the account’s) changes when POST /v1/holder/personal-data/phone-verification confirms the code. A new code at most once a minute and 5 an hour (`429 phone-code-too-soon` with `retryAfterSeconds`, nothing changed). Key data (name, ID number) change by exchange at the issuing bank.
      */
     patch: {
       parameters: {
@@ -10077,6 +10189,11 @@ export interface paths {
               /** @description occupation */
               job: string | null;
               /**
+               * @description a new phone waiting for its code (masked): an online change sends a code to it and the phone changes only when POST /v1/holder/personal-data/phone-verification confirms it; null when none waits
+               * @example 139****1111
+               */
+              pendingPhone: string | null;
+              /**
                * @description the phone, masked (first 3 and last 4 digits)
                * @example 138****5678
                */
@@ -10129,6 +10246,15 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
+        /** @description Error. Codes: `phone-code-too-soon` */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
         /** @description Internal error (never for bad input). Codes: `internal` */
         500: {
           headers: {
@@ -10140,6 +10266,273 @@ export interface paths {
         };
       };
     };
+    trace?: never;
+  };
+  '/v1/holder/personal-data/phone-verification': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Confirm a new phone with its code
+     * @description The code sent to the new phone by PATCH /v1/holder/personal-data: the phone (the holder’s and the account’s) changes, logged with both numbers masked. A wrong, used or expired code is `403 phone-code-invalid` (a wrong one counts a try; after 5 the code is dead); no new phone waiting is `409 no-phone-change-pending`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description the 6-digit code sent to the phone
+             * @example 042917
+             */
+            code: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The non-key personal data (phone masked) and its change log */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description postal address */
+              address: string | null;
+              /** @description the fields this request changed (empty on a read) */
+              changed: ('address' | 'job' | 'phone')[];
+              /** @description the log of changes, newest first (last 50) */
+              changes: {
+                /**
+                 * @description when (ISO 8601, Beijing time, +08:00)
+                 * @example 2026-03-10T10:00:00.000+08:00
+                 */
+                at: string;
+                /**
+                 * @description when (epoch milliseconds)
+                 * @example 1773108000000
+                 */
+                atMs: number;
+                /**
+                 * @description who changed it: holder:<id> online, counter:<branch> at a counter
+                 * @example counter:B12
+                 */
+                changedBy: string;
+                /**
+                 * @description the field changed
+                 * @enum {string}
+                 */
+                field: 'address' | 'job' | 'phone';
+                /** @description the value after (phones masked) */
+                newValue: string | null;
+                /** @description the value before (phones masked) */
+                oldValue: string | null;
+                /**
+                 * @description the organisation it was changed through
+                 * @example online
+                 */
+                organisationId: string | null;
+              }[];
+              /** @description occupation */
+              job: string | null;
+              /**
+               * @description a new phone waiting for its code (masked): an online change sends a code to it and the phone changes only when POST /v1/holder/personal-data/phone-verification confirms it; null when none waits
+               * @example 139****1111
+               */
+              pendingPhone: string | null;
+              /**
+               * @description the phone, masked (first 3 and last 4 digits)
+               * @example 138****5678
+               */
+              phone: string | null;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `phone-code-invalid` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `no-phone-change-pending` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/holder/personal-data/phone-verification/resend': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send the new phone’s code again
+     * @description A fresh code to the new phone waiting for verification (the earlier code ends), also after the earlier one expired. At most once a minute and 5 an hour (`429 phone-code-too-soon` with `retryAfterSeconds`); nothing waiting: `409 no-phone-change-pending`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A new code went out */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description when the new code expires (10 minutes) (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              expiresAt: string;
+              /**
+               * @description when the new code expires (10 minutes) (epoch milliseconds)
+               * @example 1773108000000
+               */
+              expiresMs: number;
+              /** @description true */
+              sent: boolean;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `no-phone-change-pending` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Error. Codes: `phone-code-too-soon` */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
     trace?: never;
   };
   '/v1/holder/status': {
@@ -10450,6 +10843,11 @@ export interface paths {
               }[];
               /** @description occupation */
               job: string | null;
+              /**
+               * @description a new phone waiting for its code (masked): an online change sends a code to it and the phone changes only when POST /v1/holder/personal-data/phone-verification confirms it; null when none waits
+               * @example 139****1111
+               */
+              pendingPhone: string | null;
               /**
                * @description the phone, masked (first 3 and last 4 digits)
                * @example 138****5678

@@ -36,9 +36,9 @@ afterAll(async () => {
 
 /** Routes without a bearer credential: liveness, readiness, the OpenAPI document, app login, device enrolment (its code is in the body). */
 // Routes anyone may call: health, the document, the app's and the holder's sign-in, the online
-// holder account's sign-up and phone verification (issue 16), a device's enrolment.
+// holder account's sign-up, phone verification and its resend (issue 16), a device's enrolment.
 const PUBLIC =
-  /^(GET \/healthz|GET \/readyz|GET \/openapi\.json|POST \/v1\/auth\/app-sessions|POST \/v1\/auth\/holder-sessions|POST \/v1\/holder-accounts|POST \/v1\/holder-accounts\/phone-verification|POST \/v1\/devices\/[^/]+\/certificate)$/;
+  /^(GET \/healthz|GET \/readyz|GET \/openapi\.json|POST \/v1\/auth\/app-sessions|POST \/v1\/auth\/holder-sessions|POST \/v1\/holder-accounts|POST \/v1\/holder-accounts\/phone-verification|POST \/v1\/holder-accounts\/phone-verification\/resend|POST \/v1\/devices\/[^/]+\/certificate)$/;
 
 function expectClearRefusal(res: { statusCode: number; headers: Record<string, unknown>; body: string }, what: string): void {
   expect(res.statusCode, `${what} -> ${res.statusCode} ${res.body.slice(0, 200)}`).toBeGreaterThanOrEqual(400);

@@ -34,6 +34,7 @@ interface World {
   store: Store;
   outbox: PhoneOutbox;
   logs: string[];
+  now: { ms: number };
   request(method: string, url: string, options?: { token?: string; body?: unknown }): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
@@ -41,13 +42,14 @@ interface World {
 async function world(dialect: 'sqlite' | 'postgres'): Promise<World> {
   let store: Store;
   let cleanup: () => Promise<void> | void;
+  const now = { ms: DEC_20_2025_MS };
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'holder-accounts-'));
-    store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => DEC_20_2025_MS });
+    store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => now.ms });
     cleanup = () => rmSync(dir, { recursive: true, force: true });
   } else {
     const schema = freshSchemaName('holder_accounts');
-    store = newPgStore(schema, { clock: () => DEC_20_2025_MS });
+    store = newPgStore(schema, { clock: () => now.ms });
     cleanup = () => dropSchema(schema);
   }
   const logs: string[] = [];
@@ -61,7 +63,7 @@ async function world(dialect: 'sqlite' | 'postgres'): Promise<World> {
   const app = await buildGateway({
     store,
     keys: IssuerKeyService.fromKeySets(new Map([[1, generateKeySet()]])),
-    clock: () => DEC_20_2025_MS,
+    clock: () => now.ms,
     adminToken: ADMIN_TOKEN,
     holderIdKey: Buffer.alloc(32, 9),
     phoneOutbox: outbox,
@@ -73,6 +75,7 @@ async function world(dialect: 'sqlite' | 'postgres'): Promise<World> {
     store,
     outbox,
     logs,
+    now,
     request: (method, url, o = {}) =>
       app.inject({
         method: method as 'GET',
@@ -206,9 +209,16 @@ describe.each(STORES)('online holder accounts and non-key personal data on %s', 
   it('address, job and phone change online and at the counters the matrix allows, logged with the phone masked', async () => {
     w = await world(dialect);
     const token = await session();
-    const online = await w.request('PATCH', '/v1/holder/personal-data', { token, body: { phone: PHONE_NEW, job: '教师' } });
+    const patched = await w.request('PATCH', '/v1/holder/personal-data', { token, body: { phone: PHONE_NEW, job: '教师' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    // The job changes at once; the new phone waits for the code sent to it.
+    expect(patched.json()).toMatchObject({ phone: '138****5678', pendingPhone: '139****1111', job: '教师', changed: ['job'] });
+    const online = await w.request('POST', '/v1/holder/personal-data/phone-verification', {
+      token,
+      body: { code: w.outbox.lastCode(PHONE_NEW, 'change-phone') },
+    });
     expect(online.statusCode, online.body).toBe(200);
-    expect(online.json()).toMatchObject({ phone: '139****1111', job: '教师', address: null, changed: ['job', 'phone'] });
+    expect(online.json()).toMatchObject({ phone: '139****1111', pendingPhone: null, job: '教师', address: null, changed: ['phone'] });
     expect(online.json().changes.find((c: { field: string }) => c.field === 'phone')).toMatchObject({
       oldValue: '138****5678',
       newValue: '139****1111',
@@ -247,6 +257,75 @@ describe.each(STORES)('online holder accounts and non-key personal data on %s', 
       tx.all<{ old_value: string | null; new_value: string | null }>('SELECT old_value, new_value FROM personal_data_changes'),
     );
     expect(JSON.stringify(stored)).not.toContain(PHONE_NEW);
+    assertNothingSecretLogged(ID_A, PHONE_A, PHONE_NEW);
+  });
+
+  it('codes are resent at most once a minute and 5 an hour, expire after 10 minutes, and a new phone changes only with its code', async () => {
+    w = await world(dialect);
+    const resend = (idNumber = ID_A) => w!.request('POST', '/v1/holder-accounts/phone-verification/resend', { body: { idNumber } });
+    expect((await signUp()).statusCode).toBe(201);
+    const first = w.outbox.lastCode(PHONE_A, 'verify-phone')!;
+    // Too soon after the sign-up code: 429, nothing sent.
+    const sent = w.outbox.messages.length;
+    const soon = await resend();
+    expect(soon.statusCode).toBe(429);
+    expect(soon.json()).toMatchObject({ code: 'phone-code-too-soon', retryAfterSeconds: 60 });
+    expect(w.outbox.messages.length).toBe(sent);
+    // An unknown ID number gets the same answer as a real one, and nothing is sent.
+    const unknown = await resend(ID_B);
+    expect(unknown.statusCode).toBe(202);
+    expect(w.outbox.messages.length).toBe(sent);
+    // A minute later: a new code; the first one ends.
+    w.now.ms += 61_000;
+    expect((await resend()).statusCode).toBe(202);
+    const second = w.outbox.lastCode(PHONE_A, 'verify-phone')!;
+    expect((await verify(first)).json().code).toBe('phone-code-invalid');
+    // Three more, a minute apart: five this hour, the sixth is refused until the hour has passed.
+    for (let i = 0; i < 3; i++) {
+      w.now.ms += 61_000;
+      expect((await resend()).statusCode).toBe(202);
+    }
+    w.now.ms += 61_000;
+    const capped = await resend();
+    expect(capped.json()).toMatchObject({ code: 'phone-code-too-soon' });
+    expect(capped.json().retryAfterSeconds).toBeGreaterThan(3_000);
+    // The newest code expires 10 minutes after it was sent.
+    const newest = w.outbox.lastCode(PHONE_A, 'verify-phone')!;
+    expect(newest).not.toBe(second);
+    w.now.ms += 10 * 60_000;
+    expect((await verify(newest)).json().code).toBe('phone-code-invalid');
+    w.now.ms += 60 * 60_000;
+    expect((await resend()).statusCode).toBe(202);
+    expect((await verify(w.outbox.lastCode(PHONE_A, 'verify-phone')!)).json()).toEqual({ phoneVerified: true });
+    // A verified account gets no more sign-up codes.
+    w.now.ms += 61_000;
+    const before = w.outbox.messages.length;
+    expect((await resend()).statusCode).toBe(202);
+    expect(w.outbox.messages.length).toBe(before);
+
+    // The phone change online: nothing changes until the new phone's code comes back.
+    const token = (await signIn()).json().token as string;
+    const confirm = (code: string) => w!.request('POST', '/v1/holder/personal-data/phone-verification', { token, body: { code } });
+    const changeResend = () => w!.request('POST', '/v1/holder/personal-data/phone-verification/resend', { token });
+    expect((await confirm('000000')).json().code).toBe('no-phone-change-pending');
+    expect((await changeResend()).json().code).toBe('no-phone-change-pending');
+    expect((await w.request('PATCH', '/v1/holder/personal-data', { token, body: { phone: PHONE_NEW } })).json()).toMatchObject({
+      phone: '138****5678',
+      pendingPhone: '139****1111',
+      changed: [],
+    });
+    const changeCode = w.outbox.lastCode(PHONE_NEW, 'change-phone')!;
+    const wrong = changeCode === '000000' ? '000001' : '000000';
+    expect((await confirm(wrong)).json().code).toBe('phone-code-invalid');
+    expect((await w.request('GET', '/v1/holder/status', { token })).json().holder.phone).toBe('138****5678');
+    expect((await changeResend()).json().code).toBe('phone-code-too-soon');
+    w.now.ms += 61_000;
+    expect((await changeResend()).statusCode).toBe(202);
+    expect((await confirm(changeCode)).json().code).toBe('phone-code-invalid');
+    const changed = await confirm(w.outbox.lastCode(PHONE_NEW, 'change-phone')!);
+    expect(changed.json()).toMatchObject({ phone: '139****1111', pendingPhone: null, changed: ['phone'] });
+    expect((await w.request('GET', '/v1/holder/status', { token })).json().holder.phone).toBe('139****1111');
+    expect((await confirm(w.outbox.lastCode(PHONE_NEW, 'change-phone')!)).json().code).toBe('no-phone-change-pending');
     assertNothingSecretLogged(ID_A, PHONE_A, PHONE_NEW);
   });
 });

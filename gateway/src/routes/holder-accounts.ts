@@ -36,9 +36,12 @@ import {
   accountByIdHmac,
   changePersonalData,
   consumePhoneCode,
+  issuePhoneCode,
   maskPhone,
   markPhoneVerified,
   openHolderAccount,
+  PHONE_CODE_TTL_MS,
+  pendingPhoneChange,
   PERSONAL_FIELDS,
   PHONE_PATTERN,
   type PersonalData,
@@ -81,6 +84,12 @@ const VerifyBody = Type.Object(
   { idNumber: IdNumber, code: Type.String({ pattern: '^[0-9]{6}$', description: 'the 6-digit code sent to the phone', examples: ['042917'] }) },
   { additionalProperties: false },
 );
+const ResendBody = Type.Object({ idNumber: IdNumber }, { additionalProperties: false });
+const ResendAnswer = Type.Object({
+  sent: Type.Boolean({ description: 'true' }),
+  ...timestamp('expiresMs', 'when the new code expires (10 minutes)'),
+});
+const EXAMPLE_RESEND = { sent: true, ...msAndIso('expiresMs', EXAMPLE_MS + 600_000) };
 const SignInBody = Type.Object({ idNumber: IdNumber, password: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 const SessionAnswer = Type.Object({
   token: Type.String({ description: 'bearer token of the holder session (role holder, online channel)' }),
@@ -109,6 +118,13 @@ const PersonalAnswer = Type.Object({
   address: Nullable(Type.String({ description: 'postal address' })),
   job: Nullable(Type.String({ description: 'occupation' })),
   phone: MaskedPhone,
+  pendingPhone: Nullable(
+    Type.String({
+      description:
+        'a new phone waiting for its code (masked): an online change sends a code to it and the phone changes only when POST /v1/holder/personal-data/phone-verification confirms it; null when none waits',
+      examples: ['139****1111'],
+    }),
+  ),
   changed: Type.Array(StringEnum(PERSONAL_FIELDS, { description: 'a field' }), { description: 'the fields this request changed (empty on a read)' }),
   changes: Type.Array(Change, { description: 'the log of changes, newest first (last 50)' }),
 });
@@ -133,6 +149,7 @@ const EXAMPLE_PERSONAL: PersonalAnswer = {
   address: '北京市朝阳区XX路1号',
   job: '教师',
   phone: '139****0000',
+  pendingPhone: null,
   changed: ['phone'],
   changes: [
     {
@@ -146,8 +163,9 @@ const EXAMPLE_PERSONAL: PersonalAnswer = {
   ],
 };
 
-async function personalAnswer(tx: Tx, holderId: number, changed: PersonalAnswer['changed']): Promise<PersonalAnswer> {
+async function personalAnswer(tx: Tx, holderId: number, changed: PersonalAnswer['changed'], nowMs: number): Promise<PersonalAnswer> {
   const data = await personalData(tx, holderId);
+  const pending = await pendingPhoneChange(tx, holderId, nowMs);
   const rows = await tx.all<Record<string, string | number | null>>(
     'SELECT field, old_value, new_value, changed_by, organisation_id, at_ms FROM personal_data_changes WHERE holder_id = ? ORDER BY at_ms DESC, id DESC LIMIT 50',
     [holderId],
@@ -156,6 +174,7 @@ async function personalAnswer(tx: Tx, holderId: number, changed: PersonalAnswer[
     address: data.address,
     job: data.job,
     phone: maskPhone(data.phone),
+    pendingPhone: maskPhone(pending),
     changed,
     changes: rows.map((r) => {
       const atMs = Number(r.at_ms);
@@ -265,8 +284,49 @@ export async function holderAccountRoutes(app: GatewayApp): Promise<void> {
         if (used) await markPhoneVerified(tx, found.holder.id, found.account.phone, nowMs);
         return used;
       });
-      if (!ok) throw new ApiError('phone-code-invalid', 'the code is wrong, used or expired: sign up again for a new code');
+      if (!ok)
+        throw new ApiError('phone-code-invalid', 'the code is wrong, used or expired: ask for a new one (POST /v1/holder-accounts/phone-verification/resend)');
       return { phoneVerified: true };
+    },
+  );
+
+  app.post(
+    '/v1/holder-accounts/phone-verification/resend',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['holders'],
+        summary: 'Send the sign-up code again',
+        description:
+          "A fresh 6-digit code to the account's phone (the earlier code ends), for an account whose phone is not verified yet. The answer is the same whether or not such an account exists (nothing tells a stranger which ID numbers have accounts). " +
+          'At most once a minute and 5 an hour per account (`429 phone-code-too-soon` with `retryAfterSeconds`).',
+        security: PUBLIC,
+        body: withExamples(ResendBody, { resend: { summary: 'By ID number', value: { idNumber: EXAMPLE_ID } } }),
+        response: {
+          202: withExamples(
+            ResendAnswer,
+            { sent: { summary: 'Sent (or nothing to send)', value: EXAMPLE_RESEND } },
+            'A new code went out, if there is an account waiting',
+          ),
+          ...problems(400, 500, ...WITH_BODY, 'phone-code-too-soon'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const idHmac = holderIdHmac(holderIdKey, request.body.idNumber);
+      const nowMs = clock();
+      await store.transaction(async (tx) => {
+        const found = await accountByIdHmac(tx, idHmac);
+        if (!found || found.account.phoneVerifiedMs !== null) return;
+        await issuePhoneCode(
+          tx,
+          holderIdKey,
+          phoneOutbox,
+          { holderId: found.holder.id, purpose: 'verify-phone', target: found.account.phone, phone: found.account.phone },
+          nowMs,
+        );
+      });
+      return reply.code(202).send({ sent: true, ...msAndIso('expiresMs', nowMs + PHONE_CODE_TTL_MS) });
     },
   );
 
@@ -452,7 +512,7 @@ export async function holderAccountRoutes(app: GatewayApp): Promise<void> {
     },
     async (request) => {
       const holderId = holderIdOf(requirePrincipal(request).subject);
-      return store.transaction((tx) => personalAnswer(tx, holderId, []), { readOnly: true });
+      return store.transaction((tx) => personalAnswer(tx, holderId, [], clock()), { readOnly: true });
     },
   );
 
@@ -464,26 +524,109 @@ export async function holderAccountRoutes(app: GatewayApp): Promise<void> {
         tags: ['holders'],
         summary: 'Change address, job or phone online',
         description:
-          'The non-key personal data a holder session may change: address, job, phone (the phone is also the account’s). Only the fields sent change; each change is logged with its old and new value (phones masked), who and through which organisation. Key data (name, ID number) change by exchange at the issuing bank.',
+          'The non-key personal data a holder session may change: address, job, phone. Only the fields sent change; each change is logged with its old and new value (phones masked), who and through which organisation. ' +
+          'A new phone is verified first: a 6-digit code goes to it (simulated SMS, valid 10 minutes, 5 tries) and the answer shows it as `pendingPhone`; the phone (also the account’s) changes when POST /v1/holder/personal-data/phone-verification confirms the code. ' +
+          'A new code at most once a minute and 5 an hour (`429 phone-code-too-soon` with `retryAfterSeconds`, nothing changed). Key data (name, ID number) change by exchange at the issuing bank.',
         security: BEARER,
-        body: withExamples(PersonalEditBody, { phone: { summary: 'A new phone', value: { phone: '13900000000' } } }),
-        response: { ...personalResponse('The phone changed'), ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS) },
+        body: withExamples(PersonalEditBody, { phone: { summary: 'A new phone: a code goes to it', value: { phone: '13900000000' } } }),
+        response: {
+          ...personalResponse('The job changed; the new phone waits for its code'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'phone-code-too-soon'),
+        },
       },
     },
     async (request) => {
       const principal = requirePrincipal(request);
       const holderId = holderIdOf(principal.subject);
       const nowMs = clock();
+      const { phone, ...rest } = changeOf(request.body);
       return store.transaction(async (tx) => {
+        const current = await personalData(tx, holderId);
+        // q31 online: the new phone proves itself with a code before it replaces the old one.
+        if (phone !== undefined && phone !== null && phone !== current.phone) {
+          await issuePhoneCode(tx, holderIdKey, phoneOutbox, { holderId, purpose: 'change-phone', target: phone, phone }, nowMs);
+        }
         const { changed } = await changePersonalData(
           tx,
           holderId,
-          changeOf(request.body),
+          rest,
           { actor: `holder:${holderId}`, organisationId: principal.organisation?.id ?? 'online', agentActId: null },
           nowMs,
         );
-        return personalAnswer(tx, holderId, changed);
+        return personalAnswer(tx, holderId, changed, nowMs);
       });
+    },
+  );
+
+  app.post(
+    '/v1/holder/personal-data/phone-verification',
+    {
+      config: { roles: ['holder'], operation: 'personal-data-edit' },
+      schema: {
+        tags: ['holders'],
+        summary: 'Confirm a new phone with its code',
+        description:
+          'The code sent to the new phone by PATCH /v1/holder/personal-data: the phone (the holder’s and the account’s) changes, logged with both numbers masked. ' +
+          'A wrong, used or expired code is `403 phone-code-invalid` (a wrong one counts a try; after 5 the code is dead); no new phone waiting is `409 no-phone-change-pending`.',
+        security: BEARER,
+        body: withExamples(Type.Object({ code: VerifyBody.properties.code }, { additionalProperties: false }), {
+          code: { summary: 'The code from the SMS to the new phone', value: { code: '042917' } },
+        }),
+        response: {
+          ...personalResponse('The phone changed'),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'phone-code-invalid', 'no-phone-change-pending'),
+        },
+      },
+    },
+    async (request) => {
+      const principal = requirePrincipal(request);
+      const holderId = holderIdOf(principal.subject);
+      const nowMs = clock();
+      // A wrong code counts a try: the transaction commits it and the route answers 403 after.
+      const result = await store.transaction(async (tx) => {
+        const target = await pendingPhoneChange(tx, holderId, nowMs, { evenExpired: true });
+        if (target === null) throw new ApiError('no-phone-change-pending', 'no new phone waits for its code: send it with PATCH /v1/holder/personal-data');
+        const used = await consumePhoneCode(tx, holderIdKey, { holderId, purpose: 'change-phone', target, code: request.body.code }, nowMs);
+        if (!used) return null;
+        const { changed } = await changePersonalData(
+          tx,
+          holderId,
+          { phone: target },
+          { actor: `holder:${holderId}`, organisationId: principal.organisation?.id ?? 'online', agentActId: null },
+          nowMs,
+        );
+        return personalAnswer(tx, holderId, changed, nowMs);
+      });
+      if (result === null) throw new ApiError('phone-code-invalid', 'the code is wrong, used or expired: ask for a new one');
+      return result;
+    },
+  );
+
+  app.post(
+    '/v1/holder/personal-data/phone-verification/resend',
+    {
+      config: { roles: ['holder'], operation: 'personal-data-edit' },
+      schema: {
+        tags: ['holders'],
+        summary: 'Send the new phone’s code again',
+        description:
+          'A fresh code to the new phone waiting for verification (the earlier code ends), also after the earlier one expired. At most once a minute and 5 an hour (`429 phone-code-too-soon` with `retryAfterSeconds`); nothing waiting: `409 no-phone-change-pending`.',
+        security: BEARER,
+        response: {
+          202: withExamples(ResendAnswer, { sent: { summary: 'Sent', value: EXAMPLE_RESEND } }, 'A new code went out'),
+          ...problems(...AUTHENTICATED, ...CHANNEL_PROBLEMS, 'phone-code-too-soon', 'no-phone-change-pending'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const holderId = holderIdOf(requirePrincipal(request).subject);
+      const nowMs = clock();
+      const sent = await store.transaction(async (tx) => {
+        const target = await pendingPhoneChange(tx, holderId, nowMs, { evenExpired: true });
+        if (target === null) throw new ApiError('no-phone-change-pending', 'no new phone waits for its code: send it with PATCH /v1/holder/personal-data');
+        return issuePhoneCode(tx, holderIdKey, phoneOutbox, { holderId, purpose: 'change-phone', target, phone: target }, nowMs);
+      });
+      return reply.code(202).send({ sent: true, ...msAndIso('expiresMs', sent.expiresMs) });
     },
   );
 
@@ -516,7 +659,7 @@ export async function holderAccountRoutes(app: GatewayApp): Promise<void> {
           { actor: `${principal.role}:${principal.subject}`, organisationId: principal.organisation?.id ?? null, agentActId: null },
           nowMs,
         );
-        return personalAnswer(tx, holder.id, changed);
+        return personalAnswer(tx, holder.id, changed, nowMs);
       });
     },
   );

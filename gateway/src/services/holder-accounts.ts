@@ -24,11 +24,17 @@ registerErrorCodes({
   'phone-not-verified': { status: 403, title: 'The account’s phone is not verified yet' },
   'phone-code-invalid': { status: 403, title: 'The phone code is wrong, used or expired' },
   'phone-mismatch': { status: 403, title: 'The phone is not the one the holder gave before' },
+  'phone-code-too-soon': { status: 429, title: 'A phone code was sent moments ago, or too many this hour' },
+  'no-phone-change-pending': { status: 409, title: 'No new phone waits for its code' },
 });
 
 export const PHONE_PATTERN = '^1[3-9][0-9]{9}$';
 export const PHONE_CODE_TTL_MS = 10 * 60_000;
 const PHONE_CODE_TRIES = 5;
+/** A new code for the same purpose at most once a minute, and at most 5 an hour (SMS cost, and no flooding a phone). */
+export const PHONE_CODE_COOLDOWN_MS = 60_000;
+export const PHONE_CODES_PER_HOUR = 5;
+const HOUR_MS = 3_600_000;
 
 /** '13812345678' → '138****5678' (listings, logs, answers). */
 export function maskPhone(phone: string | null): string | null {
@@ -73,7 +79,26 @@ export async function issuePhoneCode(
   outbox: PhoneOutbox,
   input: { holderId: number; purpose: string; target: string | null; phone: string },
   nowMs: number,
-): Promise<void> {
+): Promise<{ expiresMs: number }> {
+  // Rate limit per holder and purpose: a cooldown after each code and a cap per hour (429, nothing sent).
+  const recent = await tx.all<{ created_ms: number | bigint }>(
+    'SELECT created_ms FROM phone_codes WHERE holder_id = ? AND purpose = ? AND created_ms > ? ORDER BY created_ms DESC',
+    [input.holderId, input.purpose, nowMs - HOUR_MS],
+  );
+  if (recent.length > 0) {
+    const newest = Number(recent[0].created_ms);
+    if (nowMs - newest < PHONE_CODE_COOLDOWN_MS) {
+      const retryAfterSeconds = Math.ceil((newest + PHONE_CODE_COOLDOWN_MS - nowMs) / 1000);
+      throw new ApiError('phone-code-too-soon', `a code was sent less than a minute ago: ask again in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    }
+    if (recent.length >= PHONE_CODES_PER_HOUR) {
+      const oldest = Number(recent[recent.length - 1].created_ms);
+      const retryAfterSeconds = Math.ceil((oldest + HOUR_MS - nowMs) / 1000);
+      throw new ApiError('phone-code-too-soon', `${PHONE_CODES_PER_HOUR} codes were sent this hour: ask again in ${retryAfterSeconds} s`, {
+        retryAfterSeconds,
+      });
+    }
+  }
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
   await tx.run('UPDATE phone_codes SET used_ms = ? WHERE holder_id = ? AND purpose = ? AND used_ms IS NULL', [nowMs, input.holderId, input.purpose]);
   await tx.run('INSERT INTO phone_codes (holder_id, purpose, target, code_hash, created_ms, expires_ms, attempts) VALUES (?, ?, ?, ?, ?, ?, 0)', [
@@ -85,6 +110,21 @@ export async function issuePhoneCode(
     nowMs + PHONE_CODE_TTL_MS,
   ]);
   outbox.send({ phone: input.phone, purpose: input.purpose, code, atMs: nowMs });
+  return { expiresMs: nowMs + PHONE_CODE_TTL_MS };
+}
+
+/**
+ * The new phone an online change waits to verify (q31): the target of the newest open
+ * 'change-phone' code, unexpired and with tries left; null when none waits.
+ */
+export async function pendingPhoneChange(tx: Tx, holderId: number, nowMs: number, options: { evenExpired?: boolean } = {}): Promise<string | null> {
+  const row = await tx.get<{ target: string | null; expires_ms: number | bigint; attempts: number | bigint }>(
+    "SELECT target, expires_ms, attempts FROM phone_codes WHERE holder_id = ? AND purpose = 'change-phone' AND used_ms IS NULL ORDER BY id DESC LIMIT 1",
+    [holderId],
+  );
+  if (!row || row.target === null) return null;
+  if (options.evenExpired !== true && (Number(row.expires_ms) <= nowMs || Number(row.attempts) >= PHONE_CODE_TRIES)) return null;
+  return String(row.target);
 }
 
 /**
