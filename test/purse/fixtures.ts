@@ -54,6 +54,20 @@ export function makeIssuer(currentKeyVersion = 1): IssuerKeyService {
   return IssuerKeyService.fromKeySets(testKeySets(), currentKeyVersion);
 }
 
+/** Another city's issuer (issue 18): its own master keys (different bytes from the home ones) and issuer id. */
+export function makeForeignIssuer(issuerId: string, seed = 7): IssuerKeyService {
+  const sets = new Map<number, MasterKeySet>();
+  const base = 100 + seed * 10;
+  sets.set(1, {
+    purchase: patternKey(base + 1),
+    load: patternKey(base + 2),
+    tac: patternKey(base + 3),
+    block: patternKey(base + 4),
+    issuer: patternKey(base + 5),
+  });
+  return IssuerKeyService.fromKeySets(sets, 1, { issuerId });
+}
+
 export function makePsam(issuer: IssuerKeyService, terminalId: Uint8Array = TERMINAL_ID, tsnStart = 1): SoftwarePsam {
   return new SoftwarePsam({ terminalId, tsnStart, ...issuer.psamKeyMaterial() });
 }
@@ -73,6 +87,8 @@ export function seededRandom(seed = 0x1234567): () => Uint8Array {
 
 export interface TestCardOptions {
   algorithm?: CipherAlgorithm;
+  /** City code for the card's issuer code (default 1000: Beijing). */
+  issuerCode?: string;
   cardNo?: string;
   /** Effective balance to start with (negative = overdraft used). */
   effectiveBalanceFen?: number;
@@ -84,7 +100,7 @@ export interface TestCardOptions {
 export function makeCardImage(issuer: IssuerKeyService, options: TestCardOptions = {}): CardImage {
   const image = issuer.personalizeCard({
     cardNo: options.cardNo ?? TEST_CARD_NO,
-    issuerCode: '1000',
+    issuerCode: options.issuerCode ?? '1000',
     generation: 3,
     profile: 'adult',
     algorithm: options.algorithm ?? '3des',

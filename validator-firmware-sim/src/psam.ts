@@ -7,11 +7,19 @@
  * By design it has no load key and no TAC key, so it cannot create money (load MAC2) nor forge
  * a card's proof of debit (TAC) — there is no method for either.
  *
+ * Other issuers (issue 18): a T-Union PSAM also holds the purchase master keys of every issuer on
+ * the device's allow-list, keyed on the first 4 bytes of the issuer id. They arrive by a
+ * key-loading step (`installIssuerPurchaseKeys`, in production a secure-room or SAM-vendor
+ * operation), never through sync. It never holds another issuer's block key: foreign cards are
+ * refused, never locked.
+ *
  * TSN: `tsn` is the serial the next beginPurchase will use; persist it and pass it back as
  * `tsnStart` after a restart so serials never repeat. It wraps at 2^32.
  */
 import {
   ALGORITHM_ID,
+  HOME_ISSUER_ID,
+  allowKeyOfIssuerId,
   KeyUnavailableError,
   APPLICATION_BLOCK_HEADER,
   MAC_BYTES,
@@ -43,6 +51,8 @@ export interface SoftwarePsamOptions {
   tsnStart: number;
   /** Diversified purchase keys kept per card (LRU); default 64. */
   dpkCacheSize?: number;
+  /** The home issuer, whose keys are the ones above (default HOME_ISSUER_ID, Beijing). */
+  homeIssuerId?: string;
 }
 
 function copyKeys(keys: ReadonlyMap<number, Uint8Array>, name: string): Map<number, Uint8Array> {
@@ -60,6 +70,10 @@ export class SoftwarePsam implements PsamPort {
   readonly #terminalId: Uint8Array;
   readonly #purchaseMasterKeys: Map<number, Uint8Array>;
   readonly #blockMasterKeys: Map<number, Uint8Array>;
+  /** The home issuer's allow-list key (first 4 bytes of its id). */
+  readonly #homeIssuerKey: number;
+  /** Other issuers' purchase master keys by allow-list key, then key version (key loading). */
+  readonly #foreignPurchaseKeys = new Map<number, Map<number, Uint8Array>>();
   /**
    * Diversified purchase keys per (key version, algorithm, card serial), bounded LRU: a card
    * tapping again (tearing recovery, the next journey) skips re-diversifying. Keyed by bytes,
@@ -78,8 +92,8 @@ export class SoftwarePsam implements PsamPort {
   readonly #sessionKey16: Uint8Array;
 
   // Scratch buffers of the tap path, private to this PSAM and never handed out.
-  /** (keyVersion, algorithm id, card serial): the DPK cache key. */
-  readonly #dpkId = new Uint8Array(10);
+  /** (issuer key, keyVersion, algorithm id, card diversifier): the DPK cache key. */
+  readonly #dpkId = new Uint8Array(14);
   readonly #mac1Data = new Uint8Array(18);
   readonly #amount = new Uint8Array(4);
   readonly #mac = new Uint8Array(MAC_BYTES);
@@ -99,6 +113,7 @@ export class SoftwarePsam implements PsamPort {
     this.terminalIdHex = bytesToHex(this.#terminalId);
     this.#purchaseMasterKeys = copyKeys(options.purchaseMasterKeys, 'purchaseMasterKeys');
     this.#blockMasterKeys = copyKeys(options.blockMasterKeys, 'blockMasterKeys');
+    this.#homeIssuerKey = allowKeyOfIssuerId(options.homeIssuerId ?? HOME_ISSUER_ID);
     this.#tsn = options.tsnStart;
     const sessionKey = new Uint8Array(16);
     this.#sessionKey16 = sessionKey;
@@ -129,10 +144,26 @@ export class SoftwarePsam implements PsamPort {
     return [...this.#purchaseMasterKeys.keys()].sort((a, b) => a - b);
   }
 
+  /**
+   * The key-loading step for another issuer (issue 18): that issuer's purchase master keys by key
+   * version, replacing any loaded before. Its cards can be charged once its issuer is also on the
+   * device's allow-list (the two are independent: lists come by sync, keys never do).
+   */
+  installIssuerPurchaseKeys(issuerId: string, purchaseMasterKeys: ReadonlyMap<number, Uint8Array>): void {
+    const key = allowKeyOfIssuerId(issuerId);
+    if (key === this.#homeIssuerKey) throw new RangeError("the home issuer's keys are the PSAM's own; key loading is for other issuers");
+    this.#foreignPurchaseKeys.set(key, copyKeys(purchaseMasterKeys, `purchase keys of issuer ${issuerId}`));
+  }
+
+  /** Other issuers whose purchase keys are loaded, as allow-list keys (8 hex digits). */
+  installedIssuers(): string[] {
+    return [...this.#foreignPurchaseKeys.keys()].map((k) => k.toString(16).toUpperCase().padStart(8, '0')).sort();
+  }
+
   beginPurchase(request: PurchaseMacRequest): PurchaseMacResult {
     this.#sessionOpen = false;
     const algorithm = request.algorithm;
-    const dpk = this.#dpk(request.cardSerial, request.keyVersion, algorithm);
+    const dpk = this.#dpk(request.cardSerial, request.keyVersion, algorithm, request.issuerKey);
     const tsn = this.#tsn;
     this.#tsn = (this.#tsn + 1) >>> 0;
     const sessionKey = algorithm === 'sm4' ? this.#sessionKey16 : this.#sessionKey8;
@@ -160,7 +191,7 @@ export class SoftwarePsam implements PsamPort {
   verifyRecoveredMac2(request: PurchaseMacRequest & { tsn: number }, mac2: Uint8Array): boolean {
     if (!(mac2 instanceof Uint8Array) || mac2.length !== 4) return false;
     const algorithm = request.algorithm;
-    const dpk = this.#dpk(request.cardSerial, request.keyVersion, algorithm);
+    const dpk = this.#dpk(request.cardSerial, request.keyVersion, algorithm, request.issuerKey);
     // Its own key buffer: an open purchase session keeps its key.
     const sessionKey = purchaseSessionKeyInto(
       dpk,
@@ -182,7 +213,13 @@ export class SoftwarePsam implements PsamPort {
   }
 
   toJSON(): unknown {
-    return { terminalId: bytesToHex(this.#terminalId), tsn: this.#tsn, keyVersions: this.keyVersions(), keys: '[redacted]' };
+    return {
+      terminalId: bytesToHex(this.#terminalId),
+      tsn: this.#tsn,
+      keyVersions: this.keyVersions(),
+      installedIssuers: this.installedIssuers(),
+      keys: '[redacted]',
+    };
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
@@ -193,15 +230,30 @@ export class SoftwarePsam implements PsamPort {
    * Diversified purchase key for a card, from the bounded cache. The returned buffer belongs to
    * the cache (it may be rediversified for another card later): use it at once.
    */
-  #dpk(cardSerial: Uint8Array, keyVersion: number, algorithm: CipherAlgorithm): Uint8Array {
+  #dpk(cardSerial: Uint8Array, keyVersion: number, algorithm: CipherAlgorithm, issuerKey: number | null | undefined): Uint8Array {
     if (!(cardSerial instanceof Uint8Array) || cardSerial.length !== 8) throw new RangeError('cardSerial must be 8 bytes');
     if (algorithm !== '3des' && algorithm !== 'sm4') throw new TypeError(`algorithm must be '3des' or 'sm4', got ${String(algorithm)}`);
-    const master = this.#purchaseMasterKeys.get(keyVersion);
-    if (master === undefined) throw new KeyUnavailableError(`PSAM holds no purchase key version ${keyVersion}`);
+    // No issuer (older callers, pending purchases kept by older firmware) means the home issuer.
+    const issuer = issuerKey == null ? this.#homeIssuerKey : issuerKey >>> 0;
+    let master: Uint8Array | undefined;
+    if (issuer === this.#homeIssuerKey) {
+      master = this.#purchaseMasterKeys.get(keyVersion);
+      if (master === undefined) throw new KeyUnavailableError(`PSAM holds no purchase key version ${keyVersion}`);
+    } else {
+      const keys = this.#foreignPurchaseKeys.get(issuer);
+      if (keys === undefined) throw new KeyUnavailableError(`PSAM holds no purchase keys of issuer ${issuer.toString(16).padStart(8, '0')} (not loaded)`);
+      master = keys.get(keyVersion);
+      if (master === undefined)
+        throw new KeyUnavailableError(`PSAM holds no purchase key version ${keyVersion} of issuer ${issuer.toString(16).padStart(8, '0')}`);
+    }
     const id = this.#dpkId;
-    id[0] = keyVersion;
-    id[1] = ALGORITHM_ID[algorithm];
-    id.set(cardSerial, 2);
+    id[0] = issuer >>> 24;
+    id[1] = (issuer >>> 16) & 0xff;
+    id[2] = (issuer >>> 8) & 0xff;
+    id[3] = issuer & 0xff;
+    id[4] = keyVersion;
+    id[5] = ALGORITHM_ID[algorithm];
+    id.set(cardSerial, 6);
     this.#dpkMaster = master;
     this.#dpkAlgorithm = algorithm;
     this.#dpkSerial = cardSerial;

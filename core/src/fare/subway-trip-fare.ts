@@ -24,6 +24,10 @@ export interface SubwayTripInput {
   /** Month (YYYYMM) and spend recorded on the card. */
   cardMonthKey: number;
   cardMonthSpendFen: number;
+  /** Beijing's monthly ladder applies (default true; false for another issuer's card, issue 18). */
+  monthlyLadder?: boolean;
+  /** The weekday early-entry discount applies (default true; false for another issuer's card unless its policy grants it). */
+  earlyEntry?: boolean;
 }
 
 export interface SubwayTripFare {
@@ -75,8 +79,8 @@ export function priceSubwayTrip(network: SubwayNetwork, input: SubwayTripInput):
     };
   }
   const overtimeFen = elapsedMs > policy.maxTimeInSystemMs ? policy.overtimeFen : 0;
-  const earlyPercent = earlyEntryApplies(network, input.entryCode, input.entryTimeMs) ? policy.earlyEntry.percent : 100;
-  const ladderPercent = monthlyLadderPercent(policy.monthlyLadder, spendBefore);
+  const earlyPercent = input.earlyEntry !== false && earlyEntryApplies(network, input.entryCode, input.entryTimeMs) ? policy.earlyEntry.percent : 100;
+  const ladderPercent = input.monthlyLadder === false ? 100 : monthlyLadderPercent(policy.monthlyLadder, spendBefore);
   const journeyCharge = applyTwoPercentsFen(quote.fareFen, earlyPercent, ladderPercent);
   const fareFen = quote.fareFen + overtimeFen;
   const chargeFen = journeyCharge + overtimeFen;

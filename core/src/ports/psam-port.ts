@@ -7,8 +7,13 @@
 import type { CipherAlgorithm } from '../crypto/algorithm.ts';
 
 export interface PurchaseMacRequest {
-  /** 8-byte application serial of the card (BCD card number): the diversifier. */
+  /** 8-byte key diversifier of the card (the application serial's rightmost 8 bytes). */
   cardSerial: Uint8Array;
+  /**
+   * The card's issuer (first 4 bytes of its issuer id as a u32): whose purchase keys to use.
+   * Absent: the home issuer. A PSAM holds a foreign issuer's keys only after a key-loading step.
+   */
+  issuerKey?: number;
   keyVersion: number;
   algorithm: CipherAlgorithm;
   cardRandom: Uint8Array;

@@ -5,8 +5,13 @@
 import type { CipherAlgorithm } from '../crypto/algorithm.ts';
 
 export interface PurchaseRequest {
-  /** 8-byte application serial (BCD card number), key version and algorithm as read from the card. */
+  /** 8-byte key diversifier (the application serial's rightmost 8 bytes), key version and algorithm as read from the card. */
   cardSerial: Uint8Array;
+  /**
+   * The card's issuer as its allow-list key (first 4 bytes of the issuer id, u32): the PSAM picks
+   * that issuer's purchase keys (issue 18). Absent: the home issuer.
+   */
+  issuerKey?: number;
   keyVersion: number;
   algorithm: CipherAlgorithm;
   amountFen: number;
@@ -22,6 +27,8 @@ export interface PurchaseRequest {
 /** What the terminal keeps about a purchase in flight, so a torn one can be recovered later. */
 export interface PendingPurchase {
   cardSerial: Uint8Array;
+  /** As in PurchaseRequest; absent (records kept by older firmware): the home issuer. */
+  issuerKey?: number;
   keyVersion: number;
   algorithm: CipherAlgorithm;
   amountFen: number;

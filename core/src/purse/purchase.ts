@@ -10,6 +10,7 @@ import { bytesToHex } from '../crypto/bytes.ts';
 import { TRANSACTION_TYPE } from '../card/card-image.ts';
 import { CardFormatError } from '../card/card-format-error.ts';
 import { parseCardView } from '../card/card-codec.ts';
+import { cardNoHasDiversifier } from '../card/card-number.ts';
 import { SW_NO_RESPONSE } from '../card/card-simulator.ts';
 import { SW, type CardPort } from '../ports/card-port.ts';
 import type { PsamPort, PurchaseMacRequest } from '../ports/psam-port.ts';
@@ -45,6 +46,7 @@ function checkRequest(request: PurchaseRequest): void {
 function macRequest(p: PendingPurchase, date: Uint8Array, time: Uint8Array, tsn: number): PurchaseMacRequest & { tsn: number } {
   return {
     cardSerial: p.cardSerial,
+    issuerKey: p.issuerKey,
     keyVersion: p.keyVersion,
     algorithm: p.algorithm,
     cardRandom: p.cardRandom,
@@ -97,6 +99,7 @@ export function runPurchase(card: CardPort, psam: PsamPort, request: PurchaseReq
   try {
     mac = psam.beginPurchase({
       cardSerial: request.cardSerial,
+      issuerKey: request.issuerKey,
       keyVersion: init.keyVersion,
       algorithm,
       cardRandom: init.random,
@@ -113,6 +116,7 @@ export function runPurchase(card: CardPort, psam: PsamPort, request: PurchaseReq
   // Same keys in the same order as before (the pending store encodes them as they come).
   const pending: PendingPurchase = {
     cardSerial: request.cardSerial,
+    issuerKey: request.issuerKey,
     keyVersion: init.keyVersion,
     algorithm,
     amountFen: request.amountFen,
@@ -161,7 +165,7 @@ export function recoverPurchase(card: CardPort, psam: PsamPort, pending: Pending
     if (error instanceof CardFormatError) return { status: 'failed', sw: SW.wrongLength };
     throw error;
   }
-  if (view.cardNo !== bytesToHex(pending.cardSerial)) {
+  if (!cardNoHasDiversifier(view.cardNo, pending.cardSerial)) {
     throw new RangeError('recoverPurchase: the card presented is not the card of the pending purchase');
   }
   if (view.offlineAtc === pending.offlineAtc) return { status: 'not-debited' };

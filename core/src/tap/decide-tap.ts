@@ -32,6 +32,18 @@
  *   is not the entry lot → NO_ENTRY_RECORD.
  * - Park single tickets are paid from the purse without overdraft (effective balance ≥ ticket).
  * - lastTransitTime (P+R evidence) is set by every accepted subway or bus tap, entries included.
+ *
+ * Other issuers' cards (issue 18, DOMAIN.md section 8) [S C2 cpucard.c; P where marked]:
+ * - The prefetched issuer verdict comes first: a card of an issuer that is not on the device's
+ *   allow-list is refused (ISSUER_NOT_ACCEPTED) before anything else is judged.
+ * - A foreign card is never locked (locking needs its issuer's maintenance key): a blacklisted
+ *   one (the national blocklist or any other reason) is refused with BLACKLISTED.
+ * - Beijing fares; the issuer's policy record decides the discounts (monthly ladder, bus card
+ *   discount, early-entry discount: each off unless the record says so) and the overdraft (the
+ *   smaller of the card's own limit and the record's, default 0). A card holding more than the
+ *   record's maximum balance, or a charge above its maximum debit, is refused
+ *   (ISSUER_LIMIT_EXCEEDED). Beijing's monthly spend on the card is left alone when the ladder
+ *   does not apply (trips in Beijing do not count towards another city's ladder, nor ours).
  */
 import { effectiveBalanceFen, type CardView, type ParkPassRecord, type TripRecord } from '../card/card-image.ts';
 import { applyPercentFen } from '../fare/rounding.ts';
@@ -43,6 +55,8 @@ import { suburbanFareFen, suburbanStation } from '../fare/suburban-fare.ts';
 import { isStationCode } from '../fare/subway-network.ts';
 import { priceSubwayTrip } from '../fare/subway-trip-fare.ts';
 import { beijingDateTime } from '../fare/time.ts';
+import { HOME_ISSUER_ID } from '../card/card-image.ts';
+import { HOME_VERDICT, type IssuerPolicy, type IssuerVerdict, UNLISTED_VERDICT } from '../issuer/issuer-policy.ts';
 import { FINAL_BLACKLIST_REASONS } from '../sync/sync-messages.ts';
 import type { BlacklistAnswer, DeviceConfig } from './device-config.ts';
 import { TAP_RESULT, TAP_RESULT_MESSAGE, type TapResultCode } from './result-codes.ts';
@@ -53,6 +67,13 @@ export interface TapInput {
   blacklist: BlacklistAnswer;
   fares: FareTables;
   nowMs: number;
+  /**
+   * What the device's issuer allow-list says about the card's issuer (prefetched, issue 18).
+   * Absent: home when the card carries the home issuer id (HOME_ISSUER_ID), else unlisted.
+   */
+  issuer?: IssuerVerdict;
+  /** Internal: the foreign card's policy record while its tap is decided (set by decideTap). */
+  policy?: IssuerPolicy | null;
 }
 
 export interface ParkPassWrite {
@@ -192,10 +213,19 @@ function addRailSpend(trip: TripRecord, month: number, spendFen: number): void {
   trip.monthRailSpendFen += spendFen;
 }
 
+/** The verdict used when the caller prefetched none: the home issuer's own id, else unlisted. */
+export function defaultIssuerVerdict(card: Pick<CardView, 'issuerId'>): IssuerVerdict {
+  return card.issuerId === HOME_ISSUER_ID ? HOME_VERDICT : UNLISTED_VERDICT;
+}
+
 export function decideTap(input: TapInput): TapDecision {
   const { card, device, blacklist, nowMs } = input;
-  // 1. Card-level checks, in precedence order.
-  if (blacklist.listed && FINAL_BLACKLIST_REASONS.has(blacklist.reason)) {
+  const verdict = input.issuer ?? defaultIssuerVerdict(card);
+  // 0. Another issuer's card whose issuer is not on the allow-list [S C2 step 3].
+  if (verdict.kind === 'unlisted') return refuse(TAP_RESULT.ISSUER_NOT_ACCEPTED);
+  const policy = verdict.kind === 'foreign' ? verdict.policy : null;
+  // 1. Card-level checks, in precedence order. A foreign card is never locked [P].
+  if (policy === null && blacklist.listed && FINAL_BLACKLIST_REASONS.has(blacklist.reason)) {
     return card.locked ? refuse(TAP_RESULT.CARD_LOCKED) : refuse(TAP_RESULT.BLACKLISTED_AND_LOCKED, true);
   }
   if (card.locked) return refuse(TAP_RESULT.CARD_LOCKED);
@@ -205,8 +235,19 @@ export function decideTap(input: TapInput): TapDecision {
   if ((device.kind === 'suburban-entry' || device.kind === 'suburban-exit') && !card.suburbanOpened) return refuse(TAP_RESULT.FUNCTION_NOT_OPENED);
   const now = beijingDateTime(nowMs);
   if (now.date > card.expiryDate && !isExitDevice(device.kind) && !isBusTapOff(input)) return refuse(TAP_RESULT.CARD_EXPIRED);
+  if (policy === null) return decideForDevice(input, now);
 
-  switch (device.kind) {
+  // A foreign card: its issuer's limits and overdraft (issue 18).
+  if (effectiveBalanceFen(card) > policy.maxBalanceFen) return refuse(TAP_RESULT.ISSUER_LIMIT_EXCEEDED);
+  const overdraftLimitFen = Math.min(card.overdraftLimitFen, policy.overdraftLimitFen);
+  const limited: TapInput = { ...input, card: overdraftLimitFen === card.overdraftLimitFen ? card : { ...card, overdraftLimitFen }, policy };
+  const decision = decideForDevice(limited, now);
+  if (decision.accepted && decision.chargeFen > policy.maxDebitFen) return refuse(TAP_RESULT.ISSUER_LIMIT_EXCEEDED, false, decision.fareFen);
+  return decision;
+}
+
+function decideForDevice(input: TapInput, now: { date: number; month: number }): TapDecision {
+  switch (input.device.kind) {
     case 'subway-entry':
       return subwayEntry(input, now.month);
     case 'subway-exit':
@@ -224,8 +265,13 @@ export function decideTap(input: TapInput): TapDecision {
     case 'park-gate':
       return parkGate(input, now.date);
     default:
-      throw new RangeError(`unknown device kind ${String((device as DeviceConfig).kind)}`);
+      throw new RangeError(`unknown device kind ${String((input.device as DeviceConfig).kind)}`);
   }
+}
+
+/** Beijing's monthly ladder counts this card's rail spend: home cards, and foreign ones whose policy says so. */
+function ladderApplies(input: TapInput): boolean {
+  return input.policy == null || input.policy.monthlyLadder;
 }
 
 /** Balance checks at an entry/boarding after settling `settledFen`; null when the card may go. */
@@ -251,7 +297,7 @@ function subwayEntry(input: TapInput, month: number): TapDecision {
   next.journeyPlace = device.stationCode;
   next.journeyTime = nowSec;
   next.journeyFareVersion = fares.version;
-  if (settle.subway && settle.fen > 0) addRailSpend(next, month, settle.fen);
+  if (settle.subway && settle.fen > 0 && ladderApplies(input)) addRailSpend(next, month, settle.fen);
   return accept(TAP_RESULT.ACCEPTED, card, settle.fen, settle.fen, settle.fen, next, null);
 }
 
@@ -267,12 +313,16 @@ function subwayExit(input: TapInput): TapDecision {
     exitTimeMs: nowMs,
     cardMonthKey: trip.monthKey,
     cardMonthSpendFen: trip.monthRailSpendFen,
+    monthlyLadder: ladderApplies(input),
+    earlyEntry: input.policy == null || input.policy.earlyEntryDiscount,
   });
   const short = floorShortfall(card, price.chargeFen);
   if (short > 0) return refuse(TAP_RESULT.INSUFFICIENT_BALANCE, false, price.fareFen, short);
   const next = closedTrip(trip, Math.floor(nowMs / 1000), true);
-  next.monthKey = price.monthKey;
-  next.monthRailSpendFen = price.monthSpendAfterFen;
+  if (ladderApplies(input)) {
+    next.monthKey = price.monthKey;
+    next.monthRailSpendFen = price.monthSpendAfterFen;
+  }
   const code = price.overtimeFen > 0 ? TAP_RESULT.OVERTIME_CHARGED : TAP_RESULT.ACCEPTED;
   return accept(code, card, price.chargeFen, price.fareFen, 0, next, null);
 }
@@ -284,7 +334,8 @@ function busTap(input: TapInput, month: number): TapDecision {
     return refuse(TAP_RESULT.DEVICE_CONFIG_ERROR);
   }
   const policy = fares.spec.busPolicy;
-  const percent = policy.profilePercent[card.profile];
+  // A foreign card pays the full bus fare unless its issuer's record grants Beijing's card discount.
+  const percent = input.policy == null || input.policy.busCardDiscount ? policy.profilePercent[card.profile] : 100;
   const trip = card.trip;
   const nowSec = Math.floor(nowMs / 1000);
   // Tap-off on the segmented line the card boarded, within the ride window. A later tap on the
@@ -305,7 +356,7 @@ function busTap(input: TapInput, month: number): TapDecision {
   const refusal = entryFundsRefusal(card, settle.fen, percent > 0 ? policy.minBoardingBalanceFen : 0, charge);
   if (refusal) return refusal;
   const next = closedTrip(trip, nowSec, true);
-  if (settle.subway && settle.fen > 0) addRailSpend(next, month, settle.fen);
+  if (settle.subway && settle.fen > 0 && ladderApplies(input)) addRailSpend(next, month, settle.fen);
   if (line.kind === 'segmented') {
     next.journey = 'bus';
     next.journeyPlace = device.busStop;
@@ -333,7 +384,7 @@ function suburbanEntry(input: TapInput, month: number): TapDecision {
   next.journeyPlace = device.stationCode;
   next.journeyTime = nowSec;
   next.journeyFareVersion = fares.version;
-  if (settle.subway && settle.fen > 0) addRailSpend(next, month, settle.fen);
+  if (settle.subway && settle.fen > 0 && ladderApplies(input)) addRailSpend(next, month, settle.fen);
   return accept(TAP_RESULT.ACCEPTED, card, settle.fen, settle.fen, settle.fen, next, null);
 }
 

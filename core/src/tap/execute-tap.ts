@@ -39,7 +39,9 @@ import { SW, type CardPort } from '../ports/card-port.ts';
 import type { PsamPort } from '../ports/psam-port.ts';
 import { recoverPurchase, runPurchase } from '../purse/purchase.ts';
 import type { PendingPurchase } from '../purse/purchase-types.ts';
-import { decideTap, type TapDecision } from './decide-tap.ts';
+import { allowKeyOfIssuerIdText } from '../card/tunion-files.ts';
+import type { IssuerVerdict } from '../issuer/issuer-policy.ts';
+import { decideTap, defaultIssuerVerdict, type TapDecision } from './decide-tap.ts';
 import type { BlacklistAnswer, DeviceConfig } from './device-config.ts';
 import type { JournalRecord } from './journal-record.ts';
 import { TAP_RESULT, TAP_RESULT_MESSAGE, type TapResultCode } from './result-codes.ts';
@@ -63,6 +65,11 @@ export interface TapContext {
   device: DeviceConfig;
   /** Synchronous blacklist answer for a card number (the shell prefetches or reads a prepared statement). */
   blacklistLookup: (cardNo: string) => BlacklistAnswer;
+  /**
+   * The device's issuer allow-list (issue 18): the verdict for the card's issuer id, allocation
+   * free (IssuerAllowList.verdictFor). Absent: only the home issuer's cards are accepted.
+   */
+  issuerLookup?: (issuerId: string) => IssuerVerdict;
   fares: FareTables;
   nowMs: number;
   /** Sequence number for the first journal record of this tap. */
@@ -250,7 +257,8 @@ export function executeTap(ctx: TapContext): TapExecution {
   }
 
   // 2. Decide.
-  const decision = decideTap({ card: view, device: ctx.device, blacklist: ctx.blacklistLookup(view.cardNo), fares: ctx.fares, nowMs: ctx.nowMs });
+  const issuer = ctx.issuerLookup === undefined ? defaultIssuerVerdict(view) : ctx.issuerLookup(view.issuerId);
+  const decision = decideTap({ card: view, device: ctx.device, blacklist: ctx.blacklistLookup(view.cardNo), fares: ctx.fares, nowMs: ctx.nowMs, issuer });
 
   // 3. Lock a finally blacklisted card.
   if (decision.lock) {
@@ -280,6 +288,8 @@ export function executeTap(ctx: TapContext): TapExecution {
     decision.newParkPass !== null ? encodeParkPass(decision.newParkPass.record) : decision.newTrip !== null ? encodeTripRecord(decision.newTrip) : null;
   const outcome = runPurchase(ctx.card, ctx.psam, {
     cardSerial: serial,
+    // Another issuer's card: the PSAM uses that issuer's purchase keys (loaded by key loading).
+    issuerKey: issuer.kind === 'foreign' ? allowKeyOfIssuerIdText(view.issuerId) : undefined,
     keyVersion: view.keyVersion,
     algorithm: view.algorithm,
     amountFen: decision.chargeFen,

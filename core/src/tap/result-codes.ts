@@ -11,6 +11,7 @@
  * | 2    | CARD_REMOVED                    | a torn recovery could not finish: retry before anything else |
  * | 2b   | TORN_TRANSACTION_UNPROVABLE     | journal-only: the proof is gone for good; reported, then decide |
  * | 3    | TORN_TRANSACTION_RECOVERED      | a re-tap completes the earlier torn purchase, never charges twice |
+ * | 3b   | ISSUER_NOT_ACCEPTED             | another issuer's card whose issuer is not on the allow-list (C2 step 3) |
  * | 4    | BLACKLISTED_AND_LOCKED          | a final blacklisting locks the card before anything else     |
  * | 5    | CARD_LOCKED                     | locked cards are refused everywhere, even with a stale list  |
  * | 6    | BLACKLISTED                     | temporary loss: refused, not locked                         |
@@ -18,6 +19,7 @@
  * | 8    | TRANSIT_NOT_OPENED              | transit devices need the transit function                    |
  * | 9    | FUNCTION_NOT_OPENED             | suburban gates need the suburban function                    |
  * | 10   | CARD_EXPIRED                    | not checked at exits: a journey begun validly can end        |
+ * | 10b  | ISSUER_LIMIT_EXCEEDED           | foreign card over its issuer's maximum balance; or, once the charge is known, over its maximum debit |
  * | 11   | DEVICE_CONFIG_ERROR             | the device's station/line/lot/park is not in the fare tables |
  * | 12   | ALREADY_ENTERED                 | open entry/stay (or a bus double tap) on the card            |
  * | 13   | NO_ENTRY_RECORD                 | exit without a matching entry                                |
@@ -41,6 +43,10 @@ export const TAP_RESULT = {
   TRANSIT_NOT_OPENED: 14,
   FUNCTION_NOT_OPENED: 15,
   CARD_EXPIRED: 16,
+  /** Another issuer's card whose issuer (first 4 bytes of the issuer id) is not on the allow-list (issue 18). */
+  ISSUER_NOT_ACCEPTED: 17,
+  /** A foreign card over its issuer policy's maximum balance, or a charge over its maximum debit (issue 18). */
+  ISSUER_LIMIT_EXCEEDED: 18,
   INSUFFICIENT_BALANCE: 20,
   NEGATIVE_BALANCE: 21,
   ALREADY_ENTERED: 22,
@@ -69,6 +75,7 @@ export const TAP_RESULT_PRECEDENCE: readonly TapResultCode[] = [
   TAP_RESULT.CARD_REMOVED,
   TAP_RESULT.TORN_TRANSACTION_UNPROVABLE,
   TAP_RESULT.TORN_TRANSACTION_RECOVERED,
+  TAP_RESULT.ISSUER_NOT_ACCEPTED,
   TAP_RESULT.BLACKLISTED_AND_LOCKED,
   TAP_RESULT.CARD_LOCKED,
   TAP_RESULT.BLACKLISTED,
@@ -76,6 +83,7 @@ export const TAP_RESULT_PRECEDENCE: readonly TapResultCode[] = [
   TAP_RESULT.TRANSIT_NOT_OPENED,
   TAP_RESULT.FUNCTION_NOT_OPENED,
   TAP_RESULT.CARD_EXPIRED,
+  TAP_RESULT.ISSUER_LIMIT_EXCEEDED,
   TAP_RESULT.DEVICE_CONFIG_ERROR,
   TAP_RESULT.ALREADY_ENTERED,
   TAP_RESULT.NO_ENTRY_RECORD,
@@ -101,6 +109,8 @@ export const TAP_RESULT_MESSAGE: Readonly<Record<TapResultCode, string>> = {
   14: '交通功能未开通 / Transit function not opened',
   15: '市郊铁路功能未开通 / Suburban function not opened',
   16: '卡已过期 / Card expired',
+  17: '此卡暂不支持 / Card of this issuer not accepted',
+  18: '超出发卡机构限额 / Over the issuer limit',
   20: '余额不足 请充值 / Insufficient balance',
   21: '卡内透支 请充值 / Negative balance: top up',
   22: '已进站 / Already entered',
