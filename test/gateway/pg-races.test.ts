@@ -8,7 +8,9 @@
  * through both instances, while the cards' loads are still being confirmed. After each: every
  * operation applied exactly once, the books reconcile, and no deadlock (40P01) and no
  * serialization failure happened in either instance (the stores count every one they see,
- * retried or not).
+ * retried or not). And the one-park-pass-per-holder rule (issue 16, q47) when two cards of one
+ * holder are sold a pass at once through the two instances: without the holder's cards locked
+ * both sales went through (seen before the fix), now one is 409 park-pass-holder-has-pass.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -53,7 +55,15 @@ async function startTwins(): Promise<Twins> {
   const stores = [newPgStore(schema, { clock: () => now.ms }), newPgStore(schema, { clock: () => now.ms })] as [PostgresStore, PostgresStore];
   // Both migrate at once, as two instances starting together do.
   const apps = (await Promise.all(
-    stores.map((store) => buildGateway({ store, keys: issuer, clock: () => now.ms, adminToken: ADMIN_TOKEN, policies: { lossExpiryIntervalMs: 0 } })),
+    stores.map((store) =>
+      buildGateway({
+        store,
+        keys: issuer,
+        clock: () => now.ms,
+        adminToken: ADMIN_TOKEN,
+        policies: { lossExpiryIntervalMs: 0, passwordKdf: { N: 1024, r: 8, p: 1 } },
+      }),
+    ),
   )) as [FastifyInstance, FastifyInstance];
   const harness = (i: 0 | 1): MoneyHarness => ({
     app: apps[i],
@@ -301,5 +311,37 @@ describe.skipIf(!POSTGRES_UP)('two gateway instances racing on PostgreSQL', { ti
     expect(await countRows(h0, "SELECT COUNT(*) AS n FROM money_anomalies WHERE kind <> 'atc-gap'")).toBe(0);
     expect(contention(t)).toMatchObject({ deadlocks: 0, serializationFailures: 0 });
     expect(contention(t).readCommitted).toBeGreaterThan(0);
+  });
+
+  it('one park pass per holder and year: two cards of one holder sold a pass at once through both instances, one sale only', async () => {
+    t = await startTwins();
+    const [a, b] = t.h;
+    // 2025-12-20 10:00 Beijing: the 2026 pass is on sale.
+    a.now.ms = Date.UTC(2025, 11, 20, 2);
+    const counters = [await counterHeaders(a), await counterHeaders(b)];
+    const sell = (h: MoneyHarness, headers: Record<string, string>, cardNo: string, key: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: `/v1/cards/${cardNo}/park-passes`,
+        headers: { ...headers, 'idempotency-key': key },
+        payload: { challenge: '01020304', paymentSource: 'cash' },
+      });
+    const HOLDERS = 4;
+    for (let i = 0; i < HOLDERS; i++) {
+      const ssn = `11010119900307${String(500 + i).padStart(3, '0')}X`;
+      const first = await issueCard(a, 'sm4', { socialSecurityNo: ssn });
+      const second = await issueCard(a, 'sm4', { socialSecurityNo: ssn });
+      // The two cards of the holder, each through its own instance, at the same moment.
+      const answers = await Promise.all([sell(a, counters[0], first.cardNo, `pp-${i}-a`), sell(b, counters[1], second.cardNo, `pp-${i}-b`)]);
+      const codes = answers.map((r) => r.statusCode).sort();
+      expect(codes, answers.map((r) => r.body).join('\n')).toEqual([201, 409]);
+      expect(answers.find((r) => r.statusCode === 409)!.json().code).toBe('park-pass-holder-has-pass');
+    }
+    expect(await countRows(a, 'SELECT COUNT(*) AS n FROM park_pass_sales')).toBe(HOLDERS);
+    const revenue = await a.store.transaction((tx) =>
+      tx.get<{ total: number }>("SELECT COALESCE(SUM(amount_fen), 0) AS total FROM ledger_entries WHERE account = 'revenue:park-pass'"),
+    );
+    expect(Number(revenue!.total)).toBe(-HOLDERS * 10_000);
+    expect(contention(t).deadlocks).toBe(0);
   });
 });

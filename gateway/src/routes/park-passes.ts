@@ -23,7 +23,7 @@ import {
   yuanAndFen,
 } from '../http/wire.ts';
 import { PAYMENT_SOURCES, type PaymentSource } from '../services/ledger.ts';
-import { sellParkPass } from '../services/park-passes.ts';
+import { lockCardAndHolderCards, sellParkPass } from '../services/park-passes.ts';
 import { AuthorisedWriteSchema, EXAMPLE_CARD_NO, EXAMPLE_MS } from './card-schemas.ts';
 
 export const ParkPassSaleSchema = Type.Object({
@@ -124,7 +124,8 @@ export async function parkPassesRoutes(app: GatewayApp): Promise<void> {
       const nowMs = clock();
       const sale = await store.transaction(
         async (tx) => {
-          await tx.lockCards([request.params.cardNo]);
+          // One pass per holder: the holder's other cards are locked too, so a concurrent sale for one of them waits.
+          await lockCardAndHolderCards(tx, request.params.cardNo);
           const bank = await tx.get<{ issuing_bank: string }>('SELECT issuing_bank FROM cards WHERE card_no = ?', [request.params.cardNo]);
           if (bank !== undefined) {
             assertChannelFor(request, 'park-pass', { cardNo: request.params.cardNo, issuingBank: String(bank.issuing_bank) }, paymentSource);

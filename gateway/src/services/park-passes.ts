@@ -29,6 +29,21 @@ registerErrorCodes({
 import { requireCard } from './cards.ts';
 import { ACCOUNTS, paymentAccount, postTransfer, type PaymentSource } from './ledger.ts';
 
+/**
+ * Locks the card and every other card of its holder (their account rows, in the store's lock
+ * order) before a sale reads who already has this year's pass: two sales for two cards of one
+ * holder at once (two counters, two gateway instances at READ COMMITTED) then go one after the
+ * other, and the second sees the first's pass (one per holder, q47). A card without a holder
+ * record locks itself only (checked per card).
+ */
+export async function lockCardAndHolderCards(tx: Tx, cardNo: string): Promise<void> {
+  const rows = await tx.all<{ card_no: string }>(
+    'SELECT o.card_no FROM cards c JOIN cards o ON o.holder_id = c.holder_id WHERE c.card_no = ? AND c.holder_id IS NOT NULL',
+    [cardNo],
+  );
+  await tx.lockCards([cardNo, ...rows.map((r) => String(r.card_no))]);
+}
+
 /** The pass year on sale at `nowMs` per the yearly data, or null outside every window (Beijing dates). */
 export function parkPassYearOnSale(nowMs: number, passYears: readonly ParkPassYear[] = PARK_PASS_YEARS): number | null {
   const onSale = parkPassOnSale(passYears, nowMs);
