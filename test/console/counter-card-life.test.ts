@@ -75,7 +75,7 @@ describe.skipIf(!up)('counter card-life actions in Chromium', () => {
     const { page } = teller;
     const card = world.cards[3]; // empty
     // The card loses power right after it wrote the credit: the receipt says pending.
-    await world.sandbox.cards.tear(card.cardNo, { command: 'creditForLoad', moment: 'after-write' });
+    await world.sandbox!.cards.tear(card.cardNo, { command: 'creditForLoad', moment: 'after-write' });
     await act(card.cardNo, 'topup', () => page.getByLabel('金额（元）').fill('30'));
     expect(await page.locator('.receipt .problem').textContent()).toContain('充值待确认');
     const firstId = String(await page.getByTestId('receipt-receipt.load-id').textContent());
@@ -91,7 +91,7 @@ describe.skipIf(!up)('counter card-life actions in Chromium', () => {
     expect(await page.getByTestId('receipt-receipt.new-balance').textContent()).toBe('30.00');
 
     // Torn before the write: the card never got it; the teller voids the branch's own load.
-    await world.sandbox.cards.tear(card.cardNo, { command: 'creditForLoad', moment: 'before-write' });
+    await world.sandbox!.cards.tear(card.cardNo, { command: 'creditForLoad', moment: 'before-write' });
     await act(card.cardNo, 'topup', () => page.getByLabel('金额（元）').fill('20'));
     const secondId = String(await page.getByTestId('receipt-receipt.load-id').textContent());
     expect(await loadStatus(secondId)).toBe('pending');
@@ -111,7 +111,7 @@ describe.skipIf(!up)('counter card-life actions in Chromium', () => {
     await act(card.cardNo, 'suburban', undefined, 'counter-suburban');
     await teller.page.getByRole('link', { name: '返回卡片' }).click();
     expect(await teller.page.getByTestId('card-functions').textContent()).toContain('市郊铁路');
-    const image = await world.sandbox.cards.image(card.cardNo);
+    const image = await world.sandbox!.cards.image(card.cardNo);
     expect(image.suburbanOpened).toBe(true);
     expect(await offered(teller)).not.toContain('suburban');
   });

@@ -2,24 +2,27 @@
  * A sandbox gateway with the console, listening on loopback, on a fixed clock and seed: staff
  * of every role, cards issued to holders (topped up through the sandbox card reader, as the
  * counter does), validators with taps synced the ordinary way. The browser suites and
- * `npm run screenshots` start it; `store` may be PostgreSQL-free SQLite only (the sandbox).
+ * `npm run screenshots` start it, on SQLite, or on PostgreSQL in an isolated schema (`store: 'postgres'`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pack } from 'msgpackr';
-import { cardSerialFromCardNo, runPurchase, TRANSACTION_TYPE, type JournalRecord, type Operator } from '#core';
-import { type CardReaderPort, sandboxCardReader } from '#gateway/console/card-reader';
+import { CardSimulator, cardSerialFromCardNo, parseCardImage, runPurchase, TRANSACTION_TYPE, type JournalRecord, type Operator } from '#core';
+import { buildGateway } from '#gateway/app';
+import { type CardReaderPort, sandboxCardReader, simulatorCardReader } from '#gateway/console/card-reader';
 import { type ConsoleRole, createStaff } from '#gateway/console/staff';
 import { createOrganisation } from '#gateway/services/organisations';
 import { beijingDateTime } from '#gateway/services/money-time';
 import type { SandboxOptions } from '#gateway/sandbox/install';
 import { buildSandboxGateway, openSandbox } from '#gateway/sandbox/sandbox-start';
 import { SqliteStore } from '#gateway/store/sqlite-store';
+import type { Store } from '#gateway/store/store-port';
 import { IssuerKeyService } from '#issuer/issuer-key-service';
 import { loadOrCreateSandboxKeyFile } from '#issuer/key-file';
 import { SoftwarePsam } from '#validator/psam';
+import { dropSchema, freshSchemaName, newPgStore } from '../../store/pg-test-db.ts';
 
 export const WORLD_ADMIN = 'console-world-admin-token-0123456789';
 /** 2026-12-20 10:00 Beijing: a Sunday inside the 2027 park-pass sale window. */
@@ -52,8 +55,9 @@ export interface WorldCard {
 
 export interface ConsoleWorld {
   app: FastifyInstance;
-  store: SqliteStore;
-  sandbox: SandboxOptions;
+  store: Store;
+  /** The sandbox (SQLite); null on PostgreSQL, where the sandbox does not run. */
+  sandbox: SandboxOptions | null;
   reader: CardReaderPort;
   baseUrl: string;
   admin: Record<string, string>;
@@ -82,24 +86,42 @@ const HOLDERS: Array<[name: string, id: string]> = [
   ['刘洋', '110102200001010017'],
 ];
 
-export async function startConsoleWorld(options: { seed?: number; taps?: boolean } = {}): Promise<ConsoleWorld> {
+export async function startConsoleWorld(options: { seed?: number; taps?: boolean; store?: 'sqlite' | 'postgres' } = {}): Promise<ConsoleWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'console-world-'));
   const real = { ms: WORLD_START_MS };
   const keyFile = join(dir, 'secrets', 'issuer-keys.json');
   const keyData = loadOrCreateSandboxKeyFile(keyFile);
   const keys = IssuerKeyService.fromKeySets(keyData.keySets, keyData.currentKeyVersion);
-  const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => real.ms });
-  const sandbox = await openSandbox(store, keyFile, { created: true, realNow: () => real.ms, random: seeded(options.seed ?? 0x5eed) });
-  const reader = sandboxCardReader(sandbox.cards);
-  const app = await buildSandboxGateway({
+  // SQLite by default; 'postgres': an isolated schema on the test server, dropped at close.
+  const schema = options.store === 'postgres' ? freshSchemaName('console_world') : null;
+  const store: Store = schema ? newPgStore(schema, { clock: () => real.ms }) : new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => real.ms });
+  // The sandbox (its card service is the counter's card reader) runs on SQLite only: on PostgreSQL
+  // the gateway is built plainly and the reader holds simulated cards made from the issued images.
+  const random = seeded(options.seed ?? 0x5eed);
+  const sandbox = schema ? null : await openSandbox(store, keyFile, { created: true, realNow: () => real.ms, random });
+  const held = new Map<string, CardSimulator>();
+  const reader = sandbox
+    ? sandboxCardReader(sandbox.cards)
+    : simulatorCardReader(
+        (cardNo) => held.get(cardNo),
+        undefined,
+        (cardNo, image) => held.set(cardNo, new CardSimulator(image, random)),
+      );
+  const onCard = <T>(cardNo: string, command: (card: CardSimulator) => T): Promise<T> => {
+    if (sandbox) return sandbox.cards.run(cardNo, command);
+    const card = held.get(cardNo);
+    if (!card) throw new Error(`card ${cardNo} is not held`);
+    return Promise.resolve(command(card));
+  };
+  const gatewayOptions = {
     store,
     keys,
     adminToken: WORLD_ADMIN,
     policies: { lossExpiryIntervalMs: 0, passwordKdf: TEST_KDF },
     metricsRefreshIntervalMs: 0,
-    sandbox,
     console: { cardReader: reader, signInPerMinute: 1_000 },
-  });
+  };
+  const app = sandbox ? await buildSandboxGateway({ ...gatewayOptions, sandbox }) : await buildGateway({ ...gatewayOptions, clock: () => real.ms });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -134,6 +156,7 @@ export async function startConsoleWorld(options: { seed?: number; taps?: boolean
     const issued = await api('POST', '/v1/cards', { holderName: name, socialSecurityNo: idNumber, profile: 'adult' });
     if (issued.status !== 201) throw new Error(`issue: ${issued.status} ${JSON.stringify(issued.body)}`);
     cards.push({ cardNo: issued.body.card.cardNo, holderName: name, idNumber });
+    if (!sandbox) held.set(issued.body.card.cardNo, new CardSimulator(parseCardImage(Buffer.from(issued.body.cardImage, 'hex')), random));
   }
   for (const [i, card] of cards.entries()) {
     if (i === cards.length - 1) continue; // the last card stays empty
@@ -182,7 +205,7 @@ export async function startConsoleWorld(options: { seed?: number; taps?: boolean
           const atMs = Date.UTC(2026, 11, 20, hour - 8, minute + seq, 0);
           const { date, time } = beijingDateTime(atMs);
           const amountFen = operator === 'bus' ? 100 : operator === 'pr' ? 200 : 300 + (seq % 3) * 100;
-          const outcome = await sandbox.cards.run(card.cardNo, (c) => {
+          const outcome = await onCard(card.cardNo, (c) => {
             const image = c.image();
             return {
               image,
@@ -251,7 +274,7 @@ export async function startConsoleWorld(options: { seed?: number; taps?: boolean
     api,
     async blockCard(cardNo: string) {
       const psam = new SoftwarePsam({ terminalId: Uint8Array.of(0x20, 0x26, 0, 0, 0, 0x99), tsnStart: 1, ...psamKeys });
-      const sw = await sandbox.cards.run(cardNo, (c) => {
+      const sw = await onCard(cardNo, (c) => {
         const image = c.image();
         const challenge = c.getChallenge().data;
         return c.applicationBlock(psam.blockCommandMac(cardSerialFromCardNo(cardNo), image.keyVersion, image.algorithm, challenge)).sw;
@@ -265,6 +288,7 @@ export async function startConsoleWorld(options: { seed?: number; taps?: boolean
     async close() {
       await app.close();
       await store.close();
+      if (schema) await dropSchema(schema);
       rmSync(dir, { recursive: true, force: true });
     },
   };
