@@ -9816,6 +9816,232 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/holder/card-applications': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Apply for a card online (申领)
+     * @description The holder account applies for the holder's card, re-entering the ID number (the card's initial service password is its last 6 characters, which is why it is re-entered: it is never stored). The card is made within 30 days and mailed (online, no instant making); progress is in GET /v1/holder/status, and a counter hands the mailed card over (POST /v1/card-applications/{id}/collection). The holder's name is the one on record (a change of name is an exchange at the issuing bank). One application in progress (`409 application-open`), a first card only without a card in use (`409 holder-has-card`); after a bank change this is the new bank's application. An ID number that is not this account's holder's is `403 id-number-mismatch`; a holder under 18 applies through a guardian at a counter (`403 guardian-required`).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description The holder's ID number (18 characters); checked through a keyed hash, never stored, logged or returned
+             * @example 11010119900307123X
+             */
+            idNumber: string;
+            /**
+             * @description the partner bank that issues the card (the new bank after a bank change). One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+             * @enum {string}
+             */
+            issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+            /**
+             * @description holder profile (fare discounts); default adult
+             * @default adult
+             * @enum {string}
+             */
+            profile?: 'adult' | 'student' | 'senior';
+            /**
+             * @description open suburban rail on the new card
+             * @default false
+             */
+            suburbanOpened?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description The application */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description when the application was filed (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              appliedAt: string;
+              /**
+               * @description when the application was filed (epoch milliseconds)
+               * @example 1766196000000
+               */
+              appliedMs: number;
+              /** @description branch the application was filed at */
+              branchId: string | null;
+              /**
+               * @description when the holder got the card; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              collectedAt: string | null;
+              /**
+               * @description when the holder got the card; null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              collectedMs: number | null;
+              /**
+               * @description how the holder gets the card
+               * @enum {string}
+               */
+              collection: 'instant' | 'branch' | 'mail';
+              /**
+               * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (ISO 8601, Beijing time, +08:00)
+               * @example 2025-12-20T10:00:00.000+08:00
+               */
+              dueAt: string;
+              /**
+               * @description when the card is made at the latest: 30 days for an application, 4 working days for an exchange, at once at an instant branch (epoch milliseconds)
+               * @example 1766196000000
+               */
+              dueMs: number;
+              /**
+               * @description the name on the new card, masked
+               * @example 张*
+               */
+              holderName: string;
+              /**
+               * @description application id
+               * @example 7
+               */
+              id: string;
+              /**
+               * @description the partner bank that issues the new card. One of the 15 partner banks: `icbc` 中国工商银行, `abc` 中国农业银行, `boc` 中国银行, `ccb` 中国建设银行, `bocom` 交通银行, `citic` 中信银行, `ceb` 中国光大银行, `hxb` 华夏银行, `cmbc` 中国民生银行, `cgb` 广发银行, `cmb` 招商银行, `spdb` 上海浦东发展银行, `bob` 北京银行, `bjrcb` 北京农商银行, `psbc` 中国邮政储蓄银行
+               * @enum {string}
+               */
+              issuingBank: 'icbc' | 'abc' | 'boc' | 'ccb' | 'bocom' | 'citic' | 'ceb' | 'hxb' | 'cmbc' | 'cgb' | 'cmb' | 'spdb' | 'bob' | 'bjrcb' | 'psbc';
+              /**
+               * @description application: a first card (or the new bank’s card); exchange: a new card for an old one
+               * @enum {string}
+               */
+              kind: 'application' | 'exchange';
+              /**
+               * @description when the card was made (ready or mailed); null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              madeAt: string | null;
+              /**
+               * @description when the card was made (ready or mailed); null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              madeMs: number | null;
+              /**
+               * @description when the factory took it; null when there is none (ISO 8601, Beijing time, +08:00)
+               * @example 2026-03-10T10:00:00.000+08:00
+               */
+              makingAt: string | null;
+              /**
+               * @description when the factory took it; null when there is none (epoch milliseconds)
+               * @example 1773108000000
+               */
+              makingMs: number | null;
+              /**
+               * @description the new card, once collected
+               * @example 1000000000000016
+               */
+              newCardNo: string | null;
+              /**
+               * @description the card exchanged (exchange only)
+               * @example 1000000000000016
+               */
+              oldCardNo: string | null;
+              /**
+               * @description why the card is made
+               * @enum {string}
+               */
+              reason: 'first-card' | 'broken' | 'name-change' | 'id-change' | 'bank-change';
+              /**
+               * @description applied → making → ready (at the branch) or mailed → collected; an instant branch makes the card at once (ready)
+               * @enum {string}
+               */
+              state: 'applied' | 'making' | 'ready' | 'mailed' | 'collected';
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `id-number-mismatch`, `guardian-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `application-open`, `holder-has-card` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/holder/cards/{cardNo}/service-password/reset': {
     parameters: {
       query?: never;

@@ -328,4 +328,38 @@ describe.each(STORES)('online holder accounts and non-key personal data on %s', 
     expect((await confirm(w.outbox.lastCode(PHONE_NEW, 'change-phone')!)).json().code).toBe('no-phone-change-pending');
     assertNothingSecretLogged(ID_A, PHONE_A, PHONE_NEW);
   });
+
+  it("applies for the holder's card online: mailed, progress in the status, one at a time; a minor's application is a guardian's at a counter", async () => {
+    w = await world(dialect);
+    const token = await session();
+    const apply = (body: Record<string, unknown>, t = token) => w!.request('POST', '/v1/holder/card-applications', { token: t, body });
+    expect((await apply({ idNumber: ID_B, issuingBank: 'ccb' })).json().code).toBe('id-number-mismatch');
+    const applied = await apply({ idNumber: ID_A, issuingBank: 'ccb' });
+    expect(applied.statusCode, applied.body).toBe(201);
+    expect(applied.json()).toMatchObject({
+      kind: 'application',
+      reason: 'first-card',
+      state: 'applied',
+      collection: 'mail',
+      issuingBank: 'ccb',
+      holderName: '张*',
+    });
+    expect((await apply({ idNumber: ID_A, issuingBank: 'ccb' })).json().code).toBe('application-open');
+    const status = (await w.request('GET', '/v1/holder/status', { token })).json();
+    expect(status.applications.map((a: { id: string }) => a.id)).toEqual([applied.json().id]);
+    // A counter finds the same application by ID number (progress on every channel, q36).
+    const branch = await counter({ branchId: 'B1' });
+    const found = await w.request('POST', '/v1/card-applications/search', { token: branch, body: { socialSecurityNo: ID_A } });
+    expect(found.json().applications[0]).toMatchObject({ id: applied.json().id, collection: 'mail' });
+
+    // A minor (born 2012) has an account but applies only through a guardian at a counter.
+    const MINOR = '110101201203071236';
+    expect(
+      (await w.request('POST', '/v1/holder-accounts', { body: { idNumber: MINOR, name: '小明', phone: '13700000000', password: PASSWORD } })).statusCode,
+    ).toBe(201);
+    expect((await verify(w.outbox.lastCode('13700000000', 'verify-phone')!, MINOR)).statusCode).toBe(200);
+    const minorToken = (await signIn(PASSWORD, MINOR)).json().token as string;
+    expect((await apply({ idNumber: MINOR, issuingBank: 'icbc' }, minorToken)).json()).toMatchObject({ code: 'guardian-required', rule: 'apply@minor' });
+    assertNothingSecretLogged(ID_A, MINOR);
+  });
 });

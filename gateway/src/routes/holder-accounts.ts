@@ -30,7 +30,8 @@ import {
   WITH_BODY,
   withExamples,
 } from '../http/wire.ts';
-import { holderApplications } from '../services/card-applications.ts';
+import { applyForCard, holderApplications } from '../services/card-applications.ts';
+import { LIMITS } from '#core';
 import { CHANNEL_PROBLEMS } from '../services/channel-rules.ts';
 import {
   accountByIdHmac,
@@ -84,6 +85,16 @@ const VerifyBody = Type.Object(
   { idNumber: IdNumber, code: Type.String({ pattern: '^[0-9]{6}$', description: 'the 6-digit code sent to the phone', examples: ['042917'] }) },
   { additionalProperties: false },
 );
+const OnlineApplyBody = Type.Object(
+  {
+    idNumber: IdNumber,
+    issuingBank: IssuingBank('the partner bank that issues the card (the new bank after a bank change)'),
+    profile: Type.Optional(StringEnum(['adult', 'student', 'senior'], { default: 'adult', description: 'holder profile (fare discounts); default adult' })),
+    suburbanOpened: Type.Optional(Type.Boolean({ default: false, description: 'open suburban rail on the new card' })),
+  },
+  { additionalProperties: false },
+);
+
 const ResendBody = Type.Object({ idNumber: IdNumber }, { additionalProperties: false });
 const ResendAnswer = Type.Object({
   sent: Type.Boolean({ description: 'true' }),
@@ -457,6 +468,85 @@ export async function holderAccountRoutes(app: GatewayApp): Promise<void> {
         };
         return answer;
       });
+    },
+  );
+
+  app.post(
+    '/v1/holder/card-applications',
+    {
+      config: { roles: ['holder'], operation: 'apply' },
+      schema: {
+        tags: ['holders'],
+        summary: 'Apply for a card online (申领)',
+        description:
+          "The holder account applies for the holder's card, re-entering the ID number (the card's initial service password is its last 6 characters, which is why it is re-entered: it is never stored). " +
+          'The card is made within 30 days and mailed (online, no instant making); progress is in GET /v1/holder/status, and a counter hands the mailed card over (POST /v1/card-applications/{id}/collection). ' +
+          "The holder's name is the one on record (a change of name is an exchange at the issuing bank). One application in progress (`409 application-open`), a first card only without a card in use (`409 holder-has-card`); " +
+          "after a bank change this is the new bank's application. An ID number that is not this account's holder's is `403 id-number-mismatch`; a holder under 18 applies through a guardian at a counter (`403 guardian-required`).",
+        security: BEARER,
+        body: withExamples(OnlineApplyBody, {
+          apply: { summary: 'A card of China Construction Bank, mailed', value: { idNumber: EXAMPLE_ID, issuingBank: 'ccb' } },
+        }),
+        response: {
+          201: withExamples(
+            ApplicationSchema,
+            {
+              applied: {
+                summary: 'Filed, to be mailed',
+                value: {
+                  ...EXAMPLE_APPLICATION,
+                  kind: 'application',
+                  reason: 'first-card',
+                  state: 'applied',
+                  collection: 'mail',
+                  branchId: null,
+                  oldCardNo: null,
+                },
+              },
+            },
+            'The application',
+          ),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'id-number-mismatch', 'guardian-required', 'application-open', 'holder-has-card'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = requirePrincipal(request);
+      const holderId = holderIdOf(principal.subject);
+      const body = request.body;
+      const idHmac = holderIdHmac(holderIdKey, body.idNumber);
+      // The slow KDF runs before the transaction so it never holds the store's write lock.
+      const passwordHash = await hashPassword(initialServicePassword(body.idNumber), policies.passwordKdf);
+      const nowMs = clock();
+      const application = await store.transaction(async (tx) => {
+        const holder = await findHolderByHmac(tx, idHmac);
+        if (!holder || holder.id !== holderId) throw new ApiError('id-number-mismatch', "the ID number is not this account's holder's");
+        // q24: a minor's application is the guardian's, at a counter with proof.
+        assertActorMay('apply', 'holder', holder.birthDate, nowMs);
+        return applyForCard(
+          tx,
+          {
+            holderId,
+            kind: 'application',
+            reason: 'first-card',
+            issuingBank: body.issuingBank,
+            branchId: null,
+            collection: 'mail',
+            holderName: holder.name,
+            profile: body.profile ?? 'adult',
+            algorithm: 'sm4',
+            overdraftLimitFen: LIMITS.overdraftLimitFen,
+            transitOpened: true,
+            suburbanOpened: body.suburbanOpened ?? false,
+            passwordHash,
+            passwordMustChange: true,
+          },
+          { instantCardBranches: [] },
+          `holder:${holderId}`,
+          nowMs,
+        );
+      });
+      return reply.code(201).send(applicationToWire(application));
     },
   );
 
