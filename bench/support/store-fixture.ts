@@ -145,6 +145,9 @@ export async function oneLoad(store: Store, fx: Fixture, request: LoadRequest, k
   const outcome = await store.transaction(
     async (tx) => {
       await tx.lockCards([request.cardNo]);
+      // The route's channel check reads the card's issuing bank with the claim (q45).
+      const banking = tx.get('SELECT issuing_bank FROM cards WHERE card_no = ?', [request.cardNo]);
+      banking.catch(() => undefined);
       return withIdempotency(
         tx,
         CALLER.scope,
@@ -157,6 +160,9 @@ export async function oneLoad(store: Store, fx: Fixture, request: LoadRequest, k
           return { statusCode: 201, body: result.load };
         },
         () => readLoadState(tx, request),
+        async () => {
+          if ((await banking) === undefined) throw new Error(`card ${request.cardNo} has no row`);
+        },
       );
     },
     { retryable: true, isolation: 'read-committed' },

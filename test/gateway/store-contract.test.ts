@@ -17,7 +17,7 @@ import { sortedMigrations, type Migration } from '#gateway/store/migrate';
 import { MIGRATIONS } from '#gateway/store/migrations/index';
 import { SqliteStore } from '#gateway/store/sqlite-store';
 import { PostgresStore, migrationLockKey, parseDatabaseUrl, toPostgresPlaceholders } from '#gateway/store/postgres-store';
-import type { BulkInsert, SqlValue, Store } from '#gateway/store/store-port';
+import type { BulkInsert, SqlValue, Store, Tx } from '#gateway/store/store-port';
 import { createStore } from '#gateway/store/create-store';
 import { withIdempotency } from '#gateway/services/loads';
 import { serviceAvailable } from '../support/services.ts';
@@ -295,6 +295,55 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
     );
   });
 
+  it('reserveId hands out ids above every row inserted, distinct within a transaction, and inserts after it continue above', async () => {
+    const store = await migrated();
+    const row = (id: number | null, key: string) => [
+      id,
+      'card-1',
+      100,
+      'cash',
+      'scope',
+      'branch',
+      'T',
+      1,
+      0,
+      1,
+      '3des',
+      20260310,
+      100000,
+      'M',
+      'pending',
+      1,
+      key,
+    ];
+    const insert = (tx: Tx, id: number | null, key: string) =>
+      tx.run(
+        `INSERT INTO loads (id, card_no, amount_fen, payment_source, caller_scope, branch, terminal_id, online_atc, balance_before_fen,
+           key_version, algorithm, load_date, load_time, mac2, status, created_ms, card_random) VALUES (COALESCE(?, ${name === 'postgres' ? "nextval(pg_get_serial_sequence('loads', 'id'))" : 'NULL'}), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        row(id, key),
+      );
+    const [a, b] = await store.transaction(async (tx) => {
+      await insert(tx, null, 'r0');
+      const first = await tx.reserveId('loads');
+      const second = await tx.reserveId('loads');
+      await insert(tx, second, 'r2');
+      await insert(tx, first, 'r1');
+      return [first, second];
+    });
+    expect(b).toBeGreaterThan(a);
+    const third = await store.transaction(async (tx) => {
+      await insert(tx, null, 'r3');
+      const id = await tx.reserveId('loads');
+      await insert(tx, id, 'r4');
+      return id;
+    });
+    const rows = await store.transaction((tx) => tx.all<{ id: number; card_random: string }>('SELECT id, card_random FROM loads ORDER BY id'));
+    expect(rows.map((r) => r.card_random)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    expect(rows[1].id).toBe(a);
+    expect(rows[4].id).toBe(third);
+    await expect(store.transaction((tx) => tx.reserveId('loads; DROP TABLE loads'))).rejects.toThrow(/not a table name/);
+  });
+
   it('a Tx used after its transaction ended is refused', async () => {
     const store = await migrated();
     let leaked: { get: (sql: string) => Promise<unknown> } | undefined;
@@ -355,7 +404,7 @@ describe.each(BACKENDS)('storage contract: %s', (name, makeBackend) => {
     const empty = await store.transaction((tx) => tx.get("SELECT SUM(amount_fen) AS total, MAX(account) AS top FROM ledger_entries WHERE account = 'none'"));
     expect(empty).toEqual({ total: null, top: null });
     const posting = await store.transaction((tx) => tx.get('SELECT * FROM ledger_postings'));
-    expect(posting).toEqual({ id: expect.any(Number), kind: 'k', reference: 'r', at_ms: 1_700_000_000_000 });
+    expect(posting).toEqual({ id: expect.any(Number), kind: 'k', reference: 'r', at_ms: 1_700_000_000_000, closed_day: null });
     // A bigint parameter binds like a number.
     expect(await store.transaction((tx) => tx.get('SELECT name FROM counters WHERE value = ?', [BigInt(max)]))).toEqual({ name: 'big' });
   });

@@ -260,8 +260,9 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
           await tx.lockCards([parsed.cardNo]);
           const nowMs = clock();
           // q45: the card's own account pays only at its issuing bank (a card that does not exist is the service's 404).
-          const bank = await tx.get<{ issuing_bank: string }>('SELECT issuing_bank FROM cards WHERE card_no = ?', [body.cardNo]);
-          if (bank !== undefined) assertChannelFor(request, 'top-up', { cardNo: body.cardNo, issuingBank: String(bank.issuing_bank) }, body.paymentSource);
+          // Sent with the key's claim and the card's reads (one round trip), checked before anything is decided.
+          const banking = tx.get<{ issuing_bank: string }>('SELECT issuing_bank FROM cards WHERE card_no = ?', [body.cardNo]);
+          banking.catch(() => undefined);
           // Earlier loads of the card this INIT decided (for the metrics, once committed).
           let settled: PendingResolution | undefined;
           const outcome = await withIdempotency(
@@ -278,6 +279,10 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
             },
             // The card's state is read in the same round trip as the key's claim.
             () => readLoadState(tx, parsed),
+            async () => {
+              const bank = await banking;
+              if (bank !== undefined) assertChannelFor(request, 'top-up', { cardNo: body.cardNo, issuingBank: String(bank.issuing_bank) }, body.paymentSource);
+            },
           );
           // The audit entry commits with the load (one durable commit, not two); the status is the
           // one this handler answers below.

@@ -90,27 +90,22 @@ function checkedEntries(transfer: Transfer): [string, number][] {
 }
 
 /**
- * Posts a transfer whose reference is the id of a row THIS transaction has just inserted, named
- * by `idSql` (one row, its id as text: e.g. a new load by its INIT's unique key). The posting
- * and its entries are sent as writes (Tx.write: pipelined on PostgreSQL, nobody waits for the
- * id), so they need no answer; the row being new, its posting cannot exist yet (were it there,
- * the unique (kind, reference) would fail the transaction, never post twice). Checks the
- * entries like postTransfer.
+ * Posts a transfer whose reference is new in this transaction (e.g. a load whose id
+ * Tx.reserveId gave). The posting and its entries are sent as writes (Tx.write: pipelined on
+ * PostgreSQL behind the row they post; the entries find the posting by its (kind, reference)),
+ * so nobody waits for the posting's id. The reference being new, its posting cannot exist yet
+ * (were it there, the unique (kind, reference) would fail the transaction, never post twice).
+ * Checks the entries like postTransfer.
  */
-export async function postTransferOfNewRow(
-  tx: Tx,
-  transfer: Omit<Transfer, 'reference'>,
-  idSql: string,
-  idParams: readonly (string | number)[],
-): Promise<void> {
-  const nonZero = checkedEntries({ ...transfer, reference: `(${idSql})` });
+export async function postNewTransfer(tx: Tx, transfer: Transfer): Promise<void> {
+  const nonZero = checkedEntries(transfer);
   if (nonZero.length === 0) return;
-  await tx.write(`INSERT INTO ledger_postings (kind, reference, at_ms) SELECT ?, (${idSql}), CAST(? AS BIGINT)`, [transfer.kind, ...idParams, transfer.atMs]);
+  await tx.write('INSERT INTO ledger_postings (kind, reference, at_ms) VALUES (?, ?, ?)', [transfer.kind, transfer.reference, transfer.atMs]);
   const rows = nonZero.map((_, i) => (i === 0 ? 'SELECT ? AS account, CAST(? AS BIGINT) AS amount_fen' : 'SELECT ?, CAST(? AS BIGINT)')).join(' UNION ALL ');
   await tx.write(
     `INSERT INTO ledger_entries (posting_id, account, amount_fen)
-     SELECT p.id, e.account, e.amount_fen FROM ledger_postings p, (${rows}) AS e WHERE p.kind = ? AND p.reference = (${idSql})`,
-    [...nonZero.flat(), transfer.kind, ...idParams],
+     SELECT p.id, e.account, e.amount_fen FROM ledger_postings p, (${rows}) AS e WHERE p.kind = ? AND p.reference = ?`,
+    [...nonZero.flat(), transfer.kind, transfer.reference],
   );
 }
 

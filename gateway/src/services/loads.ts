@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import type { Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import { LIMITS, TRANSACTION_TYPE, formatYuan, loadTacData, type CipherAlgorithm } from '#core';
-import { ACCOUNTS, paymentAccount, postTransfer, postTransferOfNewRow, type PaymentSource } from './ledger.ts';
+import { ACCOUNTS, paymentAccount, postNewTransfer, postTransfer, type PaymentSource } from './ledger.ts';
 import { addShadowBalance, readCardMoney, type CardMoneyState } from './card-money.ts';
 import { beijingDateTime } from './money-time.ts';
 
@@ -178,25 +178,32 @@ export async function lockLoadCard(tx: Tx, id: string): Promise<void> {
   if (row !== undefined) await tx.lockCards([row.card_no]);
 }
 
-/** What authorizeLoad reads before it decides: the card, a load already made with this INIT, the card's open loads. */
+/**
+ * What authorizeLoad reads before it decides: the card, a load already made with this INIT, the
+ * card's open loads, and the id the new load will have (Tx.reserveId).
+ */
 export interface LoadReads {
   card: CardMoneyState | undefined;
   replayed: unknown;
   open: LoadRow[];
+  loadId: number;
 }
 
 /**
- * The three reads of authorizeLoad, sent together (PostgreSQL pipelines them: one round trip,
- * not three). The caller holds the card's lock, so they see one state of the card. Reads only:
- * a caller may start them before it knows it will authorise (withIdempotency's prefetch).
+ * The reads of authorizeLoad, sent together (PostgreSQL pipelines them: one round trip, not
+ * four). The caller holds the card's lock, so they see one state of the card and the reserved
+ * id is above every load of the card already committed. Reads only (a reserved id that is not
+ * used is a gap): a caller may start them before it knows it will authorise
+ * (withIdempotency's prefetch).
  */
 export async function readLoadState(tx: Tx, request: Pick<LoadRequest, 'cardNo' | 'onlineAtc' | 'cardRandom'>): Promise<LoadReads> {
-  const [card, replayed, open] = await Promise.all([
+  const [card, replayed, open, loadId] = await Promise.all([
     readCardMoney(tx, request.cardNo),
     tx.get('SELECT id FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?', [request.cardNo, request.onlineAtc, hex(request.cardRandom)]),
     openLoads(tx, request.cardNo),
+    tx.reserveId('loads'),
   ]);
-  return { card, replayed, open };
+  return { card, replayed, open, loadId };
 }
 
 /**
@@ -212,7 +219,7 @@ export async function authorizeLoad(
   nowMs: number,
   reads?: LoadReads,
 ): Promise<LoadOutcome> {
-  const { card, replayed, open } = reads ?? (await readLoadState(tx, request));
+  const { card, replayed, open, loadId } = reads ?? (await readLoadState(tx, request));
   if (card === undefined) return { ok: false, code: 'card-not-found', detail: 'no such card' };
   if (!cardAcceptsLoads(card)) return { ok: false, code: 'card-not-active', detail: `card is ${card.blacklistReason ?? card.cardStatus}` };
   if (request.amountFen < LIMITS.minLoadFen || request.amountFen > LIMITS.maxLoadFen) {
@@ -248,46 +255,62 @@ export async function authorizeLoad(
   if (mac2 === null) return { ok: false, code: 'mac1-invalid', detail: 'the card MAC1 does not verify' };
   // A genuine INIT answer is card evidence for earlier pending loads of this card (rule a).
   const settled = await resolvePendingLoads(tx, request.cardNo, { kind: 'next-load', onlineAtc: request.onlineAtc }, nowMs, open);
-  const inserting = tx.get<LoadRow>(
-    `INSERT INTO loads (card_no, amount_fen, payment_source, caller_scope, branch, terminal_id, online_atc, balance_before_fen,
+  const row: LoadRow = {
+    id: loadId,
+    card_no: request.cardNo,
+    amount_fen: request.amountFen,
+    payment_source: request.paymentSource,
+    caller_scope: caller.scope,
+    branch: caller.branch,
+    terminal_id: hex(request.terminalId),
+    online_atc: request.onlineAtc,
+    balance_before_fen: request.balanceBeforeFen,
+    key_version: request.keyVersion,
+    algorithm: request.algorithm,
+    load_date: date,
+    load_time: time,
+    mac2: hex(mac2),
+    status: 'pending',
+    resolution: null,
+    created_ms: nowMs,
+    resolved_ms: null,
+  };
+  // Writes only, the id reserved with the reads: the insert, the posting and its entries go
+  // out together and nobody waits for them (PostgreSQL pipelines them behind the answer and
+  // the commit: a load is two round trips). A failure fails the next awaited statement or the
+  // commit, and the whole transaction with it.
+  await tx.write(
+    `INSERT INTO loads (id, card_no, amount_fen, payment_source, caller_scope, branch, terminal_id, online_atc, balance_before_fen,
        key_version, algorithm, load_date, load_time, mac2, status, resolution, tac, created_ms, resolved_ms, card_random)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, NULL, ?) RETURNING *`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, ?, NULL, ?)`,
     [
-      request.cardNo,
-      request.amountFen,
-      request.paymentSource,
-      caller.scope,
-      caller.branch,
-      hex(request.terminalId),
-      request.onlineAtc,
-      request.balanceBeforeFen,
-      request.keyVersion,
-      request.algorithm,
-      date,
-      time,
-      hex(mac2),
+      loadId,
+      row.card_no,
+      row.amount_fen,
+      row.payment_source,
+      row.caller_scope,
+      row.branch,
+      row.terminal_id,
+      row.online_atc,
+      row.balance_before_fen,
+      row.key_version,
+      row.algorithm,
+      row.load_date,
+      row.load_time,
+      row.mac2,
       nowMs,
       hex(request.cardRandom),
     ],
   );
-  // The posting goes out behind the insert, without waiting for the new id: its reference is
-  // read by the statement itself from the row the insert just made (the INIT's unique key).
-  // Pipelined on PostgreSQL: the insert, the posting and its entries are one round trip.
-  const posted = postTransferOfNewRow(
-    tx,
-    {
-      kind: 'load-authorise',
-      atMs: nowMs,
-      entries: [
-        { account: paymentAccount(request.paymentSource), amountFen: request.amountFen },
-        { account: PENDING_LOADS_ACCOUNT, amountFen: -request.amountFen },
-      ],
-    },
-    'SELECT CAST(id AS TEXT) FROM loads WHERE card_no = ? AND online_atc = ? AND card_random = ?',
-    [request.cardNo, request.onlineAtc, hex(request.cardRandom)],
-  );
-  const [row] = await Promise.all([inserting, posted]);
-  if (row === undefined) throw new Error('load insert returned no row');
+  await postNewTransfer(tx, {
+    kind: 'load-authorise',
+    reference: String(loadId),
+    atMs: nowMs,
+    entries: [
+      { account: paymentAccount(request.paymentSource), amountFen: request.amountFen },
+      { account: PENDING_LOADS_ACCOUNT, amountFen: -request.amountFen },
+    ],
+  });
   return { ok: true, load: toView(row), settled };
 }
 
@@ -541,6 +564,10 @@ export type IdempotentOutcome<T> = { kind: 'fresh'; statusCode: number; body: T 
  * either waits (SQLite serialises writers) or fails serialisation and is retried (PostgreSQL),
  * and then finds the stored first answer. Same key with a different request hash → conflict.
  * Results of `work` (success or business refusal) are stored as the first answer.
+ * `guard` (optional) runs once the claim is answered, before the replay or the work: a check
+ * the caller would otherwise make before claiming (its reads sent with the claim, so it costs
+ * no round trip of its own). When it throws, the transaction rolls back and the claim with it,
+ * exactly as if it had thrown first.
  */
 export async function withIdempotency<T, P = undefined>(
   tx: Tx,
@@ -550,6 +577,7 @@ export async function withIdempotency<T, P = undefined>(
   nowMs: number,
   work: (prefetched: P) => Promise<{ statusCode: number; body: T }>,
   prefetch?: () => Promise<P>,
+  guard?: () => Promise<void>,
 ): Promise<IdempotentOutcome<T>> {
   const claiming = tx.run(
     "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status_code, response_json, created_ms) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (scope, idem_key) DO NOTHING",
@@ -560,6 +588,7 @@ export async function withIdempotency<T, P = undefined>(
   const prefetching = prefetch?.();
   prefetching?.catch(() => undefined);
   const claimed = await claiming;
+  if (guard !== undefined) await guard();
   if (claimed !== 1) {
     const existing = await tx.get<{ request_hash: string; status_code: number | bigint; response_json: string }>(
       'SELECT request_hash, status_code, response_json FROM idempotency_keys WHERE scope = ? AND idem_key = ?',

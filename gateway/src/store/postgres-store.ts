@@ -42,6 +42,7 @@ import { applyMigrations, type Migration, type MigrationDriver, type MigrationEx
 import {
   LockOrder,
   bulkRowCount,
+  checkIdTable,
   type BulkInsert,
   type Isolation,
   type PoolStats,
@@ -525,6 +526,14 @@ class PostgresTx implements Tx {
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
     return (await this.query(sql, params)).rowCount ?? 0;
+  }
+
+  async reserveId(table: string): Promise<number> {
+    checkIdTable(table);
+    // One named statement for every table: the sequence is found by the column it feeds.
+    const row = (await this.query("SELECT nextval(pg_get_serial_sequence(?, 'id')) AS id", [table])).rows[0] as { id: number } | undefined;
+    if (row?.id === undefined || row.id === null) throw new Error(`reserveId: ${table}.id has no sequence`);
+    return Number(row.id);
   }
 
   /**

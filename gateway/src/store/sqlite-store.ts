@@ -43,7 +43,7 @@ import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AsyncMutex } from './async-mutex.ts';
 import { applyMigrations, type Migration, type MigrationDriver, type MigrationExec } from './migrate.ts';
-import { LockOrder, bulkRowCount, type BulkInsert, type Row, type SqlValue, type Store, type TransactionOptions, type Tx } from './store-port.ts';
+import { LockOrder, bulkRowCount, checkIdTable, type BulkInsert, type Row, type SqlValue, type Store, type TransactionOptions, type Tx } from './store-port.ts';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' (tests of pure logic only; durability tests use files). */
@@ -651,6 +651,19 @@ class SqliteTx implements Tx {
 
   async writeRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<void> {
     await this.insertRows(into, columns);
+  }
+
+  /** Ids this transaction reserved and has perhaps not inserted yet, per table. */
+  private readonly reserved = new Map<string, number>();
+
+  async reserveId(table: string): Promise<number> {
+    checkIdTable(table);
+    const row = this.statement(
+      `SELECT MAX(COALESCE((SELECT MAX(id) FROM ${table}), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)) AS id`,
+    ).get(table) as { id: number | bigint };
+    const id = Math.max(Number(row.id), this.reserved.get(table) ?? 0) + 1;
+    this.reserved.set(table, id);
+    return id;
   }
 
   async lockDevice(deviceId: string): Promise<void> {

@@ -62,6 +62,17 @@ export interface Tx {
   /** insertRows whose count nobody needs: pipelined on PostgreSQL like `write`. */
   writeRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<void>;
   /**
+   * Reserves the id of a row this transaction is about to insert into `table` (its `id` column:
+   * BIGSERIAL on PostgreSQL, INTEGER PRIMARY KEY AUTOINCREMENT on SQLite), so the insert can name
+   * it and the statements that need it (the answer, the posting) go out with the insert instead
+   * of one round trip after it. A read: PostgreSQL pipelines it like any other. PostgreSQL:
+   * `nextval` of the column's sequence (an id reserved by a transaction that then inserts
+   * nothing, or rolls back, is a gap, as a rolled-back insert's always was); SQLite: one more
+   * than the highest id the table (or its AUTOINCREMENT sequence, or this transaction) has used.
+   * Ids taken after a card's lock grow with the card's commits, like inserted ones.
+   */
+  reserveId(table: string): Promise<number>;
+  /**
    * Locks the device's row (`devices`) until the transaction ends: concurrent batches of one
    * device go one after the other. Taken before any card lock (the global order is: the device,
    * then cards by number ascending), at most one device per transaction. PostgreSQL: `SELECT …
@@ -187,4 +198,9 @@ export function bulkRowCount(into: BulkInsert, columns: readonly (readonly SqlVa
   }
   if (/[?$;]/.test(into.onConflict ?? '')) throw new Error(`bulk insert into ${into.table}: no placeholders, dollars or semicolons in onConflict`);
   return rows;
+}
+
+/** Tables whose ids may be reserved (Tx.reserveId): a plain identifier, never input. */
+export function checkIdTable(table: string): void {
+  if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`reserveId: not a table name: ${JSON.stringify(table)}`);
 }
