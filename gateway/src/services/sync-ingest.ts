@@ -162,6 +162,8 @@ const JOURNAL_BULK: BulkInsert = { table: 'journal_records', columns: JOURNAL_CO
 /** The journal_records columns a stored record fills, in the order pushJournalRow appends them. */
 export const JOURNAL_COLUMNS = `(${JOURNAL_COLUMN_TYPES.map(([name]) => name).join(', ')})`;
 export const JOURNAL_COLUMN_COUNT = JOURNAL_COLUMN_TYPES.length;
+const JOURNAL_STATUS = JOURNAL_COLUMN_TYPES.findIndex(([name]) => name === 'status');
+const JOURNAL_REASON = JOURNAL_COLUMN_TYPES.findIndex(([name]) => name === 'reason');
 
 /** The journal_records row of record `r` (JOURNAL_COLUMNS, in order). */
 function journalRow(
@@ -344,7 +346,16 @@ export async function ingestSyncBatch(
     claimColumns[3][k] = deviceId;
     claimColumns[4][k] = r.deviceSeq;
   }
-  const claimedAll = (await tx.insertRows(DEBITS_BULK, claimColumns)) === claims.length;
+  const claiming = tx.insertRows(DEBITS_BULK, claimColumns);
+  claiming.catch(() => undefined); // awaited below; a failure throws there
+  // While the server inserts the claims, the journal's rows are built (in card order, for the
+  // journal's (card, ATC) index), all but their status and reason, which the claims decide.
+  const journal = columnArrays(JOURNAL_COLUMN_COUNT, count);
+  for (let k = 0; k < count; k++) {
+    const row = journalRow(deviceId, fresh[order[k]], 'accepted', null, nowMs);
+    for (let c = 0; c < JOURNAL_COLUMN_COUNT; c++) journal[c][k] = row[c];
+  }
+  const claimedAll = (await claiming) === claims.length;
   // Who holds each (card, ATC): asked all at once (PostgreSQL pipelines them), decided in arrival order below.
   const holders = claimedAll
     ? []
@@ -381,13 +392,11 @@ export async function ingestSyncBatch(
     }
   }
 
-  // 4. Store every new record (in card order, for the journal's (card, ATC) index): one bulk
-  // insert, pipelined (Tx.writeRows: a failure fails the next read or the commit).
-  const journal = columnArrays(JOURNAL_COLUMN_COUNT, count);
+  // 4. Store every new record with its status: one bulk insert, pipelined (Tx.writeRows: a
+  // failure fails the next read or the commit).
   for (let k = 0; k < count; k++) {
-    const i = order[k];
-    const row = journalRow(deviceId, fresh[i], STATUS_TEXT[state[i]], reason[i], nowMs);
-    for (let c = 0; c < JOURNAL_COLUMN_COUNT; c++) journal[c][k] = row[c];
+    journal[JOURNAL_STATUS][k] = STATUS_TEXT[state[order[k]]];
+    journal[JOURNAL_REASON][k] = reason[order[k]];
   }
   await tx.writeRows(JOURNAL_BULK, journal);
 
