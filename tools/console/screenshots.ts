@@ -47,6 +47,49 @@ async function main(argv: string[]): Promise<number> {
     await teller.page.getByTestId('confirm').click();
     await teller.page.goto(`/console/counter/cards/${world.cards[1].cardNo}`);
     await shot(teller.page, 'counter-card-lost');
+    // The holder then reports it lost formally and gets a new card.
+    await teller.page.goto(`/console/counter/cards/${world.cards[1].cardNo}/loss-formal`);
+    await teller.page.getByRole('button', { name: '下一步：确认' }).click();
+    await teller.page.getByTestId('confirm').click();
+    await teller.page.waitForURL('**/console/counter/receipts/**');
+    await teller.page.goto(`/console/counter/cards/${world.cards[1].cardNo}/replacement`);
+    await teller.page.getByRole('button', { name: '下一步：确认' }).click();
+    await shot(teller.page, 'counter-replacement-confirm');
+    await teller.page.getByTestId('confirm').click();
+    await teller.page.waitForURL('**/console/counter/receipts/**');
+    await shot(teller.page, 'counter-replacement-receipt');
+    // A validator blocked the first card (blacklisted elsewhere, say); the teller unblocks it with the card on the reader.
+    await world.blockCard(card.cardNo);
+    await teller.page.goto(`/console/counter/cards/${card.cardNo}`);
+    await shot(teller.page, 'counter-card-blocked');
+    await teller.page.goto(`/console/counter/cards/${card.cardNo}/unblock`);
+    await teller.page.getByRole('button', { name: '下一步：确认' }).click();
+    await teller.page.getByTestId('confirm').click();
+    await teller.page.waitForURL('**/console/counter/receipts/**');
+    await shot(teller.page, 'counter-unblock-receipt');
+    // A top-up whose card lost power right after the write: pending; voided by mistake, then the card's log shows it credited.
+    const torn = world.cards[3];
+    await world.sandbox!.cards.tear(torn.cardNo, { command: 'creditForLoad', moment: 'after-write' });
+    await teller.page.goto(`/console/counter/cards/${torn.cardNo}/topup`);
+    await teller.page.getByLabel('金额（元）').fill('30.00');
+    await teller.page.getByRole('button', { name: '下一步：确认' }).click();
+    await teller.page.getByTestId('confirm').click();
+    await teller.page.waitForURL('**/console/counter/receipts/**');
+    await shot(teller.page, 'counter-topup-torn');
+    await teller.page.goto(`/console/counter/cards/${torn.cardNo}`);
+    await shot(teller.page, 'counter-card-pending');
+    await teller.page.goto(`/console/counter/cards/${torn.cardNo}/void-load`);
+    await teller.page.getByRole('button', { name: '下一步：确认' }).click();
+    await shot(teller.page, 'counter-void-confirm');
+    await teller.page.getByTestId('confirm').click();
+    await teller.page.waitForURL('**/console/counter/receipts/**');
+    await teller.page.goto(`/console/counter/cards/${torn.cardNo}/read-log`);
+    await teller.page.getByRole('button', { name: '下一步：确认' }).click();
+    await teller.page.getByTestId('confirm').click();
+    await teller.page.waitForURL('**/console/counter/receipts/**');
+    await shot(teller.page, 'counter-read-log-receipt');
+    await teller.page.goto(`/console/counter/cards/${card.cardNo}/cancellation`);
+    await shot(teller.page, 'counter-cancellation-form');
     await teller.page.goto(`/console/counter/cards/${world.cards[2].cardNo}/refund`);
     await teller.page.getByLabel('退款账号').fill('6222020200112233445');
     await teller.page.getByLabel('账户名').fill(world.cards[2].holderName);
@@ -78,10 +121,25 @@ async function main(argv: string[]): Promise<number> {
       ['/console/ops/clearing?day=2026-12-20', 'ops-clearing'],
       ['/console/ops/audit', 'ops-audit'],
       ['/console/ops/staff', 'ops-staff'],
+      ['/console/ops/anomalies', 'ops-anomalies'],
     ]) {
       await ops.page.goto(path);
       await shot(ops.page, name);
     }
+    // A new fare table: the adult bus discount 50 % -> 60 % from 2027-01-01.
+    await ops.page.goto('/console/ops/fares/new');
+    const bundleField = ops.page.getByLabel('票价表（fare-tables/1 JSON）');
+    const bundle = JSON.parse(await bundleField.inputValue()) as { busPolicy: { profilePercent: { adult: number } } };
+    bundle.busPolicy.profilePercent.adult = 60;
+    await bundleField.fill(JSON.stringify(bundle, null, 1));
+    await ops.page.getByLabel('生效日期（北京时间零点）').fill('2027-01-01');
+    await ops.page.getByRole('button', { name: '下一步：确认' }).click();
+    await shot(ops.page, 'ops-fare-review');
+    await ops.page.getByTestId('confirm').click();
+    await ops.page.waitForURL('**/console/ops/fares?done=published');
+    await shot(ops.page, 'ops-fares');
+    await ops.page.goto('/console/ops/fares/diff?a=1&b=2');
+    await shot(ops.page, 'ops-fare-diff');
     await ops.context.close();
 
     // Cardholder, at phone width.
@@ -97,6 +155,11 @@ async function main(argv: string[]): Promise<number> {
     await holder.page.getByLabel('新密码').fill('my-own-secret');
     await holder.page.getByRole('button', { name: '修改' }).click();
     await holder.page.waitForURL('**/console/my?done=password');
+    await holder.page.getByTestId('buy-park-pass').click();
+    await holder.page.waitForURL('**/console/my/park-pass');
+    await shot(holder.page, 'my-park-pass');
+    await holder.page.getByTestId('confirm').click();
+    await holder.page.waitForURL('**/console/my?done=park-pass');
     await shot(holder.page, 'my-card');
     await holder.context.close();
   } finally {
