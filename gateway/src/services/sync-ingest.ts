@@ -162,8 +162,6 @@ const JOURNAL_BULK: BulkInsert = { table: 'journal_records', columns: JOURNAL_CO
 /** The journal_records columns a stored record fills, in the order pushJournalRow appends them. */
 export const JOURNAL_COLUMNS = `(${JOURNAL_COLUMN_TYPES.map(([name]) => name).join(', ')})`;
 export const JOURNAL_COLUMN_COUNT = JOURNAL_COLUMN_TYPES.length;
-const JOURNAL_STATUS = JOURNAL_COLUMN_TYPES.findIndex(([name]) => name === 'status');
-const JOURNAL_REASON = JOURNAL_COLUMN_TYPES.findIndex(([name]) => name === 'reason');
 
 /** The journal_records row of record `r` (JOURNAL_COLUMNS, in order). */
 function journalRow(
@@ -348,13 +346,19 @@ export async function ingestSyncBatch(
   }
   const claiming = tx.insertRows(DEBITS_BULK, claimColumns);
   claiming.catch(() => undefined); // awaited below; a failure throws there
-  // While the server inserts the claims, the journal's rows are built (in card order, for the
-  // journal's (card, ATC) index), all but their status and reason, which the claims decide.
+
+  // 4. Store every new record (in card order, for the journal's (card, ATC) index): one bulk
+  // insert, sent behind the claims without waiting for them (the server inserts the claims
+  // while this encodes the journal), with the status known so far. The claims rarely change
+  // it (a duplicate, a replayed TAC, a clone): those rows are updated once decided, below.
+  // Pipelined (Tx.writeRows): a failure fails the next read or the commit.
   const journal = columnArrays(JOURNAL_COLUMN_COUNT, count);
   for (let k = 0; k < count; k++) {
-    const row = journalRow(deviceId, fresh[order[k]], 'accepted', null, nowMs);
+    const i = order[k];
+    const row = journalRow(deviceId, fresh[i], STATUS_TEXT[state[i]], reason[i], nowMs);
     for (let c = 0; c < JOURNAL_COLUMN_COUNT; c++) journal[c][k] = row[c];
   }
+  await tx.writeRows(JOURNAL_BULK, journal);
   const claimedAll = (await claiming) === claims.length;
   // Who holds each (card, ATC): asked all at once (PostgreSQL pipelines them), decided in arrival order below.
   const holders = claimedAll
@@ -390,15 +394,14 @@ export async function ingestSyncBatch(
       stats.clones++;
       await recordAnomaly(tx, 'cloned-card', r.cardNo, r.offlineAtc, deviceId, r.deviceSeq, 'two different debits at one offline ATC', nowMs);
     }
+    // Stored above as accepted: the claim decided otherwise.
+    await tx.write('UPDATE journal_records SET status = ?, reason = ? WHERE device_id = ? AND device_seq = ?', [
+      STATUS_TEXT[state[i]],
+      reason[i],
+      deviceId,
+      r.deviceSeq,
+    ]);
   }
-
-  // 4. Store every new record with its status: one bulk insert, pipelined (Tx.writeRows: a
-  // failure fails the next read or the commit).
-  for (let k = 0; k < count; k++) {
-    journal[JOURNAL_STATUS][k] = STATUS_TEXT[state[order[k]]];
-    journal[JOURNAL_REASON][k] = reason[order[k]];
-  }
-  await tx.writeRows(JOURNAL_BULK, journal);
 
   let badTacs = 0;
   for (let i = 0; i < count; i++) {
