@@ -494,9 +494,10 @@ class PostgresTx implements Tx {
     if (this.done) throw new Error('transaction already finished');
     if (bulkRowCount(into, columns) === 0) return undefined;
     const { text, name } = this.store.compileBulk(into);
+    // One array literal per column, one parameter each (the statement casts it: $n::bigint[]).
+    const values = columns.map((column) => arrayLiteral(column));
     this.cork();
-    // node-postgres sends each JS array as one array literal: one parameter per column.
-    return this.client.query({ name, text, values: columns as SqlValue[][] });
+    return this.client.query({ name, text, values });
   }
 
   async insertRows(into: BulkInsert, columns: readonly (readonly SqlValue[])[]): Promise<number> {
@@ -569,6 +570,27 @@ class PostgresTx implements Tx {
     this.pipeline(this.client.query({ name: 'gw_lock_cards', text, values: [fresh] }));
   }
 }
+
+/**
+ * A PostgreSQL array literal of one bulk-insert column, `{1,NULL,"a\\"b"}`: what node-postgres
+ * would send for a JS array, written in one pass (it costs ~2× more through the driver's
+ * generic per-element conversion, and a 5,000-record batch has 140,000 values). Numbers bare,
+ * text double-quoted with `\` and `"` escaped (so commas, braces, spaces and the word NULL
+ * stay text), NULL for null.
+ */
+export function arrayLiteral(column: readonly SqlValue[]): string {
+  let out = '{';
+  for (let i = 0; i < column.length; i++) {
+    if (i > 0) out += ',';
+    const value = column[i];
+    if (value === null || value === undefined) out += 'NULL';
+    else if (typeof value === 'number' || typeof value === 'bigint') out += String(value);
+    else out += `"${value.replace(ARRAY_ESCAPE, '\\$&')}"`;
+  }
+  return `${out}}`;
+}
+
+const ARRAY_ESCAPE = /[\\"]/g;
 
 /** The factory `createStore` loads lazily (so SQLite deployments never load pg). */
 export function createPostgresStore(options: PostgresStoreOptions): PostgresStore {
