@@ -1152,7 +1152,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `agent-not-allowed`, `guardian-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `agent-not-allowed`, `guardian-required`, `bank-not-online` */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4005,7 +4005,7 @@ export interface paths {
     put?: never;
     /**
      * Exchange a broken card, or after a change of name or ID number (换领)
-     * @description At the issuing bank. The old card is collected and blacklisted `exchanged` for good; its transit balance is refunded to the account given within 2 natural days (the refund machinery: paid once every device drained, or at the deadline; later taps written off); a new card is applied for (up to 4 working days, at once at an instant branch) with the old card’s functions, and its current park pass moves at collection. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. A change of name or ID number updates the holder record (a new ID number already of another holder: `409 id-number-in-use`). A retry answers the first exchange (200).
+     * @description At the issuing bank. The old card is collected and blacklisted `exchanged` for good; its transit balance is refunded to the account given within 2 natural days (the refund machinery: paid once every device drained, or at the deadline; later taps written off); a new card is applied for (up to 4 working days, at once at an instant branch) with the old card’s functions, and its current park pass moves at collection. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. A change of name or ID number updates the holder record (a new ID number already of another holder: `409 id-number-in-use`). A retry answers the first exchange (200). Online (an app session, its own card) a broken card is exchanged only where the card's issuing bank offers it (policy `channels.onlineReplacementBanks`, else `403 bank-not-online`), collected by mail; a change of name or ID number is the issuing bank's counter's (`403 channel-not-allowed`).
      */
     post: {
       parameters: {
@@ -4930,7 +4930,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required`, `agent-not-allowed`, `guardian-required` */
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required`, `channel-not-allowed`, `operator-not-a-channel`, `counter-without-organisation`, `issuing-bank-only`, `supervisor-required`, `agent-not-allowed`, `guardian-required`, `bank-not-online` */
         403: {
           headers: {
             [name: string]: unknown;

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { workingDaysDueMs } from '#gateway/services/card-applications';
 import { addMonthsBeijing } from '#gateway/services/card-exchange';
 import {
+  appSessionHeaders,
   cardFromImage,
   closeCheckingBooks,
   counterHeaders,
@@ -419,5 +420,42 @@ describe('park pass: one per holder and year; it moves to the new card with its 
     // Still one pass per holder: the new card holds it.
     expect((await sell(b.cardNo, 'p3')).json()).toMatchObject({ code: 'park-pass-holder-has-pass', cardNo: collected.card.cardNo });
     expect((await sell(collected.card.cardNo, 'p4')).json().code).toBe('park-pass-already-sold');
+  });
+});
+
+describe('exchange online (q22: where the issuing bank supports it)', () => {
+  it('the app exchanges its own broken card only for a bank that offers it, by mail; the balance is refunded as at a counter', async () => {
+    // This gateway's banks offer nothing online (the default [U]).
+    const { cardNo, card } = await issueCard(h, '3des');
+    await loadCard(h, counter, card, cardNo, 2_000, 'online-x-1');
+    const app = await appSessionHeaders(h, cardNo);
+    const refused = await exchange(cardNo, { collection: 'mail' }, app);
+    expect(refused.json()).toMatchObject({ status: 403, code: 'bank-not-online', rule: 'exchange@online' });
+    expect((await cardStatus(cardNo)).status).toBe('active');
+
+    const online = await startMoneyGateway({ policies: { channels: { onlineReplacementBanks: ['icbc'] } } });
+    try {
+      const teller = await counterHeaders(online);
+      const issued = await issueCard(online, '3des');
+      await loadCard(online, teller, issued.card, issued.cardNo, 3_000, 'online-x-2');
+      const own = await appSessionHeaders(online, issued.cardNo);
+      const call = (cardNo: string, body: Record<string, unknown>) =>
+        online.app.inject({ method: 'POST', url: `/v1/cards/${cardNo}/exchange`, headers: own, payload: { reason: 'broken', ...REFUND_DESTINATION, ...body } });
+      expect((await call(issued.cardNo, { collection: 'branch' })).json()).toMatchObject({ code: 'invalid-request', field: 'collection' });
+      // A change of name is the issuing bank's counter's, never online.
+      expect((await call(issued.cardNo, { reason: 'name-change', newHolderName: '新名', collection: 'mail' })).json()).toMatchObject({
+        code: 'channel-not-allowed',
+        rule: 'name-change@online',
+      });
+      const done = await call(issued.cardNo, { collection: 'mail' });
+      expect(done.statusCode, done.body).toBe(201);
+      expect(done.json()).toMatchObject({
+        oldCard: { status: 'exchanged', blacklist: { reason: 'exchanged' } },
+        application: { kind: 'exchange', reason: 'broken', collection: 'mail' },
+        refund: { paidFen: 3_000, status: 'paid' },
+      });
+    } finally {
+      await closeCheckingBooks(online);
+    }
   });
 });

@@ -280,6 +280,7 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
             'instant-issue-not-offered',
             'agent-not-allowed',
             'guardian-required',
+            'bank-not-online',
           ),
         },
       },
@@ -454,7 +455,8 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
   app.post(
     '/v1/cards/:cardNo/exchange',
     {
-      config: { roles: ['counter'], operation: 'exchange' },
+      // Online (the app, the card's own session) where the card's issuing bank offers it (q22): channels.onlineReplacementBanks.
+      config: { roles: ['counter', 'app'], operation: 'exchange' },
       bodyLimit: LIMITS.jsonBodyBytes,
       schema: {
         tags: ['card life'],
@@ -463,7 +465,8 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
           'At the issuing bank. The old card is collected and blacklisted `exchanged` for good; its transit balance is refunded to the account given within 2 natural days ' +
           '(the refund machinery: paid once every device drained, or at the deadline; later taps written off); a new card is applied for (up to 4 working days, at once at an instant branch) ' +
           'with the old card’s functions, and its current park pass moves at collection. An overdrawn card’s debt is paid in or written off by a supervisor first (`debt`), else `409 card-has-debt`. ' +
-          'A change of name or ID number updates the holder record (a new ID number already of another holder: `409 id-number-in-use`). A retry answers the first exchange (200).',
+          'A change of name or ID number updates the holder record (a new ID number already of another holder: `409 id-number-in-use`). A retry answers the first exchange (200). ' +
+          "Online (an app session, its own card) a broken card is exchanged only where the card's issuing bank offers it (policy `channels.onlineReplacementBanks`, else `403 bank-not-online`), collected by mail; a change of name or ID number is the issuing bank's counter's (`403 channel-not-allowed`).",
         security: BEARER,
         params: CardNoParams,
         body: withExamples(ExchangeBody, {
@@ -536,6 +539,7 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
             'instant-issue-not-offered',
             'agent-not-allowed',
             'guardian-required',
+            'bank-not-online',
           ),
         },
       },
@@ -543,6 +547,10 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
     async (request, reply) => {
       const principal = requirePrincipal(request);
       const body = request.body;
+      if (principal.role === 'app' && body.agent !== undefined) throw new ApiError('forbidden', 'an agent or guardian acts for the holder at a counter');
+      if (principal.role === 'app' && body.collection !== 'mail') {
+        throw new ApiError('invalid-request', 'an exchange online is collected by mail', { field: 'collection' });
+      }
       const nowMs = clock();
       const newIdHmac = body.newSocialSecurityNo === undefined ? undefined : holderIdHmac(app.gateway.holderIdKey, body.newSocialSecurityNo);
       const result = await store.transaction(
