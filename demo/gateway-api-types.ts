@@ -419,7 +419,7 @@ export interface paths {
         content: {
           'application/json': {
             /**
-             * @description 16-digit card number
+             * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
              * @example 1000000000000016
              */
             cardNo: string;
@@ -850,7 +850,7 @@ export interface paths {
               /** @description changes after `since`, ascending by version */
               entries: {
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -1812,7 +1812,7 @@ export interface paths {
                   version: number;
                 } | null;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -1861,7 +1861,7 @@ export interface paths {
                 lastOnlineAtc: number;
                 lossReport: {
                   /**
-                   * @description 16-digit card number
+                   * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                    * @example 1000000000000016
                    */
                   cardNo: string;
@@ -2219,7 +2219,7 @@ export interface paths {
                   version: number;
                 } | null;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -2268,7 +2268,7 @@ export interface paths {
                 lastOnlineAtc: number;
                 lossReport: {
                   /**
-                   * @description 16-digit card number
+                   * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                    * @example 1000000000000016
                    */
                   cardNo: string;
@@ -2469,7 +2469,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -2521,7 +2521,7 @@ export interface paths {
                 version: number;
               } | null;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -2570,7 +2570,7 @@ export interface paths {
               lastOnlineAtc: number;
               lossReport: {
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -2751,7 +2751,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -2930,7 +2930,7 @@ export interface paths {
                   version: number;
                 } | null;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -2979,7 +2979,7 @@ export interface paths {
                 lastOnlineAtc: number;
                 lossReport: {
                   /**
-                   * @description 16-digit card number
+                   * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                    * @example 1000000000000016
                    */
                   cardNo: string;
@@ -3088,7 +3088,7 @@ export interface paths {
                 /** @description the blacklist version that listed the card refunded */
                 blacklistVersion: number;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -3289,7 +3289,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -3410,7 +3410,7 @@ export interface paths {
                 version: number;
               } | null;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -3459,7 +3459,7 @@ export interface paths {
               lastOnlineAtc: number;
               lossReport: {
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -3665,7 +3665,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -3758,7 +3758,7 @@ export interface paths {
                 version: number;
               } | null;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -3807,7 +3807,7 @@ export interface paths {
               lastOnlineAtc: number;
               lossReport: {
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -4013,7 +4013,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -4249,7 +4249,7 @@ export interface paths {
                   version: number;
                 } | null;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -4298,7 +4298,7 @@ export interface paths {
                 lastOnlineAtc: number;
                 lossReport: {
                   /**
-                   * @description 16-digit card number
+                   * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                    * @example 1000000000000016
                    */
                   cardNo: string;
@@ -4407,7 +4407,7 @@ export interface paths {
                 /** @description the blacklist version that listed the card refunded */
                 blacklistVersion: number;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -4652,7 +4652,7 @@ export interface paths {
                   version: number;
                 } | null;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -4701,7 +4701,7 @@ export interface paths {
                 lastOnlineAtc: number;
                 lossReport: {
                   /**
-                   * @description 16-digit card number
+                   * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                    * @example 1000000000000016
                    */
                   cardNo: string;
@@ -4810,7 +4810,7 @@ export interface paths {
                 /** @description the blacklist version that listed the card refunded */
                 blacklistVersion: number;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -4948,7 +4948,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `card-replaced`, `card-exchanged`, `holder-not-recorded`, `id-number-in-use`, `card-has-debt`, `application-open`, `instant-issue-not-offered` */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-of-other-issuer`, `card-not-active`, `card-replaced`, `card-exchanged`, `holder-not-recorded`, `id-number-in-use`, `card-has-debt`, `application-open`, `instant-issue-not-offered` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -5011,7 +5011,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -5078,7 +5078,7 @@ export interface paths {
                   version: number;
                 } | null;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -5127,7 +5127,7 @@ export interface paths {
                 lastOnlineAtc: number;
                 lossReport: {
                   /**
-                   * @description 16-digit card number
+                   * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                    * @example 1000000000000016
                    */
                   cardNo: string;
@@ -5352,7 +5352,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -5486,7 +5486,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -5552,7 +5552,7 @@ export interface paths {
               blacklistVersion: number | null;
               report: {
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -5638,7 +5638,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `loss-report-exists`, `card-not-active` */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-of-other-issuer`, `card-replaced`, `loss-report-exists`, `card-not-active` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -5699,7 +5699,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -5716,7 +5716,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -5824,7 +5824,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -5844,7 +5844,7 @@ export interface paths {
               blacklistVersion: number | null;
               report: {
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -5972,7 +5972,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -5989,7 +5989,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -6082,7 +6082,7 @@ export interface paths {
         };
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -6122,7 +6122,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -6197,7 +6197,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -6363,7 +6363,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -6410,7 +6410,7 @@ export interface paths {
               /** @description the blacklist version that listed the card refunded */
               blacklistVersion: number;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -6521,7 +6521,7 @@ export interface paths {
               /** @description the blacklist version that listed the card refunded */
               blacklistVersion: number;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -6658,7 +6658,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `lost-card-no-refund`, `card-has-debt` */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-of-other-issuer`, `card-not-active`, `lost-card-no-refund`, `card-has-debt` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -6721,7 +6721,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -6789,7 +6789,7 @@ export interface paths {
                   version: number;
                 } | null;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -6838,7 +6838,7 @@ export interface paths {
                 lastOnlineAtc: number;
                 lossReport: {
                   /**
-                   * @description 16-digit card number
+                   * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                    * @example 1000000000000016
                    */
                   cardNo: string;
@@ -6985,7 +6985,7 @@ export interface paths {
                   version: number;
                 } | null;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -7034,7 +7034,7 @@ export interface paths {
                 lastOnlineAtc: number;
                 lossReport: {
                   /**
-                   * @description 16-digit card number
+                   * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                    * @example 1000000000000016
                    */
                   cardNo: string;
@@ -7241,7 +7241,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -7309,7 +7309,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -7419,7 +7419,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -7482,7 +7482,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -7606,7 +7606,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -7623,7 +7623,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -7778,7 +7778,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -7805,7 +7805,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -7853,7 +7853,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-replaced`, `unblock-refused` */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-of-other-issuer`, `card-replaced`, `unblock-refused` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -10061,7 +10061,7 @@ export interface paths {
         header?: never;
         path: {
           /**
-           * @description 16-digit card number
+           * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
            * @example 1000000000000016
            */
           cardNo: string;
@@ -10124,7 +10124,7 @@ export interface paths {
           content: {
             'application/json': {
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -10891,7 +10891,7 @@ export interface paths {
               /** @description the holder's cards, oldest first */
               cards: {
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -11231,7 +11231,7 @@ export interface paths {
               /** @description every card issued to the holder, oldest first: the holder's card history */
               cards: {
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -11655,7 +11655,7 @@ export interface paths {
              */
             balanceBeforeFen: number;
             /**
-             * @description 16-digit card number
+             * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
              * @example 1000000000000016
              */
             cardNo: string;
@@ -11726,7 +11726,7 @@ export interface paths {
                */
               branch: string;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -11828,7 +11828,7 @@ export interface paths {
                */
               branch: string;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -11933,7 +11933,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-not-active`, `balance-cap-exceeded`, `load-init-replayed`, `load-init-stale`, `idempotency-key-reused` */
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `card-of-other-issuer`, `card-not-active`, `balance-cap-exceeded`, `load-init-replayed`, `load-init-stale`, `idempotency-key-reused` */
         409: {
           headers: {
             [name: string]: unknown;
@@ -12036,7 +12036,7 @@ export interface paths {
                */
               branch: string;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -12236,7 +12236,7 @@ export interface paths {
                */
               branch: string;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -12446,7 +12446,7 @@ export interface paths {
                */
               branch: string;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -12594,7 +12594,7 @@ export interface paths {
           /** @description only this kind */
           kind?: 'atc-gap' | 'cloned-card' | 'tac-replayed' | 'tac-invalid' | 'load-void-reversed';
           /**
-           * @description only this card (16 digits)
+           * @description only this card (16 or 19 digits)
            * @example 1000000000000016
            */
           cardNo?: string;
@@ -12637,7 +12637,7 @@ export interface paths {
                 /** @description offline ATC (atc-gap: the first missing one); for load-void-reversed the online ATC of the load */
                 atc: number;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -13587,7 +13587,7 @@ export interface paths {
               /** @description the blacklist version that listed the card refunded */
               blacklistVersion: number;
               /**
-               * @description 16-digit card number
+               * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                * @example 1000000000000016
                */
               cardNo: string;
@@ -14243,7 +14243,7 @@ export interface paths {
                  */
                 amountFen: number;
                 /**
-                 * @description 16-digit card number
+                 * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
                  * @example 1000000000000016
                  */
                 cardNo: string;
@@ -15800,7 +15800,7 @@ export interface components {
     };
     ParkPassSale: {
       /**
-       * @description 16-digit card number
+       * @description Card number: 16 digits (legacy) or 19 starting 31 (T-Union)
        * @example 1000000000000016
        */
       cardNo: string;

@@ -170,7 +170,7 @@ let cardSeed = 1;
 export async function issueCard(
   h: MoneyHarness,
   algorithm: '3des' | 'sm4' = '3des',
-  holder: { socialSecurityNo?: string; issuingBank?: string; suburbanOpened?: boolean } = {},
+  holder: { socialSecurityNo?: string; issuingBank?: string; suburbanOpened?: boolean; cardNo?: string } = {},
 ): Promise<{ cardNo: string; card: CardSimulator }> {
   const res = await h.app.inject({
     method: 'POST',

@@ -30,7 +30,7 @@ export function isCardNo(value: unknown): value is string {
 }
 
 /** True for a 19-digit T-Union number (false for a legacy 16-digit one). */
-export function isTUnionCardNo(value: unknown): value is string {
+export function isTUnionCardNo(value: unknown): boolean {
   return typeof value === 'string' && TUNION_PATTERN.test(value);
 }
 

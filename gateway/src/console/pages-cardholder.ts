@@ -5,6 +5,7 @@
  * visits, change the service password. Buying the pass needs the card present, so it is offered
  * only where a card-reader port is wired (sandbox, demo).
  */
+import { isCardNo } from '#core';
 import type { FastifyInstance } from 'fastify';
 import { changeAppPassword } from '../auth/app-login.ts';
 import { callApi } from './api.ts';
@@ -27,7 +28,7 @@ export async function cardholderPages(app: FastifyInstance, kit: ConsoleKit): Pr
     const cardNo = String(body.cardNo ?? '').trim();
     const password = String(body.password ?? '');
     const errors: Record<string, string> = {};
-    if (!/^[0-9]{16}$/.test(cardNo)) errors.cardNo = 'counter.query-invalid';
+    if (!isCardNo(cardNo)) errors.cardNo = 'counter.query-invalid';
     else if (password.length === 0) errors.password = 'signin.invalid';
     else {
       // The JSON API's app login: same password check, same lockout.

@@ -7,6 +7,7 @@
  *     const who = request.principal!;   // set by the auth hook before validation
  *   });
  */
+import type { IssuerRegistry } from '#core';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
 import type { Store } from '../store/store-port.ts';
 import type { ClearingSigner } from '../services/clearing-key.ts';
@@ -52,6 +53,13 @@ export interface GatewayPolicies {
    * no own or other range is refused (400 card-number-out-of-range). Default none.
    */
   otherCardNoPrefixes?: readonly string[];
+  /**
+   * The card issuers this gateway knows (issue 18, core IssuerRegistry): the home issuer (its
+   * own cards; default Beijing) and other T-Union issuers, whose cards it refuses to top up,
+   * refund, report lost, unblock or exchange (409 card-of-other-issuer naming the issuer).
+   * Default DEFAULT_ISSUER_REGISTRY.
+   */
+  issuers?: IssuerRegistry;
   /**
    * The issuing bank of a new card whose request names none (older clients; issue 16): one of
    * the 15 partner banks (services/partner-banks.ts). Default 'icbc', the bank migration 006

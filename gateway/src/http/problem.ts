@@ -11,7 +11,7 @@ export const ERROR_TABLE = {
   'invalid-request': { status: 400, title: 'The request does not match the schema' },
   'invalid-json': { status: 400, title: 'The body is not valid JSON' },
   'invalid-amount': { status: 400, title: 'The amount is not a yuan decimal string with at most two decimals' },
-  'invalid-card-number': { status: 400, title: 'The card number is not 16 decimal digits' },
+  'invalid-card-number': { status: 400, title: 'The card number is not 16 decimal digits, nor 19 starting 31 (T-Union)' },
   'invalid-hex': { status: 400, title: 'A byte field is not hex of the expected length' },
   'invalid-url': { status: 400, title: 'The URL is not valid: a malformed percent-encoding or a character outside printable ASCII' },
   'invalid-http': { status: 400, title: 'The request is not valid HTTP/1.1' },
@@ -40,6 +40,7 @@ export const ERROR_TABLE = {
   'device-exists': { status: 409, title: 'A device with this id is registered' },
   'outside-sale-window': { status: 409, title: 'Park passes are sold from 15 December to 15 January (Beijing time)' },
   'park-pass-already-sold': { status: 409, title: "The card already has this year's park pass" },
+  'card-of-other-issuer': { status: 409, title: "The card belongs to another T-Union issuer: top-up, refund, loss, unblock and exchange are that issuer's" },
   'generation-not-supported': { status: 409, title: 'Only third-generation cards carry transit and park functions' },
   // 413/415: transport.
   'body-too-large': { status: 413, title: 'The request body is over the limit' },

@@ -3,10 +3,11 @@
  * coercion (a number where a yuan string is expected is a 400, never silently "50").
  * Query strings therefore carry strings with patterns; `queryInt` converts them.
  */
-import { LIMITS } from '#core';
+import { CARD_NO_PATTERN_SOURCE, LIMITS } from '#core';
 import { ApiError } from './problem.ts';
 
-export const CARD_NO_PATTERN = '^[0-9]{16}$';
+/** 16 digits (the home issuer's legacy range) or 19 starting 31 (T-Union, issue 18). */
+export const CARD_NO_PATTERN = CARD_NO_PATTERN_SOURCE;
 export const YUAN_FORMAT = 'yuan';
 /** Same grammar as core's parseYuan (the cap is checked by parseYuan in the handler). */
 export const YUAN_REGEX = /^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$/;
@@ -14,7 +15,7 @@ export const YUAN_REGEX = /^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$/;
 export const cardNoParams = {
   type: 'object',
   required: ['cardNo'],
-  properties: { cardNo: { type: 'string', pattern: CARD_NO_PATTERN, description: '16-digit card number' } },
+  properties: { cardNo: { type: 'string', pattern: CARD_NO_PATTERN, description: 'Card number: 16 digits (legacy) or 19 starting 31 (T-Union)' } },
   additionalProperties: false,
 } as const;
 

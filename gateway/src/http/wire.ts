@@ -77,7 +77,8 @@ export function IntegerEnum<const V extends readonly number[]>(values: V, option
   return Type.Unsafe<V[number]>({ type: 'integer', enum: [...values], ...options });
 }
 
-export const CardNo = (description = '16-digit card number') => Type.String({ pattern: CARD_NO_PATTERN, description, examples: ['1000000000000016'] });
+export const CardNo = (description = 'Card number: 16 digits (legacy) or 19 starting 31 (T-Union)') =>
+  Type.String({ pattern: CARD_NO_PATTERN, description, examples: ['1000000000000016'] });
 
 /** Hex of a fixed byte length (upper or lower case on the way in; answers are upper case). */
 export const Hex = (bytes: number, description: string, example?: string) =>

@@ -10,11 +10,13 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 
 const CARD_NO_IN_TEXT = /(?<![0-9])([0-9]{4})[0-9]{8}([0-9]{4})(?![0-9])/g;
+/** 19-digit T-Union card numbers (issue 18): first 4 and last 4 digits kept. */
+const TUNION_CARD_NO_IN_TEXT = /(?<![0-9])(31[0-9]{2})[0-9]{11}([0-9]{4})(?![0-9])/g;
 /** Long digit runs that could be a social security number (17 digits + check) or a card number. */
 const LONG_DIGITS = /(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])/g;
 
 export function maskCardNumbers(text: string): string {
-  return text.replace(LONG_DIGITS, '******************').replace(CARD_NO_IN_TEXT, '$1********$2');
+  return text.replace(LONG_DIGITS, '******************').replace(TUNION_CARD_NO_IN_TEXT, '$1***********$2').replace(CARD_NO_IN_TEXT, '$1********$2');
 }
 
 /** Never log query values that look like secrets. */

@@ -41,6 +41,7 @@ import { presentCard, SSN_PATTERN } from './cards.ts';
 import { actedAt, AgentBody, DebtBody, debtSettlement, lifecycleActor, RefundDestinationProps } from './lifecycle-schemas.ts';
 import { actForHolder } from '../services/agents.ts';
 import { EXAMPLE_REFUND, RefundSchema, refundToWire } from './money-schemas.ts';
+import { refuseOtherIssuerCard } from '../services/issuers.ts';
 
 const APPLICATION_STATES = ['applied', 'making', 'ready', 'mailed', 'collected'] as const;
 
@@ -523,6 +524,7 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
             'The exchange made earlier',
           ),
           ...problems(
+            'card-of-other-issuer',
             ...AUTHENTICATED,
             ...WITH_BODY,
             ...CHANNEL_PROBLEMS,
@@ -545,6 +547,8 @@ export async function cardLifecycleRoutes(app: GatewayApp): Promise<void> {
       },
     },
     async (request, reply) => {
+      // Another T-Union city's card: its exchange belongs to its issuer (issue 18).
+      refuseOtherIssuerCard(app.gateway.policies, request.params.cardNo, 'exchange');
       const principal = requirePrincipal(request);
       const body = request.body;
       if (principal.role === 'app' && body.agent !== undefined) throw new ApiError('forbidden', 'an agent or guardian acts for the holder at a counter');

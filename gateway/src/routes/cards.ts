@@ -70,6 +70,7 @@ import {
   IssuingBank,
   lossReportToWire,
 } from './card-schemas.ts';
+import { refuseOtherIssuerCard } from '../services/issuers.ts';
 
 export { SSN_PATTERN } from './lifecycle-schemas.ts';
 const EXAMPLE_IMAGE = '031000000000000000160000';
@@ -823,11 +824,23 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
         body: withExamples(UnblockBody, { unblock: { summary: "The card's challenge", value: { challenge: '9F3A12C4' } } }),
         response: {
           200: withExamples(UnblockAnswer, { mac: { summary: 'The command MAC', value: { cardNo: EXAMPLE_CARD_NO, mac: '5E6F7A8B' } } }, 'The command MAC'),
-          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, 'issuing-bank-only', 'invalid-hex', CARD_404, 'card-replaced', 'unblock-refused'),
+          ...problems(
+            'card-of-other-issuer',
+            ...AUTHENTICATED,
+            ...WITH_BODY,
+            ...CHANNEL_PROBLEMS,
+            'issuing-bank-only',
+            'invalid-hex',
+            CARD_404,
+            'card-replaced',
+            'unblock-refused',
+          ),
         },
       },
     },
     async (request) => {
+      // Another T-Union city's card: its unblock belongs to its issuer (issue 18).
+      refuseOtherIssuerCard(app.gateway.policies, request.params.cardNo, 'unblock');
       const challenge = hexToBytes(request.body.challenge, 4, 'challenge');
       const nowMs = clock();
       return store.transaction(async (tx) => {

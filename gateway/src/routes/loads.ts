@@ -50,6 +50,7 @@ import { auditInTransaction, markAudited } from '../services/audit.ts';
 import './money-problems.ts';
 import { EXAMPLE_CARD_NO } from './card-schemas.ts';
 import { EXAMPLE_CONFIRMED_LOAD, EXAMPLE_LOAD, LoadSchema, type LoadWire, loadToWire } from './money-schemas.ts';
+import { refuseOtherIssuerCard } from '../services/issuers.ts';
 
 export { loadToWire };
 
@@ -203,6 +204,7 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
             'The first answer again (same Idempotency-Key and body)',
           ),
           ...problems(
+            'card-of-other-issuer',
             ...AUTHENTICATED,
             ...WITH_BODY,
             ...CHANNEL_PROBLEMS,
@@ -225,6 +227,8 @@ export async function loadRoutes(app: GatewayApp): Promise<void> {
       },
     },
     async (request, reply) => {
+      // Another T-Union city's card: its top-up belongs to its issuer (issue 18).
+      refuseOtherIssuerCard(app.gateway.policies, request.body.cardNo, 'top-up');
       const principal = requirePrincipal(request);
       const body = request.body;
       checkCallerRules(principal, body);

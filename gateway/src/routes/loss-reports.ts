@@ -15,6 +15,7 @@ import { AgentBody } from './lifecycle-schemas.ts';
 import { currentLossReport, liftLossReport, reportLoss } from '../services/loss-reports.ts';
 import { EXAMPLE_LOSS_REPORT, EXAMPLE_MS, LOSS_KINDS, LossReportSchema, lossReportToWire } from './card-schemas.ts';
 import { isoBeijing } from '../http/wire.ts';
+import { refuseOtherIssuerCard } from '../services/issuers.ts';
 
 const LossResult = Type.Object({
   report: LossReportSchema,
@@ -71,6 +72,7 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
             'The report and the blacklist version',
           ),
           ...problems(
+            'card-of-other-issuer',
             ...AUTHENTICATED,
             ...WITH_BODY,
             ...CHANNEL_PROBLEMS,
@@ -86,6 +88,8 @@ export async function lossReportsRoutes(app: GatewayApp): Promise<void> {
       },
     },
     async (request, reply) => {
+      // Another T-Union city's card: its loss report belongs to its issuer (issue 18).
+      refuseOtherIssuerCard(app.gateway.policies, request.params.cardNo, 'loss report');
       const principal = requirePrincipal(request);
       if (principal.role === 'app' && request.body.kind === 'formal') {
         throw new ApiError('forbidden', 'a formal loss report is made at a counter with ID');

@@ -69,7 +69,7 @@ const AuditAnswer = Type.Object({ entries: Type.Array(AuditEntry, { description:
 const AnomalyQuery = Type.Object(
   {
     kind: Type.Optional(StringEnum(MONEY_ANOMALY_KIND_NAMES, { description: 'only this kind' })),
-    cardNo: Type.Optional(CardNo('only this card (16 digits)')),
+    cardNo: Type.Optional(CardNo('only this card (16 or 19 digits)')),
     after: Type.Optional(QueryInt('anomalies with a greater id (default 0: from the first)', '0')),
     limit: Type.Optional(QueryInt('at most 1000, default 100')),
   },

@@ -29,6 +29,7 @@ import { EXAMPLE_MS } from './card-schemas.ts';
 import { EXAMPLE_PAID_REFUND, EXAMPLE_REFUND, RefundSchema, refundToWire } from './money-schemas.ts';
 import { moneyCaller } from './loads.ts';
 import { DebtBody, debtSettlement, lifecycleActor, RefundDestinationProps } from './lifecycle-schemas.ts';
+import { refuseOtherIssuerCard } from '../services/issuers.ts';
 
 export { refundToWire };
 
@@ -93,6 +94,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
           201: withExamples(RefundSchema, { waiting: { summary: 'Requested: waiting for two devices', value: EXAMPLE_REFUND } }, 'The refund, requested'),
           200: withExamples(RefundSchema, { again: { summary: 'The first request, now paid', value: EXAMPLE_PAID_REFUND } }, 'The refund requested earlier'),
           ...problems(
+            'card-of-other-issuer',
             ...AUTHENTICATED,
             ...WITH_BODY,
             ...CHANNEL_PROBLEMS,
@@ -107,6 +109,8 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
       },
     },
     async (request, reply) => {
+      // Another T-Union city's card: its refund belongs to its issuer (issue 18).
+      refuseOtherIssuerCard(app.gateway.policies, request.params.cardNo, 'refund');
       const principal = requirePrincipal(request);
       const caller = moneyCaller(principal);
       const actor = lifecycleActor(principal);

@@ -3,10 +3,11 @@
  * replacement), run before any transaction: a field that cannot be written on a card is a 400
  * problem naming it, never a 500 from the card codec.
  */
-import { isLuhnValid } from '#core';
+import { isLuhnValid, isTUnionCardNo } from '#core';
 import type { GatewayPolicies } from '../http/gateway-context.ts';
 import { ApiError, registerErrorCodes } from '../http/problem.ts';
 import { beijingDateTime } from './money-time.ts';
+import { issuerRegistryOf } from './issuers.ts';
 
 export const CARD_FIELD_ERROR_CODES = {
   'invalid-date': { status: 400, title: 'A date field is not a calendar date YYYYMMDD' },
@@ -31,7 +32,7 @@ export function requireCalendarDate(value: number, field: string): void {
   if (!isCalendarDate(value)) throw new ApiError('invalid-date', `${field} ${value} is not a calendar date YYYYMMDD`, { field, value });
 }
 
-type CardNoPolicies = Pick<GatewayPolicies, 'cardNoPrefix' | 'ownCardNoPrefixes' | 'otherCardNoPrefixes'>;
+type CardNoPolicies = Pick<GatewayPolicies, 'cardNoPrefix' | 'ownCardNoPrefixes' | 'otherCardNoPrefixes' | 'issuers'>;
 
 /**
  * An explicit card number for a new card (the schema has checked 16 digits). In the issuer's
@@ -40,6 +41,20 @@ type CardNoPolicies = Pick<GatewayPolicies, 'cardNoPrefix' | 'ownCardNoPrefixes'
  * otherCardNoPrefixes (numbers assigned elsewhere, by format and prefix only).
  */
 export function requireIssuableCardNo(cardNo: string, policies: CardNoPolicies): void {
+  // A 19-digit T-Union number (issue 18): the home issuer's product prefix, no check digit.
+  // Another issuer's number is never ours to personalise.
+  if (isTUnionCardNo(cardNo)) {
+    const registry = issuerRegistryOf(policies);
+    const issuer = registry.issuerOfCardNo(cardNo);
+    if (registry.isHome(issuer)) return;
+    throw new ApiError(
+      'card-number-out-of-range',
+      `cardNo ${cardNo} is a T-Union number of ${issuer?.displayName ?? 'an unknown issuer'}, not of ${registry.home.name} (product ${registry.home.productPrefix})`,
+      {
+        field: 'cardNo',
+      },
+    );
+  }
   const own = [policies.cardNoPrefix, ...(policies.ownCardNoPrefixes ?? [])];
   if (own.some((prefix) => cardNo.startsWith(prefix))) {
     if (!isLuhnValid(cardNo)) {

@@ -4,14 +4,13 @@
  * returned, so a malformed batch is a 400 that changes nothing. Unknown extra fields are
  * ignored: the journal contract only ever adds fields at the end (forward compatibility).
  */
-import { LIMITS, SYNC_PROTOCOL_VERSION, type JournalRecord, type SyncRequest } from '#core';
+import { LIMITS, SYNC_PROTOCOL_VERSION, isCardNo, type JournalRecord, type SyncRequest } from '#core';
 
 const DEVICE_KINDS = new Set(['subway-entry', 'subway-exit', 'bus', 'suburban-entry', 'suburban-exit', 'pr-entry', 'pr-exit', 'park-gate']);
 const OPERATORS = new Set(['subway', 'bus', 'pr', 'park', 'suburban']);
 const CARD_ACTIONS = new Set(['debit', 'block', 'none']);
 const ALGORITHMS = new Set(['3des', 'sm4']);
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
-const CARD_NO = /^[0-9]{16}$/;
 const TERMINAL_ID = /^[0-9A-Fa-f]{12}$/;
 const TAC = /^[0-9A-Fa-f]{8}$/;
 const MAX_REASONS = 10;
@@ -48,7 +47,7 @@ function checkRecordFields(r: Record<string, unknown>, need: FieldCheck): void {
   need(typeof r.deviceKind === 'string' && DEVICE_KINDS.has(r.deviceKind), 'deviceKind', 'known device kind');
   need(typeof r.operator === 'string' && OPERATORS.has(r.operator), 'operator', 'subway|bus|pr|park|suburban');
   need(isInt(r.resultCode, 0, 0xffff), 'resultCode', 'integer 0..65535');
-  need(typeof r.cardNo === 'string' && CARD_NO.test(r.cardNo), 'cardNo', '16 digits');
+  need(isCardNo(r.cardNo), 'cardNo', '16 digits or 19 starting 31');
   need(typeof r.cardAction === 'string' && CARD_ACTIONS.has(r.cardAction), 'cardAction', 'debit|block|none');
   const debit = r.cardAction === 'debit';
   need(
