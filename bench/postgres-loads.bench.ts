@@ -270,8 +270,19 @@ export default async function suite(ctx: BenchContext): Promise<SuiteResult> {
       `${c.records},${c.raw},${c.rows}`,
       `${(syncRuns + 1) * perBatch},${(syncRuns + 1) * perBatch},${IN_FLIGHT * 2 + floorOps * 2}`,
     );
+    // The floors and the store are durable: every commit waits for its WAL flush (fsync on,
+    // synchronous_commit not off). Read on both pools' connections: a session or role setting
+    // could differ from the server's.
+    const durability = async (ask: (sql: string) => Promise<unknown>) => {
+      const sync = String(await ask('SHOW synchronous_commit'));
+      const fsync = String(await ask('SHOW fsync'));
+      return sync !== 'off' && fsync === 'on' ? 'durable' : `NOT durable (synchronous_commit ${sync}, fsync ${fsync})`;
+    };
+    const floorsDurable = await durability(async (sql) => Object.values((await raw.query(sql)).rows[0])[0]);
+    const storeDurable = await durability(async (sql) => Object.values((await store.transaction((tx) => tx.get(sql), { readOnly: true })) ?? {})[0]);
+    ctx.checksum("commits wait for the WAL flush on the floors' and the store's connections", `${floorsDurable},${storeDurable}`, 'durable,durable');
     ctx.note(
-      `PostgreSQL at ${PG_URL.replace(/\/\/[^@]*@/, '//')}, synchronous_commit on (durable), loopback TCP, store pool ${IN_FLIGHT}; ${loadsPerRun} loads per mode and ${floorOps} floor calls per mode, every one on its own card; ` +
+      `PostgreSQL at ${PG_URL.replace(/\/\/[^@]*@/, '//')}, synchronous_commit on (durable, checked), ${PG_URL.includes('host=/') ? 'Unix-domain socket' : 'TCP'}, store pool ${IN_FLIGHT}; ${loadsPerRun} loads per mode and ${floorOps} floor calls per mode, every one on its own card; ` +
         `${syncRuns} timed batch(es) of ${perBatch} records per side (after one warm-up batch each) over ${syncCards.length} cards. Load average at the start ${loadAtStart.map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min; a shared 2-core machine).`,
     );
     ctx.note(
