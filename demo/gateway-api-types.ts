@@ -7995,6 +7995,419 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/clearing/inbound': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Import an inbound clearing file (TUCF): our cards’ taps in another city, verified, applied once
+     * @description Body: the file as text/plain. The file is refused whole when malformed or when its trailer (count, sum, hash) or its signature under the sender’s configured certificate does not match (`422 clearing-file-refused`, nothing changes). Each record is then applied or rejected with its reason (unknown-card, bad-tac, duplicate, atc-conflict) without losing the rest. The same file again answers the first result with replay: true; another file under the same sender, day and sequence is `409 clearing-file-conflict`. Operators only.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      /** @description the TUCF file */
+      requestBody: {
+        content: {
+          'text/plain': string;
+        };
+      };
+      responses: {
+        /** @description What the import did */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /**
+               * @description records applied
+               * @example 1
+               */
+              accepted: number;
+              /**
+               * @description their amount, now owed to the sender (fen)
+               * @example 300
+               */
+              acceptedFen: number;
+              /**
+               * @description business day YYYY-MM-DD
+               * @example 2026-03-10
+               */
+              day: string;
+              /**
+               * @description us
+               * @example beijing
+               */
+              receiver: string;
+              /**
+               * @description records in the file
+               * @example 2
+               */
+              records: number;
+              /** @description records not applied, each with its reason; the others were applied */
+              rejections: {
+                /**
+                 * @description the card
+                 * @example 1000000000000026
+                 */
+                cardNo: string;
+                /**
+                 * @description record number in the file
+                 * @example 2
+                 */
+                n: number;
+                /**
+                 * @description its offline ATC
+                 * @example 3
+                 */
+                offlineAtc: number;
+                /**
+                 * @description unknown-card, bad-tac, duplicate or atc-conflict
+                 * @example unknown-card
+                 */
+                reason: string;
+              }[];
+              /** @description true: this exact file was imported before; this is that import’s result and nothing changed now */
+              replay: boolean;
+              /**
+               * @description the sending issuer
+               * @example shanghai
+               */
+              sender: string;
+              /**
+               * @description the file’s sequence
+               * @example 1
+               */
+              sequence: number;
+              /**
+               * @description of those, records of cards whose refund was already paid (to the write-offs)
+               * @example 0
+               */
+              writtenOff: number;
+              /**
+               * @description their amount (fen)
+               * @example 0
+               */
+              writtenOffFen: number;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Well formed, but the current state forbids it; nothing changed. Codes: `clearing-file-conflict` */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request body is over the limit. Codes: `body-too-large` */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unsupported content type (send application/json). Codes: `unsupported-media-type` */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Error. Codes: `clearing-file-refused` */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/clearing/outbound/{issuer}/{day}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The outbound clearing file (TUCF) of our terminals’ taps on one foreign issuer’s cards in one business day, signed
+     * @description text/plain; `404 issuer-not-found` for an issuer that is not a configured foreign issuer. Operators only.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /**
+           * @description foreign issuer name
+           * @example shanghai
+           */
+          issuer: string;
+          /**
+           * @description business day YYYY-MM-DD
+           * @example 2026-03-10
+           */
+          day: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The file */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example H|TUCF|1|shanghai|beijing|2026-03-10|1
+             *     R|1|1000000000000018|5|2|300|5000|6|202600000001|17|20260310|101500|0|-|0A1B2C3D|1773108900000
+             *     T|1|300|<sha-256 hex>
+             *     S|<base64 signature>
+             */
+            'text/plain': string;
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No such resource, or one this caller may not know exists (answered exactly alike). Codes: `issuer-not-found` */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/clearing/positions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Net settlement per counterparty issuer for a business day (T+1)
+     * @description Receivable (outbound files made for the day), payable (inbound records applied for the day), net. Operators only.
+     */
+    get: {
+      parameters: {
+        query: {
+          /**
+           * @description business day YYYY-MM-DD
+           * @example 2026-03-10
+           */
+          day: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The positions */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description one per foreign issuer */
+              counterparties: {
+                /**
+                 * @description business day YYYY-MM-DD
+                 * @example 2026-03-10
+                 */
+                day: string;
+                /**
+                 * @description counterparty issuer
+                 * @example shanghai
+                 */
+                issuer: string;
+                /**
+                 * @description receivable minus payable: positive = they pay us (fen)
+                 * @example 600
+                 */
+                netFen: number;
+                /**
+                 * @description we owe them: their terminals’ taps on our cards (fen)
+                 * @example 300
+                 */
+                payableFen: number;
+                /**
+                 * @description they owe us: our terminals’ taps on their cards (fen)
+                 * @example 900
+                 */
+                receivableFen: number;
+                /**
+                 * @description business day YYYY-MM-DD
+                 * @example 2026-03-10
+                 */
+                valueDay: string;
+              }[];
+              /**
+               * @description business day YYYY-MM-DD
+               * @example 2026-03-10
+               */
+              day: string;
+              /**
+               * @description business day YYYY-MM-DD
+               * @example 2026-03-10
+               */
+              valueDay: string;
+            };
+          };
+        };
+        /** @description The request is wrong; nothing changed. Codes: `invalid-request`, `invalid-json`, `invalid-url` */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Missing or invalid credential (answered before anything else). Codes: `unauthenticated` */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This caller may not do this. Codes: `forbidden`, `password-change-required` */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Internal error (never for bad input). Codes: `internal` */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/devices': {
     parameters: {
       query?: never;
@@ -13225,6 +13638,8 @@ export interface paths {
             'application/json': {
               /** @description ids of the card applications the card factory finished (ready or mailed) */
               cardsMade: string[];
+              /** @description a business day that was due but does not reconcile (it stays open for a person; retried at every run), and why; null when none */
+              dayCloseRefused: string | null;
               /** @description business days closed by this run (docs/settlement.md): every active device synced after the cut-off, or GATEWAY_DAY_CLOSE_GRACE_HOURS passed since it */
               daysClosed: string[];
               /** @description lost cards never replaced whose balance moved to liability:lost-card-forfeited (GATEWAY_LOST_BALANCE_FORFEIT_DAYS after the formal report) */

@@ -37,7 +37,7 @@ import { auditEntryFor, isAudited, markAudited, recordAudit } from './services/a
 import { expireTemporaryLosses } from './services/blacklist.ts';
 import type { Store } from './store/store-port.ts';
 import { PhoneOutbox } from './services/holder-accounts.ts';
-import { type ClearingSigner, ephemeralClearingSigner, lazyClearingSigner } from './services/clearing-key.ts';
+import { type ClearingSigner, lazyClearingSigner, processEphemeralClearingSigner } from './services/clearing-key.ts';
 
 export type { GatewayContext, GatewayPolicies } from './http/gateway-context.ts';
 
@@ -71,8 +71,10 @@ export interface BuildGatewayOptions {
    * random key is made for this instance: holders are then found only while it runs (tests, demo).
    */
   holderIdKey?: Uint8Array;
-  /** The clearing centre's signing key (main.ts: from the secrets folder); default an ephemeral key made on first use. */
+  /** The clearing centre's signing key (main.ts: from the secrets folder); default one ephemeral key per process, made on first use. */
   clearingSigner?: ClearingSigner;
+  /** Clearing between issuers: the counterparties' certificates (PEM) by issuer name (tests, the demo: the simulated other city's). */
+  clearingCertificates?: Record<string, string>;
   /** Where holder accounts' phone codes go (simulated SMS); default a fresh in-memory outbox. */
   phoneOutbox?: PhoneOutbox;
   /** false (default) or pino options, e.g. { level: 'info', stream } to capture output. */
@@ -138,7 +140,8 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     clock: options.clock ?? Date.now,
     policies,
     holderIdKey: options.holderIdKey ? Buffer.from(options.holderIdKey) : randomBytes(32),
-    clearingSigner: options.clearingSigner ?? lazyClearingSigner(() => ephemeralClearingSigner()),
+    clearingSigner: options.clearingSigner ?? lazyClearingSigner(processEphemeralClearingSigner),
+    clearingCertificates: new Map(Object.entries(options.clearingCertificates ?? {})),
     phoneOutbox: options.phoneOutbox ?? new PhoneOutbox(),
     subwayNetworkCsvPath: options.subwayNetworkCsvPath ?? process.env.SUBWAY_NETWORK_CSV ?? DEFAULT_SUBWAY_NETWORK_CSV,
     lifecycle: { shuttingDown: false },

@@ -55,7 +55,7 @@ async function moneyHarnessOn(
   now: { ms: number },
   dir: string,
   cleanup: () => Promise<void> | void,
-  options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs' | 'policies'>,
+  options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs' | 'policies' | 'clearingCertificates'>,
 ): Promise<MoneyHarness> {
   const issuer = makeIssuer();
   const app = await buildGateway({
@@ -87,7 +87,9 @@ async function moneyHarnessOn(
  * `options.metricsRefreshIntervalMs`: 0 for tests that run the store metrics job themselves.
  * `options.policies`: gateway policies over the test defaults (e.g. instantCardBranches).
  */
-export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs' | 'policies'> = {}): Promise<MoneyHarness> {
+export async function startMoneyGateway(
+  options: Pick<BuildGatewayOptions, 'logger' | 'metricsRefreshIntervalMs' | 'policies' | 'clearingCertificates'> = {},
+): Promise<MoneyHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'money-gw-'));
   const now = { ms: START_MS };
   const store = new SqliteStore({ path: join(dir, 'gateway.db'), clock: () => now.ms });
@@ -95,7 +97,7 @@ export async function startMoneyGateway(options: Pick<BuildGatewayOptions, 'logg
 }
 
 /** The same harness on a fresh PostgreSQL schema (test/store/pg-test-db.ts), dropped on close. */
-export async function startPgMoneyGateway(options: Pick<BuildGatewayOptions, 'policies'> = {}): Promise<MoneyHarness> {
+export async function startPgMoneyGateway(options: Pick<BuildGatewayOptions, 'policies' | 'clearingCertificates'> = {}): Promise<MoneyHarness> {
   const schema = freshSchemaName('money');
   const now = { ms: START_MS };
   const store = newPgStore(schema, { clock: () => now.ms });

@@ -100,6 +100,8 @@ export interface GatewayContext {
   holderIdKey: Buffer;
   /** The clearing centre's signing key (services/clearing-key.ts): closed days and clearing files. */
   clearingSigner: ClearingSigner;
+  /** Clearing between issuers: each counterparty's certificate (PEM) by issuer name; inbound files are verified against it. */
+  clearingCertificates: ReadonlyMap<string, string>;
   /**
    * The simulated SMS sender of holder accounts' phone codes (services/holder-accounts.ts): kept
    * in memory, never logged; the sandbox and the tests read the codes from it.

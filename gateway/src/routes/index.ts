@@ -25,6 +25,7 @@ import { refundRoutes } from './refunds.ts';
 import { ledgerRoutes } from './ledger.ts';
 import { reportRoutes } from './reports.ts';
 import { settlementRoutes } from './settlement.ts';
+import { clearingRoutes } from './clearing.ts';
 import { devicePkiRoutes } from '../pki/pki-routes.ts';
 
 /** A module receives the instance with the TypeBox type provider (http/wire.ts GatewayApp). */
@@ -51,5 +52,6 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   ledgerRoutes,
   reportRoutes,
   settlementRoutes,
+  clearingRoutes,
   devicePkiRoutes,
 ];

@@ -12,6 +12,7 @@ import {
   IdParams,
   isoBeijing,
   problems,
+  Nullable,
   Type,
   timestamp,
   WITH_BODY,
@@ -47,6 +48,11 @@ const JobsReport = Type.Object({
   lostBalancesForfeited: Type.Array(Type.String(), {
     description: 'lost cards never replaced whose balance moved to liability:lost-card-forfeited (GATEWAY_LOST_BALANCE_FORFEIT_DAYS after the formal report)',
   }),
+  dayCloseRefused: Nullable(
+    Type.String({
+      description: 'a business day that was due but does not reconcile (it stays open for a person; retried at every run), and why; null when none',
+    }),
+  ),
   daysClosed: Type.Array(Type.String(), {
     description:
       'business days closed by this run (docs/settlement.md): every active device synced after the cut-off, or GATEWAY_DAY_CLOSE_GRACE_HOURS passed since it',
@@ -189,6 +195,7 @@ export async function refundRoutes(app: GatewayApp): Promise<void> {
                   cardsMade: ['7'],
                   lostBalancesForfeited: [],
                   daysClosed: ['2026-03-09'],
+                  dayCloseRefused: null,
                   ranAtMs: EXAMPLE_MS,
                   ranAt: isoBeijing(EXAMPLE_MS),
                 },

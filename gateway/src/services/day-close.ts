@@ -401,8 +401,12 @@ export async function autoCloseTrigger(
   return num(behind?.n) === 0 ? 'watermarks' : null;
 }
 
-/** Closes every day that may close automatically now, in order (at most `limit`); returns the days closed. */
-export async function closeDueDays(ctx: DayCloseContext, nowMs: number, limit = 31): Promise<string[]> {
+/**
+ * Closes every day that may close automatically now, in order (at most `limit`); returns the days
+ * closed and, when one was due but could not close (it does not reconcile), why: the jobs go on,
+ * the day stays open for a person (it is retried at every run).
+ */
+export async function closeDueDays(ctx: DayCloseContext, nowMs: number, limit = 31): Promise<{ closed: string[]; refused: string | null }> {
   const closed: string[] = [];
   for (let i = 0; i < limit; i++) {
     const due = await ctx.store.transaction(
@@ -420,11 +424,12 @@ export async function closeDueDays(ctx: DayCloseContext, nowMs: number, limit = 
     } catch (error) {
       // Another instance closed it first: go on with the next one.
       if (error instanceof ApiError && error.code === 'day-already-closed') continue;
+      if (error instanceof ApiError) return { closed, refused: `${due.day}: ${error.message}` };
       throw error;
     }
     closed.push(due.day);
   }
-  return closed;
+  return { closed, refused: null };
 }
 
 /** The context from a gateway's parts. */

@@ -19,6 +19,8 @@ export interface JobsReport {
   lostBalancesForfeited: string[];
   /** Business days closed automatically (services/day-close.ts): every active device synced after the cut-off, or the grace deadline passed. */
   daysClosed: string[];
+  /** A business day that was due but did not close (it does not reconcile), and why; null when none. */
+  dayCloseRefused: string | null;
   ranAtMs: number;
 }
 
@@ -51,8 +53,8 @@ export async function runDueJobs(store: Store, nowMs: number, options: JobOption
     },
     { isolation: 'read-committed' },
   );
-  const daysClosed = options.dayClose === undefined ? [] : await closeDueDays(options.dayClose, nowMs);
-  return { refundsPaid, cardsMade, lostBalancesForfeited, daysClosed, ranAtMs: nowMs };
+  const days = options.dayClose === undefined ? { closed: [], refused: null } : await closeDueDays(options.dayClose, nowMs);
+  return { refundsPaid, cardsMade, lostBalancesForfeited, daysClosed: days.closed, dayCloseRefused: days.refused, ranAtMs: nowMs };
 }
 
 /** Runs the jobs every `intervalMs`; returns a stop function. Errors are reported, never thrown. */

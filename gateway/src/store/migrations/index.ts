@@ -24,6 +24,7 @@ import { migration109CardLifecycle } from './109-card-lifecycle.ts';
 import { migration110CardEnablement } from './110-card-enablement.ts';
 import { migration120JournalFarePath } from './120-journal-fare-path.ts';
 import { migration121DayClose } from './121-day-close.ts';
+import { migration122InterissuerClearing } from './122-interissuer-clearing.ts';
 import { migration200DevicePki } from './200-device-pki.ts';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -48,5 +49,6 @@ export const MIGRATIONS: readonly Migration[] = [
   migration110CardEnablement,
   migration120JournalFarePath,
   migration121DayClose,
+  migration122InterissuerClearing,
   migration200DevicePki,
 ];
