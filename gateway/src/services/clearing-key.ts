@@ -73,13 +73,13 @@ export function clearingSignerOf(keyPem: string, certificatePem: string): Cleari
   const cert = forge.pki.certificateFromPem(certificatePem);
   if ((cert.publicKey as forge.pki.rsa.PublicKey).n.compareTo(key.n) !== 0)
     throw new ClearingKeyError(`${CLEARING_KEY_FILE} does not match ${CLEARING_CERT_FILE}`);
+  // Signing with node:crypto: RSA PKCS#1 v1.5 over SHA-256, the same bytes forge gives, without forge's ~200 ms of pure-JS RSA.
+  const nodeKey = createPrivateKey(keyPem);
   return {
     certificatePem,
     fingerprint: fingerprintOf(cert),
     sign(text: string): string {
-      const md = forge.md.sha256.create();
-      md.update(text, 'utf8');
-      return forge.util.encode64(key.sign(md));
+      return cryptoSign('sha256', Buffer.from(text, 'utf8'), nodeKey).toString('base64');
     },
   };
 }
