@@ -222,6 +222,33 @@ describe.skipIf(!up)('operations pages in Chromium', () => {
     await checkPage(ops, 'ops-anomalies');
   });
 
+  it('issues an integration token shown once, and revokes it (refused at once)', async () => {
+    const { page } = ops;
+    await page.goto('/console/ops/tokens');
+    await page.getByLabel('用途').fill('西单柜面系统');
+    await page.getByLabel('所属机构', { exact: true }).fill('icbc-xidan');
+    await page.getByRole('button', { name: '签发令牌' }).click();
+    const token = String(await page.getByTestId('issued-token').textContent());
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    await checkPage(ops, 'ops-token-issued');
+    // Never stored: the form's kept outcome holds no token.
+    const kept = await world.store.transaction((tx) => tx.all<{ result_json: string | null }>('SELECT result_json FROM console_form_results'));
+    expect(kept.some((r) => String(r.result_json).includes(token))).toBe(false);
+    const bearer = { authorization: `Bearer ${token}` };
+    expect((await world.api('GET', `/v1/cards/${world.cards[0].cardNo}`, undefined, bearer)).status).toBe(200);
+
+    await page.goto('/console/ops/tokens');
+    expect(await page.getByTestId('tokens').textContent()).toContain('西单柜面系统');
+    await checkPage(ops, 'ops-tokens');
+    await page.getByRole('button', { name: '吊销 西单柜面系统' }).click();
+    await page.waitForURL('**/console/ops/tokens?done=revoked');
+    expect((await world.api('GET', `/v1/cards/${world.cards[0].cardNo}`, undefined, bearer)).status).toBe(401);
+    const audit = await world.store.transaction((tx) =>
+      tx.get<{ subject: string }>("SELECT subject FROM audit_log WHERE route = '/console/ops/tokens/:hash/revoke' ORDER BY id DESC LIMIT 1"),
+    );
+    expect(audit?.subject).toBe(STAFF.opsAdmin.username);
+  });
+
   it('an operations viewer sees the pages but cannot revoke', async () => {
     const viewer = await openPage(browser, world.baseUrl);
     await signInStaff(viewer.page, STAFF.opsViewer);

@@ -122,6 +122,7 @@ async function main(argv: string[]): Promise<number> {
       ['/console/ops/audit', 'ops-audit'],
       ['/console/ops/staff', 'ops-staff'],
       ['/console/ops/anomalies', 'ops-anomalies'],
+      ['/console/ops/tokens', 'ops-tokens'],
     ]) {
       await ops.page.goto(path);
       await shot(ops.page, name);

@@ -100,3 +100,44 @@ export async function principalForToken(tx: Tx, token: string, nowMs: number): P
     staffRole: role === 'counter' ? ((row.staff_role as StaffRole | null) ?? 'teller') : null,
   };
 }
+
+/** A system integration's token (operator or counter) as the console lists it: never the token itself. */
+export interface IntegrationToken {
+  tokenHash: string;
+  role: string;
+  subject: string;
+  label: string;
+  organisationId: string | null;
+  staffRole: string | null;
+  createdBy: string;
+  createdMs: number;
+  expiresMs: number | null;
+  revokedMs: number | null;
+}
+
+/** The operator and counter tokens (system integrations), newest first; app, holder and device credentials are not listed here. */
+export async function listIntegrationTokens(tx: Tx, limit = 200): Promise<IntegrationToken[]> {
+  const rows = await tx.all<Record<string, string | number | null>>(
+    `SELECT token_hash, role, subject, label, organisation_id, staff_role, created_by, created_ms, expires_ms, revoked_ms
+       FROM auth_tokens WHERE role IN ('operator', 'counter') ORDER BY created_ms DESC, token_hash LIMIT ?`,
+    [limit],
+  );
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return rows.map((r) => ({
+    tokenHash: String(r.token_hash),
+    role: String(r.role),
+    subject: String(r.subject),
+    label: String(r.label),
+    organisationId: r.organisation_id === null ? null : String(r.organisation_id),
+    staffRole: r.staff_role === null ? null : String(r.staff_role),
+    createdBy: String(r.created_by),
+    createdMs: Number(r.created_ms),
+    expiresMs: num(r.expires_ms),
+    revokedMs: num(r.revoked_ms),
+  }));
+}
+
+/** Revokes one operator or counter token by its hash; 1 when it was live, 0 otherwise. */
+export async function revokeIntegrationToken(tx: Tx, tokenHash: string, nowMs: number): Promise<number> {
+  return tx.run("UPDATE auth_tokens SET revoked_ms = ? WHERE token_hash = ? AND role IN ('operator', 'counter') AND revoked_ms IS NULL", [nowMs, tokenHash]);
+}

@@ -32,6 +32,7 @@ import { cardholderPages } from './pages-cardholder.ts';
 import { counterPages } from './pages-counter.ts';
 import { farePages } from './pages-fares.ts';
 import { opsPages } from './pages-ops.ts';
+import { tokenPages } from './pages-tokens.ts';
 import { staffSignInPages } from './pages-sign-in.ts';
 import { DEFAULT_SESSION_POLICY, resumeSession, type SessionPolicy } from './sessions.ts';
 import { findOrganisation } from '../services/organisations.ts';
@@ -301,6 +302,7 @@ export async function installConsole(app: FastifyInstance, options: ConsoleOptio
       await counterPages(scope, kit);
       await opsPages(scope, kit);
       await farePages(scope, kit);
+      await tokenPages(scope, kit);
       await cardholderPages(scope, kit);
     },
     { prefix: CONSOLE_PREFIX },
