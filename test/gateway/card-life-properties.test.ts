@@ -8,6 +8,8 @@
  * and changes nothing; a retry changes nothing; and once every device has synced and every refund
  * deadline has passed, each closed card's balance was paid out exactly once (never negative): one
  * refund per card, paid its balance at closing, and the bank payouts total the sum of those.
+ * Every other cancellation is made by an agent with a death certificate (q33): its refund goes to
+ * the account given with those documents, every other refund to the holder's.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -79,13 +81,18 @@ interface CardState {
   closed: boolean;
   /** The balance the card's refund must pay: max(0, shadow balance at closing), its debt settled first. */
   payoutFen: number;
+  /** The account its refund must go to: the holder's, or the one an agent gave with the death certificate. */
+  destination: string;
 }
+
+const HEIR_DESTINATION = { destinationAccount: '6222020200998877665544', destinationName: '李四' };
+const DEATH_AGENT = { actingAs: 'agent', idNumber: '110105198512240018', name: '李四', document: { kind: 'death-certificate', reference: 'SW-1' } };
 
 describe('card life money invariants', () => {
   it('after any history of loads, taps, exchanges, bank changes, cancellations and debts: books at 0.00 after every step, each balance paid out once', async () => {
     let run = 0;
     /** What the histories covered (the seed is fixed): each closing kind, debts paid in and written off, refunds paid. */
-    const seen = { exchange: 0, 'bank-change': 0, cancellation: 0, pay: 0, 'write-off': 0, paidOut: 0, retries: 0 };
+    const seen = { exchange: 0, 'bank-change': 0, cancellation: 0, byAgent: 0, pay: 0, 'write-off': 0, paidOut: 0, retries: 0 };
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 12 }), async (steps) => {
         run++;
@@ -98,7 +105,7 @@ describe('card life money invariants', () => {
           for (let i = 0; i < CARDS; i++) {
             const ssn = `1101011990030${String(run).padStart(2, '0')}${i}${i}X`;
             const issued = await issueCard(h, i % 2 === 0 ? '3des' : 'sm4', { socialSecurityNo: ssn, issuingBank: 'icbc' });
-            cards.push({ ...issued, closed: false, payoutFen: 0 });
+            cards.push({ ...issued, closed: false, payoutFen: 0, destination: '' });
           }
           let key = 0;
           let listingVersion = 0;
@@ -119,6 +126,9 @@ describe('card life money invariants', () => {
               expect(answer.status).toBe(200);
               listingVersion = answer.response!.blacklistVersion;
             } else {
+              // Every other cancellation (the first, the third, …) is made by an agent after the holder's death
+              // (q33): its refund goes to the account given with the documents (derived, so the seed's histories stay).
+              const byAgent = s.how === 'cancellation' && seen.cancellation % 2 === 0;
               const balance = await shadowBalance(h, c.cardNo);
               const url =
                 s.how === 'exchange'
@@ -131,7 +141,10 @@ describe('card life money invariants', () => {
                   ? { reason: 'broken', collection: 'branch', ...REFUND_DESTINATION }
                   : s.how === 'bank-change'
                     ? { toBank: 'cmb', ...REFUND_DESTINATION }
-                    : { ...REFUND_DESTINATION };
+                    : byAgent
+                      ? { ...HEIR_DESTINATION, agent: DEATH_AGENT }
+                      : { ...REFUND_DESTINATION };
+              c.destination = s.how === 'cancellation' && byAgent ? HEIR_DESTINATION.destinationAccount : REFUND_DESTINATION.destinationAccount;
               const before = await ledger(h);
               if (balance < 0) {
                 // A debt, not a refund: refused until it is settled, and nothing changes.
@@ -147,6 +160,7 @@ describe('card life money invariants', () => {
               expect([200, 201], done.body).toContain(done.statusCode);
               c.closed = true;
               seen[s.how]++;
+              if (s.how === 'cancellation' && byAgent) seen.byAgent++;
               if (balance < 0) seen[s.settle]++;
               c.payoutFen = Math.max(0, balance);
               const after = await ledger(h);
@@ -181,7 +195,10 @@ describe('card life money invariants', () => {
           let expectedOut = 0;
           for (const c of cards) {
             const rows = await h.store.transaction((tx) =>
-              tx.all<{ status: string; paid_fen: number | null }>('SELECT status, paid_fen FROM refunds WHERE card_no = ?', [c.cardNo]),
+              tx.all<{ status: string; paid_fen: number | null; destination_account: string }>(
+                'SELECT status, paid_fen, destination_account FROM refunds WHERE card_no = ?',
+                [c.cardNo],
+              ),
             );
             if (!c.closed) {
               expect(rows).toEqual([]);
@@ -190,6 +207,7 @@ describe('card life money invariants', () => {
             expect(rows).toHaveLength(1);
             expect(rows[0].status).toBe('paid');
             expect(Number(rows[0].paid_fen)).toBe(c.payoutFen);
+            expect(rows[0].destination_account).toBe(c.destination);
             expect(await shadowBalance(h, c.cardNo)).toBe(0);
             expectedOut += c.payoutFen;
             if (c.payoutFen > 0) seen.paidOut++;
