@@ -25,7 +25,6 @@ import {
   LIMITS,
   TAP_RESULT,
   TAP_RESULT_MESSAGE,
-  cardNoFromCardSerial,
   executeTap,
   isAcceptedResult,
   parseCardView,
@@ -310,7 +309,9 @@ export class Device {
       pending: pendingBefore,
     });
 
-    this.commit(state.nextDeviceSeq, execution.journal, pendingBefore, reader.intent, execution.pendingAfter, nowMs);
+    // Pending purchases are filed under the card number read this tap (a 19-digit T-Union number
+    // cannot be rebuilt from the 8-byte diversifier a purchase carries).
+    this.commit(state.nextDeviceSeq, execution.journal, cardNo, pendingBefore, reader.currentCardNo, reader.intent, execution.pendingAfter, nowMs);
 
     const records = execution.journal;
     const last: JournalRecord | undefined = records[records.length - 1];
@@ -334,7 +335,9 @@ export class Device {
   private commit(
     firstSeq: number,
     records: readonly JournalRecord[],
+    cardNo: string | null,
     pendingBefore: PendingPurchase | null,
+    intentCardNo: string | null,
     intent: PendingPurchase | null,
     pendingAfter: PendingPurchase | null,
     nowMs: number,
@@ -345,10 +348,14 @@ export class Device {
     this.db
       .transaction(() => {
         this.stageRecordsInTransaction(records, firstSeq);
-        for (const settled of [pendingBefore, intent]) {
-          if (settled !== null) this.pending.clear(cardNoFromCardSerial(settled.cardSerial), settled.offlineAtc);
+        if (pendingBefore !== null && cardNo !== null) this.pending.clear(cardNo, pendingBefore.offlineAtc);
+        if (intent !== null && intentCardNo !== null) this.pending.clear(intentCardNo, intent.offlineAtc);
+        // A torn purchase belongs to the card this tap read (executeTap made it from that card's view).
+        const afterCardNo = intentCardNo ?? cardNo;
+        if (pendingAfter !== null) {
+          if (afterCardNo === null) throw new Error('a torn purchase without the card number it belongs to');
+          this.pending.put(afterCardNo, pendingAfter, nowMs);
         }
-        if (pendingAfter !== null) this.pending.put(cardNoFromCardSerial(pendingAfter.cardSerial), pendingAfter, nowMs);
       })
       .immediate();
   }

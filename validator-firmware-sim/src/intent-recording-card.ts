@@ -12,6 +12,7 @@
 import {
   TRANSACTION_TYPE,
   algorithmFromId,
+  allowKeyOfIssuerIdText,
   cardSerialFromCardNo,
   decodeBcd,
   parseCardView,
@@ -34,7 +35,14 @@ interface PurchaseInFlight {
 
 export class IntentRecordingCard implements CardPort {
   private cardNo: string | null = null;
+  /** The card's issuer as its allow-list key (issue 18): a recovery must use that issuer's purchase keys. */
+  private issuerKey = 0;
   private inFlight: PurchaseInFlight | null = null;
+  /** The card number of the card read this tap (null until read): the key of its intents. */
+  get currentCardNo(): string | null {
+    return this.cardNo;
+  }
+
   /** The intent written during this tap (the device clears or keeps it at commit). */
   intent: PendingPurchase | null = null;
 
@@ -47,7 +55,9 @@ export class IntentRecordingCard implements CardPort {
     const response = this.card.readCardView();
     if (response.sw === SW.success) {
       try {
-        this.cardNo = parseCardView(response.data).cardNo;
+        const view = parseCardView(response.data);
+        this.cardNo = view.cardNo;
+        this.issuerKey = allowKeyOfIssuerIdText(view.issuerId);
       } catch {
         // Unreadable: executeTap refuses the tap; no purchase will follow.
       }
@@ -84,6 +94,7 @@ export class IntentRecordingCard implements CardPort {
     if (flight !== null && flight.init !== null && this.cardNo !== null) {
       const pending: PendingPurchase = {
         cardSerial: cardSerialFromCardNo(this.cardNo),
+        issuerKey: this.issuerKey,
         keyVersion: flight.init.keyVersion,
         algorithm: algorithmFromId(flight.init.algorithmId),
         amountFen: flight.amountFen,

@@ -42,6 +42,32 @@ describe.each([['with the in-memory index', 'sync'] as const, ['table only', fal
     expect(list.lookup('9999999999999999')).toEqual({ listed: false });
   });
 
+  it('keeps 19-digit T-Union numbers (issue 18) beside legacy ones, exactly, through deltas and a rebuilt index', async () => {
+    const home = '3105170010170907984';
+    const shanghai = '3104770000000004242';
+    const neighbour = '3104770000000004243';
+    const legacy = card(5_170_010_170_907_984); // the same last 16 digits as `home`
+    expect(typeof cardKey(home)).toBe('bigint');
+    const result = await list.applyDelta({ entries: [add(1, home), add(2, shanghai, 'temporary-loss'), add(3, legacy, 'cloned')], toVersion: 3 });
+    expect(result).toMatchObject({ status: 'applied', applied: 3 });
+    expect(list.lookup(home)).toEqual({ listed: true, reason: 'formal-loss' });
+    expect(list.lookup(shanghai)).toEqual({ listed: true, reason: 'temporary-loss' });
+    expect(list.lookup(neighbour)).toEqual({ listed: false });
+    expect(list.lookup(legacy)).toEqual({ listed: true, reason: 'cloned' });
+    expect(list.count).toBe(3);
+    // A device restarting builds its index from the table: the 19-digit entries come back.
+    const restarted = new BlacklistStore(db, { index: index === false ? false : 'sync' });
+    expect(restarted.lookup(home)).toEqual({ listed: true, reason: 'formal-loss' });
+    expect(restarted.lookup(shanghai)).toEqual({ listed: true, reason: 'temporary-loss' });
+    expect(restarted.lookup(legacy)).toEqual({ listed: true, reason: 'cloned' });
+    expect(restarted.lookup(neighbour)).toEqual({ listed: false });
+    await restarted.applyDelta({ entries: [remove(4, home)], toVersion: 4 });
+    expect(restarted.lookup(home)).toEqual({ listed: false });
+    // A 19-digit number not starting 31 is corrupt: the whole delta is refused.
+    const bad = await restarted.applyDelta({ entries: [add(5, '4104770000000004242')], toVersion: 5 });
+    expect(bad).toMatchObject({ status: 'refused', reason: 'corrupt-entry' });
+  });
+
   it('applies adds and removes in version order, across batches, and counts', async () => {
     const entries = [add(1, card(1)), add(2, card(2), 'temporary-loss'), add(3, card(3)), remove(4, card(1)), add(5, card(2), 'replaced')];
     const result = await list.applyDelta({ entries, toVersion: 7 }, { batchSize: 2 });

@@ -18,7 +18,7 @@
  * most one batch (DOMAIN.md section 6; the device must never stall a gate).
  */
 import type { Statement } from 'better-sqlite3';
-import { LIMITS, type BlacklistDeltaEntry, type BlacklistReason } from '#core';
+import { LIMITS, isCardNo as isCoreCardNo, type BlacklistDeltaEntry, type BlacklistReason } from '#core';
 import { checkpointDeviceDb, type DeviceDatabase } from './device-db.ts';
 import { type BlacklistIndex, BlacklistIndexBuilder, indexCode, type IndexBuffers, UNKNOWN_REASON_CODE } from './blacklist-index.ts';
 
@@ -47,11 +47,17 @@ const LISTED: Readonly<Record<BlacklistReason, BlacklistAnswer>> = Object.freeze
   Object.fromEntries(Object.keys(REASON_CODES).map((r) => [r, Object.freeze({ listed: true, reason: r })])) as Record<BlacklistReason, BlacklistAnswer>,
 );
 
-const CARD_NO = /^[0-9]{16}$/;
-
+/**
+ * 16 digits (legacy) or 19 starting 31 (T-Union, issue 18). Both fit an SQLite INTEGER key
+ * without overlapping: legacy numbers are below 10^16, T-Union ones at or above 3.1 * 10^18
+ * (below 2^63).
+ */
 export function isCardNo(value: unknown): value is string {
-  return typeof value === 'string' && CARD_NO.test(value);
+  return isCoreCardNo(value);
 }
+
+/** First integer key of the 19-digit range: the compact index holds only the keys below it. */
+const TUNION_KEY_FLOOR = '10000000000000000';
 
 /** The card number as an SQLite integer key: a JS number when exact, else a BigInt. */
 export function cardKey(cardNo: string): number | bigint {
@@ -212,6 +218,14 @@ export class BlacklistStore {
    * only after a batch's transaction commits, so it never says anything the table does not.
    */
   private readonly overlay = new Map<string, number>();
+  /**
+   * Listed 19-digit (T-Union) cards and their reason codes, read from the table when the index
+   * is built (issue 18). The compact index is laid out for 16 digits; T-Union entries (home
+   * cards with 19-digit numbers, other cities' cards of the national blocklist) are far fewer,
+   * so a Map keyed by the number answers them: a get on a string the card already holds, no
+   * allocation. Changes after the build go to the overlay like any other.
+   */
+  private tunion = new Map<string, number>();
   /** True while a build runs or the index is ready: committed changes go into the overlay. */
   private tracking = false;
   /** Bumped whenever the index is dropped: a build of an older generation stops. */
@@ -281,11 +295,11 @@ export class BlacklistStore {
     try {
       let after: bigint | null = -1n;
       while (after !== null) after = this.scanChunk(after, 50_000);
+      this.finishBuild();
     } catch (error) {
       this.failBuild(error);
       throw error;
     }
-    this.finishBuild();
   }
 
   /** Starts a build (any earlier one is abandoned): empty overlay, arrays sized from the row count. */
@@ -306,11 +320,14 @@ export class BlacklistStore {
   }
 
   private finishBuild(): void {
+    // Read first: a row the index cannot hold fails the build before anything changes.
+    const tunion = this.readTUnionEntries();
     const builder = this.builder as BlacklistIndexBuilder;
     this.builder = null;
     this.releaseScanCache();
     this.grows += builder.grows;
     this.index = builder.finish();
+    this.tunion = tunion;
     this.builds++;
     this.lastError = null;
     this.warming = null;
@@ -350,9 +367,25 @@ export class BlacklistStore {
     }
     this.abandonBuild();
     this.overlay.clear();
+    this.tunion = new Map();
     this.tracking = false;
     this.generation++;
     this.warming = null;
+  }
+
+  /** Every listed 19-digit card and its reason code (text keys: no BigInt, no rounding). */
+  private readTUnionEntries(): Map<string, number> {
+    const out = new Map<string, number>();
+    const rows = this.db.prepare(`SELECT CAST(card AS TEXT) AS c, reason AS r FROM blacklist WHERE card >= ${TUNION_KEY_FLOOR}`).all() as {
+      c: string;
+      r: number;
+    }[];
+    for (const row of rows) {
+      // Above the legacy range only T-Union numbers are cards: anything else is refused, never indexed.
+      if (!isCardNo(row.c)) throw new RangeError(`blacklist index: card key ${row.c} out of range (neither 16 digits nor 19 starting 31)`);
+      out.set(row.c, row.r);
+    }
+    return out;
   }
 
   /** Records a committed batch's changes (card, reason code or 0 = removed) in the overlay. */
@@ -378,7 +411,7 @@ export class BlacklistStore {
     const sink = indexSink(this.db);
     this.scan ??= this.db
       .prepare(
-        `SELECT count(${FILL_FUNCTION}(card / 100000000, card % 100000000, reason)) FROM (SELECT card, reason FROM blacklist WHERE card > ? ORDER BY card LIMIT ?)`,
+        `SELECT count(${FILL_FUNCTION}(card / 100000000, card % 100000000, reason)) FROM (SELECT card, reason FROM blacklist WHERE card > ? AND card < ${TUNION_KEY_FLOOR} ORDER BY card LIMIT ?)`,
       )
       .pluck() as Statement<[bigint, number], number>;
     sink.target = this.builder;
@@ -422,11 +455,12 @@ export class BlacklistStore {
     };
   }
 
-  /** The hot path of every tap. `cardNo` must be 16 digits (the tap engine read it from the card). */
+  /** The hot path of every tap. `cardNo` must be 16 digits, or 19 starting 31 (the tap engine read it from the card). */
   lookup(cardNo: string): BlacklistAnswer {
     const index = this.index;
     if (index !== null) {
       let code = this.overlay.size === 0 ? undefined : this.overlay.get(cardNo);
+      if (code === undefined && cardNo.length !== 16) code = this.tunion.get(cardNo) ?? 0;
       if (code === undefined) {
         code = index.find(cardNo);
         // The index's 3 bits hold 7 for 'exchanged' and for any code it does not know: the table says which.
@@ -477,7 +511,7 @@ export class BlacklistStore {
     for (let i = from; i < to; i++) {
       const entry = delta.entries[i] as Partial<BlacklistDeltaEntry> | null;
       if (entry === null || typeof entry !== 'object') return { index: i, detail: 'entry is not an object' };
-      if (!isCardNo(entry.cardNo)) return { index: i, detail: `cardNo ${JSON.stringify(entry.cardNo)} is not 16 digits` };
+      if (!isCardNo(entry.cardNo)) return { index: i, detail: `cardNo ${JSON.stringify(entry.cardNo)} is not 16 digits nor 19 starting 31` };
       if (entry.op !== 'add' && entry.op !== 'remove') return { index: i, detail: `op ${JSON.stringify(entry.op)} is not add/remove` };
       // Own keys only: `in` also finds Object.prototype's names ('constructor', '__proto__', ...).
       if (entry.op === 'add' && (typeof entry.reason !== 'string' || !Object.hasOwn(REASON_CODES, entry.reason))) {
