@@ -8,6 +8,7 @@
  * change (the schema refuses an UPDATE of it); the jobs close a day once every active device has
  * synced after its end, or once the grace deadline has passed.
  */
+import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifySignature } from '#gateway/services/clearing-key';
 import { assertPostgresUp } from '../store/pg-test-db.ts';
@@ -249,5 +250,65 @@ describe.each(STORES)('day close on %s', (dialect) => {
     expect(rows.filter((r) => r.startsWith('day,'))).toHaveLength(m.operators.length * 2);
     const bad = await h.app.inject({ method: 'GET', url: '/v1/reports/operators?period=2026-13', headers: h.admin });
     expect(bad.statusCode).toBe(400);
+  });
+});
+
+describe('day close: property', () => {
+  it('each closed day’s totals equal the sum of the cleared records of its business day; the companies add up to them', async () => {
+    const h = await startMoneyGateway();
+    try {
+      const counter = await counterHeaders(h);
+      const { cardNo, card } = await issueCard(h);
+      await loadCard(h, counter, card, cardNo, 100_000, 'l1');
+      const gate = await makeValidator(h, 'gate-p', 7);
+      const bus = await makeValidator(h, 'bus-p', 8);
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          // Taps across two business days and their cut-offs: minutes after day A's 00:00 Beijing time (0..72 h).
+          fc.array(fc.record({ minute: fc.integer({ min: 0, max: 72 * 60 - 1 }), fen: fc.integer({ min: 1, max: 500 }), onBus: fc.boolean() }), {
+            maxLength: 6,
+          }),
+          async (taps) => {
+            // Each run its own pair of days, after the previous run's: days close in order.
+            const base = bj(20, 0) + run * 4 * 86_400_000;
+            run++;
+            const dayA = new Date(base + 8 * HOUR).toISOString().slice(0, 10);
+            const expected = new Map<string, number>();
+            const gateRecords = [];
+            const busRecords = [];
+            for (const t of [...taps].sort((a, b) => a.minute - b.minute)) {
+              const at = base + t.minute * 60_000;
+              // 04:00 cut-off: the business day is the Beijing date of (time - 4 h).
+              const day = new Date(at + 8 * HOUR - 4 * HOUR).toISOString().slice(0, 10);
+              expected.set(day, (expected.get(day) ?? 0) + t.fen);
+              if (t.onBus) busRecords.push({ ...tap(bus, card, cardNo, t.fen, at, 'bus'), deviceKind: 'bus' as const, line: 1, place: 0 });
+              else gateRecords.push(tap(gate, card, cardNo, t.fen, at));
+            }
+            h.now.ms = base + 4 * 86_400_000;
+            if (gateRecords.length > 0) expect((await sync(h, gate, syncRequest(gate, gateRecords))).status).toBe(200);
+            if (busRecords.length > 0) expect((await sync(h, bus, syncRequest(bus, busRecords))).status).toBe(200);
+            // Close day A - 1 through day A + 2 (the previous run closed up to this run's day A - 2).
+            const closedTotals = new Map<string, number>();
+            for (let i = -1; i <= 2; i++) {
+              const day = new Date(Date.parse(`${dayA}T00:00:00Z`) + i * 86_400_000).toISOString().slice(0, 10);
+              const res = await h.app.inject({ method: 'POST', url: `/v1/settlement/days/${day}/close`, headers: h.admin });
+              expect(res.statusCode, res.body).toBe(201);
+              const s = res.json().summary;
+              // (The first close takes the load of 10 March in as an adjustment: postings only, no debits.)
+              expect(s.adjustments.every((a: { debits: number }) => a.debits === 0)).toBe(true);
+              expect(Object.values(s.reconciliation).every((v) => v === 0)).toBe(true);
+              expect(s.companies.reduce((n: number, c: { amountFen: number }) => n + c.amountFen, 0)).toBe(s.cleared.amountFen);
+              closedTotals.set(day, s.cleared.amountFen);
+            }
+            for (const [d, fen] of expected) expect(closedTotals.get(d), d).toBe(fen);
+            for (const [d, fen] of closedTotals) expect(fen, d).toBe(expected.get(d) ?? 0);
+          },
+        ),
+        { numRuns: 8, endOnFailure: true },
+      );
+    } finally {
+      await closeCheckingBooks(h);
+    }
   });
 });
