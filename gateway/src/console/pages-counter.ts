@@ -8,7 +8,7 @@
  * counter's channel may not perform are not offered (counterActions), and the route refuses
  * them anyway.
  */
-import { type CardRecordKind, LIMITS, parseYuan } from '#core';
+import { type CardRecordKind, isCardNo, LIMITS, parseYuan } from '#core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findCard } from '../services/cards.ts';
 import { assertChannelMay, type ChannelCard, type Operation } from '../services/channel-rules.ts';
@@ -102,7 +102,8 @@ async function channelCard(kit: ConsoleKit, cardNo: string): Promise<ChannelCard
   return card ? { cardNo, issuingBank: card.issuingBank } : undefined;
 }
 
-const CARD_NO = /^[0-9]{16}$/;
+/** A card number the API takes (16 digits, or a 19-digit T-Union number); not narrowing, so an ID number is tested after it. */
+const CARD_NO = { test: (value: string): boolean => isCardNo(value) };
 const ID_NUMBER = /^[0-9]{17}[0-9Xx]$/;
 
 function scopeOf(user: ConsoleUser): string {

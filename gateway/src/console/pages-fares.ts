@@ -9,6 +9,7 @@
  * decoder checks every fare rule: this module only lays the bundle out and compares two of them.
  */
 import type { FastifyInstance } from 'fastify';
+import { isCardNo } from '#core';
 import { MONEY_ANOMALY_KIND_NAMES } from '../services/anomalies.ts';
 import { beijingDayRange } from '../services/money-time.ts';
 import { callApi } from './api.ts';
@@ -201,7 +202,7 @@ export async function farePages(app: FastifyInstance, kit: ConsoleKit): Promise<
   app.get('/ops/anomalies', { preHandler: viewer }, async (request, reply) => {
     const query = request.query as Form;
     const kind = MONEY_ANOMALY_KIND_NAMES.includes(String(query.kind) as never) ? String(query.kind) : undefined;
-    const cardNo = /^[0-9]{16}$/.test(String(query.cardNo ?? '')) ? String(query.cardNo) : undefined;
+    const cardNo = isCardNo(String(query.cardNo ?? '')) ? String(query.cardNo) : undefined;
     const params = new URLSearchParams({ limit: '200' });
     if (kind) params.set('kind', kind);
     if (cardNo) params.set('cardNo', cardNo);
