@@ -14167,7 +14167,7 @@ export interface paths {
     };
     /**
      * Daily clearing per operator (subway, bus, P+R, parks, suburban) of verified debits by transaction date
-     * @description JSON by default; CSV (text/csv, UTF-8 with BOM, yuan and fen columns, formula-escaped text) when the Accept header prefers text/csv. Records: one `operator` per operator (the service dimension), one `total`, then one `company` per operator company and service (the operator-company dimension, 清分: each verified debit apportioned to the companies owed it; their amounts add up to the total).
+     * @description JSON by default; CSV (text/csv, UTF-8 with BOM, yuan and fen columns, formula-escaped text) when the Accept header prefers text/csv. Records: one `operator` per operator (the service dimension), one `total`, then one `company` per operator company and service (the operator-company dimension, 清分: each verified debit apportioned to the companies owed it; their amounts add up to the total), and last one `lost-card-balances` record (the lost cards whose balance moved to liability:lost-card-forfeited that day, their later taps paid from it, what it holds at the day’s end: a liability, not income).
      */
     get: {
       parameters: {
@@ -14184,7 +14184,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The report as JSON, or as CSV (UTF-8 with BOM, CRLF) when Accept prefers text/csv; CSV header: row,day,operator,debits,amount_yuan,amount_fen,quarantined,company,company_name */
+        /** @description The report as JSON, or as CSV (UTF-8 with BOM, CRLF) when Accept prefers text/csv; CSV header: row,day,operator,debits,amount_yuan,amount_fen,quarantined,company,company_name,lost_cards,late_taps_yuan,late_taps_fen,forfeited_held_yuan,forfeited_held_fen */
         200: {
           headers: {
             /** @description CSV only: attachment; filename="clearing-<day>.csv" */
@@ -14238,6 +14238,29 @@ export interface paths {
                * @example 2026-03-10
                */
               day: string;
+              /** @description forfeited lost-card balances: the day’s movements of liability:lost-card-forfeited, by posting time — a liability, never income, so not in the totals */
+              lostCardBalances: {
+                /**
+                 * @description lost cards whose balance moved out of card liability that day (replacement issued, or GATEWAY_LOST_BALANCE_FORFEIT_DAYS ended)
+                 * @example 1
+                 */
+                cards: number;
+                /**
+                 * @description the balances moved that day (fen)
+                 * @example 3000
+                 */
+                forfeitedFen: number;
+                /**
+                 * @description what the account holds at the end of the day: every balance moved so far, less every later tap (fen)
+                 * @example 2600
+                 */
+                heldFen: number;
+                /**
+                 * @description lost cards' later taps uploaded that day, paid from the account (the operators above are still paid for them) (fen)
+                 * @example 400
+                 */
+                lateTapsFen: number;
+              };
               /** @description one row per operator */
               operators: {
                 /**
@@ -14294,16 +14317,17 @@ export interface paths {
               };
             };
             /**
-             * @example row,day,operator,debits,amount_yuan,amount_fen,quarantined,company,company_name
-             *     operator,2026-03-10,subway,2,7.00,700,0,,
-             *     operator,2026-03-10,bus,1,1.00,100,0,,
-             *     operator,2026-03-10,pr,0,0.00,0,0,,
-             *     operator,2026-03-10,park,0,0.00,0,0,,
-             *     operator,2026-03-10,suburban,0,0.00,0,1,,
-             *     total,2026-03-10,,3,8.00,800,1,,
-             *     company,2026-03-10,subway,1,0.71,71,,bj-mtr,京港地铁
-             *     company,2026-03-10,bus,1,1.00,100,,bj-public-transport,北京公交集团
-             *     company,2026-03-10,subway,2,6.29,629,,bj-subway,北京地铁运营公司
+             * @example row,day,operator,debits,amount_yuan,amount_fen,quarantined,company,company_name,lost_cards,late_taps_yuan,late_taps_fen,forfeited_held_yuan,forfeited_held_fen
+             *     operator,2026-03-10,subway,2,7.00,700,0,,,,,,,
+             *     operator,2026-03-10,bus,1,1.00,100,0,,,,,,,
+             *     operator,2026-03-10,pr,0,0.00,0,0,,,,,,,
+             *     operator,2026-03-10,park,0,0.00,0,0,,,,,,,
+             *     operator,2026-03-10,suburban,0,0.00,0,1,,,,,,,
+             *     total,2026-03-10,,3,8.00,800,1,,,,,,,
+             *     company,2026-03-10,subway,1,0.71,71,,bj-mtr,京港地铁,,,,,
+             *     company,2026-03-10,bus,1,1.00,100,,bj-public-transport,北京公交集团,,,,,
+             *     company,2026-03-10,subway,2,6.29,629,,bj-subway,北京地铁运营公司,,,,,
+             *     lost-card-balances,2026-03-10,,,30.00,3000,,,,1,4.00,400,26.00,2600
              */
             'text/csv': string;
           };

@@ -368,6 +368,29 @@ describe('lost-card balances (q. 46)', () => {
     expect(await shadowBalance(h, cardNo)).toBe(0);
     const reconciliation = (await get('/v1/ledger/reconciliation', h.admin)).json();
     expect(reconciliation).toMatchObject({ ok: true, forfeitedLostBalancesFen: 2_600, forfeitedLostBalances: '26.00' });
+    // The operator report shows the day's forfeited balances beside the clearing, never in its totals.
+    const clearing = (await get('/v1/reports/clearing?day=2026-03-10', h.admin)).json();
+    expect(clearing.lostCardBalances).toEqual({ cards: 1, forfeitedFen: 3_000, lateTapsFen: 400, heldFen: 2_600 });
+    expect(clearing.totals.amountFen).toBe(400);
+    const csv = await h.app.inject({ method: 'GET', url: '/v1/reports/clearing?day=2026-03-10', headers: { ...h.admin, accept: 'text/csv' } });
+    const lines = csv.body
+      .replace(/^\uFEFF/, '')
+      .trim()
+      .split('\r\n');
+    const header = lines[0]?.split(',') ?? [];
+    const record = lines.find((line) => line.startsWith('lost-card-balances,'))?.split(',') ?? [];
+    const cell = (name: string) => record[header.indexOf(name)];
+    expect([cell('day'), cell('lost_cards'), cell('amount_fen'), cell('amount_yuan'), cell('late_taps_fen'), cell('forfeited_held_fen')]).toEqual([
+      '2026-03-10',
+      '1',
+      '3000',
+      '30.00',
+      '400',
+      '2600',
+    ]);
+    // The next day moved nothing; the account still holds what is left.
+    const nextDay = (await get('/v1/reports/clearing?day=2026-03-11', h.admin)).json();
+    expect(nextDay.lostCardBalances).toEqual({ cards: 0, forfeitedFen: 0, lateTapsFen: 0, heldFen: 2_600 });
   });
 
   it('without a replacement, move 30 days (configurable) after the formal loss report', async () => {

@@ -213,7 +213,22 @@ describe('property: the parsed CSV gives back every cell', () => {
 
 describe('report columns (a contract: appended to, never renamed or reordered)', () => {
   it('clearing and teller headers are the documented ones', () => {
-    expect(CLEARING_CSV_HEADERS).toEqual(['row', 'day', 'operator', 'debits', 'amount_yuan', 'amount_fen', 'quarantined', 'company', 'company_name']);
+    expect(CLEARING_CSV_HEADERS).toEqual([
+      'row',
+      'day',
+      'operator',
+      'debits',
+      'amount_yuan',
+      'amount_fen',
+      'quarantined',
+      'company',
+      'company_name',
+      'lost_cards',
+      'late_taps_yuan',
+      'late_taps_fen',
+      'forfeited_held_yuan',
+      'forfeited_held_fen',
+    ]);
     expect(TELLER_CSV_HEADERS).toEqual([
       'row',
       'day',

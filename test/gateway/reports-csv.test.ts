@@ -90,7 +90,23 @@ describe('GET /v1/reports/clearing as CSV', () => {
     expect(res.headers['content-disposition']).toBe(`attachment; filename="clearing-${DAY}.csv"`);
     expect(res.headers.vary).toMatch(/accept/i);
     const rows = csvRows(res.rawPayload);
-    expect(Object.keys(rows[0])).toEqual(['row', 'day', 'operator', 'debits', 'amount_yuan', 'amount_fen', 'quarantined', 'company', 'company_name']);
+    // Columns are only ever appended: the first nine stay where clients read them.
+    expect(Object.keys(rows[0])).toEqual([
+      'row',
+      'day',
+      'operator',
+      'debits',
+      'amount_yuan',
+      'amount_fen',
+      'quarantined',
+      'company',
+      'company_name',
+      'lost_cards',
+      'late_taps_yuan',
+      'late_taps_fen',
+      'forfeited_held_yuan',
+      'forfeited_held_fen',
+    ]);
 
     const operatorRows = rows.filter((r) => r.row === 'operator');
     expect(operatorRows.map((r) => r.operator)).toEqual(report.operators.map((o: { operator: string }) => o.operator));
@@ -119,12 +135,18 @@ describe('GET /v1/reports/clearing as CSV', () => {
       quarantined: '1',
       company: '',
       company_name: '',
+      lost_cards: '',
+      late_taps_yuan: '',
+      late_taps_fen: '',
+      forfeited_held_yuan: '',
+      forfeited_held_fen: '',
     });
     expect(int(totals[0].amount_fen)).toBe(operatorRows.reduce((sum, r) => sum + int(r.amount_fen), 0));
     // The operator-company dimension after the total: the same debits by company and service,
     // adding up to the same total, as the JSON's companies say. The fixture's gate stands at
     // station code 1 (苹果园, 1号线: 北京地铁运营公司) with no entry station; bus line 1 is 北京公交集团's.
-    const companyRows = rows.slice(rows.indexOf(totals[0]) + 1);
+    const companyRows = rows.slice(rows.indexOf(totals[0]) + 1).filter((r) => r.row !== 'lost-card-balances');
+    expect(rows.at(-1)?.row).toBe('lost-card-balances');
     expect(companyRows.every((r) => r.row === 'company' && r.quarantined === '')).toBe(true);
     expect(companyRows.map((r) => [r.company, r.company_name, r.operator, r.debits, r.amount_fen])).toEqual([
       ['bj-public-transport', '北京公交集团', 'bus', '2', '200'],
@@ -138,11 +160,12 @@ describe('GET /v1/reports/clearing as CSV', () => {
     expect(report.split).toEqual({ model: 'shortest-path', exitsWithoutEntry: 3 });
   });
 
-  it('a day without records is a header, five zero operators and a zero total', async () => {
+  it('a day without records is a header, five zero operators, a zero total and a zero lost-card-balances record', async () => {
     const res = await get('/v1/reports/clearing?day=2026-03-11', { ...h.admin, ...CSV });
     const rows = csvRows(res.rawPayload);
-    expect(rows).toHaveLength(6);
-    for (const r of rows) expect(r).toMatchObject({ debits: '0', amount_yuan: '0.00', amount_fen: '0', quarantined: '0' });
+    expect(rows).toHaveLength(7);
+    for (const r of rows.slice(0, 6)) expect(r).toMatchObject({ debits: '0', amount_yuan: '0.00', amount_fen: '0', quarantined: '0' });
+    expect(rows[6]).toMatchObject({ row: 'lost-card-balances', debits: '', amount_fen: '0', lost_cards: '0', late_taps_fen: '0', forfeited_held_fen: '0' });
   });
 });
 

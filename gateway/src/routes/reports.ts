@@ -142,6 +142,18 @@ const ClearingReportJson = Type.Object({
     },
     { description: 'how the split was made' },
   ),
+  lostCardBalances: Type.Object(
+    {
+      cards: Count('lost cards whose balance moved out of card liability that day (replacement issued, or GATEWAY_LOST_BALANCE_FORFEIT_DAYS ended)', 1),
+      forfeitedFen: Fen('the balances moved that day', 3_000),
+      lateTapsFen: Fen("lost cards' later taps uploaded that day, paid from the account (the operators above are still paid for them)", 400),
+      heldFen: Fen('what the account holds at the end of the day: every balance moved so far, less every later tap', 2_600),
+    },
+    {
+      description:
+        'forfeited lost-card balances: the day’s movements of liability:lost-card-forfeited, by posting time — a liability, never income, so not in the totals',
+    },
+  ),
 });
 type ClearingReportJson = Static<typeof ClearingReportJson>;
 
@@ -234,7 +246,8 @@ export async function reportRoutes(app: GatewayApp): Promise<void> {
         description:
           'JSON by default; CSV (text/csv, UTF-8 with BOM, yuan and fen columns, formula-escaped text) when the Accept header prefers text/csv. ' +
           'Records: one `operator` per operator (the service dimension), one `total`, then one `company` per operator company and service ' +
-          '(the operator-company dimension, 清分: each verified debit apportioned to the companies owed it; their amounts add up to the total).',
+          '(the operator-company dimension, 清分: each verified debit apportioned to the companies owed it; their amounts add up to the total), and last one `lost-card-balances` record (the lost cards whose balance moved ' +
+          'to liability:lost-card-forfeited that day, their later taps paid from it, what it holds at the day’s end: a liability, not income).',
         security: BEARER,
         querystring: Type.Object({ day: Day }, { additionalProperties: false }),
         response: {

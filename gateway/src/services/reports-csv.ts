@@ -8,14 +8,17 @@ import { csvFilename, csvHeaders, integerColumn, moneyColumn, textColumn, timeCo
 import type { ClearingReport, TellerReport } from './reports.ts';
 
 type ClearingRow = {
-  row: 'operator' | 'total' | 'company';
+  row: 'operator' | 'total' | 'company' | 'lost-card-balances';
   day: string;
   operator: string | null;
-  debits: number;
+  debits: number | null;
   amountFen: number;
   quarantined: number | null;
   companyId: string | null;
   companyName: string | null;
+  lostCards?: number;
+  lateTapsFen?: number;
+  heldFen?: number;
 };
 
 const CLEARING_COLUMNS: readonly CsvColumn<ClearingRow>[] = [
@@ -28,16 +31,27 @@ const CLEARING_COLUMNS: readonly CsvColumn<ClearingRow>[] = [
   // Appended for the operator-company dimension (清分): empty on operator and total records.
   textColumn('company', (r) => r.companyId),
   textColumn('company_name', (r) => r.companyName),
+  // Appended for lost-card balances (issue 16; q46): only on the lost-card-balances record, whose
+  // `amount` is the balances moved to liability:lost-card-forfeited that day.
+  integerColumn('lost_cards', (r) => r.lostCards ?? null),
+  moneyColumn('late_taps', (r) => r.lateTapsFen ?? null),
+  moneyColumn('forfeited_held', (r) => r.heldFen ?? null),
 ];
 
-/** row, day, operator, debits, amount_yuan, amount_fen, quarantined, company, company_name. */
+/**
+ * row, day, operator, debits, amount_yuan, amount_fen, quarantined, company, company_name,
+ * lost_cards, late_taps_yuan, late_taps_fen, forfeited_held_yuan, forfeited_held_fen.
+ */
 export const CLEARING_CSV_HEADERS: readonly string[] = csvHeaders(CLEARING_COLUMNS);
 
 /**
  * One `operator` record per operator (subway, bus, pr, park, suburban: the service dimension),
  * one `total` record, then one `company` record per operator company and service it was paid
  * for (`operator` = the service, `debits` = debits it has a part in, `amount` = its part; the
- * `company` records add up to the total's amount).
+ * `company` records add up to the total's amount), and last one `lost-card-balances` record: the
+ * lost cards whose balance moved that day (`lost_cards`, `amount`), their later taps paid from the
+ * account that day (`late_taps`) and what it holds at the day's end (`forfeited_held`) — a
+ * liability, not income, so it is not in the total.
  */
 export function clearingReportCsv(report: ClearingReport): string {
   const none = { companyId: null, companyName: null };
@@ -58,6 +72,18 @@ export function clearingReportCsv(report: ClearingReport): string {
         }),
       ),
     ),
+    {
+      row: 'lost-card-balances',
+      day: report.day,
+      operator: null,
+      debits: null,
+      amountFen: report.lostCardBalances.forfeitedFen,
+      quarantined: null,
+      ...none,
+      lostCards: report.lostCardBalances.cards,
+      lateTapsFen: report.lostCardBalances.lateTapsFen,
+      heldFen: report.lostCardBalances.heldFen,
+    },
   ];
   return toCsv(CLEARING_COLUMNS, rows);
 }
@@ -183,6 +209,7 @@ export const CLEARING_REPORT_EXAMPLE: ClearingReport = {
     },
   ],
   split: { model: 'shortest-path', exitsWithoutEntry: 0 },
+  lostCardBalances: { cards: 1, forfeitedFen: 3_000, lateTapsFen: 400, heldFen: 2_600 },
 };
 
 export const TELLER_REPORT_EXAMPLE: TellerReport = {

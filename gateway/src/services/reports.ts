@@ -6,10 +6,11 @@
  *   date the card and TAC carry), count and amount per operator (subway, bus, P+R, parks,
  *   suburban: the service dimension), quarantined records kept apart (never cleared); and the
  *   same debits per operator company (清分, services/operator-revenue.ts), read in the same
- *   transaction, so the companies add up to the same total.
+ *   transaction, so the companies add up to the same total. Beside them, the day's forfeited
+ *   lost-card balances (issue 16; q46): a liability account, never an operator's income.
  */
 import type { Tx } from '../store/store-port.ts';
-import { PAYMENT_SOURCES, type PaymentSource } from './ledger.ts';
+import { ACCOUNTS, PAYMENT_SOURCES, type PaymentSource } from './ledger.ts';
 import { type CompanyRevenue, companyRevenue, type CompanyRevenueSplit } from './operator-revenue.ts';
 
 export interface SourceTotals {
@@ -92,13 +93,51 @@ export interface ClearingReport {
   /** The operator-company dimension: the same debits apportioned to the companies owed them. */
   companies: CompanyRevenue[];
   split: CompanyRevenueSplit['split'];
+  /** Lost-card balances (issue 16; q46): the day's movements of liability:lost-card-forfeited — never income. */
+  lostCardBalances: LostCardBalancesOfDay;
+}
+
+export interface LostCardBalancesOfDay {
+  /** Lost cards whose balance moved out of card liability that day (replacement issued, or the forfeit period ended). */
+  cards: number;
+  /** The balances moved that day. */
+  forfeitedFen: number;
+  /** Lost cards' later taps uploaded that day, paid from the account (the operators are still paid). */
+  lateTapsFen: number;
+  /** What the account holds at the end of the day: every balance moved so far, less every later tap. */
+  heldFen: number;
+}
+
+/** The day's postings to liability:lost-card-forfeited, by the ledger's posting time (Beijing natural day). */
+export async function lostCardBalancesOfDay(tx: Tx, range: { startMs: number; endMs: number }): Promise<LostCardBalancesOfDay> {
+  const moved = await tx.get<{ n: number | bigint; total: number | bigint | null }>(
+    `SELECT COUNT(*) AS n, SUM(-e.amount_fen) AS total FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id
+      WHERE p.kind = 'lost-card-forfeit' AND e.account = ? AND p.at_ms >= ? AND p.at_ms < ?`,
+    [ACCOUNTS.lostCardForfeited, range.startMs, range.endMs],
+  );
+  const taps = await tx.get<{ total: number | bigint | null }>(
+    `SELECT SUM(e.amount_fen) AS total FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id
+      WHERE p.kind <> 'lost-card-forfeit' AND e.account = ? AND p.at_ms >= ? AND p.at_ms < ?`,
+    [ACCOUNTS.lostCardForfeited, range.startMs, range.endMs],
+  );
+  const held = await tx.get<{ total: number | bigint | null }>(
+    `SELECT SUM(-e.amount_fen) AS total FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id
+      WHERE e.account = ? AND p.at_ms < ?`,
+    [ACCOUNTS.lostCardForfeited, range.endMs],
+  );
+  return {
+    cards: Number(moved?.n ?? 0),
+    forfeitedFen: Number(moved?.total ?? 0),
+    lateTapsFen: Number(taps?.total ?? 0),
+    heldFen: Number(held?.total ?? 0),
+  };
 }
 
 export async function clearingReport(
   tx: Tx,
   gateway: { subwayNetworkCsvPath: string },
   day: string,
-  range: { yyyymmdd: number; startMs: number },
+  range: { yyyymmdd: number; startMs: number; endMs: number },
 ): Promise<ClearingReport> {
   const yyyymmdd = range.yyyymmdd;
   const rows = await tx.all<{ operator: string; status: string; n: number | bigint; total: number | bigint }>(
@@ -122,5 +161,6 @@ export async function clearingReport(
     },
     companies,
     split,
+    lostCardBalances: await lostCardBalancesOfDay(tx, range),
   };
 }
