@@ -244,12 +244,24 @@ export async function makeValidator(h: MoneyHarness, deviceId: string, terminal:
   return { deviceId, psam: makePsam(h.issuer, terminalId, 1), seq: 0, headers };
 }
 
-/** A genuine purchase on the card through the PSAM → its journal record. */
-export function tap(v: Validator, card: CardSimulator, cardNo: string, amountFen: number, atMs: number, operator: Operator = 'subway'): JournalRecord {
+/**
+ * A genuine purchase on the card through the PSAM → its journal record. `issuerKey`: another
+ * issuer's card (its allow-list key; the PSAM must hold that issuer's purchase keys).
+ */
+export function tap(
+  v: Validator,
+  card: CardSimulator,
+  cardNo: string,
+  amountFen: number,
+  atMs: number,
+  operator: Operator = 'subway',
+  issuerKey?: number,
+): JournalRecord {
   const image = card.image();
   const { date, time } = beijingDateTime(atMs);
   const outcome = runPurchase(card, v.psam, {
     cardSerial: cardSerialFromCardNo(cardNo),
+    issuerKey,
     keyVersion: image.keyVersion,
     algorithm: image.algorithm,
     amountFen,

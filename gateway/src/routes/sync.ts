@@ -12,6 +12,7 @@ import { AUTHENTICATED, BEARER, problems, type Static, Type, WITH_BODY } from '.
 import { addBlacklistEntry, readBlacklistFeed } from '../services/blacklist.ts';
 import { builtInFareTableOf, fareTableForDevice } from '../services/fare-tables.ts';
 import { ingestSyncBatch, type SyncDeps } from '../services/sync-ingest.ts';
+import { issuerRegistryOf } from '../services/issuers.ts';
 import { checkSyncRequest } from '../services/sync-record-guard.ts';
 import { runDueJobs } from '../services/jobs.ts';
 // Registers the money routes' problem codes in the error table (a side-effect import).
@@ -173,6 +174,7 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
           const nowMs = clock();
           const deps: SyncDeps = {
             keys,
+            issuers: issuerRegistryOf(app.gateway.policies),
             blacklist: {
               add: (tx, cardNo, reason, nowMs) => addBlacklistEntry(tx, cardNo, reason, nowMs),
               deltaSince: (tx, version, limit) => readBlacklistFeed(tx, version, clock(), limit),

@@ -8,6 +8,14 @@
  * Every debit's TAC is verified with the issuer keys. A bad TAC is quarantined (stored with
  * status 'quarantined', acknowledged as quarantined, never cleared) and the device flagged.
  *
+ * Another T-Union issuer's card (issue 18; the issuer registry, SyncDeps.issuers): only that
+ * issuer holds its keys, so its debits are not TAC-verified here; they are claimed in
+ * card_debits like ours (exactly once, clones and replays found the same way), stored
+ * 'accepted' and go out in that issuer's clearing file (services/interissuer-clearing.ts),
+ * which verifies them. We hold no balance or ATC chain for such a card (no card_accounts, no
+ * card_chains, no pending loads). A T-Union number of no known issuer is verified with our keys,
+ * as before, and so quarantined.
+ *
  * Shadow balance: the back office's view of each card's effective balance = confirmed loads −
  * every verified debit uploaded so far. Amounts commute, so it is the same whatever order the
  * records arrive in. Whether it is complete is a separate fact, the card's offline ATC chain
@@ -23,6 +31,8 @@
  * revenue −), so the operator is paid and nothing is lost or counted twice. Taps of a lost card
  * whose balance was moved to the forfeited account (services/lost-card-balances.ts) post against
  * that account (liability:lost-card-forfeited + / revenue −): they were paid from that value.
+ * Taps of another issuer's cards are still our operators' revenue, paid by that issuer:
+ * receivable:issuer:<name> + / revenue:<operator> −.
  */
 import type { BulkColumnType, BulkInsert, SqlValue, Tx } from '../store/store-port.ts';
 import type { IssuerKeysPort } from '../keys/issuer-keys-port.ts';
@@ -37,8 +47,12 @@ import {
   type JournalRecord,
   type SyncRequest,
   type SyncResponse,
+  DEFAULT_ISSUER_REGISTRY,
+  type Issuer,
+  type IssuerRegistry,
 } from '#core';
 import { ACCOUNTS, postTransfer, revenueAccount, type LedgerEntry } from './ledger.ts';
+import { receivableAccount } from './interissuer-clearing.ts';
 import { OPEN_TO_CARD_EVIDENCE_SQL, resolvePendingLoads } from './loads.ts';
 
 /** What sync needs from the blacklist service (gateway/src/services/blacklist.ts). */
@@ -52,6 +66,14 @@ export interface SyncDeps {
   blacklist: SyncBlacklist;
   /** The fare table in force when newer than the device's, else null. */
   fareTableFor?: (tx: Tx, deviceVersion: number) => Promise<{ version: number; json: string } | null>;
+  /** Which issuer each card is (GatewayPolicies.issuers); DEFAULT_ISSUER_REGISTRY when absent. */
+  issuers?: IssuerRegistry;
+}
+
+/** The issuer of a card when it is a known issuer other than home, else null (home cards, unknown T-Union numbers). */
+function foreignIssuerOf(registry: IssuerRegistry, cardNo: string): Issuer | null {
+  const issuer = registry.issuerOfCardNo(cardNo);
+  return issuer === null || registry.isHome(issuer) ? null : issuer;
 }
 
 export interface IngestStats {
@@ -312,9 +334,14 @@ export async function ingestSyncBatch(
   const count = fresh.length;
   const state = new Uint8Array(count); // ACCEPTED until found otherwise
   const reason: (string | null)[] = new Array<string | null>(count).fill(null);
+  const registry = deps.issuers ?? DEFAULT_ISSUER_REGISTRY;
+  // Debits of another known issuer's cards: that issuer verifies their TACs (the clearing file), not us.
+  const foreign: (Issuer | null)[] = new Array<Issuer | null>(count).fill(null);
   for (let i = 0; i < count; i++) {
     const r = fresh[i];
-    if (r.cardAction === 'debit' && !verifyRecordTac(deps.keys, r)) {
+    if (r.cardAction !== 'debit') continue;
+    foreign[i] = foreignIssuerOf(registry, r.cardNo);
+    if (foreign[i] === null && !verifyRecordTac(deps.keys, r)) {
       state[i] = QUARANTINED;
       reason[i] = 'tac-invalid';
     }
@@ -423,10 +450,19 @@ export async function ingestSyncBatch(
   let appliedCount = 0;
   let firstAppliedSeq = 0;
   const perCard = new Map<string, JournalRecord[]>();
+  // Another issuer's cards: our operators' revenue, owed by that issuer (no balance of ours moves).
+  const receivable = new Map<string, number>();
+  const foreignRevenue = new Map<string, number>();
   for (const i of debits) {
     if (state[i] !== ACCEPTED) continue;
     const r = fresh[i];
     if (appliedCount++ === 0) firstAppliedSeq = r.deviceSeq;
+    const issuer = foreign[i];
+    if (issuer !== null) {
+      receivable.set(issuer.name, (receivable.get(issuer.name) ?? 0) + r.amountFen);
+      foreignRevenue.set(r.operator, (foreignRevenue.get(r.operator) ?? 0) + r.amountFen);
+      continue;
+    }
     const list = perCard.get(r.cardNo);
     if (list === undefined) perCard.set(r.cardNo, [r]);
     else list.push(r);
@@ -434,7 +470,7 @@ export async function ingestSyncBatch(
   // Sorted card numbers: the claims are in card order already.
   const cardNos: string[] = [];
   for (const i of claims) {
-    if (state[i] !== ACCEPTED) continue;
+    if (state[i] !== ACCEPTED || foreign[i] !== null) continue;
     const cardNo = fresh[i].cardNo;
     if (cardNos.length === 0 || cardNos[cardNos.length - 1] !== cardNo) cardNos.push(cardNo);
   }
@@ -528,6 +564,8 @@ export async function ingestSyncBatch(
       entries.push({ account: revenueAccount(operator), amountFen: -amountFen });
       writtenOffFen += amountFen;
     }
+    for (const [operator, amountFen] of foreignRevenue) entries.push({ account: revenueAccount(operator), amountFen: -amountFen });
+    for (const [issuer, amountFen] of receivable) entries.push({ account: receivableAccount(issuer), amountFen });
     entries.push({ account: ACCOUNTS.lateTapWriteOff, amountFen: writtenOffFen });
     entries.push({ account: ACCOUNTS.lostCardForfeited, amountFen: forfeitedTapsFen });
     await postTransfer(tx, { kind: 'sync-debits', reference: `${deviceId}#${firstAppliedSeq}`, atMs: nowMs, entries });
