@@ -151,9 +151,17 @@ describe('agents (q37, q33)', () => {
     expect(await acts()).toMatchObject([
       { card_no: cardNo, operation: 'cancel-transit-refund', acting_as: 'agent', document_kind: 'death-certificate', document_ref: 'DOC-death-certificate' },
     ]);
-    // Sent again: nothing is refunded twice.
-    await post(`/v1/cards/${cardNo}/cancellation`, { ...heirAccount, agent: agent('death-certificate') });
+    // Sent again (a retry with the same Idempotency-Key): nothing is refunded twice, no second agent act.
+    const retry = await h.app.inject({
+      method: 'POST',
+      url: `/v1/cards/${cardNo}/cancellation`,
+      headers: { ...counter, 'idempotency-key': 'death-cancel-1' },
+      payload: { ...heirAccount, agent: agent('death-certificate') },
+    });
+    expect(retry.statusCode, retry.body).toBe(200);
+    expect(retry.json()).toMatchObject({ status: 'cancelled' });
     expect(await ledgerBalance(h, 'bank:refund-payouts')).toBe(-3_000);
+    expect(await acts()).toHaveLength(1);
   });
 });
 

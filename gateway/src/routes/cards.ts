@@ -728,10 +728,18 @@ export async function cardsRoutes(app: GatewayApp): Promise<void> {
           const operation = scope === 'card' ? 'cancel-transit-refund' : 'cancel';
           const current = await requireCard(tx, request.params.cardNo, nowMs);
           assertChannelFor(request, operation, current);
+          // A retried cancellation that changes nothing (already cancelled, its refund already
+          // requested or none asked for) checks the actor again but records no second agent act.
+          const repeat =
+            scope === 'card'
+              ? current.status === 'cancelled' &&
+                (body.destinationAccount === undefined ||
+                  (await tx.get<{ card_no: string }>('SELECT card_no FROM refunds WHERE card_no = ?', [current.cardNo])) !== undefined)
+              : current.socialSecurityCancelledMs !== null;
           await actForHolder(
             tx,
             app.gateway.holderIdKey,
-            { operation, agent: body.agent, holderId: current.holderId, cardNo: current.cardNo },
+            { operation, agent: body.agent, holderId: current.holderId, cardNo: current.cardNo, repeat },
             actedAt(principal),
             nowMs,
           );

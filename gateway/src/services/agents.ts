@@ -91,11 +91,20 @@ export interface ActedAt {
  * guardian) and records the act when someone acts for the holder. Call inside the route's
  * transaction, after the channel check, before the operation changes anything: a refusal
  * rolls everything back. Answers who acted and the act's id (null when the holder acted).
+ * `repeat`: the request is a retry that changes nothing (the operation was already done): the
+ * actor is still checked, but no second act is recorded (actId null).
  */
 export async function actForHolder(
   tx: Tx,
   key: Uint8Array,
-  input: { operation: Operation; agent: AgentInput | undefined; holderId: number | null; cardNo: string | null; birthDate?: number | null },
+  input: {
+    operation: Operation;
+    agent: AgentInput | undefined;
+    holderId: number | null;
+    cardNo: string | null;
+    birthDate?: number | null;
+    repeat?: boolean;
+  },
   at: ActedAt,
   nowMs: number,
 ): Promise<{ actingAs: ActingAs; actId: number | null }> {
@@ -105,7 +114,7 @@ export async function actForHolder(
     birthDate = row?.birth_date === null || row?.birth_date === undefined ? null : Number(row.birth_date);
   }
   const actingAs = checkActor(input.operation, input.agent, birthDate, nowMs);
-  if (input.agent === undefined) return { actingAs, actId: null };
+  if (input.agent === undefined || input.repeat === true) return { actingAs, actId: null };
   const actId = await recordAgentAct(
     tx,
     key,
