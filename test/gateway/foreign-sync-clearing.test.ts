@@ -6,7 +6,8 @@
  * sequence numbers, add nothing), keep no balance or ATC chain of ours, post our operators'
  * revenue against receivable:issuer:shanghai, reach the outbound clearing file for Shanghai and
  * the business day, where the simulated Shanghai (sandbox/other-city.ts) verifies every TAC with
- * its own keys; positions and the day close agree (reconciliation 0.00). A T-Union number of no
+ * its own keys; positions and the day close agree (reconciliation 0.00; the summary and the settlement
+ * file count them on Shanghai). A T-Union number of no
  * known issuer is still quarantined. SQLite and, when it is up, PostgreSQL.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -119,6 +120,12 @@ describe.each(STORES)('a foreign card’s taps at sync on %s', (dialect) => {
     const close = await h.app.inject({ method: 'POST', url: `/v1/settlement/days/${DAY}/close`, headers: h.admin });
     expect(close.statusCode, close.body).toBe(201);
     expect(Object.values(close.json().summary.reconciliation).every((x) => x === 0)).toBe(true);
+    // The day summary counts them on Shanghai, and the settlement file has Shanghai pay the centre for them.
+    expect(close.json().summary.issuers).toEqual([{ issuer: 'shanghai', debits: 3, amountFen: 1_200 }]);
+    const file = (await h.app.inject({ method: 'GET', url: `/v1/settlement/days/${DAY}/settlement-file`, headers: h.admin })).json();
+    expect(file.transfers.filter((t: { reason: string }) => t.reason === 'interop-taps')).toEqual([
+      expect.objectContaining({ payer: 'issuer:shanghai', payee: 'clearing-centre', amountFen: 1_200, centreFen: 1_200 }),
+    ]);
     expect(await journalCount()).toBe(6); // the three copies stored as duplicates, never applied
   });
 });

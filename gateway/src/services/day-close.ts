@@ -20,7 +20,7 @@
  * adjustments); after it, only the day after the last closed one.
  */
 import { createHash } from 'node:crypto';
-import type { Operator } from '#core';
+import { DEFAULT_ISSUER_REGISTRY, type IssuerRegistry, isCardNo, type Operator } from '#core';
 import { beijingIsoTime } from '../http/csv.ts';
 import { ApiError, registerErrorCodes } from '../http/problem.ts';
 import type { Store, Tx } from '../store/store-port.ts';
@@ -57,6 +57,8 @@ export interface DayCloseContext {
   deviceStaleWindowMs: number;
   /** Card-number prefixes of other issuers (GatewayPolicies.otherCardNoPrefixes): their cards' taps are positions on those issuers. */
   otherCardNoPrefixes: readonly string[];
+  /** The issuer registry (GatewayPolicies.issuers): a known foreign issuer's cards' taps are positions on it, by its name. */
+  issuers?: IssuerRegistry;
 }
 
 export interface ServiceTotals {
@@ -130,10 +132,18 @@ async function stamp(tx: Tx, day: string, endsMs: number): Promise<void> {
   await tx.run('UPDATE ledger_postings SET closed_day = ? WHERE closed_day IS NULL AND at_ms < ?', [day, endsMs]);
 }
 
+/** The name of a card's issuer when it is a known foreign issuer (the registry), else null. */
+function foreignIssuerName(ctx: Pick<DayCloseContext, 'issuers'>, cardNo: string): string | null {
+  const registry = ctx.issuers ?? DEFAULT_ISSUER_REGISTRY;
+  if (!isCardNo(cardNo)) return null;
+  const issuer = registry.issuerOfCardNo(cardNo);
+  return issuer === null || registry.isHome(issuer) ? null : issuer.name;
+}
+
 /** Computes the summary of the rows stamped `day` (the caller stamped them in this transaction). */
 async function summarise(
   tx: Tx,
-  ctx: Pick<DayCloseContext, 'subwayNetworkCsvPath' | 'cutoffMinutes' | 'otherCardNoPrefixes'>,
+  ctx: Pick<DayCloseContext, 'subwayNetworkCsvPath' | 'cutoffMinutes' | 'otherCardNoPrefixes' | 'issuers'>,
   window: DayWindow,
   meta: { closedMs: number; closedBy: string; trigger: CloseTrigger },
 ): Promise<DaySummary> {
@@ -185,7 +195,7 @@ async function summarise(
   const issuers = new Map<string, { issuer: string; debits: number; amountFen: number }>();
   for (const r of cardRows) {
     const cardNo = String(r.card_no);
-    const issuer = ctx.otherCardNoPrefixes.find((prefix) => cardNo.startsWith(prefix)) ?? HOME_ISSUER;
+    const issuer = foreignIssuerName(ctx, cardNo) ?? ctx.otherCardNoPrefixes.find((prefix) => cardNo.startsWith(prefix)) ?? HOME_ISSUER;
     let entry = issuers.get(issuer);
     if (entry === undefined) issuers.set(issuer, (entry = { issuer, debits: 0, amountFen: 0 }));
     entry.debits += num(r.n);
@@ -437,7 +447,13 @@ export function dayCloseContextOf(gateway: {
   store: Store;
   clearingSigner: ClearingSigner;
   subwayNetworkCsvPath: string;
-  policies: { dayCloseCutoffMinutes?: number; dayCloseGraceMs?: number; deviceStaleWindowMs: number; otherCardNoPrefixes?: readonly string[] };
+  policies: {
+    dayCloseCutoffMinutes?: number;
+    dayCloseGraceMs?: number;
+    deviceStaleWindowMs: number;
+    otherCardNoPrefixes?: readonly string[];
+    issuers?: IssuerRegistry;
+  };
 }): DayCloseContext {
   return {
     store: gateway.store,
@@ -447,5 +463,6 @@ export function dayCloseContextOf(gateway: {
     graceMs: gateway.policies.dayCloseGraceMs ?? DEFAULT_GRACE_MS,
     deviceStaleWindowMs: gateway.policies.deviceStaleWindowMs,
     otherCardNoPrefixes: gateway.policies.otherCardNoPrefixes ?? [],
+    issuers: gateway.policies.issuers ?? DEFAULT_ISSUER_REGISTRY,
   };
 }
