@@ -231,13 +231,13 @@ describe.each(STORES)('holders on %s', (dialect) => {
     }
     const after = await w.store.transaction((tx) => tx.all<{ n: number }>('SELECT COUNT(*) AS n FROM cards'));
     expect(Number(after[0].n)).toBe(Number(before[0].n));
-    // No route but the making of a new card (an issue, an application) takes the bank: a card's bank is never changed afterwards.
+    // No route but the making of a new card (an issue, an application at a counter or online) takes the bank: a card's bank is never changed afterwards.
     const doc = (await w.request('GET', '/openapi.json')).json() as { paths: Record<string, Record<string, { requestBody?: unknown }>> };
     const taking: string[] = [];
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) if (JSON.stringify(op.requestBody ?? {}).includes('"issuingBank"')) taking.push(`${method} ${path}`);
     }
-    expect(taking.sort()).toEqual(['post /v1/card-applications', 'post /v1/cards']);
+    expect(taking.sort()).toEqual(['post /v1/card-applications', 'post /v1/cards', 'post /v1/holder/card-applications']);
     // A row written without the column (as the migration found the cards before it) reads the default bank.
     await w.store.transaction((tx) =>
       tx.run(
