@@ -85,6 +85,17 @@ const ResetAnswer = Type.Object({
   unlocked: Type.Boolean({ description: 'true when the app login was locked after failed attempts and is now unlocked' }),
 });
 
+/** What a counter's service-password reset or change can be refused for, besides authentication, the body and the channel. */
+const SERVICE_PASSWORD_PROBLEMS = [
+  'card-not-found',
+  'id-number-mismatch',
+  'holder-not-recorded',
+  'card-replaced',
+  'card-not-active',
+  'agent-not-allowed',
+  'guardian-required',
+] as const;
+
 /** The service-password reset's body and answers: one contract for the counter's reset and the holder's online one. */
 export const SERVICE_PASSWORD_RESET_BODY = withExamples(ResetBody, {
   reset: { summary: "The holder's ID number", value: { idNumber: '11010119900307123X' } },
@@ -95,18 +106,7 @@ export const SERVICE_PASSWORD_RESET_RESPONSE = {
     { unlocked: { summary: 'A locked login reset and unlocked', value: { cardNo: EXAMPLE_CARD_NO, mustChangePassword: true, unlocked: true } } },
     'The password is back to its initial value',
   ),
-  ...problems(
-    ...AUTHENTICATED,
-    ...WITH_BODY,
-    ...CHANNEL_PROBLEMS,
-    'card-not-found',
-    'id-number-mismatch',
-    'holder-not-recorded',
-    'card-replaced',
-    'card-not-active',
-    'agent-not-allowed',
-    'guardian-required',
-  ),
+  ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, ...SERVICE_PASSWORD_PROBLEMS),
 };
 
 const EXAMPLE_SEARCH: SearchAnswer = {
@@ -259,18 +259,7 @@ export async function holdersRoutes(app: GatewayApp): Promise<void> {
             { changed: { summary: 'Changed', value: { cardNo: EXAMPLE_CARD_NO, changed: true, unlocked: false } } },
             'The new password is in force',
           ),
-          ...problems(
-            ...AUTHENTICATED,
-            ...WITH_BODY,
-            ...CHANNEL_PROBLEMS,
-            'card-not-found',
-            'id-number-mismatch',
-            'holder-not-recorded',
-            'card-replaced',
-            'card-not-active',
-            'agent-not-allowed',
-            'guardian-required',
-          ),
+          ...problems(...AUTHENTICATED, ...WITH_BODY, ...CHANNEL_PROBLEMS, ...SERVICE_PASSWORD_PROBLEMS),
         },
       },
     },
