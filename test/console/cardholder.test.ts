@@ -7,7 +7,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceAvailable } from '../support/services.ts';
-import { type ConsolePage, launchBrowser, openPage, screenshot, seriousViolations } from './support/browser.ts';
+import { type ConsolePage, launchBrowser, openPage, checkPage } from './support/browser.ts';
 import { type ConsoleWorld, startConsoleWorld } from './support/console-world.ts';
 
 const up = serviceAvailable('chromium', 'console cardholder pages (test/console/cardholder.test.ts)');
@@ -25,13 +25,6 @@ describe.skipIf(!up)('cardholder pages in Chromium (phone width)', () => {
     await browser?.close();
     await world?.close();
   });
-
-  async function checkPage(p: ConsolePage, name: string): Promise<void> {
-    expect(await seriousViolations(p.page), `axe on ${name}`).toEqual([]);
-    expect(p.errors, `console errors on ${name}`).toEqual([]);
-    await screenshot(p.page, name);
-    p.errors.length = 0;
-  }
 
   it('changes the initial password, then sees the balance and the trips', async () => {
     const { page } = holder;

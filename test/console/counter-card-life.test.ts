@@ -11,7 +11,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceAvailable } from '../support/services.ts';
-import { type ConsolePage, launchBrowser, openPage, screenshot, seriousViolations, signInStaff } from './support/browser.ts';
+import { type ConsolePage, launchBrowser, openPage, signInStaff, checkPage } from './support/browser.ts';
 import { type ConsoleWorld, STAFF, startConsoleWorld } from './support/console-world.ts';
 
 const up = serviceAvailable('chromium', 'console counter card-life actions (test/console/counter-card-life.test.ts)');
@@ -30,13 +30,6 @@ describe.skipIf(!up)('counter card-life actions in Chromium', () => {
     await browser?.close();
     await world?.close();
   });
-
-  async function checkPage(p: ConsolePage, name: string): Promise<void> {
-    expect(await seriousViolations(p.page), `axe on ${name}`).toEqual([]);
-    expect(p.errors, `console errors on ${name}`).toEqual([]);
-    await screenshot(p.page, name);
-    p.errors.length = 0;
-  }
 
   const offered = (p: ConsolePage) => p.page.locator('[data-action]').evaluateAll((links) => links.map((l) => l.getAttribute('data-action')));
 

@@ -11,7 +11,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFUND_PAYOUT_MARGIN_MS } from '#gateway/services/refunds';
 import { serviceAvailable } from '../support/services.ts';
-import { type ConsolePage, launchBrowser, openPage, screenshot, seriousViolations, signInStaff } from './support/browser.ts';
+import { type ConsolePage, launchBrowser, openPage, signInStaff, checkPage } from './support/browser.ts';
 import { type ConsoleWorld, STAFF, startConsoleWorld } from './support/console-world.ts';
 
 const up = serviceAvailable('chromium', 'console counter pages (test/console/counter.test.ts)');
@@ -31,14 +31,6 @@ describe.skipIf(!up)('counter pages in Chromium', () => {
     await browser?.close();
     await world?.close();
   });
-
-  /** The page is accessible and clean so far; saved for the record. */
-  async function checkPage(p: ConsolePage, name: string): Promise<void> {
-    expect(await seriousViolations(p.page), `axe on ${name}`).toEqual([]);
-    expect(p.errors, `console errors on ${name}`).toEqual([]);
-    await screenshot(p.page, name);
-    p.errors.length = 0;
-  }
 
   const count = async (sql: string, params: string[] = []) =>
     Number((await world.store.transaction((tx) => tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${sql}`, params), { readOnly: true }))?.n);

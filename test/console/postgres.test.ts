@@ -9,7 +9,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceAvailable } from '../support/services.ts';
-import { type ConsolePage, launchBrowser, openPage, screenshot, seriousViolations, signInStaff } from './support/browser.ts';
+import { launchBrowser, openPage, signInStaff, checkPage } from './support/browser.ts';
 import { type ConsoleWorld, STAFF, startConsoleWorld } from './support/console-world.ts';
 
 const up =
@@ -27,13 +27,6 @@ describe.skipIf(!up)('the console on PostgreSQL in Chromium', () => {
     await browser?.close();
     await world?.close();
   });
-
-  async function checkPage(p: ConsolePage, name: string): Promise<void> {
-    expect(await seriousViolations(p.page), `axe on ${name}`).toEqual([]);
-    expect(p.errors, `console errors on ${name}`).toEqual([]);
-    await screenshot(p.page, name);
-    p.errors.length = 0;
-  }
 
   it('a teller tops a card up once though the form is sent twice; operations sees 0.00', async () => {
     const teller = await openPage(browser, world.baseUrl);

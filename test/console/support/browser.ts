@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { CHROMIUM_PATH } from '../../support/services-setup.ts';
 import { STAFF_PASSWORD, type WorldStaff } from './console-world.ts';
 
@@ -74,4 +75,12 @@ export async function signInStaff(page: Page, staff: WorldStaff, password = STAF
   await page.getByLabel('用户名').fill(staff.username);
   await page.getByLabel('密码').fill(password);
   await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: '登录' }).click()]);
+}
+
+/** The page is accessible (axe) and has logged no console error since the last check; saved for the record. */
+export async function checkPage(p: ConsolePage, name: string): Promise<void> {
+  expect(await seriousViolations(p.page), `axe on ${name}`).toEqual([]);
+  expect(p.errors, `console errors on ${name}`).toEqual([]);
+  await screenshot(p.page, name);
+  p.errors.length = 0;
 }
